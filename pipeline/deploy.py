@@ -1,0 +1,187 @@
+"""A deploy, as a story: build, boot beside the live slot, gate, switch, drain, retire.
+
+Every step persists its state before its side effect. A failure at any step stops the new
+slot, leaves the live one serving, and records why; the pusher sees the same reason.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import structlog
+
+from pipeline import gitrepo, traefik
+from pipeline.appconfig import AppConfig, load_toml
+from pipeline.context import Context, Job
+from pipeline.drain import wait_until_drained
+from pipeline.errors import BuildFailed, DeployError, InvalidInput, TempsError
+from pipeline.health import wait_until_healthy
+from pipeline.models import Release
+from pipeline.prune import prune_images
+from pipeline.runtime import Slot
+from pipeline.states import ReleaseState as S
+
+log = structlog.get_logger()
+LOG_TAIL_LINES = 20
+
+
+def run_deploy(ctx: Context, release_id: int) -> Release:
+    release = ctx.store.get_release(release_id)
+    app = next(a for a in ctx.store.list_apps() if a.id == release.app_id)
+    job = Job(ctx, app, release, log.bind(app=app.name, release=f"v{release.number}"))
+    previous = ctx.store.live_release(app)
+    job.log.info("deploy.started", commit=release.commit[:12], source=release.source)
+    slot: Slot | None = None
+    try:
+        if release.image is None:
+            build(job)
+        config = AppConfig.from_dict(json.loads(job.release.config))
+        slot = boot(job, config)
+        gate(job, config, slot)
+        switch(job, config, slot, previous)
+        drain(job, config, previous)
+        go_live(job, slot)
+        retire(job, config, previous)
+    except DeployError as error:
+        fail(job, error, slot)
+    except TempsError as error:
+        fail(job, DeployError(str(error)), slot)
+    job.log.info("deploy.finished", state=job.release.state)
+    prune_images(job)
+    return job.release
+
+
+def build(job: Job) -> None:
+    ctx = job.ctx
+    job.release = ctx.journal.transition(job.release, S.BUILDING)
+    repo = ctx.settings.repo_path(job.app.name)
+    commit = job.release.commit
+    config = _read_config(repo, commit)
+    tag = ctx.runtime.image_tag(job.app.name, commit)
+    job.release = ctx.store.update_release(
+        job.release_id, config=json.dumps(config.to_dict()), image=tag
+    )
+    if ctx.runtime.has_image(tag):
+        job.say(f"-----> Reusing image {tag} built for {commit[:12]}")
+        return
+    job.say(f"-----> Building {tag}")
+    labels = {"temps.app": job.app.name, "temps.release": str(job.release.number),
+              "temps.commit": commit}
+    with ctx.build_slots:
+        context = gitrepo.export_tar(repo, commit)
+        with context:
+            ctx.runtime.build(tag, context, labels, job.say)
+
+
+def _read_config(repo: Path, commit: str) -> AppConfig:
+    if gitrepo.read_file(repo, commit, "Dockerfile") is None:
+        raise BuildFailed("no Dockerfile at the root of the repository")
+    raw = gitrepo.read_file(repo, commit, "temps.toml")
+    if raw is None:
+        return AppConfig()
+    try:
+        return load_toml(raw.decode("utf-8"))
+    except (InvalidInput, UnicodeDecodeError) as exc:
+        raise BuildFailed(str(exc)) from exc
+
+
+def boot(job: Job, config: AppConfig) -> Slot:
+    ctx = job.ctx
+    image = job.release.image
+    assert image is not None
+    name = f"temps-{job.app.name}-v{job.release.number}"
+    job.release = ctx.journal.transition(job.release, S.BOOTING, container=name)
+    job.say(f"-----> Starting {name} on port {config.port}")
+    slot = ctx.runtime.start(
+        name=name,
+        image=image,
+        port=config.port,
+        env={},
+        labels={"temps.app": job.app.name, "temps.release": str(job.release.number),
+                "temps.commit": job.release.commit},
+    )
+    job.release = ctx.store.update_release(job.release_id, host_port=slot.host_port)
+    return slot
+
+
+def gate(job: Job, config: AppConfig, slot: Slot) -> None:
+    ctx = job.ctx
+    job.release = ctx.journal.transition(job.release, S.HEALTH_CHECKING)
+    check = config.healthcheck
+    job.say(
+        f"-----> Health check {check.path}: {check.healthy_threshold} passes in a row needed, "
+        f"every {check.interval:g}s, deadline {check.deadline:g}s"
+    )
+    wait_until_healthy(
+        slot.url, check, lambda: ctx.runtime.state(slot.container), job.say
+    )
+
+
+def switch(job: Job, config: AppConfig, slot: Slot, previous: Release | None) -> None:
+    ctx = job.ctx
+    job.release = ctx.journal.transition(job.release, S.SWITCHING)
+    hosts = [f"{job.app.name}.{ctx.settings.domain}"]
+    document = traefik.route_document(job.app.name, hosts, slot.url, job.label)
+    before = traefik.read_route(ctx.settings, job.app.name)
+    traefik.publish_route(ctx.settings, job.app.name, document)
+    try:
+        took = traefik.confirm_route(
+            ctx.settings, job.app.name, slot.url, config.healthcheck.path, job.label
+        )
+    except DeployError:
+        traefik.restore_route(ctx.settings, job.app.name, before)
+        raise
+    job.log.info("traefik.switched", seconds=round(took, 4))
+    job.say(f"-----> Traefik routes {hosts[0]} to {job.label} (confirmed in {took * 1000:.0f} ms)")
+
+
+def drain(job: Job, config: AppConfig, previous: Release | None) -> None:
+    if previous is None or previous.host_port is None:
+        return
+    ctx = job.ctx
+    job.release = ctx.journal.transition(job.release, S.DRAINING)
+    drained, took = wait_until_drained(previous.host_port, config.deploy.drain_timeout)
+    if drained:
+        job.say(f"-----> v{previous.number} drained in {took:.1f}s")
+    else:
+        job.say(f"-----> v{previous.number} still busy after drain_timeout "
+                f"{config.deploy.drain_timeout:g}s; stopping it anyway")
+    job.log.info("deploy.drained", drained=drained, seconds=round(took, 3))
+
+
+def go_live(job: Job, slot: Slot) -> None:
+    ctx = job.ctx
+    ctx.runtime.keep_running(slot.container)
+    job.release = ctx.journal.transition(job.release, S.LIVE)
+    job.say(f"-----> {job.label} is live at http://{job.app.name}.{ctx.settings.domain}")
+
+
+def retire(job: Job, config: AppConfig, previous: Release | None) -> None:
+    if previous is None:
+        return
+    ctx = job.ctx
+    ctx.journal.transition(previous, S.RETIRED)
+    if previous.container:
+        old = AppConfig.from_dict(json.loads(previous.config))
+        ctx.runtime.stop_and_remove(previous.container, old.deploy.stop_timeout)
+        job.say(f"-----> Stopped v{previous.number}")
+
+
+def fail(job: Job, error: DeployError, slot: Slot | None) -> None:
+    ctx = job.ctx
+    tail = error.log_tail
+    if slot is not None:
+        tail = tail or ctx.runtime.logs_tail(slot.container, LOG_TAIL_LINES)
+        ctx.runtime.stop_and_remove(slot.container, 0)
+    if not tail:
+        tail = "\n".join(ctx.store.log_lines(job.release_id)[-LOG_TAIL_LINES:])
+    tail = "\n".join(tail.splitlines()[-LOG_TAIL_LINES:])
+    step = str(job.release.state)
+    job.log.warning("deploy.failed", step=step, reason=error.reason)
+    job.say(f"-----> Deploy failed while {step}: {error.reason}")
+    for line in tail.splitlines():
+        job.say(f"       {line}")
+    job.release = ctx.journal.transition(
+        job.release, S.FAILED, failure_reason=error.reason, failed_step=step, log_tail=tail
+    )

@@ -1,0 +1,52 @@
+"""Drain: wait until no request is in flight on the old slot's host port.
+
+Traefik has no drain of its own. After the switch is confirmed it sends nothing new to the
+old server, and with a short idle timeout its idle connections close within about a second,
+so the sockets on the old port fall to zero once the last request has finished. Every
+state but LISTEN and TIME_WAIT counts: a client that went away leaves CLOSE_WAIT while the
+handler still runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+_LISTEN = "0A"
+_TIME_WAIT = "06"
+PROC_TABLES = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
+
+
+def open_connections(port: int, tables: tuple[Path, ...] = PROC_TABLES) -> int:
+    count = 0
+    for table in tables:
+        try:
+            lines = table.read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state = fields[1], fields[3]
+            if int(local.rsplit(":", 1)[1], 16) == port and state not in (_LISTEN, _TIME_WAIT):
+                count += 1
+    return count
+
+
+def wait_until_drained(
+    port: int,
+    timeout: float,
+    interval: float = 0.05,
+    counter: Callable[[int], int] = open_connections,
+) -> tuple[bool, float]:
+    """Two zero samples in a row mean nothing is in flight. Returns (drained, seconds)."""
+    started = time.monotonic()
+    zeros = 0
+    while True:
+        zeros = zeros + 1 if counter(port) == 0 else 0
+        elapsed = time.monotonic() - started
+        if zeros >= 2:
+            return True, elapsed
+        if elapsed >= timeout:
+            return False, elapsed
+        time.sleep(interval)

@@ -1,0 +1,80 @@
+"""The errors temps raises, one tree for the whole project.
+
+    TempsError
+    ├── NotFound              an app or release that does not exist
+    ├── Conflict              the request clashes with the current state
+    ├── InvalidInput          bad names, bad temps.toml, bad payloads
+    │   └── TooLarge          a push or body over its configured limit
+    ├── Unauthorized          missing or wrong credentials
+    ├── Forbidden             valid credentials, not allowed here
+    └── DeployError           a step of a deploy failed; carries the step and log tail
+        ├── BuildFailed       no Dockerfile, a Dockerfile error, a bad tree
+        ├── BootFailed        the container could not start or exited
+        ├── HealthCheckFailed the health gate did not pass
+        ├── SwitchFailed      Traefik did not confirm the new route
+        └── RuntimeUnavailable the Docker engine does not answer
+
+Library exceptions are turned into these at the module that talks to the library;
+the receiver turns them into HTTP problem responses in one place.
+"""
+
+from __future__ import annotations
+
+
+class TempsError(Exception):
+    """Base of every error temps raises on purpose."""
+
+
+class NotFound(TempsError):
+    pass
+
+
+class Conflict(TempsError):
+    pass
+
+
+class InvalidInput(TempsError):
+    pass
+
+
+class TooLarge(InvalidInput):
+    pass
+
+
+class Unauthorized(TempsError):
+    pass
+
+
+class Forbidden(TempsError):
+    pass
+
+
+class DeployError(TempsError):
+    """A deploy step failed. `reason` is one line for the pusher; `log_tail` explains it."""
+
+    step = "deploy"
+
+    def __init__(self, reason: str, log_tail: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.log_tail = log_tail
+
+
+class BuildFailed(DeployError):
+    step = "building"
+
+
+class BootFailed(DeployError):
+    step = "booting"
+
+
+class HealthCheckFailed(DeployError):
+    step = "health_checking"
+
+
+class SwitchFailed(DeployError):
+    step = "switching"
+
+
+class RuntimeUnavailable(DeployError):
+    step = "runtime"

@@ -1,0 +1,119 @@
+"""Bare repositories and commit trees, through dulwich (nothing else imports it but git_http)."""
+
+from __future__ import annotations
+
+import stat
+import tarfile
+import tempfile
+from io import BytesIO
+from pathlib import Path
+from typing import IO, cast
+
+from dulwich.errors import NotGitRepository
+from dulwich.objects import Blob, Commit, ObjectID, Tree
+from dulwich.refs import Ref
+from dulwich.repo import Repo
+
+from pipeline.errors import BuildFailed, NotFound
+
+MAIN_REF = Ref(b"refs/heads/main")
+GITLINK = 0o160000
+
+
+def init_bare(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    repo = Repo.init_bare(str(path), mkdir=True)
+    try:
+        repo.refs.set_symbolic_ref(Ref(b"HEAD"), MAIN_REF)
+    finally:
+        repo.close()
+
+
+def open_repo(path: Path) -> Repo:
+    try:
+        return Repo(str(path))
+    except NotGitRepository as exc:
+        raise NotFound(f"no repository at {path}") from exc
+
+
+def head_commit(path: Path) -> str | None:
+    repo = open_repo(path)
+    try:
+        refs = repo.get_refs()
+        sha = refs.get(MAIN_REF)
+        return sha.decode() if sha else None
+    finally:
+        repo.close()
+
+
+def read_file(path: Path, commit: str, name: str) -> bytes | None:
+    """The blob at `name` in the commit's root tree, or None when absent."""
+    repo = open_repo(path)
+    try:
+        tree = _commit_tree(repo, commit)
+        try:
+            mode, sha = tree[name.encode()]
+        except KeyError:
+            return None
+        obj = repo[sha]
+        if not stat.S_ISREG(mode) or not isinstance(obj, Blob):
+            return None
+        return obj.data
+    finally:
+        repo.close()
+
+
+def export_tar(path: Path, commit: str) -> IO[bytes]:
+    """The commit's tree as an uncompressed tar: symlinks kept, submodules skipped."""
+    out = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)
+    repo = open_repo(path)
+    try:
+        with tarfile.open(fileobj=cast(IO[bytes], out), mode="w", format=tarfile.PAX_FORMAT) as tar:
+            _add_tree(repo, _commit_tree(repo, commit), "", tar)
+    finally:
+        repo.close()
+    out.seek(0)
+    return cast(IO[bytes], out)
+
+
+def _commit_tree(repo: Repo, commit: str) -> Tree:
+    try:
+        obj = repo[ObjectID(commit.encode())]
+    except KeyError as exc:
+        raise NotFound(f"commit {commit[:12]} is not in the repository") from exc
+    if not isinstance(obj, Commit):
+        raise NotFound(f"{commit[:12]} is not a commit")
+    tree = repo[obj.tree]
+    assert isinstance(tree, Tree)
+    return tree
+
+
+def _add_tree(repo: Repo, tree: Tree, prefix: str, tar: tarfile.TarFile) -> None:
+    for entry in tree.iteritems():
+        name = entry.path.decode("utf-8", "surrogateescape")
+        if name in ("", ".", "..") or "/" in name or "\x00" in name:
+            raise BuildFailed(f"refusing a path that leaves the tree: {prefix}{name!r}")
+        full = prefix + name
+        mode = entry.mode
+        if mode == GITLINK:
+            continue
+        obj = repo[entry.sha]
+        info = tarfile.TarInfo(full)
+        info.mtime = 0
+        if stat.S_ISDIR(mode):
+            assert isinstance(obj, Tree)
+            info.type = tarfile.DIRTYPE
+            info.mode = 0o755
+            tar.addfile(info)
+            _add_tree(repo, obj, full + "/", tar)
+        elif stat.S_ISLNK(mode):
+            assert isinstance(obj, Blob)
+            info.type = tarfile.SYMTYPE
+            info.linkname = obj.data.decode("utf-8", "surrogateescape")
+            info.mode = 0o777
+            tar.addfile(info)
+        else:
+            assert isinstance(obj, Blob)
+            info.size = len(obj.data)
+            info.mode = 0o755 if mode & 0o111 else 0o644
+            tar.addfile(info, BytesIO(obj.data))

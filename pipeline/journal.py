@@ -1,0 +1,90 @@
+"""The one place a release changes state, and its log: persisted, logged, followable live."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from pipeline.errors import Conflict
+from pipeline.models import Release
+from pipeline.states import ReleaseState, is_allowed
+from pipeline.store import Store
+
+log = structlog.get_logger()
+
+KEEP_FINISHED_IN_MEMORY = 20
+
+
+@dataclass
+class _Follow:
+    lines: list[str] = field(default_factory=list)
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class Chunk:
+    lines: list[str]
+    position: int
+    done: bool
+
+
+class Journal:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._live: dict[int, _Follow] = {}
+        self._changed = threading.Condition()
+
+    def transition(self, release: Release, state: ReleaseState, **fields: Any) -> Release:
+        """Move a release to `state`, checking the allowed moves, before the side effect runs."""
+        was = ReleaseState(release.state)
+        if not is_allowed(was, state):
+            raise Conflict(f"release v{release.number} cannot go from {was} to {state}")
+        assert release.id is not None
+        updated = self.store.record_state(release.id, state, was, **fields)
+        log.info(
+            "deploy.state_changed", release=f"v{release.number}", state=str(state), was=str(was)
+        )
+        return updated
+
+    def start(self, release_id: int) -> None:
+        with self._changed:
+            self._live.setdefault(release_id, _Follow())
+
+    def write(self, release_id: int, text: str) -> None:
+        lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+        if not lines:
+            return
+        self.store.append_log(release_id, lines)
+        with self._changed:
+            follow = self._live.setdefault(release_id, _Follow())
+            follow.lines.extend(lines)
+            self._changed.notify_all()
+
+    def finish(self, release_id: int) -> None:
+        with self._changed:
+            self._live.setdefault(release_id, _Follow()).done = True
+            # Finished logs stay in memory for late followers, then only in the database.
+            finished = [key for key, follow in self._live.items() if follow.done]
+            for key in finished[:-KEEP_FINISHED_IN_MEMORY]:
+                del self._live[key]
+            self._changed.notify_all()
+
+    def follow(self, release_id: int, position: int, timeout: float) -> Chunk:
+        """Lines after `position`, waiting up to `timeout` for some; `done` once the job ended."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                follow = self._live.get(release_id)
+                if follow is None:
+                    lines = self.store.log_lines(release_id)
+                    return Chunk(lines[position:], len(lines), True)
+                if len(follow.lines) > position or follow.done:
+                    return Chunk(follow.lines[position:], len(follow.lines), follow.done)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return Chunk([], position, False)
+                self._changed.wait(remaining)

@@ -1,0 +1,72 @@
+"""The records: apps, releases, each release's state changes and log, tokens."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def now() -> float:
+    return time.time()
+
+
+class App(SQLModel, table=True):
+    __tablename__ = "apps"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    created_at: float = Field(default_factory=now)
+
+
+class Release(SQLModel, table=True):
+    __tablename__ = "releases"
+    __table_args__ = (UniqueConstraint("app_id", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    app_id: int = Field(foreign_key="apps.id", index=True)
+    number: int
+    source: str  # push, webhook, rollback, config, redeploy
+    commit: str
+    state: str
+    strategy: str = "blue-green"
+    image: str | None = None
+    config: str = "{}"  # JSON snapshot of the AppConfig the release ran with
+    container: str | None = None
+    host_port: int | None = None
+    failure_reason: str | None = None
+    failed_step: str | None = None
+    log_tail: str | None = None
+    created_at: float = Field(default_factory=now)
+    updated_at: float = Field(default_factory=now)
+
+
+class ReleaseEvent(SQLModel, table=True):
+    __tablename__ = "release_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = Field(foreign_key="releases.id", index=True)
+    state: str
+    was: str | None = None
+    at: float = Field(default_factory=now)
+
+
+class ReleaseLog(SQLModel, table=True):
+    __tablename__ = "release_logs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = Field(foreign_key="releases.id", index=True)
+    at: float = Field(default_factory=now)
+    line: str
+
+
+class Token(SQLModel, table=True):
+    __tablename__ = "tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    token_hash: str = Field(unique=True)
+    scope: str  # admin or deploy
+    app: str | None = None
+    created_at: float = Field(default_factory=now)

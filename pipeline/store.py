@@ -1,0 +1,205 @@
+"""SQLite access: short transactions, WAL, a busy timeout; schema by Alembic at start."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, event, func
+from sqlmodel import Session, col, create_engine, select
+
+import migrations
+from pipeline.errors import Conflict, NotFound
+from pipeline.models import App, Release, ReleaseEvent, ReleaseLog, Token, now
+from pipeline.states import ReleaseState
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def migrate(db_url: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    config.set_main_option("sqlalchemy.url", db_url)
+    command.upgrade(config, "head")
+
+
+def make_engine(db_url: str) -> Engine:
+    engine = create_engine(
+        db_url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
+    )
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return engine
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Store:
+    """Every read and write of the records; each method is one short transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        # Release numbers are per app and allocated by max + 1: serialise that.
+        self._numbering = threading.Lock()
+
+    # apps
+    def create_app(self, name: str) -> App:
+        with Session(self.engine) as session:
+            if session.exec(select(App).where(App.name == name)).first() is not None:
+                raise Conflict(f"app {name!r} already exists")
+            app = App(name=name)
+            session.add(app)
+            session.commit()
+            session.refresh(app)
+            return app
+
+    def get_app(self, name: str) -> App:
+        with Session(self.engine) as session:
+            app = session.exec(select(App).where(App.name == name)).first()
+            if app is None:
+                raise NotFound(f"no app named {name!r}")
+            return app
+
+    def list_apps(self) -> list[App]:
+        with Session(self.engine) as session:
+            return list(session.exec(select(App).order_by(col(App.name))))
+
+    # releases
+    def create_release(
+        self, app: App, *, source: str, commit: str, strategy: str, config: str,
+        image: str | None = None,
+    ) -> Release:
+        assert app.id is not None
+        with self._numbering, Session(self.engine) as session:
+            last = session.exec(
+                select(func.max(Release.number)).where(Release.app_id == app.id)
+            ).one()
+            release = Release(
+                app_id=app.id, number=(last or 0) + 1, source=source, commit=commit,
+                state=ReleaseState.QUEUED, strategy=strategy, config=config, image=image,
+            )
+            session.add(release)
+            session.flush()
+            assert release.id is not None
+            session.add(ReleaseEvent(release_id=release.id, state=ReleaseState.QUEUED))
+            session.commit()
+            session.refresh(release)
+            return release
+
+    def get_release(self, release_id: int) -> Release:
+        with Session(self.engine) as session:
+            release = session.get(Release, release_id)
+            if release is None:
+                raise NotFound(f"no release with id {release_id}")
+            return release
+
+    def release_by_number(self, app: App, number: int) -> Release:
+        with Session(self.engine) as session:
+            release = session.exec(
+                select(Release).where(Release.app_id == app.id, Release.number == number)
+            ).first()
+            if release is None:
+                raise NotFound(f"app {app.name!r} has no release v{number}")
+            return release
+
+    def releases(self, app: App, limit: int = 100) -> list[Release]:
+        with Session(self.engine) as session:
+            query = (
+                select(Release)
+                .where(Release.app_id == app.id)
+                .order_by(col(Release.number).desc())
+                .limit(limit)
+            )
+            return list(session.exec(query))
+
+    def live_release(self, app: App) -> Release | None:
+        with Session(self.engine) as session:
+            return session.exec(
+                select(Release).where(
+                    Release.app_id == app.id, Release.state == ReleaseState.LIVE
+                )
+            ).first()
+
+    def update_release(self, release_id: int, **fields: Any) -> Release:
+        with Session(self.engine) as session:
+            release = session.get(Release, release_id)
+            if release is None:
+                raise NotFound(f"no release with id {release_id}")
+            for key, value in fields.items():
+                setattr(release, key, value)
+            release.updated_at = now()
+            session.add(release)
+            session.commit()
+            session.refresh(release)
+            return release
+
+    def record_state(
+        self, release_id: int, state: ReleaseState, was: ReleaseState, **fields: Any
+    ) -> Release:
+        """Persist a state change and its event in one transaction."""
+        with Session(self.engine) as session:
+            release = session.get(Release, release_id)
+            if release is None:
+                raise NotFound(f"no release with id {release_id}")
+            if release.state != was:
+                raise Conflict(f"release v{release.number} is {release.state}, not {was}")
+            release.state = state
+            for key, value in fields.items():
+                setattr(release, key, value)
+            release.updated_at = now()
+            session.add(release)
+            session.add(ReleaseEvent(release_id=release_id, state=state, was=was))
+            session.commit()
+            session.refresh(release)
+            return release
+
+    def events(self, release_id: int) -> list[ReleaseEvent]:
+        with Session(self.engine) as session:
+            return list(
+                session.exec(
+                    select(ReleaseEvent)
+                    .where(ReleaseEvent.release_id == release_id)
+                    .order_by(col(ReleaseEvent.id))
+                )
+            )
+
+    def append_log(self, release_id: int, lines: list[str]) -> None:
+        with Session(self.engine) as session:
+            for line in lines:
+                session.add(ReleaseLog(release_id=release_id, line=line))
+            session.commit()
+
+    def log_lines(self, release_id: int) -> list[str]:
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(ReleaseLog.line)
+                .where(ReleaseLog.release_id == release_id)
+                .order_by(col(ReleaseLog.id))
+            )
+            return list(rows)
+
+    # tokens
+    def add_token(self, name: str, token: str, scope: str, app: str | None = None) -> Token:
+        with Session(self.engine) as session:
+            row = Token(name=name, token_hash=hash_token(token), scope=scope, app=app)
+            session.add(row)
+            session.commit()
+            session.refresh(row)
+            return row
+
+    def token_hashes(self) -> list[Token]:
+        with Session(self.engine) as session:
+            return list(session.exec(select(Token)))

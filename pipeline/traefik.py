@@ -1,0 +1,210 @@
+"""Traefik, run by the daemon and steered through its file provider.
+
+One file per app in `dynamic/`, written whole to `staging/` (same filesystem, outside the
+watched dir) and moved in with os.replace, so Traefik never sees a half-written file. Every
+write is confirmed through Traefik's API and a request through its data plane.
+JSON is valid YAML, so the files are rendered with the json module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+
+from pipeline.errors import SwitchFailed
+from pipeline.settings import Settings
+
+log = structlog.get_logger()
+
+TLS_FILE = "_default-tls.yml"  # app names start with a letter: no app file can clash
+RELEASE_HEADER = "X-Temps-Release"
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
+
+
+def static_config(settings: Settings) -> dict[str, Any]:
+    d = settings.traefik_dir
+    return {
+        "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
+        "entryPoints": {
+            "web": {"address": str(settings.http)},
+            "traefik": {"address": str(settings.traefik_api)},
+        },
+        "api": {"insecure": True, "dashboard": False},
+        "ping": {"entryPoint": "traefik"},
+        "metrics": {"prometheus": {"entryPoint": "traefik", "addServicesLabels": True}},
+        "providers": {
+            "providersThrottleDuration": settings.traefik_throttle,
+            "file": {"directory": str(settings.dynamic_dir), "watch": True},
+        },
+        # Idle backend connections must close fast or the old slot never drains to zero;
+        # without a high per-host idle limit, connection reuse collapses under load.
+        "serversTransport": {
+            "maxIdleConnsPerHost": 200,
+            "forwardingTimeouts": {"idleConnTimeout": settings.traefik_idle_conn_timeout},
+        },
+        "log": {"level": "INFO", "format": "json", "filePath": str(d / "traefik.log")},
+        "accessLog": {"format": "json", "filePath": str(d / "access.log")},
+    }
+
+
+def route_document(
+    app: str, hosts: list[str], server_url: str, release: str
+) -> dict[str, Any]:
+    rule = " || ".join(f"Host(`{host}`)" for host in hosts)
+    return {
+        "http": {
+            "routers": {
+                app: {
+                    "rule": rule,
+                    "service": app,
+                    "entryPoints": ["web"],
+                    "middlewares": [f"{app}-release"],
+                }
+            },
+            "middlewares": {
+                f"{app}-release": {"headers": {"customResponseHeaders": {RELEASE_HEADER: release}}}
+            },
+            "services": {
+                app: {"loadBalancer": {"servers": [{"url": server_url}], "passHostHeader": True}}
+            },
+        }
+    }
+
+
+def validate_route(app: str, document: dict[str, Any]) -> None:
+    """Refuse anything that would freeze Traefik's file provider for every app."""
+    if not _NAME.match(app):
+        raise SwitchFailed(f"invalid app name for a route: {app!r}")
+    http = document["http"]
+    if set(http["routers"]) != {app} or set(http["services"]) != {app}:
+        raise SwitchFailed("a route file must hold exactly the app's router and service")
+    for host in re.findall(r"Host\(`([^`]*)`\)", http["routers"][app]["rule"]):
+        if not _HOST.match(host):
+            raise SwitchFailed(f"invalid host name in route: {host!r}")
+    for server in http["services"][app]["loadBalancer"]["servers"]:
+        if not re.match(r"^http://127\.0\.0\.1:\d{1,5}$", server["url"]):
+            raise SwitchFailed(f"invalid server URL: {server['url']!r}")
+
+
+def write_atomically(staging: Path, target: Path, content: bytes) -> None:
+    temp = staging / (target.name + ".tmp")
+    with open(temp, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, target)
+    directory = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def route_path(settings: Settings, app: str) -> Path:
+    return settings.dynamic_dir / f"{app}.yml"
+
+
+def read_route(settings: Settings, app: str) -> bytes | None:
+    try:
+        return route_path(settings, app).read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def render(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, indent=2).encode() + b"\n"
+
+
+def publish_route(settings: Settings, app: str, document: dict[str, Any]) -> None:
+    validate_route(app, document)
+    write_atomically(settings.staging_dir, route_path(settings, app), render(document))
+
+
+def restore_route(settings: Settings, app: str, previous: bytes | None) -> None:
+    if previous is None:
+        route_path(settings, app).unlink(missing_ok=True)
+    else:
+        write_atomically(settings.staging_dir, route_path(settings, app), previous)
+
+
+def remove_stray_files(settings: Settings, apps: set[str]) -> list[str]:
+    """At start-up: an invalid or unknown file in dynamic/ could freeze or shadow routes."""
+    removed = []
+    for path in settings.dynamic_dir.iterdir():
+        if path.name == TLS_FILE or (path.suffix == ".yml" and path.stem in apps):
+            continue
+        path.unlink()
+        removed.append(path.name)
+    return removed
+
+
+def confirm_route(
+    settings: Settings, app: str, server_url: str, probe_path: str, release: str
+) -> float:
+    """Wait until Traefik routes `app` to `server_url`; returns the seconds it took."""
+    started = time.monotonic()
+    deadline = started + settings.switch_confirm_timeout
+    api = f"{settings.traefik_api.url}/api/http/services/{app}@file"
+    through = f"{settings.http.url}{probe_path}"
+    host = f"{app}.{settings.domain}"
+    seen_in_api = False
+    last = "no answer"
+    with httpx.Client(timeout=2.0, headers={"Connection": "close"}) as client:
+        while time.monotonic() < deadline:
+            try:
+                if not seen_in_api:
+                    response = client.get(api)
+                    servers = response.json().get("loadBalancer", {}).get("servers", [])
+                    urls = [server.get("url") for server in servers]
+                    seen_in_api = response.status_code == 200 and urls == [server_url]
+                    last = f"API shows {urls}"
+                if seen_in_api:
+                    response = client.get(through, headers={"Host": host})
+                    answered = response.headers.get(RELEASE_HEADER)
+                    if answered == release and response.is_success:
+                        return time.monotonic() - started
+                    last = f"probe through Traefik got HTTP {response.status_code} from {answered}"
+            except (httpx.HTTPError, ValueError) as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            time.sleep(0.005)
+    raise SwitchFailed(
+        f"Traefik did not confirm the new route within "
+        f"{settings.switch_confirm_timeout:g}s ({last})"
+    )
+
+
+def ensure_default_certificate(settings: Settings) -> None:
+    """One self-signed certificate, made once: without it Traefik makes a new key per reload."""
+    cert, key = settings.certs_dir / "default.crt", settings.certs_dir / "default.key"
+    if not (cert.exists() and key.exists()):
+        subprocess.run(
+            [
+                "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-days", "3650", "-subj", f"/CN=*.{settings.domain}",
+                "-keyout", str(key), "-out", str(cert),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        key.chmod(0o600)
+    document = {
+        "tls": {
+            "stores": {
+                "default": {"defaultCertificate": {"certFile": str(cert), "keyFile": str(key)}}
+            }
+        }
+    }
+    content = render(document)
+    target = settings.dynamic_dir / TLS_FILE
+    if not target.exists() or target.read_bytes() != content:
+        write_atomically(settings.staging_dir, target, content)

@@ -1,0 +1,156 @@
+"""The managed Traefik process: started with a generated static config, watched, restarted.
+
+Traefik runs in its own session so it outlives the daemon: a daemon restart or crash must
+not take the apps' routes down. At start the daemon adopts a Traefik it left running.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import structlog
+
+from pipeline.errors import TempsError
+from pipeline.settings import Settings
+from pipeline.traefik import (
+    ensure_default_certificate,
+    render,
+    static_config,
+    write_atomically,
+)
+
+log = structlog.get_logger()
+
+
+class ManagedTraefik:
+    def __init__(self, settings: Settings, check_interval: float = 1.0) -> None:
+        self.settings = settings
+        self.check_interval = check_interval
+        self.restarts = 0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._pid: int | None = None
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def start(self) -> None:
+        ensure_default_certificate(self.settings)
+        config = render(static_config(self.settings))
+        path = self.settings.traefik_static_config
+        changed = not path.exists() or path.read_bytes() != config
+        write_atomically(self.settings.staging_dir, path, config)
+        adopted = self._adopt()
+        if adopted and changed:
+            log.info("traefik.config_changed", pid=adopted)
+            self._terminate(adopted)
+            adopted = None
+        if adopted:
+            self._pid = adopted
+            log.info("traefik.adopted", pid=adopted)
+        else:
+            self._spawn()
+        self.wait_ready()
+        self._watcher = threading.Thread(target=self._watch, name="traefik-watch", daemon=True)
+        self._watcher.start()
+
+    def stop_watching(self) -> None:
+        self._stop.set()
+
+    def stop(self) -> None:
+        """Stop Traefik itself (tests and `temps` uninstall; a daemon exit leaves it running)."""
+        self.stop_watching()
+        if self._pid is not None:
+            self._terminate(self._pid)
+
+    @property
+    def pid(self) -> int | None:
+        return self._pid
+
+    def alive(self) -> bool:
+        if self._process is not None:
+            return self._process.poll() is None
+        return self._pid is not None and _running(self._pid)
+
+    def ready(self) -> bool:
+        try:
+            response = httpx.get(f"{self.settings.traefik_api.url}/ping", timeout=1.0)
+            return response.status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ready():
+                return
+            if not self.alive():
+                raise TempsError(f"Traefik exited at start; see {self._log_path()}")
+            time.sleep(0.05)
+        raise TempsError(f"Traefik did not answer /ping within {timeout:g}s")
+
+    def _spawn(self) -> None:
+        with open(self._log_path(), "ab") as output:
+            self._process = subprocess.Popen(
+                [str(self.settings.traefik_bin), f"--configFile={self.settings.traefik_static_config}"],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self._pid = self._process.pid
+        self.settings.traefik_pid_file.write_text(f"{self._pid}\n")
+        log.info("traefik.started", pid=self._pid)
+
+    def _adopt(self) -> int | None:
+        try:
+            pid = int(self.settings.traefik_pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return None
+        ours = str(self.settings.traefik_static_config).encode() in cmdline
+        return pid if ours and _running(pid) else None
+
+    def _terminate(self, pid: int) -> None:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _running(pid):
+            if self._process is not None:
+                self._process.poll()
+            time.sleep(0.05)
+        if _running(pid):
+            os.kill(pid, signal.SIGKILL)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.check_interval):
+            if self.alive():
+                continue
+            self.restarts += 1
+            log.warning("traefik.restarted", was_pid=self._pid, restarts=self.restarts)
+            try:
+                self._spawn()
+                self.wait_ready()
+            except (OSError, TempsError) as exc:
+                log.error("traefik.restart_failed", error=str(exc))
+
+    def _log_path(self) -> Path:
+        return self.settings.traefik_dir / "traefik.out"
+
+
+def _running(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state follows the parenthesised command name; Z is a zombie awaiting its parent.
+    return status.rsplit(")", 1)[1].split()[0] != "Z"

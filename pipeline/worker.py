@@ -1,0 +1,102 @@
+"""The per-app deploy queue: one deploy per app at a time, apps in parallel.
+
+A newer deploy queued behind a running one supersedes any older one still waiting: the
+newest commit is what the pusher wants live. Nothing is locked on disk, so a crash leaves
+no lock behind; releases caught mid-flight are found by reconciliation at start.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+import structlog
+
+from pipeline.context import Context
+from pipeline.deploy import run_deploy
+from pipeline.models import App, Release
+from pipeline.states import TERMINAL
+from pipeline.states import ReleaseState as S
+
+log = structlog.get_logger()
+
+
+@dataclass
+class _Lane:
+    waiting: deque[int] = field(default_factory=deque)
+    busy: bool = False
+
+
+class Deployer:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._lanes: dict[str, _Lane] = {}
+        self._lock = threading.Lock()
+
+    def submit(
+        self,
+        app: App,
+        *,
+        source: str,
+        commit: str,
+        strategy: str = "blue-green",
+        image: str | None = None,
+        config: str = "{}",
+    ) -> Release:
+        release = self.ctx.store.create_release(
+            app, source=source, commit=commit, strategy=strategy, config=config, image=image
+        )
+        assert release.id is not None
+        self.ctx.journal.start(release.id)
+        with self._lock:
+            lane = self._lanes.setdefault(app.name, _Lane())
+            superseded = list(lane.waiting)
+            lane.waiting.clear()
+            lane.waiting.append(release.id)
+            start = not lane.busy
+            lane.busy = True
+        for older in superseded:
+            self._supersede(older, release)
+        if start:
+            threading.Thread(
+                target=self._run_lane, args=(app.name,), name=f"deploy-{app.name}", daemon=True
+            ).start()
+        return release
+
+    def queue_depth(self) -> int:
+        with self._lock:
+            return sum(len(lane.waiting) + int(lane.busy) for lane in self._lanes.values())
+
+    def _run_lane(self, app: str) -> None:
+        while True:
+            with self._lock:
+                lane = self._lanes[app]
+                if not lane.waiting:
+                    lane.busy = False
+                    return
+                release_id = lane.waiting.popleft()
+            try:
+                run_deploy(self.ctx, release_id)
+            except Exception as exc:
+                # A bug, not a deploy failure: record it and keep the lane alive for the next.
+                log.exception("deploy.crashed", app=app, release_id=release_id)
+                self._record_crash(release_id, exc)
+            finally:
+                self.ctx.journal.finish(release_id)
+
+    def _supersede(self, release_id: int, newer: Release) -> None:
+        release = self.ctx.store.get_release(release_id)
+        self.ctx.journal.write(release_id, f"-----> Superseded by v{newer.number}")
+        self.ctx.journal.transition(release, S.SUPERSEDED)
+        self.ctx.journal.finish(release_id)
+
+    def _record_crash(self, release_id: int, exc: Exception) -> None:
+        release = self.ctx.store.get_release(release_id)
+        if S(release.state) in TERMINAL or release.state == S.LIVE:
+            return
+        reason = f"internal error: {type(exc).__name__}: {exc}"
+        self.ctx.journal.write(release_id, f"-----> {reason}")
+        self.ctx.journal.transition(
+            release, S.FAILED, failure_reason=reason, failed_step=release.state
+        )

@@ -1,0 +1,91 @@
+"""The REST API: apps and releases, Bearer-token protected."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from pipeline import gitrepo
+from pipeline.errors import InvalidInput
+from pipeline.models import App
+from receiver.auth import Principal, authenticate, bearer_token
+from receiver.daemon import Daemon
+from receiver.views import app_view, release_view
+
+APP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+
+router = APIRouter(prefix="/api")
+
+
+def daemon_of(request: Request) -> Daemon:
+    daemon: Daemon = request.app.state.daemon
+    return daemon
+
+
+DaemonDep = Annotated[Daemon, Depends(daemon_of)]
+
+
+def principal(daemon: DaemonDep, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    return authenticate(daemon.store, bearer_token(authorization))
+
+
+PrincipalDep = Annotated[Principal, Depends(principal)]
+
+
+def app_for(daemon: Daemon, who: Principal, name: str) -> App:
+    who.require_app(name)
+    return daemon.store.get_app(name)
+
+
+class AppCreate(BaseModel):
+    name: str
+
+
+def validate_app_name(name: str) -> str:
+    if not APP_NAME.match(name):
+        raise InvalidInput(
+            f"invalid app name {name!r}: use 1-31 characters a-z, 0-9 and '-', "
+            "starting with a letter"
+        )
+    return name
+
+
+@router.post("/apps", status_code=201)
+def create_app(body: AppCreate, daemon: DaemonDep, who: PrincipalDep) -> JSONResponse:
+    who.require_admin()
+    name = validate_app_name(body.name)
+    app = daemon.store.create_app(name)
+    gitrepo.init_bare(daemon.settings.repo_path(name))
+    return JSONResponse(app_view(daemon.store, daemon.settings, app), status_code=201)
+
+
+@router.get("/apps")
+def list_apps(daemon: DaemonDep, who: PrincipalDep) -> list[dict[str, Any]]:
+    return [
+        app_view(daemon.store, daemon.settings, app)
+        for app in daemon.store.list_apps()
+        if who.scope == "admin" or who.app == app.name
+    ]
+
+
+@router.get("/apps/{name}")
+def get_app(name: str, daemon: DaemonDep, who: PrincipalDep) -> dict[str, Any]:
+    return app_view(daemon.store, daemon.settings, app_for(daemon, who, name))
+
+
+@router.get("/apps/{name}/releases")
+def list_releases(name: str, daemon: DaemonDep, who: PrincipalDep) -> list[dict[str, Any]]:
+    app = app_for(daemon, who, name)
+    return [release_view(daemon.store, release) for release in daemon.store.releases(app)]
+
+
+@router.get("/apps/{name}/releases/{number}")
+def get_release(name: str, number: int, daemon: DaemonDep, who: PrincipalDep) -> dict[str, Any]:
+    app = app_for(daemon, who, name)
+    release = daemon.store.release_by_number(app, number)
+    assert release.id is not None
+    return {**release_view(daemon.store, release), "log": daemon.store.log_lines(release.id)}

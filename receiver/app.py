@@ -1,0 +1,56 @@
+"""The FastAPI application: API, git and health, around one assembled Daemon."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from pipeline.settings import Settings
+from receiver import api, git_routes, problems
+from receiver.daemon import Daemon
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        daemon = Daemon.assemble(settings)
+        await run_in_threadpool(daemon.start)
+        app.state.daemon = daemon
+        yield
+        daemon.stop()
+
+    app = FastAPI(title="temps", version="0.1.0", lifespan=lifespan)
+    problems.install(app)
+    app.include_router(api.router)
+    app.include_router(git_routes.router)
+
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        daemon: Daemon = app.state.daemon
+        checks: dict[str, Any] = {
+            "database": _database_ok(daemon),
+            "traefik": daemon.proxy.ready(),
+            "docker": daemon.runtime.ping(),
+        }
+        ok = all(checks.values())
+        body = {"status": "ok" if ok else "degraded", **checks,
+                "traefik_restarts": daemon.proxy.restarts,
+                "queue_depth": daemon.deployer.queue_depth()}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    return app
+
+
+def _database_ok(daemon: Daemon) -> bool:
+    try:
+        with daemon.store.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False

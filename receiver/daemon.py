@@ -1,0 +1,62 @@
+"""The daemon's parts, assembled once at start and passed to the routes."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import structlog
+
+from pipeline import traefik
+from pipeline.context import Context
+from pipeline.journal import Journal
+from pipeline.reconcile import reconcile
+from pipeline.runtime import DockerRuntime
+from pipeline.settings import Settings
+from pipeline.store import Store, make_engine, migrate
+from pipeline.traefik_process import ManagedTraefik
+from pipeline.worker import Deployer
+from receiver.auth import ensure_admin_token
+
+log = structlog.get_logger()
+
+
+@dataclass
+class Daemon:
+    settings: Settings
+    store: Store
+    journal: Journal
+    runtime: DockerRuntime
+    deployer: Deployer
+    proxy: ManagedTraefik
+
+    @classmethod
+    def assemble(cls, settings: Settings) -> Daemon:
+        settings.make_dirs()
+        migrate(settings.db_url)
+        store = Store(make_engine(settings.db_url))
+        journal = Journal(store)
+        runtime = DockerRuntime(settings.instance)
+        ctx = Context(
+            settings, store, journal, runtime, threading.Semaphore(settings.build_concurrency)
+        )
+        return cls(settings, store, journal, runtime, Deployer(ctx), ManagedTraefik(settings))
+
+    def start(self) -> None:
+        ensure_admin_token(self.settings, self.store)
+        apps = {app.name for app in self.store.list_apps()}
+        removed = traefik.remove_stray_files(self.settings, apps)
+        if removed:
+            log.info("traefik.stray_files_removed", files=removed)
+        self.proxy.start()
+        reconcile(self.deployer.ctx)
+        log.info(
+            "daemon.started", listen=str(self.settings.listen), http=str(self.settings.http),
+            home=str(self.settings.home),
+        )
+
+    def stop(self) -> None:
+        # Traefik keeps serving the live releases while the daemon is away.
+        self.proxy.stop_watching()
+        self.store.engine.dispose()
+        log.info("daemon.stopped")

@@ -1,0 +1,155 @@
+"""Git smart HTTP over ASGI: dulwich's pack handlers, run in a thread, streamed back.
+
+The request body is spooled first (git sends the whole pack before it reads anything), then
+the handler runs in a thread while its output is streamed to the client as it is written,
+so `remote:` progress lines reach the pusher while the deploy runs in the update hook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import threading
+import zlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import IO, Any, cast
+
+import structlog
+from dulwich.objects import ObjectID
+from dulwich.protocol import SIDE_BAND_CHANNEL_PROGRESS, ReceivableProtocol
+from dulwich.refs import Ref
+from dulwich.repo import Repo
+from dulwich.server import DictBackend, ReceivePackHandler, UploadPackHandler
+from fastapi import Request
+from fastapi.responses import Response, StreamingResponse
+
+from pipeline.errors import TooLarge
+
+log = structlog.get_logger()
+
+ZERO_SHA = "0" * 40
+SERVICES = ("git-upload-pack", "git-receive-pack")
+SPOOL_IN_MEMORY = 16 * 1024 * 1024
+NO_CACHE = {"Cache-Control": "no-cache, max-age=0, must-revalidate", "Pragma": "no-cache"}
+
+# (ref, old sha, new sha, progress) -> None to accept the ref, or a one-line reason to refuse.
+Progress = Callable[[str], None]
+RefCallback = Callable[[str, str, str, Progress], str | None]
+
+
+class DeployingReceivePackHandler(ReceivePackHandler):
+    """Runs `on_ref` where git runs the update hook: objects stored, ref not yet moved."""
+
+    def __init__(self, backend: DictBackend, proto: ReceivableProtocol, on_ref: RefCallback,
+                 *, advertise_refs: bool = False) -> None:
+        super().__init__(backend, ["/"], proto, stateless_rpc=True, advertise_refs=advertise_refs)
+        self.on_ref = on_ref
+
+    def _on_update(self, ref_name: Ref, old_sha: ObjectID, new_sha: ObjectID) -> bytes | None:
+        try:
+            reason = self.on_ref(
+                ref_name.decode(), old_sha.decode(), new_sha.decode(), self._progress
+            )
+        except Exception:
+            # Anything else raised here would end the push with an HTTP 500 mid-stream.
+            log.exception("git.update_hook_crashed", ref=ref_name.decode())
+            reason = "internal error in temps; see the daemon log"
+        if reason is None:
+            return None
+        return " ".join(reason.split())[:300].encode()
+
+    def _progress(self, text: str) -> None:
+        if not self.has_capability(b"side-band-64k"):
+            return
+        if text:
+            self.proto.write_sideband(SIDE_BAND_CHANNEL_PROGRESS, text.encode())
+        else:
+            # An empty progress packet keeps proxies and git from giving up in quiet steps.
+            self.proto.write_pkt_line(bytes([SIDE_BAND_CHANNEL_PROGRESS]))
+
+
+def advertise(repo_path: Path, service: str, on_ref: RefCallback) -> Response:
+    """GET info/refs?service=...: the refs advertisement, produced in one go."""
+    chunks: list[bytes] = []
+
+    def write(data: bytes) -> int:
+        chunks.append(data)
+        return len(data)
+
+    repo = Repo(str(repo_path))
+    try:
+        proto = ReceivableProtocol(lambda _n: b"", write)
+        proto.write_pkt_line(f"# service={service}\n".encode())
+        proto.write_pkt_line(None)
+        _handler(repo, proto, service, on_ref, advertise_refs=True).handle()
+    finally:
+        repo.close()
+    return Response(
+        b"".join(chunks), media_type=f"application/x-{service}-advertisement", headers=NO_CACHE
+    )
+
+
+async def serve_rpc(
+    request: Request, repo_path: Path, service: str, on_ref: RefCallback, max_bytes: int
+) -> Response:
+    """POST git-upload-pack / git-receive-pack, streamed back as the handler writes."""
+    body = await _spool(request, max_bytes)
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+    def write(data: bytes) -> int:
+        loop.call_soon_threadsafe(queue.put_nowait, bytes(data))
+        return len(data)
+
+    def run() -> None:
+        repo = Repo(str(repo_path))
+        try:
+            proto = ReceivableProtocol(body.read, write)
+            _handler(repo, proto, service, on_ref).handle()
+        except Exception:
+            log.exception("git.rpc_failed", service=service, repo=repo_path.name)
+        finally:
+            repo.close()
+            body.close()
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    threading.Thread(target=run, name=f"{service}-{repo_path.name}", daemon=True).start()
+
+    async def stream() -> AsyncIterator[bytes]:
+        while (chunk := await queue.get()) is not None:
+            yield chunk
+
+    return StreamingResponse(
+        stream(), media_type=f"application/x-{service}-result", headers=NO_CACHE
+    )
+
+
+def _handler(
+    repo: Repo, proto: ReceivableProtocol, service: str, on_ref: RefCallback,
+    *, advertise_refs: bool = False,
+) -> ReceivePackHandler | UploadPackHandler:
+    backend = DictBackend({"/": cast(Any, repo)})
+    if service == "git-receive-pack":
+        return DeployingReceivePackHandler(backend, proto, on_ref, advertise_refs=advertise_refs)
+    return UploadPackHandler(
+        backend, ["/"], proto, stateless_rpc=True, advertise_refs=advertise_refs
+    )
+
+
+async def _spool(request: Request, max_bytes: int) -> IO[bytes]:
+    spool = cast(IO[bytes], tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY))
+    encoding = request.headers.get("content-encoding", "").lower()
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding in ("gzip", "x-gzip") else None
+    size = 0
+    async for chunk in request.stream():
+        data = inflate.decompress(chunk) if inflate else chunk
+        size += len(data)
+        if size > max_bytes:
+            spool.close()
+            raise TooLarge(f"push is larger than the limit of {max_bytes} bytes")
+        spool.write(data)
+    if inflate:
+        spool.write(inflate.flush())
+    spool.seek(0)
+    return spool

@@ -1,0 +1,66 @@
+"""The git endpoints at /<app>.git, behind HTTP Basic auth with a token as password."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from pipeline.errors import Forbidden, NotFound, Unauthorized
+from receiver import git_http
+from receiver.api import daemon_of
+from receiver.auth import GIT_HINT, authenticate, basic_password
+from receiver.push import deploy_on_push
+
+router = APIRouter()
+
+
+def _authorize(request: Request, name: str) -> Response | None:
+    daemon = daemon_of(request)
+    try:
+        who = authenticate(daemon.store, basic_password(request.headers.get("authorization")))
+        who.require_app(name)
+        daemon.store.get_app(name)
+    except Unauthorized as exc:
+        # git sends credentials only after a 401 with Basic, and shows this body to the user.
+        return PlainTextResponse(
+            f"{exc}. {GIT_HINT}", status_code=401,
+            headers={"WWW-Authenticate": 'Basic realm="temps"'},
+        )
+    except Forbidden as exc:
+        return PlainTextResponse(f"temps: {exc}\n", status_code=403)
+    except NotFound:
+        return PlainTextResponse(
+            f"temps: no app named {name!r}; create it first: POST /api/apps\n", status_code=404
+        )
+    return None
+
+
+@router.get("/{name}.git/info/refs")
+def info_refs(name: str, request: Request, service: str = "") -> Response:
+    refused = _authorize(request, name)
+    if refused:
+        return refused
+    if service not in git_http.SERVICES:
+        return PlainTextResponse("temps: only the smart HTTP protocol is served\n", 403)
+    daemon = daemon_of(request)
+    app = daemon.store.get_app(name)
+    return git_http.advertise(
+        daemon.settings.repo_path(name), service, deploy_on_push(daemon, app)
+    )
+
+
+@router.post("/{name}.git/{service}")
+async def rpc(name: str, service: str, request: Request) -> Response:
+    refused = _authorize(request, name)
+    if refused:
+        return refused
+    if service not in git_http.SERVICES:
+        return PlainTextResponse("temps: unknown git service\n", 404)
+    if request.headers.get("content-type") != f"application/x-{service}-request":
+        return PlainTextResponse("temps: invalid Content-Type for a git request\n", 415)
+    daemon = daemon_of(request)
+    app = daemon.store.get_app(name)
+    return await git_http.serve_rpc(
+        request, daemon.settings.repo_path(name), service, deploy_on_push(daemon, app),
+        daemon.settings.max_push_bytes,
+    )

@@ -1,0 +1,47 @@
+"""What a `git push` does to each ref: main deploys inside the push, others are stored."""
+
+from __future__ import annotations
+
+from pipeline.models import App
+from pipeline.states import ReleaseState as S
+from receiver.daemon import Daemon
+from receiver.git_http import ZERO_SHA, Progress, RefCallback
+
+MAIN = "refs/heads/main"
+KEEPALIVE_SECONDS = 15.0
+
+
+def deploy_on_push(daemon: Daemon, app: App) -> RefCallback:
+    def on_ref(ref: str, old: str, new: str, progress: Progress) -> str | None:
+        if ref != MAIN:
+            if new != ZERO_SHA:
+                progress(f"temps: only main deploys; {ref} stored, not deployed\n")
+            return None
+        if new == ZERO_SHA:
+            return "deleting main is not allowed: it is what runs"
+        return _deploy_and_follow(daemon, app, new, progress)
+
+    return on_ref
+
+
+def _deploy_and_follow(daemon: Daemon, app: App, commit: str, progress: Progress) -> str | None:
+    release = daemon.deployer.submit(app, source="push", commit=commit)
+    assert release.id is not None
+    progress(f"-----> temps: deploying {commit[:12]} to {app.name} as v{release.number}\n")
+    position = 0
+    while True:
+        # The deploy goes on if the pusher hangs up: it runs in the app's lane, not here.
+        chunk = daemon.journal.follow(release.id, position, KEEPALIVE_SECONDS)
+        position = chunk.position
+        if chunk.lines:
+            progress("".join(line + "\n" for line in chunk.lines))
+        elif not chunk.done:
+            progress("")
+        if chunk.done:
+            break
+    final = daemon.store.get_release(release.id)
+    if final.state == S.LIVE:
+        return None
+    if final.state == S.SUPERSEDED:
+        return f"v{final.number} superseded by a newer push"
+    return final.failure_reason or f"deploy ended {final.state}"

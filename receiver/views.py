@@ -1,0 +1,47 @@
+"""How records look in the API."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipeline.models import App, Release
+from pipeline.settings import Settings
+from pipeline.store import Store
+
+
+def release_view(store: Store, release: Release, *, events: bool = True) -> dict[str, Any]:
+    assert release.id is not None
+    view: dict[str, Any] = {
+        "number": release.number,
+        "version": f"v{release.number}",
+        "state": release.state,
+        "source": release.source,
+        "commit": release.commit,
+        "image": release.image,
+        "strategy": release.strategy,
+        "container": release.container,
+        "host_port": release.host_port,
+        "failure_reason": release.failure_reason,
+        "failed_step": release.failed_step,
+        "log_tail": release.log_tail,
+        "config": json.loads(release.config),
+        "created_at": release.created_at,
+        "updated_at": release.updated_at,
+    }
+    if events:
+        view["events"] = [
+            {"state": e.state, "was": e.was, "at": e.at} for e in store.events(release.id)
+        ]
+    return view
+
+
+def app_view(store: Store, settings: Settings, app: App) -> dict[str, Any]:
+    live = store.live_release(app)
+    return {
+        "name": app.name,
+        "created_at": app.created_at,
+        "url": f"http://{app.name}.{settings.domain}",
+        "git_url": f"{settings.listen.url}/{app.name}.git",
+        "live_release": release_view(store, live, events=False) if live else None,
+    }

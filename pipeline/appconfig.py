@@ -30,6 +30,7 @@ class DeploySettings:
     stop_timeout: float = 10.0
     keep_releases: int = 5
     release_command: str = ""
+    release_timeout: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "deploy.drain_timeout": (0, 3600),
     "deploy.stop_timeout": (0, 3600),
     "deploy.keep_releases": (1, 1000),
+    "deploy.release_timeout": (1, 86400),
 }
 
 

@@ -15,7 +15,13 @@ from pipeline import gitrepo, traefik
 from pipeline.appconfig import AppConfig, load_toml
 from pipeline.context import Context, Job
 from pipeline.drain import wait_until_drained
-from pipeline.errors import BuildFailed, DeployError, InvalidInput, TempsError
+from pipeline.errors import (
+    BuildFailed,
+    DeployError,
+    InvalidInput,
+    ReleaseCommandFailed,
+    TempsError,
+)
 from pipeline.health import wait_until_healthy
 from pipeline.models import Release
 from pipeline.prune import prune_images
@@ -28,25 +34,34 @@ LOG_TAIL_LINES = 20
 
 def run_deploy(ctx: Context, release_id: int) -> Release:
     release = ctx.store.get_release(release_id)
-    app = next(a for a in ctx.store.list_apps() if a.id == release.app_id)
+    app = ctx.store.get_app_by_id(release.app_id)
     job = Job(ctx, app, release, log.bind(app=app.name, release=f"v{release.number}"))
     previous = ctx.store.live_release(app)
     job.log.info("deploy.started", commit=release.commit[:12], source=release.source)
-    slot: Slot | None = None
     try:
         if release.image is None:
             build(job)
-        config = AppConfig.from_dict(json.loads(job.release.config))
+        config = resolve_config(job)
+        release_phase(job, config)
+        if job.release.strategy == "recreate":
+            stop_previous(job, previous)
+            previous = None  # already stopped: nothing left to drain or retire
         slot = boot(job, config)
         gate(job, config, slot)
-        switch(job, config, slot, previous)
-        drain(job, config, previous)
-        go_live(job, slot)
-        retire(job, config, previous)
+        switch(job, config, slot)
     except DeployError as error:
-        fail(job, error, slot)
+        fail(job, error)
     except TempsError as error:
-        fail(job, DeployError(str(error)), slot)
+        fail(job, DeployError(str(error)))
+    else:
+        # The new slot serves now: what follows completes the move and never undoes it.
+        try:
+            drain(job, config, previous)
+            go_live(job, slot)
+            retire(job, previous)
+        except TempsError as error:
+            job.log.error("deploy.finish_failed", error=str(error))
+            job.say(f"-----> {job.label} serves, but finishing the deploy failed: {error}")
     job.log.info("deploy.finished", state=job.release.state)
     prune_images(job)
     return job.release
@@ -66,12 +81,10 @@ def build(job: Job) -> None:
         job.say(f"-----> Reusing image {tag} built for {commit[:12]}")
         return
     job.say(f"-----> Building {tag}")
-    labels = {"temps.app": job.app.name, "temps.release": str(job.release.number),
-              "temps.commit": commit}
     with ctx.build_slots:
         context = gitrepo.export_tar(repo, commit)
         with context:
-            ctx.runtime.build(tag, context, labels, job.say)
+            ctx.runtime.build(tag, context, _labels(job), job.say)
 
 
 def _read_config(repo: Path, commit: str) -> AppConfig:
@@ -86,6 +99,55 @@ def _read_config(repo: Path, commit: str) -> AppConfig:
         raise BuildFailed(str(exc)) from exc
 
 
+def resolve_config(job: Job) -> AppConfig:
+    config = AppConfig.from_dict(json.loads(job.release.config))
+    if not job.release.strategy:
+        job.release = job.ctx.store.update_release(
+            job.release_id, strategy=config.deploy.strategy
+        )
+    return config
+
+
+def release_phase(job: Job, config: AppConfig) -> None:
+    """The release command runs once from the new image; the live slot never notices."""
+    command = config.deploy.release_command
+    if not command:
+        return
+    ctx = job.ctx
+    image = job.release.image
+    assert image is not None
+    job.release = ctx.journal.transition(job.release, S.RELEASING)
+    job.say(f"-----> Running release command: {command}")
+    code = ctx.runtime.run_once(
+        name=f"temps-{job.app.name}-v{job.release.number}-release",
+        image=image,
+        command=command,
+        env={},
+        labels=_labels(job),
+        output=job.say,
+        timeout=config.deploy.release_timeout,
+    )
+    if code != 0:
+        raise ReleaseCommandFailed(f"release command exited with code {code}")
+
+
+def stop_previous(job: Job, previous: Release | None) -> None:
+    """recreate: the old slot stops before the new one boots (downtime, by choice)."""
+    if previous is None:
+        return
+    job.release = job.ctx.journal.transition(job.release, S.DRAINING)
+    job.say(f"-----> recreate: stopping v{previous.number} before starting {job.label}")
+    retire(job, previous)
+
+
+def _labels(job: Job) -> dict[str, str]:
+    return {
+        "temps.app": job.app.name,
+        "temps.release": str(job.release.number),
+        "temps.commit": job.release.commit,
+    }
+
+
 def boot(job: Job, config: AppConfig) -> Slot:
     ctx = job.ctx
     image = job.release.image
@@ -98,8 +160,7 @@ def boot(job: Job, config: AppConfig) -> Slot:
         image=image,
         port=config.port,
         env={},
-        labels={"temps.app": job.app.name, "temps.release": str(job.release.number),
-                "temps.commit": job.release.commit},
+        labels=_labels(job),
     )
     job.release = ctx.store.update_release(job.release_id, host_port=slot.host_port)
     return slot
@@ -118,7 +179,7 @@ def gate(job: Job, config: AppConfig, slot: Slot) -> None:
     )
 
 
-def switch(job: Job, config: AppConfig, slot: Slot, previous: Release | None) -> None:
+def switch(job: Job, config: AppConfig, slot: Slot) -> None:
     ctx = job.ctx
     job.release = ctx.journal.transition(job.release, S.SWITCHING)
     hosts = [f"{job.app.name}.{ctx.settings.domain}"]
@@ -157,7 +218,7 @@ def go_live(job: Job, slot: Slot) -> None:
     job.say(f"-----> {job.label} is live at http://{job.app.name}.{ctx.settings.domain}")
 
 
-def retire(job: Job, config: AppConfig, previous: Release | None) -> None:
+def retire(job: Job, previous: Release | None) -> None:
     if previous is None:
         return
     ctx = job.ctx
@@ -168,20 +229,24 @@ def retire(job: Job, config: AppConfig, previous: Release | None) -> None:
         job.say(f"-----> Stopped v{previous.number}")
 
 
-def fail(job: Job, error: DeployError, slot: Slot | None) -> None:
+def fail(job: Job, error: DeployError) -> None:
     ctx = job.ctx
     tail = error.log_tail
-    if slot is not None:
-        tail = tail or ctx.runtime.logs_tail(slot.container, LOG_TAIL_LINES)
-        ctx.runtime.stop_and_remove(slot.container, 0)
-    if not tail:
-        tail = "\n".join(ctx.store.log_lines(job.release_id)[-LOG_TAIL_LINES:])
-    tail = "\n".join(tail.splitlines()[-LOG_TAIL_LINES:])
+    container = job.release.container
+    if container is not None:
+        tail = tail or ctx.runtime.logs_tail(container, LOG_TAIL_LINES)
+        ctx.runtime.stop_and_remove(container, 0)
     step = str(job.release.state)
     job.log.warning("deploy.failed", step=step, reason=error.reason)
     job.say(f"-----> Deploy failed while {step}: {error.reason}")
-    for line in tail.splitlines():
-        job.say(f"       {line}")
+    if tail.strip():
+        job.say("-----> Last lines of the " + ("build" if step == S.BUILDING else "app") + " log:")
+        for line in tail.splitlines()[-LOG_TAIL_LINES:]:
+            job.say(f"       {line}")
+    else:
+        # Nothing new to show the pusher, but the record keeps the deploy's own last lines.
+        tail = "\n".join(ctx.store.log_lines(job.release_id)[-LOG_TAIL_LINES:])
+    tail = "\n".join(tail.splitlines()[-LOG_TAIL_LINES:])
     job.release = ctx.journal.transition(
         job.release, S.FAILED, failure_reason=error.reason, failed_step=step, log_tail=tail
     )

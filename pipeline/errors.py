@@ -9,6 +9,7 @@
     ├── Forbidden             valid credentials, not allowed here
     └── DeployError           a step of a deploy failed; carries the step and log tail
         ├── BuildFailed       no Dockerfile, a Dockerfile error, a bad tree
+        ├── ReleaseCommandFailed the release command exited non-zero
         ├── BootFailed        the container could not start or exited
         ├── HealthCheckFailed the health gate did not pass
         ├── SwitchFailed      Traefik did not confirm the new route
@@ -62,6 +63,10 @@ class DeployError(TempsError):
 
 class BuildFailed(DeployError):
     step = "building"
+
+
+class ReleaseCommandFailed(DeployError):
+    step = "releasing"
 
 
 class BootFailed(DeployError):

@@ -30,7 +30,7 @@ class Release(SQLModel, table=True):
     source: str  # push, webhook, rollback, config, redeploy
     commit: str
     state: str
-    strategy: str = "blue-green"
+    strategy: str = ""  # blue-green or recreate; empty until resolved from temps.toml
     image: str | None = None
     config: str = "{}"  # JSON snapshot of the AppConfig the release ran with
     container: str | None = None

@@ -16,7 +16,13 @@ import docker.errors
 import requests
 import structlog
 
-from pipeline.errors import BootFailed, BuildFailed, NotFound, RuntimeUnavailable
+from pipeline.errors import (
+    BootFailed,
+    BuildFailed,
+    NotFound,
+    ReleaseCommandFailed,
+    RuntimeUnavailable,
+)
 
 log = structlog.get_logger()
 
@@ -107,7 +113,7 @@ class DockerRuntime:
                         message = str(chunk["error"]).strip()
                         if "Cannot locate specified Dockerfile" in message:
                             message = "no Dockerfile at the root of the repository"
-                        raise BuildFailed(f"build failed: {_first_line(message)}", message)
+                        raise BuildFailed(f"build failed: {_first_line(message)}")
             except docker.errors.APIError as exc:
                 raise BuildFailed(f"build failed: {_first_line(exc.explanation)}") from exc
 
@@ -150,12 +156,61 @@ class DockerRuntime:
                     security_opt=["no-new-privileges"],
                 )
                 container.reload()
-                bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{port}/tcp") or []
             except docker.errors.APIError as exc:
                 raise BootFailed(f"container did not start: {_first_line(exc.explanation)}") from exc
+        if container.status != "running":
+            code = container.attrs["State"].get("ExitCode", -1)
+            raise BootFailed(
+                f"container exited with code {code} during boot", self.logs_tail(name)
+            )
+        bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp") or []
         if not bindings:
             raise BootFailed(f"container {name} has no published port {port}")
         return Slot(container=name, host_port=int(bindings[0]["HostPort"]))
+
+    def run_once(
+        self,
+        *,
+        name: str,
+        image: str,
+        command: str,
+        env: dict[str, str],
+        labels: dict[str, str],
+        output: Output,
+        timeout: float,
+    ) -> int:
+        """Run `command` in a one-off container, stream its output, return its exit code."""
+        with _engine_errors("run the release command"):
+            self._remove_if_present(name)
+            try:
+                container = self.client.containers.run(
+                    image,
+                    ["/bin/sh", "-c", command],
+                    name=name,
+                    detach=True,
+                    init=True,
+                    environment=env,
+                    labels={**labels, "temps.home": self.instance, "temps.role": "release"},
+                    security_opt=["no-new-privileges"],
+                )
+            except docker.errors.APIError as exc:
+                raise ReleaseCommandFailed(
+                    f"release command did not start: {_first_line(exc.explanation)}"
+                ) from exc
+            streamer = threading.Thread(
+                target=_stream_logs, args=(container, output), name=f"logs-{name}", daemon=True
+            )
+            streamer.start()
+            try:
+                result = container.wait(timeout=timeout)
+                return int(result.get("StatusCode", -1))
+            except requests.exceptions.ReadTimeout as exc:
+                raise ReleaseCommandFailed(
+                    f"release command still running after {timeout:g}s"
+                ) from exc
+            finally:
+                self._remove_if_present(name)
+                streamer.join(timeout=5)
 
     def keep_running(self, name: str) -> None:
         """A live slot comes back after a crash or an engine restart."""
@@ -215,6 +270,14 @@ class DockerRuntime:
                 all=True, filters={"label": f"temps.home={self.instance}"}
             )
         return [{**c["Labels"], "name": c["Names"][0].lstrip("/")} for c in found]
+
+
+def _stream_logs(container: Any, output: Output) -> None:
+    try:
+        for line in container.logs(stream=True, follow=True):
+            output(line.decode("utf-8", "replace"))
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        return
 
 
 def _first_line(text: str | None) -> str:

@@ -73,6 +73,13 @@ class Store:
                 raise NotFound(f"no app named {name!r}")
             return app
 
+    def get_app_by_id(self, app_id: int) -> App:
+        with Session(self.engine) as session:
+            app = session.get(App, app_id)
+            if app is None:
+                raise NotFound(f"no app with id {app_id}")
+            return app
+
     def list_apps(self) -> list[App]:
         with Session(self.engine) as session:
             return list(session.exec(select(App).order_by(col(App.name))))

@@ -40,7 +40,7 @@ class Deployer:
         *,
         source: str,
         commit: str,
-        strategy: str = "blue-green",
+        strategy: str = "",
         image: str | None = None,
         config: str = "{}",
     ) -> Release:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from pipeline import models
+from sqlmodel import SQLModel
 
-target_metadata = models.SQLModel.metadata
+from pipeline import models  # noqa: F401 (registers the tables)
+
+target_metadata = SQLModel.metadata
 
 url = context.config.get_main_option("sqlalchemy.url")
 assert url is not None, "sqlalchemy.url must be set by the caller"

@@ -102,9 +102,7 @@ def _read_config(repo: Path, commit: str) -> AppConfig:
 def resolve_config(job: Job) -> AppConfig:
     config = AppConfig.from_dict(json.loads(job.release.config))
     if not job.release.strategy:
-        job.release = job.ctx.store.update_release(
-            job.release_id, strategy=config.deploy.strategy
-        )
+        job.release = job.ctx.store.update_release(job.release_id, strategy=config.deploy.strategy)
     return config
 
 
@@ -174,9 +172,7 @@ def gate(job: Job, config: AppConfig, slot: Slot) -> None:
         f"-----> Health check {check.path}: {check.healthy_threshold} passes in a row needed, "
         f"every {check.interval:g}s, deadline {check.deadline:g}s"
     )
-    wait_until_healthy(
-        slot.url, check, lambda: ctx.runtime.state(slot.container), job.say
-    )
+    wait_until_healthy(slot.url, check, lambda: ctx.runtime.state(slot.container), job.say)
 
 
 def switch(job: Job, config: AppConfig, slot: Slot) -> None:
@@ -206,8 +202,10 @@ def drain(job: Job, config: AppConfig, previous: Release | None) -> None:
     if drained:
         job.say(f"-----> v{previous.number} drained in {took:.1f}s")
     else:
-        job.say(f"-----> v{previous.number} still busy after drain_timeout "
-                f"{config.deploy.drain_timeout:g}s; stopping it anyway")
+        job.say(
+            f"-----> v{previous.number} still busy after drain_timeout "
+            f"{config.deploy.drain_timeout:g}s; stopping it anyway"
+        )
     job.log.info("deploy.drained", drained=drained, seconds=round(took, 3))
 
 

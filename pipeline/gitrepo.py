@@ -65,7 +65,7 @@ def read_file(path: Path, commit: str, name: str) -> bytes | None:
 
 def export_tar(path: Path, commit: str) -> IO[bytes]:
     """The commit's tree as an uncompressed tar: symlinks kept, submodules skipped."""
-    out = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)
+    out = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)  # noqa: SIM115 (returned)
     repo = open_repo(path)
     try:
         with tarfile.open(fileobj=cast(IO[bytes], out), mode="w", format=tarfile.PAX_FORMAT) as tar:

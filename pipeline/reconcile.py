@@ -25,11 +25,14 @@ def reconcile(ctx: Context) -> None:
                 continue
             # The daemon stopped while this deploy ran; nobody will finish it now.
             ctx.journal.transition(
-                release, S.INTERRUPTED, failed_step=str(state),
+                release,
+                S.INTERRUPTED,
+                failed_step=str(state),
                 failure_reason=f"daemon restarted while the deploy was {state}",
             )
-            log.warning("reconcile.interrupted", app=app.name, release=f"v{release.number}",
-                        step=str(state))
+            log.warning(
+                "reconcile.interrupted", app=app.name, release=f"v{release.number}", step=str(state)
+            )
         live = ctx.store.live_release(app)
         if live is None or live.container is None:
             continue

@@ -5,6 +5,7 @@ A second runtime (Docker Swarm services) would sit beside this one with the same
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -97,14 +98,18 @@ class DockerRuntime:
             except docker.errors.ImageNotFound:
                 return False
 
-    def build(
-        self, tag: str, context: IO[bytes], labels: dict[str, str], output: Output
-    ) -> None:
+    def build(self, tag: str, context: IO[bytes], labels: dict[str, str], output: Output) -> None:
         with _engine_errors("build"):
             try:
                 stream = self.client.api.build(
-                    fileobj=context, custom_context=True, tag=tag, labels=labels,
-                    rm=True, forcerm=True, pull=False, decode=True,
+                    fileobj=context,
+                    custom_context=True,
+                    tag=tag,
+                    labels=labels,
+                    rm=True,
+                    forcerm=True,
+                    pull=False,
+                    decode=True,
                 )
                 for chunk in stream:
                     if "stream" in chunk:
@@ -157,12 +162,11 @@ class DockerRuntime:
                 )
                 container.reload()
             except docker.errors.APIError as exc:
-                raise BootFailed(f"container did not start: {_first_line(exc.explanation)}") from exc
+                reason = f"container did not start: {_first_line(exc.explanation)}"
+                raise BootFailed(reason) from exc
         if container.status != "running":
             code = container.attrs["State"].get("ExitCode", -1)
-            raise BootFailed(
-                f"container exited with code {code} during boot", self.logs_tail(name)
-            )
+            raise BootFailed(f"container exited with code {code} during boot", self.logs_tail(name))
         bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp") or []
         if not bindings:
             raise BootFailed(f"container {name} has no published port {port}")
@@ -258,10 +262,8 @@ class DockerRuntime:
                 raise NotFound(f"could not remove {name}: {exc.explanation}") from exc
 
     def _remove_if_present(self, name: str) -> None:
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             self.client.api.remove_container(name, force=True)
-        except docker.errors.NotFound:
-            pass
 
     def containers(self) -> list[dict[str, str]]:
         """Labels and name of every container this home started, running or not."""

@@ -86,7 +86,13 @@ class Store:
 
     # releases
     def create_release(
-        self, app: App, *, source: str, commit: str, strategy: str, config: str,
+        self,
+        app: App,
+        *,
+        source: str,
+        commit: str,
+        strategy: str,
+        config: str,
         image: str | None = None,
     ) -> Release:
         assert app.id is not None
@@ -95,8 +101,14 @@ class Store:
                 select(func.max(Release.number)).where(Release.app_id == app.id)
             ).one()
             release = Release(
-                app_id=app.id, number=(last or 0) + 1, source=source, commit=commit,
-                state=ReleaseState.QUEUED, strategy=strategy, config=config, image=image,
+                app_id=app.id,
+                number=(last or 0) + 1,
+                source=source,
+                commit=commit,
+                state=ReleaseState.QUEUED,
+                strategy=strategy,
+                config=config,
+                image=image,
             )
             session.add(release)
             session.flush()
@@ -135,9 +147,7 @@ class Store:
     def live_release(self, app: App) -> Release | None:
         with Session(self.engine) as session:
             return session.exec(
-                select(Release).where(
-                    Release.app_id == app.id, Release.state == ReleaseState.LIVE
-                )
+                select(Release).where(Release.app_id == app.id, Release.state == ReleaseState.LIVE)
             ).first()
 
     def update_release(self, release_id: int, **fields: Any) -> Release:

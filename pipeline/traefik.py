@@ -57,9 +57,7 @@ def static_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def route_document(
-    app: str, hosts: list[str], server_url: str, release: str
-) -> dict[str, Any]:
+def route_document(app: str, hosts: list[str], server_url: str, release: str) -> dict[str, Any]:
     rule = " || ".join(f"Host(`{host}`)" for host in hosts)
     return {
         "http": {
@@ -189,9 +187,22 @@ def ensure_default_certificate(settings: Settings) -> None:
     if not (cert.exists() and key.exists()):
         subprocess.run(
             [
-                "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                "-nodes", "-days", "3650", "-subj", f"/CN=*.{settings.domain}",
-                "-keyout", str(key), "-out", str(cert),
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "3650",
+                "-subj",
+                f"/CN=*.{settings.domain}",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
             ],
             check=True,
             capture_output=True,

@@ -96,7 +96,10 @@ class ManagedTraefik:
     def _spawn(self) -> None:
         with open(self._log_path(), "ab") as output:
             self._process = subprocess.Popen(
-                [str(self.settings.traefik_bin), f"--configFile={self.settings.traefik_static_config}"],
+                [
+                    str(self.settings.traefik_bin),
+                    f"--configFile={self.settings.traefik_static_config}",
+                ],
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

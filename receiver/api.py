@@ -29,7 +29,9 @@ def daemon_of(request: Request) -> Daemon:
 DaemonDep = Annotated[Daemon, Depends(daemon_of)]
 
 
-def principal(daemon: DaemonDep, authorization: Annotated[str | None, Header()] = None) -> Principal:
+def principal(
+    daemon: DaemonDep, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
     return authenticate(daemon.store, bearer_token(authorization))
 
 

@@ -39,9 +39,12 @@ def create_app(settings: Settings) -> FastAPI:
             "docker": daemon.runtime.ping(),
         }
         ok = all(checks.values())
-        body = {"status": "ok" if ok else "degraded", **checks,
-                "traefik_restarts": daemon.proxy.restarts,
-                "queue_depth": daemon.deployer.queue_depth()}
+        body = {
+            "status": "ok" if ok else "degraded",
+            **checks,
+            "traefik_restarts": daemon.proxy.restarts,
+            "queue_depth": daemon.deployer.queue_depth(),
+        }
         return JSONResponse(body, status_code=200 if ok else 503)
 
     return app

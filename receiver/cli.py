@@ -16,22 +16,42 @@ def _env(name: str, default: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="temps", description="git-push deploys, zero dropped requests")
+    parser = argparse.ArgumentParser(
+        prog="temps", description="git-push deploys with zero dropped requests"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the daemon (API, git, deploy worker, Traefik)")
-    serve.add_argument("--home", default=_env("HOME", str(Path.home() / ".temps")),
-                       help="state directory (TEMPS_HOME, default ~/.temps)")
-    serve.add_argument("--listen", default=_env("LISTEN", "127.0.0.1:7000"),
-                       help="API and git address (TEMPS_LISTEN)")
-    serve.add_argument("--http", default=_env("HTTP", "127.0.0.1:8080"),
-                       help="Traefik's web entrypoint (TEMPS_HTTP)")
-    serve.add_argument("--domain", default=_env("DOMAIN", "localhost"),
-                       help="apps are served at <app>.<domain> (TEMPS_DOMAIN)")
-    serve.add_argument("--traefik-api", default=_env("TRAEFIK_API", "127.0.0.1:7001"),
-                       help="Traefik's API, ping and metrics address, loopback (TEMPS_TRAEFIK_API)")
-    serve.add_argument("--build-concurrency", type=int,
-                       default=int(_env("BUILD_CONCURRENCY", "2")),
-                       help="builds that may run at once across apps (TEMPS_BUILD_CONCURRENCY)")
+    serve.add_argument(
+        "--home",
+        default=_env("HOME", str(Path.home() / ".temps")),
+        help="state directory (TEMPS_HOME, default ~/.temps)",
+    )
+    serve.add_argument(
+        "--listen",
+        default=_env("LISTEN", "127.0.0.1:7000"),
+        help="API and git address (TEMPS_LISTEN)",
+    )
+    serve.add_argument(
+        "--http",
+        default=_env("HTTP", "127.0.0.1:8080"),
+        help="Traefik's web entrypoint (TEMPS_HTTP)",
+    )
+    serve.add_argument(
+        "--domain",
+        default=_env("DOMAIN", "localhost"),
+        help="apps are served at <app>.<domain> (TEMPS_DOMAIN)",
+    )
+    serve.add_argument(
+        "--traefik-api",
+        default=_env("TRAEFIK_API", "127.0.0.1:7001"),
+        help="Traefik's API, ping and metrics address, loopback (TEMPS_TRAEFIK_API)",
+    )
+    serve.add_argument(
+        "--build-concurrency",
+        type=int,
+        default=int(_env("BUILD_CONCURRENCY", "2")),
+        help="builds that may run at once across apps (TEMPS_BUILD_CONCURRENCY)",
+    )
     return parser
 
 

@@ -51,7 +51,9 @@ class Daemon:
         self.proxy.start()
         reconcile(self.deployer.ctx)
         log.info(
-            "daemon.started", listen=str(self.settings.listen), http=str(self.settings.http),
+            "daemon.started",
+            listen=str(self.settings.listen),
+            http=str(self.settings.http),
             home=str(self.settings.home),
         )
 

@@ -41,8 +41,14 @@ RefCallback = Callable[[str, str, str, Progress], str | None]
 class DeployingReceivePackHandler(ReceivePackHandler):
     """Runs `on_ref` where git runs the update hook: objects stored, ref not yet moved."""
 
-    def __init__(self, backend: DictBackend, proto: ReceivableProtocol, on_ref: RefCallback,
-                 *, advertise_refs: bool = False) -> None:
+    def __init__(
+        self,
+        backend: DictBackend,
+        proto: ReceivableProtocol,
+        on_ref: RefCallback,
+        *,
+        advertise_refs: bool = False,
+    ) -> None:
         super().__init__(backend, ["/"], proto, stateless_rpc=True, advertise_refs=advertise_refs)
         self.on_ref = on_ref
 
@@ -126,8 +132,12 @@ async def serve_rpc(
 
 
 def _handler(
-    repo: Repo, proto: ReceivableProtocol, service: str, on_ref: RefCallback,
-    *, advertise_refs: bool = False,
+    repo: Repo,
+    proto: ReceivableProtocol,
+    service: str,
+    on_ref: RefCallback,
+    *,
+    advertise_refs: bool = False,
 ) -> ReceivePackHandler | UploadPackHandler:
     backend = DictBackend({"/": cast(Any, repo)})
     if service == "git-receive-pack":
@@ -138,7 +148,7 @@ def _handler(
 
 
 async def _spool(request: Request, max_bytes: int) -> IO[bytes]:
-    spool = cast(IO[bytes], tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY))
+    spool = cast(IO[bytes], tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY))  # noqa: SIM115
     encoding = request.headers.get("content-encoding", "").lower()
     inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding in ("gzip", "x-gzip") else None
     size = 0

@@ -23,7 +23,8 @@ def _authorize(request: Request, name: str) -> Response | None:
     except Unauthorized as exc:
         # git sends credentials only after a 401 with Basic, and shows this body to the user.
         return PlainTextResponse(
-            f"{exc}. {GIT_HINT}", status_code=401,
+            f"{exc}. {GIT_HINT}",
+            status_code=401,
             headers={"WWW-Authenticate": 'Basic realm="temps"'},
         )
     except Forbidden as exc:
@@ -44,9 +45,7 @@ def info_refs(name: str, request: Request, service: str = "") -> Response:
         return PlainTextResponse("temps: only the smart HTTP protocol is served\n", 403)
     daemon = daemon_of(request)
     app = daemon.store.get_app(name)
-    return git_http.advertise(
-        daemon.settings.repo_path(name), service, deploy_on_push(daemon, app)
-    )
+    return git_http.advertise(daemon.settings.repo_path(name), service, deploy_on_push(daemon, app))
 
 
 @router.post("/{name}.git/{service}")
@@ -61,6 +60,9 @@ async def rpc(name: str, service: str, request: Request) -> Response:
     daemon = daemon_of(request)
     app = daemon.store.get_app(name)
     return await git_http.serve_rpc(
-        request, daemon.settings.repo_path(name), service, deploy_on_push(daemon, app),
+        request,
+        daemon.settings.repo_path(name),
+        service,
+        deploy_on_push(daemon, app),
         daemon.settings.max_push_bytes,
     )

@@ -33,7 +33,9 @@ STATUS: list[tuple[type[TempsError], int, str]] = [
 UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="temps"'}
 
 
-def problem(status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def problem(
+    status: int, title: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(
         {"type": "about:blank", "title": title, "status": status, "detail": detail},
         status_code=status,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
-
 from sqlmodel import SQLModel
 
 from pipeline import models  # noqa: F401 (registers the tables)

@@ -31,6 +31,7 @@ class DeploySettings:
     keep_releases: int = 5
     release_command: str = ""
     release_timeout: float = 600.0
+    bake: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -62,15 +63,27 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "deploy.stop_timeout": (0, 3600),
     "deploy.keep_releases": (1, 1000),
     "deploy.release_timeout": (1, 86400),
+    "deploy.bake": (0, 86400),
 }
 
 
-def load_toml(text: str) -> AppConfig:
+def load_toml(text: str, overrides: dict[str, Any] | None = None) -> AppConfig:
+    """temps.toml, with the settings the API overrides laid over it."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInput(f"temps.toml: {exc}") from exc
-    return parse_config(data)
+    return parse_config(merge(data, overrides or {}))
+
+
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def parse_config(data: dict[str, Any]) -> AppConfig:

@@ -6,15 +6,16 @@ slot, leaves the live one serving, and records why; the pusher sees the same rea
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import structlog
 
-from pipeline import gitrepo, traefik
+from pipeline import gitrepo
 from pipeline.appconfig import AppConfig, load_toml
 from pipeline.context import Context, Job
-from pipeline.drain import wait_until_drained
 from pipeline.errors import (
     BuildFailed,
     DeployError,
@@ -26,6 +27,7 @@ from pipeline.health import wait_until_healthy
 from pipeline.models import Release
 from pipeline.prune import prune_images
 from pipeline.runtime import Slot
+from pipeline.slots import config_of, drain_slot, route_to, slot_of, stop_slot
 from pipeline.states import ReleaseState as S
 
 log = structlog.get_logger()
@@ -37,16 +39,21 @@ def run_deploy(ctx: Context, release_id: int) -> Release:
     app = ctx.store.get_app_by_id(release.app_id)
     job = Job(ctx, app, release, log.bind(app=app.name, release=f"v{release.number}"))
     previous = ctx.store.live_release(app)
+    standby = ctx.store.standby_release(app)
     job.log.info("deploy.started", commit=release.commit[:12], source=release.source)
     try:
-        if release.image is None:
-            build(job)
-        config = resolve_config(job)
-        release_phase(job, config)
-        if job.release.strategy == "recreate":
-            stop_previous(job, previous)
-            previous = None  # already stopped: nothing left to drain or retire
-        slot = boot(job, config)
+        if standby is not None and release.rollback_of == standby.number:
+            config, slot = take_over_standby(job, standby)
+        else:
+            retire_standby(job, standby)
+            if release.image is None:
+                build(job)
+            config = resolve_config(job)
+            release_phase(job, config)
+            if job.release.strategy == "recreate":
+                stop_previous(job, previous)
+                previous = None  # already stopped: nothing left to drain or retire
+            slot = boot(job, config)
         gate(job, config, slot)
         switch(job, config, slot)
     except DeployError as error:
@@ -56,9 +63,7 @@ def run_deploy(ctx: Context, release_id: int) -> Release:
     else:
         # The new slot serves now: what follows completes the move and never undoes it.
         try:
-            drain(job, config, previous)
-            go_live(job, slot)
-            retire(job, previous)
+            hand_over(job, config, slot, previous)
         except TempsError as error:
             job.log.error("deploy.finish_failed", error=str(error))
             job.say(f"-----> {job.label} serves, but finishing the deploy failed: {error}")
@@ -72,7 +77,7 @@ def build(job: Job) -> None:
     job.release = ctx.journal.transition(job.release, S.BUILDING)
     repo = ctx.settings.repo_path(job.app.name)
     commit = job.release.commit
-    config = _read_config(repo, commit)
+    config = _read_config(repo, commit, json.loads(job.app.settings))
     tag = ctx.runtime.image_tag(job.app.name, commit)
     job.release = ctx.store.update_release(
         job.release_id, config=json.dumps(config.to_dict()), image=tag
@@ -87,20 +92,18 @@ def build(job: Job) -> None:
             ctx.runtime.build(tag, context, _labels(job), job.say)
 
 
-def _read_config(repo: Path, commit: str) -> AppConfig:
+def _read_config(repo: Path, commit: str, overrides: dict[str, Any]) -> AppConfig:
     if gitrepo.read_file(repo, commit, "Dockerfile") is None:
         raise BuildFailed("no Dockerfile at the root of the repository")
-    raw = gitrepo.read_file(repo, commit, "temps.toml")
-    if raw is None:
-        return AppConfig()
+    raw = gitrepo.read_file(repo, commit, "temps.toml") or b""
     try:
-        return load_toml(raw.decode("utf-8"))
+        return load_toml(raw.decode("utf-8"), overrides)
     except (InvalidInput, UnicodeDecodeError) as exc:
         raise BuildFailed(str(exc)) from exc
 
 
 def resolve_config(job: Job) -> AppConfig:
-    config = AppConfig.from_dict(json.loads(job.release.config))
+    config = config_of(job.release)
     if not job.release.strategy:
         job.release = job.ctx.store.update_release(job.release_id, strategy=config.deploy.strategy)
     return config
@@ -120,7 +123,7 @@ def release_phase(job: Job, config: AppConfig) -> None:
         name=f"temps-{job.app.name}-v{job.release.number}-release",
         image=image,
         command=command,
-        env={},
+        env=json.loads(job.release.env),
         labels=_labels(job),
         output=job.say,
         timeout=config.deploy.release_timeout,
@@ -135,7 +138,32 @@ def stop_previous(job: Job, previous: Release | None) -> None:
         return
     job.release = job.ctx.journal.transition(job.release, S.DRAINING)
     job.say(f"-----> recreate: stopping v{previous.number} before starting {job.label}")
-    retire(job, previous)
+    drain_slot(job, previous, config_of(previous).deploy.drain_timeout)
+    job.ctx.journal.transition(previous, S.RETIRED)
+    stop_slot(job, previous)
+
+
+def take_over_standby(job: Job, standby: Release) -> tuple[AppConfig, Slot]:
+    """A rollback inside the bake window: the previous slot is still up, so no boot."""
+    slot = slot_of(standby)
+    assert slot is not None
+    job.release = job.ctx.journal.transition(
+        job.release, S.BOOTING, container=slot.container, host_port=slot.host_port
+    )
+    job.ctx.journal.transition(standby, S.RETIRED)
+    job.say(f"-----> v{standby.number} is still up (bake window): switching back without a boot")
+    config = config_of(job.release)
+    # It passed a full gate before; one pass proves it still answers.
+    check = dataclasses.replace(config.healthcheck, healthy_threshold=1)
+    return dataclasses.replace(config, healthcheck=check), slot
+
+
+def retire_standby(job: Job, standby: Release | None) -> None:
+    """A newer deploy ends a bake window early: the idle previous slot goes."""
+    if standby is None:
+        return
+    job.ctx.journal.transition(standby, S.RETIRED)
+    stop_slot(job, standby)
 
 
 def _labels(job: Job) -> dict[str, str]:
@@ -157,7 +185,7 @@ def boot(job: Job, config: AppConfig) -> Slot:
         name=name,
         image=image,
         port=config.port,
-        env={},
+        env=json.loads(job.release.env),
         labels=_labels(job),
     )
     job.release = ctx.store.update_release(job.release_id, host_port=slot.host_port)
@@ -176,55 +204,36 @@ def gate(job: Job, config: AppConfig, slot: Slot) -> None:
 
 
 def switch(job: Job, config: AppConfig, slot: Slot) -> None:
-    ctx = job.ctx
-    job.release = ctx.journal.transition(job.release, S.SWITCHING)
-    hosts = [f"{job.app.name}.{ctx.settings.domain}"]
-    document = traefik.route_document(job.app.name, hosts, slot.url, job.label)
-    before = traefik.read_route(ctx.settings, job.app.name)
-    traefik.publish_route(ctx.settings, job.app.name, document)
-    try:
-        took = traefik.confirm_route(
-            ctx.settings, job.app.name, slot.url, config.healthcheck.path, job.label
-        )
-    except DeployError:
-        traefik.restore_route(ctx.settings, job.app.name, before)
-        raise
+    job.release = job.ctx.journal.transition(job.release, S.SWITCHING)
+    took = route_to(job, slot, job.label, config.healthcheck.path)
     job.log.info("traefik.switched", seconds=round(took, 4))
-    job.say(f"-----> Traefik routes {hosts[0]} to {job.label} (confirmed in {took * 1000:.0f} ms)")
+    job.say(
+        f"-----> Traefik routes {job.app.name} to {job.label} (confirmed in {took * 1000:.0f} ms)"
+    )
 
 
-def drain(job: Job, config: AppConfig, previous: Release | None) -> None:
-    if previous is None or previous.host_port is None:
-        return
+def hand_over(job: Job, config: AppConfig, slot: Slot, previous: Release | None) -> None:
+    """Make the new slot the live one; the previous one drains and stops, or bakes in standby."""
     ctx = job.ctx
-    job.release = ctx.journal.transition(job.release, S.DRAINING)
-    drained, took = wait_until_drained(previous.host_port, config.deploy.drain_timeout)
-    if drained:
-        job.say(f"-----> v{previous.number} drained in {took:.1f}s")
-    else:
-        job.say(
-            f"-----> v{previous.number} still busy after drain_timeout "
-            f"{config.deploy.drain_timeout:g}s; stopping it anyway"
-        )
-    job.log.info("deploy.drained", drained=drained, seconds=round(took, 3))
+    bake = config.deploy.bake
+    if previous is not None and bake > 0:
+        ctx.journal.transition(previous, S.STANDBY)
+        go_live(job, slot)
+        job.say(f"-----> v{previous.number} stays up, idle, for the {bake:g}s bake window")
+        return
+    if previous is not None:
+        job.release = ctx.journal.transition(job.release, S.DRAINING)
+        drain_slot(job, previous, config.deploy.drain_timeout)
+        ctx.journal.transition(previous, S.RETIRED)
+    go_live(job, slot)
+    if previous is not None:
+        stop_slot(job, previous)
 
 
 def go_live(job: Job, slot: Slot) -> None:
-    ctx = job.ctx
-    ctx.runtime.keep_running(slot.container)
-    job.release = ctx.journal.transition(job.release, S.LIVE)
-    job.say(f"-----> {job.label} is live at http://{job.app.name}.{ctx.settings.domain}")
-
-
-def retire(job: Job, previous: Release | None) -> None:
-    if previous is None:
-        return
-    ctx = job.ctx
-    ctx.journal.transition(previous, S.RETIRED)
-    if previous.container:
-        old = AppConfig.from_dict(json.loads(previous.config))
-        ctx.runtime.stop_and_remove(previous.container, old.deploy.stop_timeout)
-        job.say(f"-----> Stopped v{previous.number}")
+    job.ctx.runtime.keep_running(slot.container)
+    job.release = job.ctx.journal.transition(job.release, S.LIVE)
+    job.say(f"-----> {job.label} is live at http://{job.app.name}.{job.ctx.settings.domain}")
 
 
 def fail(job: Job, error: DeployError) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import stat
 import tarfile
 import tempfile
@@ -14,7 +15,7 @@ from dulwich.objects import Blob, Commit, ObjectID, Tree
 from dulwich.refs import Ref
 from dulwich.repo import Repo
 
-from pipeline.errors import BuildFailed, NotFound
+from pipeline.errors import BuildFailed, InvalidInput, NotFound
 
 MAIN_REF = Ref(b"refs/heads/main")
 GITLINK = 0o160000
@@ -44,6 +45,24 @@ def head_commit(path: Path) -> str | None:
         return sha.decode() if sha else None
     finally:
         repo.close()
+
+
+def resolve_commit(path: Path, commit: str) -> str:
+    """The full SHA of a commit in the repository, from its full or abbreviated SHA."""
+    if not re.fullmatch(r"[0-9a-f]{4,40}", commit):
+        raise InvalidInput(f"not a commit SHA: {commit!r}")
+    repo = open_repo(path)
+    try:
+        if len(commit) == 40:
+            _commit_tree(repo, commit)
+            return commit
+        matches = {sha.decode() for sha in repo.object_store if sha.decode().startswith(commit)}
+        commits = [sha for sha in matches if isinstance(repo[ObjectID(sha.encode())], Commit)]
+    finally:
+        repo.close()
+    if len(commits) != 1:
+        raise NotFound(f"commit {commit} is {'ambiguous' if commits else 'not in the repository'}")
+    return commits[0]
 
 
 def read_file(path: Path, commit: str, name: str) -> bytes | None:

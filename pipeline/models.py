@@ -18,6 +18,8 @@ class App(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True, index=True)
     created_at: float = Field(default_factory=now)
+    env: str = "{}"  # JSON: the environment the next release gets
+    settings: str = "{}"  # JSON: temps.toml keys overridden through the API
 
 
 class Release(SQLModel, table=True):
@@ -33,6 +35,8 @@ class Release(SQLModel, table=True):
     strategy: str = ""  # blue-green or recreate; empty until resolved from temps.toml
     image: str | None = None
     config: str = "{}"  # JSON snapshot of the AppConfig the release ran with
+    env: str = "{}"  # JSON snapshot of the environment the release ran with
+    rollback_of: int | None = None  # the release number a rollback reuses
     container: str | None = None
     host_port: int | None = None
     failure_reason: str | None = None

@@ -23,6 +23,10 @@ def reconcile(ctx: Context) -> None:
             state = S(release.state)
             if state in TERMINAL or state == S.LIVE:
                 continue
+            if state == S.STANDBY:
+                # The bake window died with the daemon; the live release keeps serving.
+                ctx.journal.transition(release, S.RETIRED)
+                continue
             # The daemon stopped while this deploy ran; nobody will finish it now.
             ctx.journal.transition(
                 release,

@@ -14,6 +14,7 @@ class ReleaseState(enum.StrEnum):
     SWITCHING = "switching"  # publishing the Traefik route and confirming it
     DRAINING = "draining"  # waiting for requests in flight on the old slot
     LIVE = "live"  # serving traffic
+    STANDBY = "standby"  # was live; kept running, idle, during the bake window
     RETIRED = "retired"  # was live, replaced by a newer release
     FAILED = "failed"  # a step failed; the previous release kept serving
     SUPERSEDED = "superseded"  # a newer deploy was queued before this one started
@@ -43,7 +44,9 @@ ALLOWED: dict[ReleaseState, frozenset[ReleaseState]] = {
     # With no previous slot there is nothing to drain.
     _S.SWITCHING: frozenset({_S.DRAINING, _S.LIVE} | _ABORT),
     _S.DRAINING: frozenset({_S.LIVE, _S.BOOTING} | _ABORT),
-    _S.LIVE: frozenset({_S.RETIRED, _S.FAILED}),
+    # A failing bake flips back to the standby slot and fails the live release.
+    _S.LIVE: frozenset({_S.RETIRED, _S.STANDBY, _S.FAILED}),
+    _S.STANDBY: frozenset({_S.LIVE, _S.RETIRED}),
     _S.RETIRED: frozenset(),
     _S.FAILED: frozenset(),
     _S.SUPERSEDED: frozenset(),

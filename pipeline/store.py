@@ -80,6 +80,18 @@ class Store:
                 raise NotFound(f"no app with id {app_id}")
             return app
 
+    def update_app(self, name: str, **fields: Any) -> App:
+        with Session(self.engine) as session:
+            app = session.exec(select(App).where(App.name == name)).first()
+            if app is None:
+                raise NotFound(f"no app named {name!r}")
+            for key, value in fields.items():
+                setattr(app, key, value)
+            session.add(app)
+            session.commit()
+            session.refresh(app)
+            return app
+
     def list_apps(self) -> list[App]:
         with Session(self.engine) as session:
             return list(session.exec(select(App).order_by(col(App.name))))
@@ -91,9 +103,11 @@ class Store:
         *,
         source: str,
         commit: str,
-        strategy: str,
-        config: str,
+        strategy: str = "",
+        config: str = "{}",
+        env: str = "{}",
         image: str | None = None,
+        rollback_of: int | None = None,
     ) -> Release:
         assert app.id is not None
         with self._numbering, Session(self.engine) as session:
@@ -108,7 +122,9 @@ class Store:
                 state=ReleaseState.QUEUED,
                 strategy=strategy,
                 config=config,
+                env=env,
                 image=image,
+                rollback_of=rollback_of,
             )
             session.add(release)
             session.flush()
@@ -145,9 +161,17 @@ class Store:
             return list(session.exec(query))
 
     def live_release(self, app: App) -> Release | None:
+        return self._newest_in(app, ReleaseState.LIVE)
+
+    def standby_release(self, app: App) -> Release | None:
+        return self._newest_in(app, ReleaseState.STANDBY)
+
+    def _newest_in(self, app: App, state: ReleaseState) -> Release | None:
         with Session(self.engine) as session:
             return session.exec(
-                select(Release).where(Release.app_id == app.id, Release.state == ReleaseState.LIVE)
+                select(Release)
+                .where(Release.app_id == app.id, Release.state == state)
+                .order_by(col(Release.number).desc())
             ).first()
 
     def update_release(self, release_id: int, **fields: Any) -> Release:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
+from pipeline.bake import bake
 from pipeline.context import Context
 from pipeline.deploy import run_deploy
 from pipeline.models import App, Release
@@ -26,6 +28,7 @@ log = structlog.get_logger()
 class _Lane:
     waiting: deque[int] = field(default_factory=deque)
     busy: bool = False
+    arrived: threading.Event = field(default_factory=threading.Event)
 
 
 class Deployer:
@@ -40,13 +43,11 @@ class Deployer:
         *,
         source: str,
         commit: str,
-        strategy: str = "",
-        image: str | None = None,
-        config: str = "{}",
+        **fields: Any,
     ) -> Release:
-        release = self.ctx.store.create_release(
-            app, source=source, commit=commit, strategy=strategy, config=config, image=image
-        )
+        """Record a release and queue it; `fields` are Release columns (image, config, env...)."""
+        fields.setdefault("env", app.env)
+        release = self.ctx.store.create_release(app, source=source, commit=commit, **fields)
         assert release.id is not None
         self.ctx.journal.start(release.id)
         with self._lock:
@@ -54,6 +55,7 @@ class Deployer:
             superseded = list(lane.waiting)
             lane.waiting.clear()
             lane.waiting.append(release.id)
+            lane.arrived.set()
             start = not lane.busy
             lane.busy = True
         for older in superseded:
@@ -84,6 +86,21 @@ class Deployer:
                 self._record_crash(release_id, exc)
             finally:
                 self.ctx.journal.finish(release_id)
+            try:
+                bake(self.ctx, app, pause=lambda seconds: self._pause(app, seconds))
+            except Exception:
+                log.exception("bake.crashed", app=app)
+
+    def _pause(self, app: str, seconds: float) -> bool:
+        """Sleep up to `seconds`; True at once when a deploy for the app is waiting."""
+        with self._lock:
+            lane = self._lanes[app]
+            if lane.waiting:
+                return True
+            lane.arrived.clear()
+        lane.arrived.wait(seconds)
+        with self._lock:
+            return bool(lane.waiting)
 
     def _supersede(self, release_id: int, newer: Release) -> None:
         release = self.ctx.store.get_release(release_id)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pipeline.errors import InvalidInput
 from pipeline.settings import Address, Settings
+from receiver.commands import add_client_commands, run_client
 
 
 def _env(name: str, default: str) -> str:
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(_env("BUILD_CONCURRENCY", "2")),
         help="builds that may run at once across apps (TEMPS_BUILD_CONCURRENCY)",
     )
+    add_client_commands(commands, _env)
     return parser
 
 
@@ -85,12 +87,14 @@ def serve(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if args.command != "serve":
+        run_client(args)
+        return
     try:
         settings = settings_from(args)
     except InvalidInput as exc:
         sys.exit(f"temps: {exc}")
-    if args.command == "serve":
-        serve(settings)
+    serve(settings)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
-from pipeline.models import App, Release
+from pipeline.models import App, Release, ReleaseEvent
 from pipeline.settings import Settings
 from pipeline.store import Store
 
@@ -17,6 +18,7 @@ def release_view(store: Store, release: Release, *, events: bool = True) -> dict
         "version": f"v{release.number}",
         "state": release.state,
         "source": release.source,
+        "rollback_of": release.rollback_of,
         "commit": release.commit,
         "image": release.image,
         "strategy": release.strategy,
@@ -30,10 +32,18 @@ def release_view(store: Store, release: Release, *, events: bool = True) -> dict
         "updated_at": release.updated_at,
     }
     if events:
-        view["events"] = [
-            {"state": e.state, "was": e.was, "at": e.at} for e in store.events(release.id)
-        ]
+        history = store.events(release.id)
+        view["events"] = [{"state": e.state, "was": e.was, "at": e.at} for e in history]
+        view["timings"] = step_timings(history)
     return view
+
+
+def step_timings(history: list[ReleaseEvent]) -> dict[str, float]:
+    """Seconds spent in each state, from one state change to the next."""
+    timings: dict[str, float] = {}
+    for current, following in itertools.pairwise(history):
+        timings[current.state] = round(following.at - current.at, 3)
+    return timings
 
 
 def app_view(store: Store, settings: Settings, app: App) -> dict[str, Any]:

@@ -1,0 +1,123 @@
+"""What the API asks of the pipeline beyond a push: rollback, redeploy, config change."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+from pipeline import gitrepo
+from pipeline.appconfig import STRATEGIES
+from pipeline.errors import Conflict, InvalidInput
+from pipeline.models import App, Release
+from pipeline.states import ReleaseState as S
+from pipeline.worker import Deployer
+
+ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+RESERVED_KEYS = frozenset({"PORT"})
+MAX_ENV_VARS = 200
+MAX_ENV_VALUE = 32 * 1024
+SECRET_HINTS = ("SECRET", "TOKEN", "PASSWORD", "PASSWD", "KEY", "PRIVATE", "CREDENTIAL", "AUTH")
+
+
+def rollback(deployer: Deployer, app: App, number: int | None) -> Release:
+    """A new release reusing release N's image and config snapshot: no rebuild."""
+    store = deployer.ctx.store
+    target = store.release_by_number(app, number) if number else _previous_live(deployer, app)
+    if target.state == S.LIVE:
+        raise Conflict(f"v{target.number} is already live")
+    if target.state not in (S.RETIRED, S.STANDBY) or target.image is None:
+        raise Conflict(
+            f"v{target.number} never went live ({target.state}); nothing to roll back to"
+        )
+    if target.state != S.STANDBY and not deployer.ctx.runtime.has_image(target.image):
+        raise Conflict(
+            f"the image of v{target.number} ({target.image}) was pruned; "
+            "redeploy its commit instead"
+        )
+    return deployer.submit(
+        app,
+        source="rollback",
+        commit=target.commit,
+        image=target.image,
+        config=target.config,
+        env=target.env,
+        strategy=target.strategy,
+        rollback_of=target.number,
+    )
+
+
+def _previous_live(deployer: Deployer, app: App) -> Release:
+    for release in deployer.ctx.store.releases(app, limit=1000):
+        if release.state in (S.STANDBY, S.RETIRED):
+            return release
+    raise Conflict(f"app {app.name!r} has no earlier release to roll back to")
+
+
+def redeploy(deployer: Deployer, app: App, commit: str | None, strategy: str | None) -> Release:
+    """Deploy a commit already in the app's repo (default: the live one), rebuilt if needed."""
+    if strategy is not None and strategy not in STRATEGIES:
+        raise InvalidInput(f"strategy must be one of {', '.join(STRATEGIES)}")
+    repo = deployer.ctx.settings.repo_path(app.name)
+    if commit is None:
+        live = deployer.ctx.store.live_release(app)
+        commit = live.commit if live else gitrepo.head_commit(repo)
+        if commit is None:
+            raise Conflict(f"app {app.name!r} has nothing to deploy yet: push first")
+    full = gitrepo.resolve_commit(repo, commit)
+    return deployer.submit(app, source="redeploy", commit=full, strategy=strategy or "")
+
+
+def change_env(deployer: Deployer, app: App, env: dict[str, str]) -> Release | None:
+    """Store the new environment; like config:set, it ships as a new release of the live image."""
+    validate_env(env)
+    store = deployer.ctx.store
+    app = store.update_app(app.name, env=json.dumps(env, sort_keys=True))
+    live = store.live_release(app)
+    if live is None or live.image is None:
+        return None
+    return deployer.submit(
+        app,
+        source="config",
+        commit=live.commit,
+        image=live.image,
+        config=live.config,
+        strategy=live.strategy,
+    )
+
+
+def validate_env(env: dict[str, str]) -> None:
+    if len(env) > MAX_ENV_VARS:
+        raise InvalidInput(f"at most {MAX_ENV_VARS} environment variables, got {len(env)}")
+    for key, value in env.items():
+        if not ENV_KEY.match(key):
+            raise InvalidInput(f"invalid environment variable name {key!r}")
+        if key in RESERVED_KEYS:
+            raise InvalidInput(f"{key} is set by temps and cannot be configured")
+        if not isinstance(value, str):
+            raise InvalidInput(f"the value of {key} must be a string")
+        if len(value) > MAX_ENV_VALUE or "\x00" in value:
+            raise InvalidInput(f"the value of {key} is too long or holds a NUL byte")
+
+
+def masked_env(env: dict[str, str]) -> dict[str, str]:
+    """Values of secret-looking keys are never echoed back in full."""
+    return {
+        key: f"<hidden, {len(value)} characters>"
+        if any(hint in key.upper() for hint in SECRET_HINTS)
+        else value
+        for key, value in env.items()
+    }
+
+
+def wait_for(deployer: Deployer, release: Release, timeout: float) -> Release:
+    """Block until the release is live or has ended, or `timeout` passes."""
+    assert release.id is not None
+    deadline = time.monotonic() + timeout
+    position = 0
+    while (remaining := deadline - time.monotonic()) > 0:
+        chunk = deployer.ctx.journal.follow(release.id, position, min(remaining, 5.0))
+        position = chunk.position
+        if chunk.done:
+            break
+    return deployer.ctx.store.get_release(release.id)

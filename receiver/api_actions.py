@@ -1,0 +1,153 @@
+"""API actions that start deploys: rollback, redeploy, config change; and live release logs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel
+
+from pipeline import operations
+from pipeline.appconfig import parse_config
+from pipeline.models import Release
+from receiver.api import DaemonDep, PrincipalDep, app_for
+from receiver.daemon import Daemon
+from receiver.views import app_view, release_view
+
+router = APIRouter(prefix="/api")
+WAIT_SECONDS = 900.0
+
+
+class RollbackRequest(BaseModel):
+    release: int | None = None
+
+
+class DeployRequest(BaseModel):
+    commit: str | None = None
+    strategy: str | None = None
+
+
+class EnvRequest(BaseModel):
+    env: dict[str, str | None]
+
+
+class AppSettingsRequest(BaseModel):
+    settings: dict[str, Any]
+
+
+async def _answer(daemon: Daemon, release: Release, wait: bool) -> JSONResponse:
+    if wait:
+        release = await run_in_threadpool(
+            operations.wait_for, daemon.deployer, release, WAIT_SECONDS
+        )
+    return JSONResponse(release_view(daemon.store, release), status_code=200 if wait else 202)
+
+
+@router.post("/apps/{name}/rollback")
+async def rollback(
+    name: str,
+    daemon: DaemonDep,
+    who: PrincipalDep,
+    body: RollbackRequest | None = None,
+    wait: bool = False,
+) -> JSONResponse:
+    app = app_for(daemon, who, name)
+    number = body.release if body else None
+    release = await run_in_threadpool(operations.rollback, daemon.deployer, app, number)
+    return await _answer(daemon, release, wait)
+
+
+@router.post("/apps/{name}/deploy")
+async def deploy(
+    name: str,
+    daemon: DaemonDep,
+    who: PrincipalDep,
+    body: DeployRequest | None = None,
+    wait: bool = False,
+) -> JSONResponse:
+    app = app_for(daemon, who, name)
+    request = body or DeployRequest()
+    release = await run_in_threadpool(
+        operations.redeploy, daemon.deployer, app, request.commit, request.strategy
+    )
+    return await _answer(daemon, release, wait)
+
+
+@router.get("/apps/{name}/config")
+def get_config(name: str, daemon: DaemonDep, who: PrincipalDep) -> dict[str, Any]:
+    app = app_for(daemon, who, name)
+    return {"env": operations.masked_env(json.loads(app.env))}
+
+
+async def _change_env(daemon: Daemon, name: str, env: dict[str, str], wait: bool) -> JSONResponse:
+    app = daemon.store.get_app(name)
+    release = await run_in_threadpool(operations.change_env, daemon.deployer, app, env)
+    app = daemon.store.get_app(name)
+    body: dict[str, Any] = {"env": operations.masked_env(json.loads(app.env)), "release": None}
+    if release is not None:
+        if wait:
+            release = await run_in_threadpool(
+                operations.wait_for, daemon.deployer, release, WAIT_SECONDS
+            )
+        body["release"] = release_view(daemon.store, release)
+    return JSONResponse(body, status_code=202 if release is not None and not wait else 200)
+
+
+@router.put("/apps/{name}/config")
+async def replace_config(
+    name: str, body: EnvRequest, daemon: DaemonDep, who: PrincipalDep, wait: bool = False
+) -> JSONResponse:
+    app_for(daemon, who, name)
+    env = {key: value for key, value in body.env.items() if value is not None}
+    return await _change_env(daemon, name, env, wait)
+
+
+@router.patch("/apps/{name}/config")
+async def update_config(
+    name: str, body: EnvRequest, daemon: DaemonDep, who: PrincipalDep, wait: bool = False
+) -> JSONResponse:
+    """Merge into the environment; a key set to null is removed."""
+    app = app_for(daemon, who, name)
+    env: dict[str, str] = json.loads(app.env)
+    for key, value in body.env.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return await _change_env(daemon, name, env, wait)
+
+
+@router.patch("/apps/{name}")
+def update_app_settings(
+    name: str, body: AppSettingsRequest, daemon: DaemonDep, who: PrincipalDep
+) -> dict[str, Any]:
+    """Override temps.toml keys for this app (e.g. the default strategy) from the next deploy."""
+    app_for(daemon, who, name)
+    parse_config(body.settings)
+    app = daemon.store.update_app(name, settings=json.dumps(body.settings, sort_keys=True))
+    return {**app_view(daemon.store, daemon.settings, app), "settings": body.settings}
+
+
+@router.get("/apps/{name}/releases/{number}/log")
+def release_log(
+    name: str, number: int, daemon: DaemonDep, who: PrincipalDep, follow: bool = False
+) -> StreamingResponse:
+    app = app_for(daemon, who, name)
+    release = daemon.store.release_by_number(app, number)
+    assert release.id is not None
+    release_id = release.id
+
+    def lines() -> Iterator[bytes]:
+        position = 0
+        while True:
+            chunk = daemon.journal.follow(release_id, position, 15.0 if follow else 0.0)
+            position = chunk.position
+            yield "".join(line + "\n" for line in chunk.lines).encode()
+            if chunk.done or not follow:
+                return
+
+    return StreamingResponse(lines(), media_type="text/plain; charset=utf-8")

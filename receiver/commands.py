@@ -1,0 +1,153 @@
+"""The `temps` client commands: a thin layer over the REST API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+API_TIMEOUT = 930.0  # a ?wait=true call may block for a whole deploy
+
+
+class Client:
+    def __init__(self, base_url: str, token: str) -> None:
+        self.http = httpx.Client(
+            base_url=base_url,
+            timeout=API_TIMEOUT,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            sys.exit(f"temps: cannot reach the daemon at {self.http.base_url}: {exc}")
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            sys.exit(f"temps: {response.status_code}: {detail}")
+        return response.json()
+
+    def stream(self, path: str) -> None:
+        with self.http.stream("GET", path) as response:
+            if response.status_code >= 400:
+                sys.exit(f"temps: {response.status_code}: {response.read().decode()}")
+            for text in response.iter_text():
+                sys.stdout.write(text)
+                sys.stdout.flush()
+
+
+def add_client_commands(commands: Any, env: Any) -> None:
+    def client_parser(name: str, help_text: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text)
+        parser.add_argument(
+            "--url",
+            default=env("URL", "http://" + env("LISTEN", "127.0.0.1:7000")),
+            help="daemon URL (TEMPS_URL)",
+        )
+        parser.add_argument(
+            "--home",
+            default=env("HOME", str(Path.home() / ".temps")),
+            help="home dir holding admin-token (TEMPS_HOME)",
+        )
+        return parser
+
+    apps = client_parser("apps", "create or list apps")
+    apps.add_argument("action", choices=["create", "list"])
+    apps.add_argument("name", nargs="?")
+    releases = client_parser("releases", "list an app's releases")
+    releases.add_argument("app")
+    rollback = client_parser("rollback", "roll back to release N (default: the previous live one)")
+    rollback.add_argument("app")
+    rollback.add_argument("release", nargs="?", type=int)
+    config = client_parser("config", "get, set or unset environment variables")
+    config.add_argument("action", choices=["get", "set", "unset"])
+    config.add_argument("app")
+    config.add_argument("pairs", nargs="*", help="KEY=VALUE for set, KEY for unset")
+    logs = client_parser("logs", "show a release's log (default: the newest release)")
+    logs.add_argument("app")
+    logs.add_argument("release", nargs="?", type=int)
+    logs.add_argument("--follow", "-f", action="store_true")
+    deploy = client_parser("deploy", "deploy a commit already pushed (default: the live one)")
+    deploy.add_argument("app")
+    deploy.add_argument("--commit")
+    deploy.add_argument("--strategy", choices=["blue-green", "recreate"])
+
+
+def token_for(home: str) -> str:
+    token = os.environ.get("TEMPS_TOKEN")
+    if token:
+        return token
+    path = Path(home).expanduser() / "admin-token"
+    try:
+        return path.read_text().strip()
+    except OSError:
+        sys.exit(f"temps: no token: set TEMPS_TOKEN or make {path} readable")
+
+
+def run_client(args: argparse.Namespace) -> None:
+    client = Client(args.url, token_for(args.home))
+    command = args.command
+    if command == "apps":
+        if args.action == "create":
+            if not args.name:
+                sys.exit("temps: apps create NAME")
+            _print(client.call("POST", "/api/apps", json={"name": args.name}))
+        else:
+            for app in client.call("GET", "/api/apps"):
+                live = app["live_release"]
+                print(f"{app['name']:<32} {live['version'] if live else '-':<6} {app['url']}")
+    elif command == "releases":
+        for r in client.call("GET", f"/api/apps/{args.app}/releases"):
+            reason = f"  {r['failure_reason']}" if r["failure_reason"] else ""
+            print(f"{r['version']:<6} {r['state']:<16} {r['source']:<9} {r['commit'][:12]}{reason}")
+    elif command == "rollback":
+        body = {"release": args.release} if args.release else {}
+        _release_line(client.call("POST", f"/api/apps/{args.app}/rollback?wait=true", json=body))
+    elif command == "deploy":
+        body = {"commit": args.commit, "strategy": args.strategy}
+        _release_line(client.call("POST", f"/api/apps/{args.app}/deploy?wait=true", json=body))
+    elif command == "config":
+        _config(client, args)
+    elif command == "logs":
+        number = args.release or client.call("GET", f"/api/apps/{args.app}/releases")[0]["number"]
+        follow = "true" if args.follow else "false"
+        client.stream(f"/api/apps/{args.app}/releases/{number}/log?follow={follow}")
+
+
+def _config(client: Client, args: argparse.Namespace) -> None:
+    path = f"/api/apps/{args.app}/config"
+    if args.action == "get":
+        answer = client.call("GET", path)
+    elif args.action == "set":
+        env: dict[str, str | None] = {}
+        for pair in args.pairs:
+            key, sep, value = pair.partition("=")
+            if not sep:
+                sys.exit(f"temps: expected KEY=VALUE, got {pair!r}")
+            env[key] = value
+        answer = client.call("PATCH", path + "?wait=true", json={"env": env})
+    else:
+        answer = client.call("PATCH", path + "?wait=true", json={"env": dict.fromkeys(args.pairs)})
+    for key, value in sorted(answer["env"].items()):
+        print(f"{key}={value}")
+    if answer.get("release"):
+        _release_line(answer["release"])
+
+
+def _release_line(release: dict[str, Any]) -> None:
+    reason = f": {release['failure_reason']}" if release.get("failure_reason") else ""
+    print(f"{release['version']} {release['state']}{reason}")
+    if release["state"] not in ("live", "queued"):
+        sys.exit(1)
+
+
+def _print(value: Any) -> None:
+    print(json.dumps(value, indent=2))

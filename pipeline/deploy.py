@@ -214,19 +214,21 @@ def switch(job: Job, config: AppConfig, slot: Slot) -> None:
 
 def hand_over(job: Job, config: AppConfig, slot: Slot, previous: Release | None) -> None:
     """Make the new slot the live one; the previous one drains and stops, or bakes in standby."""
+    # The new release goes live before the previous one leaves: a crash in between leaves
+    # two live records, and reconciliation keeps the newest, which is what Traefik serves.
     ctx = job.ctx
     bake = config.deploy.bake
-    if previous is not None and bake > 0:
-        ctx.journal.transition(previous, S.STANDBY)
+    if previous is None:
         go_live(job, slot)
+    elif bake > 0:
+        go_live(job, slot)
+        ctx.journal.transition(previous, S.STANDBY)
         job.say(f"-----> v{previous.number} stays up, idle, for the {bake:g}s bake window")
-        return
-    if previous is not None:
+    else:
         job.release = ctx.journal.transition(job.release, S.DRAINING)
         drain_slot(job, previous, config.deploy.drain_timeout)
+        go_live(job, slot)
         ctx.journal.transition(previous, S.RETIRED)
-    go_live(job, slot)
-    if previous is not None:
         stop_slot(job, previous)
 
 

@@ -1,68 +1,102 @@
-"""At start-up, make Docker and Traefik agree with the records (the source of truth)."""
+"""At start-up, make Docker and Traefik agree with the records, the source of truth.
+
+- A release caught in `draining` had its switch confirmed: it is what Traefik serves, so it
+  becomes live. Any other release caught mid-flight is marked `interrupted` with its step.
+- Of several live records (a crash between the two state changes of a hand-over) the newest
+  wins; a standby slot's bake window died with the daemon, so it retires.
+- Every app's route is rewritten from its live release, at the port Docker publishes now.
+- Containers of this home that no live release owns are drained, then removed.
+"""
 
 from __future__ import annotations
-
-import json
 
 import structlog
 
 from pipeline import traefik
-from pipeline.appconfig import AppConfig
 from pipeline.context import Context
+from pipeline.drain import wait_until_drained
 from pipeline.errors import TempsError
+from pipeline.models import App, Release
+from pipeline.slots import config_of, hosts_of
 from pipeline.states import TERMINAL
 from pipeline.states import ReleaseState as S
 
 log = structlog.get_logger()
+ORPHAN_DRAIN_SECONDS = 10.0
 
 
 def reconcile(ctx: Context) -> None:
-    live_containers: set[str] = set()
+    owned: set[str] = set()
     for app in ctx.store.list_apps():
-        for release in ctx.store.releases(app, limit=1000):
-            state = S(release.state)
-            if state in TERMINAL or state == S.LIVE:
-                continue
-            if state == S.STANDBY:
-                # The bake window died with the daemon; the live release keeps serving.
-                ctx.journal.transition(release, S.RETIRED)
-                continue
-            # The daemon stopped while this deploy ran; nobody will finish it now.
-            ctx.journal.transition(
-                release,
-                S.INTERRUPTED,
-                failed_step=str(state),
-                failure_reason=f"daemon restarted while the deploy was {state}",
-            )
-            log.warning(
-                "reconcile.interrupted", app=app.name, release=f"v{release.number}", step=str(state)
-            )
-        live = ctx.store.live_release(app)
-        if live is None or live.container is None:
-            continue
-        live_containers.add(live.container)
-        try:
-            _republish(ctx, app.name, live.container, live.number, live.config)
-        except TempsError as exc:
-            log.error("reconcile.route_failed", app=app.name, error=str(exc))
+        live = settle_records(ctx, app)
+        if live is None:
+            # Never live (a first deploy cut short): a route could only point at an orphan.
+            traefik.restore_route(ctx.settings, app.name, None)
+        elif live.container is not None:
+            owned.add(live.container)
+            try:
+                republish(ctx, app, live)
+            except TempsError as exc:
+                log.error("reconcile.route_failed", app=app.name, error=str(exc))
     try:
-        for container in ctx.runtime.containers():
-            if container["name"] not in live_containers:
-                ctx.runtime.stop_and_remove(container["name"], 0)
-                log.info("reconcile.removed_container", container=container["name"])
+        remove_orphans(ctx, owned)
     except TempsError as exc:
         log.error("reconcile.docker_unavailable", error=str(exc))
 
 
-def _republish(ctx: Context, app: str, container: str, number: int, config: str) -> None:
-    port = AppConfig.from_dict(json.loads(config)).port
-    host_port = ctx.runtime.host_port(container, port)
+def settle_records(ctx: Context, app: App) -> Release | None:
+    """Finish or close every release left mid-flight; return the one live release."""
+    for release in ctx.store.releases(app, limit=1000):
+        state = S(release.state)
+        if state == S.DRAINING:
+            ctx.journal.transition(release, S.LIVE)
+            log.info("reconcile.promoted", app=app.name, release=f"v{release.number}")
+        elif state == S.STANDBY:
+            ctx.journal.transition(release, S.RETIRED)
+        elif state not in TERMINAL and state != S.LIVE:
+            ctx.journal.transition(
+                release,
+                S.INTERRUPTED,
+                failed_step=str(state),
+                failure_reason=f"the daemon stopped while the deploy was {state}",
+            )
+            log.warning(
+                "reconcile.interrupted", app=app.name, release=f"v{release.number}", step=str(state)
+            )
+    lives = [r for r in ctx.store.releases(app, limit=1000) if r.state == S.LIVE]
+    for older in lives[1:]:
+        ctx.journal.transition(older, S.RETIRED)
+    return lives[0] if lives else None
+
+
+def republish(ctx: Context, app: App, live: Release) -> None:
+    assert live.container is not None
+    config = config_of(live)
+    host_port = ctx.runtime.host_port(live.container, config.port)
     if host_port is None:
-        log.error("reconcile.live_container_missing", app=app, container=container)
+        log.error("reconcile.live_container_missing", app=app.name, container=live.container)
         return
+    if host_port != live.host_port:
+        assert live.id is not None
+        live = ctx.store.update_release(live.id, host_port=host_port)
     url = f"http://127.0.0.1:{host_port}"
-    hosts = [f"{app}.{ctx.settings.domain}"]
-    document = traefik.route_document(app, hosts, url, f"v{number}")
-    if traefik.read_route(ctx.settings, app) != traefik.render(document):
-        traefik.publish_route(ctx.settings, app, document)
-        log.info("reconcile.route_rewritten", app=app, url=url)
+    label = f"v{live.number}"
+    document = traefik.route_document(app.name, hosts_of(ctx.settings, app.name), url, label)
+    if traefik.read_route(ctx.settings, app.name) == traefik.render(document):
+        return
+    traefik.publish_route(ctx.settings, app.name, document)
+    traefik.confirm_route(ctx.settings, app.name, url, config.healthcheck.path, label)
+    log.info("reconcile.route_rewritten", app=app.name, url=url)
+
+
+def remove_orphans(ctx: Context, owned: set[str]) -> None:
+    for container in ctx.runtime.containers():
+        name = container["name"]
+        if name in owned:
+            continue
+        port = ctx.runtime.published_port(name)
+        if port is not None:
+            # Traefik may have routed here until the route was rewritten a moment ago.
+            wait_until_drained(port, ORPHAN_DRAIN_SECONDS)
+        ctx.runtime.stop_and_remove(name, 0)
+        log.info("reconcile.removed_container", container=name)

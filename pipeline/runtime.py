@@ -242,6 +242,18 @@ class DockerRuntime:
         bindings = (attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp") or []
         return int(bindings[0]["HostPort"]) if bindings else None
 
+    def published_port(self, name: str) -> int | None:
+        """The first loopback port a running container publishes, whatever its inner port."""
+        with _engine_errors("inspect a container"):
+            try:
+                attrs: dict[str, Any] = self.client.api.inspect_container(name)
+            except docker.errors.NotFound:
+                return None
+        for bindings in (attrs["NetworkSettings"]["Ports"] or {}).values():
+            for binding in bindings or []:
+                return int(binding["HostPort"])
+        return None
+
     def logs_tail(self, name: str, lines: int = 20) -> str:
         with _engine_errors("read container logs"):
             try:

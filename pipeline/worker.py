@@ -8,6 +8,7 @@ no lock behind; releases caught mid-flight are found by reconciliation at start.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ import structlog
 from pipeline.bake import bake
 from pipeline.context import Context
 from pipeline.deploy import run_deploy
+from pipeline.errors import RuntimeUnavailable
 from pipeline.models import App, Release
 from pipeline.states import TERMINAL
 from pipeline.states import ReleaseState as S
@@ -36,6 +38,7 @@ class Deployer:
         self.ctx = ctx
         self._lanes: dict[str, _Lane] = {}
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
 
     def submit(
         self,
@@ -46,6 +49,11 @@ class Deployer:
         **fields: Any,
     ) -> Release:
         """Record a release and queue it; `fields` are Release columns (image, config, env...)."""
+        if not self.ctx.runtime.ping():
+            # Refuse before recording anything: no release is left half-done.
+            raise RuntimeUnavailable("the Docker engine does not answer; nothing was deployed")
+        if self._stopping.is_set():
+            raise RuntimeUnavailable("temps is shutting down; nothing was deployed")
         fields.setdefault("env", app.env)
         release = self.ctx.store.create_release(app, source=source, commit=commit, **fields)
         assert release.id is not None
@@ -66,6 +74,23 @@ class Deployer:
             ).start()
         return release
 
+    def shutdown(self, timeout: float) -> bool:
+        """Take no new deploys and wait up to `timeout` for the running ones to end.
+
+        What is still running or queued afterwards is marked interrupted at the next start.
+        Returns True when every lane finished in time.
+        """
+        self._stopping.set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                for lane in self._lanes.values():
+                    lane.arrived.set()  # ends bake windows at once
+                if not any(lane.busy for lane in self._lanes.values()):
+                    return True
+            time.sleep(0.05)
+        return False
+
     def queue_depth(self) -> int:
         with self._lock:
             return sum(len(lane.waiting) + int(lane.busy) for lane in self._lanes.values())
@@ -74,7 +99,7 @@ class Deployer:
         while True:
             with self._lock:
                 lane = self._lanes[app]
-                if not lane.waiting:
+                if not lane.waiting or self._stopping.is_set():
                     lane.busy = False
                     return
                 release_id = lane.waiting.popleft()
@@ -92,15 +117,15 @@ class Deployer:
                 log.exception("bake.crashed", app=app)
 
     def _pause(self, app: str, seconds: float) -> bool:
-        """Sleep up to `seconds`; True at once when a deploy for the app is waiting."""
+        """Sleep up to `seconds`; True at once when a deploy is waiting or the daemon stops."""
         with self._lock:
             lane = self._lanes[app]
-            if lane.waiting:
+            if lane.waiting or self._stopping.is_set():
                 return True
             lane.arrived.clear()
         lane.arrived.wait(seconds)
         with self._lock:
-            return bool(lane.waiting)
+            return bool(lane.waiting) or self._stopping.is_set()
 
     def _supersede(self, release_id: int, newer: Release) -> None:
         release = self.ctx.store.get_release(release_id)

@@ -57,8 +57,11 @@ class Daemon:
             home=str(self.settings.home),
         )
 
-    def stop(self) -> None:
-        # Traefik keeps serving the live releases while the daemon is away.
+    def stop(self, deploy_grace: float = 20.0) -> None:
+        # Running deploys get a moment to reach live or fail; the rest is marked interrupted at
+        # the next start. Traefik keeps serving the live releases while the daemon is away.
+        if not self.deployer.shutdown(deploy_grace):
+            log.warning("daemon.deploys_cut_short", queue_depth=self.deployer.queue_depth())
         self.proxy.stop_watching()
         self.store.engine.dispose()
         log.info("daemon.stopped")

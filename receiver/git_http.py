@@ -51,6 +51,18 @@ class DeployingReceivePackHandler(ReceivePackHandler):
     ) -> None:
         super().__init__(backend, ["/"], proto, stateless_rpc=True, advertise_refs=advertise_refs)
         self.on_ref = on_ref
+        self._accepted: dict[Ref, ObjectID] = {}
+        refs = self.repo.refs
+        compare_and_set = refs.set_if_equals
+
+        def set_accepted(name: Ref, old: ObjectID | None, new: ObjectID, *args: Any) -> bool:
+            # A commit the hook deployed is live, whatever another push did to the ref in the
+            # meantime, so the ref must name it. (dulwich ignores a failed compare-and-set.)
+            if self._accepted.get(name) == new:
+                old = None
+            return compare_and_set(name, old, new, *args)
+
+        refs.set_if_equals = set_accepted  # type: ignore[method-assign,assignment]
 
     def _on_update(self, ref_name: Ref, old_sha: ObjectID, new_sha: ObjectID) -> bytes | None:
         try:
@@ -62,6 +74,7 @@ class DeployingReceivePackHandler(ReceivePackHandler):
             log.exception("git.update_hook_crashed", ref=ref_name.decode())
             reason = "internal error in temps; see the daemon log"
         if reason is None:
+            self._accepted[ref_name] = new_sha
             return None
         return " ".join(reason.split())[:300].encode()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipeline.errors import RuntimeUnavailable
 from pipeline.models import App
 from pipeline.states import ReleaseState as S
 from receiver.daemon import Daemon
@@ -25,7 +26,10 @@ def deploy_on_push(daemon: Daemon, app: App) -> RefCallback:
 
 
 def _deploy_and_follow(daemon: Daemon, app: App, commit: str, progress: Progress) -> str | None:
-    release = daemon.deployer.submit(app, source="push", commit=commit)
+    try:
+        release = daemon.deployer.submit(app, source="push", commit=commit)
+    except RuntimeUnavailable as exc:
+        return str(exc)
     assert release.id is not None
     progress(f"-----> temps: deploying {commit[:12]} to {app.name} as v{release.number}\n")
     position = 0

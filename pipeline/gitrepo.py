@@ -74,10 +74,11 @@ def read_file(path: Path, commit: str, name: str) -> bytes | None:
             mode, sha = tree[name.encode()]
         except KeyError:
             return None
-        obj = repo[sha]
-        if not stat.S_ISREG(mode) or not isinstance(obj, Blob):
+        # Check the mode first: a submodule's sha names a commit of another repository.
+        if not stat.S_ISREG(mode):
             return None
-        return obj.data
+        obj = repo[sha]
+        return obj.data if isinstance(obj, Blob) else None
     finally:
         repo.close()
 

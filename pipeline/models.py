@@ -20,6 +20,14 @@ class App(SQLModel, table=True):
     created_at: float = Field(default_factory=now)
     env: str = "{}"  # JSON: the environment the next release gets
     settings: str = "{}"  # JSON: temps.toml keys overridden through the API
+    # Where webhooks fetch from; sealed values need secret.key from the home dir.
+    repo_url: str | None = None
+    branch: str = "main"
+    repo_token_sealed: str | None = None
+    webhook_secret_sealed: str | None = None
+    webhook_secret_hash: str | None = None
+    notify_url: str | None = None
+    notify_secret_sealed: str | None = None
 
 
 class Release(SQLModel, table=True):
@@ -63,6 +71,22 @@ class ReleaseLog(SQLModel, table=True):
     release_id: int = Field(foreign_key="releases.id", index=True)
     at: float = Field(default_factory=now)
     line: str
+
+
+class Delivery(SQLModel, table=True):
+    """A webhook delivery, kept to answer redeliveries and to show what was ignored and why."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("app_id", "provider", "delivery_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    app_id: int = Field(foreign_key="apps.id", index=True)
+    provider: str  # github or gitlab
+    delivery_id: str
+    event: str
+    outcome: str  # queued, ignored: <why>
+    release_id: int | None = None
+    received_at: float = Field(default_factory=now)
 
 
 class Token(SQLModel, table=True):

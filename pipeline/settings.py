@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -56,6 +57,13 @@ class Settings:
     # Idle backend connections close after this, so the drain can see zero.
     traefik_idle_conn_timeout: str = "1s"
     max_push_bytes: int = 512 * 1024 * 1024
+    max_webhook_bytes: int = 5 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]{0,200}[a-z0-9])?", self.domain):
+            raise InvalidInput(
+                f"invalid domain {self.domain!r}: use lowercase letters, digits, '.' and '-'"
+            )
 
     @property
     def db_path(self) -> Path:
@@ -103,6 +111,10 @@ class Settings:
     @property
     def admin_token_path(self) -> Path:
         return self.home / "admin-token"
+
+    @property
+    def secret_key_path(self) -> Path:
+        return self.home / "secret.key"
 
     @property
     def instance(self) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -86,11 +87,16 @@ def validate_route(app: str, document: dict[str, Any]) -> None:
     http = document["http"]
     if set(http["routers"]) != {app} or set(http["services"]) != {app}:
         raise SwitchFailed("a route file must hold exactly the app's router and service")
-    for host in re.findall(r"Host\(`([^`]*)`\)", http["routers"][app]["rule"]):
-        if not _HOST.match(host):
+    rule = http["routers"][app]["rule"]
+    hosts = re.findall(r"Host\(`([^`]*)`\)", rule)
+    if not hosts or rule != " || ".join(f"Host(`{host}`)" for host in hosts):
+        raise SwitchFailed(f"invalid router rule: {rule!r}")
+    for host in hosts:
+        if not _HOST.fullmatch(host):
             raise SwitchFailed(f"invalid host name in route: {host!r}")
     for server in http["services"][app]["loadBalancer"]["servers"]:
-        if not re.match(r"^http://127\.0\.0\.1:\d{1,5}$", server["url"]):
+        found = re.fullmatch(r"http://127\.0\.0\.1:(\d{1,5})", server["url"])
+        if not found or not 0 < int(found.group(1)) < 65536:
             raise SwitchFailed(f"invalid server URL: {server['url']!r}")
 
 
@@ -141,7 +147,10 @@ def remove_stray_files(settings: Settings, apps: set[str]) -> list[str]:
     for path in settings.dynamic_dir.iterdir():
         if path.name == TLS_FILE or (path.suffix == ".yml" and path.stem in apps):
             continue
-        path.unlink()
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
         removed.append(path.name)
     return removed
 

@@ -63,7 +63,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         listen=Address.parse(args.listen),
         http=Address.parse(args.http),
         traefik_api=Address.parse(args.traefik_api),
-        domain=args.domain,
+        domain=args.domain.lower(),
         build_concurrency=args.build_concurrency,
     )
 

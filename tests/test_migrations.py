@@ -1,0 +1,178 @@
+"""The schema Alembic builds is the schema the models describe, and it is built only once."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, Index, Table, UniqueConstraint, inspect, text
+from sqlalchemy.dialects import sqlite
+from sqlmodel import SQLModel
+
+from pipeline import models  # noqa: F401 (registers the tables)
+from pipeline.store import BUSY_TIMEOUT_MS, make_engine, migrate
+
+Columns = tuple[str, ...]
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'temps.db'}"
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    migrate(db_url)
+    engine = make_engine(db_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def model_tables() -> dict[str, Table]:
+    return dict(SQLModel.metadata.tables)
+
+
+def model_uniques(table: Table) -> set[Columns]:
+    """Every column set the models declare unique, however it is declared."""
+    found = {
+        tuple(column.name for column in constraint.columns)
+        for constraint in table.constraints
+        if isinstance(constraint, UniqueConstraint)
+    }
+    found |= {(column.name,) for column in table.columns if column.unique}
+    found |= {
+        tuple(column.name for column in index.columns)
+        for index in table.indexes
+        if isinstance(index, Index) and index.unique
+    }
+    return found
+
+
+def db_uniques(engine: Engine, name: str) -> set[Columns]:
+    inspector = inspect(engine)
+    found = {
+        tuple(str(c) for c in u["column_names"]) for u in inspector.get_unique_constraints(name)
+    }
+    found |= {
+        tuple(str(c) for c in i["column_names"]) for i in inspector.get_indexes(name) if i["unique"]
+    }
+    return found
+
+
+def model_indexes(table: Table) -> set[tuple[Columns, bool]]:
+    return {(tuple(column.name for column in i.columns), bool(i.unique)) for i in table.indexes}
+
+
+def db_indexes(engine: Engine, name: str) -> set[tuple[Columns, bool]]:
+    return {
+        (tuple(str(c) for c in i["column_names"]), bool(i["unique"]))
+        for i in inspect(engine).get_indexes(name)
+    }
+
+
+def schema_sql(engine: Engine) -> list[tuple[Any, ...]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name")
+        )
+        return [tuple(row) for row in rows]
+
+
+def test_the_migrated_database_has_exactly_the_model_tables(engine: Engine) -> None:
+    tables = set(inspect(engine).get_table_names()) - {"alembic_version"}
+    assert tables == set(model_tables())
+
+
+@pytest.mark.parametrize("name", sorted(SQLModel.metadata.tables))
+def test_columns_and_their_nullability_match_the_models(engine: Engine, name: str) -> None:
+    table = model_tables()[name]
+    expected = {column.name: column.nullable for column in table.columns}
+    actual = {column["name"]: column["nullable"] for column in inspect(engine).get_columns(name)}
+    assert actual == expected
+
+
+@pytest.mark.parametrize("name", sorted(SQLModel.metadata.tables))
+def test_column_types_match_the_models(engine: Engine, name: str) -> None:
+    table = model_tables()[name]
+    dialect = sqlite.dialect()
+    expected = {column.name: column.type.compile(dialect) for column in table.columns}
+    actual = {
+        column["name"]: column["type"].compile(dialect)
+        for column in inspect(engine).get_columns(name)
+    }
+    assert actual == expected
+
+
+@pytest.mark.parametrize("name", sorted(SQLModel.metadata.tables))
+def test_primary_and_foreign_keys_match_the_models(engine: Engine, name: str) -> None:
+    table = model_tables()[name]
+    inspector = inspect(engine)
+    assert inspector.get_pk_constraint(name)["constrained_columns"] == [
+        column.name for column in table.primary_key.columns
+    ]
+    expected = {
+        (key.parent.name, key.column.table.name, key.column.name) for key in table.foreign_keys
+    }
+    actual = {
+        (local, fk["referred_table"], remote)
+        for fk in inspector.get_foreign_keys(name)
+        for local, remote in zip(fk["constrained_columns"], fk["referred_columns"], strict=True)
+    }
+    assert actual == expected
+
+
+@pytest.mark.parametrize("name", sorted(SQLModel.metadata.tables))
+def test_unique_column_sets_match_the_models(engine: Engine, name: str) -> None:
+    assert db_uniques(engine, name) == model_uniques(model_tables()[name])
+
+
+@pytest.mark.parametrize("name", sorted(SQLModel.metadata.tables))
+def test_indexes_match_the_models(engine: Engine, name: str) -> None:
+    assert db_indexes(engine, name) == model_indexes(model_tables()[name])
+
+
+def test_the_uniqueness_the_store_relies_on_is_there(engine: Engine) -> None:
+    assert ("name",) in db_uniques(engine, "apps")
+    assert ("app_id", "number") in db_uniques(engine, "releases")
+    assert ("token_hash",) in db_uniques(engine, "tokens")
+
+
+def test_alembic_sees_no_difference_between_database_and_models(engine: Engine) -> None:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, SQLModel.metadata) == []
+
+
+def test_migrating_twice_changes_nothing(db_url: str, engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO apps (name, created_at) VALUES ('shop', 1.0)"))
+    before = schema_sql(engine)
+    with engine.connect() as connection:
+        version = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    migrate(db_url)
+    assert schema_sql(engine) == before
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == version
+        assert connection.execute(text("SELECT name FROM apps")).all() == [("shop",)]
+    assert len(version) == 1
+
+
+def test_the_database_is_in_wal_mode(db_url: str, engine: Engine) -> None:
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA busy_timeout")).scalar() == BUSY_TIMEOUT_MS
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    # WAL is a property of the file: a plain connection sees it too.
+    path = db_url.removeprefix("sqlite:///")
+    plain = sqlite3.connect(path)
+    try:
+        assert plain.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        plain.close()

@@ -1,0 +1,323 @@
+"""Route files for Traefik's file provider: rendered, validated, published atomically, restored,
+cleaned up at start-up; and one run against the real Traefik binary."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from pipeline.errors import SwitchFailed
+from pipeline.settings import Address, Settings
+from pipeline.traefik import (
+    RELEASE_HEADER,
+    TLS_FILE,
+    confirm_route,
+    publish_route,
+    read_route,
+    remove_stray_files,
+    render,
+    restore_route,
+    route_document,
+    route_path,
+    validate_route,
+)
+from pipeline.traefik_process import ManagedTraefik
+
+URL = "http://127.0.0.1:18000"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    settings = Settings(home=tmp_path)
+    settings.make_dirs()
+    return settings
+
+
+def doc(app: str = "app", hosts: list[str] | None = None, url: str = URL) -> dict[str, Any]:
+    return route_document(app, hosts or [f"{app}.localhost"], url, "v7")
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+
+def test_the_rendered_route_is_json_with_router_service_and_release_header() -> None:
+    parsed = json.loads(render(doc()))
+    http = parsed["http"]
+    router = http["routers"]["app"]
+    assert router["rule"] == "Host(`app.localhost`)"
+    assert router["service"] == "app"
+    assert router["entryPoints"] == ["web"]
+    assert router["middlewares"] == ["app-release"]
+    assert http["services"]["app"]["loadBalancer"]["servers"] == [{"url": URL}]
+    headers = http["middlewares"]["app-release"]["headers"]["customResponseHeaders"]
+    assert headers == {RELEASE_HEADER: "v7"}
+    assert RELEASE_HEADER == "X-Temps-Release"
+
+
+def test_several_hosts_become_one_rule() -> None:
+    rule = doc(hosts=["app.localhost", "www.example.com"])["http"]["routers"]["app"]["rule"]
+    assert rule == "Host(`app.localhost`) || Host(`www.example.com`)"
+
+
+def test_render_is_stable_and_ends_with_a_newline() -> None:
+    content = render(doc())
+    assert content == render(doc())
+    assert content.endswith(b"\n")
+    # JSON is YAML as long as no tab indents it.
+    assert b"\t" not in content
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+def test_a_well_formed_route_is_accepted() -> None:
+    validate_route("app", doc(hosts=["app.localhost", "shop.example.com"]))
+    validate_route("a-1", doc("a-1"))
+
+
+@pytest.mark.parametrize("name", ["App", "1app", "-app", "app_x", "a" * 32, "", "app.yml"])
+def test_a_bad_app_name_is_refused(name: str) -> None:
+    with pytest.raises(SwitchFailed, match="invalid app name"):
+        validate_route(name, doc(name, hosts=["x.localhost"]))
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["App.localhost", "app..localhost", "-app.localhost", "app.localhost-", "a b", "a_b.c", ""],
+)
+def test_a_bad_host_is_refused(host: str) -> None:
+    with pytest.raises(SwitchFailed, match="invalid host name"):
+        validate_route("app", doc(hosts=[host]))
+
+
+def test_a_bad_host_among_good_ones_is_refused() -> None:
+    with pytest.raises(SwitchFailed, match="invalid host name"):
+        validate_route("app", doc(hosts=["app.localhost", "evil host"]))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://0.0.0.0:8000",
+        "http://10.0.0.5:8000",
+        "http://localhost:8000",
+        "https://127.0.0.1:8000",
+        "http://127.0.0.1",
+        "http://127.0.0.1:8000/path",
+        "http://127.0.0.1:8000@evil.example",
+    ],
+)
+def test_a_server_that_is_not_a_loopback_port_is_refused(url: str) -> None:
+    with pytest.raises(SwitchFailed, match="invalid server URL"):
+        validate_route("app", doc(url=url))
+
+
+def test_an_extra_router_is_refused() -> None:
+    document = doc()
+    document["http"]["routers"]["other"] = dict(document["http"]["routers"]["app"])
+    with pytest.raises(SwitchFailed, match="exactly the app's router and service"):
+        validate_route("app", document)
+
+
+def test_an_extra_service_is_refused() -> None:
+    document = doc()
+    document["http"]["services"]["other"] = document["http"]["services"]["app"]
+    with pytest.raises(SwitchFailed, match="exactly the app's router and service"):
+        validate_route("app", document)
+
+
+def test_a_route_named_for_another_app_is_refused() -> None:
+    with pytest.raises(SwitchFailed, match="exactly the app's router and service"):
+        validate_route("app", doc("shop"))
+
+
+# --- publishing ---------------------------------------------------------------------------
+
+
+def test_publish_writes_the_rendered_file_into_dynamic(settings: Settings) -> None:
+    publish_route(settings, "app", doc())
+    path = settings.dynamic_dir / "app.yml"
+    assert route_path(settings, "app") == path
+    assert path.read_bytes() == render(doc())
+    assert read_route(settings, "app") == render(doc())
+
+
+def test_publish_moves_a_temp_file_from_staging_and_leaves_none_behind(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moves: list[tuple[Path, Path, int]] = []
+    real_replace = os.replace
+
+    def spy(src: Any, dst: Any) -> None:
+        moves.append((Path(src), Path(dst), os.stat(src).st_ino))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    publish_route(settings, "app", doc())
+
+    assert len(moves) == 1
+    src, dst, inode = moves[0]
+    assert src.parent == settings.staging_dir
+    assert dst == settings.dynamic_dir / "app.yml"
+    # The file Traefik sees is the one written in staging, moved whole, not copied.
+    assert dst.stat().st_ino == inode
+    assert sorted(p.name for p in settings.dynamic_dir.iterdir()) == ["app.yml"]
+    assert list(settings.staging_dir.iterdir()) == []
+
+
+def test_publish_replaces_the_file_instead_of_rewriting_it(settings: Settings) -> None:
+    publish_route(settings, "app", doc(url="http://127.0.0.1:18001"))
+    path = route_path(settings, "app")
+    old_inode = path.stat().st_ino
+    with open(path, "rb") as reader:
+        publish_route(settings, "app", doc(url="http://127.0.0.1:18002"))
+        # A reader of the old file still sees it whole: it was never truncated.
+        assert b"18001" in reader.read()
+    assert path.stat().st_ino != old_inode
+    assert b"18002" in path.read_bytes()
+
+
+def test_an_invalid_route_is_not_published(settings: Settings) -> None:
+    publish_route(settings, "app", doc())
+    before = route_path(settings, "app").read_bytes()
+    with pytest.raises(SwitchFailed):
+        publish_route(settings, "app", doc(url="http://10.0.0.1:80"))
+    assert route_path(settings, "app").read_bytes() == before
+    assert list(settings.staging_dir.iterdir()) == []
+
+
+def test_read_route_is_none_when_the_app_has_no_route(settings: Settings) -> None:
+    assert read_route(settings, "app") is None
+
+
+def test_restore_puts_the_previous_bytes_back(settings: Settings) -> None:
+    publish_route(settings, "app", doc(url="http://127.0.0.1:18001"))
+    previous = read_route(settings, "app")
+    publish_route(settings, "app", doc(url="http://127.0.0.1:18002"))
+    restore_route(settings, "app", previous)
+    assert read_route(settings, "app") == previous
+    assert list(settings.staging_dir.iterdir()) == []
+
+
+def test_restore_with_none_deletes_the_route(settings: Settings) -> None:
+    publish_route(settings, "app", doc())
+    restore_route(settings, "app", None)
+    assert not route_path(settings, "app").exists()
+    restore_route(settings, "app", None)  # already gone: nothing to do
+    assert list(settings.dynamic_dir.iterdir()) == []
+
+
+def test_stray_files_are_removed_and_known_ones_kept(settings: Settings) -> None:
+    dynamic = settings.dynamic_dir
+    for name in (TLS_FILE, "shop.yml", "blog.yml", "gone.yml", "shop.yml.tmp", "notes.txt"):
+        (dynamic / name).write_text("{}\n")
+    removed = remove_stray_files(settings, {"shop", "blog", "idle"})
+    assert sorted(removed) == ["gone.yml", "notes.txt", "shop.yml.tmp"]
+    assert sorted(p.name for p in dynamic.iterdir()) == sorted([TLS_FILE, "blog.yml", "shop.yml"])
+
+
+def test_with_no_apps_only_the_tls_file_stays(settings: Settings) -> None:
+    (settings.dynamic_dir / TLS_FILE).write_text("{}\n")
+    (settings.dynamic_dir / "shop.yml").write_text("{}\n")
+    assert remove_stray_files(settings, set()) == ["shop.yml"]
+    assert [p.name for p in settings.dynamic_dir.iterdir()] == [TLS_FILE]
+
+
+# --- the real Traefik ---------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def backend(body: bytes) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[bytes], str]]:
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(body: bytes) -> str:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), backend(body))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def wait_for_status(url: str, host: str, status: int, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    last = 0
+    while time.monotonic() < deadline:
+        last = httpx.get(url, headers={"Host": host}, timeout=2.0).status_code
+        if last == status:
+            break
+        time.sleep(0.02)
+    return last
+
+
+def test_the_real_traefik_serves_a_published_route(
+    tmp_path: Path, serve: Callable[[bytes], str]
+) -> None:
+    settings = Settings(
+        home=tmp_path,
+        http=Address("127.0.0.1", free_port()),
+        traefik_api=Address("127.0.0.1", free_port()),
+        switch_confirm_timeout=10.0,
+    )
+    settings.make_dirs()
+    assert settings.traefik_bin.exists()
+    proxy = ManagedTraefik(settings, check_interval=0.2)
+    proxy.start()
+    try:
+        assert proxy.ready()
+        first = serve(b"blue")
+        publish_route(settings, "app", route_document("app", ["app.localhost"], first, "v1"))
+        assert confirm_route(settings, "app", first, "/", "v1") >= 0
+
+        through = f"{settings.http.url}/"
+        response = httpx.get(through, headers={"Host": "app.localhost"}, timeout=2.0)
+        assert (response.status_code, response.text) == (200, "blue")
+        assert response.headers[RELEASE_HEADER] == "v1"
+        other_host = httpx.get(through, headers={"Host": "other.localhost"}, timeout=2.0)
+        assert other_host.status_code == 404
+
+        second = serve(b"green")
+        publish_route(settings, "app", route_document("app", ["app.localhost"], second, "v2"))
+        confirm_route(settings, "app", second, "/", "v2")
+        response = httpx.get(through, headers={"Host": "app.localhost"}, timeout=2.0)
+        assert (response.text, response.headers[RELEASE_HEADER]) == ("green", "v2")
+
+        restore_route(settings, "app", None)
+        assert wait_for_status(through, "app.localhost", 404, timeout=5.0) == 404
+    finally:
+        proxy.stop()
+    assert not proxy.alive()

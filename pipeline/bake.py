@@ -16,6 +16,7 @@ from pipeline.context import Context, Job
 from pipeline.errors import DeployError
 from pipeline.health import probe, probe_client
 from pipeline.models import Release
+from pipeline.notify import send_in_background
 from pipeline.slots import config_of, drain_slot, route_to, slot_of, stop_slot
 from pipeline.states import ReleaseState as S
 
@@ -81,5 +82,6 @@ def flip_back(job: Job, standby: Release, reason: str) -> None:
     )
     job.log.warning("bake.flipped_back", to=f"v{standby.number}", reason=reason)
     job.say(f"-----> {reason}: switched back to v{standby.number} in {took * 1000:.0f} ms")
+    send_in_background(ctx.sealer, job.app, job.release)
     drain_slot(job, job.release, config_of(job.release).deploy.drain_timeout)
     stop_slot(job, job.release)

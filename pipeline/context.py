@@ -10,6 +10,7 @@ import structlog
 from pipeline.journal import Journal
 from pipeline.models import App, Release
 from pipeline.runtime import DockerRuntime
+from pipeline.sealing import Sealer
 from pipeline.settings import Settings
 from pipeline.store import Store
 
@@ -20,6 +21,7 @@ class Context:
     store: Store
     journal: Journal
     runtime: DockerRuntime
+    sealer: Sealer
     build_slots: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(2))
 
 

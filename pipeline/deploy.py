@@ -23,6 +23,7 @@ from pipeline.errors import (
     ReleaseCommandFailed,
     TempsError,
 )
+from pipeline.gitfetch import fetch_commit
 from pipeline.health import wait_until_healthy
 from pipeline.models import Release
 from pipeline.prune import prune_images
@@ -77,6 +78,8 @@ def build(job: Job) -> None:
     job.release = ctx.journal.transition(job.release, S.BUILDING)
     repo = ctx.settings.repo_path(job.app.name)
     commit = job.release.commit
+    if job.release.source == "webhook":
+        fetch_upstream(job, repo)
     config = _read_config(repo, commit, json.loads(job.app.settings))
     tag = ctx.runtime.image_tag(job.app.name, commit)
     job.release = ctx.store.update_release(
@@ -90,6 +93,14 @@ def build(job: Job) -> None:
         context = gitrepo.export_tar(repo, commit)
         with context:
             ctx.runtime.build(tag, context, _labels(job), job.say)
+
+
+def fetch_upstream(job: Job, repo: Path) -> None:
+    app = job.app
+    if not app.repo_url:
+        raise BuildFailed("the app has no upstream repository URL to fetch from")
+    token = job.ctx.sealer.unseal(app.repo_token_sealed) if app.repo_token_sealed else None
+    fetch_commit(repo, app.repo_url, app.branch, job.release.commit, token, job.say)
 
 
 def _read_config(repo: Path, commit: str, overrides: dict[str, Any]) -> AppConfig:

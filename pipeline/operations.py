@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import time
 
 from pipeline import gitrepo
@@ -98,6 +99,21 @@ def validate_env(env: dict[str, str]) -> None:
             raise InvalidInput(f"the value of {key} must be a string")
         if len(value) > MAX_ENV_VALUE or "\x00" in value:
             raise InvalidInput(f"the value of {key} is too long or holds a NUL byte")
+
+
+def validate_source(url: str | None, branch: str) -> None:
+    if url is not None and not re.fullmatch(r"https?://[^\s]{1,2000}", url):
+        raise InvalidInput(f"repository URL must be http(s)://..., got {url!r}")
+    if not re.fullmatch(r"[A-Za-z0-9._/-]{1,200}", branch) or ".." in branch:
+        raise InvalidInput(f"invalid branch name {branch!r}")
+
+
+def new_secret(given: str | None) -> str:
+    if given is None:
+        return secrets.token_urlsafe(32)
+    if not 16 <= len(given) <= 256:
+        raise InvalidInput("a secret must be 16 to 256 characters")
+    return given
 
 
 def masked_env(env: dict[str, str]) -> dict[str, str]:

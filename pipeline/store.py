@@ -10,11 +10,12 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, event, func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, create_engine, select
 
 import migrations
 from pipeline.errors import Conflict, NotFound
-from pipeline.models import App, Release, ReleaseEvent, ReleaseLog, Token, now
+from pipeline.models import App, Delivery, Release, ReleaseEvent, ReleaseLog, Token, now
 from pipeline.states import ReleaseState
 
 BUSY_TIMEOUT_MS = 10_000
@@ -231,6 +232,45 @@ class Store:
                 .order_by(col(ReleaseLog.id))
             )
             return list(rows)
+
+    # webhook deliveries
+    def claim_delivery(self, app: App, provider: str, delivery_id: str, event: str) -> int | None:
+        """Record a delivery; None when it was seen before (a redelivery)."""
+        assert app.id is not None
+        with Session(self.engine) as session:
+            row = Delivery(
+                app_id=app.id,
+                provider=provider,
+                delivery_id=delivery_id,
+                event=event,
+                outcome="received",
+            )
+            session.add(row)
+            try:
+                session.commit()
+            except IntegrityError:
+                return None
+            session.refresh(row)
+            return row.id
+
+    def settle_delivery(self, delivery: int, outcome: str, release_id: int | None = None) -> None:
+        with Session(self.engine) as session:
+            row = session.get(Delivery, delivery)
+            assert row is not None
+            row.outcome, row.release_id = outcome, release_id
+            session.add(row)
+            session.commit()
+
+    def deliveries(self, app: App, limit: int = 50) -> list[Delivery]:
+        with Session(self.engine) as session:
+            return list(
+                session.exec(
+                    select(Delivery)
+                    .where(Delivery.app_id == app.id)
+                    .order_by(col(Delivery.id).desc())
+                    .limit(limit)
+                )
+            )
 
     # tokens
     def add_token(self, name: str, token: str, scope: str, app: str | None = None) -> Token:

@@ -18,8 +18,9 @@ import structlog
 from pipeline.bake import bake
 from pipeline.context import Context
 from pipeline.deploy import run_deploy
-from pipeline.errors import RuntimeUnavailable
+from pipeline.errors import RuntimeUnavailable, TempsError
 from pipeline.models import App, Release
+from pipeline.notify import send_in_background
 from pipeline.states import TERMINAL
 from pipeline.states import ReleaseState as S
 
@@ -111,10 +112,19 @@ class Deployer:
                 self._record_crash(release_id, exc)
             finally:
                 self.ctx.journal.finish(release_id)
+            self._notify(release_id)
             try:
                 bake(self.ctx, app, pause=lambda seconds: self._pause(app, seconds))
             except Exception:
                 log.exception("bake.crashed", app=app)
+
+    def _notify(self, release_id: int) -> None:
+        release = self.ctx.store.get_release(release_id)
+        app = self.ctx.store.get_app_by_id(release.app_id)
+        try:
+            send_in_background(self.ctx.sealer, app, release)
+        except TempsError as exc:
+            log.warning("notify.failed", app=app.name, error=str(exc))
 
     def _pause(self, app: str, seconds: float) -> bool:
         """Sleep up to `seconds`; True at once when a deploy is waiting or the daemon stops."""

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
-from pipeline import operations
+from pipeline import notify, operations, webhooks
 from pipeline.appconfig import parse_config
 from pipeline.models import Release
 from receiver.api import DaemonDep, PrincipalDep, app_for
@@ -151,3 +151,84 @@ def release_log(
                 return
 
     return StreamingResponse(lines(), media_type="text/plain; charset=utf-8")
+
+
+class SourceRequest(BaseModel):
+    repo_url: str | None = None
+    branch: str = "main"
+    token: str | None = None
+
+
+class SecretRequest(BaseModel):
+    secret: str | None = None
+
+
+class NotificationRequest(BaseModel):
+    url: str | None = None
+    secret: str | None = None
+
+
+@router.put("/apps/{name}/source")
+def set_source(
+    name: str, body: SourceRequest, daemon: DaemonDep, who: PrincipalDep
+) -> dict[str, Any]:
+    """The upstream repository webhooks fetch from, its deploy branch and optional token."""
+    app_for(daemon, who, name)
+    operations.validate_source(body.repo_url, body.branch)
+    sealed = daemon.deployer.ctx.sealer.seal(body.token) if body.token else None
+    app = daemon.store.update_app(
+        name, repo_url=body.repo_url, branch=body.branch, repo_token_sealed=sealed
+    )
+    return {"repo_url": app.repo_url, "branch": app.branch, "token_set": sealed is not None}
+
+
+@router.post("/apps/{name}/webhook-secret")
+def rotate_webhook_secret(
+    name: str, daemon: DaemonDep, who: PrincipalDep, body: SecretRequest | None = None
+) -> dict[str, Any]:
+    """Set or rotate the app's webhook secret; the answer is the only time it is shown."""
+    app_for(daemon, who, name)
+    secret = operations.new_secret(body.secret if body else None)
+    daemon.store.update_app(
+        name,
+        webhook_secret_sealed=daemon.deployer.ctx.sealer.seal(secret),
+        webhook_secret_hash=webhooks.hash_secret(secret),
+    )
+    base = daemon.settings.listen.url
+    return {
+        "secret": secret,
+        "github_url": f"{base}/hooks/github/{name}",
+        "gitlab_url": f"{base}/hooks/gitlab/{name}",
+    }
+
+
+@router.put("/apps/{name}/notifications")
+def set_notifications(
+    name: str, body: NotificationRequest, daemon: DaemonDep, who: PrincipalDep
+) -> dict[str, Any]:
+    """Where to POST signed release events; a null url turns them off."""
+    app_for(daemon, who, name)
+    if body.url is None:
+        daemon.store.update_app(name, notify_url=None, notify_secret_sealed=None)
+        return {"url": None}
+    operations.validate_source(body.url, "main")
+    secret = operations.new_secret(body.secret)
+    daemon.store.update_app(
+        name, notify_url=body.url, notify_secret_sealed=daemon.deployer.ctx.sealer.seal(secret)
+    )
+    return {"url": body.url, "secret": secret, "signature_header": notify.SIGNATURE_HEADER}
+
+
+@router.get("/apps/{name}/deliveries")
+def list_deliveries(name: str, daemon: DaemonDep, who: PrincipalDep) -> list[dict[str, Any]]:
+    app = app_for(daemon, who, name)
+    return [
+        {
+            "provider": d.provider,
+            "delivery_id": d.delivery_id,
+            "event": d.event,
+            "outcome": d.outcome,
+            "received_at": d.received_at,
+        }
+        for d in daemon.store.deliveries(app)
+    ]

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from pipeline.settings import Settings
-from receiver import api, api_actions, git_routes, problems
+from receiver import api, api_actions, git_routes, problems, webhook_routes
 from receiver.daemon import Daemon
 
 
@@ -29,6 +29,7 @@ def create_app(settings: Settings) -> FastAPI:
     problems.install(app)
     app.include_router(api.router)
     app.include_router(api_actions.router)
+    app.include_router(webhook_routes.router)
     app.include_router(git_routes.router)
 
     @app.get("/healthz")

@@ -12,6 +12,7 @@ from pipeline.context import Context
 from pipeline.journal import Journal
 from pipeline.reconcile import reconcile
 from pipeline.runtime import DockerRuntime
+from pipeline.sealing import Sealer
 from pipeline.settings import Settings
 from pipeline.store import Store, make_engine, migrate
 from pipeline.traefik_process import ManagedTraefik
@@ -37,8 +38,14 @@ class Daemon:
         store = Store(make_engine(settings.db_url))
         journal = Journal(store)
         runtime = DockerRuntime(settings.instance)
+        sealer = Sealer.from_key_file(settings.secret_key_path)
         ctx = Context(
-            settings, store, journal, runtime, threading.Semaphore(settings.build_concurrency)
+            settings,
+            store,
+            journal,
+            runtime,
+            sealer,
+            threading.Semaphore(settings.build_concurrency),
         )
         return cls(settings, store, journal, runtime, Deployer(ctx), ManagedTraefik(settings))
 

@@ -1,0 +1,70 @@
+"""Fixtures for the end-to-end tests: a local busybox base image, a `temps serve` daemon on
+free ports, and figures collected for the summary at the end of the run."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+
+import pytest
+from support.busybox import ensure_busybox_image
+from support.daemon import TempsDaemon
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+FIGURES: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def busybox_image() -> str:
+    return ensure_busybox_image()
+
+
+@pytest.fixture(scope="module")
+def temps_daemon(
+    busybox_image: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[TempsDaemon]:
+    """One daemon per test module: each test uses its own app on it."""
+    name = re.sub(r"[^a-z0-9]+", "-", request.module.__name__.lower()).strip("-")
+    daemon = TempsDaemon(home=tmp_path_factory.mktemp(f"home-{name}"))
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        ARTIFACTS.mkdir(exist_ok=True)
+        if daemon.log_path.exists():
+            shutil.copyfile(daemon.log_path, ARTIFACTS / f"{name}-daemon.log")
+
+
+@pytest.fixture
+def figures() -> Callable[[str], None]:
+    """Record a line for the figures section printed at the end of the run."""
+
+    def add(line: str) -> None:
+        print(line)
+        FIGURES.append(line)
+
+    return add
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    daemon = getattr(item, "funcargs", {}).get("temps_daemon")
+    if report.failed and isinstance(daemon, TempsDaemon):
+        report.sections.append(("temps daemon log (last lines)", daemon.log_tail()))
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not FIGURES:
+        return
+    terminalreporter.section("temps end-to-end figures")
+    for line in FIGURES:
+        terminalreporter.write_line(line)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "e2e-figures.txt").write_text("\n".join(FIGURES) + "\n")

@@ -1,0 +1,147 @@
+"""Test app repositories: a busybox httpd site with a health file and a slow CGI endpoint,
+committed with git, and pushed with the real git client."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from support.busybox import BUSYBOX_IMAGE
+
+PUSH_TIMEOUT = 240.0
+
+DOCKERFILE = f"""FROM {BUSYBOX_IMAGE}
+COPY www /www
+CMD {{cmd}}
+"""
+SERVE_CMD = '["/bin/sh", "-c", "exec httpd -f -p \\"$PORT\\" -h /www"]'
+CRASH_CMD = '["/bin/sh", "-c", "echo crashing on purpose; exit 1"]'
+
+SLOW_CGI = """#!/bin/sh
+sleep {seconds}
+printf 'Content-Type: text/plain\\r\\n\\r\\n'
+echo "slow done {version}"
+"""
+
+TEMPS_TOML = """port = 8000
+
+[healthcheck]
+path = "/health"
+interval = 0.2
+timeout = 1.0
+healthy_threshold = 3
+unhealthy_threshold = 3
+deadline = 20
+
+[deploy]
+drain_timeout = 15
+stop_timeout = 5
+keep_releases = 5
+bake = {bake:g}
+"""
+
+
+def git(repo: Path, *args: str, timeout: float = 60.0) -> str:
+    done = subprocess.run(
+        ["git", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=git_env(),
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def git_env() -> dict[str, str]:
+    """An environment in which git never prompts and ignores the user's own config."""
+    env = dict(os.environ)
+    env.update(
+        GIT_TERMINAL_PROMPT="0",
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL="/dev/null",
+        GIT_ASKPASS="",
+        SSH_ASKPASS="",
+        LC_ALL="C",
+    )
+    return env
+
+
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+
+
+def make_app_repo(
+    path: Path,
+    version: str,
+    *,
+    health: bool = True,
+    crash: bool = False,
+    slow_seconds: int = 5,
+    bake: float = 0,
+) -> str:
+    """Create (or update) the app repository at `path` for `version` and commit it.
+
+    `health=False` leaves out `www/health`, so the health check gets 404; `crash=True`
+    makes the container exit 1 at once. `bake` defaults to 0 so the old slot is drained and
+    stopped right after the switch (the behaviour these tests check). Returns the new
+    commit's sha.
+    """
+    if not (path / ".git").exists():
+        path.mkdir(parents=True, exist_ok=True)
+        git(path, "init", "-q", "-b", "main")
+        git(path, "config", "user.name", "Temps Test")
+        git(path, "config", "user.email", "test@temps.invalid")
+    _write(path / "Dockerfile", DOCKERFILE.format(cmd=CRASH_CMD if crash else SERVE_CMD))
+    _write(path / "temps.toml", TEMPS_TOML.format(bake=bake))
+    _write(path / "www" / "index.html", f"version {version}\n")
+    _write(
+        path / "www" / "cgi-bin" / "slow",
+        SLOW_CGI.format(seconds=slow_seconds, version=version),
+        mode=0o755,
+    )
+    health_file = path / "www" / "health"
+    if health:
+        _write(health_file, "ok\n")
+    else:
+        health_file.unlink(missing_ok=True)
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "--allow-empty", "-m", f"{version}")
+    return git(path, "rev-parse", "HEAD").strip()
+
+
+def git_push(repo: Path, url: str, timeout: float = PUSH_TIMEOUT) -> tuple[int, str]:
+    """`git push <url> main`: (exit code, stdout and stderr together)."""
+    done = subprocess.run(
+        ["git", "push", "--progress", url, "main:main"],
+        cwd=repo,
+        env=git_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return done.returncode, done.stdout
+
+
+def remote_main(url: str, timeout: float = 60.0) -> str | None:
+    """The commit `refs/heads/main` points at on the remote, or None if it has none."""
+    done = subprocess.run(
+        ["git", "ls-remote", url, "refs/heads/main"],
+        env=git_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"git ls-remote failed:\n{done.stdout}{done.stderr}")
+    fields = done.stdout.split()
+    return fields[0] if fields else None

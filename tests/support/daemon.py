@@ -1,0 +1,199 @@
+"""A `temps serve` process under test, on free loopback ports, with its own home dir."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from support.dockercli import remove_app_images, remove_containers_labelled
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPS_BIN = REPO_ROOT / ".venv" / "bin" / "temps"
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _wait_exit(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _pid_alive(pid):
+            return True
+        time.sleep(0.1)
+    return not _pid_alive(pid)
+
+
+@dataclass
+class TempsDaemon:
+    home: Path
+    api_port: int = field(default_factory=free_port)
+    http_port: int = field(default_factory=free_port)
+    traefik_api_port: int = field(default_factory=free_port)
+    domain: str = "localhost"
+    process: subprocess.Popen[bytes] | None = None
+    apps: list[str] = field(default_factory=list)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "daemon-test.log"
+
+    @property
+    def admin_token(self) -> str:
+        return (self.home / "admin-token").read_text().strip()
+
+    def command(self) -> list[str]:
+        return [
+            str(TEMPS_BIN),
+            "serve",
+            "--home",
+            str(self.home),
+            "--listen",
+            f"127.0.0.1:{self.api_port}",
+            "--http",
+            f"127.0.0.1:{self.http_port}",
+            "--traefik-api",
+            f"127.0.0.1:{self.traefik_api_port}",
+            "--domain",
+            self.domain,
+        ]
+
+    def start(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        try:
+            self._wait_ready()
+        except Exception:
+            self.stop()
+            raise
+
+    def _wait_ready(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"temps serve exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.api_url}/healthz", timeout=2).status_code == 200:
+                    return
+            time.sleep(0.25)
+        raise RuntimeError(f"temps serve not ready in {READY_TIMEOUT:.0f} s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 80) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        """Stop the daemon, then what it leaves behind on purpose (Traefik, containers)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(STOP_TIMEOUT)
+        self._stop_traefik()
+        remove_containers_labelled(f"temps.home={self.home.resolve()}")
+        for app in self.apps:
+            remove_app_images(app)
+
+    def _stop_traefik(self) -> None:
+        pid_file = self.home / "traefik" / "traefik.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return
+        if not _pid_alive(pid):
+            return
+        os.kill(pid, signal.SIGTERM)
+        if not _wait_exit(pid, STOP_TIMEOUT):
+            os.kill(pid, signal.SIGKILL)
+
+    # --- API -------------------------------------------------------------------------------
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.api_url,
+            timeout=30,
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+        )
+
+    def create_app(self, name: str) -> dict[str, Any]:
+        with self.client() as api:
+            response = api.post("/api/apps", json={"name": name})
+        assert response.status_code == 201, (
+            f"create app {name}: {response.status_code} {response.text}"
+        )
+        self.apps.append(name)
+        body: dict[str, Any] = response.json()
+        return body
+
+    def app(self, name: str) -> dict[str, Any]:
+        with self.client() as api:
+            response = api.get(f"/api/apps/{name}")
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+    def releases(self, name: str) -> list[dict[str, Any]]:
+        """The app's releases, newest first."""
+        with self.client() as api:
+            response = api.get(f"/api/apps/{name}/releases")
+        response.raise_for_status()
+        body = response.json()
+        # Accept either a bare list or a {"releases": [...]} envelope.
+        items: list[dict[str, Any]] = body["releases"] if isinstance(body, dict) else body
+        return items
+
+    def git_url(self, app: str, token: str | None = None) -> str:
+        secret = self.admin_token if token is None else token
+        return f"http://temps:{secret}@127.0.0.1:{self.api_port}/{app}.git"
+
+    def get_app_page(self, app: str, path: str = "/", timeout: float = 10) -> httpx.Response:
+        """One request through Traefik, on a fresh connection."""
+        return httpx.get(
+            f"{self.http_url}{path}", headers={"Host": f"{app}.{self.domain}"}, timeout=timeout
+        )

@@ -1,0 +1,54 @@
+"""The few docker CLI calls the tests make, so they read as assertions, not plumbing."""
+
+from __future__ import annotations
+
+import subprocess
+
+
+def docker(*args: str, timeout: float = 120.0, check: bool = True) -> str:
+    done = subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and done.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def image_exists(ref: str) -> bool:
+    return (
+        subprocess.run(
+            ["docker", "image", "inspect", ref], capture_output=True, timeout=60, check=False
+        ).returncode
+        == 0
+    )
+
+
+def container_names(*filters: str, include_stopped: bool = True) -> list[str]:
+    args = ["ps", "--format", "{{.Names}}"]
+    if include_stopped:
+        args.append("-a")
+    for item in filters:
+        args += ["--filter", item]
+    return sorted(lines(docker(*args)))
+
+
+def app_images(app: str) -> list[str]:
+    """`repository:tag` of every image of the app (`docker images temps/<app>`)."""
+    out = docker("images", f"temps/{app}", "--format", "{{.Repository}}:{{.Tag}}")
+    return sorted(lines(out))
+
+
+def remove_containers_labelled(label: str) -> None:
+    ids = lines(docker("ps", "-aq", "--filter", f"label={label}", check=False))
+    if ids:
+        docker("rm", "-f", *ids, check=False)
+
+
+def remove_app_images(app: str) -> None:
+    refs = app_images(app)
+    if refs:
+        docker("rmi", "-f", *refs, check=False)

@@ -79,6 +79,17 @@ def add_client_commands(commands: Any, env: Any) -> None:
     deploy.add_argument("app")
     deploy.add_argument("--commit")
     deploy.add_argument("--strategy", choices=["blue-green", "recreate"])
+    hook = commands.add_parser("hook", help="install the deploy hook into a bare repository")
+    hook.add_argument("action", choices=["install"])
+    hook.add_argument("repo", help="path of the bare repository")
+    hook.add_argument("--app", required=True)
+    hook.add_argument("--url", default=env("URL", "http://" + env("LISTEN", "127.0.0.1:7000")))
+    hook.add_argument(
+        "--token",
+        default=os.environ.get("TEMPS_TOKEN"),
+        help="a token allowed to deploy the app (TEMPS_TOKEN)",
+    )
+    hook.add_argument("--branch", default="main", help="the branch of this repository that deploys")
 
 
 def token_for(home: str) -> str:
@@ -93,6 +104,9 @@ def token_for(home: str) -> str:
 
 
 def run_client(args: argparse.Namespace) -> None:
+    if args.command == "hook":
+        install_hook(args)
+        return
     client = Client(args.url, token_for(args.home))
     command = args.command
     if command == "apps":
@@ -151,3 +165,27 @@ def _release_line(release: dict[str, Any]) -> None:
 
 def _print(value: Any) -> None:
     print(json.dumps(value, indent=2))
+
+
+def install_hook(args: argparse.Namespace) -> None:
+    """Copy the deploy hook into a bare repository and record where and what it deploys."""
+    import shutil
+    import subprocess
+    from importlib.resources import files
+
+    repo = Path(args.repo).resolve()
+    if not (repo / "HEAD").exists() or not (repo / "objects").is_dir():
+        sys.exit(f"temps: {repo} is not a bare git repository")
+    script = files("hooks").joinpath("post-receive")
+    for name in ("pre-receive", "post-receive"):
+        target = repo / "hooks" / name
+        target.parent.mkdir(exist_ok=True)
+        with script.open("rb") as source, open(target, "wb") as out:
+            shutil.copyfileobj(source, out)
+        target.chmod(0o755)
+    settings = {"temps.url": args.url, "temps.app": args.app, "temps.branch": args.branch}
+    if args.token:
+        settings["temps.token"] = args.token
+    for key, value in settings.items():
+        subprocess.run(["git", "--git-dir", str(repo), "config", key, value], check=True)
+    print(f"temps: {repo} now deploys {args.branch} to {args.app} at {args.url}")

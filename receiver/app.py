@@ -8,9 +8,10 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 
+from pipeline import metrics
 from pipeline.settings import Settings
 from receiver import api, api_actions, git_routes, problems, webhook_routes
 from receiver.daemon import Daemon
@@ -31,6 +32,30 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api_actions.router)
     app.include_router(webhook_routes.router)
     app.include_router(git_routes.router)
+
+    @app.get("/metrics")
+    def metrics_page() -> PlainTextResponse:
+        daemon: Daemon = app.state.daemon
+        gauges = [
+            metrics.Gauge(
+                "temps_queue_depth",
+                "Deploys running or waiting.",
+                lambda: daemon.deployer.queue_depth(),
+            ),
+            metrics.Gauge(
+                "temps_traefik_up",
+                "1 when the managed Traefik answers /ping.",
+                lambda: float(daemon.proxy.ready()),
+            ),
+            metrics.Gauge(
+                "temps_traefik_restarts",
+                "Restarts of the managed Traefik.",
+                lambda: daemon.proxy.restarts,
+            ),
+        ]
+        return PlainTextResponse(
+            metrics.render(gauges), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:

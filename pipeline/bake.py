@@ -17,7 +17,7 @@ from pipeline.errors import DeployError
 from pipeline.health import probe, probe_client
 from pipeline.models import Release
 from pipeline.notify import send_in_background
-from pipeline.slots import config_of, drain_slot, route_to, slot_of, stop_slot
+from pipeline.slots import config_of, drain_slot, report_traffic, route_to, slot_of, stop_slot
 from pipeline.states import ReleaseState as S
 
 log = structlog.get_logger()
@@ -56,6 +56,7 @@ def bake(ctx: Context, app_name: str, pause: Callable[[float], bool]) -> None:
     drain_slot(job, standby, config.deploy.drain_timeout)
     ctx.journal.transition(standby, S.RETIRED)
     stop_slot(job, standby)
+    report_traffic(job)
     job.log.info("bake.finished")
 
 

@@ -28,7 +28,14 @@ from pipeline.health import wait_until_healthy
 from pipeline.models import Release
 from pipeline.prune import prune_images
 from pipeline.runtime import Slot
-from pipeline.slots import config_of, drain_slot, route_to, slot_of, stop_slot
+from pipeline.slots import (
+    config_of,
+    drain_slot,
+    report_traffic,
+    route_to,
+    slot_of,
+    stop_slot,
+)
 from pipeline.states import ReleaseState as S
 
 log = structlog.get_logger()
@@ -241,6 +248,7 @@ def hand_over(job: Job, config: AppConfig, slot: Slot, previous: Release | None)
         go_live(job, slot)
         ctx.journal.transition(previous, S.RETIRED)
         stop_slot(job, previous)
+    report_traffic(job)
 
 
 def go_live(job: Job, slot: Slot) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from pipeline import metrics
 from pipeline.appconfig import HealthCheck
 from pipeline.errors import BootFailed, HealthCheckFailed
 from pipeline.runtime import ContainerState
@@ -64,6 +65,9 @@ def wait_until_healthy(
             if state.stopped:
                 raise BootFailed(f"container exited with code {state.exit_code} during boot")
             result = probe(client, url, check.timeout)
+            metrics.health_probes.inc(
+                "pass" if result.ok else "fail" if result.answered else "not_listening"
+            )
             elapsed = time.monotonic() - started
             last = result.detail
             if result.ok:

@@ -9,9 +9,10 @@ from typing import Any
 
 import structlog
 
+from pipeline import metrics
 from pipeline.errors import Conflict
 from pipeline.models import Release
-from pipeline.states import ReleaseState, is_allowed
+from pipeline.states import TERMINAL, ReleaseState, is_allowed
 from pipeline.store import Store
 
 log = structlog.get_logger()
@@ -36,6 +37,7 @@ class Journal:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._live: dict[int, _Follow] = {}
+        self._entered: dict[int, float] = {}  # when each release entered its current state
         self._changed = threading.Condition()
 
     def transition(self, release: Release, state: ReleaseState, **fields: Any) -> Release:
@@ -45,6 +47,10 @@ class Journal:
             raise Conflict(f"release v{release.number} cannot go from {was} to {state}")
         assert release.id is not None
         updated = self.store.record_state(release.id, state, was, **fields)
+        entered = self._entered.pop(release.id, release.updated_at)
+        metrics.step_seconds.observe(updated.updated_at - entered, str(was))
+        if state not in TERMINAL:
+            self._entered[release.id] = updated.updated_at
         log.info(
             "deploy.state_changed", release=f"v{release.number}", state=str(state), was=str(was)
         )

@@ -99,7 +99,11 @@ switch_seconds = Histogram(
 def render(gauges: list[Gauge]) -> str:
     lines: list[str] = []
     registry: list[Counter | Histogram | Gauge] = [
-        deploys, step_seconds, health_probes, switch_seconds, *gauges
+        deploys,
+        step_seconds,
+        health_probes,
+        switch_seconds,
+        *gauges,
     ]
     for metric in registry:
         lines.extend(metric.render())

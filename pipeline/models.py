@@ -45,6 +45,7 @@ class Release(SQLModel, table=True):
     config: str = "{}"  # JSON snapshot of the AppConfig the release ran with
     env: str = "{}"  # JSON snapshot of the environment the release ran with
     rollback_of: int | None = None  # the release number a rollback reuses
+    traffic: str | None = None  # JSON TrafficReport: requests and errors around the switch
     container: str | None = None
     host_port: int | None = None
     failure_reason: str | None = None

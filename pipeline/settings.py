@@ -97,6 +97,10 @@ class Settings:
         return self.traefik_dir / "traefik.yml"
 
     @property
+    def access_log(self) -> Path:
+        return self.traefik_dir / "access.log"
+
+    @property
     def traefik_pid_file(self) -> Path:
         return self.traefik_dir / "traefik.pid"
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 
-from pipeline import traefik
+from pipeline import metrics, traefik
 from pipeline.appconfig import AppConfig
 from pipeline.context import Job
 from pipeline.drain import wait_until_drained
@@ -12,6 +13,8 @@ from pipeline.errors import DeployError
 from pipeline.models import Release
 from pipeline.runtime import Slot
 from pipeline.settings import Settings
+from pipeline.states import ReleaseState as S
+from pipeline.traffic import traffic_report
 
 
 def hosts_of(settings: Settings, app: str) -> list[str]:
@@ -26,10 +29,30 @@ def route_to(job: Job, slot: Slot, label: str, probe_path: str) -> float:
     before = traefik.read_route(settings, app)
     traefik.publish_route(settings, app, document)
     try:
-        return traefik.confirm_route(settings, app, slot.url, probe_path, label)
+        took = traefik.confirm_route(settings, app, slot.url, probe_path, label)
+        metrics.switch_seconds.observe(took)
+        return took
     except DeployError:
         traefik.restore_route(settings, app, before)
         raise
+
+
+def switch_started(job: Job) -> float | None:
+    for event in reversed(job.ctx.store.events(job.release_id)):
+        if event.state == S.SWITCHING:
+            return event.at
+    return None
+
+
+def report_traffic(job: Job) -> None:
+    """Store what Traefik served for the app from the switch until now, and tell the pusher."""
+    start = switch_started(job)
+    if start is None:
+        return
+    hosts = set(hosts_of(job.ctx.settings, job.app.name))
+    report = traffic_report(job.ctx.settings.access_log, hosts, start, time.time())
+    job.release = job.ctx.store.update_release(job.release_id, traffic=json.dumps(report.to_dict()))
+    job.say(f"-----> {report.summary()}")
 
 
 def slot_of(release: Release) -> Slot | None:

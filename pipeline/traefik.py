@@ -54,7 +54,7 @@ def static_config(settings: Settings) -> dict[str, Any]:
             "forwardingTimeouts": {"idleConnTimeout": settings.traefik_idle_conn_timeout},
         },
         "log": {"level": "INFO", "format": "json", "filePath": str(d / "traefik.log")},
-        "accessLog": {"format": "json", "filePath": str(d / "access.log")},
+        "accessLog": {"format": "json", "filePath": str(settings.access_log)},
     }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from pipeline import metrics
 from pipeline.bake import bake
 from pipeline.context import Context
 from pipeline.deploy import run_deploy
@@ -105,7 +106,8 @@ class Deployer:
                     return
                 release_id = lane.waiting.popleft()
             try:
-                run_deploy(self.ctx, release_id)
+                final = run_deploy(self.ctx, release_id)
+                metrics.deploys.inc(app, final.state)
             except Exception as exc:
                 # A bug, not a deploy failure: record it and keep the lane alive for the next.
                 log.exception("deploy.crashed", app=app, release_id=release_id)
@@ -141,6 +143,7 @@ class Deployer:
         release = self.ctx.store.get_release(release_id)
         self.ctx.journal.write(release_id, f"-----> Superseded by v{newer.number}")
         self.ctx.journal.transition(release, S.SUPERSEDED)
+        metrics.deploys.inc(self.ctx.store.get_app_by_id(release.app_id).name, "superseded")
         self.ctx.journal.finish(release_id)
 
     def _record_crash(self, release_id: int, exc: Exception) -> None:

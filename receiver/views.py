@@ -28,6 +28,7 @@ def release_view(store: Store, release: Release, *, events: bool = True) -> dict
         "failed_step": release.failed_step,
         "log_tail": release.log_tail,
         "config": json.loads(release.config),
+        "traffic": json.loads(release.traffic) if release.traffic else None,
         "created_at": release.created_at,
         "updated_at": release.updated_at,
     }

@@ -35,10 +35,18 @@ class DeploySettings:
 
 
 @dataclass(frozen=True)
+class Resources:
+    memory_mb: int = 1024  # 0: no limit
+    cpus: float = 1.0  # 0: no limit
+    pids: int = 4096
+
+
+@dataclass(frozen=True)
 class AppConfig:
     port: int = 8000
     healthcheck: HealthCheck = field(default_factory=HealthCheck)
     deploy: DeploySettings = field(default_factory=DeploySettings)
+    resources: Resources = field(default_factory=Resources)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -48,7 +56,7 @@ class AppConfig:
         return parse_config(data)
 
 
-_T = TypeVar("_T", HealthCheck, DeploySettings)
+_T = TypeVar("_T", HealthCheck, DeploySettings, Resources)
 
 # (minimum, maximum) for every number; a bound of None means open.
 _RANGES: dict[str, tuple[float, float | None]] = {
@@ -64,6 +72,9 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "deploy.keep_releases": (1, 1000),
     "deploy.release_timeout": (1, 86400),
     "deploy.bake": (0, 86400),
+    "resources.memory_mb": (0, 1024 * 1024),
+    "resources.cpus": (0, 1024),
+    "resources.pids": (16, 1_000_000),
 }
 
 
@@ -90,7 +101,8 @@ def parse_config(data: dict[str, Any]) -> AppConfig:
     port = _value(data, "port", AppConfig.port, int)
     health = _section(data, "healthcheck", HealthCheck)
     deploy = _section(data, "deploy", DeploySettings)
-    _unknown(data, {"port", "healthcheck", "deploy"}, "")
+    resources = _section(data, "resources", Resources)
+    _unknown(data, {"port", "healthcheck", "deploy", "resources"}, "")
     if not health.path.startswith("/"):
         raise InvalidInput("temps.toml: healthcheck.path must start with '/'")
     if health.timeout > health.deadline:
@@ -100,7 +112,7 @@ def parse_config(data: dict[str, Any]) -> AppConfig:
             f"temps.toml: deploy.strategy must be one of {', '.join(STRATEGIES)}, "
             f"got {deploy.strategy!r}"
         )
-    return AppConfig(port=port, healthcheck=health, deploy=deploy)
+    return AppConfig(port=port, healthcheck=health, deploy=deploy, resources=resources)
 
 
 def _section(data: dict[str, Any], name: str, kind: type[_T]) -> _T:

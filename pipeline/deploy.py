@@ -27,7 +27,7 @@ from pipeline.gitfetch import fetch_commit
 from pipeline.health import wait_until_healthy
 from pipeline.models import Release
 from pipeline.prune import prune_images
-from pipeline.runtime import Slot
+from pipeline.runtime import Limits, Slot
 from pipeline.slots import (
     config_of,
     drain_slot,
@@ -99,7 +99,7 @@ def build(job: Job) -> None:
     with ctx.build_slots:
         context = gitrepo.export_tar(repo, commit)
         with context:
-            ctx.runtime.build(tag, context, _labels(job), job.say)
+            ctx.runtime.build(tag, context, _labels(job), job.say, ctx.settings.build_timeout)
 
 
 def fetch_upstream(job: Job, repo: Path) -> None:
@@ -145,6 +145,7 @@ def release_phase(job: Job, config: AppConfig) -> None:
         labels=_labels(job),
         output=job.say,
         timeout=config.deploy.release_timeout,
+        limits=limits_of(config),
     )
     if code != 0:
         raise ReleaseCommandFailed(f"release command exited with code {code}")
@@ -184,6 +185,11 @@ def retire_standby(job: Job, standby: Release | None) -> None:
     stop_slot(job, standby)
 
 
+def limits_of(config: AppConfig) -> Limits:
+    res = config.resources
+    return Limits(memory_mb=res.memory_mb, cpus=res.cpus, pids=res.pids)
+
+
 def _labels(job: Job) -> dict[str, str]:
     return {
         "temps.app": job.app.name,
@@ -205,6 +211,7 @@ def boot(job: Job, config: AppConfig) -> Slot:
         port=config.port,
         env=json.loads(job.release.env),
         labels=_labels(job),
+        limits=limits_of(config),
     )
     job.release = ctx.store.update_release(job.release_id, host_port=slot.host_port)
     return slot

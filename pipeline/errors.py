@@ -7,6 +7,7 @@
     │   └── TooLarge          a push or body over its configured limit
     ├── Unauthorized          missing or wrong credentials
     ├── Forbidden             valid credentials, not allowed here
+    ├── RateLimited           too many failed authentications from one address
     └── DeployError           a step of a deploy failed; carries the step and log tail
         ├── BuildFailed       no Dockerfile, a Dockerfile error, a bad tree
         ├── ReleaseCommandFailed the release command exited non-zero
@@ -47,6 +48,10 @@ class Unauthorized(TempsError):
 
 
 class Forbidden(TempsError):
+    pass
+
+
+class RateLimited(TempsError):
     pass
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO, cast
 
 from dulwich.errors import NotGitRepository
+from dulwich.graph import can_fast_forward
 from dulwich.objects import Blob, Commit, ObjectID, Tree
 from dulwich.refs import Ref
 from dulwich.repo import Repo
@@ -63,6 +64,17 @@ def resolve_commit(path: Path, commit: str) -> str:
     if len(commits) != 1:
         raise NotFound(f"commit {commit} is {'ambiguous' if commits else 'not in the repository'}")
     return commits[0]
+
+
+def is_fast_forward(path: Path, old: str, new: str) -> bool:
+    """Whether `new` descends from `old`; a push that is not rewrote history (a force push)."""
+    repo = open_repo(path)
+    try:
+        return can_fast_forward(repo, ObjectID(old.encode()), ObjectID(new.encode()))
+    except KeyError:
+        return False
+    finally:
+        repo.close()
 
 
 def read_file(path: Path, commit: str, name: str) -> bytes | None:

@@ -34,8 +34,10 @@ class Chunk:
 
 
 class Journal:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, max_lines: int = 10_000) -> None:
         self.store = store
+        self.max_lines = max_lines
+        self._written: dict[int, int] = {}  # lines stored per release, against max_lines
         self._live: dict[int, _Follow] = {}
         self._entered: dict[int, float] = {}  # when each release entered its current state
         self._changed = threading.Condition()
@@ -64,6 +66,13 @@ class Journal:
         lines = [line.rstrip() for line in text.splitlines() if line.strip()]
         if not lines:
             return
+        written = self._written.get(release_id, 0)
+        room = self.max_lines - written
+        if room <= 0:
+            return
+        if len(lines) > room:
+            lines = [*lines[: room - 1], f"[log truncated at {self.max_lines} lines]"]
+        self._written[release_id] = written + len(lines)
         self.store.append_log(release_id, lines)
         with self._changed:
             follow = self._live.setdefault(release_id, _Follow())
@@ -77,6 +86,7 @@ class Journal:
             finished = [key for key, follow in self._live.items() if follow.done]
             for key in finished[:-KEEP_FINISHED_IN_MEMORY]:
                 del self._live[key]
+                self._written.pop(key, None)
             self._changed.notify_all()
 
     def follow(self, release_id: int, position: int, timeout: float) -> Chunk:

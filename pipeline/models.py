@@ -99,3 +99,4 @@ class Token(SQLModel, table=True):
     scope: str  # admin or deploy
     app: str | None = None
     created_at: float = Field(default_factory=now)
+    revoked_at: float | None = None

@@ -16,7 +16,6 @@ from pipeline.worker import Deployer
 
 ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 RESERVED_KEYS = frozenset({"PORT"})
-MAX_ENV_VARS = 200
 MAX_ENV_VALUE = 32 * 1024
 SECRET_HINTS = ("SECRET", "TOKEN", "PASSWORD", "PASSWD", "KEY", "PRIVATE", "CREDENTIAL", "AUTH")
 
@@ -71,7 +70,7 @@ def redeploy(deployer: Deployer, app: App, commit: str | None, strategy: str | N
 
 def change_env(deployer: Deployer, app: App, env: dict[str, str]) -> Release | None:
     """Store the new environment; like config:set, it ships as a new release of the live image."""
-    validate_env(env)
+    validate_env(env, deployer.ctx.settings.max_env_vars)
     store = deployer.ctx.store
     app = store.update_app(app.name, env=json.dumps(env, sort_keys=True))
     live = store.live_release(app)
@@ -87,9 +86,9 @@ def change_env(deployer: Deployer, app: App, env: dict[str, str]) -> Release | N
     )
 
 
-def validate_env(env: dict[str, str]) -> None:
-    if len(env) > MAX_ENV_VARS:
-        raise InvalidInput(f"at most {MAX_ENV_VARS} environment variables, got {len(env)}")
+def validate_env(env: dict[str, str], max_vars: int) -> None:
+    if len(env) > max_vars:
+        raise InvalidInput(f"at most {max_vars} environment variables, got {len(env)}")
     for key, value in env.items():
         if not ENV_KEY.match(key):
             raise InvalidInput(f"invalid environment variable name {key!r}")

@@ -44,6 +44,28 @@ class Slot:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """What an app container may use; it never gets privileges, host mounts or the socket."""
+
+    memory_mb: int = 0
+    cpus: float = 0.0
+    pids: int = 4096
+
+    def container_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "security_opt": ["no-new-privileges"],
+            "privileged": False,
+            "pids_limit": self.pids,
+        }
+        if self.memory_mb:
+            options["mem_limit"] = f"{self.memory_mb}m"
+            options["memswap_limit"] = f"{self.memory_mb}m"
+        if self.cpus:
+            options["nano_cpus"] = int(self.cpus * 1e9)
+        return options
+
+
+@dataclass(frozen=True)
 class ContainerState:
     status: str  # created, running, restarting, exited, dead, missing
     exit_code: int
@@ -98,7 +120,36 @@ class DockerRuntime:
             except docker.errors.ImageNotFound:
                 return False
 
-    def build(self, tag: str, context: IO[bytes], labels: dict[str, str], output: Output) -> None:
+    def build(
+        self,
+        tag: str,
+        context: IO[bytes],
+        labels: dict[str, str],
+        output: Output,
+        timeout: float,
+    ) -> None:
+        """Build and tag; a build still running after `timeout` fails the deploy.
+
+        The engine cannot be told to cancel through the SDK, so an abandoned build's current
+        step finishes in the background; its image is never tagged or used.
+        """
+        failure: list[BaseException] = []
+
+        def consume() -> None:
+            try:
+                self._build(tag, context, labels, output)
+            except BaseException as exc:  # handed to the waiting thread below
+                failure.append(exc)
+
+        worker = threading.Thread(target=consume, name=f"build-{tag}", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():
+            raise BuildFailed(f"build took longer than the build timeout of {timeout:g}s")
+        if failure:
+            raise failure[0]
+
+    def _build(self, tag: str, context: IO[bytes], labels: dict[str, str], output: Output) -> None:
         with _engine_errors("build"):
             try:
                 stream = self.client.api.build(
@@ -146,6 +197,7 @@ class DockerRuntime:
         port: int,
         env: dict[str, str],
         labels: dict[str, str],
+        limits: Limits,
     ) -> Slot:
         with _engine_errors("start a container"):
             self._remove_if_present(name)
@@ -158,7 +210,7 @@ class DockerRuntime:
                     environment={**env, "PORT": str(port)},
                     labels={**labels, "temps.home": self.instance},
                     ports={f"{port}/tcp": ("127.0.0.1", None)},
-                    security_opt=["no-new-privileges"],
+                    **limits.container_options(),
                 )
                 container.reload()
             except docker.errors.APIError as exc:
@@ -182,6 +234,7 @@ class DockerRuntime:
         labels: dict[str, str],
         output: Output,
         timeout: float,
+        limits: Limits,
     ) -> int:
         """Run `command` in a one-off container, stream its output, return its exit code."""
         with _engine_errors("run the release command"):
@@ -195,7 +248,7 @@ class DockerRuntime:
                     init=True,
                     environment=env,
                     labels={**labels, "temps.home": self.instance, "temps.role": "release"},
-                    security_opt=["no-new-privileges"],
+                    **limits.container_options(),
                 )
             except docker.errors.APIError as exc:
                 raise ReleaseCommandFailed(

@@ -56,8 +56,16 @@ class Settings:
     traefik_throttle: str = "100ms"
     # Idle backend connections close after this, so the drain can see zero.
     traefik_idle_conn_timeout: str = "1s"
+    # Limits: each has a flag and a TEMPS_* variable (README, "Limits").
     max_push_bytes: int = 512 * 1024 * 1024
     max_webhook_bytes: int = 5 * 1024 * 1024
+    max_request_bytes: int = 1024 * 1024
+    build_timeout: float = 1800.0
+    max_env_vars: int = 200
+    max_log_lines: int = 10_000
+    # Failed authentications per client address before it must wait.
+    auth_failures_allowed: int = 10
+    auth_failure_window: float = 60.0
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]{0,200}[a-z0-9])?", self.domain):

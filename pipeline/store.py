@@ -281,6 +281,18 @@ class Store:
             session.refresh(row)
             return row
 
+    def revoke_token(self, token_id: int) -> Token:
+        with Session(self.engine) as session:
+            row = session.get(Token, token_id)
+            if row is None:
+                raise NotFound(f"no token with id {token_id}")
+            if row.revoked_at is None:
+                row.revoked_at = now()
+                session.add(row)
+                session.commit()
+                session.refresh(row)
+            return row
+
     def token_hashes(self) -> list[Token]:
         with Session(self.engine) as session:
             return list(session.exec(select(Token)))

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from pipeline import gitrepo
 from pipeline.errors import InvalidInput
 from pipeline.models import App
-from receiver.auth import Principal, authenticate, bearer_token
+from receiver.auth import Principal, bearer_token, guarded_authenticate
 from receiver.daemon import Daemon
 from receiver.views import app_view, release_view
 
@@ -29,10 +29,20 @@ def daemon_of(request: Request) -> Daemon:
 DaemonDep = Annotated[Daemon, Depends(daemon_of)]
 
 
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 def principal(
-    daemon: DaemonDep, authorization: Annotated[str | None, Header()] = None
+    request: Request, daemon: DaemonDep, authorization: Annotated[str | None, Header()] = None
 ) -> Principal:
-    return authenticate(daemon.store, bearer_token(authorization))
+    return guarded_authenticate(
+        daemon.store,
+        daemon.limiter,
+        client_address(request),
+        bearer_token(authorization),
+        request.url.path,
+    )
 
 
 PrincipalDep = Annotated[Principal, Depends(principal)]

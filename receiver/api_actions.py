@@ -101,6 +101,7 @@ async def _change_env(daemon: Daemon, name: str, env: dict[str, str], wait: bool
 async def replace_config(
     name: str, body: EnvRequest, daemon: DaemonDep, who: PrincipalDep, wait: bool = False
 ) -> JSONResponse:
+    who.require_admin()
     app_for(daemon, who, name)
     env = {key: value for key, value in body.env.items() if value is not None}
     return await _change_env(daemon, name, env, wait)
@@ -111,6 +112,7 @@ async def update_config(
     name: str, body: EnvRequest, daemon: DaemonDep, who: PrincipalDep, wait: bool = False
 ) -> JSONResponse:
     """Merge into the environment; a key set to null is removed."""
+    who.require_admin()
     app = app_for(daemon, who, name)
     env: dict[str, str] = json.loads(app.env)
     for key, value in body.env.items():
@@ -126,6 +128,7 @@ def update_app_settings(
     name: str, body: AppSettingsRequest, daemon: DaemonDep, who: PrincipalDep
 ) -> dict[str, Any]:
     """Override temps.toml keys for this app (e.g. the default strategy) from the next deploy."""
+    who.require_admin()
     app_for(daemon, who, name)
     parse_config(body.settings)
     app = daemon.store.update_app(name, settings=json.dumps(body.settings, sort_keys=True))
@@ -173,6 +176,7 @@ def set_source(
     name: str, body: SourceRequest, daemon: DaemonDep, who: PrincipalDep
 ) -> dict[str, Any]:
     """The upstream repository webhooks fetch from, its deploy branch and optional token."""
+    who.require_admin()
     app_for(daemon, who, name)
     operations.validate_source(body.repo_url, body.branch)
     sealed = daemon.deployer.ctx.sealer.seal(body.token) if body.token else None
@@ -187,6 +191,7 @@ def rotate_webhook_secret(
     name: str, daemon: DaemonDep, who: PrincipalDep, body: SecretRequest | None = None
 ) -> dict[str, Any]:
     """Set or rotate the app's webhook secret; the answer is the only time it is shown."""
+    who.require_admin()
     app_for(daemon, who, name)
     secret = operations.new_secret(body.secret if body else None)
     daemon.store.update_app(
@@ -207,6 +212,7 @@ def set_notifications(
     name: str, body: NotificationRequest, daemon: DaemonDep, who: PrincipalDep
 ) -> dict[str, Any]:
     """Where to POST signed release events; a null url turns them off."""
+    who.require_admin()
     app_for(daemon, who, name)
     if body.url is None:
         daemon.store.update_app(name, notify_url=None, notify_secret_sealed=None)

@@ -13,8 +13,9 @@ from sqlalchemy import text
 
 from pipeline import metrics
 from pipeline.settings import Settings
-from receiver import api, api_actions, git_routes, problems, webhook_routes
+from receiver import api, api_actions, api_tokens, git_routes, problems, webhook_routes
 from receiver.daemon import Daemon
+from receiver.limits import BodyLimit
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -28,8 +29,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="temps", version="0.1.0", lifespan=lifespan)
     problems.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.include_router(api.router)
     app.include_router(api_actions.router)
+    app.include_router(api_tokens.router)
     app.include_router(webhook_routes.router)
     app.include_router(git_routes.router)
 

@@ -7,11 +7,18 @@ import binascii
 import hmac
 import os
 import secrets
+import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 
-from pipeline.errors import Forbidden, Unauthorized
+import structlog
+
+from pipeline.errors import Forbidden, RateLimited, Unauthorized
 from pipeline.settings import Settings
 from pipeline.store import Store, hash_token
+
+log = structlog.get_logger()
 
 GIT_HINT = (
     "temps: authentication required. Use an API token as the password, e.g. "
@@ -48,6 +55,7 @@ def ensure_admin_token(settings: Settings, store: Store) -> None:
             handle.write(token + "\n")
     token = path.read_text().strip()
     digest = hash_token(token)
+    # A revoked admin token stays revoked: only a token never seen is registered.
     if not any(hmac.compare_digest(row.token_hash, digest) for row in store.token_hashes()):
         store.add_token("admin", token, "admin")
 
@@ -61,9 +69,54 @@ def authenticate(store: Store, token: str | None) -> Principal:
         # Compare against every row so timing does not reveal which prefix matched.
         if hmac.compare_digest(row.token_hash, digest):
             found = row
-    if found is None:
+    if found is None or found.revoked_at is not None:
         raise Unauthorized("invalid token")
     return Principal(found.name, found.scope, found.app)
+
+
+class FailureLimiter:
+    """Counts failed authentications per client address; too many in the window blocks it."""
+
+    def __init__(self, allowed: int, window: float) -> None:
+        self.allowed, self.window = allowed, window
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, client: str) -> None:
+        with self._lock:
+            recent = self._recent(client)
+            if len(recent) >= self.allowed:
+                wait = recent[0] + self.window - time.monotonic()
+                raise RateLimited(
+                    f"too many failed authentications from {client}; retry in {wait:.0f}s"
+                )
+
+    def failed(self, client: str) -> None:
+        with self._lock:
+            self._recent(client).append(time.monotonic())
+            if len(self._failures) > 10_000:  # bound memory under a spray of addresses
+                self._failures = {k: v for k, v in self._failures.items() if v}
+
+    def _recent(self, client: str) -> deque[float]:
+        recent = self._failures.setdefault(client, deque())
+        while recent and recent[0] < time.monotonic() - self.window:
+            recent.popleft()
+        return recent
+
+
+def guarded_authenticate(
+    store: Store, limiter: FailureLimiter, client: str, token: str | None, where: str
+) -> Principal:
+    """authenticate(), refusing blocked addresses and counting failures (never the secret)."""
+    limiter.check(client)
+    try:
+        return authenticate(store, token)
+    except Unauthorized as exc:
+        limiter.failed(client)
+        log.warning(
+            "auth.failed", client=client, where=where, reason=str(exc), sent_credentials=bool(token)
+        )
+        raise
 
 
 def bearer_token(header: str | None) -> str | None:

@@ -17,7 +17,7 @@ from pipeline.settings import Settings
 from pipeline.store import Store, make_engine, migrate
 from pipeline.traefik_process import ManagedTraefik
 from pipeline.worker import Deployer
-from receiver.auth import ensure_admin_token
+from receiver.auth import FailureLimiter, ensure_admin_token
 
 log = structlog.get_logger()
 
@@ -30,13 +30,14 @@ class Daemon:
     runtime: DockerRuntime
     deployer: Deployer
     proxy: ManagedTraefik
+    limiter: FailureLimiter
 
     @classmethod
     def assemble(cls, settings: Settings) -> Daemon:
         settings.make_dirs()
         migrate(settings.db_url)
         store = Store(make_engine(settings.db_url))
-        journal = Journal(store)
+        journal = Journal(store, settings.max_log_lines)
         runtime = DockerRuntime(settings.instance)
         sealer = Sealer.from_key_file(settings.secret_key_path)
         ctx = Context(
@@ -47,7 +48,10 @@ class Daemon:
             sealer,
             threading.Semaphore(settings.build_concurrency),
         )
-        return cls(settings, store, journal, runtime, Deployer(ctx), ManagedTraefik(settings))
+        limiter = FailureLimiter(settings.auth_failures_allowed, settings.auth_failure_window)
+        return cls(
+            settings, store, journal, runtime, Deployer(ctx), ManagedTraefik(settings), limiter
+        )
 
     def start(self) -> None:
         ensure_admin_token(self.settings, self.store)

@@ -114,6 +114,14 @@ async def serve_rpc(
 ) -> Response:
     """POST git-upload-pack / git-receive-pack, streamed back as the handler writes."""
     body = await _spool(request, max_bytes)
+    commands = _command_lines(body) if service == "git-receive-pack" else []
+    if any(line.startswith(b"shallow ") for line in commands):
+        body.close()
+        return _git_error(
+            service,
+            "shallow pushes are not supported: run `git fetch --unshallow` and push again",
+            sideband=any(b"side-band" in line for line in commands),
+        )
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()
 
@@ -142,6 +150,28 @@ async def serve_rpc(
     return StreamingResponse(
         stream(), media_type=f"application/x-{service}-result", headers=NO_CACHE
     )
+
+
+def _command_lines(body: IO[bytes]) -> list[bytes]:
+    """The pkt-lines before the pack: `shallow <sha>` grafts, then ref updates."""
+    lines: list[bytes] = []
+    try:
+        for _ in range(10_000):
+            header = body.read(4)
+            if len(header) < 4 or header == b"0000":
+                break
+            lines.append(body.read(int(header, 16) - 4))
+    except ValueError:
+        pass
+    body.seek(0)
+    return lines
+
+
+def _git_error(service: str, message: str, *, sideband: bool) -> Response:
+    """git prints `remote error: <message>` and exits non-zero."""
+    payload = (b"\x03" + message.encode() + b"\n") if sideband else f"ERR {message}\n".encode()
+    packet = f"{len(payload) + 4:04x}".encode() + payload
+    return Response(packet, media_type=f"application/x-{service}-result", headers=NO_CACHE)
 
 
 def _handler(

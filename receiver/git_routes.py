@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from pipeline.errors import Forbidden, NotFound, Unauthorized
+from pipeline.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from receiver import git_http
-from receiver.api import daemon_of
-from receiver.auth import GIT_HINT, authenticate, basic_password
+from receiver.api import client_address, daemon_of
+from receiver.auth import GIT_HINT, basic_password, guarded_authenticate
 from receiver.push import deploy_on_push
 
 router = APIRouter()
@@ -17,7 +17,13 @@ router = APIRouter()
 def _authorize(request: Request, name: str) -> Response | None:
     daemon = daemon_of(request)
     try:
-        who = authenticate(daemon.store, basic_password(request.headers.get("authorization")))
+        who = guarded_authenticate(
+            daemon.store,
+            daemon.limiter,
+            client_address(request),
+            basic_password(request.headers.get("authorization")),
+            request.url.path,
+        )
         who.require_app(name)
         daemon.store.get_app(name)
     except Unauthorized as exc:
@@ -27,6 +33,8 @@ def _authorize(request: Request, name: str) -> Response | None:
             status_code=401,
             headers={"WWW-Authenticate": 'Basic realm="temps"'},
         )
+    except RateLimited as exc:
+        return PlainTextResponse(f"temps: {exc}\n", status_code=429)
     except Forbidden as exc:
         return PlainTextResponse(f"temps: {exc}\n", status_code=403)
     except NotFound:

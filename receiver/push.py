@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipeline import gitrepo
 from pipeline.errors import RuntimeUnavailable
 from pipeline.models import App
 from pipeline.states import ReleaseState as S
@@ -20,17 +21,25 @@ def deploy_on_push(daemon: Daemon, app: App) -> RefCallback:
             return None
         if new == ZERO_SHA:
             return "deleting main is not allowed: it is what runs"
-        return _deploy_and_follow(daemon, app, new, progress)
+        forced = old != ZERO_SHA and not gitrepo.is_fast_forward(
+            daemon.settings.repo_path(app.name), old, new
+        )
+        return _deploy_and_follow(daemon, app, new, progress, forced=forced)
 
     return on_ref
 
 
-def _deploy_and_follow(daemon: Daemon, app: App, commit: str, progress: Progress) -> str | None:
+def _deploy_and_follow(
+    daemon: Daemon, app: App, commit: str, progress: Progress, *, forced: bool
+) -> str | None:
     try:
         release = daemon.deployer.submit(app, source="push", commit=commit)
     except RuntimeUnavailable as exc:
         return str(exc)
     assert release.id is not None
+    if forced:
+        # Allowed, as on Heroku; the release log keeps that history was rewritten.
+        daemon.journal.write(release.id, "-----> Force push: main was rewritten, not extended")
     progress(f"-----> temps: deploying {commit[:12]} to {app.name} as v{release.number}\n")
     position = 0
     while True:

@@ -1,0 +1,61 @@
+"""Token management: admin only. A token is shown once, at creation; only its hash is kept."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel
+
+from pipeline.errors import InvalidInput
+from pipeline.models import Token
+from receiver.api import DaemonDep, PrincipalDep, validate_app_name
+from receiver.auth import new_token
+
+router = APIRouter(prefix="/api")
+
+
+class TokenRequest(BaseModel):
+    name: str
+    scope: Literal["admin", "deploy"] = "deploy"
+    app: str | None = None
+
+
+def token_view(row: Token) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "scope": row.scope,
+        "app": row.app,
+        "created_at": row.created_at,
+        "revoked_at": row.revoked_at,
+    }
+
+
+@router.post("/tokens", status_code=201)
+def create_token(body: TokenRequest, daemon: DaemonDep, who: PrincipalDep) -> dict[str, Any]:
+    who.require_admin()
+    if not 1 <= len(body.name) <= 64 or not body.name.isprintable():
+        raise InvalidInput("a token name is 1 to 64 printable characters")
+    if body.scope == "deploy":
+        if body.app is None:
+            raise InvalidInput("a deploy token names its app")
+        daemon.store.get_app(validate_app_name(body.app))
+    elif body.app is not None:
+        raise InvalidInput("an admin token covers every app; leave out 'app'")
+    secret = new_token()
+    row = daemon.store.add_token(body.name, secret, body.scope, body.app)
+    return {**token_view(row), "token": secret}
+
+
+@router.get("/tokens")
+def list_tokens(daemon: DaemonDep, who: PrincipalDep) -> list[dict[str, Any]]:
+    who.require_admin()
+    return [token_view(row) for row in daemon.store.token_hashes()]
+
+
+@router.delete("/tokens/{token_id}", status_code=204)
+def revoke_token(token_id: int, daemon: DaemonDep, who: PrincipalDep) -> Response:
+    who.require_admin()
+    daemon.store.revoke_token(token_id)
+    return Response(status_code=204)

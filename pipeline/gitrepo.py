@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 import stat
 import tarfile
@@ -120,6 +121,14 @@ def _commit_tree(repo: Repo, commit: str) -> Tree:
     return tree
 
 
+def _inside_tree(link: str, target: str) -> str:
+    """A symlink's target, refused when it points outside the commit's tree."""
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(link), target))
+    if len(target) > 1024 or target.startswith("/") or resolved.split("/")[0] == "..":
+        raise BuildFailed(f"refusing symlink {link} -> {target[:80]}: it leaves the tree")
+    return target
+
+
 def _add_tree(repo: Repo, tree: Tree, prefix: str, tar: tarfile.TarFile) -> None:
     for entry in tree.iteritems():
         name = entry.path.decode("utf-8", "surrogateescape")
@@ -141,7 +150,7 @@ def _add_tree(repo: Repo, tree: Tree, prefix: str, tar: tarfile.TarFile) -> None
         elif stat.S_ISLNK(mode):
             assert isinstance(obj, Blob)
             info.type = tarfile.SYMTYPE
-            info.linkname = obj.data.decode("utf-8", "surrogateescape")
+            info.linkname = _inside_tree(full, obj.data.decode("utf-8", "surrogateescape"))
             info.mode = 0o777
             tar.addfile(info)
         else:

@@ -16,6 +16,16 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(f"TEMPS_{name}", default)
 
 
+LIMIT_FLAGS = [
+    ("--max-push-bytes", "MAX_PUSH_BYTES", 512 * 1024 * 1024, "largest git push body"),
+    ("--max-request-bytes", "MAX_REQUEST_BYTES", 1024 * 1024, "largest API request body"),
+    ("--max-webhook-bytes", "MAX_WEBHOOK_BYTES", 5 * 1024 * 1024, "largest webhook payload"),
+    ("--build-timeout", "BUILD_TIMEOUT", 1800, "seconds a build may take"),
+    ("--max-env-vars", "MAX_ENV_VARS", 200, "environment variables per app"),
+    ("--max-log-lines", "MAX_LOG_LINES", 10_000, "log lines kept per release"),
+]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="temps", description="git-push deploys with zero dropped requests"
@@ -53,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(_env("BUILD_CONCURRENCY", "2")),
         help="builds that may run at once across apps (TEMPS_BUILD_CONCURRENCY)",
     )
+    limits = serve.add_argument_group("limits (README, Limits)")
+    for flag, env, default, help_text in LIMIT_FLAGS:
+        limits.add_argument(
+            flag,
+            type=float,
+            default=float(_env(env, str(default))),
+            help=f"{help_text} (TEMPS_{env}, default {default})",
+        )
     add_client_commands(commands, _env)
     return parser
 
@@ -65,6 +83,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
         traefik_api=Address.parse(args.traefik_api),
         domain=args.domain.lower(),
         build_concurrency=args.build_concurrency,
+        max_push_bytes=int(args.max_push_bytes),
+        max_request_bytes=int(args.max_request_bytes),
+        max_webhook_bytes=int(args.max_webhook_bytes),
+        build_timeout=args.build_timeout,
+        max_env_vars=int(args.max_env_vars),
+        max_log_lines=int(args.max_log_lines),
     )
 
 

@@ -79,6 +79,11 @@ def add_client_commands(commands: Any, env: Any) -> None:
     deploy.add_argument("app")
     deploy.add_argument("--commit")
     deploy.add_argument("--strategy", choices=["blue-green", "recreate"])
+    tokens = client_parser("tokens", "create, list or revoke API and git tokens (admin)")
+    tokens.add_argument("action", choices=["create", "list", "revoke"])
+    tokens.add_argument("name", nargs="?", help="a name for create, the id for revoke")
+    tokens.add_argument("--scope", choices=["admin", "deploy"], default="deploy")
+    tokens.add_argument("--app", help="the app a deploy token may act on")
     hook = commands.add_parser("hook", help="install the deploy hook into a bare repository")
     hook.add_argument("action", choices=["install"])
     hook.add_argument("repo", help="path of the bare repository")
@@ -130,6 +135,8 @@ def run_client(args: argparse.Namespace) -> None:
         _release_line(client.call("POST", f"/api/apps/{args.app}/deploy?wait=true", json=body))
     elif command == "config":
         _config(client, args)
+    elif command == "tokens":
+        _tokens(client, args)
     elif command == "logs":
         number = args.release or client.call("GET", f"/api/apps/{args.app}/releases")[0]["number"]
         follow = "true" if args.follow else "false"
@@ -154,6 +161,29 @@ def _config(client: Client, args: argparse.Namespace) -> None:
         print(f"{key}={value}")
     if answer.get("release"):
         _release_line(answer["release"])
+
+
+def _tokens(client: Client, args: argparse.Namespace) -> None:
+    if args.action == "list":
+        for row in client.call("GET", "/api/tokens"):
+            state = "revoked" if row["revoked_at"] else "active"
+            print(
+                f"{row['id']:<5} {row['name']:<24} {row['scope']:<7} {row['app'] or '*':<32} {state}"
+            )
+    elif not args.name:
+        sys.exit(
+            f"temps: tokens {args.action} needs a {'name' if args.action == 'create' else 'id'}"
+        )
+    elif args.action == "create":
+        body = {"name": args.name, "scope": args.scope, "app": args.app}
+        created = client.call("POST", "/api/tokens", json=body)
+        print(created["token"])
+        print("temps: shown once; store it now", file=sys.stderr)
+    else:
+        response = client.http.delete(f"/api/tokens/{args.name}")
+        if response.status_code != 204:
+            sys.exit(f"temps: {response.status_code}: {response.text}")
+        print(f"token {args.name} revoked")
 
 
 def _release_line(release: dict[str, Any]) -> None:

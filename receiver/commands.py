@@ -167,9 +167,8 @@ def _tokens(client: Client, args: argparse.Namespace) -> None:
     if args.action == "list":
         for row in client.call("GET", "/api/tokens"):
             state = "revoked" if row["revoked_at"] else "active"
-            print(
-                f"{row['id']:<5} {row['name']:<24} {row['scope']:<7} {row['app'] or '*':<32} {state}"
-            )
+            scope = f"{row['scope']}:{row['app'] or '*'}"
+            print(f"{row['id']:<5} {row['name']:<24} {scope:<40} {state}")
     elif not args.name:
         sys.exit(
             f"temps: tokens {args.action} needs a {'name' if args.action == 'create' else 'id'}"

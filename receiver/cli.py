@@ -23,6 +23,7 @@ LIMIT_FLAGS = [
     ("--build-timeout", "BUILD_TIMEOUT", 1800, "seconds a build may take"),
     ("--max-env-vars", "MAX_ENV_VARS", 200, "environment variables per app"),
     ("--max-log-lines", "MAX_LOG_LINES", 10_000, "log lines kept per release"),
+    ("--auth-failures", "AUTH_FAILURES", 10, "failed logins per client address per minute"),
 ]
 
 
@@ -89,6 +90,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         build_timeout=args.build_timeout,
         max_env_vars=int(args.max_env_vars),
         max_log_lines=int(args.max_log_lines),
+        auth_failures_allowed=int(args.auth_failures),
     )
 
 

@@ -25,9 +25,15 @@ def busybox_image() -> str:
 def temps_daemon(
     busybox_image: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[TempsDaemon]:
-    """One daemon per test module: each test uses its own app on it."""
+    """One daemon per test module: each test uses its own app on it.
+
+    A module may set `TEMPS_SERVE_ARGS` (a list of `temps serve` flags) for its daemon.
+    """
     name = re.sub(r"[^a-z0-9]+", "-", request.module.__name__.lower()).strip("-")
-    daemon = TempsDaemon(home=tmp_path_factory.mktemp(f"home-{name}"))
+    daemon = TempsDaemon(
+        home=tmp_path_factory.mktemp(f"home-{name}"),
+        extra_args=list(getattr(request.module, "TEMPS_SERVE_ARGS", ())),
+    )
     daemon.start()
     try:
         yield daemon

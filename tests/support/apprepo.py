@@ -3,8 +3,10 @@ committed with git, and pushed with the real git client."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from support.busybox import BUSYBOX_IMAGE
@@ -13,7 +15,7 @@ PUSH_TIMEOUT = 240.0
 
 DOCKERFILE = f"""FROM {BUSYBOX_IMAGE}
 COPY www /www
-CMD {{cmd}}
+{{extra}}CMD {{cmd}}
 """
 SERVE_CMD = '["/bin/sh", "-c", "exec httpd -f -p \\"$PORT\\" -h /www"]'
 CRASH_CMD = '["/bin/sh", "-c", "echo crashing on purpose; exit 1"]'
@@ -40,6 +42,19 @@ stop_timeout = 5
 keep_releases = 5
 bake = {bake:g}
 """
+
+# The settings TEMPS_TOML writes, as a table `settings=` overrides key by key.
+DEFAULT_SETTINGS: dict[str, dict[str, object]] = {
+    "healthcheck": {
+        "path": "/health",
+        "interval": 0.2,
+        "timeout": 1.0,
+        "healthy_threshold": 3,
+        "unhealthy_threshold": 3,
+        "deadline": 20,
+    },
+    "deploy": {"drain_timeout": 15, "stop_timeout": 5, "keep_releases": 5},
+}
 
 
 def git(repo: Path, *args: str, timeout: float = 60.0) -> str:
@@ -77,6 +92,32 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
     path.chmod(mode)
 
 
+def toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    raise TypeError(f"no TOML rendering for {value!r}")
+
+
+def render_toml(settings: Mapping[str, Mapping[str, object]], bake: float) -> str:
+    """temps.toml for DEFAULT_SETTINGS with `settings` laid over them, table by table."""
+    tables: dict[str, dict[str, object]] = {
+        name: dict(values) for name, values in DEFAULT_SETTINGS.items()
+    }
+    tables["deploy"]["bake"] = bake
+    for name, values in settings.items():
+        tables.setdefault(name, {}).update(values)
+    out = ["port = 8000", ""]
+    for name, values in tables.items():
+        out.append(f"[{name}]")
+        out += [f"{key} = {toml_value(value)}" for key, value in values.items()]
+        out.append("")
+    return "\n".join(out)
+
+
 def make_app_repo(
     path: Path,
     version: str,
@@ -85,6 +126,12 @@ def make_app_repo(
     crash: bool = False,
     slow_seconds: int = 5,
     bake: float = 0,
+    cmd: str | None = None,
+    dockerfile: bool = True,
+    dockerfile_extra: Sequence[str] = (),
+    settings: Mapping[str, Mapping[str, object]] | None = None,
+    toml_text: str | None = None,
+    health_cgi: str | None = None,
 ) -> str:
     """Create (or update) the app repository at `path` for `version` and commit it.
 
@@ -92,14 +139,38 @@ def make_app_repo(
     makes the container exit 1 at once. `bake` defaults to 0 so the old slot is drained and
     stopped right after the switch (the behaviour these tests check). Returns the new
     commit's sha.
+
+    For the failure modes: `cmd` replaces the container's command (run by `/bin/sh -c`),
+    `dockerfile=False` leaves the Dockerfile out, `dockerfile_extra` adds instructions before
+    `CMD`, `settings` overrides temps.toml keys (`{"deploy": {"strategy": "recreate"}}`),
+    `toml_text` replaces temps.toml whole, and `health_cgi` is the body of a shell CGI script
+    at `/cgi-bin/health`.
     """
     if not (path / ".git").exists():
         path.mkdir(parents=True, exist_ok=True)
         git(path, "init", "-q", "-b", "main")
         git(path, "config", "user.name", "Temps Test")
         git(path, "config", "user.email", "test@temps.invalid")
-    _write(path / "Dockerfile", DOCKERFILE.format(cmd=CRASH_CMD if crash else SERVE_CMD))
-    _write(path / "temps.toml", TEMPS_TOML.format(bake=bake))
+    if cmd is not None:
+        command = json.dumps(["/bin/sh", "-c", cmd])
+    else:
+        command = CRASH_CMD if crash else SERVE_CMD
+    extra = "".join(f"{line}\n" for line in dockerfile_extra)
+    if dockerfile:
+        _write(path / "Dockerfile", DOCKERFILE.format(cmd=command, extra=extra))
+    else:
+        (path / "Dockerfile").unlink(missing_ok=True)
+    if toml_text is not None:
+        _write(path / "temps.toml", toml_text)
+    elif settings is not None:
+        _write(path / "temps.toml", render_toml(settings, bake))
+    else:
+        _write(path / "temps.toml", TEMPS_TOML.format(bake=bake))
+    cgi = path / "www" / "cgi-bin" / "health"
+    if health_cgi is not None:
+        _write(cgi, "#!/bin/sh\n" + health_cgi.strip("\n") + "\n", mode=0o755)
+    else:
+        cgi.unlink(missing_ok=True)
     _write(path / "www" / "index.html", f"version {version}\n")
     _write(
         path / "www" / "cgi-bin" / "slow",

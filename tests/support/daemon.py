@@ -56,6 +56,9 @@ class TempsDaemon:
     domain: str = "localhost"
     process: subprocess.Popen[bytes] | None = None
     apps: list[str] = field(default_factory=list)
+    extra_args: list[str] = field(default_factory=list)  # more `temps serve` flags
+    # Extra environment for `temps serve` (e.g. DOCKER_HOST), laid over the test's own.
+    env: dict[str, str] | None = None
 
     @property
     def api_url(self) -> str:
@@ -87,6 +90,7 @@ class TempsDaemon:
             f"127.0.0.1:{self.traefik_api_port}",
             "--domain",
             self.domain,
+            *self.extra_args,
         ]
 
     def start(self) -> None:
@@ -98,6 +102,7 @@ class TempsDaemon:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                env=None if self.env is None else {**os.environ, **self.env},
             )
         try:
             self._wait_ready()
@@ -125,6 +130,47 @@ class TempsDaemon:
         except FileNotFoundError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
+
+    def kill(self) -> None:
+        """SIGKILL the daemon process alone, as a crash would: Traefik, the app containers and
+        every file stay as they are, for `restart()` to find."""
+        if self.process is None or self.process.poll() is not None:
+            raise RuntimeError("the daemon is not running")
+        self.process.kill()
+        self.process.wait(STOP_TIMEOUT)
+
+    def terminate(self, timeout: float = STOP_TIMEOUT) -> tuple[int, float]:
+        """SIGTERM the daemon and wait for it to exit: (exit code, seconds it took).
+
+        Raises TimeoutError if it is still running after `timeout` (it is then SIGKILLed, so
+        the test can go on)."""
+        if self.process is None or self.process.poll() is not None:
+            raise RuntimeError("the daemon is not running")
+        sent = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(STOP_TIMEOUT)
+            raise TimeoutError(f"temps serve still running {timeout:g} s after SIGTERM") from None
+        return code, time.monotonic() - sent
+
+    def restart(self) -> None:
+        """Start a new daemon on the same home and ports, once the previous one has exited."""
+        if self.process is not None and self.process.poll() is None:
+            raise RuntimeError("the daemon is still running")
+        self.start()
+
+    def traefik_pid(self) -> int | None:
+        """The pid the daemon recorded for its managed Traefik, if any."""
+        try:
+            return int((self.home / "traefik" / "traefik.pid").read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def healthz(self, timeout: float = 10) -> httpx.Response:
+        return httpx.get(f"{self.api_url}/healthz", timeout=timeout)
 
     def stop(self) -> None:
         """Stop the daemon, then what it leaves behind on purpose (Traefik, containers)."""
@@ -187,6 +233,14 @@ class TempsDaemon:
         # Accept either a bare list or a {"releases": [...]} envelope.
         items: list[dict[str, Any]] = body["releases"] if isinstance(body, dict) else body
         return items
+
+    def release(self, name: str, number: int) -> dict[str, Any]:
+        """`GET /api/apps/<app>/releases/<n>`: one release with its events, timings and log."""
+        with self.client() as api:
+            response = api.get(f"/api/apps/{name}/releases/{number}")
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
 
     def git_url(self, app: str, token: str | None = None) -> str:
         secret = self.admin_token if token is None else token

@@ -84,6 +84,7 @@ class LoadGenerator:
         self._threads: list[threading.Thread] = []
         self._started = 0.0
         self._stopped = 0.0
+        self.started_wall = 0.0  # time.time() at start: Outcome.at + this is an epoch time
 
     def __enter__(self) -> LoadGenerator:
         self.start()
@@ -95,6 +96,7 @@ class LoadGenerator:
 
     def start(self) -> None:
         self._started = time.monotonic()
+        self.started_wall = time.time()
         for index in range(self.workers):
             thread = threading.Thread(
                 target=self._run,

@@ -1,0 +1,139 @@
+"""GitHub- and GitLab-style push deliveries, shaped and signed as the services send them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+
+ZERO_SHA = "0" * 40
+GITHUB_AGENT = "GitHub-Hookshot/temps-test"
+GITLAB_AGENT = "GitLab/temps-test"
+
+
+def hub_signature(secret: str, body: bytes) -> str:
+    """`X-Hub-Signature-256` (and temps' own `X-Temps-Signature-256`): sha256= HMAC of the body."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def new_delivery() -> str:
+    return str(uuid.uuid4())
+
+
+def github_push(
+    ref: str, after: str, clone_url: str | None, before: str = ZERO_SHA
+) -> dict[str, Any]:
+    """The fields of GitHub's `push` event that matter, plus enough of the rest to look real."""
+    deleted = after == ZERO_SHA
+    repository: dict[str, Any] = {"name": "app", "full_name": "team/app", "private": False}
+    if clone_url is not None:
+        repository["clone_url"] = clone_url
+    return {
+        "ref": ref,
+        "before": before,
+        "after": after,
+        "created": before == ZERO_SHA,
+        "deleted": deleted,
+        "forced": False,
+        "repository": repository,
+        "pusher": {"name": "someone", "email": "someone@example.invalid"},
+        "head_commit": None if deleted else {"id": after, "message": "change"},
+        "commits": [],
+    }
+
+
+def gitlab_push(
+    ref: str,
+    after: str,
+    git_http_url: str | None,
+    before: str = ZERO_SHA,
+    checkout_sha: str | None = None,
+) -> dict[str, Any]:
+    """GitLab's `Push Hook` body; `checkout_sha` defaults to `after` (null on a deletion)."""
+    if checkout_sha is None and after != ZERO_SHA:
+        checkout_sha = after
+    project: dict[str, Any] = {"name": "app", "path_with_namespace": "team/app"}
+    if git_http_url is not None:
+        project["git_http_url"] = git_http_url
+    return {
+        "object_kind": "tag_push" if ref.startswith("refs/tags/") else "push",
+        "event_name": "tag_push" if ref.startswith("refs/tags/") else "push",
+        "before": before,
+        "after": after,
+        "ref": ref,
+        "checkout_sha": checkout_sha,
+        "user_username": "someone",
+        "project": project,
+        "commits": [],
+        "total_commits_count": 0 if after == ZERO_SHA else 1,
+    }
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, indent=2).encode()
+
+
+class WebhookClient:
+    """Sends deliveries to one daemon's `/hooks/...` endpoints (no API token: none is sent)."""
+
+    def __init__(self, api_url: str, timeout: float = 30.0) -> None:
+        self.http = httpx.Client(base_url=api_url, timeout=timeout)
+
+    def __enter__(self) -> WebhookClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()
+
+    def github(
+        self,
+        app: str,
+        body: bytes | Iterable[bytes],
+        *,
+        secret: str | None,
+        event: str = "push",
+        delivery: str | None = None,
+        signature: str | None = None,
+    ) -> httpx.Response:
+        """POST /hooks/github/<app>, signed with `secret` unless `signature` is given (or both
+        are None: unsigned). A non-bytes body goes out chunked and cannot be signed."""
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": GITHUB_AGENT,
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery or new_delivery(),
+            "X-GitHub-Hook-ID": "1",
+        }
+        if signature is None and secret is not None and isinstance(body, bytes):
+            signature = hub_signature(secret, body)
+        if signature is not None:
+            headers["X-Hub-Signature-256"] = signature
+        return self.http.post(f"/hooks/github/{app}", content=body, headers=headers)
+
+    def gitlab(
+        self,
+        app: str,
+        body: bytes | Iterable[bytes],
+        *,
+        token: str | None,
+        event: str = "Push Hook",
+        delivery: str | None = None,
+    ) -> httpx.Response:
+        """POST /hooks/gitlab/<app> with `X-Gitlab-Token: token` (None: no token header)."""
+        uuid_value = delivery or new_delivery()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": GITLAB_AGENT,
+            "X-Gitlab-Event": event,
+            "X-Gitlab-Event-UUID": uuid_value,
+            "X-Gitlab-Webhook-UUID": "00000000-0000-4000-8000-000000000001",
+            "Idempotency-Key": uuid_value,
+        }
+        if token is not None:
+            headers["X-Gitlab-Token"] = token
+        return self.http.post(f"/hooks/gitlab/{app}", content=body, headers=headers)

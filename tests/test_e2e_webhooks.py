@@ -1,0 +1,909 @@
+"""End to end: deploys started from outside the daemon's own git endpoint.
+
+- GitHub- and GitLab-style push webhooks naming a commit in a real upstream repository,
+  served on 127.0.0.1 by C git's `http-backend`: the daemon fetches it with dulwich, builds
+  it and puts it live behind Traefik while load runs through Traefik.
+- Deliveries that must deploy nothing: unsigned, badly signed, wrong token, malformed,
+  oversized, unknown app, replayed, other branch, tag, deleted branch.
+- Fetch failures (closed port, wrong credentials, commit missing upstream) failing the release.
+- `temps hook install` in a bare repository on this host, then a real `git push` to it.
+- Outbound notifications, signed with HMAC-SHA256, arriving at a receiver on loopback.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from support.apprepo import git, git_env, git_push, make_app_repo, remote_main
+from support.checks import (
+    api_post,
+    assert_no_failures,
+    assert_serves,
+    remote_lines,
+    start_load,
+)
+from support.daemon import TEMPS_BIN, TempsDaemon, free_port
+from support.gitserver import GitHttpServer
+from support.sink import NotificationSink, Received
+from support.wait import poll
+from support.webhooks import (
+    ZERO_SHA,
+    WebhookClient,
+    encode,
+    github_push,
+    gitlab_push,
+    hub_signature,
+    new_delivery,
+)
+
+pytestmark = pytest.mark.docker
+
+DEPLOY_TIMEOUT = 180.0
+NOTIFY_TIMEOUT = 30.0
+WEBHOOK_LIMIT = 5 * 1024 * 1024
+PROBLEM_TYPE = "application/problem+json"
+MAIN = "refs/heads/main"
+FINAL = {"live", "failed", "superseded", "interrupted", "retired"}
+
+Snapshot = list[tuple[int, str, str]]
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHttpServer]:
+    """The stand-in for GitHub/GitLab: bare repositories behind `git http-backend`."""
+    with GitHttpServer(tmp_path_factory.mktemp("upstream")) as server:
+        yield server
+
+
+@pytest.fixture
+def hooks(temps_daemon: TempsDaemon) -> Iterator[WebhookClient]:
+    with WebhookClient(temps_daemon.api_url) as client:
+        yield client
+
+
+# --- API calls -----------------------------------------------------------------------------------
+
+
+def set_source(
+    daemon: TempsDaemon, app: str, repo_url: str | None, token: str | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"repo_url": repo_url, "branch": "main"}
+    if token is not None:
+        body["token"] = token
+    with daemon.client() as api:
+        response = api.put(f"/api/apps/{app}/source", json=body)
+    assert response.status_code == 200, f"PUT source: {response.status_code} {response.text}"
+    answer: dict[str, Any] = response.json()
+    assert answer == {"repo_url": repo_url, "branch": "main", "token_set": token is not None}, (
+        answer
+    )
+    return answer
+
+
+def webhook_secret(daemon: TempsDaemon, app: str, secret: str | None = None) -> str:
+    """Set (or generate) the app's webhook secret; check the answer names both endpoints."""
+    response = api_post(
+        daemon, f"/api/apps/{app}/webhook-secret", {"secret": secret} if secret else None
+    )
+    assert response.status_code == 200, f"webhook-secret: {response.status_code} {response.text}"
+    answer = response.json()
+    assert answer["github_url"] == f"{daemon.api_url}/hooks/github/{app}", answer
+    assert answer["gitlab_url"] == f"{daemon.api_url}/hooks/gitlab/{app}", answer
+    value = answer["secret"]
+    assert isinstance(value, str) and len(value) >= 16, answer
+    if secret is not None:
+        assert value == secret, answer
+    with daemon.client() as api:
+        shown = api.get(f"/api/apps/{app}").text
+    assert value not in shown, "the webhook secret is shown again by GET /api/apps/<app>"
+    assert_not_stored_plain(daemon, value, "the webhook secret")
+    return value
+
+
+def deliveries(daemon: TempsDaemon, app: str) -> dict[str, dict[str, Any]]:
+    """The app's recorded deliveries by delivery id (each id must appear once)."""
+    with daemon.client() as api:
+        response = api.get(f"/api/apps/{app}/deliveries")
+    assert response.status_code == 200, f"deliveries: {response.status_code} {response.text}"
+    items = response.json()
+    ids = [item["delivery_id"] for item in items]
+    assert len(ids) == len(set(ids)), f"a delivery is recorded twice: {items}"
+    return {item["delivery_id"]: item for item in items}
+
+
+def assert_not_stored_plain(daemon: TempsDaemon, secret: str, what: str) -> None:
+    """A copy of the database (with its WAL) does not reveal `secret`."""
+    files = sorted(daemon.home.glob("temps.db*"))
+    assert files, f"no database files in {daemon.home}"
+    for path in files:
+        assert secret.encode() not in path.read_bytes(), f"{what} is stored in plain text in {path}"
+
+
+def snapshot(daemon: TempsDaemon, app: str) -> Snapshot:
+    return [(r["number"], r["state"], r["commit"]) for r in daemon.releases(app)]
+
+
+def wait_final(daemon: TempsDaemon, app: str, number: int) -> dict[str, Any]:
+    """Release `number` once it has reached live or an end state."""
+    found = poll(
+        lambda: daemon.release(app, number),
+        lambda r: r["state"] in FINAL,
+        timeout=DEPLOY_TIMEOUT,
+        interval=0.25,
+    )
+    assert found["state"] in FINAL, f"v{number} of {app} still {found['state']}"
+    return found
+
+
+def wait_live(daemon: TempsDaemon, app: str, number: int, commit: str) -> dict[str, Any]:
+    found = wait_final(daemon, app, number)
+    assert found["state"] == "live", (
+        f"v{number} of {app} ended {found['state']}: {found['failure_reason']}\n{found['log_tail']}"
+    )
+    assert found["commit"] == commit, f"v{number} deployed {found['commit']}, expected {commit}"
+    return found
+
+
+def wait_failed(daemon: TempsDaemon, app: str, number: int) -> dict[str, Any]:
+    found = wait_final(daemon, app, number)
+    assert found["state"] == "failed", f"v{number} of {app} ended {found['state']}, not failed"
+    assert found["failure_reason"], f"v{number} of {app} failed without a reason"
+    return found
+
+
+# --- checks --------------------------------------------------------------------------------------
+
+
+def assert_queued(response: httpx.Response, number: int, commit: str) -> dict[str, Any]:
+    """202 with the release the delivery queued, at once (before any deploy step ran)."""
+    assert response.status_code == 202, f"{response.status_code} {response.text}"
+    release: dict[str, Any] = response.json()
+    assert release.get("number") == number, release
+    assert release.get("source") == "webhook", release
+    assert release.get("commit") == commit, release
+    assert release.get("state") == "queued", release
+    return release
+
+
+def assert_problem(response: httpx.Response, status: int, *words: str, case: str = "") -> None:
+    label = f"{case}: " if case else ""
+    assert response.status_code == status, (
+        f"{label}expected {status}, got {response.status_code}: {response.text[:300]}"
+    )
+    assert response.headers.get("content-type", "").startswith(PROBLEM_TYPE), (
+        f"{label}{status} answer is {response.headers.get('content-type')}, not {PROBLEM_TYPE}"
+    )
+    problem = response.json()
+    assert problem.get("status") == status and problem.get("detail"), f"{label}{problem}"
+    for word in words:
+        assert word.lower() in problem["detail"].lower(), (
+            f"{label}{word!r} not in {problem['detail']!r}"
+        )
+
+
+def assert_ignored(response: httpx.Response, *words: str) -> str:
+    assert response.status_code == 202, f"{response.status_code} {response.text}"
+    body = response.json()
+    assert set(body) == {"ignored"}, f"an ignored delivery answered {body}"
+    for word in words:
+        assert word in body["ignored"], f"{word!r} not in {body['ignored']!r}"
+    return str(body["ignored"])
+
+
+def publish(upstream: GitHttpServer, work: Path, name: str, version: str, **opts: Any) -> str:
+    """Commit `version` in the work repo and push it to the upstream repository `name`."""
+    commit = make_app_repo(work, version, **opts)
+    code, output = git_push(work, str(upstream.push_path(name)))
+    assert code == 0, f"push of {version} to the upstream failed:\n{output}"
+    assert upstream.tip(name) == commit
+    return commit
+
+
+def local_ref(daemon: TempsDaemon, app: str, ref: str) -> str | None:
+    """A ref in the daemon's own repository of the app, or None when it is absent."""
+    done = subprocess.run(
+        [
+            "git",
+            "--git-dir",
+            str(daemon.home / "repos" / f"{app}.git"),
+            "rev-parse",
+            "-q",
+            "--verify",
+            ref,
+        ],
+        env=git_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return done.stdout.strip() or None
+
+
+def valid_signature(item: Received, secret: str) -> bool:
+    given = item.headers.get("x-temps-signature-256", "")
+    return hmac.compare_digest(given, hub_signature(secret, item.body))
+
+
+# --- webhooks from a real upstream ---------------------------------------------------------------
+
+
+def test_github_and_gitlab_pushes_deploy_from_a_real_upstream_under_load(
+    temps_daemon: TempsDaemon,
+    upstream: GitHttpServer,
+    hooks: WebhookClient,
+    tmp_path: Path,
+    figures: Callable[[str], None],
+) -> None:
+    app = "upstream-hub"
+    temps_daemon.create_app(app)
+    upstream.create(app)
+    work = tmp_path / app
+    url = upstream.url(app)
+    v1 = publish(upstream, work, app, "v1")
+    set_source(temps_daemon, app, url)
+    secret = webhook_secret(temps_daemon, app)
+    used: list[str] = []
+
+    ping = hooks.github(
+        app, encode({"zen": "Keep it simple.", "hook_id": 1}), secret=secret, event="ping"
+    )
+    assert ping.status_code == 200, f"ping: {ping.status_code} {ping.text}"
+    assert snapshot(temps_daemon, app) == [], "a ping created a release"
+
+    # GitHub: the first deploy of the app, fetched from the upstream.
+    used.append(new_delivery())
+    started = time.monotonic()
+    answer = hooks.github(app, encode(github_push(MAIN, v1, url)), secret=secret, delivery=used[-1])
+    answered_ms = answer.elapsed.total_seconds() * 1000
+    figures(f"webhook {app}: GitHub push answered 202 in {answered_ms:.0f} ms")
+    assert_queued(answer, 1, v1)
+    wait_live(temps_daemon, app, 1, v1)
+    figures(f"webhook {app}: v1 live {time.monotonic() - started:.1f} s after the delivery")
+    assert_serves(temps_daemon, app, "v1", 1)
+    assert upstream.fetches(app), f"no fetch reached the upstream: {upstream.requests()}"
+    assert local_ref(temps_daemon, app, "refs/remotes/origin/main") == v1
+
+    load = start_load(temps_daemon, app)
+    try:
+        time.sleep(1.0)
+        # GitLab: a delivery naming v2 that arrives after v3 was pushed: the named commit,
+        # older than the upstream tip, is what goes live.
+        v2 = publish(upstream, work, app, "v2")
+        v3 = publish(upstream, work, app, "v3")
+        fetched_before = len(upstream.fetches(app))
+        used.append(new_delivery())
+        answer = hooks.gitlab(
+            app, encode(gitlab_push(MAIN, v2, url, before=v1)), token=secret, delivery=used[-1]
+        )
+        assert_queued(answer, 2, v2)
+        wait_live(temps_daemon, app, 2, v2)
+        assert_serves(temps_daemon, app, "v2", 2)
+        assert len(upstream.fetches(app)) > fetched_before, "v2 was deployed without a fetch"
+        assert local_ref(temps_daemon, app, "refs/remotes/origin/main") == v3, (
+            "refs/remotes/origin/main is not the upstream tip after the fetch"
+        )
+
+        # GitHub again, for a commit the daemon has not seen yet.
+        v4 = publish(upstream, work, app, "v4")
+        used.append(new_delivery())
+        answer = hooks.github(
+            app, encode(github_push(MAIN, v4, url, before=v3)), secret=secret, delivery=used[-1]
+        )
+        assert_queued(answer, 3, v4)
+        wait_live(temps_daemon, app, 3, v4)
+        assert_serves(temps_daemon, app, "v4", 3)
+        assert local_ref(temps_daemon, app, "refs/remotes/origin/main") == v4
+        time.sleep(1.0)
+    finally:
+        summary = load.stop()
+
+    figures(f"load during 2 webhook deploys of {app}: {summary.line()}")
+    assert_no_failures(summary)
+    assert set(summary.versions) <= {"v1", "v2", "v4"}, summary.versions
+    assert "v4" in summary.versions, summary.line()
+    assert "v3" not in summary.per_version, "v3 (the tip no delivery named) was served"
+
+    history = [(r["number"], r["state"], r["source"]) for r in temps_daemon.releases(app)]
+    assert history == [
+        (3, "live", "webhook"),
+        (2, "retired", "webhook"),
+        (1, "retired", "webhook"),
+    ], history
+    seen = deliveries(temps_daemon, app)
+    for delivery in used:
+        assert delivery in seen, f"delivery {delivery} not recorded: {seen}"
+        assert seen[delivery]["outcome"] == "queued", seen[delivery]
+    assert {seen[d]["provider"] for d in used} == {"github", "gitlab"}, seen
+
+
+@pytest.mark.parametrize("provider", ["github", "gitlab"])
+def test_payload_alone_names_the_upstream(
+    temps_daemon: TempsDaemon,
+    upstream: GitHttpServer,
+    hooks: WebhookClient,
+    tmp_path: Path,
+    provider: str,
+) -> None:
+    """No source set through the API: the repository URL comes from the payload
+    (GitHub's repository.clone_url, GitLab's project.git_http_url)."""
+    app = f"payload-{provider}"
+    temps_daemon.create_app(app)
+    upstream.create(app)
+    v1 = publish(upstream, tmp_path / app, app, "v1")
+    secret = webhook_secret(temps_daemon, app, f"chosen-secret-for-{app}")
+
+    if provider == "github":
+        answer = hooks.github(app, encode(github_push(MAIN, v1, upstream.url(app))), secret=secret)
+    else:
+        answer = hooks.gitlab(app, encode(gitlab_push(MAIN, v1, upstream.url(app))), token=secret)
+    assert_queued(answer, 1, v1)
+    wait_live(temps_daemon, app, 1, v1)
+    assert_serves(temps_daemon, app, "v1", 1)
+    assert upstream.fetches(app), "the commit did not come from the upstream"
+    assert local_ref(temps_daemon, app, "refs/remotes/origin/main") == v1
+
+
+# --- deliveries that deploy nothing ---------------------------------------------------------------
+
+
+def oversized_body() -> bytes:
+    padding = b"x" * (WEBHOOK_LIMIT + 1)
+    return b'{"ref": "refs/heads/main", "padding": "' + padding + b'"}'
+
+
+def body_of_size(payload: dict[str, Any], size: int) -> bytes:
+    """`payload` as JSON padded with a `padding` field to exactly `size` bytes."""
+    bare = json.dumps({**payload, "padding": ""}).encode()
+    body = json.dumps({**payload, "padding": "x" * (size - len(bare))}).encode()
+    assert len(body) == size
+    return body
+
+
+def chunks_of(body: bytes, size: int = 256 * 1024) -> Iterator[bytes]:
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+def test_bad_deliveries_are_refused_or_ignored_and_deploy_nothing(
+    temps_daemon: TempsDaemon, upstream: GitHttpServer, hooks: WebhookClient, tmp_path: Path
+) -> None:
+    app = "guarded"
+    temps_daemon.create_app(app)
+    upstream.create(app)
+    work = tmp_path / app
+    url = upstream.url(app)
+    v1 = publish(upstream, work, app, "v1")
+    set_source(temps_daemon, app, url)
+    secret = webhook_secret(temps_daemon, app)
+    assert_queued(hooks.github(app, encode(github_push(MAIN, v1, url)), secret=secret), 1, v1)
+    wait_live(temps_daemon, app, 1, v1)
+    v2 = publish(upstream, work, app, "v2")
+
+    baseline = snapshot(temps_daemon, app)
+    recorded_before = deliveries(temps_daemon, app)
+    push_v2 = encode(github_push(MAIN, v2, url, before=v1))
+    lab_v2 = encode(gitlab_push(MAIN, v2, url, before=v1))
+
+    def unchanged(case: str) -> None:
+        assert snapshot(temps_daemon, app) == baseline, f"{case}: the releases changed"
+
+    # Refused before anything is parsed or recorded.
+    refused: list[tuple[str, Callable[[], httpx.Response], int, tuple[str, ...]]] = [
+        (
+            "GitHub unsigned",
+            lambda: hooks.github(app, push_v2, secret=None),
+            401,
+            ("X-Hub-Signature-256",),
+        ),
+        (
+            "GitHub signed with another secret",
+            lambda: hooks.github(app, push_v2, secret="not-the-secret-" + secret),
+            401,
+            (),
+        ),
+        (
+            "GitHub signature of another body",
+            lambda: hooks.github(
+                app, push_v2, secret=None, signature=hub_signature(secret, push_v2 + b" ")
+            ),
+            401,
+            (),
+        ),
+        (
+            "GitHub sha1 signature",
+            lambda: hooks.github(app, push_v2, secret=None, signature="sha1=" + "0" * 40),
+            401,
+            (),
+        ),
+        (
+            "GitHub unsigned ping",
+            lambda: hooks.github(app, b'{"zen": "x"}', secret=None, event="ping"),
+            401,
+            (),
+        ),
+        (
+            "GitHub malformed JSON",
+            lambda: hooks.github(app, b'{"ref": "refs/heads/main", ', secret=secret),
+            400,
+            ("JSON",),
+        ),
+        ("GitHub JSON array", lambda: hooks.github(app, b"[]", secret=secret), 400, ()),
+        (
+            "GitHub push without after",
+            lambda: hooks.github(app, encode({"ref": MAIN}), secret=secret),
+            400,
+            ("after",),
+        ),
+        (
+            "GitHub push with a bad sha",
+            lambda: hooks.github(app, encode({"ref": MAIN, "after": "main"}), secret=secret),
+            400,
+            ("after",),
+        ),
+        (
+            "GitHub oversized payload",
+            lambda: hooks.github(app, oversized_body(), secret=secret),
+            413,
+            (),
+        ),
+        (
+            "GitHub oversized payload, chunked",
+            lambda: hooks.github(
+                app, chunks_of(oversized_body()), secret=None, signature="sha256=" + "0" * 64
+            ),
+            413,
+            (),
+        ),
+        (
+            "GitHub unknown app",
+            lambda: hooks.github("no-such-app", push_v2, secret=secret),
+            404,
+            (),
+        ),
+        (
+            "GitLab without token",
+            lambda: hooks.gitlab(app, lab_v2, token=None),
+            401,
+            ("X-Gitlab-Token",),
+        ),
+        (
+            "GitLab wrong token",
+            lambda: hooks.gitlab(app, lab_v2, token="not-the-secret-" + secret),
+            401,
+            (),
+        ),
+        (
+            "GitLab signature instead of token",
+            lambda: hooks.gitlab(app, lab_v2, token=hub_signature(secret, lab_v2)),
+            401,
+            (),
+        ),
+        (
+            "GitLab malformed JSON",
+            lambda: hooks.gitlab(app, b"ref=refs/heads/main", token=secret),
+            400,
+            ("JSON",),
+        ),
+        (
+            "GitLab push without ref",
+            lambda: hooks.gitlab(app, encode({"after": v2, "checkout_sha": v2}), token=secret),
+            400,
+            ("ref",),
+        ),
+        (
+            "GitLab oversized payload",
+            lambda: hooks.gitlab(app, oversized_body(), token=secret),
+            413,
+            (),
+        ),
+        ("GitLab unknown app", lambda: hooks.gitlab("no-such-app", lab_v2, token=secret), 404, ()),
+    ]
+    for case, send, status, words in refused:
+        try:
+            response = send()
+        except httpx.HTTPError as exc:
+            pytest.fail(f"{case}: no answer ({type(exc).__name__}: {exc})")
+        assert_problem(response, status, *words, case=case)
+        unchanged(case)
+    recorded = deliveries(temps_daemon, app)
+    assert recorded == recorded_before, f"refused deliveries were recorded: {recorded}"
+    with temps_daemon.client() as api:
+        assert api.get("/api/apps/no-such-app").status_code == 404, "an unknown app appeared"
+
+    # An app without a webhook secret accepts nothing.
+    bare = "no-secret"
+    temps_daemon.create_app(bare)
+    assert_problem(hooks.github(bare, push_v2, secret=secret), 401, "secret")
+    assert_problem(hooks.gitlab(bare, lab_v2, token=secret), 401, "secret")
+    assert snapshot(temps_daemon, bare) == []
+
+    # Acknowledged (202), recorded as ignored, deploying nothing.
+    tag = "refs/tags/v1.0"
+    feature = "refs/heads/feature"
+    ignored: list[tuple[str, str, Callable[[str], httpx.Response], tuple[str, ...]]] = [
+        (
+            "GitHub push to another branch",
+            "github",
+            lambda d: hooks.github(
+                app, encode(github_push(feature, v2, url)), secret=secret, delivery=d
+            ),
+            (feature,),
+        ),
+        (
+            "GitHub tag push",
+            "github",
+            lambda d: hooks.github(
+                app, encode(github_push(tag, v2, url)), secret=secret, delivery=d
+            ),
+            (tag,),
+        ),
+        (
+            "GitHub deletion of main",
+            "github",
+            lambda d: hooks.github(
+                app, encode(github_push(MAIN, ZERO_SHA, url, before=v1)), secret=secret, delivery=d
+            ),
+            ("deleted",),
+        ),
+        (
+            "GitHub deletion of another branch",
+            "github",
+            lambda d: hooks.github(
+                app,
+                encode(github_push(feature, ZERO_SHA, url, before=v1)),
+                secret=secret,
+                delivery=d,
+            ),
+            (feature,),
+        ),
+        (
+            "GitHub issues event",
+            "github",
+            lambda d: hooks.github(
+                app, encode({"action": "opened"}), secret=secret, event="issues", delivery=d
+            ),
+            ("issues",),
+        ),
+        (
+            "GitLab push to another branch",
+            "gitlab",
+            lambda d: hooks.gitlab(
+                app, encode(gitlab_push(feature, v2, url)), token=secret, delivery=d
+            ),
+            (feature,),
+        ),
+        (
+            "GitLab tag push (Push Hook)",
+            "gitlab",
+            lambda d: hooks.gitlab(
+                app, encode(gitlab_push(tag, v2, url)), token=secret, delivery=d
+            ),
+            (tag,),
+        ),
+        (
+            "GitLab Tag Push Hook",
+            "gitlab",
+            lambda d: hooks.gitlab(
+                app,
+                encode(gitlab_push(tag, v2, url)),
+                token=secret,
+                event="Tag Push Hook",
+                delivery=d,
+            ),
+            ("Tag Push Hook",),
+        ),
+        (
+            "GitLab deletion of main",
+            "gitlab",
+            lambda d: hooks.gitlab(
+                app, encode(gitlab_push(MAIN, ZERO_SHA, url, before=v1)), token=secret, delivery=d
+            ),
+            ("deleted",),
+        ),
+    ]
+    for case, provider, send, words in ignored:
+        delivery = new_delivery()
+        why = assert_ignored(send(delivery), *words)
+        unchanged(case)
+        record = deliveries(temps_daemon, app).get(delivery)
+        assert record is not None, f"{case}: delivery {delivery} not recorded"
+        assert record["provider"] == provider, (case, record)
+        assert record["outcome"].startswith("ignored"), (case, record)
+        assert why in record["outcome"], (case, why, record)
+
+    # A redelivery of a deploying push: the first queues and deploys, the replay nothing.
+    first = new_delivery()
+    assert_queued(hooks.github(app, push_v2, secret=secret, delivery=first), 2, v2)
+    wait_live(temps_daemon, app, 2, v2)
+    after_first = snapshot(temps_daemon, app)
+    replay = hooks.github(app, push_v2, secret=secret, delivery=first)
+    assert replay.status_code == 200, f"replay: {replay.status_code} {replay.text}"
+    assert replay.json().get("duplicate") == first, replay.json()
+    assert snapshot(temps_daemon, app) == after_first, "a replayed GitHub delivery deployed"
+
+    v3 = publish(upstream, work, app, "v3")
+    lab_v3 = encode(gitlab_push(MAIN, v3, url, before=v2))
+    uuid = new_delivery()
+    assert_queued(hooks.gitlab(app, lab_v3, token=secret, delivery=uuid), 3, v3)
+    wait_live(temps_daemon, app, 3, v3)
+    after_second = snapshot(temps_daemon, app)
+    replay = hooks.gitlab(app, lab_v3, token=secret, delivery=uuid)
+    assert replay.status_code == 200, f"replay: {replay.status_code} {replay.text}"
+    assert replay.json().get("duplicate") == uuid, replay.json()
+
+    time.sleep(1.0)  # a replay that queued anything would show by now
+    assert snapshot(temps_daemon, app) == after_second, "a replayed GitLab delivery deployed"
+    assert_serves(temps_daemon, app, "v3", 3)
+    recorded = deliveries(temps_daemon, app)
+    assert recorded[first]["outcome"] == "queued", recorded[first]
+    assert recorded[uuid]["outcome"] == "queued", recorded[uuid]
+
+    # A payload of exactly the limit is read and judged (here: another branch, ignored).
+    at_limit = body_of_size(github_push(feature, v3, url), WEBHOOK_LIMIT)
+    assert_ignored(hooks.github(app, at_limit, secret=secret), feature)
+    assert_problem(hooks.github(app, at_limit + b" ", secret=secret), 413)
+
+    # Rotation: the old secret stops working at once, for both providers.
+    rotated = webhook_secret(temps_daemon, app)
+    assert rotated != secret
+    feature_push = encode(github_push(feature, v3, url))
+    assert_problem(hooks.github(app, feature_push, secret=secret), 401)
+    assert_problem(hooks.gitlab(app, encode(gitlab_push(feature, v3, url)), token=secret), 401)
+    assert_ignored(hooks.github(app, feature_push, secret=rotated), feature)
+    assert_ignored(hooks.gitlab(app, encode(gitlab_push(feature, v3, url)), token=rotated), feature)
+    assert snapshot(temps_daemon, app) == after_second, "rotation or the limit cases deployed"
+
+
+# --- fetch failures ------------------------------------------------------------------------------
+
+
+def closed_port_url() -> str:
+    """A URL on loopback where nothing listens (a port just freed by the kernel)."""
+    return f"http://127.0.0.1:{free_port()}/gone.git"
+
+
+def test_fetch_failures_fail_the_release_with_a_clear_reason(
+    temps_daemon: TempsDaemon, upstream: GitHttpServer, hooks: WebhookClient, tmp_path: Path
+) -> None:
+    app = "private-src"
+    temps_daemon.create_app(app)
+    upstream.create(app)
+    password = "upstream-password-of-private-src"
+    upstream.make_private(app, password)
+    work = tmp_path / app
+    url = upstream.url(app)
+    secret = webhook_secret(temps_daemon, app)
+
+    # A private repository with the right token deploys.
+    v1 = publish(upstream, work, app, "v1")
+    set_source(temps_daemon, app, url, token=password)
+    assert_not_stored_plain(temps_daemon, password, "the upstream token")
+    assert_queued(hooks.github(app, encode(github_push(MAIN, v1, url)), secret=secret), 1, v1)
+    wait_live(temps_daemon, app, 1, v1)
+    assert any(s.user for s in upstream.fetches(app)), "the fetch sent no credentials"
+
+    # Wrong credentials.
+    wrong = "wrong-token-for-private-src"
+    set_source(temps_daemon, app, url, token=wrong)
+    v2 = publish(upstream, work, app, "v2")
+    denied_before = sum(s.status == 401 for s in upstream.requests(app))
+    assert_queued(hooks.github(app, encode(github_push(MAIN, v2, url)), secret=secret), 2, v2)
+    failed = wait_failed(temps_daemon, app, 2)
+    reason = failed["failure_reason"]
+    assert f"fetch from {url} failed" in reason, reason
+    assert "credentials" in reason.lower(), reason
+    assert wrong not in reason and wrong not in (failed["log_tail"] or ""), "token leaked"
+    assert failed["failed_step"] == "building", failed
+    assert sum(s.status == 401 for s in upstream.requests(app)) > denied_before
+    assert_serves(temps_daemon, app, "v1", 1)
+
+    # Nothing listening at the URL.
+    gone = closed_port_url()
+    set_source(temps_daemon, app, gone)
+    v3 = publish(upstream, work, app, "v3")
+    assert_queued(hooks.gitlab(app, encode(gitlab_push(MAIN, v3, gone)), token=secret), 3, v3)
+    failed = wait_failed(temps_daemon, app, 3)
+    reason = failed["failure_reason"]
+    assert f"fetch from {gone} failed" in reason, reason
+    assert "connect" in reason.lower() or "refused" in reason.lower(), reason
+    assert_serves(temps_daemon, app, "v1", 1)
+
+    # A commit the upstream does not have (force-pushed away, or never pushed).
+    set_source(temps_daemon, app, url, token=password)
+    stray = make_app_repo(work, "v4")
+    assert_queued(hooks.github(app, encode(github_push(MAIN, stray, url)), secret=secret), 4, stray)
+    failed = wait_failed(temps_daemon, app, 4)
+    assert stray[:12] in failed["failure_reason"], failed["failure_reason"]
+    assert "not on main" in failed["failure_reason"], failed["failure_reason"]
+    assert local_ref(temps_daemon, app, "refs/remotes/origin/main") == v3
+
+    assert [(n, s) for n, s, _ in snapshot(temps_daemon, app)] == [
+        (4, "failed"),
+        (3, "failed"),
+        (2, "failed"),
+        (1, "live"),
+    ]
+    assert_serves(temps_daemon, app, "v1", 1)
+
+
+# --- the hook for bare repositories on this host -------------------------------------------------
+
+
+def install_hook(daemon: TempsDaemon, bare: Path, app: str) -> str:
+    done = subprocess.run(
+        [
+            str(TEMPS_BIN),
+            "hook",
+            "install",
+            str(bare),
+            "--app",
+            app,
+            "--url",
+            daemon.api_url,
+            "--token",
+            daemon.admin_token,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=git_env(),
+        check=False,
+    )
+    assert done.returncode == 0, f"temps hook install failed:\n{done.stdout}{done.stderr}"
+    return done.stdout
+
+
+def test_push_to_a_bare_repo_with_the_hook_deploys_and_reports_failure(
+    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+) -> None:
+    app = "hooked"
+    temps_daemon.create_app(app)
+    bare = tmp_path / "server" / f"{app}.git"
+    bare.parent.mkdir()
+    git(bare.parent, "init", "-q", "--bare", "-b", "main", str(bare))
+    said = install_hook(temps_daemon, bare, app)
+    assert app in said, said
+    for name in ("pre-receive", "post-receive"):
+        hook = bare / "hooks" / name
+        assert hook.is_file() and hook.stat().st_mode & 0o111, f"{hook} missing or not executable"
+    assert git(bare, "config", "--get", "temps.app").strip() == app
+    push_url = f"file://{bare}"
+    work = tmp_path / app
+
+    v1 = make_app_repo(work, "v1")
+    started = time.monotonic()
+    code, output = git_push(work, push_url)
+    print(f"--- git push of v1 to {push_url} ---\n{output}")
+    figures(f"hook {app}: git push over file:// took {time.monotonic() - started:.1f} s")
+    assert code == 0, f"git push to the hooked repository failed (exit {code}):\n{output}"
+    said_remote = "\n".join(remote_lines(output))
+    assert f"deploying {v1[:12]} to {app}" in said_remote, output
+    assert "Building" in said_remote, f"no build output reached the pusher:\n{output}"
+    assert re.search(r"\bv1\b.*\blive\b", said_remote), (
+        f"the pusher was not told the release went live:\n{output}"
+    )
+    release = wait_live(temps_daemon, app, 1, v1)
+    assert release["source"] == "push", release
+    assert_serves(temps_daemon, app, "v1", 1)
+    assert git(bare, "rev-parse", "refs/heads/main").strip() == v1
+    assert remote_main(temps_daemon.git_url(app)) == v1
+
+    v2 = make_app_repo(work, "v2", health=False)
+    code, output = git_push(work, push_url)
+    print(f"--- git push of v2 to {push_url} ---\n{output}")
+    assert code != 0, f"a failing release was accepted by the hooked repository:\n{output}"
+    assert "pre-receive hook declined" in output, output
+    failed = wait_failed(temps_daemon, app, 2)
+    assert failed["commit"] == v2
+    said_remote = "\n".join(remote_lines(output))
+    assert f"deploying {v2[:12]} to {app}" in said_remote, output
+    assert failed["failure_reason"] in output, (
+        f"the reason {failed['failure_reason']!r} did not reach the pusher:\n{output}"
+    )
+    assert f"deploy of {v2[:12]} failed" in output, output
+    assert git(bare, "rev-parse", "refs/heads/main").strip() == v1, "main moved on a failure"
+    assert remote_main(temps_daemon.git_url(app)) == v1
+    assert_serves(temps_daemon, app, "v1", 1)
+
+
+# --- outbound notifications ----------------------------------------------------------------------
+
+
+def set_notifications(daemon: TempsDaemon, app: str, url: str) -> str:
+    with daemon.client() as api:
+        response = api.put(f"/api/apps/{app}/notifications", json={"url": url})
+    assert response.status_code == 200, f"notifications: {response.status_code} {response.text}"
+    answer = response.json()
+    assert answer["url"] == url, answer
+    assert answer["signature_header"] == "X-Temps-Signature-256", answer
+    assert isinstance(answer["secret"], str) and len(answer["secret"]) >= 16, answer
+    assert_not_stored_plain(daemon, answer["secret"], "the notification secret")
+    return str(answer["secret"])
+
+
+def notification(sink: NotificationSink, release: int) -> Received:
+    def about(item: Received) -> bool:
+        try:
+            return bool(item.json().get("release") == release)
+        except ValueError:
+            return False
+
+    found = sink.wait_for(about, NOTIFY_TIMEOUT)
+    assert found is not None, (
+        f"no notification for v{release} in {NOTIFY_TIMEOUT:.0f} s; got "
+        f"{[item.body[:200] for item in sink.received()]}"
+    )
+    return found
+
+
+def assert_signed(item: Received, secret: str) -> dict[str, Any]:
+    assert item.headers.get("content-type", "").startswith("application/json"), item.headers
+    assert item.headers.get("x-temps-signature-256", "").startswith("sha256="), item.headers
+    assert valid_signature(item, secret), (
+        f"X-Temps-Signature-256 {item.headers.get('x-temps-signature-256')} is not the HMAC of "
+        "the body with the secret the API returned"
+    )
+    assert not valid_signature(item, secret + "x"), "the signature does not depend on the secret"
+    return item.json()
+
+
+def test_notifications_are_signed_for_live_failed_and_rolled_back_releases(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    app = "notified"
+    temps_daemon.create_app(app)
+    work = tmp_path / app
+    with NotificationSink() as sink:
+        secret = set_notifications(temps_daemon, app, sink.url)
+
+        v1 = make_app_repo(work, "v1")
+        code, output = git_push(work, temps_daemon.git_url(app))
+        assert code == 0, output
+        body = assert_signed(notification(sink, 1), secret)
+        assert body["event"] == "live", body
+        assert (body["app"], body["version"], body["state"], body["commit"]) == (
+            app,
+            "v1",
+            "live",
+            v1,
+        ), body
+        assert body["failure_reason"] is None, body
+
+        v2 = make_app_repo(work, "v2")
+        code, output = git_push(work, temps_daemon.git_url(app))
+        assert code == 0, output
+        body = assert_signed(notification(sink, 2), secret)
+        assert (body["event"], body["commit"]) == ("live", v2), body
+
+        v3 = make_app_repo(work, "v3", health=False)
+        code, output = git_push(work, temps_daemon.git_url(app))
+        assert code != 0, output
+        failed = wait_failed(temps_daemon, app, 3)
+        body = assert_signed(notification(sink, 3), secret)
+        assert (body["event"], body["state"], body["commit"]) == ("failed", "failed", v3), body
+        assert body["failure_reason"] == failed["failure_reason"], body
+        assert body["failed_step"] == failed["failed_step"], body
+        assert body["log_tail"] and body["log_tail"] == failed["log_tail"], body
+
+        response = api_post(temps_daemon, f"/api/apps/{app}/rollback?wait=true")
+        assert response.status_code == 200, response.text
+        assert response.json()["state"] == "live", response.json()
+        body = assert_signed(notification(sink, 4), secret)
+        assert (body["event"], body["rollback_of"], body["commit"]) == ("rolled_back", 1, v1), body
+
+        time.sleep(1.0)
+        numbers = sorted(json.loads(item.body)["release"] for item in sink.received())
+        assert numbers == [1, 2, 3, 4], f"notifications per release: {numbers}"

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from pipeline import metrics
 from pipeline.settings import Settings
-from receiver import api, api_actions, api_tokens, git_routes, problems, webhook_routes
+from receiver import api, api_actions, api_tokens, dashboard, git_routes, problems, webhook_routes
 from receiver.daemon import Daemon
 from receiver.limits import BodyLimit
 
@@ -35,6 +35,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api_tokens.router)
     app.include_router(webhook_routes.router)
     app.include_router(git_routes.router)
+    app.include_router(dashboard.router)
 
     @app.get("/metrics")
     def metrics_page() -> PlainTextResponse:

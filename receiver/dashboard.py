@@ -1,0 +1,202 @@
+"""The web dashboard: server-rendered pages behind the admin token, signed in with a cookie.
+
+Signing in posts the token once; the cookie then holds only a random session id
+(dashboard_session). Pages read the same views as the API (receiver.views), a running
+release's log is followed through the journal, and the actions that start deploys live in
+dashboard_actions. Errors from the pipeline come back as a message on a page, not as a
+problem document.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
+
+from pipeline.errors import InvalidInput, TempsError, Unauthorized
+from pipeline.store import hash_token
+from receiver import dashboard_actions
+from receiver import dashboard_pages as pages
+from receiver import dashboard_release as release_pages
+from receiver import dashboard_web as web
+from receiver.api import client_address, daemon_of
+from receiver.auth import guarded_authenticate
+from receiver.daemon import Daemon
+from receiver.dashboard_assets import ASSETS
+from receiver.dashboard_html import badge, path
+from receiver.dashboard_session import Session, clear_cookie, sessions_of, set_cookie
+from receiver.problems import status_for
+from receiver.views import app_view, release_view
+
+router = APIRouter(include_in_schema=False)
+router.include_router(dashboard_actions.router)
+
+FOLLOW_WAIT = 5.0  # seconds a log request waits for new lines before it answers
+HISTORY = 50  # releases listed on an app's page
+
+
+@router.get("/")
+def root() -> RedirectResponse:
+    return web.redirect(web.HOME)
+
+
+@router.get("/dashboard/assets/{name}")
+def asset(name: str) -> Response:
+    if name not in ASSETS:
+        return PlainTextResponse("not found", status_code=404)
+    body, media_type = ASSETS[name]
+    headers = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
+    return Response(body, media_type=media_type, headers=headers)
+
+
+# --- sign in and out ---------------------------------------------------------------------
+
+
+@router.get("/dashboard/login")
+def login_form(request: Request, next: str | None = None) -> Response:
+    if web.current_session(request) is not None:
+        return web.redirect(web.safe_next(next))
+    return web.html(pages.Frame("Sign in"), pages.login_page(web.safe_next(next)))
+
+
+@router.post("/dashboard/login")
+async def login(request: Request) -> Response:
+    try:
+        form = await web.read_form(request)
+    except InvalidInput as error:
+        return web.html(pages.Frame("Sign in"), pages.login_page(web.HOME, str(error)), 413)
+    next_path = web.safe_next(form.get("next"))
+    daemon = daemon_of(request)
+    token = form.get("token", "").strip()
+    try:
+        # Failed attempts count toward the same per-address limit as the API's.
+        who = await run_in_threadpool(
+            guarded_authenticate,
+            daemon.store,
+            daemon.limiter,
+            client_address(request),
+            token,
+            request.url.path,
+        )
+        who.require_admin()
+    except TempsError as error:
+        status, _ = status_for(error)
+        message = "That token is not valid." if isinstance(error, Unauthorized) else str(error)
+        return web.html(pages.Frame("Sign in"), pages.login_page(next_path, message), status)
+    session_id, _ = sessions_of(request).create(who.name, hash_token(token))
+    response = web.redirect(next_path)
+    set_cookie(response, request, session_id)
+    return response
+
+
+@router.post("/dashboard/logout")
+async def logout(request: Request) -> Response:
+    post = await web.checked_post(request)
+    if isinstance(post, Response):
+        return post
+    sessions_of(request).drop(post.session)
+    response = web.redirect(f"{web.HOME}/login")
+    clear_cookie(response, request)
+    return response
+
+
+# --- pages -------------------------------------------------------------------------------
+
+
+@router.get("/dashboard")
+def apps_page(request: Request) -> Response:
+    def build(session: Session, daemon: Daemon) -> HTMLResponse:
+        rows = []
+        for app in daemon.store.list_apps():
+            newest = daemon.store.releases(app, limit=1)
+            rows.append(
+                (
+                    app_view(daemon.store, daemon.settings, app),
+                    release_view(daemon.store, newest[0], events=False) if newest else None,
+                )
+            )
+        body = pages.apps_page(rows, daemon.settings.listen.url)
+        return web.html(web.frame(session, "Apps"), body)
+
+    return web.guarded(request, build)
+
+
+@router.get("/dashboard/apps/{name}")
+def app_page(name: str, request: Request) -> Response:
+    def build(session: Session, daemon: Daemon) -> HTMLResponse:
+        app = daemon.store.get_app(name)
+        releases = [release_view(daemon.store, r) for r in daemon.store.releases(app, HISTORY)]
+        body = pages.app_page(app_view(daemon.store, daemon.settings, app), releases)
+        return web.html(web.frame(session, name, [("Apps", web.HOME), (name, None)]), body)
+
+    return web.guarded(request, build)
+
+
+@router.get("/dashboard/apps/{name}/releases/{number}")
+def release_page(name: str, number: int, request: Request) -> Response:
+    def build(session: Session, daemon: Daemon) -> HTMLResponse:
+        app = daemon.store.get_app(name)
+        release_id = _release_id(daemon, name, number)
+        chunk = daemon.journal.follow(release_id, 0, 0.0)
+        body = release_pages.release_page(
+            app_view(daemon.store, daemon.settings, app),
+            release_view(daemon.store, daemon.store.get_release(release_id)),
+            chunk.lines,
+            chunk.position,
+            following=not chunk.done,
+            now=time.time(),
+        )
+        crumbs = [("Apps", web.HOME), (name, path("apps", name)), (f"v{number}", None)]
+        page = web.frame(session, f"{name} v{number}", crumbs)
+        page.scripts.append("dashboard.js")
+        return web.html(page, body)
+
+    return web.guarded(request, build)
+
+
+@router.get("/dashboard/apps/{name}/releases/{number}/log")
+def follow_log(name: str, number: int, request: Request, position: int = 0) -> Response:
+    """Log lines after `position` (waiting a little for some), with the steps so far."""
+    if web.current_session(request) is None:
+        return JSONResponse({"detail": "signed out"}, status_code=401)
+    daemon = daemon_of(request)
+    try:
+        release_id = _release_id(daemon, name, number)
+    except TempsError as error:
+        return JSONResponse({"detail": str(error)}, status_code=status_for(error)[0])
+    chunk = daemon.journal.follow(release_id, max(position, 0), FOLLOW_WAIT)
+    view = release_view(daemon.store, daemon.store.get_release(release_id))
+    body: dict[str, Any] = {
+        "lines": chunk.lines,
+        "position": chunk.position,
+        "done": chunk.done,
+        "state": view["state"],
+        "timeline": release_pages.timeline(view, not chunk.done, time.time()),
+        "badge": badge(view["state"]),
+    }
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/dashboard/apps/{name}/releases/{number}/log.txt")
+def raw_log(name: str, number: int, request: Request) -> Response:
+    if web.current_session(request) is None:
+        return web.to_login(request)
+    daemon = daemon_of(request)
+    try:
+        release_id = _release_id(daemon, name, number)
+    except TempsError as error:
+        return PlainTextResponse(str(error), status_code=status_for(error)[0])
+    lines = daemon.journal.follow(release_id, 0, 0.0).lines
+    return PlainTextResponse(
+        "".join(line + "\n" for line in lines),
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def _release_id(daemon: Daemon, name: str, number: int) -> int:
+    release = daemon.store.release_by_number(daemon.store.get_app(name), number)
+    assert release.id is not None
+    return release.id

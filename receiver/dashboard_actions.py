@@ -1,0 +1,116 @@
+"""Dashboard actions that start a deploy: rollback and redeploy, each a confirmation page and
+a POST that carries the session's CSRF token. A refusal from the pipeline comes back as a
+message on the app's page; a started deploy opens the new release's page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+
+from pipeline import operations
+from pipeline.errors import InvalidInput, TempsError
+from pipeline.models import Release
+from receiver import dashboard_pages as pages
+from receiver import dashboard_web as web
+from receiver.api import daemon_of
+from receiver.daemon import Daemon
+from receiver.dashboard_html import path, short_sha
+from receiver.dashboard_session import Session
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/dashboard/apps/{name}/rollback")
+def rollback_confirm(name: str, request: Request, release: int) -> Response:
+    def build(session: Session, daemon: Daemon) -> HTMLResponse:
+        app = daemon.store.get_app(name)
+        target = daemon.store.release_by_number(app, release)
+        live = daemon.store.live_release(app)
+        details = [
+            f"This creates a new release of {name} that reuses the image and configuration of "
+            f"v{target.number} (commit {short_sha(target.commit)}): no rebuild.",
+            "It goes through the same health gate and switch as any deploy; "
+            + (f"v{live.number} keeps serving until then." if live else "nothing is live now."),
+        ]
+        body = pages.confirm_page(
+            question=f"Roll back {name} to v{target.number}?",
+            details=details,
+            action=path("apps", name, "rollback"),
+            csrf=session.csrf,
+            fields={"release": str(target.number)},
+            submit=f"Roll back to v{target.number}",
+            cancel=path("apps", name),
+        )
+        crumbs = [("Apps", web.HOME), (name, path("apps", name)), ("Roll back", None)]
+        return web.html(web.frame(session, f"Roll back {name}", crumbs), body)
+
+    return web.guarded(request, build)
+
+
+@router.post("/dashboard/apps/{name}/rollback")
+async def rollback(name: str, request: Request) -> Response:
+    post = await web.checked_post(request)
+    if isinstance(post, Response):
+        return post
+    daemon = daemon_of(request)
+    number = post.form.get("release", "")
+
+    def start() -> Release:
+        if not number.isdigit():
+            raise InvalidInput("choose the release to roll back to")
+        return operations.rollback(daemon.deployer, daemon.store.get_app(name), int(number))
+
+    return await _start_deploy(post.session, name, f"Rollback to v{number}", start)
+
+
+@router.get("/dashboard/apps/{name}/redeploy")
+def redeploy_confirm(name: str, request: Request) -> Response:
+    def build(session: Session, daemon: Daemon) -> HTMLResponse:
+        live = daemon.store.live_release(daemon.store.get_app(name))
+        what = f"the live commit {short_sha(live.commit)}" if live else "the newest commit"
+        body = pages.confirm_page(
+            question=f"Redeploy {name}?",
+            details=[
+                f"This deploys {what} again as a new release, rebuilding it only if its image "
+                "is gone, through the same health gate and switch.",
+                "The app's current environment applies to the new release.",
+            ],
+            action=path("apps", name, "redeploy"),
+            csrf=session.csrf,
+            fields={},
+            submit="Redeploy",
+            cancel=path("apps", name),
+        )
+        crumbs = [("Apps", web.HOME), (name, path("apps", name)), ("Redeploy", None)]
+        return web.html(web.frame(session, f"Redeploy {name}", crumbs), body)
+
+    return web.guarded(request, build)
+
+
+@router.post("/dashboard/apps/{name}/redeploy")
+async def redeploy(name: str, request: Request) -> Response:
+    post = await web.checked_post(request)
+    if isinstance(post, Response):
+        return post
+    daemon = daemon_of(request)
+
+    def start() -> Release:
+        return operations.redeploy(daemon.deployer, daemon.store.get_app(name), None, None)
+
+    return await _start_deploy(post.session, name, "Redeploy", start)
+
+
+async def _start_deploy(
+    session: Session, name: str, what: str, start: Callable[[], Release]
+) -> Response:
+    """Run `start` off the event loop; on to the new release's page, or back with the reason."""
+    try:
+        release = await run_in_threadpool(start)
+    except TempsError as error:
+        session.flash("error", f"{what} refused: {error}")
+        return web.redirect(path("apps", name))
+    session.flash("ok", f"{what} started as v{release.number}.")
+    return web.redirect(path("apps", name, "releases", release.number))

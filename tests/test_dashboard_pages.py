@@ -1,0 +1,135 @@
+"""The dashboard's pure parts: escaping, the formatters, sessions and their CSRF tokens."""
+
+from __future__ import annotations
+
+import time
+from string import Template
+from typing import Any
+
+from receiver.dashboard_html import Html, fill, seconds, source_label, step_breakdown, traffic
+from receiver.dashboard_pages import Frame, app_page, layout
+from receiver.dashboard_release import release_page
+from receiver.dashboard_session import Sessions
+from receiver.dashboard_web import safe_next
+
+HOSTILE = '<script>alert("x")</script>'
+
+
+def release(**fields: Any) -> dict[str, Any]:
+    at = time.time() - 30
+    view: dict[str, Any] = {
+        "number": 2,
+        "version": "v2",
+        "state": "live",
+        "source": "push",
+        "rollback_of": None,
+        "commit": "0123456789abcdef",
+        "image": "temps/demo:0123456789ab",
+        "strategy": "blue-green",
+        "failure_reason": None,
+        "failed_step": None,
+        "log_tail": None,
+        "created_at": at,
+        "updated_at": at + 5,
+        "events": [
+            {"state": "queued", "was": None, "at": at},
+            {"state": "building", "was": "queued", "at": at + 1},
+            {"state": "live", "was": "building", "at": at + 5},
+        ],
+        "timings": {"queued": 1.0, "building": 4.0},
+    }
+    view.update(fields)
+    return view
+
+
+APP = {
+    "name": "demo",
+    "url": "http://demo.localhost",
+    "git_url": "http://127.0.0.1:7000/demo.git",
+    "live_release": None,
+}
+
+
+def test_values_are_escaped_and_markup_is_not() -> None:
+    template = Template("<p>$text</p>$markup")
+    page = fill(template, text=HOSTILE, markup=Html("<b>ok</b>"))
+    assert page == "<p>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</p><b>ok</b>"
+
+
+def test_pages_escape_what_comes_from_the_records() -> None:
+    failed = release(
+        state="failed",
+        failure_reason=HOSTILE,
+        failed_step="building",
+        log_tail=HOSTILE,
+        source=HOSTILE,
+        commit=HOSTILE,
+    )
+    body = release_page(APP, failed, [HOSTILE], 1, following=False, now=time.time())
+    history = app_page(APP, [failed])
+    page = layout(Frame("t", "csrf", [("error", HOSTILE)]), Html(body + history))
+    assert "<script>" not in page
+    assert page.count("&lt;script&gt;") >= 6, "a hostile value vanished instead of being shown"
+    assert '<section class="card failure" role="alert"><h2>Failed at Build</h2>' in page
+
+
+def test_release_page_shows_traffic_when_present_and_tolerates_its_absence() -> None:
+    before = {"requests": 1100, "errors": 2}
+    report = {"window_seconds": 2.5, "requests": 1234, "errors": 0, "before": before}
+    shown = release_page(APP, release(traffic=report), [], 0, following=False, now=time.time())
+    assert "0 errors" in shown and "1,234 requests" in shown and "before: 2 of 1,100" in shown
+    for view in (release(), release(traffic=None)):
+        page = release_page(APP, view, [], 0, following=False, now=time.time())
+        assert "Traffic during switch" in page
+    one_error = traffic({"requests": 10, "errors": 1})
+    assert '<span class="traffic-bad">1 error</span> in 10 requests' in one_error
+
+
+def test_formatters() -> None:
+    assert seconds(0.4213) == "0.42 s"
+    assert seconds(3.26) == "3.3 s"
+    assert seconds(42) == "42 s"
+    assert seconds(185) == "3 min 5 s"
+    assert step_breakdown({"queued": 1.0, "building": 3.0, "draining": 1.5}) == (
+        "build\u00a03.0\u00a0s · drain\u00a01.5\u00a0s"
+    )
+    assert source_label({"source": "rollback", "rollback_of": 3}) == "rollback of v3"
+    assert source_label({"source": "config"}) == "config change"
+
+
+def test_running_release_is_followed_and_its_current_step_counts_up() -> None:
+    running = release(
+        state="building",
+        events=[
+            {"state": "queued", "was": None, "at": 100.0},
+            {"state": "building", "was": "queued", "at": 101.0},
+        ],
+    )
+    page = release_page(APP, running, ["step 1"], 1, following=True, now=104.0)
+    assert 'data-follow="1"' in page and 'data-position="1"' in page
+    assert "3.0 s so far" in page and "step-current" in page
+
+
+def test_sessions_csrf_and_expiry() -> None:
+    sessions = Sessions(idle_timeout=60, max_age=3600, limit=2)
+    cookie, session = sessions.create("admin", "hash")
+    assert sessions.get(cookie) is session
+    assert sessions.get("guess") is None and sessions.get(None) is None
+    assert session.csrf_ok(session.csrf)
+    assert not session.csrf_ok("forged") and not session.csrf_ok(None)
+    session.flash("ok", "done")
+    assert session.take_flashes() == [("ok", "done")] and session.take_flashes() == []
+
+    session.seen -= 120
+    assert sessions.get(cookie) is None, "an idle session outlived its timeout"
+
+    first, _ = sessions.create("admin", "hash")
+    sessions.create("admin", "hash")
+    sessions.create("admin", "hash")
+    assert sessions.get(first) is None, "the oldest session was kept past the limit"
+
+
+def test_sign_in_returns_only_to_dashboard_paths() -> None:
+    assert safe_next("/dashboard/apps/demo") == "/dashboard/apps/demo"
+    for hostile in (None, "", "https://evil.example/", "//evil.example", "/dashboard//evil", "/x"):
+        assert safe_next(hostile) == "/dashboard"

@@ -67,6 +67,14 @@ def resolve_commit(path: Path, commit: str) -> str:
     return commits[0]
 
 
+def set_main(path: Path, commit: str) -> None:
+    repo = open_repo(path)
+    try:
+        repo.refs[MAIN_REF] = ObjectID(commit.encode())
+    finally:
+        repo.close()
+
+
 def is_fast_forward(path: Path, old: str, new: str) -> bool:
     """Whether `new` descends from `old`; a push that is not rewrote history (a force push)."""
     repo = open_repo(path)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import structlog
 
-from pipeline import traefik
+from pipeline import gitrepo, traefik
 from pipeline.context import Context
 from pipeline.drain import wait_until_drained
 from pipeline.errors import TempsError
@@ -49,8 +49,7 @@ def settle_records(ctx: Context, app: App) -> Release | None:
     for release in ctx.store.releases(app, limit=1000):
         state = S(release.state)
         if state == S.DRAINING:
-            ctx.journal.transition(release, S.LIVE)
-            log.info("reconcile.promoted", app=app.name, release=f"v{release.number}")
+            promote(ctx, app, release)
         elif state == S.STANDBY:
             ctx.journal.transition(release, S.RETIRED)
         elif state not in TERMINAL and state != S.LIVE:
@@ -67,6 +66,17 @@ def settle_records(ctx: Context, app: App) -> Release | None:
     for older in lives[1:]:
         ctx.journal.transition(older, S.RETIRED)
     return lives[0] if lives else None
+
+
+def promote(ctx: Context, app: App, release: Release) -> None:
+    """Finish what the crash cut short after a confirmed switch: live, restartable, on main."""
+    if release.container:
+        ctx.runtime.keep_running(release.container)
+    ctx.journal.transition(release, S.LIVE)
+    if release.source == "push":
+        # The push that carried it was cut off before its ref update; main names what runs.
+        gitrepo.set_main(ctx.settings.repo_path(app.name), release.commit)
+    log.info("reconcile.promoted", app=app.name, release=f"v{release.number}")
 
 
 def republish(ctx: Context, app: App, live: Release) -> None:

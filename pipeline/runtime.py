@@ -15,6 +15,7 @@ from typing import IO, Any
 import docker
 import docker.errors
 import requests
+import urllib3.exceptions
 import structlog
 
 from pipeline.errors import (
@@ -80,7 +81,12 @@ def _engine_errors(action: str) -> Iterator[None]:
     """Turn the SDK's connection failures into RuntimeUnavailable; callers map the rest."""
     try:
         yield
-    except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
+    except (
+        requests.exceptions.ConnectionError,
+        requests.exceptions.ChunkedEncodingError,
+        urllib3.exceptions.ProtocolError,
+        docker.errors.DockerException,
+    ) as exc:
         if isinstance(exc, docker.errors.APIError):
             raise
         raise RuntimeUnavailable(f"Docker engine unavailable while trying to {action}") from exc

@@ -41,6 +41,7 @@ class Deployer:
         self._lanes: dict[str, _Lane] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._admission = threading.Lock()
 
     def submit(
         self,
@@ -57,17 +58,19 @@ class Deployer:
         if self._stopping.is_set():
             raise RuntimeUnavailable("temps is shutting down; nothing was deployed")
         fields.setdefault("env", app.env)
-        release = self.ctx.store.create_release(app, source=source, commit=commit, **fields)
-        assert release.id is not None
-        self.ctx.journal.start(release.id)
-        with self._lock:
-            lane = self._lanes.setdefault(app.name, _Lane())
-            superseded = list(lane.waiting)
-            lane.waiting.clear()
-            lane.waiting.append(release.id)
-            lane.arrived.set()
-            start = not lane.busy
-            lane.busy = True
+        # Numbering and queueing happen together, so the queue order is the release order.
+        with self._admission:
+            release = self.ctx.store.create_release(app, source=source, commit=commit, **fields)
+            assert release.id is not None
+            self.ctx.journal.start(release.id)
+            with self._lock:
+                lane = self._lanes.setdefault(app.name, _Lane())
+                superseded = list(lane.waiting)
+                lane.waiting.clear()
+                lane.waiting.append(release.id)
+                lane.arrived.set()
+                start = not lane.busy
+                lane.busy = True
         for older in superseded:
             self._supersede(older, release)
         if start:

@@ -15,8 +15,8 @@ from typing import IO, Any
 import docker
 import docker.errors
 import requests
-import urllib3.exceptions
 import structlog
+import urllib3.exceptions
 
 from pipeline.errors import (
     BootFailed,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import statistics
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ import httpx
 
 from support.apprepo import git_push, make_app_repo
 from support.daemon import TempsDaemon
-from support.dockercli import container_names, docker, lines
+from support.dockercli import container_names
 from support.load import LoadGenerator, LoadSummary, version_of
 from support.wait import poll
 
@@ -158,37 +159,84 @@ class ContainerEvent:
     attributes: dict[str, str]
 
 
-def container_events(app: str, since: float, until: float) -> list[ContainerEvent]:
-    """Container events dockerd recorded for the app's containers between two epoch times."""
-    out = docker(
-        "events",
-        "--since",
-        f"{since:.6f}",
-        "--until",
-        f"{until:.6f}",
-        "--filter",
-        "type=container",
-        "--filter",
-        f"label=temps.app={app}",
-        "--format",
-        "{{json .}}",
-        timeout=60,
+def parse_event(line: str) -> ContainerEvent:
+    """One line of `docker events --format '{{json .}}'`."""
+    data = json.loads(line)
+    attributes = {
+        str(k): str(v) for k, v in (data.get("Actor", {}).get("Attributes") or {}).items()
+    }
+    return ContainerEvent(
+        action=str(data.get("Action") or data.get("status")),
+        name=attributes.get("name", ""),
+        at=int(data["timeNano"]) / 1e9,
+        attributes=attributes,
     )
-    events = []
-    for line in lines(out):
-        data = json.loads(line)
-        attributes = {
-            str(k): str(v) for k, v in (data.get("Actor", {}).get("Attributes") or {}).items()
-        }
-        events.append(
-            ContainerEvent(
-                action=str(data.get("Action") or data.get("status")),
-                name=attributes.get("name", ""),
-                at=int(data["timeNano"]) / 1e9,
-                attributes=attributes,
-            )
+
+
+class ContainerEvents:
+    """Follows dockerd's events for the app's containers while a test acts.
+
+    Events are followed live rather than asked for afterwards: dockerd replays past events
+    from a small buffer shared by every container on the host (256 in Docker 20.10), so a
+    later query misses events whenever other containers are busy. Use as a context manager.
+    """
+
+    def __init__(self, app: str) -> None:
+        self.app = app
+        self.started = 0.0
+        self._events: list[ContainerEvent] = []
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+
+    def __enter__(self) -> ContainerEvents:
+        self.started = time.time()
+        self._process = subprocess.Popen(
+            [
+                "docker",
+                "events",
+                "--since",
+                str(int(self.started) - 1),
+                "--filter",
+                "type=container",
+                "--filter",
+                f"label=temps.app={self.app}",
+                "--format",
+                "{{json .}}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
         )
-    return sorted(events, key=lambda e: e.at)
+        self._reader = threading.Thread(target=self._read, daemon=True, name="docker-events")
+        self._reader.start()
+        return self
+
+    def _read(self) -> None:
+        assert self._process is not None and self._process.stdout is not None
+        for line in self._process.stdout:
+            if line.strip():
+                event = parse_event(line)
+                with self._lock:
+                    self._events.append(event)
+
+    def events(self, settle: float = 0.5) -> list[ContainerEvent]:
+        """What happened since the watch began, after `settle` seconds for the last to arrive."""
+        time.sleep(settle)
+        with self._lock:
+            seen = [e for e in self._events if e.at >= self.started]
+        return sorted(seen, key=lambda e: e.at)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(5)
+        if self._reader is not None:
+            self._reader.join(5)
 
 
 def first_event(events: list[ContainerEvent], action: str, name: str) -> ContainerEvent:

@@ -251,7 +251,8 @@ def hand_over(job: Job, config: AppConfig, slot: Slot, previous: Release | None)
         job.say(f"-----> v{previous.number} stays up, idle, for the {bake:g}s bake window")
     else:
         job.release = ctx.journal.transition(job.release, S.DRAINING)
-        drain_slot(job, previous, config.deploy.drain_timeout)
+        # The requests in flight are the old release's: its own drain_timeout bounds them.
+        drain_slot(job, previous, config_of(previous).deploy.drain_timeout)
         go_live(job, slot)
         ctx.journal.transition(previous, S.RETIRED)
         stop_slot(job, previous)
@@ -268,9 +269,8 @@ def fail(job: Job, error: DeployError) -> None:
     ctx = job.ctx
     tail = error.log_tail
     container = job.release.container
-    if container is not None:
-        tail = tail or ctx.runtime.logs_tail(container, LOG_TAIL_LINES)
-        ctx.runtime.stop_and_remove(container, 0)
+    if container is not None and not tail:
+        tail = _container_log(job, container)
     step = str(job.release.state)
     job.log.warning("deploy.failed", step=step, reason=error.reason)
     job.say(f"-----> Deploy failed while {step}: {error.reason}")
@@ -285,3 +285,16 @@ def fail(job: Job, error: DeployError) -> None:
     job.release = ctx.journal.transition(
         job.release, S.FAILED, failure_reason=error.reason, failed_step=step, log_tail=tail
     )
+    if container is not None:
+        try:
+            ctx.runtime.stop_and_remove(container, 0)
+        except TempsError as exc:
+            # Reconciliation removes it at the next start if the engine is gone now.
+            job.log.error("deploy.cleanup_failed", container=container, error=str(exc))
+
+
+def _container_log(job: Job, container: str) -> str:
+    try:
+        return job.ctx.runtime.logs_tail(container, LOG_TAIL_LINES)
+    except TempsError:
+        return ""

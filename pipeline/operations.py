@@ -35,7 +35,7 @@ def rollback(deployer: Deployer, app: App, number: int | None) -> Release:
             f"the image of v{target.number} ({target.image}) was pruned; "
             "redeploy its commit instead"
         )
-    return deployer.submit(
+    release = deployer.submit(
         app,
         source="rollback",
         commit=target.commit,
@@ -45,6 +45,9 @@ def rollback(deployer: Deployer, app: App, number: int | None) -> Release:
         strategy=target.strategy,
         rollback_of=target.number,
     )
+    # As on Heroku, the app's environment goes back too, not only the container's.
+    deployer.ctx.store.update_app(app.name, env=target.env)
+    return release
 
 
 def _previous_live(deployer: Deployer, app: App) -> Release:

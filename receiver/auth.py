@@ -112,7 +112,9 @@ def guarded_authenticate(
     try:
         return authenticate(store, token)
     except Unauthorized as exc:
-        limiter.failed(client)
+        # git's first request never carries credentials; only a wrong secret counts.
+        if token:
+            limiter.failed(client)
         log.warning(
             "auth.failed", client=client, where=where, reason=str(exc), sent_credentials=bool(token)
         )

@@ -37,21 +37,21 @@ def bake(ctx: Context, app_name: str, pause: Callable[[float], bool]) -> None:
     ends = time.monotonic() + config.deploy.bake
     failures = 0
     job.log.info("bake.started", standby=f"v{standby.number}", seconds=config.deploy.bake)
-    with probe_client() as client:
-        while (remaining := ends - time.monotonic()) > 0:
-            result = probe(client, slot.url + check.path, check.timeout)
-            failures = 0 if result.ok else failures + 1
-            if failures:
-                job.say(
-                    f"bake: health {check.path}: {result.detail} "
-                    f"(failure {failures}/{check.unhealthy_threshold})"
-                )
-            if failures >= check.unhealthy_threshold:
-                flip_back(job, standby, f"failed health during the bake window: {result.detail}")
-                return
-            if pause(min(check.interval, remaining)):
-                job.log.info("bake.cut_short", standby=f"v{standby.number}")
-                return
+    client = probe_client()
+    while (remaining := ends - time.monotonic()) > 0:
+        result = probe(client, slot.url + check.path, check.timeout)
+        failures = 0 if result.ok else failures + 1
+        if failures:
+            job.say(
+                f"bake: health {check.path}: {result.detail} "
+                f"(failure {failures}/{check.unhealthy_threshold})"
+            )
+        if failures >= check.unhealthy_threshold:
+            flip_back(job, standby, f"failed health during the bake window: {result.detail}")
+            return
+        if pause(min(check.interval, remaining)):
+            job.log.info("bake.cut_short", standby=f"v{standby.number}")
+            return
     job.say(f"-----> bake window over: {job.label} stays live, v{standby.number} retires")
     drain_slot(job, standby, config.deploy.drain_timeout)
     ctx.journal.transition(standby, S.RETIRED)

@@ -37,6 +37,7 @@ class ManagedTraefik:
         self._pid: int | None = None
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._http = httpx.Client()
 
     def start(self) -> None:
         ensure_default_certificate(self.settings)
@@ -78,7 +79,7 @@ class ManagedTraefik:
 
     def ready(self) -> bool:
         try:
-            response = httpx.get(f"{self.settings.traefik_api.url}/ping", timeout=1.0)
+            response = self._http.get(f"{self.settings.traefik_api.url}/ping", timeout=1.0)
             return response.status_code == 200
         except httpx.HTTPError:
             return False

@@ -18,7 +18,7 @@ from pipeline.drain import wait_until_drained
 from pipeline.errors import TempsError
 from pipeline.models import App, Release
 from pipeline.slots import config_of, hosts_of
-from pipeline.states import TERMINAL
+from pipeline.states import IN_FLIGHT
 from pipeline.states import ReleaseState as S
 
 log = structlog.get_logger()
@@ -52,7 +52,7 @@ def settle_records(ctx: Context, app: App) -> Release | None:
             promote(ctx, app, release)
         elif state == S.STANDBY:
             ctx.journal.transition(release, S.RETIRED)
-        elif state not in TERMINAL and state != S.LIVE:
+        elif state in IN_FLIGHT:
             ctx.journal.transition(
                 release,
                 S.INTERRUPTED,

@@ -30,6 +30,17 @@ TERMINAL = frozenset(
     }
 )
 
+# A deploy in flight passes through these, in this order, before it is live.
+IN_FLIGHT = (
+    ReleaseState.QUEUED,
+    ReleaseState.BUILDING,
+    ReleaseState.RELEASING,
+    ReleaseState.BOOTING,
+    ReleaseState.HEALTH_CHECKING,
+    ReleaseState.SWITCHING,
+    ReleaseState.DRAINING,
+)
+
 _S = ReleaseState
 _ABORT = {_S.FAILED, _S.INTERRUPTED}
 

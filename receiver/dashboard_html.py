@@ -14,6 +14,7 @@ from string import Template
 from typing import Any
 from urllib.parse import quote
 
+from pipeline.states import IN_FLIGHT
 from pipeline.states import ReleaseState as S
 
 
@@ -42,16 +43,7 @@ def path(*segments: object) -> str:
     return "/dashboard/" + "/".join(quote(str(segment), safe="") for segment in segments)
 
 
-# States a deploy passes through before it ends; the order is the pipeline's.
-RUNNING = (
-    S.QUEUED,
-    S.BUILDING,
-    S.RELEASING,
-    S.BOOTING,
-    S.HEALTH_CHECKING,
-    S.SWITCHING,
-    S.DRAINING,
-)
+RUNNING = IN_FLIGHT
 STEP_LABELS: dict[str, str] = {
     S.QUEUED: "Queued",
     S.BUILDING: "Build",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -78,6 +79,17 @@ _RANGES: dict[str, tuple[float, float | None]] = {
 }
 
 
+def text(value: str, what: str) -> str:
+    """A string that can be stored and sent on: valid UTF-8 (no lone surrogates), no NUL."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{what} is not valid text") from exc
+    if "\x00" in value:
+        raise InvalidInput(f"{what} holds a NUL character")
+    return value
+
+
 def load_toml(text: str, overrides: dict[str, Any] | None = None) -> AppConfig:
     """temps.toml, with the settings the API overrides laid over it."""
     try:
@@ -135,6 +147,10 @@ def _value(data: dict[str, Any], key: str, default: Any, kind: type, prefix: str
     value: Any = data[key]
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInput(f"temps.toml: {name} must be a finite number, got {value!r}")
+    if isinstance(value, str):
+        value = text(value, f"temps.toml: {name}")
     if not isinstance(value, kind) or isinstance(value, bool):
         raise InvalidInput(f"temps.toml: {name} must be {_type_name(kind)}, got {value!r}")
     bounds = _RANGES.get(name)

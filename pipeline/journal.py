@@ -18,6 +18,7 @@ from pipeline.store import Store
 log = structlog.get_logger()
 
 KEEP_FINISHED_IN_MEMORY = 20
+STEP_PREFIX = "----->"
 
 
 @dataclass
@@ -68,10 +69,14 @@ class Journal:
             return
         written = self._written.get(release_id, 0)
         room = self.max_lines - written
+        # temps' own step lines always get through, so the outcome is never cut off.
+        own = [line for line in lines if line.startswith(STEP_PREFIX)]
         if room <= 0:
+            lines = own
+        elif len(lines) >= room:
+            lines = [*lines[: room - 1], f"[log truncated at {self.max_lines} lines]", *own]
+        if not lines:
             return
-        if len(lines) > room:
-            lines = [*lines[: room - 1], f"[log truncated at {self.max_lines} lines]"]
         self._written[release_id] = written + len(lines)
         self.store.append_log(release_id, lines)
         with self._changed:

@@ -8,7 +8,7 @@ import secrets
 import time
 
 from pipeline import gitrepo
-from pipeline.appconfig import STRATEGIES
+from pipeline.appconfig import STRATEGIES, text
 from pipeline.errors import Conflict, InvalidInput
 from pipeline.models import App, Release
 from pipeline.states import ReleaseState as S
@@ -93,6 +93,7 @@ def validate_env(env: dict[str, str], max_vars: int) -> None:
     if len(env) > max_vars:
         raise InvalidInput(f"at most {max_vars} environment variables, got {len(env)}")
     for key, value in env.items():
+        text(value if isinstance(value, str) else "", f"the value of {key[:64]!r}")
         if not ENV_KEY.match(key):
             raise InvalidInput(f"invalid environment variable name {key!r}")
         if key in RESERVED_KEYS:
@@ -104,6 +105,8 @@ def validate_env(env: dict[str, str], max_vars: int) -> None:
 
 
 def validate_source(url: str | None, branch: str) -> None:
+    if url is not None:
+        text(url, "the repository URL")
     if url is not None and not re.fullmatch(r"https?://[^\s]{1,2000}", url):
         raise InvalidInput(f"repository URL must be http(s)://..., got {url!r}")
     if not re.fullmatch(r"[A-Za-z0-9._/-]{1,200}", branch) or ".." in branch:
@@ -113,6 +116,7 @@ def validate_source(url: str | None, branch: str) -> None:
 def new_secret(given: str | None) -> str:
     if given is None:
         return secrets.token_urlsafe(32)
+    text(given, "the secret")
     if not 16 <= len(given) <= 256:
         raise InvalidInput("a secret must be 16 to 256 characters")
     return given

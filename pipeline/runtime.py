@@ -136,8 +136,9 @@ class DockerRuntime:
     ) -> None:
         """Build and tag; a build still running after `timeout` fails the deploy.
 
-        The engine cannot be told to cancel through the SDK, so an abandoned build's current
-        step finishes in the background; its image is never tagged or used.
+        The engine cannot be told to cancel through the SDK, so an abandoned build finishes in
+        the background and may still tag its image; a later deploy of that commit reuses it,
+        which is sound: the image is what the commit builds to.
         """
         failure: list[BaseException] = []
 

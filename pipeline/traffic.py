@@ -18,7 +18,7 @@ from typing import Any
 
 BLOCK = 64 * 1024
 # A request that started this long before the window may still be logged after it.
-OUT_OF_ORDER_SECONDS = 60.0
+OUT_OF_ORDER_SECONDS = 10.0
 MAX_SCAN_BYTES = 256 * 1024 * 1024
 
 

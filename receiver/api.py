@@ -5,20 +5,26 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from pipeline import gitrepo
 from pipeline.errors import InvalidInput
 from pipeline.models import App
 from receiver.auth import Principal, bearer_token, guarded_authenticate
 from receiver.daemon import Daemon
+from receiver.problems import ERROR_RESPONSES
 from receiver.views import app_view, release_view
+
+# Release numbers and ids are SQLite integers: bound them so no request can overflow one.
+Number = Annotated[int, Path(ge=1, le=2**31 - 1)]
+BodyNumber = Annotated[int, Field(ge=1, le=2**31 - 1)]
+QueryNumber = Annotated[int, Query(ge=1, le=2**31 - 1)]
 
 APP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 
 
 def daemon_of(request: Request) -> Daemon:
@@ -96,7 +102,7 @@ def list_releases(name: str, daemon: DaemonDep, who: PrincipalDep) -> list[dict[
 
 
 @router.get("/apps/{name}/releases/{number}")
-def get_release(name: str, number: int, daemon: DaemonDep, who: PrincipalDep) -> dict[str, Any]:
+def get_release(name: str, number: Number, daemon: DaemonDep, who: PrincipalDep) -> dict[str, Any]:
     app = app_for(daemon, who, name)
     release = daemon.store.release_by_number(app, number)
     assert release.id is not None

@@ -12,18 +12,19 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
 from pipeline import notify, operations, webhooks
-from pipeline.appconfig import parse_config
+from pipeline.appconfig import parse_config, text
 from pipeline.models import Release
-from receiver.api import DaemonDep, PrincipalDep, app_for
+from receiver.api import BodyNumber, DaemonDep, Number, PrincipalDep, app_for
 from receiver.daemon import Daemon
+from receiver.problems import ERROR_RESPONSES
 from receiver.views import app_view, release_view
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 WAIT_SECONDS = 900.0
 
 
 class RollbackRequest(BaseModel):
-    release: int | None = None
+    release: BodyNumber | None = None
 
 
 class DeployRequest(BaseModel):
@@ -135,9 +136,13 @@ def update_app_settings(
     return {**app_view(daemon.store, daemon.settings, app), "settings": body.settings}
 
 
-@router.get("/apps/{name}/releases/{number}/log")
+@router.get(
+    "/apps/{name}/releases/{number}/log",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 def release_log(
-    name: str, number: int, daemon: DaemonDep, who: PrincipalDep, follow: bool = False
+    name: str, number: Number, daemon: DaemonDep, who: PrincipalDep, follow: bool = False
 ) -> StreamingResponse:
     app = app_for(daemon, who, name)
     release = daemon.store.release_by_number(app, number)
@@ -179,6 +184,8 @@ def set_source(
     who.require_admin()
     app_for(daemon, who, name)
     operations.validate_source(body.repo_url, body.branch)
+    if body.token is not None:
+        text(body.token, "the token")
     sealed = daemon.deployer.ctx.sealer.seal(body.token) if body.token else None
     app = daemon.store.update_app(
         name, repo_url=body.repo_url, branch=body.branch, repo_token_sealed=sealed

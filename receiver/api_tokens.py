@@ -9,10 +9,11 @@ from pydantic import BaseModel
 
 from pipeline.errors import InvalidInput
 from pipeline.models import Token
-from receiver.api import DaemonDep, PrincipalDep, validate_app_name
+from receiver.api import DaemonDep, Number, PrincipalDep, validate_app_name
 from receiver.auth import new_token
+from receiver.problems import ERROR_RESPONSES
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 
 
 class TokenRequest(BaseModel):
@@ -55,7 +56,7 @@ def list_tokens(daemon: DaemonDep, who: PrincipalDep) -> list[dict[str, Any]]:
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-def revoke_token(token_id: int, daemon: DaemonDep, who: PrincipalDep) -> Response:
+def revoke_token(token_id: Number, daemon: DaemonDep, who: PrincipalDep) -> Response:
     who.require_admin()
     daemon.store.revoke_token(token_id)
     return Response(status_code=204)

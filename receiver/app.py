@@ -37,7 +37,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(git_routes.router)
     app.include_router(dashboard.router)
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     def metrics_page() -> PlainTextResponse:
         daemon: Daemon = app.state.daemon
         gauges = [
@@ -61,7 +65,12 @@ def create_app(settings: Settings) -> FastAPI:
             metrics.render(gauges), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
 
-    @app.get("/healthz")
+    @app.get(
+        "/healthz",
+        responses={
+            503: {"description": "a component is down", "content": {"application/json": {}}}
+        },
+    )
     def healthz() -> JSONResponse:
         daemon: Daemon = app.state.daemon
         checks: dict[str, Any] = {

@@ -22,7 +22,7 @@ from receiver import dashboard_actions
 from receiver import dashboard_pages as pages
 from receiver import dashboard_release as release_pages
 from receiver import dashboard_web as web
-from receiver.api import client_address, daemon_of
+from receiver.api import Number, client_address, daemon_of
 from receiver.auth import guarded_authenticate
 from receiver.daemon import Daemon
 from receiver.dashboard_assets import ASSETS
@@ -136,7 +136,7 @@ def app_page(name: str, request: Request) -> Response:
 
 
 @router.get("/dashboard/apps/{name}/releases/{number}")
-def release_page(name: str, number: int, request: Request) -> Response:
+def release_page(name: str, number: Number, request: Request) -> Response:
     def build(session: Session, daemon: Daemon) -> HTMLResponse:
         app = daemon.store.get_app(name)
         release_id = _release_id(daemon, name, number)
@@ -158,7 +158,7 @@ def release_page(name: str, number: int, request: Request) -> Response:
 
 
 @router.get("/dashboard/apps/{name}/releases/{number}/log")
-def follow_log(name: str, number: int, request: Request, position: int = 0) -> Response:
+def follow_log(name: str, number: Number, request: Request, position: int = 0) -> Response:
     """Log lines after `position` (waiting a little for some), with the steps so far."""
     if web.current_session(request) is None:
         return JSONResponse({"detail": "signed out"}, status_code=401)
@@ -181,7 +181,7 @@ def follow_log(name: str, number: int, request: Request, position: int = 0) -> R
 
 
 @router.get("/dashboard/apps/{name}/releases/{number}/log.txt")
-def raw_log(name: str, number: int, request: Request) -> Response:
+def raw_log(name: str, number: Number, request: Request) -> Response:
     if web.current_session(request) is None:
         return web.to_login(request)
     daemon = daemon_of(request)

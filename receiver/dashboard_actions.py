@@ -15,7 +15,7 @@ from pipeline.errors import InvalidInput, TempsError
 from pipeline.models import Release
 from receiver import dashboard_pages as pages
 from receiver import dashboard_web as web
-from receiver.api import daemon_of
+from receiver.api import QueryNumber, daemon_of
 from receiver.daemon import Daemon
 from receiver.dashboard_html import path, short_sha
 from receiver.dashboard_session import Session
@@ -24,7 +24,7 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/dashboard/apps/{name}/rollback")
-def rollback_confirm(name: str, request: Request, release: int) -> Response:
+def rollback_confirm(name: str, request: Request, release: QueryNumber) -> Response:
     def build(session: Session, daemon: Daemon) -> HTMLResponse:
         app = daemon.store.get_app(name)
         target = daemon.store.release_by_number(app, release)

@@ -11,7 +11,8 @@ from receiver.api import client_address, daemon_of
 from receiver.auth import GIT_HINT, basic_password, guarded_authenticate
 from receiver.push import deploy_on_push
 
-router = APIRouter()
+# git's own protocol, not JSON: left out of the OpenAPI schema.
+router = APIRouter(include_in_schema=False)
 
 
 def _authorize(request: Request, name: str) -> Response | None:

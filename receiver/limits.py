@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pipeline.errors import TooLarge
 from receiver.problems import problem
 
 # Git and webhooks enforce their own (larger) limits while they stream the body.
@@ -31,16 +30,29 @@ class BodyLimit:
             await response(scope, receive, send)
             return
         seen = 0
+        refused = False
 
         async def counted() -> Message:
-            nonlocal seen
+            # A body without a length is counted as it arrives; past the limit the client
+            # gets the 413 here and the endpoint sees a disconnect.
+            nonlocal seen, refused
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                raise TooLarge(self._message())
+            if seen > self.max_bytes and not refused:
+                refused = True
+                await problem(413, "Content Too Large", self._message())(scope, receive, send)
+                return {"type": "http.disconnect"}
             return message
 
-        await self.app(scope, counted, send)
+        async def unless_refused(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        try:
+            await self.app(scope, counted, unless_refused)
+        except Exception:
+            if not refused:
+                raise
 
     def _message(self) -> str:
         return f"request body larger than the limit of {self.max_bytes} bytes"

@@ -15,9 +15,10 @@ from pipeline.models import App
 from pipeline.webhooks import PushEvent
 from receiver.api import daemon_of
 from receiver.daemon import Daemon
+from receiver.problems import ERROR_RESPONSES
 from receiver.views import release_view
 
-router = APIRouter(prefix="/hooks")
+router = APIRouter(prefix="/hooks", responses=ERROR_RESPONSES)
 
 
 async def _body(request: Request, limit: int) -> bytes:

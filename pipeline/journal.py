@@ -67,22 +67,32 @@ class Journal:
         lines = [line.rstrip() for line in text.splitlines() if line.strip()]
         if not lines:
             return
-        written = self._written.get(release_id, 0)
-        room = self.max_lines - written
-        # temps' own step lines always get through, so the outcome is never cut off.
-        own = [line for line in lines if line.startswith(STEP_PREFIX)]
-        if room <= 0:
-            lines = own
-        elif len(lines) >= room:
-            lines = [*lines[: room - 1], f"[log truncated at {self.max_lines} lines]", *own]
+        lines = self._within_cap(release_id, lines)
         if not lines:
             return
-        self._written[release_id] = written + len(lines)
         self.store.append_log(release_id, lines)
         with self._changed:
             follow = self._live.setdefault(release_id, _Follow())
             follow.lines.extend(lines)
             self._changed.notify_all()
+
+    def _within_cap(self, release_id: int, lines: list[str]) -> list[str]:
+        """At most max_lines per release. Build and app output may fill all but a reserve,
+        kept for temps' own step lines, so the outcome of a chatty deploy is never cut off."""
+        reserve = min(50, self.max_lines // 4)
+        kept: list[str] = []
+        written = self._written.get(release_id, 0)
+        for line in lines:
+            own = line.startswith(STEP_PREFIX)
+            limit = self.max_lines if own else self.max_lines - reserve
+            if written < limit - (0 if own else 1):
+                kept.append(line)
+                written += 1
+            elif not own and written == limit - 1:
+                kept.append(f"[log truncated at {self.max_lines} lines]")
+                written += 1
+        self._written[release_id] = written
+        return kept
 
     def finish(self, release_id: int) -> None:
         with self._changed:

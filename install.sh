@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install temps on a Debian host and start the daemon. Idempotent; run as root.
 #
-#   sudo bash install.sh                 # packages, Docker engine, venv, daemon
-#   sudo bash install.sh --engine-only   # only make sure a Docker engine answers
+#   bash install.sh                      # packages, Docker engine, venv, daemon
+#   bash install.sh --engine-only        # only make sure a Docker engine answers
 #
 # Environment overrides: TEMPS_HOME (default /var/lib/temps), TEMPS_LISTEN (API and git,
 # default 127.0.0.1:7000), TEMPS_HTTP (Traefik's web entrypoint, default 127.0.0.1:8080).

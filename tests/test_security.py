@@ -388,7 +388,7 @@ def request_for(matrix: Matrix, call: Call, token: str | None) -> httpx.Request:
         service = path.rsplit("/", 1)[1]
         headers["Content-Type"] = f"application/x-{service}-request"
         content = b"0000"
-    elif "requestBody" in OPERATIONS[(call.method, call.path)]:
+    elif "requestBody" in OPERATIONS.get((call.method, call.path), {}):
         body = OPERATIONS[(call.method, call.path)]["requestBody"]["content"]["application/json"]
         headers["Content-Type"] = "application/json"
         content = json.dumps(sample(body["schema"])).encode()

@@ -33,23 +33,19 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 
-from support.apprepo import git, git_env  # noqa: E402
-from support.busybox import BUSYBOX_IMAGE, ensure_busybox_image  # noqa: E402
+from support.apprepo import (  # noqa: E402
+    CRASH_CMD,
+    DOCKERFILE,
+    SERVE_CMD,
+    SLOW_CGI,
+    git,
+    git_env,
+)
+from support.busybox import ensure_busybox_image  # noqa: E402
 from support.daemon import TempsDaemon  # noqa: E402
 
 PUSH_TIMEOUT = 300.0
 
-DOCKERFILE = f"""FROM {BUSYBOX_IMAGE}
-COPY www /www
-CMD {{cmd}}
-"""
-SERVE_CMD = '["/bin/sh", "-c", "exec httpd -f -p \\"$PORT\\" -h /www"]'
-CRASH_CMD = '["/bin/sh", "-c", "echo crashing on purpose; exit 1"]'
-SLOW_CGI = """#!/bin/sh
-sleep {seconds}
-printf 'Content-Type: text/plain\\r\\n\\r\\n'
-echo "slow done {version}"
-"""
 
 # The app's own settings; bake = 0 unless a bench wants the previous slot on standby.
 TEMPS_TOML = """port = 8000
@@ -294,7 +290,8 @@ def commit_app(
         git(repo, "config", "user.name", "Temps Bench")
         git(repo, "config", "user.email", "bench@temps.invalid")
     path = "/cgi-bin/health" if health == "503" else "/health"
-    write_file(repo / "Dockerfile", DOCKERFILE.format(cmd=CRASH_CMD if crash else SERVE_CMD))
+    command = CRASH_CMD if crash else SERVE_CMD
+    write_file(repo / "Dockerfile", DOCKERFILE.format(extra="", cmd=command))
     write_file(repo / "temps.toml", TEMPS_TOML.format(path=path, interval=interval, bake=bake))
     write_file(repo / "www" / "index.html", f"version {version}\n")
     write_file(

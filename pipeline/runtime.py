@@ -281,34 +281,34 @@ class DockerRuntime:
         with _engine_errors("update a container"):
             self.client.api.update_container(name, restart_policy={"Name": "unless-stopped"})
 
-    def state(self, name: str) -> ContainerState:
-        with _engine_errors("inspect a container"):
-            try:
-                attrs: dict[str, Any] = self.client.api.inspect_container(name)
-            except docker.errors.NotFound:
-                return ContainerState("missing", -1)
-        state = attrs["State"]
-        return ContainerState(str(state["Status"]), int(state.get("ExitCode", 0)))
-
-    def host_port(self, name: str, port: int) -> int | None:
-        """The loopback port a running container publishes `port` on, or None."""
+    def _inspect(self, name: str) -> dict[str, Any] | None:
         with _engine_errors("inspect a container"):
             try:
                 attrs: dict[str, Any] = self.client.api.inspect_container(name)
             except docker.errors.NotFound:
                 return None
-        if not attrs["State"]["Running"]:
+        return attrs
+
+    def state(self, name: str) -> ContainerState:
+        attrs = self._inspect(name)
+        if attrs is None:
+            return ContainerState("missing", -1)
+        state = attrs["State"]
+        return ContainerState(str(state["Status"]), int(state.get("ExitCode", 0)))
+
+    def host_port(self, name: str, port: int) -> int | None:
+        """The loopback port a running container publishes `port` on, or None."""
+        attrs = self._inspect(name)
+        if attrs is None or not attrs["State"]["Running"]:
             return None
         bindings = (attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp") or []
         return int(bindings[0]["HostPort"]) if bindings else None
 
     def published_port(self, name: str) -> int | None:
         """The first loopback port a running container publishes, whatever its inner port."""
-        with _engine_errors("inspect a container"):
-            try:
-                attrs: dict[str, Any] = self.client.api.inspect_container(name)
-            except docker.errors.NotFound:
-                return None
+        attrs = self._inspect(name)
+        if attrs is None:
+            return None
         for bindings in (attrs["NetworkSettings"]["Ports"] or {}).values():
             for binding in bindings or []:
                 return int(binding["HostPort"])

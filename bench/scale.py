@@ -124,7 +124,7 @@ def deploy_many(daemon: TempsDaemon, names: list[str], work: Path) -> list[float
 
 def phase(daemon: TempsDaemon, tag: str, repo: Path, args: Any) -> dict[str, Any]:
     """The figures for the current number of apps."""
-    apps = len(list((daemon.home / "traefik" / "dynamic").glob("*.yml"))) - 1
+    apps = len(list((daemon.home / "traefik" / "routes").glob("*.json")))
     print(f"  with {apps} app(s):", flush=True)
     found: dict[str, Any] = {"apps": apps, "memory": memory(daemon)}
     mem = found["memory"]

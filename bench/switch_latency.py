@@ -36,7 +36,8 @@ P95_TARGET = 0.150
 
 
 def route_mtime(daemon: TempsDaemon, app: str) -> float:
-    return os.stat(daemon.home / "traefik" / "dynamic" / f"{app}.yml").st_mtime_ns / 1e9
+    # Every app's route is in one table: its rename is what Traefik reacts to.
+    return os.stat(daemon.home / "traefik" / "dynamic" / "routes.yml").st_mtime_ns / 1e9
 
 
 def one_switch(daemon: TempsDaemon, app: str, repo: Path, version: str) -> dict[str, Any]:

@@ -17,11 +17,18 @@ STRATEGIES = ("blue-green", "recreate")
 class HealthCheck:
     path: str = "/"
     interval: float = 1.0
+    # After a failing probe the next ones come this often (HAProxy's "fastinter"): a broken
+    # release is told apart from a blip in a fraction of `interval`, not in several of them.
+    recheck_interval: float = 0.25
     timeout: float = 2.0
     healthy_threshold: int = 3
     unhealthy_threshold: int = 3
     grace_period: float = 0.0
     deadline: float = 60.0
+
+    def pause_after(self, failing: bool) -> float:
+        """Seconds until the next probe: sooner while a run of failures is being confirmed."""
+        return min(self.interval, self.recheck_interval) if failing else self.interval
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,7 @@ _T = TypeVar("_T", HealthCheck, DeploySettings, Resources)
 _RANGES: dict[str, tuple[float, float | None]] = {
     "port": (1, 65535),
     "healthcheck.interval": (0.01, 600),
+    "healthcheck.recheck_interval": (0.01, 600),
     "healthcheck.timeout": (0.01, 600),
     "healthcheck.healthy_threshold": (1, 100),
     "healthcheck.unhealthy_threshold": (1, 100),

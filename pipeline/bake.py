@@ -49,7 +49,7 @@ def bake(ctx: Context, app_name: str, pause: Callable[[float], bool]) -> None:
         if failures >= check.unhealthy_threshold:
             flip_back(job, standby, f"failed health during the bake window: {result.detail}")
             return
-        if pause(min(check.interval, remaining)):
+        if pause(min(check.pause_after(failures > 0), remaining)):
             job.log.info("bake.cut_short", standby=f"v{standby.number}")
             return
     job.say(f"-----> bake window over: {job.label} stays live, v{standby.number} retires")

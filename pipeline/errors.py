@@ -8,6 +8,7 @@
     ├── Unauthorized          missing or wrong credentials
     ├── Forbidden             valid credentials, not allowed here
     ├── RateLimited           too many failed authentications from one address
+    ├── MigrationFailed       the database could not be brought to the current schema
     └── DeployError           a step of a deploy failed; carries the step and log tail
         ├── BuildFailed       no Dockerfile, a Dockerfile error, a bad tree
         ├── ReleaseCommandFailed the release command exited non-zero
@@ -52,6 +53,10 @@ class Forbidden(TempsError):
 
 
 class RateLimited(TempsError):
+    pass
+
+
+class MigrationFailed(TempsError):
     pass
 
 

@@ -3,6 +3,8 @@
 A probe that cannot connect means "not listening yet" and is bounded by the deadline only;
 an answer other than 2xx, or no answer within the timeout, is a failure and counts toward
 `unhealthy_threshold` once `grace_period` has passed. Redirects are not followed: they fail.
+After a counted failure the next probes come every `recheck_interval` until the run of
+failures ends one way or the other.
 """
 
 from __future__ import annotations
@@ -92,7 +94,8 @@ def wait_until_healthy(
                     raise HealthCheckFailed(
                         f"health check {check.path} failed {failures} times in a row: {last}"
                     )
-        if elapsed + check.interval > check.deadline:
+        pause = check.pause_after(failures > 0)
+        if elapsed + pause > check.deadline:
             if not result.answered:
                 raise HealthCheckFailed(
                     f"app never answered on its port within {check.deadline:g}s "
@@ -101,4 +104,4 @@ def wait_until_healthy(
             raise HealthCheckFailed(
                 f"not healthy within {check.deadline:g}s: last probe {check.path} {last}"
             )
-        time.sleep(check.interval)
+        time.sleep(pause)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import structlog
 
-from pipeline import gitrepo, traefik
+from pipeline import gitrepo, routes, traefik
 from pipeline.context import Context
 from pipeline.drain import wait_until_drained
 from pipeline.errors import TempsError
@@ -31,7 +31,7 @@ def reconcile(ctx: Context) -> None:
         live = settle_records(ctx, app)
         if live is None:
             # Never live (a first deploy cut short): a route could only point at an orphan.
-            traefik.restore_route(ctx.settings, app.name, None)
+            routes.restore_route(ctx.settings, app.name, None)
         elif live.container is not None:
             owned.add(live.container)
             try:
@@ -92,9 +92,9 @@ def republish(ctx: Context, app: App, live: Release) -> None:
     url = f"http://127.0.0.1:{host_port}"
     label = f"v{live.number}"
     document = traefik.route_document(app.name, hosts_of(ctx.settings, app.name), url, label)
-    if traefik.read_route(ctx.settings, app.name) == traefik.render(document):
+    if routes.read_route(ctx.settings, app.name) == traefik.render(document):
         return
-    traefik.publish_route(ctx.settings, app.name, document)
+    routes.publish_route(ctx.settings, app.name, document)
     traefik.confirm_route(ctx.settings, app.name, url, config.healthcheck.path, label)
     log.info("reconcile.route_rewritten", app=app.name, url=url)
 

@@ -97,6 +97,11 @@ class Settings:
         return self.traefik_dir / "dynamic"
 
     @property
+    def routes_dir(self) -> Path:
+        """Each app's route document; Traefik reads the table rendered from them."""
+        return self.traefik_dir / "routes"
+
+    @property
     def staging_dir(self) -> Path:
         return self.traefik_dir / "staging"
 
@@ -142,6 +147,7 @@ class Settings:
             self.home,
             self.repos_dir,
             self.dynamic_dir,
+            self.routes_dir,
             self.staging_dir,
             self.certs_dir,
             self.logs_dir,

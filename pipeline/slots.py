@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from pipeline import metrics, traefik
+from pipeline import metrics, routes, traefik
 from pipeline.appconfig import AppConfig
 from pipeline.context import Job
 from pipeline.drain import wait_until_drained
@@ -26,14 +26,14 @@ def route_to(job: Job, slot: Slot, label: str, probe_path: str) -> float:
     settings = job.ctx.settings
     app = job.app.name
     document = traefik.route_document(app, hosts_of(settings, app), slot.url, label)
-    before = traefik.read_route(settings, app)
-    traefik.publish_route(settings, app, document)
+    before = routes.read_route(settings, app)
+    routes.publish_route(settings, app, document)
     try:
         took = traefik.confirm_route(settings, app, slot.url, probe_path, label)
         metrics.switch_seconds.observe(took)
         return took
     except DeployError:
-        traefik.restore_route(settings, app, before)
+        routes.restore_route(settings, app, before)
         raise
 
 

@@ -1,31 +1,21 @@
-"""SQLite access: short transactions, WAL, a busy timeout; schema by Alembic at start."""
+"""SQLite access: short transactions, WAL, a busy timeout; schema by Alembic at start
+(`pipeline.schema`)."""
 
 from __future__ import annotations
 
 import hashlib
 import threading
-from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, event, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, create_engine, select
 
-import migrations
 from pipeline.errors import Conflict, NotFound
 from pipeline.models import App, Delivery, Release, ReleaseEvent, ReleaseLog, Token, now
 from pipeline.states import ReleaseState
 
 BUSY_TIMEOUT_MS = 10_000
-
-
-def migrate(db_url: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
-    config.set_main_option("sqlalchemy.url", db_url)
-    command.upgrade(config, "head")
 
 
 def make_engine(db_url: str) -> Engine:

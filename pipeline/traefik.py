@@ -1,8 +1,9 @@
 """Traefik, run by the daemon and steered through its file provider.
 
-One file per app in `dynamic/`, written whole to `staging/` (same filesystem, outside the
-watched dir) and moved in with os.replace, so Traefik never sees a half-written file. Every
-write is confirmed through Traefik's API and a request through its data plane.
+Files in `dynamic/` are written whole to `staging/` (same filesystem, outside the watched
+dir) and moved in with os.replace, so Traefik never sees a half-written file; the apps'
+routes share one file (`pipeline.routes`). Every switch is confirmed through Traefik's API
+and a request through its data plane.
 JSON is valid YAML, so the files are rendered with the json module.
 """
 
@@ -12,7 +13,6 @@ import functools
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -115,45 +115,8 @@ def write_atomically(staging: Path, target: Path, content: bytes) -> None:
         os.close(directory)
 
 
-def route_path(settings: Settings, app: str) -> Path:
-    return settings.dynamic_dir / f"{app}.yml"
-
-
-def read_route(settings: Settings, app: str) -> bytes | None:
-    try:
-        return route_path(settings, app).read_bytes()
-    except FileNotFoundError:
-        return None
-
-
 def render(document: dict[str, Any]) -> bytes:
     return json.dumps(document, indent=2).encode() + b"\n"
-
-
-def publish_route(settings: Settings, app: str, document: dict[str, Any]) -> None:
-    validate_route(app, document)
-    write_atomically(settings.staging_dir, route_path(settings, app), render(document))
-
-
-def restore_route(settings: Settings, app: str, previous: bytes | None) -> None:
-    if previous is None:
-        route_path(settings, app).unlink(missing_ok=True)
-    else:
-        write_atomically(settings.staging_dir, route_path(settings, app), previous)
-
-
-def remove_stray_files(settings: Settings, apps: set[str]) -> list[str]:
-    """At start-up: an invalid or unknown file in dynamic/ could freeze or shadow routes."""
-    removed = []
-    for path in settings.dynamic_dir.iterdir():
-        if path.name == TLS_FILE or (path.suffix == ".yml" and path.stem in apps):
-            continue
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-        removed.append(path.name)
-    return removed
 
 
 def confirm_route(

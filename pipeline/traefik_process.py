@@ -6,6 +6,7 @@ not take the apps' routes down. At start the daemon adopts a Traefik it left run
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -65,6 +66,9 @@ class ManagedTraefik:
     def stop(self) -> None:
         """Stop Traefik itself (tests and `temps` uninstall; a daemon exit leaves it running)."""
         self.stop_watching()
+        # A watcher caught between two checks would take the exit for a crash and restart it.
+        if self._watcher is not None:
+            self._watcher.join(timeout=30)
         if self._pid is not None:
             self._terminate(self._pid)
 
@@ -134,10 +138,13 @@ class ManagedTraefik:
             time.sleep(0.05)
         if _running(pid):
             os.kill(pid, signal.SIGKILL)
+        if self._process is not None and self._process.pid == pid:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(5)  # reap it, so that alive() says so at once
 
     def _watch(self) -> None:
         while not self._stop.wait(self.check_interval):
-            if self.alive():
+            if self.alive() or self._stop.is_set():
                 continue
             self.restarts += 1
             log.warning("traefik.restarted", was_pid=self._pid, restarts=self.restarts)

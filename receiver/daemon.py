@@ -7,14 +7,15 @@ from dataclasses import dataclass
 
 import structlog
 
-from pipeline import traefik
+from pipeline import routes
 from pipeline.context import Context
 from pipeline.journal import Journal
 from pipeline.reconcile import reconcile
 from pipeline.runtime import DockerRuntime
+from pipeline.schema import migrate_in_child
 from pipeline.sealing import Sealer
 from pipeline.settings import Settings
-from pipeline.store import Store, make_engine, migrate
+from pipeline.store import Store, make_engine
 from pipeline.traefik_process import ManagedTraefik
 from pipeline.worker import Deployer
 from receiver.auth import FailureLimiter, ensure_admin_token
@@ -35,7 +36,7 @@ class Daemon:
     @classmethod
     def assemble(cls, settings: Settings) -> Daemon:
         settings.make_dirs()
-        migrate(settings.db_url)
+        migrate_in_child(settings.db_url)
         store = Store(make_engine(settings.db_url))
         journal = Journal(store, settings.max_log_lines)
         runtime = DockerRuntime(settings.instance)
@@ -56,7 +57,7 @@ class Daemon:
     def start(self) -> None:
         ensure_admin_token(self.settings, self.store)
         apps = {app.name for app in self.store.list_apps()}
-        removed = traefik.remove_stray_files(self.settings, apps)
+        removed = routes.tidy(self.settings, apps)
         if removed:
             log.info("traefik.stray_files_removed", files=removed)
         self.proxy.start()

@@ -13,6 +13,7 @@ port = 5000
 [healthcheck]
 path = "/up"
 interval = 0.5
+recheck_interval = 0.1
 timeout = 1.5
 healthy_threshold = 4
 unhealthy_threshold = 2
@@ -43,6 +44,7 @@ def test_an_empty_file_gives_the_documented_defaults() -> None:
     assert config.healthcheck == HealthCheck(
         path="/",
         interval=1.0,
+        recheck_interval=0.25,
         timeout=2.0,
         healthy_threshold=3,
         unhealthy_threshold=3,
@@ -60,12 +62,22 @@ def test_an_empty_file_gives_the_documented_defaults() -> None:
     )
 
 
+def test_probes_come_sooner_only_while_failures_are_being_confirmed() -> None:
+    check = HealthCheck(interval=1.0, recheck_interval=0.25)
+    assert check.pause_after(failing=False) == 1.0
+    assert check.pause_after(failing=True) == 0.25
+    # A recheck never waits longer than the ordinary interval.
+    slow = HealthCheck(interval=0.2, recheck_interval=0.5)
+    assert slow.pause_after(failing=True) == 0.2
+
+
 def test_every_key_is_parsed() -> None:
     config = load_toml(FULL)
     assert config.port == 5000
     assert config.healthcheck == HealthCheck(
         path="/up",
         interval=0.5,
+        recheck_interval=0.1,
         timeout=1.5,
         healthy_threshold=4,
         unhealthy_threshold=2,

@@ -10,7 +10,9 @@ a crash is noticed.
 
 from __future__ import annotations
 
+import itertools
 import re
+import sqlite3
 import statistics
 import time
 from collections.abc import Callable
@@ -343,6 +345,38 @@ def test_exit_on_boot_is_detected_within_a_probe_interval(
         assert 0 <= took < bound, f"a crash at boot failed the deploy {took:.2f}s after start"
     for took in samples["exit"] + samples["exit later"]:
         assert 0 <= took < bound, f"an exit failed the deploy {took:.2f}s later (> {bound}s)"
+    assert_serves(temps_daemon, app, "v1", 1)
+    assert_only_containers(app, [container(app, 1)])
+
+
+def test_a_failing_release_is_rechecked_sooner_than_the_interval(
+    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+) -> None:
+    """After the first counted failure the gate probes every recheck_interval, so three 503s
+    in a row reject the push in a fraction of `interval`; the times are the release log's."""
+    app = "f-recheck"
+    temps_daemon.create_app(app)
+    repo = tmp_path / app
+    push_ok(temps_daemon, repo, app, "v1")
+    interval, recheck = 2.0, 0.1
+    check = {"path": HEALTH_CGI, "interval": interval, "recheck_interval": recheck, "deadline": 20}
+    settings: dict[str, dict[str, object]] = {"healthcheck": check}
+    make_app_repo(repo, "v2", health_cgi=ANSWER_503, settings=settings)
+    code, output = git_push(repo, temps_daemon.git_url(app))
+    assert code != 0 and rejection(output), f"v2 (always 503) was not refused:\n{output}"
+
+    with sqlite3.connect(temps_daemon.home / "temps.db") as db:
+        rows = db.execute(
+            "SELECT l.at, l.line FROM release_logs l JOIN releases r ON r.id = l.release_id "
+            "JOIN apps a ON a.id = r.app_id WHERE a.name = ? AND r.number = 2 ORDER BY l.id",
+            (app,),
+        ).fetchall()
+    failures = [at for at, line in rows if "HTTP 503 (failure" in line]
+    assert len(failures) == 3, f"expected 3 counted failures in v2's log: {rows}"
+    gaps = [later - earlier for earlier, later in itertools.pairwise(failures)]
+    figures(f"recheck {app}: gaps between failing probes {[round(g * 1000) for g in gaps]} ms")
+    for gap in gaps:
+        assert recheck * 0.9 <= gap < interval / 2, f"failing probes {gap:.3f}s apart"
     assert_serves(temps_daemon, app, "v1", 1)
     assert_only_containers(app, [container(app, 1)])
 

@@ -15,7 +15,9 @@ from sqlalchemy.dialects import sqlite
 from sqlmodel import SQLModel
 
 from pipeline import models  # noqa: F401 (registers the tables)
-from pipeline.store import BUSY_TIMEOUT_MS, make_engine, migrate
+from pipeline.errors import MigrationFailed
+from pipeline.schema import migrate, migrate_in_child
+from pipeline.store import BUSY_TIMEOUT_MS, make_engine
 
 Columns = tuple[str, ...]
 
@@ -176,3 +178,19 @@ def test_the_database_is_in_wal_mode(db_url: str, engine: Engine) -> None:
         assert plain.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     finally:
         plain.close()
+
+
+def test_the_child_process_migrates_and_a_broken_database_is_refused(tmp_path: Path) -> None:
+    good = tmp_path / "good.db"
+    migrate_in_child(f"sqlite:///{good}")
+    with sqlite3.connect(good) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    assert {"apps", "releases", "alembic_version"} <= tables
+
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"this is not an SQLite database, " * 200)
+    with pytest.raises(MigrationFailed) as caught:
+        migrate_in_child(f"sqlite:///{broken}")
+    assert "database migration failed" in str(caught.value)
+    assert "not a database" in str(caught.value)
+    assert broken.read_bytes().startswith(b"this is not"), "the broken file was changed"

@@ -14,8 +14,9 @@ import pytest
 from pipeline.errors import Conflict
 from pipeline.journal import Chunk, Journal
 from pipeline.models import Release
+from pipeline.schema import migrate
 from pipeline.states import ALLOWED, TERMINAL, ReleaseState, is_allowed
-from pipeline.store import Store, make_engine, migrate
+from pipeline.store import Store, make_engine
 
 S = ReleaseState
 

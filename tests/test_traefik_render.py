@@ -1,5 +1,5 @@
-"""Route files for Traefik's file provider: rendered, validated, published atomically, restored,
-cleaned up at start-up; and one run against the real Traefik binary."""
+"""Routes for Traefik's file provider: rendered, validated, kept per app, published as one table
+atomically, restored, cleaned up at start-up; and runs against the real Traefik binary."""
 
 from __future__ import annotations
 
@@ -17,18 +17,22 @@ import httpx
 import pytest
 
 from pipeline.errors import SwitchFailed
+from pipeline.routes import (
+    TABLE_FILE,
+    publish_route,
+    read_route,
+    restore_route,
+    route_path,
+    table_path,
+    tidy,
+)
 from pipeline.settings import Address, Settings
 from pipeline.traefik import (
     RELEASE_HEADER,
     TLS_FILE,
     confirm_route,
-    publish_route,
-    read_route,
-    remove_stray_files,
     render,
-    restore_route,
     route_document,
-    route_path,
     validate_route,
 )
 from pipeline.traefik_process import ManagedTraefik
@@ -141,15 +145,54 @@ def test_a_route_named_for_another_app_is_refused() -> None:
         validate_route("app", doc("shop"))
 
 
-# --- publishing ---------------------------------------------------------------------------
+# --- publishing: one table of every app's route ---------------------------------------------
 
 
-def test_publish_writes_the_rendered_file_into_dynamic(settings: Settings) -> None:
+def table(settings: Settings) -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(table_path(settings).read_bytes())
+    return parsed
+
+
+def test_publish_keeps_the_app_route_and_puts_it_in_the_table(settings: Settings) -> None:
     publish_route(settings, "app", doc())
-    path = settings.dynamic_dir / "app.yml"
-    assert route_path(settings, "app") == path
-    assert path.read_bytes() == render(doc())
+    assert route_path(settings, "app") == settings.routes_dir / "app.json"
     assert read_route(settings, "app") == render(doc())
+    http = table(settings)["http"]
+    assert http == doc()["http"]
+    assert sorted(p.name for p in settings.dynamic_dir.iterdir()) == [TABLE_FILE]
+
+
+def test_the_table_holds_every_app_and_a_switch_changes_only_its_own(settings: Settings) -> None:
+    publish_route(settings, "shop", doc("shop", url="http://127.0.0.1:18001"))
+    publish_route(settings, "blog", doc("blog", url="http://127.0.0.1:18002"))
+    publish_route(settings, "shop", doc("shop", url="http://127.0.0.1:18003"))
+    http = table(settings)["http"]
+    assert sorted(http["routers"]) == ["blog", "shop"]
+    assert sorted(http["middlewares"]) == ["blog-release", "shop-release"]
+    servers = {app: http["services"][app]["loadBalancer"]["servers"] for app in ("shop", "blog")}
+    assert servers == {
+        "shop": [{"url": "http://127.0.0.1:18003"}],
+        "blog": [{"url": "http://127.0.0.1:18002"}],
+    }
+
+
+def test_concurrent_switches_of_different_apps_all_land(settings: Settings) -> None:
+    apps = [f"app{i}" for i in range(20)]
+
+    def switch(app: str) -> None:
+        for port in range(18000, 18010):
+            publish_route(settings, app, doc(app, url=f"http://127.0.0.1:{port}"))
+
+    threads = [threading.Thread(target=switch, args=(app,)) for app in apps]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    services = table(settings)["http"]["services"]
+    assert sorted(services) == sorted(apps)
+    for app in apps:
+        assert services[app]["loadBalancer"]["servers"] == [{"url": "http://127.0.0.1:18009"}]
+    assert list(settings.staging_dir.iterdir()) == []
 
 
 def test_publish_moves_a_temp_file_from_staging_and_leaves_none_behind(
@@ -165,23 +208,21 @@ def test_publish_moves_a_temp_file_from_staging_and_leaves_none_behind(
     monkeypatch.setattr(os, "replace", spy)
     publish_route(settings, "app", doc())
 
-    assert len(moves) == 1
-    src, dst, inode = moves[0]
-    assert src.parent == settings.staging_dir
-    assert dst == settings.dynamic_dir / "app.yml"
-    # The file Traefik sees is the one written in staging, moved whole, not copied.
-    assert dst.stat().st_ino == inode
-    assert sorted(p.name for p in settings.dynamic_dir.iterdir()) == ["app.yml"]
+    assert [dst for _, dst, _ in moves] == [route_path(settings, "app"), table_path(settings)]
+    for src, dst, inode in moves:
+        assert src.parent == settings.staging_dir
+        # What Traefik sees is the file written in staging, moved whole, not copied.
+        assert dst.stat().st_ino == inode
     assert list(settings.staging_dir.iterdir()) == []
 
 
-def test_publish_replaces_the_file_instead_of_rewriting_it(settings: Settings) -> None:
+def test_publish_replaces_the_table_instead_of_rewriting_it(settings: Settings) -> None:
     publish_route(settings, "app", doc(url="http://127.0.0.1:18001"))
-    path = route_path(settings, "app")
+    path = table_path(settings)
     old_inode = path.stat().st_ino
     with open(path, "rb") as reader:
         publish_route(settings, "app", doc(url="http://127.0.0.1:18002"))
-        # A reader of the old file still sees it whole: it was never truncated.
+        # A reader of the old table still sees it whole: it was never truncated.
         assert b"18001" in reader.read()
     assert path.stat().st_ino != old_inode
     assert b"18002" in path.read_bytes()
@@ -189,10 +230,10 @@ def test_publish_replaces_the_file_instead_of_rewriting_it(settings: Settings) -
 
 def test_an_invalid_route_is_not_published(settings: Settings) -> None:
     publish_route(settings, "app", doc())
-    before = route_path(settings, "app").read_bytes()
+    before = table_path(settings).read_bytes(), read_route(settings, "app")
     with pytest.raises(SwitchFailed):
         publish_route(settings, "app", doc(url="http://10.0.0.1:80"))
-    assert route_path(settings, "app").read_bytes() == before
+    assert (table_path(settings).read_bytes(), read_route(settings, "app")) == before
     assert list(settings.staging_dir.iterdir()) == []
 
 
@@ -206,31 +247,58 @@ def test_restore_puts_the_previous_bytes_back(settings: Settings) -> None:
     publish_route(settings, "app", doc(url="http://127.0.0.1:18002"))
     restore_route(settings, "app", previous)
     assert read_route(settings, "app") == previous
+    assert b"18001" in table_path(settings).read_bytes()
+    assert b"18002" not in table_path(settings).read_bytes()
     assert list(settings.staging_dir.iterdir()) == []
 
 
 def test_restore_with_none_deletes_the_route(settings: Settings) -> None:
     publish_route(settings, "app", doc())
+    publish_route(settings, "other", doc("other"))
     restore_route(settings, "app", None)
     assert not route_path(settings, "app").exists()
     restore_route(settings, "app", None)  # already gone: nothing to do
-    assert list(settings.dynamic_dir.iterdir()) == []
+    assert sorted(table(settings)["http"]["routers"]) == ["other"]
 
 
-def test_stray_files_are_removed_and_known_ones_kept(settings: Settings) -> None:
+def test_tidy_keeps_known_apps_and_removes_stray_files(settings: Settings) -> None:
+    publish_route(settings, "shop", doc("shop"))
+    publish_route(settings, "gone", doc("gone"))
     dynamic = settings.dynamic_dir
-    for name in (TLS_FILE, "shop.yml", "blog.yml", "gone.yml", "shop.yml.tmp", "notes.txt"):
+    for name in (TLS_FILE, "shop.yml.tmp", "notes.txt", "blog.yml", "old.yml"):
         (dynamic / name).write_text("{}\n")
-    removed = remove_stray_files(settings, {"shop", "blog", "idle"})
-    assert sorted(removed) == ["gone.yml", "notes.txt", "shop.yml.tmp"]
-    assert sorted(p.name for p in dynamic.iterdir()) == sorted([TLS_FILE, "blog.yml", "shop.yml"])
+    (settings.routes_dir / "junk.txt").write_text("x")
+    removed = tidy(settings, {"shop", "idle"})
+    assert sorted(removed) == sorted(
+        ["routes/gone.json", "routes/junk.txt", "shop.yml.tmp", "notes.txt", "blog.yml", "old.yml"]
+    )
+    assert sorted(p.name for p in dynamic.iterdir()) == sorted([TLS_FILE, TABLE_FILE])
+    assert sorted(table(settings)["http"]["routers"]) == ["shop"]
 
 
-def test_with_no_apps_only_the_tls_file_stays(settings: Settings) -> None:
+def test_tidy_takes_over_route_files_of_the_one_file_per_app_layout(settings: Settings) -> None:
+    (settings.dynamic_dir / "shop.yml").write_bytes(render(doc("shop")))
+    tidy(settings, {"shop"})
+    assert read_route(settings, "shop") == render(doc("shop"))
+    assert table(settings)["http"] == doc("shop")["http"]
+    assert sorted(p.name for p in settings.dynamic_dir.iterdir()) == [TABLE_FILE]
+
+
+def test_an_unreadable_route_file_is_left_out_of_the_table(settings: Settings) -> None:
+    publish_route(settings, "shop", doc("shop"))
+    (settings.routes_dir / "blog.json").write_text("{not json")
+    tidy(settings, {"shop", "blog"})
+    assert sorted(table(settings)["http"]["routers"]) == ["shop"]
+    assert read_route(settings, "blog") is None
+
+
+def test_with_no_apps_the_table_is_empty(settings: Settings) -> None:
     (settings.dynamic_dir / TLS_FILE).write_text("{}\n")
     (settings.dynamic_dir / "shop.yml").write_text("{}\n")
-    assert remove_stray_files(settings, set()) == ["shop.yml"]
-    assert [p.name for p in settings.dynamic_dir.iterdir()] == [TLS_FILE]
+    assert tidy(settings, set()) == ["shop.yml"]
+    assert sorted(p.name for p in settings.dynamic_dir.iterdir()) == sorted([TLS_FILE, TABLE_FILE])
+    # Traefik refuses empty sections (and would then freeze every route): none at all.
+    assert table(settings) == {}
 
 
 # --- the real Traefik ---------------------------------------------------------------------

@@ -26,7 +26,6 @@ from pipeline.errors import (
 from pipeline.gitfetch import fetch_commit
 from pipeline.health import wait_until_healthy
 from pipeline.models import Release
-from pipeline.prune import prune_images
 from pipeline.runtime import Limits, Slot
 from pipeline.slots import (
     config_of,
@@ -76,7 +75,6 @@ def run_deploy(ctx: Context, release_id: int) -> Release:
             job.log.error("deploy.finish_failed", error=str(error))
             job.say(f"-----> {job.label} serves, but finishing the deploy failed: {error}")
     job.log.info("deploy.finished", state=job.release.state)
-    prune_images(job)
     return job.release
 
 
@@ -287,7 +285,8 @@ def fail(job: Job, error: DeployError) -> None:
     )
     if container is not None:
         try:
-            ctx.runtime.stop_and_remove(container, 0)
+            # Not routed yet (a failed switch restored the old route first): kill, no drain.
+            ctx.runtime.discard(container)
         except TempsError as exc:
             # Reconciliation removes it at the next start if the engine is gone now.
             job.log.error("deploy.cleanup_failed", container=container, error=str(exc))

@@ -4,28 +4,32 @@ from __future__ import annotations
 
 import json
 
+import structlog
+
 from pipeline.appconfig import AppConfig
-from pipeline.context import Job
+from pipeline.context import Context
 from pipeline.errors import TempsError
+from pipeline.models import Release
 from pipeline.states import ReleaseState as S
 
 
-def prune_images(job: Job) -> None:
-    ctx = job.ctx
-    live = ctx.store.live_release(job.app)
-    basis = live or job.release
+def prune_images(ctx: Context, finished: Release) -> None:
+    """Run once a deploy has answered its pusher: housekeeping nobody should wait for."""
+    app = ctx.store.get_app_by_id(finished.app_id)
+    log = structlog.get_logger().bind(app=app.name, release=f"v{finished.number}")
+    basis = ctx.store.live_release(app) or finished
     keep_count = AppConfig.from_dict(json.loads(basis.config)).deploy.keep_releases
     keep: set[str] = set()
-    for release in ctx.store.releases(job.app, limit=1000):
+    for release in ctx.store.releases(app, limit=1000):
         if release.image is None or release.state in (S.FAILED, S.SUPERSEDED):
             continue
         if len(keep) >= keep_count and release.state != S.LIVE:
             continue
         keep.add(release.image)
     try:
-        removed = ctx.runtime.prune_images(job.app.name, keep)
+        removed = ctx.runtime.prune_images(app.name, keep)
     except TempsError as exc:
-        job.log.warning("deploy.prune_failed", error=str(exc))
+        log.warning("deploy.prune_failed", error=str(exc))
         return
     if removed:
-        job.log.info("deploy.pruned", images=removed)
+        log.info("deploy.pruned", images=removed)

@@ -76,6 +76,16 @@ class ContainerState:
         return self.status in ("exited", "dead", "restarting", "missing")
 
 
+@dataclass(frozen=True)
+class Container:
+    """One of this home's containers as a listing shows it; `ports` maps inner to loopback."""
+
+    name: str
+    labels: dict[str, str]
+    running: bool
+    ports: dict[int, int]
+
+
 @contextmanager
 def _engine_errors(action: str) -> Iterator[None]:
     """Turn the SDK's connection failures into RuntimeUnavailable; callers map the rest."""
@@ -296,24 +306,6 @@ class DockerRuntime:
         state = attrs["State"]
         return ContainerState(str(state["Status"]), int(state.get("ExitCode", 0)))
 
-    def host_port(self, name: str, port: int) -> int | None:
-        """The loopback port a running container publishes `port` on, or None."""
-        attrs = self._inspect(name)
-        if attrs is None or not attrs["State"]["Running"]:
-            return None
-        bindings = (attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp") or []
-        return int(bindings[0]["HostPort"]) if bindings else None
-
-    def published_port(self, name: str) -> int | None:
-        """The first loopback port a running container publishes, whatever its inner port."""
-        attrs = self._inspect(name)
-        if attrs is None:
-            return None
-        for bindings in (attrs["NetworkSettings"]["Ports"] or {}).values():
-            for binding in bindings or []:
-                return int(binding["HostPort"])
-        return None
-
     def logs_tail(self, name: str, lines: int = 20) -> str:
         with _engine_errors("read container logs"):
             try:
@@ -333,17 +325,37 @@ class DockerRuntime:
             except docker.errors.APIError as exc:
                 raise NotFound(f"could not remove {name}: {exc.explanation}") from exc
 
+    def discard(self, name: str) -> None:
+        """Kill and remove a slot that never got traffic, in one call: nothing to drain."""
+        with _engine_errors("remove a container"):
+            try:
+                self._remove_if_present(name)
+            except docker.errors.APIError as exc:
+                raise NotFound(f"could not remove {name}: {exc.explanation}") from exc
+
     def _remove_if_present(self, name: str) -> None:
         with contextlib.suppress(docker.errors.NotFound):
             self.client.api.remove_container(name, force=True)
 
-    def containers(self) -> list[dict[str, str]]:
-        """Labels and name of every container this home started, running or not."""
+    def containers(self) -> list[Container]:
+        """Every container this home started, running or not, from one listing."""
         with _engine_errors("list containers"):
             found = self.client.api.containers(
                 all=True, filters={"label": f"temps.home={self.instance}"}
             )
-        return [{**c["Labels"], "name": c["Names"][0].lstrip("/")} for c in found]
+        return [
+            Container(
+                name=c["Names"][0].lstrip("/"),
+                labels=dict(c["Labels"] or {}),
+                running=c["State"] == "running",
+                ports={
+                    int(p["PrivatePort"]): int(p["PublicPort"])
+                    for p in c.get("Ports") or []
+                    if p.get("PublicPort") and p.get("Type", "tcp") == "tcp"
+                },
+            )
+            for c in found
+        ]
 
 
 def _stream_logs(container: Any, output: Output) -> None:

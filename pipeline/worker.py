@@ -22,6 +22,7 @@ from pipeline.deploy import run_deploy
 from pipeline.errors import RuntimeUnavailable, TempsError
 from pipeline.models import App, Release
 from pipeline.notify import send_in_background
+from pipeline.prune import prune_images
 from pipeline.states import TERMINAL
 from pipeline.states import ReleaseState as S
 
@@ -108,6 +109,7 @@ class Deployer:
                     lane.busy = False
                     return
                 release_id = lane.waiting.popleft()
+            final = None
             try:
                 final = run_deploy(self.ctx, release_id)
                 metrics.deploys.inc(app, final.state)
@@ -116,7 +118,12 @@ class Deployer:
                 log.exception("deploy.crashed", app=app, release_id=release_id)
                 self._record_crash(release_id, exc)
             finally:
-                self.ctx.journal.finish(release_id)
+                self.ctx.journal.finish(release_id)  # the pusher gets its answer here
+            if final is not None:
+                try:
+                    prune_images(self.ctx, final)
+                except Exception:
+                    log.exception("prune.crashed", app=app, release_id=release_id)
             self._notify(release_id)
             try:
                 bake(self.ctx, app, pause=lambda seconds: self._pause(app, seconds))

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, Index, Table, UniqueConstraint, inspect, text
 from sqlalchemy.dialects import sqlite
 from sqlmodel import SQLModel
 
+import migrations
 from pipeline import models  # noqa: F401 (registers the tables)
 from pipeline.errors import MigrationFailed
-from pipeline.schema import migrate, migrate_in_child
+from pipeline.schema import current_revision, head_revision, migrate, migrate_in_child
 from pipeline.store import BUSY_TIMEOUT_MS, make_engine
 
 Columns = tuple[str, ...]
@@ -194,3 +198,28 @@ def test_the_child_process_migrates_and_a_broken_database_is_refused(tmp_path: P
     assert "database migration failed" in str(caught.value)
     assert "not a database" in str(caught.value)
     assert broken.read_bytes().startswith(b"this is not"), "the broken file was changed"
+
+
+def test_a_database_at_the_newest_revision_starts_no_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "temps.db"
+    assert current_revision(db) is None
+    migrate(f"sqlite:///{db}")
+    assert current_revision(db) == head_revision() == "0005"
+
+    def no_child(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"a child was started for a database at head: {args}")
+
+    monkeypatch.setattr(subprocess, "run", no_child)
+    migrate_in_child(f"sqlite:///{db}")
+
+    monkeypatch.undo()
+    older = tmp_path / "older.db"
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    config.set_main_option("sqlalchemy.url", f"sqlite:///{older}")
+    command.upgrade(config, "0004")
+    assert current_revision(older) == "0004"
+    migrate_in_child(f"sqlite:///{older}")
+    assert current_revision(older) == "0005"

@@ -6,8 +6,9 @@ Two broken releases of a live app, pushed in turn:
   as stored with its timestamp in the release log).
 The rejection is the moment git prints `[remote rejected]`. The target is 2 probe intervals
 (`interval` of temps.toml, 1 s by default as in the README). For the 503 release the gate
-needs unhealthy_threshold (3) failures in a row, so (3 - 1) intervals of it are the
-setting's own; the figures also show what temps adds after the last failing probe.
+needs unhealthy_threshold (3) failures in a row; after the first one it probes every
+`recheck_interval` (0.25 s by default), so 2 rechecks of it are the setting's own; the
+figures also show what temps adds after the last failing probe.
 
     .venv/bin/python bench/failure_detection.py [--runs 3] [--interval 1.0]
 """

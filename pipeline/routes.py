@@ -111,14 +111,20 @@ def tidy(settings: Settings, apps: set[str]) -> list[str]:
 def _put(settings: Settings, app: str, content: bytes | None) -> None:
     path = route_path(settings, app)
     with _lock:
-        routes = _routes(settings)
+        routes = dict(_routes(settings))
         if content is None:
-            path.unlink(missing_ok=True)
             routes.pop(app, None)
         else:
-            write_atomically(settings.staging_dir, path, content)
             routes[app] = json.loads(content)
+        # The table first: it is what Traefik switches on. The app's own file follows without
+        # an fsync of its own: after a crash, reconciliation writes every live route again
+        # from the records, and an unreadable file is left out of the table.
         _publish_table(settings, routes)
+        _known[settings.routes_dir] = routes
+        if content is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_atomically(settings.staging_dir, path, content, durable=False)
 
 
 def _routes(settings: Settings) -> dict[str, dict[str, Any]]:

@@ -101,13 +101,17 @@ def validate_route(app: str, document: dict[str, Any]) -> None:
             raise SwitchFailed(f"invalid server URL: {server['url']!r}")
 
 
-def write_atomically(staging: Path, target: Path, content: bytes) -> None:
+def write_atomically(staging: Path, target: Path, content: bytes, durable: bool = True) -> None:
+    """Write whole, then rename over `target`; `durable` also fsyncs the file and its dir."""
     temp = staging / (target.name + ".tmp")
     with open(temp, "wb") as handle:
         handle.write(content)
-        handle.flush()
-        os.fsync(handle.fileno())
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
     os.replace(temp, target)
+    if not durable:
+        return
     directory = os.open(target.parent, os.O_RDONLY)
     try:
         os.fsync(directory)

@@ -208,7 +208,7 @@ def test_publish_moves_a_temp_file_from_staging_and_leaves_none_behind(
     monkeypatch.setattr(os, "replace", spy)
     publish_route(settings, "app", doc())
 
-    assert [dst for _, dst, _ in moves] == [route_path(settings, "app"), table_path(settings)]
+    assert [dst for _, dst, _ in moves] == [table_path(settings), route_path(settings, "app")]
     for src, dst, inode in moves:
         assert src.parent == settings.staging_dir
         # What Traefik sees is the file written in staging, moved whole, not copied.

@@ -83,29 +83,19 @@ def tidy(settings: Settings, apps: set[str]) -> list[str]:
     An unknown or invalid file in `dynamic/` could freeze or shadow every route. Route files
     of the one-file-per-app layout are taken over for the apps that have no route yet.
     """
-    settings.routes_dir.mkdir(parents=True, exist_ok=True)
     for app in apps:
         legacy = settings.dynamic_dir / f"{app}.yml"
         if legacy.is_file() and not route_path(settings, app).exists():
             write_atomically(settings.staging_dir, route_path(settings, app), legacy.read_bytes())
-    removed = [
-        f"routes/{path.name}"
-        for path in settings.routes_dir.iterdir()
-        if not (path.suffix == ".json" and path.stem in apps) and _remove(path)
-    ]
+    kept = {f"{app}.json" for app in apps}
+    removed = [f"routes/{name}" for name in _clear(settings.routes_dir, kept)]
     with _lock:
         _known.pop(settings.routes_dir, None)
         content = render_table(_routes(settings))
         target = table_path(settings)
         if not target.is_file() or target.read_bytes() != content:
             write_atomically(settings.staging_dir, target, content)
-    keep = {TLS_FILE, TABLE_FILE}
-    removed += [
-        path.name
-        for path in settings.dynamic_dir.iterdir()
-        if path.name not in keep and _remove(path)
-    ]
-    return removed
+    return removed + _clear(settings.dynamic_dir, {TLS_FILE, TABLE_FILE})
 
 
 def _put(settings: Settings, app: str, content: bytes | None) -> None:
@@ -132,7 +122,6 @@ def _routes(settings: Settings) -> dict[str, dict[str, Any]]:
     routes = _known.get(settings.routes_dir)
     if routes is None:
         routes = {}
-        settings.routes_dir.mkdir(parents=True, exist_ok=True)
         for path in sorted(settings.routes_dir.glob("*.json")):
             try:
                 document = json.loads(path.read_bytes())
@@ -152,9 +141,15 @@ def _publish_table(settings: Settings, routes: dict[str, dict[str, Any]]) -> Non
     write_atomically(settings.staging_dir, table_path(settings), render_table(routes))
 
 
-def _remove(path: Path) -> bool:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink()
-    return True
+def _clear(directory: Path, keep: set[str]) -> list[str]:
+    """Remove every entry of `directory` not named in `keep`; returns the names removed."""
+    removed = []
+    for path in sorted(directory.iterdir()):
+        if path.name in keep:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        removed.append(path.name)
+    return removed

@@ -81,7 +81,6 @@ class Container:
     """One of this home's containers as a listing shows it; `ports` maps inner to loopback."""
 
     name: str
-    labels: dict[str, str]
     running: bool
     ports: dict[int, int]
 
@@ -319,11 +318,11 @@ class DockerRuntime:
         with _engine_errors("stop a container"):
             try:
                 self.client.api.stop(name, timeout=max(0, round(stop_timeout)))
-                self.client.api.remove_container(name, force=True)
             except docker.errors.NotFound:
                 return
             except docker.errors.APIError as exc:
                 raise NotFound(f"could not remove {name}: {exc.explanation}") from exc
+        self.discard(name)
 
     def discard(self, name: str) -> None:
         """Kill and remove a slot that never got traffic, in one call: nothing to drain."""
@@ -346,7 +345,6 @@ class DockerRuntime:
         return [
             Container(
                 name=c["Names"][0].lstrip("/"),
-                labels=dict(c["Labels"] or {}),
                 running=c["State"] == "running",
                 ports={
                     int(p["PrivatePort"]): int(p["PublicPort"])

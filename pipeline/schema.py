@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import migrations  # the package alone, for its path: Alembic is imported only to migrate
 from pipeline.errors import MigrationFailed
 
 MIGRATION_TIMEOUT = 600
@@ -26,8 +27,6 @@ def migrate(db_url: str) -> None:
     from alembic import command
     from alembic.config import Config
 
-    import migrations
-
     config = Config()
     config.set_main_option("script_location", str(Path(migrations.__file__).parent))
     config.set_main_option("sqlalchemy.url", db_url)
@@ -36,7 +35,8 @@ def migrate(db_url: str) -> None:
 
 def migrate_in_child(db_url: str) -> None:
     """The same upgrade in a child interpreter, so that Alembic never loads in the daemon."""
-    if db_url.startswith("sqlite:///") and current_revision(Path(db_url[10:])) == head_revision():
+    database = Path(db_url.removeprefix("sqlite:///"))
+    if db_url.startswith("sqlite:///") and current_revision(database) == head_revision():
         return
     done = subprocess.run(
         [sys.executable, "-m", "pipeline.schema", db_url],
@@ -54,8 +54,6 @@ def migrate_in_child(db_url: str) -> None:
 def head_revision() -> str | None:
     """The one revision no other version file builds on; None when that is not clear-cut."""
     revisions, bases = set(), set()
-    import migrations  # the package alone: no Alembic
-
     for path in (Path(migrations.__file__).parent / "versions").glob("*.py"):
         text = path.read_text()
         revisions.update(re.findall(r'^revision = "([^"]+)"$', text, re.MULTILINE))

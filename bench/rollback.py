@@ -62,9 +62,10 @@ class Cycle:
         steps = step_seconds(release)
         latency = first.received - done.started
         boot, gate = steps.get("booting", 0.0), steps.get("health_checking", 0.0)
-        queued, booting = event_at(release, "queued"), event_at(release, "booting")
-        switching = event_at(release, "switching")
-        assert queued is not None and booting is not None and switching is not None
+        queued, switching = event_at(release, "queued"), event_at(release, "switching")
+        assert queued is not None and switching is not None
+        # Taking over a standby slot goes from queued straight to switching; a boot does not.
+        taken_up = release["events"][1]["at"]
         return {
             "release": release["version"],
             "latency": latency,
@@ -73,7 +74,7 @@ class Cycle:
             "gate": gate,
             "rest": latency - boot - gate,
             "to_queued": queued - done.started,  # curl, HTTP, checks, the release recorded
-            "queued": booting - queued,  # the app's lane picks it up
+            "queued": taken_up - queued,  # the app's lane picks it up
             "switch": first.received - switching,  # route file written, Traefik reloads
             "probe_failures": len(loop.failures()),
             "probe_interval": loop.mean_interval,

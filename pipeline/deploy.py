@@ -6,7 +6,6 @@ slot, leaves the live one serving, and records why; the pusher sees the same rea
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from pipeline.errors import (
     TempsError,
 )
 from pipeline.gitfetch import fetch_commit
-from pipeline.health import wait_until_healthy
+from pipeline.health import probe, probe_client, wait_until_healthy
 from pipeline.models import Release
 from pipeline.runtime import Limits, Slot
 from pipeline.slots import (
@@ -49,9 +48,8 @@ def run_deploy(ctx: Context, release_id: int) -> Release:
     standby = ctx.store.standby_release(app)
     job.log.info("deploy.started", commit=release.commit[:12], source=release.source)
     try:
-        if standby is not None and release.rollback_of == standby.number:
-            config, slot = take_over_standby(job, standby)
-        else:
+        slot = take_over_standby(job, standby)
+        if slot is None:
             retire_standby(job, standby)
             if release.image is None:
                 build(job)
@@ -61,7 +59,9 @@ def run_deploy(ctx: Context, release_id: int) -> Release:
                 stop_previous(job, previous)
                 previous = None  # already stopped: nothing left to drain or retire
             slot = boot(job, config)
-        gate(job, config, slot)
+            gate(job, config, slot)
+        else:
+            config = config_of(job.release)
         switch(job, config, slot)
     except DeployError as error:
         fail(job, error)
@@ -160,19 +160,31 @@ def stop_previous(job: Job, previous: Release | None) -> None:
     stop_slot(job, previous)
 
 
-def take_over_standby(job: Job, standby: Release) -> tuple[AppConfig, Slot]:
-    """A rollback inside the bake window: the previous slot is still up, so no boot."""
+def take_over_standby(job: Job, standby: Release | None) -> Slot | None:
+    """A rollback inside the bake window: the previous slot is still up, idle, so no boot.
+
+    It passed a full gate before; one passing probe, taken before anything is written, proves
+    it still answers, and the release goes from queued straight to the switch. A standby slot
+    that does not answer is left to `retire_standby`, and its image boots again instead.
+    """
+    if standby is None or job.release.rollback_of != standby.number:
+        return None
     slot = slot_of(standby)
     assert slot is not None
-    job.release = job.ctx.journal.transition(
-        job.release, S.BOOTING, container=slot.container, host_port=slot.host_port
-    )
+    check = config_of(standby).healthcheck
+    result = probe(probe_client(), slot.url + check.path, check.timeout)
+    if not result.ok:
+        job.say(
+            f"-----> v{standby.number} is on standby but health {check.path} gave "
+            f"{result.detail}: booting its image instead"
+        )
+        return None
     job.ctx.journal.transition(standby, S.RETIRED)
-    job.say(f"-----> v{standby.number} is still up (bake window): switching back without a boot")
-    config = config_of(job.release)
-    # It passed a full gate before; one pass proves it still answers.
-    check = dataclasses.replace(config.healthcheck, healthy_threshold=1)
-    return dataclasses.replace(config, healthcheck=check), slot
+    job.say(
+        f"-----> v{standby.number} is still up (bake window): switching back without a boot\n"
+        f"health {check.path}: {result.detail}"
+    )
+    return slot
 
 
 def retire_standby(job: Job, standby: Release | None) -> None:
@@ -227,7 +239,10 @@ def gate(job: Job, config: AppConfig, slot: Slot) -> None:
 
 
 def switch(job: Job, config: AppConfig, slot: Slot) -> None:
-    job.release = job.ctx.journal.transition(job.release, S.SWITCHING)
+    # The slot is recorded here too: a taken-over standby slot comes to switching unrecorded.
+    job.release = job.ctx.journal.transition(
+        job.release, S.SWITCHING, container=slot.container, host_port=slot.host_port
+    )
     took = route_to(job, slot, job.label, config.healthcheck.path)
     job.log.info("traefik.switched", seconds=round(took, 4))
     job.say(

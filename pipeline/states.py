@@ -45,8 +45,11 @@ _S = ReleaseState
 _ABORT = {_S.FAILED, _S.INTERRUPTED}
 
 ALLOWED: dict[ReleaseState, frozenset[ReleaseState]] = {
-    # A rollback or config release reuses an image and skips the build.
-    _S.QUEUED: frozenset({_S.BUILDING, _S.RELEASING, _S.BOOTING, _S.SUPERSEDED} | _ABORT),
+    # A rollback or config release reuses an image and skips the build; a rollback inside
+    # the bake window takes over the standby slot and skips the boot and the gate too.
+    _S.QUEUED: frozenset(
+        {_S.BUILDING, _S.RELEASING, _S.BOOTING, _S.SWITCHING, _S.SUPERSEDED} | _ABORT
+    ),
     # recreate stops the old slot (draining) before booting the new one.
     _S.BUILDING: frozenset({_S.RELEASING, _S.BOOTING, _S.DRAINING} | _ABORT),
     _S.RELEASING: frozenset({_S.BOOTING, _S.DRAINING} | _ABORT),

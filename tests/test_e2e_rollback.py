@@ -126,8 +126,9 @@ def test_rollback_inside_the_bake_window_flips_to_the_standby_container(
                 ), body
                 # The standby container itself serves again: nothing was built or booted.
                 assert body["container"] == standby["container"], (body, standby)
+                # No build, no boot, no gate: one probe, then straight to the switch.
                 path = state_path(temps_daemon.release(app, body["number"]))
-                assert "building" not in path, path
+                assert path == ["queued", "switching", "live"], path
                 assert_serves(temps_daemon, app, target, body["number"])
             time.sleep(0.5)
         finally:
@@ -201,6 +202,41 @@ def test_rollback_outside_the_bake_window_boots_the_old_image(
     assert created == expected, f"containers started by the rollbacks: {created}"
     assert set(images.values()) == {images[1], images[2]}, f"images used: {images}"
     assert_only_containers(app, [container(app, 2 + RUNS)])
+
+
+def test_rollback_to_a_standby_slot_that_no_longer_answers_boots_its_image(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    app = "r-standby-bad"
+    temps_daemon.create_app(app)
+    repo = tmp_path / app
+    push_ok(temps_daemon, repo, app, "v1", bake=60)
+    push_ok(temps_daemon, repo, app, "v2", bake=60)
+    wait_states(temps_daemon, app, [(2, "live"), (1, "standby")])
+    # The idle standby slot goes bad: its health check now answers 404.
+    docker("exec", container(app, 1), "rm", "/www/health", timeout=30)
+
+    load = start_load(temps_daemon, app)
+    try:
+        time.sleep(0.5)
+        answer = api_post(temps_daemon, f"/api/apps/{app}/rollback?wait=true")
+        time.sleep(0.5)
+    finally:
+        summary = load.stop()
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["number"], body["state"], body["rollback_of"]) == (3, "live", 1), body
+    # Not the broken standby container: a fresh one from the same image, through the gate.
+    assert body["container"] == container(app, 3), body
+    assert body["image"] == temps_daemon.release(app, 1)["image"], body
+    release = temps_daemon.release(app, 3)
+    path = state_path(release)
+    assert "booting" in path and "health_checking" in path, path
+    said = "-----> v1 is on standby but health /health gave HTTP 404: booting its image instead"
+    assert said in release["log"], release["log"]
+    assert temps_daemon.release(app, 1)["state"] == "retired"
+    assert_no_failures(summary)
+    assert_serves(temps_daemon, app, "v1", 3)
 
 
 def test_rollback_after_the_bake_window_has_ended_boots_the_old_image(

@@ -63,7 +63,6 @@ def test_the_terminal_states_are_the_four_documented_ones() -> None:
         (S.LIVE, S.INTERRUPTED),
         (S.LIVE, S.DRAINING),
         (S.QUEUED, S.LIVE),
-        (S.QUEUED, S.SWITCHING),
         (S.BUILDING, S.SWITCHING),
         (S.BOOTING, S.LIVE),
         (S.HEALTH_CHECKING, S.LIVE),
@@ -99,6 +98,13 @@ def test_a_deploy_in_flight_can_always_fail_or_be_interrupted(state: ReleaseStat
 
 def test_only_a_queued_release_can_be_superseded() -> None:
     assert [state for state in ReleaseState if is_allowed(state, S.SUPERSEDED)] == [S.QUEUED]
+
+
+def test_only_the_gate_or_a_standby_take_over_leads_to_the_switch() -> None:
+    # queued -> switching is the rollback inside the bake window: the standby slot passed its
+    # gate when it went live. A built or booted slot always goes through the gate.
+    into_switch = {state for state in ReleaseState if is_allowed(state, S.SWITCHING)}
+    assert into_switch == {S.HEALTH_CHECKING, S.QUEUED}
 
 
 def test_only_a_release_that_served_traffic_is_retired() -> None:

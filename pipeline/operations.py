@@ -44,9 +44,9 @@ def rollback(deployer: Deployer, app: App, number: int | None) -> Release:
         env=target.env,
         strategy=target.strategy,
         rollback_of=target.number,
+        # As on Heroku, the app's environment goes back too, not only the container's.
+        app_env=target.env,
     )
-    # As on Heroku, the app's environment goes back too, not only the container's.
-    deployer.ctx.store.update_app(app.name, env=target.env)
     return release
 
 

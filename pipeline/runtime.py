@@ -193,15 +193,17 @@ class DockerRuntime:
         """Remove the app's images whose tags are not in `keep`; returns what was removed."""
         removed: list[str] = []
         with _engine_errors("prune images"):
-            for image in self.client.images.list(filters={"label": f"temps.app={app}"}):
-                tags = set(image.tags)
+            # The low-level listing: `images.list` inspects every image once more.
+            for image in self.client.api.images(filters={"label": f"temps.app={app}"}):
+                tags = {tag for tag in image.get("RepoTags") or [] if tag != "<none>:<none>"}
                 if tags & keep:
                     continue
+                short_id = str(image["Id"]).removeprefix("sha256:")[:12]
                 try:
-                    self.client.images.remove(image.id, force=False, noprune=False)
-                    removed.extend(sorted(tags) or [image.short_id])
+                    self.client.api.remove_image(image["Id"], force=False, noprune=False)
+                    removed.extend(sorted(tags) or [short_id])
                 except docker.errors.APIError as exc:
-                    log.warning("runtime.prune_skipped", image=image.short_id, error=str(exc))
+                    log.warning("runtime.prune_skipped", image=short_id, error=str(exc))
         return removed
 
     # containers

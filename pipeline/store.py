@@ -99,7 +99,10 @@ class Store:
         env: str = "{}",
         image: str | None = None,
         rollback_of: int | None = None,
+        app_env: str | None = None,
     ) -> Release:
+        """Number and record a queued release; with `app_env`, the app's environment becomes
+        that in the same transaction (a rollback brings back the values it ran with)."""
         assert app.id is not None
         with self._numbering, Session(self.engine) as session:
             last = session.exec(
@@ -121,6 +124,11 @@ class Store:
             session.flush()
             assert release.id is not None
             session.add(ReleaseEvent(release_id=release.id, state=ReleaseState.QUEUED))
+            if app_env is not None:
+                stored = session.get(App, app.id)
+                assert stored is not None
+                stored.env = app_env
+                session.add(stored)
             session.commit()
             session.refresh(release)
             return release

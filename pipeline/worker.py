@@ -119,16 +119,19 @@ class Deployer:
                 self._record_crash(release_id, exc)
             finally:
                 self.ctx.journal.finish(release_id)  # the pusher gets its answer here
-            if final is not None:
+            # Housekeeping yields to a deploy already waiting (a rollback, say): the next
+            # deploy prunes, and a bake window it would cut short at once is not started.
+            if final is not None and not self._waiting(app):
                 try:
                     prune_images(self.ctx, final)
                 except Exception:
                     log.exception("prune.crashed", app=app, release_id=release_id)
             self._notify(release_id)
-            try:
-                bake(self.ctx, app, pause=lambda seconds: self._pause(app, seconds))
-            except Exception:
-                log.exception("bake.crashed", app=app)
+            if not self._waiting(app):
+                try:
+                    bake(self.ctx, app, pause=lambda seconds: self._pause(app, seconds))
+                except Exception:
+                    log.exception("bake.crashed", app=app)
 
     def _notify(self, release_id: int) -> None:
         release = self.ctx.store.get_release(release_id)
@@ -138,6 +141,10 @@ class Deployer:
         except TempsError as exc:
             log.warning("notify.failed", app=app.name, error=str(exc))
 
+    def _waiting(self, app: str) -> bool:
+        with self._lock:
+            return bool(self._lanes[app].waiting) or self._stopping.is_set()
+
     def _pause(self, app: str, seconds: float) -> bool:
         """Sleep up to `seconds`; True at once when a deploy is waiting or the daemon stops."""
         with self._lock:
@@ -146,8 +153,7 @@ class Deployer:
                 return True
             lane.arrived.clear()
         lane.arrived.wait(seconds)
-        with self._lock:
-            return bool(lane.waiting) or self._stopping.is_set()
+        return self._waiting(app)
 
     def _supersede(self, release_id: int, newer: Release) -> None:
         release = self.ctx.store.get_release(release_id)

@@ -119,19 +119,20 @@ class Deployer:
                 self._record_crash(release_id, exc)
             finally:
                 self.ctx.journal.finish(release_id)  # the pusher gets its answer here
-            # Housekeeping yields to a deploy already waiting (a rollback, say): the next
-            # deploy prunes, and a bake window it would cut short at once is not started.
-            if final is not None and not self._waiting(app):
-                try:
-                    prune_images(self.ctx, final)
-                except Exception:
-                    log.exception("prune.crashed", app=app, release_id=release_id)
             self._notify(release_id)
+            # What follows yields to a deploy already waiting (a rollback, say): a bake window
+            # it would cut short at once is not started, and the next deploy prunes. Pruning
+            # comes after the window, so removing images never competes with a rollback in it.
             if not self._waiting(app):
                 try:
                     bake(self.ctx, app, pause=lambda seconds: self._pause(app, seconds))
                 except Exception:
                     log.exception("bake.crashed", app=app)
+            if final is not None and not self._waiting(app):
+                try:
+                    prune_images(self.ctx, final)
+                except Exception:
+                    log.exception("prune.crashed", app=app, release_id=release_id)
 
     def _notify(self, release_id: int) -> None:
         release = self.ctx.store.get_release(release_id)

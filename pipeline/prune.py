@@ -26,6 +26,7 @@ def prune_images(ctx: Context, finished: Release) -> None:
         if len(keep) >= keep_count and release.state != S.LIVE:
             continue
         keep.add(release.image)
+    ctx.store.make_durable()
     try:
         removed = ctx.runtime.prune_images(app.name, keep)
     except TempsError as exc:

@@ -49,6 +49,8 @@ def reconcile(ctx: Context) -> None:
                 log.error("reconcile.route_failed", app=app.name, error=str(exc))
     if containers is None:
         return
+    # The records that make these containers orphans must outlive them.
+    ctx.store.make_durable()
     try:
         remove_orphans(ctx, [c for name, c in containers.items() if name not in owned])
     except TempsError as exc:

@@ -83,5 +83,6 @@ def drain_slot(job: Job, release: Release, timeout: float) -> None:
 
 def stop_slot(job: Job, release: Release) -> None:
     if release.container:
+        job.ctx.store.make_durable()  # the records that retire it outlive the container
         job.ctx.runtime.stop_and_remove(release.container, config_of(release).deploy.stop_timeout)
         job.say(f"-----> Stopped v{release.number}")

@@ -1,10 +1,20 @@
 """SQLite access: short transactions, WAL, a busy timeout; schema by Alembic at start
-(`pipeline.schema`)."""
+(`pipeline.schema`).
+
+Commits are not synced one by one (WAL with `synchronous=NORMAL`): a daemon that is killed
+loses nothing, and a power loss can only take back the last commits, never corrupt the file.
+An fsync per commit queues behind whatever Docker is writing back, and a rollback inside the
+bake window made four of them before its switch (BENCHMARKS.md, "rollback"). Before a step
+that cannot be undone (a slot that served is stopped, an image removed) `make_durable()`
+syncs the log, so the records that justify the step outlive it.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event, func
@@ -29,6 +39,7 @@ def make_engine(db_url: str) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     return engine
@@ -45,6 +56,21 @@ class Store:
         self.engine = engine
         # Release numbers are per app and allocated by max + 1: serialise that.
         self._numbering = threading.Lock()
+        database = engine.url.database
+        self._wal = Path(f"{database}-wal") if database and database != ":memory:" else None
+
+    def make_durable(self) -> None:
+        """Sync every commit so far to disk: the log holds them all until a checkpoint."""
+        if self._wal is None:
+            return
+        try:
+            descriptor = os.open(self._wal, os.O_RDONLY)
+        except FileNotFoundError:
+            return  # no commit since the last checkpoint, which synced the database
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
     # apps
     def create_app(self, name: str) -> App:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ import migrations
 from pipeline import models  # noqa: F401 (registers the tables)
 from pipeline.errors import MigrationFailed
 from pipeline.schema import current_revision, head_revision, migrate, migrate_in_child
-from pipeline.store import BUSY_TIMEOUT_MS, make_engine
+from pipeline.store import BUSY_TIMEOUT_MS, Store, make_engine
 
 Columns = tuple[str, ...]
 
@@ -175,6 +176,8 @@ def test_the_database_is_in_wal_mode(db_url: str, engine: Engine) -> None:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA busy_timeout")).scalar() == BUSY_TIMEOUT_MS
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        # NORMAL (1): commits reach the disk at checkpoints and through Store.make_durable.
+        assert connection.execute(text("PRAGMA synchronous")).scalar() == 1
     # WAL is a property of the file: a plain connection sees it too.
     path = db_url.removeprefix("sqlite:///")
     plain = sqlite3.connect(path)
@@ -223,3 +226,35 @@ def test_a_database_at_the_newest_revision_starts_no_child(
     assert current_revision(older) == "0004"
     migrate_in_child(f"sqlite:///{older}")
     assert current_revision(older) == "0005"
+
+
+def test_make_durable_syncs_the_log_that_holds_the_commits(
+    db_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(engine)
+    app = store.create_app("durable")
+    store.create_release(app, source="push", commit="a" * 40)
+    wal = Path(db_url.removeprefix("sqlite:///") + "-wal")
+    assert wal.stat().st_size > 0, "the commits are not in the write-ahead log"
+    synced: list[Path] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(descriptor: int) -> None:
+        synced.append(Path(os.readlink(f"/proc/self/fd/{descriptor}")))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    store.make_durable()
+    assert synced == [wal]
+    # A plain reader of the file sees the release the log holds.
+    plain = sqlite3.connect(wal.with_name("temps.db"))
+    try:
+        assert plain.execute("SELECT count(*) FROM releases").fetchone() == (1,)
+    finally:
+        plain.close()
+
+
+def test_make_durable_without_a_log_file_does_nothing(tmp_path: Path) -> None:
+    store = Store(make_engine(f"sqlite:///{tmp_path / 'never-written.db'}"))
+    store.make_durable()  # no -wal file exists: nothing to sync, no error
+    assert not (tmp_path / "never-written.db-wal").exists()

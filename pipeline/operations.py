@@ -51,10 +51,10 @@ def rollback(deployer: Deployer, app: App, number: int | None) -> Release:
 
 
 def _previous_live(deployer: Deployer, app: App) -> Release:
-    for release in deployer.ctx.store.releases(app, limit=1000):
-        if release.state in (S.STANDBY, S.RETIRED):
-            return release
-    raise Conflict(f"app {app.name!r} has no earlier release to roll back to")
+    release = deployer.ctx.store.newest_in(app, S.STANDBY, S.RETIRED)
+    if release is None:
+        raise Conflict(f"app {app.name!r} has no earlier release to roll back to")
+    return release
 
 
 def redeploy(deployer: Deployer, app: App, commit: str | None, strategy: str | None) -> Release:

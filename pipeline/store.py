@@ -59,6 +59,10 @@ class Store:
         database = engine.url.database
         self._wal = Path(f"{database}-wal") if database and database != ":memory:" else None
 
+    def _session(self) -> Session:
+        # Objects keep the values they were written with after the commit: no reload.
+        return Session(self.engine, expire_on_commit=False)
+
     def make_durable(self) -> None:
         """Sync every commit so far to disk: the log holds them all until a checkpoint."""
         if self._wal is None:
@@ -74,31 +78,30 @@ class Store:
 
     # apps
     def create_app(self, name: str) -> App:
-        with Session(self.engine) as session:
+        with self._session() as session:
             if session.exec(select(App).where(App.name == name)).first() is not None:
                 raise Conflict(f"app {name!r} already exists")
             app = App(name=name)
             session.add(app)
             session.commit()
-            session.refresh(app)
             return app
 
     def get_app(self, name: str) -> App:
-        with Session(self.engine) as session:
+        with self._session() as session:
             app = session.exec(select(App).where(App.name == name)).first()
             if app is None:
                 raise NotFound(f"no app named {name!r}")
             return app
 
     def get_app_by_id(self, app_id: int) -> App:
-        with Session(self.engine) as session:
+        with self._session() as session:
             app = session.get(App, app_id)
             if app is None:
                 raise NotFound(f"no app with id {app_id}")
             return app
 
     def update_app(self, name: str, **fields: Any) -> App:
-        with Session(self.engine) as session:
+        with self._session() as session:
             app = session.exec(select(App).where(App.name == name)).first()
             if app is None:
                 raise NotFound(f"no app named {name!r}")
@@ -106,11 +109,10 @@ class Store:
                 setattr(app, key, value)
             session.add(app)
             session.commit()
-            session.refresh(app)
             return app
 
     def list_apps(self) -> list[App]:
-        with Session(self.engine) as session:
+        with self._session() as session:
             return list(session.exec(select(App).order_by(col(App.name))))
 
     # releases
@@ -130,7 +132,7 @@ class Store:
         """Number and record a queued release; with `app_env`, the app's environment becomes
         that in the same transaction (a rollback brings back the values it ran with)."""
         assert app.id is not None
-        with self._numbering, Session(self.engine) as session:
+        with self._numbering, self._session() as session:
             last = session.exec(
                 select(func.max(Release.number)).where(Release.app_id == app.id)
             ).one()
@@ -156,18 +158,17 @@ class Store:
                 stored.env = app_env
                 session.add(stored)
             session.commit()
-            session.refresh(release)
             return release
 
     def get_release(self, release_id: int) -> Release:
-        with Session(self.engine) as session:
+        with self._session() as session:
             release = session.get(Release, release_id)
             if release is None:
                 raise NotFound(f"no release with id {release_id}")
             return release
 
     def release_by_number(self, app: App, number: int) -> Release:
-        with Session(self.engine) as session:
+        with self._session() as session:
             release = session.exec(
                 select(Release).where(Release.app_id == app.id, Release.number == number)
             ).first()
@@ -176,7 +177,7 @@ class Store:
             return release
 
     def releases(self, app: App, limit: int = 100) -> list[Release]:
-        with Session(self.engine) as session:
+        with self._session() as session:
             query = (
                 select(Release)
                 .where(Release.app_id == app.id)
@@ -186,21 +187,21 @@ class Store:
             return list(session.exec(query))
 
     def live_release(self, app: App) -> Release | None:
-        return self._newest_in(app, ReleaseState.LIVE)
+        return self.newest_in(app, ReleaseState.LIVE)
 
     def standby_release(self, app: App) -> Release | None:
-        return self._newest_in(app, ReleaseState.STANDBY)
+        return self.newest_in(app, ReleaseState.STANDBY)
 
-    def _newest_in(self, app: App, state: ReleaseState) -> Release | None:
-        with Session(self.engine) as session:
+    def newest_in(self, app: App, *states: ReleaseState) -> Release | None:
+        with self._session() as session:
             return session.exec(
                 select(Release)
-                .where(Release.app_id == app.id, Release.state == state)
+                .where(Release.app_id == app.id, col(Release.state).in_(states))
                 .order_by(col(Release.number).desc())
             ).first()
 
     def update_release(self, release_id: int, **fields: Any) -> Release:
-        with Session(self.engine) as session:
+        with self._session() as session:
             release = session.get(Release, release_id)
             if release is None:
                 raise NotFound(f"no release with id {release_id}")
@@ -209,14 +210,13 @@ class Store:
             release.updated_at = now()
             session.add(release)
             session.commit()
-            session.refresh(release)
             return release
 
     def record_state(
         self, release_id: int, state: ReleaseState, was: ReleaseState, **fields: Any
     ) -> Release:
         """Persist a state change and its event in one transaction."""
-        with Session(self.engine) as session:
+        with self._session() as session:
             release = session.get(Release, release_id)
             if release is None:
                 raise NotFound(f"no release with id {release_id}")
@@ -229,11 +229,10 @@ class Store:
             session.add(release)
             session.add(ReleaseEvent(release_id=release_id, state=state, was=was))
             session.commit()
-            session.refresh(release)
             return release
 
     def events(self, release_id: int) -> list[ReleaseEvent]:
-        with Session(self.engine) as session:
+        with self._session() as session:
             return list(
                 session.exec(
                     select(ReleaseEvent)
@@ -243,13 +242,13 @@ class Store:
             )
 
     def append_log(self, release_id: int, lines: list[str]) -> None:
-        with Session(self.engine) as session:
+        with self._session() as session:
             for line in lines:
                 session.add(ReleaseLog(release_id=release_id, line=line))
             session.commit()
 
     def log_lines(self, release_id: int) -> list[str]:
-        with Session(self.engine) as session:
+        with self._session() as session:
             rows = session.exec(
                 select(ReleaseLog.line)
                 .where(ReleaseLog.release_id == release_id)
@@ -261,7 +260,7 @@ class Store:
     def claim_delivery(self, app: App, provider: str, delivery_id: str, event: str) -> int | None:
         """Record a delivery; None when it was seen before (a redelivery)."""
         assert app.id is not None
-        with Session(self.engine) as session:
+        with self._session() as session:
             row = Delivery(
                 app_id=app.id,
                 provider=provider,
@@ -274,11 +273,10 @@ class Store:
                 session.commit()
             except IntegrityError:
                 return None
-            session.refresh(row)
             return row.id
 
     def settle_delivery(self, delivery: int, outcome: str, release_id: int | None = None) -> None:
-        with Session(self.engine) as session:
+        with self._session() as session:
             row = session.get(Delivery, delivery)
             assert row is not None
             row.outcome, row.release_id = outcome, release_id
@@ -286,7 +284,7 @@ class Store:
             session.commit()
 
     def deliveries(self, app: App, limit: int = 50) -> list[Delivery]:
-        with Session(self.engine) as session:
+        with self._session() as session:
             return list(
                 session.exec(
                     select(Delivery)
@@ -298,15 +296,14 @@ class Store:
 
     # tokens
     def add_token(self, name: str, token: str, scope: str, app: str | None = None) -> Token:
-        with Session(self.engine) as session:
+        with self._session() as session:
             row = Token(name=name, token_hash=hash_token(token), scope=scope, app=app)
             session.add(row)
             session.commit()
-            session.refresh(row)
             return row
 
     def revoke_token(self, token_id: int) -> Token:
-        with Session(self.engine) as session:
+        with self._session() as session:
             row = session.get(Token, token_id)
             if row is None:
                 raise NotFound(f"no token with id {token_id}")
@@ -314,9 +311,8 @@ class Store:
                 row.revoked_at = now()
                 session.add(row)
                 session.commit()
-                session.refresh(row)
             return row
 
     def token_hashes(self) -> list[Token]:
-        with Session(self.engine) as session:
+        with self._session() as session:
             return list(session.exec(select(Token)))

@@ -4,7 +4,8 @@
 # build the commit's tree, run it beside the old container, 3 passing probes in a row,
 # write the Traefik file (staging dir, then rename into the watched dir), wait until
 # Traefik's API shows the new server and one request through it comes back from the new
-# release, stop the old container. Prints "step <name> <epoch seconds>" as it goes.
+# release, stop the old container. Prints "step <name> <epoch seconds>" as it goes; the
+# new release is live at "switched", and the stop of the old container follows it.
 #
 # usage: baseline_deploy.sh APP REPO RELEASE DYNAMIC_DIR STAGING_DIR TRAEFIK_API WEB_URL [OLD]
 set -euo pipefail

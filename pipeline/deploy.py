@@ -251,11 +251,14 @@ def switch(job: Job, config: AppConfig, slot: Slot) -> None:
 
 
 def hand_over(job: Job, config: AppConfig, slot: Slot, previous: Release | None) -> None:
-    """Make the new slot the live one; the previous one drains and stops, or bakes in standby."""
+    """Make the new slot the live one; the previous one drains and stops, or bakes in standby.
+
+    The pusher's answer comes once the previous slot is drained: stopping it follows."""
     # The new release goes live before the previous one leaves: a crash in between leaves
     # two live records, and reconciliation keeps the newest, which is what Traefik serves.
     ctx = job.ctx
     bake = config.deploy.bake
+    retired = None
     if previous is None:
         go_live(job, slot)
     elif bake > 0:
@@ -267,9 +270,13 @@ def hand_over(job: Job, config: AppConfig, slot: Slot, previous: Release | None)
         # The requests in flight are the old release's: its own drain_timeout bounds them.
         drain_slot(job, previous, config_of(previous).deploy.drain_timeout)
         go_live(job, slot)
-        ctx.journal.transition(previous, S.RETIRED)
-        stop_slot(job, previous)
+        retired = ctx.journal.transition(previous, S.RETIRED)
     report_traffic(job)
+    if retired is not None:
+        # Drained and retired, the old slot gets no request any more: as on Heroku, the
+        # pusher has its answer now instead of waiting for Docker to stop it (0.3 s here).
+        ctx.journal.finish(job.release_id)
+        stop_slot(job, retired)
 
 
 def go_live(job: Job, slot: Slot) -> None:

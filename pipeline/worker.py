@@ -118,7 +118,7 @@ class Deployer:
                 log.exception("deploy.crashed", app=app, release_id=release_id)
                 self._record_crash(release_id, exc)
             finally:
-                self.ctx.journal.finish(release_id)  # the pusher gets its answer here
+                self.ctx.journal.finish(release_id)  # the pusher has its answer by now
             self._notify(release_id)
             # What follows yields to a deploy already waiting (a rollback, say): a bake window
             # it would cut short at once is not started, and the next deploy prunes. Pruning

@@ -97,7 +97,13 @@ def build(job: Job) -> None:
     with ctx.build_slots:
         context = gitrepo.export_tar(repo, commit)
         with context:
-            ctx.runtime.build(tag, context, _labels(job), job.say, ctx.settings.build_timeout)
+            # The image is labelled with its app only (what pruning selects by): Docker's
+            # classic builder, the one its API runs, turns every build label into a step of
+            # its own with an intermediate container, 0.1 s each here. The commit is in the
+            # tag, and an image serves many releases (rollbacks, config changes), so the
+            # release and commit labels are the containers'.
+            labels = {"temps.app": job.app.name}
+            ctx.runtime.build(tag, context, labels, job.say, ctx.settings.build_timeout)
 
 
 def fetch_upstream(job: Job, repo: Path) -> None:

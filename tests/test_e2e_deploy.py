@@ -6,6 +6,7 @@ of the promise "no request is dropped during a deploy or a failed deploy" would 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ import httpx
 import pytest
 from support.apprepo import git_push, make_app_repo, remote_main
 from support.daemon import TempsDaemon
-from support.dockercli import app_images, container_names
+from support.dockercli import app_images, container_names, docker
 from support.load import LoadGenerator, LoadSummary, SlowRequest, version_of
 from support.wait import poll
 
@@ -325,9 +326,21 @@ def test_keeps_the_last_five_images(
     )
     figures(f"images of {app} after 7 deploys: {images}")
     assert len(images) == KEEP_RELEASES, f"docker images temps/{app}: {images}"
-    live_image = temps_daemon.releases(app)[0].get("image") or ""
+    live = temps_daemon.releases(app)[0]
+    live_image = live.get("image") or ""
     if live_image.startswith(f"temps/{app}:"):
         assert live_image in images, f"live image {live_image} was pruned: {images}"
+    # Pruning selects by the image's app label, its only one; the container has all three.
+    image_labels = json.loads(
+        docker("image", "inspect", "--format", "{{json .Config.Labels}}", live_image)
+    )
+    assert image_labels == {"temps.app": app}, image_labels
+    container_labels = json.loads(
+        docker("inspect", "--format", "{{json .Config.Labels}}", live["container"])
+    )
+    assert container_labels["temps.release"] == str(live["number"]), container_labels
+    assert container_labels["temps.commit"] == live["commit"], container_labels
+    assert container_labels["temps.app"] == app, container_labels
 
 
 def test_old_slot_waits_on_standby_for_the_bake_window(

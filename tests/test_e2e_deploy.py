@@ -186,7 +186,12 @@ def test_request_in_flight_completes_on_old_release(
     assert result.finished - result.started >= 4.5, "the slow request was cut short"
     assert_serves(temps_daemon, app, "v2")
     assert_history(temps_daemon, app, temps_daemon.releases(app)[0]["commit"])
-    running = container_names(f"label=temps.app={app}", include_stopped=False)
+    # The push is answered once v1 is drained; its container stops right after.
+    running = poll(
+        lambda: container_names(f"label=temps.app={app}", include_stopped=False),
+        lambda names: names == [app_container(app, 2)],
+        timeout=SETTLE_TIMEOUT,
+    )
     assert running == [app_container(app, 2)], f"running after the deploy: {running}"
 
 

@@ -30,6 +30,7 @@ from pipeline.slots import (
     config_of,
     drain_slot,
     report_traffic,
+    retire_in_background,
     route_to,
     slot_of,
     stop_slot,
@@ -259,7 +260,7 @@ def switch(job: Job, config: AppConfig, slot: Slot) -> None:
 def hand_over(job: Job, config: AppConfig, slot: Slot, previous: Release | None) -> None:
     """Make the new slot the live one; the previous one drains and stops, or bakes in standby.
 
-    The pusher's answer comes once the previous slot is drained: stopping it follows."""
+    The pusher's answer comes once the previous slot is drained; it stops in the background."""
     # The new release goes live before the previous one leaves: a crash in between leaves
     # two live records, and reconciliation keeps the newest, which is what Traefik serves.
     ctx = job.ctx
@@ -280,9 +281,9 @@ def hand_over(job: Job, config: AppConfig, slot: Slot, previous: Release | None)
     report_traffic(job)
     if retired is not None:
         # Drained and retired, the old slot gets no request any more: as on Heroku, the
-        # pusher has its answer now instead of waiting for Docker to stop it (0.3 s here).
-        ctx.journal.finish(job.release_id)
-        stop_slot(job, retired)
+        # pusher has its answer without waiting for Docker to stop it (0.3-1 s here), and
+        # the app's next deploy (a rollback, say) does not wait for it either.
+        retire_in_background(job, retired)
 
 
 def go_live(job: Job, slot: Slot) -> None:

@@ -203,7 +203,8 @@ class DockerRuntime:
                     self.client.api.remove_image(image["Id"], force=False, noprune=False)
                     removed.extend(sorted(tags) or [short_id])
                 except docker.errors.APIError as exc:
-                    log.warning("runtime.prune_skipped", image=short_id, error=str(exc))
+                    if exc.status_code != 409:  # 409: a container still uses it, kept for now
+                        log.warning("runtime.prune_skipped", image=short_id, error=str(exc))
         return removed
 
     # containers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 from pipeline import metrics, routes, traefik
@@ -11,6 +12,7 @@ from pipeline.context import Job
 from pipeline.drain import wait_until_drained
 from pipeline.errors import DeployError
 from pipeline.models import Release
+from pipeline.prune import prune_images
 from pipeline.runtime import Slot
 from pipeline.settings import Settings
 from pipeline.states import ReleaseState as S
@@ -79,6 +81,23 @@ def drain_slot(job: Job, release: Release, timeout: float) -> None:
     job.log.info(
         "deploy.drained", old=f"v{release.number}", drained=drained, seconds=round(took, 3)
     )
+
+
+def retire_in_background(job: Job, release: Release) -> None:
+    """Stop a drained, retired slot outside the app's lane (nothing routes to it any more),
+    then prune: Docker keeps an image while a container of it exists.
+
+    If the daemon exits first, the container is an orphan at the next start and goes then.
+    """
+
+    def stop() -> None:
+        try:
+            stop_slot(job, release)
+            prune_images(job.ctx, job.release)
+        except Exception:
+            job.log.exception("deploy.stop_failed", old=f"v{release.number}")
+
+    threading.Thread(target=stop, name=f"stop-{release.container}", daemon=True).start()
 
 
 def stop_slot(job: Job, release: Release) -> None:

@@ -522,6 +522,8 @@ def test_old_container_gets_sigterm_then_sigkill_after_stop_timeout(
             settings={"deploy": {"stop_timeout": 10}},
         )
         push_ok(temps_daemon, repo, app, "v3")
+        # The old slots stop after each push is answered: wait until both are gone.
+        assert_only_containers(app, [container(app, 3)])
         events = watch.events()
     assert_serves(temps_daemon, app, "v3", 3)
 

@@ -33,6 +33,7 @@ class Job:
     app: App
     release: Release
     log: structlog.stdlib.BoundLogger
+    retiring: threading.Thread | None = None  # the old slot, stopping after the answer
 
     @property
     def release_id(self) -> int:

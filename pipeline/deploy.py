@@ -41,7 +41,7 @@ log = structlog.get_logger()
 LOG_TAIL_LINES = 20
 
 
-def run_deploy(ctx: Context, release_id: int) -> Release:
+def run_deploy(ctx: Context, release_id: int) -> Job:
     release = ctx.store.get_release(release_id)
     app = ctx.store.get_app_by_id(release.app_id)
     job = Job(ctx, app, release, log.bind(app=app.name, release=f"v{release.number}"))
@@ -76,7 +76,7 @@ def run_deploy(ctx: Context, release_id: int) -> Release:
             job.log.error("deploy.finish_failed", error=str(error))
             job.say(f"-----> {job.label} serves, but finishing the deploy failed: {error}")
     job.log.info("deploy.finished", state=job.release.state)
-    return job.release
+    return job
 
 
 def build(job: Job) -> None:

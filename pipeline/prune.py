@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 
 import structlog
 
@@ -13,17 +12,9 @@ from pipeline.errors import TempsError
 from pipeline.models import Release
 from pipeline.states import ReleaseState as S
 
-# The lane and a slot retiring in the background may both prune an app at once.
-_pruning = threading.Lock()
-
 
 def prune_images(ctx: Context, finished: Release) -> None:
     """Run once a deploy has answered its pusher: housekeeping nobody should wait for."""
-    with _pruning:
-        _prune(ctx, finished)
-
-
-def _prune(ctx: Context, finished: Release) -> None:
     app = ctx.store.get_app_by_id(finished.app_id)
     log = structlog.get_logger().bind(app=app.name, release=f"v{finished.number}")
     basis = ctx.store.live_release(app) or finished

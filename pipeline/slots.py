@@ -12,7 +12,6 @@ from pipeline.context import Job
 from pipeline.drain import wait_until_drained
 from pipeline.errors import DeployError
 from pipeline.models import Release
-from pipeline.prune import prune_images
 from pipeline.runtime import Slot
 from pipeline.settings import Settings
 from pipeline.states import ReleaseState as S
@@ -84,20 +83,20 @@ def drain_slot(job: Job, release: Release, timeout: float) -> None:
 
 
 def retire_in_background(job: Job, release: Release) -> None:
-    """Stop a drained, retired slot outside the app's lane (nothing routes to it any more),
-    then prune: Docker keeps an image while a container of it exists.
+    """Stop a drained, retired slot outside the app's lane: nothing routes to it any more.
 
-    If the daemon exits first, the container is an orphan at the next start and goes then.
+    `job.retiring` is the stopping thread. If the daemon exits first, the container is an
+    orphan at the next start and goes then.
     """
 
     def stop() -> None:
         try:
             stop_slot(job, release)
-            prune_images(job.ctx, job.release)
         except Exception:
             job.log.exception("deploy.stop_failed", old=f"v{release.number}")
 
-    threading.Thread(target=stop, name=f"stop-{release.container}", daemon=True).start()
+    job.retiring = threading.Thread(target=stop, name=f"stop-{release.container}", daemon=True)
+    job.retiring.start()
 
 
 def stop_slot(job: Job, release: Release) -> None:

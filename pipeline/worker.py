@@ -17,7 +17,7 @@ import structlog
 
 from pipeline import metrics
 from pipeline.bake import bake
-from pipeline.context import Context
+from pipeline.context import Context, Job
 from pipeline.deploy import run_deploy
 from pipeline.errors import RuntimeUnavailable, TempsError
 from pipeline.models import App, Release
@@ -27,6 +27,7 @@ from pipeline.states import TERMINAL
 from pipeline.states import ReleaseState as S
 
 log = structlog.get_logger()
+RETIRE_POLL_SECONDS = 0.05
 
 
 @dataclass
@@ -109,10 +110,10 @@ class Deployer:
                     lane.busy = False
                     return
                 release_id = lane.waiting.popleft()
-            final = None
+            job = None
             try:
-                final = run_deploy(self.ctx, release_id)
-                metrics.deploys.inc(app, final.state)
+                job = run_deploy(self.ctx, release_id)
+                metrics.deploys.inc(app, job.release.state)
             except Exception as exc:
                 # A bug, not a deploy failure: record it and keep the lane alive for the next.
                 log.exception("deploy.crashed", app=app, release_id=release_id)
@@ -122,15 +123,16 @@ class Deployer:
             self._notify(release_id)
             # What follows yields to a deploy already waiting (a rollback, say): a bake window
             # it would cut short at once is not started, and the next deploy prunes. Pruning
-            # comes after the window, so removing images never competes with a rollback in it.
+            # comes after the window, so removing images never competes with a rollback in it,
+            # and after the old slot's stop, since Docker keeps an image a container uses.
             if not self._waiting(app):
                 try:
                     bake(self.ctx, app, pause=lambda seconds: self._pause(app, seconds))
                 except Exception:
                     log.exception("bake.crashed", app=app)
-            if final is not None and not self._waiting(app):
+            if job is not None and self._retired(app, job):
                 try:
-                    prune_images(self.ctx, final)
+                    prune_images(self.ctx, job.release)
                 except Exception:
                     log.exception("prune.crashed", app=app, release_id=release_id)
 
@@ -141,6 +143,13 @@ class Deployer:
             send_in_background(self.ctx.sealer, app, release)
         except TempsError as exc:
             log.warning("notify.failed", app=app.name, error=str(exc))
+
+    def _retired(self, app: str, job: Job) -> bool:
+        """Wait for the old slot stopping in the background; False if a deploy comes first."""
+        while job.retiring is not None and job.retiring.is_alive():
+            if self._pause(app, RETIRE_POLL_SECONDS):
+                return False
+        return not self._waiting(app)
 
     def _waiting(self, app: str) -> bool:
         with self._lock:

@@ -265,7 +265,6 @@ def hand_over(job: Job, config: AppConfig, slot: Slot, previous: Release | None)
     # two live records, and reconciliation keeps the newest, which is what Traefik serves.
     ctx = job.ctx
     bake = config.deploy.bake
-    retired = None
     if previous is None:
         go_live(job, slot)
     elif bake > 0:
@@ -277,13 +276,12 @@ def hand_over(job: Job, config: AppConfig, slot: Slot, previous: Release | None)
         # The requests in flight are the old release's: its own drain_timeout bounds them.
         drain_slot(job, previous, config_of(previous).deploy.drain_timeout)
         go_live(job, slot)
-        retired = ctx.journal.transition(previous, S.RETIRED)
-    report_traffic(job)
-    if retired is not None:
+        ctx.journal.transition(previous, S.RETIRED)
         # Drained and retired, the old slot gets no request any more: as on Heroku, the
         # pusher has its answer without waiting for Docker to stop it (0.3-1 s here), and
         # the app's next deploy (a rollback, say) does not wait for it either.
-        retire_in_background(job, retired)
+        retire_in_background(job, previous)
+    report_traffic(job)
 
 
 def go_live(job: Job, slot: Slot) -> None:

@@ -42,6 +42,9 @@ class Journal:
         self._live: dict[int, _Follow] = {}
         self._entered: dict[int, float] = {}  # when each release entered its current state
         self._changed = threading.Condition()
+        # A release's log may be written from two threads at once (its deploy, and its old
+        # slot stopping in the background): the count, the rows and the lines stay in step.
+        self._writing = threading.Lock()
 
     def transition(self, release: Release, state: ReleaseState, **fields: Any) -> Release:
         """Move a release to `state`, checking the allowed moves, before the side effect runs."""
@@ -67,14 +70,15 @@ class Journal:
         lines = [line.rstrip() for line in text.splitlines() if line.strip()]
         if not lines:
             return
-        lines = self._within_cap(release_id, lines)
-        if not lines:
-            return
-        self.store.append_log(release_id, lines)
-        with self._changed:
-            follow = self._live.setdefault(release_id, _Follow())
-            follow.lines.extend(lines)
-            self._changed.notify_all()
+        with self._writing:
+            lines = self._within_cap(release_id, lines)
+            if not lines:
+                return
+            self.store.append_log(release_id, lines)
+            with self._changed:
+                follow = self._live.setdefault(release_id, _Follow())
+                follow.lines.extend(lines)
+                self._changed.notify_all()
 
     def _within_cap(self, release_id: int, lines: list[str]) -> list[str]:
         """At most max_lines per release. Build and app output may fill all but a reserve,

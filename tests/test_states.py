@@ -4,6 +4,7 @@ log that followers read live."""
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -335,3 +336,31 @@ def test_a_waiting_follower_wakes_as_soon_as_a_line_is_written(
     chunk, waited = result[0]
     assert chunk == Chunk(["hello"], 1, False)
     assert waited < 4.0
+
+
+def test_two_threads_writing_one_release_log_keep_store_memory_and_cap_in_step(
+    store: Store, release: Release
+) -> None:
+    # A deploy and its old slot stopping in the background write the same log at once.
+    journal = Journal(store, max_lines=300)
+    rid = release_id(release)
+    journal.start(rid)
+
+    def writer(name: str) -> None:
+        for number in range(200):
+            journal.write(rid, f"-----> {name} {number}")
+
+    threads = [threading.Thread(target=writer, args=(name,)) for name in ("lane", "stop")]
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # hand the interpreter between the threads as often as it can
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    finally:
+        sys.setswitchinterval(switching)
+    journal.finish(rid)
+    stored = store.log_lines(rid)
+    assert len(stored) == 300, len(stored)
+    assert journal.follow(rid, 0, timeout=0.1).lines == stored

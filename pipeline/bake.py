@@ -1,4 +1,4 @@
-"""The bake window: the previous slot stays up, idle, while the new one keeps being probed.
+"""The bake window: the previous slot stays up, unrouted, while the new one keeps being probed.
 
 If the new slot fails `unhealthy_threshold` probes in a row, traffic flips back to the
 previous slot (a route change, no boot) and the new release is marked failed. A newer
@@ -17,7 +17,8 @@ from pipeline.errors import DeployError
 from pipeline.health import probe, probe_client
 from pipeline.models import Release
 from pipeline.notify import send_in_background
-from pipeline.slots import config_of, drain_slot, report_traffic, route_to, slot_of, stop_slot
+from pipeline.retire import Leaving, retire_in_background
+from pipeline.slots import config_of, report_traffic, route_to, slot_of
 from pipeline.states import ReleaseState as S
 
 log = structlog.get_logger()
@@ -53,9 +54,8 @@ def bake(ctx: Context, app_name: str, pause: Callable[[float], bool]) -> None:
             job.log.info("bake.cut_short", standby=f"v{standby.number}")
             return
     job.say(f"-----> bake window over: {job.label} stays live, v{standby.number} retires")
-    drain_slot(job, standby, config.deploy.drain_timeout)
     ctx.journal.transition(standby, S.RETIRED)
-    stop_slot(job, standby)
+    retire_in_background(ctx, app.name, Leaving.of(standby), job.say)
     report_traffic(job)
     job.log.info("bake.finished")
 
@@ -84,5 +84,5 @@ def flip_back(job: Job, standby: Release, reason: str) -> None:
     job.log.warning("bake.flipped_back", to=f"v{standby.number}", reason=reason)
     job.say(f"-----> {reason}: switched back to v{standby.number} in {took * 1000:.0f} ms")
     send_in_background(ctx.sealer, job.app, job.release)
-    drain_slot(job, job.release, config_of(job.release).deploy.drain_timeout)
-    stop_slot(job, job.release)
+    # It served until the flip: the requests it took before still finish on it.
+    retire_in_background(ctx, job.app.name, Leaving.of(job.release), job.say)

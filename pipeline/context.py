@@ -9,6 +9,7 @@ import structlog
 
 from pipeline.journal import Journal
 from pipeline.models import App, Release
+from pipeline.retire import Retirements
 from pipeline.runtime import DockerRuntime
 from pipeline.sealing import Sealer
 from pipeline.settings import Settings
@@ -23,6 +24,7 @@ class Context:
     runtime: DockerRuntime
     sealer: Sealer
     build_slots: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(2))
+    retirements: Retirements = field(default_factory=Retirements)
 
 
 @dataclass
@@ -33,7 +35,6 @@ class Job:
     app: App
     release: Release
     log: structlog.stdlib.BoundLogger
-    retiring: threading.Thread | None = None  # the old slot, stopping after the answer
 
     @property
     def release_id(self) -> int:

@@ -25,20 +25,15 @@ from pipeline.errors import (
 from pipeline.gitfetch import fetch_commit
 from pipeline.health import probe, probe_client, wait_until_healthy
 from pipeline.models import Release
+from pipeline.retire import Leaving, drain_and_stop, drain_slot, retire_in_background
 from pipeline.runtime import Limits, Slot
-from pipeline.slots import (
-    config_of,
-    drain_slot,
-    report_traffic,
-    retire_in_background,
-    route_to,
-    slot_of,
-    stop_slot,
-)
+from pipeline.slots import config_of, report_traffic, route_to, slot_of
 from pipeline.states import ReleaseState as S
 
 log = structlog.get_logger()
 LOG_TAIL_LINES = 20
+# recreate waits this long at most for a standby that drains and stops in the background.
+RETIREMENT_WAIT_SECONDS = 3600.0
 
 
 def run_deploy(ctx: Context, release_id: int) -> Job:
@@ -157,14 +152,21 @@ def release_phase(job: Job, config: AppConfig) -> None:
 
 
 def stop_previous(job: Job, previous: Release | None) -> None:
-    """recreate: the old slot stops before the new one boots (downtime, by choice)."""
-    if previous is None:
-        return
-    job.release = job.ctx.journal.transition(job.release, S.DRAINING)
-    job.say(f"-----> recreate: stopping v{previous.number} before starting {job.label}")
-    drain_slot(job, previous, config_of(previous).deploy.drain_timeout)
-    job.ctx.journal.transition(previous, S.RETIRED)
-    stop_slot(job, previous)
+    """recreate: the old slots stop before the new one boots (downtime, by choice).
+
+    The app must never run twice, so a standby still draining in the background is waited
+    for too."""
+    ctx = job.ctx
+    if previous is not None:
+        job.release = ctx.journal.transition(job.release, S.DRAINING)
+        job.say(f"-----> recreate: stopping v{previous.number} before starting {job.label}")
+        ctx.journal.transition(previous, S.RETIRED)
+        leaving = Leaving.of(previous)
+        if leaving is not None:
+            drain_and_stop(ctx, leaving, job.say)
+    if ctx.retirements.busy(job.app.name):
+        job.say("-----> recreate: waiting for the standby slot to drain and stop")
+        ctx.retirements.wait(job.app.name, RETIREMENT_WAIT_SECONDS)
 
 
 def take_over_standby(job: Job, standby: Release | None) -> Slot | None:
@@ -195,11 +197,15 @@ def take_over_standby(job: Job, standby: Release | None) -> Slot | None:
 
 
 def retire_standby(job: Job, standby: Release | None) -> None:
-    """A newer deploy ends a bake window early: the idle previous slot goes."""
+    """A newer deploy ends a bake window early: the previous slot drains and goes.
+
+    It may still finish requests that began before the last switch; it does so in the
+    background while this deploy builds and is gated."""
     if standby is None:
         return
     job.ctx.journal.transition(standby, S.RETIRED)
-    stop_slot(job, standby)
+    job.say(f"-----> v{standby.number} leaves its bake window early: draining it meanwhile")
+    retire_in_background(job.ctx, job.app.name, Leaving.of(standby), job.say)
 
 
 def limits_of(config: AppConfig) -> Limits:
@@ -274,13 +280,14 @@ def hand_over(job: Job, config: AppConfig, slot: Slot, previous: Release | None)
     else:
         job.release = ctx.journal.transition(job.release, S.DRAINING)
         # The requests in flight are the old release's: its own drain_timeout bounds them.
-        drain_slot(job, previous, config_of(previous).deploy.drain_timeout)
+        leaving = Leaving.of(previous)
+        drained = drain_slot(ctx, leaving, job.say) if leaving else None
         go_live(job, slot)
         ctx.journal.transition(previous, S.RETIRED)
         # Drained and retired, the old slot gets no request any more: as on Heroku, the
         # pusher has its answer without waiting for Docker to stop it (0.3-1 s here), and
         # the app's next deploy (a rollback, say) does not wait for it either.
-        retire_in_background(job, previous)
+        retire_in_background(ctx, job.app.name, leaving, job.say, drained)
     report_traffic(job)
 
 
@@ -312,8 +319,14 @@ def fail(job: Job, error: DeployError) -> None:
     )
     if container is not None:
         try:
-            # Not routed yet (a failed switch restored the old route first): kill, no drain.
-            ctx.runtime.discard(container)
+            if step == S.SWITCHING:
+                # Its route was published, then restored: Traefik may have sent it requests.
+                leaving = Leaving.of(job.release)
+                if leaving is not None:
+                    drain_and_stop(ctx, leaving, job.say)
+            else:
+                # Never routed to: kill, nothing to drain.
+                ctx.runtime.discard(container)
         except TempsError as exc:
             # Reconciliation removes it at the next start if the engine is gone now.
             job.log.error("deploy.cleanup_failed", container=container, error=str(exc))

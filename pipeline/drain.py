@@ -5,13 +5,17 @@ old server, and with a short idle timeout its idle connections close within abou
 so the sockets on the old port fall to zero once the last request has finished. Every
 state but LISTEN and TIME_WAIT counts: a client that went away leaves CLOSE_WAIT while the
 handler still runs.
+
+`drain` is the only maker of a `Drained`, and the runtime stops a container only when handed
+one: a slot that may have served cannot be stopped without having been drained first.
 """
 
 from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 _LISTEN = "0A"
@@ -67,3 +71,34 @@ def wait_until_drained(
         if elapsed >= timeout:
             return False, elapsed
         time.sleep(interval)
+
+
+@dataclass(frozen=True)
+class Drained:
+    """Proof that `container`'s ports saw nothing in flight, or that `timeout` ran out first."""
+
+    container: str
+    ports: tuple[int, ...]
+    complete: bool  # False: drain_timeout ended it with connections still open
+    seconds: float
+    started_at: float  # epoch seconds
+    ended_at: float
+    timeout: float
+
+
+def drain(
+    container: str,
+    ports: Iterable[int],
+    timeout: float,
+    counter: Callable[[int], int] = connections_on,
+) -> Drained:
+    """Wait until every one of the container's host ports has drained, all within `timeout`."""
+    started_at, started = time.time(), time.monotonic()
+    complete = True
+    ports = tuple(ports)
+    for port in ports:
+        left = max(timeout - (time.monotonic() - started), 0.0)
+        drained, _ = wait_until_drained(port, left, counter=counter)
+        complete = complete and drained
+    seconds = time.monotonic() - started
+    return Drained(container, ports, complete, seconds, started_at, started_at + seconds, timeout)

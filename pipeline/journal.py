@@ -76,9 +76,12 @@ class Journal:
                 return
             self.store.append_log(release_id, lines)
             with self._changed:
-                follow = self._live.setdefault(release_id, _Follow())
-                follow.lines.extend(lines)
-                self._changed.notify_all()
+                # A release that left memory (or was never followed) is read from the store:
+                # a new entry here would show a follower a cut-off log that never ends.
+                follow = self._live.get(release_id)
+                if follow is not None:
+                    follow.lines.extend(lines)
+                    self._changed.notify_all()
 
     def _within_cap(self, release_id: int, lines: list[str]) -> list[str]:
         """At most max_lines per release. Build and app output may fill all but a reserve,

@@ -5,29 +5,35 @@
 - Of several live records (a crash between the two state changes of a hand-over) the newest
   wins; a standby slot's bake window died with the daemon, so it retires.
 - Every app's route is rewritten from its live release, at the port Docker publishes now.
-- Containers of this home that no live release owns are drained, then removed.
+- Containers of this home that no live release owns are drained, then removed, in the
+  background: a standby whose window died with the daemon may still finish requests.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import structlog
 
 from pipeline import gitrepo, routes, traefik
 from pipeline.context import Context
-from pipeline.drain import wait_until_drained
 from pipeline.errors import TempsError
 from pipeline.models import App, Release
+from pipeline.retire import Leaving, retire_in_background
 from pipeline.runtime import Container
 from pipeline.slots import config_of, hosts_of
 from pipeline.states import IN_FLIGHT
 from pipeline.states import ReleaseState as S
 
 log = structlog.get_logger()
+# For a container no release names (a release command's, say): drain and stop bounds.
 ORPHAN_DRAIN_SECONDS = 10.0
+ORPHAN_STOP_SECONDS = 10.0
 
 
 def reconcile(ctx: Context) -> None:
     owned: set[str] = set()
+    known: dict[str, tuple[str, Release]] = {}  # container -> (app, release)
     try:
         # One listing for every app: an inspect per app made a 100-app restart a second slower.
         containers = {c.name: c for c in ctx.runtime.containers()}
@@ -36,6 +42,9 @@ def reconcile(ctx: Context) -> None:
         containers = None
     for app in ctx.store.list_apps():
         live = settle_records(ctx, app)
+        for release in ctx.store.releases(app, limit=1000):
+            if release.container is not None:
+                known.setdefault(release.container, (app.name, release))
         if live is None:
             # Never live (a first deploy cut short): a route could only point at an orphan.
             routes.restore_route(ctx.settings, app.name, None)
@@ -52,7 +61,7 @@ def reconcile(ctx: Context) -> None:
     # The records that make these containers orphans must outlive them.
     ctx.store.make_durable()
     try:
-        remove_orphans(ctx, [c for name, c in containers.items() if name not in owned])
+        remove_orphans(ctx, [c for name, c in containers.items() if name not in owned], known)
     except TempsError as exc:
         log.error("reconcile.docker_unavailable", error=str(exc))
 
@@ -112,10 +121,30 @@ def republish(ctx: Context, app: App, live: Release, container: Container | None
     log.info("reconcile.route_rewritten", app=app.name, url=url)
 
 
-def remove_orphans(ctx: Context, orphans: list[Container]) -> None:
+def remove_orphans(
+    ctx: Context, orphans: list[Container], known: dict[str, tuple[str, Release]]
+) -> None:
+    """Traefik may have routed to them until the routes were rewritten a moment ago."""
     for container in orphans:
-        for port in container.ports.values():
-            # Traefik may have routed here until the route was rewritten a moment ago.
-            wait_until_drained(port, ORPHAN_DRAIN_SECONDS)
-        ctx.runtime.stop_and_remove(container.name, 0)
-        log.info("reconcile.removed_container", container=container.name)
+        app, release = known.get(container.name, (container.name, None))
+        deploy = config_of(release).deploy if release is not None else None
+        leaving = Leaving(
+            container.name,
+            tuple(container.ports.values()),  # as Docker publishes them now
+            deploy.drain_timeout if deploy else ORPHAN_DRAIN_SECONDS,
+            deploy.stop_timeout if deploy else ORPHAN_STOP_SECONDS,
+            f"v{release.number}" if release is not None else container.name,
+            release.id if release is not None else None,
+        )
+        retire_in_background(ctx, app, leaving, _log_of(ctx, leaving.release_id))
+        log.info("reconcile.removing_container", container=container.name)
+
+
+def _log_of(ctx: Context, release_id: int | None) -> Callable[[str], None]:
+    """Where an orphan's drain is told: its own release's log, if a release names it."""
+
+    def say(text: str) -> None:
+        if release_id is not None:
+            ctx.journal.write(release_id, text)
+
+    return say

@@ -18,6 +18,7 @@ import requests
 import structlog
 import urllib3.exceptions
 
+from pipeline.drain import Drained
 from pipeline.errors import (
     BootFailed,
     BuildFailed,
@@ -316,8 +317,12 @@ class DockerRuntime:
                 return ""
         return raw.decode("utf-8", "replace")
 
-    def stop_and_remove(self, name: str, stop_timeout: float) -> None:
-        """SIGTERM, then SIGKILL after `stop_timeout`, then remove."""
+    def stop(self, drained: Drained, stop_timeout: float) -> None:
+        """SIGTERM, then SIGKILL after `stop_timeout`, then remove: only once drained.
+
+        The container is named by its drain, so nothing can stop a slot that may have served
+        without draining it first (`retire.drain_and_stop` is the one caller)."""
+        name = drained.container
         with _engine_errors("stop a container"):
             try:
                 self.client.api.stop(name, timeout=max(0, round(stop_timeout)))

@@ -1,15 +1,13 @@
-"""Moving traffic between slots: switch, drain, retire, and flipping back to a standby."""
+"""Moving traffic between slots: the switch, and the traffic report around it."""
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 from pipeline import metrics, routes, traefik
 from pipeline.appconfig import AppConfig
 from pipeline.context import Job
-from pipeline.drain import wait_until_drained
 from pipeline.errors import DeployError
 from pipeline.models import Release
 from pipeline.runtime import Slot
@@ -64,43 +62,3 @@ def slot_of(release: Release) -> Slot | None:
 
 def config_of(release: Release) -> AppConfig:
     return AppConfig.from_dict(json.loads(release.config))
-
-
-def drain_slot(job: Job, release: Release, timeout: float) -> None:
-    if release.host_port is None:
-        return
-    drained, took = wait_until_drained(release.host_port, timeout)
-    if drained:
-        job.say(f"-----> v{release.number} drained in {took:.1f}s")
-    else:
-        job.say(
-            f"-----> v{release.number} still busy after drain_timeout {timeout:g}s; "
-            "stopping it anyway"
-        )
-    job.log.info(
-        "deploy.drained", old=f"v{release.number}", drained=drained, seconds=round(took, 3)
-    )
-
-
-def retire_in_background(job: Job, release: Release) -> None:
-    """Stop a drained, retired slot outside the app's lane: nothing routes to it any more.
-
-    `job.retiring` is the stopping thread. If the daemon exits first, the container is an
-    orphan at the next start and goes then.
-    """
-
-    def stop() -> None:
-        try:
-            stop_slot(job, release)
-        except Exception:
-            job.log.exception("deploy.stop_failed", old=f"v{release.number}")
-
-    job.retiring = threading.Thread(target=stop, name=f"stop-{release.container}", daemon=True)
-    job.retiring.start()
-
-
-def stop_slot(job: Job, release: Release) -> None:
-    if release.container:
-        job.ctx.store.make_durable()  # the records that retire it outlive the container
-        job.ctx.runtime.stop_and_remove(release.container, config_of(release).deploy.stop_timeout)
-        job.say(f"-----> Stopped v{release.number}")

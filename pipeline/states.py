@@ -14,7 +14,7 @@ class ReleaseState(enum.StrEnum):
     SWITCHING = "switching"  # publishing the Traefik route and confirming it
     DRAINING = "draining"  # waiting for requests in flight on the old slot
     LIVE = "live"  # serving traffic
-    STANDBY = "standby"  # was live; kept running, idle, during the bake window
+    STANDBY = "standby"  # was live; kept running, unrouted, during the bake window
     RETIRED = "retired"  # was live, replaced by a newer release
     FAILED = "failed"  # a step failed; the previous release kept serving
     SUPERSEDED = "superseded"  # a newer deploy was queued before this one started

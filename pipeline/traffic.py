@@ -20,6 +20,7 @@ BLOCK = 64 * 1024
 # A request that started this long before the window may still be logged after it.
 OUT_OF_ORDER_SECONDS = 10.0
 MAX_SCAN_BYTES = 256 * 1024 * 1024
+WRITE_RACE_SECONDS = 1.0
 
 
 @dataclass
@@ -49,23 +50,48 @@ class TrafficReport:
 def traffic_report(access_log: Path, hosts: set[str], start: float, end: float) -> TrafficReport:
     width = max(end - start, 0.0)
     during, before = Counts(), Counts()
-    for stamp, host, status in _lines_backwards(access_log, start - width - OUT_OF_ORDER_SECONDS):
-        if host not in hosts:
+    for entry in _entries_backwards(access_log):
+        if entry.started < start - width - OUT_OF_ORDER_SECONDS:
+            break
+        if entry.host not in hosts:
             continue
-        if start <= stamp <= end:
+        if start <= entry.started <= end:
             bucket = during
-        elif start - width <= stamp < start:
+        elif start - width <= entry.started < start:
             bucket = before
         else:
             continue
         bucket.requests += 1
-        if not 200 <= status < 300:
+        if not 200 <= entry.status < 300:
             bucket.errors += 1
     return TrafficReport(round(width, 3), during.requests, during.errors, asdict(before))
 
 
-def _lines_backwards(path: Path, stop_before: float) -> Iterator[tuple[float, str, int]]:
-    """(start time, host, status) of access-log lines, newest first, until `stop_before`."""
+def finished_during(access_log: Path, server_urls: set[str], start: float, end: float) -> int:
+    """How many requests Traefik sent to one of `server_urls` ended between `start` and `end`:
+    what a slot finished while it drained."""
+    count = 0
+    for entry in _entries_backwards(access_log):
+        # Lines are written as requests end, so the file is in order of end time but for
+        # writes racing each other: stop a little before the window.
+        if entry.ended < start - WRITE_RACE_SECONDS:
+            break
+        if entry.server in server_urls and start <= entry.ended <= end + WRITE_RACE_SECONDS:
+            count += 1
+    return count
+
+
+@dataclass(frozen=True)
+class _Entry:
+    started: float
+    ended: float
+    host: str
+    status: int
+    server: str
+
+
+def _entries_backwards(path: Path) -> Iterator[_Entry]:
+    """The access log's entries, newest first, over at most MAX_SCAN_BYTES."""
     try:
         handle = open(path, "rb")  # noqa: SIM115 (closed in finally)
     except FileNotFoundError:
@@ -84,23 +110,25 @@ def _lines_backwards(path: Path, stop_before: float) -> Iterator[tuple[float, st
             rest = lines[0] if position > 0 else b""
             for raw in reversed(lines[1:] if position > 0 else lines):
                 entry = _parse(raw)
-                if entry is None:
-                    continue
-                if entry[0] < stop_before:
-                    return
-                yield entry
+                if entry is not None:
+                    yield entry
     finally:
         handle.close()
 
 
-def _parse(raw: bytes) -> tuple[float, str, int] | None:
+def _parse(raw: bytes) -> _Entry | None:
     if not raw.strip():
         return None
     try:
         data = json.loads(raw)
-        stamp = _epoch(str(data["StartUTC"]))
-        host = str(data.get("RequestHost", "")).split(":")[0].lower()
-        return stamp, host, int(data.get("DownstreamStatus", 0))
+        started = _epoch(str(data["StartUTC"]))
+        return _Entry(
+            started=started,
+            ended=started + int(data.get("Duration", 0)) / 1e9,
+            host=str(data.get("RequestHost", "")).split(":")[0].lower(),
+            status=int(data.get("DownstreamStatus", 0)),
+            server=str(data.get("ServiceURL", "")),
+        )
     except (ValueError, KeyError, TypeError):
         return None
 

@@ -17,7 +17,7 @@ import structlog
 
 from pipeline import metrics
 from pipeline.bake import bake
-from pipeline.context import Context, Job
+from pipeline.context import Context
 from pipeline.deploy import run_deploy
 from pipeline.errors import RuntimeUnavailable, TempsError
 from pipeline.models import App, Release
@@ -94,9 +94,13 @@ class Deployer:
                 for lane in self._lanes.values():
                     lane.arrived.set()  # ends bake windows at once
                 if not any(lane.busy for lane in self._lanes.values()):
-                    return True
+                    break
             time.sleep(0.05)
-        return False
+        else:
+            return False
+        # Old slots still draining get the rest of the time; one cut off is drained and
+        # stopped at the next start, as an orphan.
+        return self.ctx.retirements.wait(None, max(deadline - time.monotonic(), 0.0))
 
     def queue_depth(self) -> int:
         with self._lock:
@@ -110,31 +114,39 @@ class Deployer:
                     lane.busy = False
                     return
                 release_id = lane.waiting.popleft()
-            job = None
             try:
-                job = run_deploy(self.ctx, release_id)
-                metrics.deploys.inc(app, job.release.state)
-            except Exception as exc:
-                # A bug, not a deploy failure: record it and keep the lane alive for the next.
-                log.exception("deploy.crashed", app=app, release_id=release_id)
-                self._record_crash(release_id, exc)
-            finally:
-                self.ctx.journal.finish(release_id)  # the pusher has its answer by now
-            self._notify(release_id)
-            # What follows yields to a deploy already waiting (a rollback, say): a bake window
-            # it would cut short at once is not started, and the next deploy prunes. Pruning
-            # comes after the window, so removing images never competes with a rollback in it,
-            # and after the old slot's stop, since Docker keeps an image a container uses.
-            if not self._waiting(app):
-                try:
-                    bake(self.ctx, app, pause=lambda seconds: self._pause(app, seconds))
-                except Exception:
-                    log.exception("bake.crashed", app=app)
-            if job is not None and self._retired(app, job):
-                try:
-                    prune_images(self.ctx, job.release)
-                except Exception:
-                    log.exception("prune.crashed", app=app, release_id=release_id)
+                self._deploy(app, release_id)
+            except Exception:
+                # Even recording a crash can fail (disk full, say): the lane goes on regardless.
+                log.exception("deploy.lane_error", app=app, release_id=release_id)
+
+    def _deploy(self, app: str, release_id: int) -> None:
+        job = None
+        try:
+            job = run_deploy(self.ctx, release_id)
+            metrics.deploys.inc(app, job.release.state)
+        except Exception as exc:
+            # A bug, not a deploy failure: record it and keep the lane alive for the next.
+            log.exception("deploy.crashed", app=app, release_id=release_id)
+            self._record_crash(release_id, exc)
+        finally:
+            self.ctx.journal.finish(release_id)  # the pusher has its answer by now
+        self._notify(release_id)
+        # What follows yields to a deploy already waiting (a rollback, say): a bake window
+        # it would cut short at once is not started, and the next deploy prunes. Pruning
+        # comes after the window, so removing images never competes with a rollback in it,
+        # and after the old slots have drained and stopped, since Docker keeps an image a
+        # container uses.
+        if not self._waiting(app):
+            try:
+                bake(self.ctx, app, pause=lambda seconds: self._pause(app, seconds))
+            except Exception:
+                log.exception("bake.crashed", app=app)
+        if job is not None and self._retired(app):
+            try:
+                prune_images(self.ctx, job.release)
+            except Exception:
+                log.exception("prune.crashed", app=app, release_id=release_id)
 
     def _notify(self, release_id: int) -> None:
         release = self.ctx.store.get_release(release_id)
@@ -144,9 +156,9 @@ class Deployer:
         except TempsError as exc:
             log.warning("notify.failed", app=app.name, error=str(exc))
 
-    def _retired(self, app: str, job: Job) -> bool:
-        """Wait for the old slot stopping in the background; False if a deploy comes first."""
-        while job.retiring is not None and job.retiring.is_alive():
+    def _retired(self, app: str) -> bool:
+        """Wait for the app's old slots to drain and stop; False if a deploy comes first."""
+        while self.ctx.retirements.busy(app):
             if self._pause(app, RETIRE_POLL_SECONDS):
                 return False
         return not self._waiting(app)

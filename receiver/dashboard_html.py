@@ -184,6 +184,13 @@ def traffic(report: object) -> Html:
     if isinstance(before, Mapping):
         earlier = _count(before.get("errors")), _count(before.get("requests"))
         details.append(f"before: {earlier[0]:,} of {earlier[1]:,}")
+    drain = report.get("drain")
+    if isinstance(drain, Mapping) and isinstance(drain.get("seconds"), int | float):
+        cut = "" if drain.get("complete") else " (drain_timeout)"
+        details.append(
+            f"drained {seconds(float(drain['seconds']))}{cut}, "
+            f"{_plural(_count(drain.get('finished')), 'request')} finished"
+        )
     return fill(
         Template(
             '<span class="traffic"><span class="traffic-$tone">$errors</span> in $requests'

@@ -1,0 +1,173 @@
+"""The one way out for a slot that may have served: drain it, then stop it, then say so.
+
+Whatever ends such a slot comes through `drain_and_stop`: the end of the bake window, a
+window cut short by the next deploy or a rollback, a flip back after a failed bake,
+`recreate`, a switch that was published and then failed, an orphan found at start. The drain
+is bounded by the slot's own `drain_timeout`, the stop by its `stop_timeout`; the runtime
+stops a container only when handed the `Drained` that `drain` made for it.
+
+Most retirements run in the background: nothing routes to the slot any more, so neither the
+pusher nor the app's next deploy waits for it. A standby drains while the next release
+builds and is gated, and that release's switch does not wait either, since it replaces the
+live slot, not the standby. Pruning waits (Docker keeps an image a container uses), so does
+`recreate` (its app must never run twice) and so does a daemon that stops, within its grace.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import structlog
+
+from pipeline.appconfig import AppConfig
+from pipeline.drain import Drained, drain
+from pipeline.models import Release
+from pipeline.traffic import finished_during
+
+if TYPE_CHECKING:
+    from pipeline.context import Context
+
+log = structlog.get_logger()
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Leaving:
+    """A slot on its way out: its container, the host ports it served on, its limits."""
+
+    container: str
+    ports: tuple[int, ...]
+    drain_timeout: float
+    stop_timeout: float
+    label: str  # "v3", or the container's name when no release owns it
+    release_id: int | None = None
+
+    @classmethod
+    def of(cls, release: Release) -> Leaving | None:
+        if release.container is None:
+            return None
+        deploy = AppConfig.from_dict(json.loads(release.config)).deploy
+        ports = (release.host_port,) if release.host_port is not None else ()
+        return cls(
+            release.container,
+            ports,
+            deploy.drain_timeout,
+            deploy.stop_timeout,
+            f"v{release.number}",
+            release.id,
+        )
+
+    @property
+    def urls(self) -> set[str]:
+        return {f"http://127.0.0.1:{port}" for port in self.ports}
+
+
+class Retirements:
+    """The slots draining and stopping in the background, by app."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, set[threading.Thread]] = {}
+        self._changed = threading.Condition()
+
+    def start(self, app: str, name: str, work: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                work()
+            except Exception:
+                log.exception("deploy.retire_failed", app=app, container=name)
+            finally:
+                with self._changed:
+                    self._running[app].discard(thread)
+                    self._changed.notify_all()
+
+        thread = threading.Thread(target=run, name=f"retire-{name}", daemon=True)
+        with self._changed:
+            self._running.setdefault(app, set()).add(thread)
+        thread.start()
+
+    def busy(self, app: str) -> bool:
+        with self._changed:
+            return bool(self._running.get(app))
+
+    def wait(self, app: str | None, timeout: float) -> bool:
+        """Wait until the app's retirements (every app's, for None) are over; False on timeout."""
+        deadline = time.monotonic() + timeout
+
+        def over() -> bool:
+            running = [self._running.get(app, set())] if app else self._running.values()
+            return not any(running)
+
+        with self._changed:
+            while not over():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+            return True
+
+
+def drain_slot(ctx: Context, leaving: Leaving, say: Say) -> Drained:
+    """Wait until nothing is in flight on the slot, at most its drain_timeout."""
+    drained = drain(leaving.container, leaving.ports, leaving.drain_timeout)
+    if drained.complete:
+        say(f"-----> {leaving.label} drained in {drained.seconds:.1f}s")
+    else:
+        say(
+            f"-----> {leaving.label} still busy after drain_timeout {leaving.drain_timeout:g}s; "
+            "stopping it anyway"
+        )
+    log.info(
+        "deploy.drained",
+        old=leaving.label,
+        drained=drained.complete,
+        seconds=round(drained.seconds, 3),
+    )
+    return drained
+
+
+def drain_and_stop(
+    ctx: Context, leaving: Leaving, say: Say, drained: Drained | None = None
+) -> None:
+    """Drain (unless `drained` already holds the slot's drain), stop, report."""
+    if drained is None:
+        drained = drain_slot(ctx, leaving, say)
+    ctx.store.make_durable()  # the records that retire it outlive the container
+    ctx.runtime.stop(drained, leaving.stop_timeout)
+    finished = finished_during(
+        ctx.settings.access_log, leaving.urls, drained.started_at, drained.ended_at
+    )
+    say(
+        f"-----> Stopped {leaving.label}: drained {drained.seconds:.1f}s, "
+        f"{finished} request{'s' if finished != 1 else ''} finished during the drain"
+    )
+    if leaving.release_id is not None:
+        record_drain(ctx, leaving.release_id, drained, finished)
+
+
+def retire_in_background(
+    ctx: Context, app: str, leaving: Leaving | None, say: Say, drained: Drained | None = None
+) -> None:
+    if leaving is not None:
+        ctx.retirements.start(
+            app, leaving.container, lambda: drain_and_stop(ctx, leaving, say, drained)
+        )
+
+
+def record_drain(ctx: Context, release_id: int, drained: Drained, finished: int) -> None:
+    """The drained release's traffic report gains how long it drained and what it finished."""
+    release = ctx.store.get_release(release_id)
+    report = json.loads(release.traffic) if release.traffic else {}
+    report["drain"] = {
+        "seconds": round(drained.seconds, 3),
+        "complete": drained.complete,
+        "finished": finished,
+        "timeout": drained.timeout,
+        "started_at": drained.started_at,
+        "ended_at": drained.ended_at,
+    }
+    ctx.store.update_release(release_id, traffic=json.dumps(report))

@@ -1,0 +1,359 @@
+"""End to end, issue 14: no container that served is stopped before it has drained.
+
+Every path that stops a slot is run under steady load through Traefik (keep-alive and new
+connections) with 5 s requests in flight on the slot that is about to stop: the end of the
+bake window, a window cut short by the next push or by a rollback, a flip back after a failed
+bake, `recreate`, a daemon stopped during the window, and pushes that come back to back,
+while the first is building or in its gate. Each long request must come back 200 from the
+release it started on, and the load must see no answer that is not 2xx.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.apprepo import PUSH_TIMEOUT, git, git_env, make_app_repo
+from support.checks import (
+    assert_no_failures,
+    assert_serves,
+    container,
+    event_at,
+    push_ok,
+    rejection,
+    start_load,
+    wait_states,
+)
+from support.daemon import TempsDaemon
+from support.dockercli import container_names
+from support.inflight import InFlight, assert_all_answered
+from support.load import LoadSummary
+from support.wait import poll
+
+pytestmark = pytest.mark.docker
+
+TEMPS_SERVE_ARGS = ["--auth-failures", "100000"]
+
+BAKE = 30.0
+PAIRS = 5  # of each kind: the second push while the first builds, and while it is gated
+SLOW_BUILD = ("RUN sleep 1.5",)
+STATE_TIMEOUT = 120.0
+# Healthy for the gate and the switch's confirmation, then 503 for good: the bake window
+# flips traffic back. The long requests still work: only the health endpoint goes bad.
+TURNS_BAD = r"""n=$(cat /tmp/probes 2>/dev/null || echo 0)
+n=$((n + 1))
+echo "$n" > /tmp/probes
+if [ "$n" -le 8 ]; then
+  printf 'Content-Type: text/plain\r\n\r\npass %s\n' "$n"
+else
+  printf 'Status: 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\nfail %s\n' "$n"
+fi
+"""
+
+
+def push_commit(daemon: TempsDaemon, repo: Path, app: str, commit: str) -> tuple[int, str]:
+    """`git push <url> <commit>:refs/heads/main`: a commit of the repo, not its tip."""
+    done = subprocess.run(
+        ["git", "push", "--progress", daemon.git_url(app), f"{commit}:refs/heads/main"],
+        cwd=repo,
+        env=git_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=PUSH_TIMEOUT,
+        check=False,
+    )
+    return done.returncode, done.stdout
+
+
+def push_head(
+    pool: ThreadPoolExecutor, daemon: TempsDaemon, repo: Path, app: str
+) -> Future[tuple[int, str]]:
+    """Push the repo's tip in the background."""
+    return pool.submit(push_commit, daemon, repo, app, git(repo, "rev-parse", "HEAD").strip())
+
+
+def release_of(daemon: TempsDaemon, app: str, number: int) -> dict[str, Any] | None:
+    for release in daemon.releases(app):
+        if release["number"] == number:
+            return release
+    return None
+
+
+def wait_for(
+    daemon: TempsDaemon, app: str, number: int, states: set[str], push: Future[Any] | None = None
+) -> dict[str, Any]:
+    """Poll until release `number` is in one of `states` (or the push it came from ended)."""
+
+    def reached(release: dict[str, Any] | None) -> bool:
+        return (release is not None and release["state"] in states) or bool(push and push.done())
+
+    found = poll(
+        lambda: release_of(daemon, app, number), reached, timeout=STATE_TIMEOUT, interval=0.03
+    )
+    assert found is not None and found["state"] in states, (
+        f"v{number} of {app} never reached {sorted(states)}: {found and found['state']}"
+        + (f"\npush: {push.result()}" if push and push.done() else "")
+    )
+    return found
+
+
+def assert_pushed(push: Future[tuple[int, str]], version: str) -> str:
+    code, output = push.result(timeout=PUSH_TIMEOUT)
+    assert code == 0, f"git push of {version} failed (exit {code}, {rejection(output)}):\n{output}"
+    return output
+
+
+def drain_of(daemon: TempsDaemon, app: str, number: int) -> dict[str, Any]:
+    """What the records say of release `number`'s drain: seconds and requests it finished."""
+    release = daemon.release(app, number)
+    drain = (release.get("traffic") or {}).get("drain")
+    assert drain is not None, f"v{number} has no drain record: {release.get('traffic')}"
+    return dict(drain)
+
+
+def stopped_after_drain(daemon: TempsDaemon, app: str, number: int) -> dict[str, Any]:
+    """Release `number`'s container is gone and its drain record says it finished its work."""
+    name = container(app, number)
+    gone = poll(lambda: container_names(f"name=^{name}$"), lambda names: not names, timeout=60)
+    assert not gone, f"{name} still exists: {gone}"
+    drain = drain_of(daemon, app, number)
+    assert drain["complete"], f"v{number} was stopped before it drained: {drain}"
+    return drain
+
+
+def finish(
+    load_summary: LoadSummary, batches: list[InFlight], figures: Callable[[str], None], what: str
+) -> None:
+    long = assert_all_answered(batches)
+    figures(f"{what}: {load_summary.line()}; {long} long requests answered 200")
+    assert_no_failures(load_summary)
+
+
+# --- the standby retired by the next push: back to back, while building and while gated -------
+
+
+def test_back_to_back_pushes_drain_every_slot_that_served(
+    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+) -> None:
+    daemon = temps_daemon
+    app = "dp-pairs"
+    daemon.create_app(app)
+    repo = tmp_path / app
+    push_ok(daemon, repo, app, "v1", bake=BAKE, slow_seconds=5, dockerfile_extra=SLOW_BUILD)
+    number = 1
+    batches: list[InFlight] = []
+    overlaps: list[float] = []
+    load = start_load(daemon, app)
+    try:
+        time.sleep(0.5)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for pair in range(2 * PAIRS):
+                second_while = "building" if pair < PAIRS else "health_checking"
+                first, second = number + 1, number + 2
+                commits = {
+                    n: make_app_repo(repo, f"v{n}", bake=BAKE, dockerfile_extra=SLOW_BUILD)
+                    for n in (first, second)
+                }
+                pushed = pool.submit(push_commit, daemon, repo, app, commits[first])
+                wait_for(daemon, app, first, {second_while}, pushed)
+                # Long requests on the live release, which the first push puts on standby
+                # and the second push retires while they still run.
+                batches.append(InFlight.start(daemon, app, f"v{number}"))
+                time.sleep(0.1)
+                then = pool.submit(push_commit, daemon, repo, app, commits[second])
+                assert_pushed(pushed, f"v{first}")
+                # Long requests on the first push's release, retired by the next pair.
+                batches.append(InFlight.start(daemon, app, f"v{first}"))
+                assert_pushed(then, f"v{second}")
+                wait_states(daemon, app, [(second, "live"), (first, "standby")], timeout=30)
+                # The second deploy did not wait for the standby's drain: it was building
+                # while the long requests on that standby still ran.
+                drain = stopped_after_drain(daemon, app, number)
+                built_at = event_at(daemon.release(app, second), "building")
+                overlaps.append(drain["ended_at"] - built_at)
+                number = second
+        time.sleep(0.5)
+    finally:
+        summary = load.stop()
+    finish(summary, batches, figures, f"{2 * PAIRS} pairs of back-to-back pushes ({app})")
+    figures(
+        f"back-to-back pushes: the standby's drain ended {min(overlaps):.1f}-{max(overlaps):.1f} s "
+        "after the next deploy began its build"
+    )
+    assert all(overlap > 0 for overlap in overlaps), (
+        f"a deploy waited for the standby's drain before going live: {overlaps}"
+    )
+    assert_serves(daemon, app, f"v{number}", number)
+
+
+# --- the bake window, run to its end, cut short by a rollback, failing ------------------------
+
+
+def test_the_end_of_the_bake_window_drains_the_standby(
+    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+) -> None:
+    daemon = temps_daemon
+    app = "dp-bake-end"
+    daemon.create_app(app)
+    repo = tmp_path / app
+    push_ok(daemon, repo, app, "v1", bake=1)
+    load = start_load(daemon, app)
+    try:
+        make_app_repo(repo, "v2", bake=1)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pushed = push_head(pool, daemon, repo, app)
+            wait_for(daemon, app, 2, {"health_checking"}, pushed)
+            batches = [InFlight.start(daemon, app, "v1")]
+            assert_pushed(pushed, "v2")
+        # A 1 s window ends while the long requests on v1 still have seconds to run.
+        wait_states(daemon, app, [(2, "live"), (1, "retired")], timeout=30)
+        drain = stopped_after_drain(daemon, app, 1)
+    finally:
+        summary = load.stop()
+    finish(summary, batches, figures, f"bake window ending with requests in flight ({app})")
+    assert drain["seconds"] > 1.0 and drain["finished"] >= 3, drain
+    log = "\n".join(daemon.release(app, 2)["log"])
+    assert "-----> v1 drained in" in log and "-----> Stopped v1: drained" in log, log
+
+
+def test_a_rollback_cutting_the_window_short_drains_the_standby(
+    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+) -> None:
+    daemon = temps_daemon
+    app = "dp-rollback"
+    daemon.create_app(app)
+    repo = tmp_path / app
+    push_ok(daemon, repo, app, "v1", bake=BAKE)
+    push_ok(daemon, repo, app, "v2", bake=BAKE)
+    load = start_load(daemon, app)
+    try:
+        make_app_repo(repo, "v3", bake=BAKE)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pushed = push_head(pool, daemon, repo, app)
+            wait_for(daemon, app, 3, {"health_checking"}, pushed)
+            batches = [InFlight.start(daemon, app, "v2")]
+            assert_pushed(pushed, "v3")
+        wait_states(daemon, app, [(3, "live"), (2, "standby")])
+        batches.append(InFlight.start(daemon, app, "v3"))
+        time.sleep(0.2)
+        # Back to v1, which is not the standby: v2 retires while its long requests run, v3
+        # goes on standby with its own.
+        with daemon.client() as api:
+            answer = api.post(
+                f"/api/apps/{app}/rollback?wait=true", json={"release": 1}, timeout=120
+            )
+        assert answer.status_code == 200 and answer.json()["state"] == "live", answer.text
+        wait_states(daemon, app, [(4, "live"), (3, "standby"), (2, "retired")])
+        drain = stopped_after_drain(daemon, app, 2)
+    finally:
+        summary = load.stop()
+    finish(summary, batches, figures, f"rollback cutting the bake window short ({app})")
+    assert drain["finished"] >= 3, drain
+    assert_serves(daemon, app, "v1", 4)
+
+
+def test_a_flip_back_after_a_failed_bake_drains_the_bad_release(
+    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+) -> None:
+    daemon = temps_daemon
+    app = "dp-flip"
+    daemon.create_app(app)
+    repo = tmp_path / app
+    settings = {"healthcheck": {"path": "/cgi-bin/health", "interval": 0.3}}
+    push_ok(daemon, repo, app, "v1", bake=BAKE, settings=settings, health_cgi="echo; echo ok")
+    load = start_load(daemon, app)
+    try:
+        make_app_repo(repo, "v2", bake=BAKE, settings=settings, health_cgi=TURNS_BAD)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pushed = push_head(pool, daemon, repo, app)
+            wait_for(daemon, app, 2, {"live"}, pushed)
+            # Long requests on the release that is about to fail its bake window.
+            batches = [InFlight.start(daemon, app, "v2")]
+            assert_pushed(pushed, "v2")
+        wait_states(daemon, app, [(2, "failed"), (1, "live")], timeout=30)
+        drain = stopped_after_drain(daemon, app, 2)
+    finally:
+        summary = load.stop()
+    finish(summary, batches, figures, f"flip back after a failed bake ({app})")
+    assert drain["finished"] >= 3, drain
+    assert_serves(daemon, app, "v1", 1)
+
+
+# --- recreate, and a daemon that stops during the window -----------------------------------------
+
+
+def test_recreate_drains_the_live_release_and_the_standby_before_stopping_them(
+    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+) -> None:
+    """recreate has downtime by choice: new requests between the old slot's stop and the new
+    one's switch fail. Requests that reached the old slot before its stop never do."""
+    daemon = temps_daemon
+    app = "dp-recreate"
+    daemon.create_app(app)
+    repo = tmp_path / app
+    push_ok(daemon, repo, app, "v1", bake=BAKE)
+    make_app_repo(repo, "v2", bake=BAKE)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pushed = push_head(pool, daemon, repo, app)
+        wait_for(daemon, app, 2, {"health_checking"}, pushed)
+        batches = [InFlight.start(daemon, app, "v1")]
+        assert_pushed(pushed, "v2")
+    batches.append(InFlight.start(daemon, app, "v2"))
+    time.sleep(0.2)
+    # v1 on standby and v2 live, both with long requests in flight: recreate stops both.
+    push_ok(daemon, repo, app, "v3", bake=BAKE, settings={"deploy": {"strategy": "recreate"}})
+    assert_all_answered(batches)
+    v3 = daemon.release(app, 3)
+    stopped = [stopped_after_drain(daemon, app, n) for n in (1, 2)]
+    booted = event_at(v3, "booting")
+    for drain in stopped:
+        # Both were drained and gone before the new release's container started.
+        assert drain["ended_at"] <= booted, (drain, booted)
+        assert drain["finished"] >= 3, drain
+    figures(f"recreate with long requests on the live and the standby slot ({app}): all 200")
+    assert_serves(daemon, app, "v3", 3)
+
+
+def test_a_daemon_stopped_in_the_bake_window_drains_the_standby_at_its_next_start(
+    busybox_image: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+    figures: Callable[[str], None],
+) -> None:
+    daemon = TempsDaemon(
+        home=tmp_path_factory.mktemp("home-dp-shutdown"), extra_args=TEMPS_SERVE_ARGS
+    )
+    daemon.start()
+    try:
+        app = "dp-shutdown"
+        daemon.create_app(app)
+        repo = tmp_path / app
+        push_ok(daemon, repo, app, "v1", bake=BAKE)
+        load = start_load(daemon, app)
+        try:
+            make_app_repo(repo, "v2", bake=BAKE)
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                pushed = push_head(pool, daemon, repo, app)
+                wait_for(daemon, app, 2, {"health_checking"}, pushed)
+                batches = [InFlight.start(daemon, app, "v1")]
+                assert_pushed(pushed, "v2")
+            code, _ = daemon.terminate()
+            # uvicorn re-raises the signal once its graceful shutdown is done.
+            assert code in (0, -signal.SIGTERM), f"temps serve exited {code} on SIGTERM"
+            daemon.restart()
+            wait_states(daemon, app, [(2, "live"), (1, "retired")])
+            drain = stopped_after_drain(daemon, app, 1)
+        finally:
+            summary = load.stop()
+        finish(summary, batches, figures, f"daemon restarted in the bake window ({app})")
+        assert drain["finished"] >= 3, drain
+        assert_serves(daemon, app, "v2", 2)
+    finally:
+        daemon.stop()

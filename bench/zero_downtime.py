@@ -1,5 +1,5 @@
 """zero_downtime: 20 deploys in a row under steady load through Traefik, with 5 s requests in
-flight at every switch.
+flight at every switch, then a burst of pushes and rollbacks that do not wait for each other.
 
 The 20 operations: 16 pushes, 2 failing pushes (health 404, crash at boot) and 2 rollbacks,
 one inside the bake window (an instant flip to the standby slot) and one after it (boot and
@@ -8,11 +8,18 @@ keep-alive connections, one opening a new connection per request. Two slow reque
 at every operation, before its switch; each must come back 200 from the release that was
 live when it started.
 
+The burst: 12 pushes and 4 rollbacks, each started 0.5-2 s after the one before whatever it
+is doing, every release with a bake window: windows are cut short by the next push, standby
+slots still finishing long requests are retired, queued pushes are superseded, rollbacks
+land inside windows. Two slow requests start with every event; each must come back 200.
+
     .venv/bin/python bench/zero_downtime.py [--runs 1] [--rate 440]
 """
 
 from __future__ import annotations
 
+import random
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +42,17 @@ from common import (
 )
 from support.wait import poll
 
+IN_FLIGHT = (
+    "queued",
+    "building",
+    "releasing",
+    "booting",
+    "health_checking",
+    "switching",
+    "draining",
+)
+PUSH_WAIT_SECONDS = 300
+
 OPERATIONS = (
     ["push"] * 6
     + ["fail-404"]
@@ -52,6 +70,9 @@ SLOW_PER_SWITCH = 2
 LONG_BAKE = 60.0
 SHORT_BAKE = 1.0
 MAX_LOAD_SECONDS = 900
+BURST = ["push", "push", "rollback", "push", "push", "push", "rollback", "push"] * 2
+BURST_GAP = (0.5, 2.0)  # seconds between two events of the burst
+BURST_SEED = 14
 
 
 class Bench:
@@ -151,6 +172,121 @@ class Bench:
         }
 
 
+class Burst:
+    """Events started one after another without waiting for the one before to finish."""
+
+    def __init__(self, bench: Bench) -> None:
+        self.bench = bench
+        self.rows: list[dict[str, Any]] = []
+        self.slow: list[tuple[str, SlowRequest]] = []
+        self._lock = threading.Lock()
+
+    def run(self) -> list[dict[str, Any]]:
+        bench = self.bench
+        rng = random.Random(BURST_SEED)
+        commits: list[tuple[str, str]] = []
+        for _ in range(BURST.count("push")):
+            bench.pushed += 1
+            version = f"c{bench.pushed}"
+            commits.append((version, commit_app(bench.repo, version, bake=LONG_BAKE)))
+        threads = []
+        for index, event in enumerate(BURST, start=1):
+            if event == "push":
+                version, commit = commits.pop(0)
+                work = self._pusher(index, version, commit)
+            else:
+                work = self._rollback(index)
+            thread = threading.Thread(target=work, name=f"burst-{index}", daemon=True)
+            thread.start()
+            threads.append(thread)
+            time.sleep(rng.uniform(*BURST_GAP))
+        for thread in threads:
+            thread.join(PUSH_WAIT_SECONDS)
+        for _, request in self.slow:
+            request.wait()
+        return sorted(self.rows, key=lambda row: row["index"])
+
+    def _start_slow(self, event: str) -> None:
+        started = self.bench.slow_requests()
+        with self._lock:
+            self.slow.extend((event, request) for request in started)
+
+    def _pusher(self, index: int, version: str, commit: str) -> Any:
+        def work() -> None:
+            self._start_slow(f"burst-push {version}")
+            began = time.time()
+            pushed = push(
+                self.bench.repo,
+                self.bench.daemon.git_url(self.bench.app),
+                f"{commit}:refs/heads/main",
+            )
+            last = pushed.output.splitlines()[-1] if pushed.output else ""
+            superseded = "superseded by a newer push" in pushed.output
+            outcome = (
+                "accepted" if pushed.code == 0 else ("superseded" if superseded else "rejected")
+            )
+            self._add(
+                index, "burst-push", version, outcome, pushed.code == 0 or superseded, began, last
+            )
+
+        return work
+
+    def _rollback(self, index: int) -> Any:
+        def work() -> None:
+            self._start_slow("burst-rollback")
+            time.sleep(0.3)  # the slow requests reach the live slot before the rollback
+            began = time.time()
+            done = rollback_with_curl(self.bench.daemon, self.bench.app)
+            state = str(done.body.get("state"))
+            ok = done.status == 200 and state in ("live", "superseded")
+            version = f"v{done.body.get('number')}"
+            self._add(
+                index,
+                "burst-rollback",
+                version,
+                f"HTTP {done.status}, {state}",
+                ok,
+                began,
+                "" if ok else str(done.body)[:300],
+            )
+
+        return work
+
+    def _add(
+        self,
+        index: int,
+        operation: str,
+        release: str,
+        outcome: str,
+        ok: bool,
+        began: float,
+        detail: str,
+    ) -> None:
+        row = {
+            "index": index,
+            "operation": operation,
+            "release": release,
+            "outcome": outcome,
+            "ok": ok,
+            "detail": "" if ok else detail,
+            "seconds": round(time.time() - began, 2),
+        }
+        with self._lock:
+            self.rows.append(row)
+
+    def slow_rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                **request.to_dict(),
+                "operation": event,
+                "expected_version": "any",
+                "ok": request.status == 200 and request.body.startswith("slow done c"),
+                "in_flight_at_switch": False,
+            }
+            for event, request in self.slow
+        ]
+
+
 def load_line(result: HeyResult) -> str:
     errors = "; ".join(f"{n}x {text[:120]}" for text, n in result.errors.items())
     return (
@@ -192,6 +328,24 @@ def one_run(daemon: TempsDaemon, run: int, rate: float) -> dict[str, Any]:
                 + ("" if row["ok"] else f"  UNEXPECTED {row['detail']}"),
                 flush=True,
             )
+        print(f"  run {run}: burst of {len(BURST)} events 0.5-2 s apart", flush=True)
+        burst = Burst(bench)
+        for row in burst.run():
+            operations.append(row)
+            print(
+                f"    {row['index']:2d} {row['operation']:17s} {row['release']:>4s} "
+                f"{row['outcome']:22s} {secs(row['seconds'])}"
+                + ("" if row["ok"] else f"  UNEXPECTED {row['detail']}"),
+                flush=True,
+            )
+        bench.slow.extend(burst.slow_rows())
+        settled = poll(
+            lambda: daemon.releases(app),
+            lambda rs: rs[0]["state"] == "live" and all(r["state"] not in IN_FLIGHT for r in rs),
+            timeout=120,
+            interval=0.2,
+        )
+        print(f"    settled on {settled[0]['version']}", flush=True)
         time.sleep(1.0)
     finally:
         results = [load.stop() for load in loads]
@@ -222,6 +376,8 @@ def one_run(daemon: TempsDaemon, run: int, rate: float) -> dict[str, Any]:
         "slow_in_flight_at_switch": sum(1 for s in bench.slow if s["in_flight_at_switch"]),
         "operations_as_expected": sum(1 for o in operations if o["ok"]),
         "switches": sum(1 for o in operations if not o["operation"].startswith("fail")),
+        "burst_events": len(BURST),
+        "burst_superseded": sum(1 for o in operations if o["outcome"] == "superseded"),
     }
 
 
@@ -246,7 +402,7 @@ def main() -> None:
     in_flight = sum(r["slow_in_flight_at_switch"] for r in runs)
     rates = summary([r["rate"] for r in runs])
     as_expected = sum(r["operations_as_expected"] for r in runs)
-    operations = len(OPERATIONS) * len(runs)
+    operations = (len(OPERATIONS) + len(BURST)) * len(runs)
     report.figure("requests", total, f"requests through Traefik: {total}")
     report.figure("rate", rates, f"load rate: median {rates['median']:.0f} req/s")
     report.figure("non_2xx", non_2xx, f"non-2xx answers: {non_2xx}")

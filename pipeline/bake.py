@@ -14,7 +14,7 @@ import structlog
 
 from pipeline.context import Context, Job
 from pipeline.errors import DeployError
-from pipeline.health import probe, probe_client
+from pipeline.health import probe
 from pipeline.models import Release
 from pipeline.notify import send_in_background
 from pipeline.retire import Leaving, retire_in_background
@@ -38,9 +38,8 @@ def bake(ctx: Context, app_name: str, pause: Callable[[float], bool]) -> None:
     ends = time.monotonic() + config.deploy.bake
     failures = 0
     job.log.info("bake.started", standby=f"v{standby.number}", seconds=config.deploy.bake)
-    client = probe_client()
     while (remaining := ends - time.monotonic()) > 0:
-        result = probe(client, slot.url + check.path, check.timeout)
+        result = probe(slot.url + check.path, check.timeout)
         failures = 0 if result.ok else failures + 1
         if failures:
             job.say(

@@ -22,8 +22,8 @@ from pipeline.errors import (
     ReleaseCommandFailed,
     TempsError,
 )
-from pipeline.gitfetch import fetch_commit
-from pipeline.health import probe, probe_client, wait_until_healthy
+from pipeline.gitfetch import FetchLimits, fetch_commit
+from pipeline.health import probe, wait_until_healthy
 from pipeline.models import Release
 from pipeline.retire import Leaving, drain_and_stop, drain_slot, retire_in_background
 from pipeline.runtime import Limits, Slot
@@ -107,7 +107,9 @@ def fetch_upstream(job: Job, repo: Path) -> None:
     if not app.repo_url:
         raise BuildFailed("the app has no upstream repository URL to fetch from")
     token = job.ctx.sealer.unseal(app.repo_token_sealed) if app.repo_token_sealed else None
-    fetch_commit(repo, app.repo_url, app.branch, job.release.commit, token, job.say)
+    settings = job.ctx.settings
+    limits = FetchLimits(seconds=settings.fetch_timeout, max_bytes=settings.max_fetch_bytes)
+    fetch_commit(repo, app.repo_url, app.branch, job.release.commit, token, job.say, limits)
 
 
 def _read_config(repo: Path, commit: str, overrides: dict[str, Any]) -> AppConfig:
@@ -181,7 +183,7 @@ def take_over_standby(job: Job, standby: Release | None) -> Slot | None:
     slot = slot_of(standby)
     assert slot is not None
     check = config_of(standby).healthcheck
-    result = probe(probe_client(), slot.url + check.path, check.timeout)
+    result = probe(slot.url + check.path, check.timeout)
     if not result.ok:
         job.say(
             f"-----> v{standby.number} is on standby but health {check.path} gave "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -78,7 +78,11 @@ class Delivery(SQLModel, table=True):
     """A webhook delivery, kept to answer redeliveries and to show what was ignored and why."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (UniqueConstraint("app_id", "provider", "delivery_id"),)
+    __table_args__ = (
+        UniqueConstraint("app_id", "provider", "delivery_id"),
+        # A signed body seen once is never acted on again, whatever delivery id it comes with.
+        Index("ix_deliveries_body", "app_id", "provider", "body_digest", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     app_id: int = Field(foreign_key="apps.id", index=True)
@@ -86,6 +90,7 @@ class Delivery(SQLModel, table=True):
     delivery_id: str
     event: str
     outcome: str  # queued, ignored: <why>
+    body_digest: str | None = None  # SHA-256 of the raw body
     release_id: int | None = None
     received_at: float = Field(default_factory=now)
 

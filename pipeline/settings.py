@@ -57,7 +57,11 @@ class Settings:
     # Idle backend connections close after this, so the drain can see zero.
     traefik_idle_conn_timeout: str = "1s"
     # Limits: each has a flag and a TEMPS_* variable (README, "Limits").
+    # Proxies whose X-Forwarded-For names the client; none by default.
+    forwarded_allow_ips: tuple[str, ...] = ()
     max_push_bytes: int = 512 * 1024 * 1024
+    max_fetch_bytes: int = 512 * 1024 * 1024  # what a webhook's fetch may bring
+    fetch_timeout: float = 300.0  # seconds a webhook's fetch may take
     max_webhook_bytes: int = 5 * 1024 * 1024
     max_request_bytes: int = 1024 * 1024
     build_timeout: float = 1800.0
@@ -130,6 +134,10 @@ class Settings:
         return self.home / "admin-token"
 
     @property
+    def lock_path(self) -> Path:
+        return self.home / "temps.lock"
+
+    @property
     def secret_key_path(self) -> Path:
         return self.home / "secret.key"
 
@@ -153,3 +161,8 @@ class Settings:
             self.logs_dir,
         ):
             path.mkdir(parents=True, exist_ok=True)
+        # Tokens, sealed secrets, the database: the home is the daemon's alone.
+        self.home.chmod(0o700)
+        for private in (self.db_path, *self.db_path.parent.glob(f"{self.db_path.name}-*")):
+            if private.exists():
+                private.chmod(0o600)

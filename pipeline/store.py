@@ -257,8 +257,10 @@ class Store:
             return list(rows)
 
     # webhook deliveries
-    def claim_delivery(self, app: App, provider: str, delivery_id: str, event: str) -> int | None:
-        """Record a delivery; None when it was seen before (a redelivery)."""
+    def claim_delivery(
+        self, app: App, provider: str, delivery_id: str, event: str, body_digest: str | None = None
+    ) -> int | None:
+        """Record a delivery; None when its id or its body was seen before (a redelivery)."""
         assert app.id is not None
         with self._session() as session:
             row = Delivery(
@@ -267,6 +269,7 @@ class Store:
                 delivery_id=delivery_id,
                 event=event,
                 outcome="received",
+                body_digest=body_digest,
             )
             session.add(row)
             try:
@@ -274,6 +277,14 @@ class Store:
             except IntegrityError:
                 return None
             return row.id
+
+    def release_delivery(self, delivery: int) -> None:
+        """Forget a claim that was refused, so that the sender's retry is not a duplicate."""
+        with self._session() as session:
+            row = session.get(Delivery, delivery)
+            if row is not None:
+                session.delete(row)
+                session.commit()
 
     def settle_delivery(self, delivery: int, outcome: str, release_id: int | None = None) -> None:
         with self._session() as session:

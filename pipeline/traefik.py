@@ -21,13 +21,17 @@ from typing import Any
 import httpx
 import structlog
 
+from pipeline.bounded_http import BadAnswer, NoAnswer, NotListening, get_head
 from pipeline.errors import SwitchFailed
 from pipeline.settings import Settings
 
 log = structlog.get_logger()
 
 TLS_FILE = "_default-tls.yml"  # app names start with a letter: no app file can clash
+MARKER = "_temps-marker"  # not a valid app name: no app's router can clash
+MARKER_DOMAIN = "marker.temps.invalid"
 RELEASE_HEADER = "X-Temps-Release"
+CONFIRM_PROBE_TIMEOUT = 2.0
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
@@ -144,12 +148,14 @@ def confirm_route(
                 seen_in_api = response.status_code == 200 and urls == [server_url]
                 last = f"API shows {urls}"
             if seen_in_api:
-                response = client.get(through, headers={"Host": host})
-                answered = response.headers.get(RELEASE_HEADER)
-                if answered == release and response.is_success:
+                # The app answers this one: bounded like a health probe, headers only.
+                left = max(deadline - time.monotonic(), 0.01)
+                answer = get_head(through, min(CONFIRM_PROBE_TIMEOUT, left), host=host)
+                answered = answer.headers.get(RELEASE_HEADER.lower())
+                if answered == release and 200 <= answer.status < 300:
                     return time.monotonic() - started
-                last = f"probe through Traefik got HTTP {response.status_code} from {answered}"
-        except (httpx.HTTPError, ValueError) as exc:
+                last = f"probe through Traefik got HTTP {answer.status} from {answered}"
+        except (httpx.HTTPError, ValueError, NoAnswer, NotListening, BadAnswer) as exc:
             last = f"{type(exc).__name__}: {exc}"
         time.sleep(0.005)
     raise SwitchFailed(
@@ -164,8 +170,38 @@ def _client() -> httpx.Client:
     return httpx.Client(timeout=2.0, headers={"Connection": "close"})
 
 
+def marker_host(settings: Settings) -> str:
+    return f"{settings.instance_id}.{MARKER_DOMAIN}"
+
+
+def marker_document(settings: Settings) -> dict[str, Any]:
+    """A route only this home's Traefik has: it answers its host with a redirect naming it.
+
+    Whatever answers /ping on the API address may be another program or another home's
+    Traefik; one that shows this router in its API and answers this host on the web
+    entrypoint reads this home's files."""
+    host = marker_host(settings)
+    return {
+        "http": {
+            "routers": {
+                MARKER: {
+                    "rule": f"Host(`{host}`)",
+                    "entryPoints": ["web"],
+                    "middlewares": [MARKER],
+                    "service": "noop@internal",
+                }
+            },
+            "middlewares": {
+                MARKER: {"redirectRegex": {"regex": ".*", "replacement": f"http://{host}/"}}
+            },
+        }
+    }
+
+
 def ensure_default_certificate(settings: Settings) -> None:
-    """One self-signed certificate, made once: without it Traefik makes a new key per reload."""
+    """One self-signed certificate, made once: without it Traefik makes a new key per reload.
+
+    The same file holds the home's marker route (`marker_document`)."""
     cert, key = settings.certs_dir / "default.crt", settings.certs_dir / "default.key"
     if not (cert.exists() and key.exists()):
         subprocess.run(
@@ -196,7 +232,8 @@ def ensure_default_certificate(settings: Settings) -> None:
             "stores": {
                 "default": {"defaultCertificate": {"certFile": str(cert), "keyFile": str(key)}}
             }
-        }
+        },
+        **marker_document(settings),
     }
     content = render(document)
     target = settings.dynamic_dir / TLS_FILE

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -17,10 +18,13 @@ from pathlib import Path
 import httpx
 import structlog
 
+from pipeline.bounded_http import BadAnswer, NoAnswer, NotListening, get_head
 from pipeline.errors import TempsError
-from pipeline.settings import Settings
+from pipeline.settings import Address, Settings
 from pipeline.traefik import (
+    MARKER,
     ensure_default_certificate,
+    marker_host,
     render,
     static_config,
     write_atomically,
@@ -55,8 +59,10 @@ class ManagedTraefik:
             self._pid = adopted
             log.info("traefik.adopted", pid=adopted)
         else:
+            refuse_taken_addresses(self.settings)
             self._spawn()
         self.wait_ready()
+        self._confirm_web_entrypoint()
         self._watcher = threading.Thread(target=self._watch, name="traefik-watch", daemon=True)
         self._watcher.start()
 
@@ -82,11 +88,33 @@ class ManagedTraefik:
         return self._pid is not None and _running(self._pid)
 
     def ready(self) -> bool:
-        try:
-            response = self._http.get(f"{self.settings.traefik_api.url}/ping", timeout=1.0)
-            return response.status_code == 200
-        except httpx.HTTPError:
+        """This home's Traefik runs and answers: its process is alive and the API that
+        answers /ping shows this home's marker route (not just any Traefik's)."""
+        if not self.alive():
             return False
+        api = self.settings.traefik_api.url
+        try:
+            if self._http.get(f"{api}/ping", timeout=1.0).status_code != 200:
+                return False
+            marker = self._http.get(f"{api}/api/http/routers/{MARKER}@file", timeout=1.0)
+            rule = marker.json().get("rule", "") if marker.status_code == 200 else ""
+            return marker_host(self.settings) in str(rule)
+        except (httpx.HTTPError, ValueError):
+            return False
+
+    def _confirm_web_entrypoint(self) -> None:
+        """The web address answers this home's marker host, so it is this Traefik that holds it."""
+        host = marker_host(self.settings)
+        try:
+            answer = get_head(self.settings.http.url + "/", 2.0, host=host)
+            ours = host in answer.headers.get("location", "")
+        except (NoAnswer, NotListening, BadAnswer):
+            ours = False
+        if not ours:
+            raise TempsError(
+                f"--http {self.settings.http} is not served by this home's Traefik "
+                "(another program holds it?): stop that program or choose another address"
+            )
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
@@ -156,6 +184,27 @@ class ManagedTraefik:
 
     def _log_path(self) -> Path:
         return self.settings.traefik_dir / "traefik.out"
+
+
+def refuse_taken_addresses(settings: Settings) -> None:
+    """Traefik exits at once on an address in use, and whatever holds it may answer for it."""
+    for flag, address in (("--http", settings.http), ("--traefik-api", settings.traefik_api)):
+        if not _free(address):
+            raise TempsError(
+                f"{flag} {address} is already in use by another program: stop it, or start "
+                f"temps with another {flag} HOST:PORT"
+            )
+
+
+def _free(address: Address) -> bool:
+    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address.host, address.port))
+        except OSError:
+            return False
+    return True
 
 
 def _running(pid: int) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter
@@ -18,6 +18,7 @@ from receiver.api import BodyNumber, DaemonDep, Number, PrincipalDep, app_for
 from receiver.daemon import Daemon
 from receiver.problems import ERROR_RESPONSES
 from receiver.views import app_view, release_view
+from receiver.waits import waiting
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 WAIT_SECONDS = 900.0
@@ -42,9 +43,7 @@ class AppSettingsRequest(BaseModel):
 
 async def _answer(daemon: Daemon, release: Release, wait: bool) -> JSONResponse:
     if wait:
-        release = await run_in_threadpool(
-            operations.wait_for, daemon.deployer, release, WAIT_SECONDS
-        )
+        release = await waiting(operations.wait_for, daemon.deployer, release, WAIT_SECONDS)
     return JSONResponse(release_view(daemon.store, release), status_code=200 if wait else 202)
 
 
@@ -91,9 +90,7 @@ async def _change_env(daemon: Daemon, name: str, env: dict[str, str], wait: bool
     body: dict[str, Any] = {"env": operations.masked_env(json.loads(app.env)), "release": None}
     if release is not None:
         if wait:
-            release = await run_in_threadpool(
-                operations.wait_for, daemon.deployer, release, WAIT_SECONDS
-            )
+            release = await waiting(operations.wait_for, daemon.deployer, release, WAIT_SECONDS)
         body["release"] = release_view(daemon.store, release)
     return JSONResponse(body, status_code=202 if release is not None and not wait else 200)
 
@@ -149,10 +146,12 @@ def release_log(
     assert release.id is not None
     release_id = release.id
 
-    def lines() -> Iterator[bytes]:
+    async def lines() -> AsyncIterator[bytes]:
         position = 0
         while True:
-            chunk = daemon.journal.follow(release_id, position, 15.0 if follow else 0.0)
+            chunk = await waiting(
+                daemon.journal.follow, release_id, position, 15.0 if follow else 0.0
+            )
             position = chunk.position
             yield "".join(line + "\n" for line in chunk.lines).encode()
             if chunk.done or not follow:

@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import structlog
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 
 from pipeline import metrics
+from pipeline.errors import TempsError
 from pipeline.settings import Settings
 from receiver import api, api_actions, api_tokens, dashboard, git_routes, problems, webhook_routes
 from receiver.daemon import Daemon
 from receiver.limits import BodyLimit
+from receiver.waits import waiting
+
+log = structlog.get_logger()
 
 
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        daemon = Daemon.assemble(settings)
-        await run_in_threadpool(daemon.start)
+        try:
+            daemon = Daemon.assemble(settings)
+            await run_in_threadpool(daemon.start)
+        except TempsError as exc:
+            # uvicorn then exits non-zero; the reason is the line the operator needs.
+            log.error("daemon.start_failed", error=str(exc))
+            print(f"temps: {exc}", file=sys.stderr, flush=True)
+            raise
         app.state.daemon = daemon
         yield
         daemon.stop()
@@ -71,23 +83,27 @@ def create_app(settings: Settings) -> FastAPI:
             503: {"description": "a component is down", "content": {"application/json": {}}}
         },
     )
-    def healthz() -> JSONResponse:
-        daemon: Daemon = app.state.daemon
-        checks: dict[str, Any] = {
-            "database": _database_ok(daemon),
-            "traefik": daemon.proxy.ready(),
-            "docker": daemon.runtime.ping(),
-        }
-        ok = all(checks.values())
-        body = {
-            "status": "ok" if ok else "degraded",
-            **checks,
-            "traefik_restarts": daemon.proxy.restarts,
-            "queue_depth": daemon.deployer.queue_depth(),
-        }
-        return JSONResponse(body, status_code=200 if ok else 503)
+    async def healthz() -> JSONResponse:
+        # Its checks wait on Docker and Traefik, which may hang: not on the API's threads.
+        return await waiting(_health, app.state.daemon)
 
     return app
+
+
+def _health(daemon: Daemon) -> JSONResponse:
+    checks: dict[str, Any] = {
+        "database": _database_ok(daemon),
+        "traefik": daemon.proxy.ready(),
+        "docker": daemon.runtime.ping(),
+    }
+    ok = all(checks.values())
+    body = {
+        "status": "ok" if ok else "degraded",
+        **checks,
+        "traefik_restarts": daemon.proxy.restarts,
+        "queue_depth": daemon.deployer.queue_depth(),
+    }
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 def _database_ok(daemon: Daemon) -> bool:

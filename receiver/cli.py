@@ -20,6 +20,8 @@ LIMIT_FLAGS = [
     ("--max-push-bytes", "MAX_PUSH_BYTES", 512 * 1024 * 1024, "largest git push body"),
     ("--max-request-bytes", "MAX_REQUEST_BYTES", 1024 * 1024, "largest API request body"),
     ("--max-webhook-bytes", "MAX_WEBHOOK_BYTES", 5 * 1024 * 1024, "largest webhook payload"),
+    ("--max-fetch-bytes", "MAX_FETCH_BYTES", 512 * 1024 * 1024, "most a webhook's fetch reads"),
+    ("--fetch-timeout", "FETCH_TIMEOUT", 300, "seconds a webhook's fetch may take"),
     ("--build-timeout", "BUILD_TIMEOUT", 1800, "seconds a build may take"),
     ("--max-env-vars", "MAX_ENV_VARS", 200, "environment variables per app"),
     ("--max-log-lines", "MAX_LOG_LINES", 10_000, "log lines kept per release"),
@@ -64,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(_env("BUILD_CONCURRENCY", "2")),
         help="builds that may run at once across apps (TEMPS_BUILD_CONCURRENCY)",
     )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        default=_env("FORWARDED_ALLOW_IPS", ""),
+        help="comma-separated proxy addresses whose X-Forwarded-For is believed "
+        "(TEMPS_FORWARDED_ALLOW_IPS; default none: the peer address is the client)",
+    )
     limits = serve.add_argument_group("limits (README, Limits)")
     for flag, env, default, help_text in LIMIT_FLAGS:
         limits.add_argument(
@@ -87,10 +95,15 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_push_bytes=int(args.max_push_bytes),
         max_request_bytes=int(args.max_request_bytes),
         max_webhook_bytes=int(args.max_webhook_bytes),
+        max_fetch_bytes=int(args.max_fetch_bytes),
+        fetch_timeout=args.fetch_timeout,
         build_timeout=args.build_timeout,
         max_env_vars=int(args.max_env_vars),
         max_log_lines=int(args.max_log_lines),
         auth_failures_allowed=int(args.auth_failures),
+        forwarded_allow_ips=tuple(
+            ip.strip() for ip in args.forwarded_allow_ips.split(",") if ip.strip()
+        ),
     )
 
 
@@ -101,6 +114,9 @@ def serve(settings: Settings) -> None:
     from receiver.logs import configure
 
     configure()
+    # Everything the daemon (and its Traefik) creates under the home is its own: tokens,
+    # sealed secrets, the database, logs.
+    os.umask(0o077)
     uvicorn.run(
         create_app(settings),
         host=settings.listen.host,
@@ -108,6 +124,10 @@ def serve(settings: Settings) -> None:
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=5,
+        # uvicorn believes X-Forwarded-For from loopback by default: any local client could
+        # then name a new address per request (and a fresh rate-limit counter with it).
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=list(settings.forwarded_allow_ips) or None,
     )
 
 

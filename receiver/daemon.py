@@ -9,6 +9,7 @@ import structlog
 
 from pipeline import routes
 from pipeline.context import Context
+from pipeline.homelock import HomeLock
 from pipeline.journal import Journal
 from pipeline.reconcile import reconcile
 from pipeline.runtime import DockerRuntime
@@ -33,9 +34,12 @@ class Daemon:
     proxy: ManagedTraefik
     limiter: FailureLimiter
 
+    home_lock: HomeLock
+
     @classmethod
     def assemble(cls, settings: Settings) -> Daemon:
         settings.make_dirs()
+        home_lock = HomeLock.take(settings.lock_path)
         migrate_in_child(settings.db_url)
         store = Store(make_engine(settings.db_url))
         journal = Journal(store, settings.max_log_lines)
@@ -51,7 +55,14 @@ class Daemon:
         )
         limiter = FailureLimiter(settings.auth_failures_allowed, settings.auth_failure_window)
         return cls(
-            settings, store, journal, runtime, Deployer(ctx), ManagedTraefik(settings), limiter
+            settings,
+            store,
+            journal,
+            runtime,
+            Deployer(ctx),
+            ManagedTraefik(settings),
+            limiter,
+            home_lock,
         )
 
     def start(self) -> None:
@@ -76,4 +87,5 @@ class Daemon:
             log.warning("daemon.deploys_cut_short", queue_depth=self.deployer.queue_depth())
         self.proxy.stop_watching()
         self.store.engine.dispose()
+        self.home_lock.release()
         log.info("daemon.stopped")

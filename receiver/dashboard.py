@@ -30,6 +30,7 @@ from receiver.dashboard_html import badge, path
 from receiver.dashboard_session import Session, clear_cookie, sessions_of, set_cookie
 from receiver.problems import status_for
 from receiver.views import app_view, release_view
+from receiver.waits import waiting
 
 router = APIRouter(include_in_schema=False)
 router.include_router(dashboard_actions.router)
@@ -158,8 +159,12 @@ def release_page(name: str, number: Number, request: Request) -> Response:
 
 
 @router.get("/dashboard/apps/{name}/releases/{number}/log")
-def follow_log(name: str, number: Number, request: Request, position: int = 0) -> Response:
+async def follow_log(name: str, number: Number, request: Request, position: int = 0) -> Response:
     """Log lines after `position` (waiting a little for some), with the steps so far."""
+    return await waiting(_follow_log, name, number, request, position)
+
+
+def _follow_log(name: str, number: int, request: Request, position: int) -> Response:
     if web.current_session(request) is None:
         return JSONResponse({"detail": "signed out"}, status_code=401)
     daemon = daemon_of(request)

@@ -24,13 +24,16 @@ from dulwich.server import DictBackend, ReceivePackHandler, UploadPackHandler
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 
-from pipeline.errors import TooLarge
+from pipeline.errors import InvalidInput, TooLarge
 
 log = structlog.get_logger()
 
 ZERO_SHA = "0" * 40
 SERVICES = ("git-upload-pack", "git-receive-pack")
 SPOOL_IN_MEMORY = 16 * 1024 * 1024
+INFLATE_PIECE = 1024 * 1024
+MAX_PKT_LINE = 65520  # git's LARGE_PACKET_MAX
+MAX_COMMAND_LINES = 10_000
 NO_CACHE = {"Cache-Control": "no-cache, max-age=0, must-revalidate", "Pragma": "no-cache"}
 
 # (ref, old sha, new sha, progress) -> None to accept the ref, or a one-line reason to refuse.
@@ -114,7 +117,11 @@ async def serve_rpc(
 ) -> Response:
     """POST git-upload-pack / git-receive-pack, streamed back as the handler writes."""
     body = await _spool(request, max_bytes)
-    commands = _command_lines(body) if service == "git-receive-pack" else []
+    try:
+        commands = _command_lines(body) if service == "git-receive-pack" else []
+    except InvalidInput as exc:
+        body.close()
+        return _git_error(service, str(exc), sideband=False)
     if any(line.startswith(b"shallow ") for line in commands):
         body.close()
         return _git_error(
@@ -153,17 +160,26 @@ async def serve_rpc(
 
 
 def _command_lines(body: IO[bytes]) -> list[bytes]:
-    """The pkt-lines before the pack: `shallow <sha>` grafts, then ref updates."""
+    """The pkt-lines before the pack: `shallow <sha>` grafts, then ref updates.
+
+    Raises InvalidInput for a length git never sends (0001-0003, or past 65520), which
+    dulwich would otherwise take as a request to read the whole rest of the body."""
     lines: list[bytes] = []
     try:
-        for _ in range(10_000):
+        while True:
             header = body.read(4)
             if len(header) < 4 or header == b"0000":
                 break
-            lines.append(body.read(int(header, 16) - 4))
-    except ValueError:
-        pass
-    body.seek(0)
+            if len(lines) >= MAX_COMMAND_LINES:
+                raise InvalidInput(f"malformed git request: over {MAX_COMMAND_LINES} commands")
+            length = int(header, 16)
+            if not 4 <= length <= MAX_PKT_LINE:
+                raise InvalidInput(f"malformed git request: pkt-line length {header.decode()!r}")
+            lines.append(body.read(length - 4))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("malformed git request: a pkt-line length is not hex") from exc
+    finally:
+        body.seek(0)
     return lines
 
 
@@ -195,14 +211,25 @@ async def _spool(request: Request, max_bytes: int) -> IO[bytes]:
     encoding = request.headers.get("content-encoding", "").lower()
     inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding in ("gzip", "x-gzip") else None
     size = 0
-    async for chunk in request.stream():
-        data = inflate.decompress(chunk) if inflate else chunk
+
+    def keep(data: bytes) -> None:
+        nonlocal size
         size += len(data)
         if size > max_bytes:
             spool.close()
             raise TooLarge(f"push is larger than the limit of {max_bytes} bytes")
         spool.write(data)
+
+    async for chunk in request.stream():
+        if inflate is None:
+            keep(chunk)
+            continue
+        # Inflated a bounded piece at a time: a small gzip body may expand without end.
+        data = chunk
+        while data:
+            keep(inflate.decompress(data, INFLATE_PIECE))
+            data = inflate.unconsumed_tail
     if inflate:
-        spool.write(inflate.flush())
+        keep(inflate.flush())
     spool.seek(0)
     return spool

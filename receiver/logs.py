@@ -4,8 +4,29 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
+from typing import TextIO
 
 import structlog
+
+
+class SafeLogger:
+    """structlog's PrintLogger, except that a line that cannot be written (a full disk, a
+    closed pipe) is dropped: logging must never be what fails a deploy or stalls a lane."""
+
+    def __init__(self, file: TextIO) -> None:
+        self._file = file
+        self._lock = threading.Lock()
+
+    def msg(self, message: str) -> None:
+        try:
+            with self._lock:
+                self._file.write(message + "\n")
+                self._file.flush()
+        except (OSError, ValueError):
+            pass
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
 
 
 def configure(level: int = logging.INFO) -> None:
@@ -23,6 +44,6 @@ def configure(level: int = logging.INFO) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=lambda *_: SafeLogger(sys.stderr),
         cache_logger_on_first_use=True,
     )

@@ -6,11 +6,15 @@ upstream repository and deploys it through the same pipeline as a push.
 
 from __future__ import annotations
 
+import hashlib
+
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
 
 from pipeline import webhooks
-from pipeline.errors import RuntimeUnavailable, TooLarge, Unauthorized
+from pipeline.errors import Conflict, InvalidInput, RuntimeUnavailable, TooLarge, Unauthorized
 from pipeline.models import App
 from pipeline.webhooks import PushEvent
 from receiver.api import daemon_of
@@ -38,66 +42,87 @@ async def _body(request: Request, limit: int) -> bytes:
 async def github(name: str, request: Request) -> JSONResponse:
     daemon = daemon_of(request)
     body = await _body(request, daemon.settings.max_webhook_bytes)
-    app = daemon.store.get_app(name)
-    if not app.webhook_secret_sealed:
-        raise Unauthorized(f"app {name!r} has no webhook secret; set one through the API")
-    secret = daemon.deployer.ctx.sealer.unseal(app.webhook_secret_sealed)
-    webhooks.verify_github(secret, body, request.headers.get("x-hub-signature-256"))
-    event = request.headers.get("x-github-event", "")
-    if event == "ping":
-        return JSONResponse({"ok": True, "event": "ping"})
-    delivery = request.headers.get("x-github-delivery", "")
-    if event != "push":
-        return _ignored(daemon, app, "github", delivery, event, f"{event or 'unnamed'} event")
-    return _queue(daemon, app, "github", delivery, webhooks.parse_github_push(body))
+    # The SQLite writes and Docker's ping block: off the event loop.
+    return await run_in_threadpool(_github, daemon, name, body, request.headers)
 
 
 @router.post("/gitlab/{name}")
 async def gitlab(name: str, request: Request) -> JSONResponse:
     daemon = daemon_of(request)
     body = await _body(request, daemon.settings.max_webhook_bytes)
+    return await run_in_threadpool(_gitlab, daemon, name, body, request.headers)
+
+
+def _github(daemon: Daemon, name: str, body: bytes, headers: Headers) -> JSONResponse:
+    app = daemon.store.get_app(name)
+    if not app.webhook_secret_sealed:
+        raise Unauthorized(f"app {name!r} has no webhook secret; set one through the API")
+    secret = daemon.deployer.ctx.sealer.unseal(app.webhook_secret_sealed)
+    webhooks.verify_github(secret, body, headers.get("x-hub-signature-256"))
+    event = headers.get("x-github-event", "")
+    if event == "ping":
+        return JSONResponse({"ok": True, "event": "ping"})
+    delivery = _delivery_id(headers.get("x-github-delivery"), "X-GitHub-Delivery")
+    if event != "push":
+        return _ignored(daemon, app, "github", delivery, event, f"{event or 'unnamed'} event")
+    return _queue(daemon, app, "github", delivery, body, webhooks.parse_github_push(body))
+
+
+def _gitlab(daemon: Daemon, name: str, body: bytes, headers: Headers) -> JSONResponse:
     app = daemon.store.get_app(name)
     if not app.webhook_secret_hash:
         raise Unauthorized(f"app {name!r} has no webhook secret; set one through the API")
-    webhooks.verify_gitlab(app.webhook_secret_hash, request.headers.get("x-gitlab-token"))
-    event = request.headers.get("x-gitlab-event", "")
-    delivery = request.headers.get("x-gitlab-event-uuid") or request.headers.get(
-        "idempotency-key", ""
+    webhooks.verify_gitlab(app.webhook_secret_hash, headers.get("x-gitlab-token"))
+    event = headers.get("x-gitlab-event", "")
+    delivery = _delivery_id(
+        headers.get("x-gitlab-event-uuid") or headers.get("idempotency-key"),
+        "X-Gitlab-Event-UUID",
     )
     if event != "Push Hook":
         return _ignored(daemon, app, "gitlab", delivery, event, f"{event or 'unnamed'} event")
-    return _queue(daemon, app, "gitlab", delivery, webhooks.parse_gitlab_push(body))
+    return _queue(daemon, app, "gitlab", delivery, body, webhooks.parse_gitlab_push(body))
+
+
+def _delivery_id(value: str | None, header: str) -> str:
+    """Every delivery GitHub and GitLab send is named: one that is not may be a replay."""
+    if not value or len(value) > 200:
+        raise InvalidInput(f"missing or invalid {header}: deliveries must carry their id")
+    return value
 
 
 def _ignored(
     daemon: Daemon, app: App, provider: str, delivery: str, event: str, why: str
 ) -> JSONResponse:
-    if delivery:
-        claimed = daemon.store.claim_delivery(app, provider, delivery, event)
-        if claimed is not None:
-            daemon.store.settle_delivery(claimed, f"ignored: {why}")
+    claimed = daemon.store.claim_delivery(app, provider, delivery, event)
+    if claimed is not None:
+        daemon.store.settle_delivery(claimed, f"ignored: {why}")
     return JSONResponse({"ignored": why}, status_code=202)
 
 
-def _queue(daemon: Daemon, app: App, provider: str, delivery: str, push: PushEvent) -> JSONResponse:
-    claimed = None
-    if delivery:
-        claimed = daemon.store.claim_delivery(app, provider, delivery, "push")
-        if claimed is None:
-            return JSONResponse({"duplicate": delivery, "deployed": False})
+def _queue(
+    daemon: Daemon, app: App, provider: str, delivery: str, body: bytes, push: PushEvent
+) -> JSONResponse:
+    digest = hashlib.sha256(body).hexdigest()
+    claimed = daemon.store.claim_delivery(app, provider, delivery, "push", digest)
+    if claimed is None:
+        # The same id (a redelivery) or the same signed body under a new id (a replay).
+        return JSONResponse({"duplicate": delivery, "deployed": False})
     why = push.ignored_because(app.branch)
     if why is not None:
-        if claimed is not None:
-            daemon.store.settle_delivery(claimed, f"ignored: {why}")
+        daemon.store.settle_delivery(claimed, f"ignored: {why}")
         return JSONResponse({"ignored": why}, status_code=202)
-    if not app.repo_url and push.clone_url:
-        app = daemon.store.update_app(app.name, repo_url=push.clone_url)
+    if not app.repo_url:
+        # The upstream is an admin's choice, never the payload's: a payload may name any host.
+        daemon.store.release_delivery(claimed)  # once the URL is set, a retry deploys
+        raise Conflict(
+            f"app {app.name!r} has no repository URL to fetch from: an admin sets it with "
+            f"PUT /api/apps/{app.name}/source"
+        )
     try:
         release = daemon.deployer.submit(app, source="webhook", commit=push.after)
     except RuntimeUnavailable:
-        if claimed is not None:
-            daemon.store.settle_delivery(claimed, "refused: Docker engine unavailable")
+        # Refused before anything was recorded: the sender's retry must be able to deploy.
+        daemon.store.release_delivery(claimed)
         raise
-    if claimed is not None:
-        daemon.store.settle_delivery(claimed, "queued", release.id)
+    daemon.store.settle_delivery(claimed, "queued", release.id)
     return JSONResponse(release_view(daemon.store, release), status_code=202)

@@ -330,30 +330,45 @@ def test_github_and_gitlab_pushes_deploy_from_a_real_upstream_under_load(
 
 
 @pytest.mark.parametrize("provider", ["github", "gitlab"])
-def test_payload_alone_names_the_upstream(
+def test_a_payload_cannot_name_the_upstream(
     temps_daemon: TempsDaemon,
     upstream: GitHttpServer,
     hooks: WebhookClient,
     tmp_path: Path,
     provider: str,
 ) -> None:
-    """No source set through the API: the repository URL comes from the payload
-    (GitHub's repository.clone_url, GitLab's project.git_http_url)."""
+    """No source set through the API: the repository URL in the payload (GitHub's
+    repository.clone_url, GitLab's project.git_http_url) is not taken, since a payload may
+    name any host. The delivery is refused with the way out, and once an admin has set the
+    source the sender's retry of the same delivery deploys."""
     app = f"payload-{provider}"
     temps_daemon.create_app(app)
     upstream.create(app)
     v1 = publish(upstream, tmp_path / app, app, "v1")
     secret = webhook_secret(temps_daemon, app, f"chosen-secret-for-{app}")
+    delivery = new_delivery()
 
-    if provider == "github":
-        answer = hooks.github(app, encode(github_push(MAIN, v1, upstream.url(app))), secret=secret)
-    else:
-        answer = hooks.gitlab(app, encode(gitlab_push(MAIN, v1, upstream.url(app))), token=secret)
-    assert_queued(answer, 1, v1)
+    def send() -> httpx.Response:
+        url = upstream.url(app)
+        if provider == "github":
+            return hooks.github(
+                app, encode(github_push(MAIN, v1, url)), secret=secret, delivery=delivery
+            )
+        return hooks.gitlab(
+            app, encode(gitlab_push(MAIN, v1, url)), token=secret, delivery=delivery
+        )
+
+    refused = send()
+    assert refused.status_code == 409, refused.text
+    assert "no repository URL" in refused.json()["detail"], refused.json()
+    assert temps_daemon.releases(app) == []
+    assert not upstream.fetches(app), "the payload's URL was fetched"
+
+    set_source(temps_daemon, app, upstream.url(app))
+    assert_queued(send(), 1, v1)
     wait_live(temps_daemon, app, 1, v1)
     assert_serves(temps_daemon, app, "v1", 1)
     assert upstream.fetches(app), "the commit did not come from the upstream"
-    assert local_ref(temps_daemon, app, "refs/remotes/origin/main") == v1
 
 
 # --- deliveries that deploy nothing ---------------------------------------------------------------
@@ -633,6 +648,23 @@ def test_bad_deliveries_are_refused_or_ignored_and_deploy_nothing(
     assert replay.status_code == 200, f"replay: {replay.status_code} {replay.text}"
     assert replay.json().get("duplicate") == first, replay.json()
     assert snapshot(temps_daemon, app) == after_first, "a replayed GitHub delivery deployed"
+    # A captured delivery replayed under a new id (or none) deploys nothing either: it could
+    # bring back old code long after.
+    renamed = new_delivery()
+    replay = hooks.github(app, push_v2, secret=secret, delivery=renamed)
+    assert replay.json().get("duplicate") == renamed, replay.json()
+    unnamed = httpx.post(
+        f"{temps_daemon.api_url}/hooks/github/{app}",
+        content=push_v2,
+        headers={
+            "X-GitHub-Event": "push",
+            "X-Hub-Signature-256": hub_signature(secret, push_v2),
+            "Content-Type": "application/json",
+        },
+        timeout=30,
+    )
+    assert_problem(unnamed, 400, "X-GitHub-Delivery")
+    assert snapshot(temps_daemon, app) == after_first, "a renamed replay deployed"
 
     v3 = publish(upstream, work, app, "v3")
     lab_v3 = encode(gitlab_push(MAIN, v3, url, before=v2))

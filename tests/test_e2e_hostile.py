@@ -1,0 +1,350 @@
+"""End to end, issue 15: an app, a pusher or a host that misbehaves never takes the daemon
+down, stalls a lane or reaches past its own app.
+
+Each attack runs while steady load goes through Traefik to a live release of the same app:
+the attack fails with a clear error (or is contained), the live release keeps serving with
+no answer that is not 2xx, the records stay intact, and the next good push deploys.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from support.apprepo import git_push, make_app_repo
+from support.checks import (
+    assert_no_failures,
+    assert_serves,
+    push_ok,
+    rejection,
+    start_load,
+    state_path,
+)
+from support.daemon import TEMPS_BIN, TempsDaemon, free_port
+from support.wait import poll
+
+pytestmark = pytest.mark.docker
+
+TEMPS_SERVE_ARGS = ["--auth-failures", "100000", "--max-push-bytes", str(8 * 1024 * 1024)]
+
+# The status line at once, then a header every 0.3 s for ever: every read of the probe gets
+# a byte well within its timeout; only a deadline over the whole answer ends it.
+DRIBBLING_HEALTH = r"""printf 'Content-Type: text/plain\r\n'
+while true; do printf 'X-Drip: 1\r\n'; sleep 0.3; done
+"""
+# 200, then a body that never ends, as fast as the app can write it.
+ENDLESS_HEALTH = r"""printf 'Content-Type: text/plain\r\n\r\n'
+while true; do echo aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa; done
+"""
+GATE = {"path": "/cgi-bin/health", "interval": 0.2, "timeout": 1.0, "deadline": 4}
+
+
+@contextmanager
+def live_under_load(daemon: TempsDaemon, tmp_path: Path, app: str) -> Iterator[Path]:
+    """App `app` with v1 live and steady load on it for the block; asserts the load stayed
+    clean and v1 is what serves afterwards (unless the block deployed something newer)."""
+    daemon.create_app(app)
+    repo = tmp_path / app
+    push_ok(daemon, repo, app, "v1")
+    load = start_load(daemon, app)
+    try:
+        time.sleep(0.3)
+        yield repo
+        time.sleep(0.3)
+    finally:
+        summary = load.stop()
+    assert_no_failures(summary)
+
+
+@contextmanager
+def concurrent_push(daemon: TempsDaemon, repo: Path, app: str) -> Iterator[Future[tuple[int, str]]]:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        yield pool.submit(git_push, repo, daemon.git_url(app))
+
+
+def poll_state(daemon: TempsDaemon, app: str, number: int, state: str) -> None:
+    def reached(releases: list[dict[str, Any]]) -> bool:
+        return any(r["number"] == number and r["state"] == state for r in releases)
+
+    found = poll(lambda: daemon.releases(app), reached, timeout=120, interval=0.05)
+    assert reached(found), [(r["number"], r["state"]) for r in found]
+
+
+def push_next_good(daemon: TempsDaemon, repo: Path, app: str, version: str, number: int) -> None:
+    push_ok(daemon, repo, app, version)
+    assert_serves(daemon, app, version, number)
+
+
+# --- health endpoints that never finish ---------------------------------------------------------
+
+
+def test_a_dribbling_health_answer_fails_the_gate_at_its_deadline(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    daemon = temps_daemon
+    app = "h-dribble"
+    with live_under_load(daemon, tmp_path, app) as repo:
+        make_app_repo(repo, "v2", settings={"healthcheck": GATE}, health_cgi=DRIBBLING_HEALTH)
+        started = time.monotonic()
+        code, output = git_push(repo, daemon.git_url(app), timeout=120)
+        took = time.monotonic() - started
+        assert code != 0, output
+        reason = rejection(output) or ""
+        assert "not healthy within 4s" in reason and "no answer within 1s" in reason, output
+        v2 = daemon.release(app, 2)
+        gate = [e["at"] for e in v2["events"] if e["state"] in ("health_checking", "failed")]
+        # The gate's deadline is honoured within one probe timeout.
+        assert gate[-1] - gate[0] <= 4 + 1.0 + 0.5, (gate, took)
+        assert v2["state"] == "failed" and v2["failed_step"] == "health_checking", v2
+        assert_serves(daemon, app, "v1", 1)
+    push_next_good(daemon, repo, app, "v3", 3)
+
+
+def test_a_health_answer_with_an_endless_body_is_judged_by_its_status(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    daemon = temps_daemon
+    app = "h-endless"
+    with live_under_load(daemon, tmp_path, app) as repo:
+        # 200 is healthy whatever follows it: the body is never read.
+        push_ok(daemon, repo, app, "v2", settings={"healthcheck": GATE}, health_cgi=ENDLESS_HEALTH)
+        assert_serves(daemon, app, "v2", 2)
+        path = state_path(daemon.release(app, 2))
+        assert path[-2:] == ["switching", "live"], path
+        assert daemon_rss_mb(daemon) < 250
+    push_next_good(daemon, repo, app, "v3", 3)
+
+
+def daemon_rss_mb(daemon: TempsDaemon) -> float:
+    assert daemon.process is not None
+    status = Path(f"/proc/{daemon.process.pid}/status").read_text()
+    line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
+# --- git requests that lie about their size ------------------------------------------------------
+
+
+def receive_pack(daemon: TempsDaemon, app: str, body: bytes, **headers: str) -> httpx.Response:
+    auth = httpx.BasicAuth("temps", daemon.admin_token)
+    return httpx.post(
+        f"{daemon.api_url}/{app}.git/git-receive-pack",
+        content=body,
+        auth=auth,
+        headers={"Content-Type": "application/x-git-receive-pack-request", **headers},
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize("length", [b"0001", b"0002", b"0003", b"ffff", b"zzzz"])
+def test_a_malformed_pkt_line_is_refused_clearly(
+    temps_daemon: TempsDaemon, tmp_path: Path, length: bytes
+) -> None:
+    daemon = temps_daemon
+    app = f"g-pkt-{length.decode()}"
+    with live_under_load(daemon, tmp_path, app) as repo:
+        body = length + b"x" * (4 * 1024 * 1024)
+        answer = receive_pack(daemon, app, body)
+        assert answer.status_code == 200, answer.text[:200]
+        assert b"malformed git request" in answer.content, answer.content[:200]
+        assert [r["number"] for r in daemon.releases(app)] == [1]
+    push_next_good(daemon, repo, app, "v2", 2)
+
+
+def test_a_gzip_body_that_inflates_past_the_limit_is_refused(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    daemon = temps_daemon
+    app = "g-gzip"
+    with live_under_load(daemon, tmp_path, app) as repo:
+        bomb = gzip.compress(b"\0" * (64 * 1024 * 1024), compresslevel=9)
+        assert len(bomb) < 256 * 1024
+        answer = receive_pack(daemon, app, bomb, **{"Content-Encoding": "gzip"})
+        assert answer.status_code == 413, answer.text[:300]
+        assert "larger than the limit" in answer.text
+        assert [r["number"] for r in daemon.releases(app)] == [1]
+    push_next_good(daemon, repo, app, "v2", 2)
+
+
+# --- the managed Traefik and the home are the daemon's own ---------------------------------------
+
+
+def serve(home: Path, *, http: int, traefik_api: int) -> subprocess.CompletedProcess[str]:
+    """`temps serve` on `home`, which must give up on its own: (exit code, output)."""
+    return subprocess.run(
+        [
+            str(TEMPS_BIN),
+            "serve",
+            "--home",
+            str(home),
+            "--listen",
+            f"127.0.0.1:{free_port()}",
+            "--http",
+            f"127.0.0.1:{http}",
+            "--traefik-api",
+            f"127.0.0.1:{traefik_api}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+@contextmanager
+def held_port() -> Iterator[int]:
+    """A loopback port something else listens on, and answers 200 to anything."""
+    server = subprocess.Popen(
+        ["python3", "-m", "http.server", "--bind", "127.0.0.1", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd="/",
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()  # "Serving HTTP on 127.0.0.1 port N ..."
+        yield int(line.split(" port ")[1].split()[0])
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.mark.parametrize("taken", ["--http", "--traefik-api"])
+def test_serve_refuses_a_taken_address_and_names_it(tmp_path: Path, taken: str) -> None:
+    with held_port() as port:
+        others = free_port()
+        ports = {"http": port, "traefik_api": others}
+        if taken == "--traefik-api":
+            ports = {"http": others, "traefik_api": port}
+        started = time.monotonic()
+        done = serve(tmp_path / "home", **ports)
+        took = time.monotonic() - started
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert took < 10, took
+    assert f"{taken} 127.0.0.1:{port} is already in use" in output, output[-2000:]
+
+
+def test_a_second_daemon_on_the_same_home_is_refused(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    done = serve(temps_daemon.home, http=free_port(), traefik_api=free_port())
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert "another temps daemon" in output and str(temps_daemon.home) in output, output[-2000:]
+    assert temps_daemon.healthz().status_code == 200
+
+
+def test_healthz_tells_when_the_managed_traefik_is_not_the_one_answering(
+    busybox_image: str, tmp_path: Path
+) -> None:
+    daemon = TempsDaemon(home=tmp_path / "home")
+    daemon.start()
+    try:
+        assert daemon.healthz().json()["traefik"] is True
+        pid = daemon.traefik_pid()
+        assert pid is not None
+        os.kill(pid, 19)  # SIGSTOP: alive, but answering nothing
+        try:
+            answer = daemon.healthz(timeout=15)
+        finally:
+            os.kill(pid, 18)  # SIGCONT
+        assert answer.status_code == 503 and answer.json()["traefik"] is False, answer.text
+    finally:
+        daemon.stop()
+
+
+def test_the_home_is_private(temps_daemon: TempsDaemon) -> None:
+    home = temps_daemon.home
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    for name in ("temps.db", "admin-token", "secret.key"):
+        path = home / name
+        if path.exists():
+            assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, (name, oct(path.stat().st_mode))
+
+
+# --- a lane always recovers -----------------------------------------------------------------------
+
+
+@contextmanager
+def small_disk(path: Path, size_mb: int) -> Iterator[Path]:
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(path)], check=True
+    )
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Take every free byte of the file system at `disk`."""
+    filler = disk / "filler"
+    with filler.open("wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * (1024 * 1024))
+                out.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def test_a_deploy_whose_records_cannot_be_written_does_not_stall_the_lane(
+    busybox_image: str, tmp_path: Path
+) -> None:
+    with small_disk(tmp_path / "disk", 256) as disk:
+        daemon = TempsDaemon(home=disk / "home", extra_args=TEMPS_SERVE_ARGS)
+        daemon.start()
+        try:
+            app = "l-diskfull"
+            with live_under_load(daemon, tmp_path, app) as repo:
+                make_app_repo(repo, "v2", dockerfile_extra=("RUN sleep 2",))
+                with concurrent_push(daemon, repo, app) as pushed:
+                    poll_state(daemon, app, 2, "building")
+                    filler = fill(disk)  # every write of the deploy fails from here on
+                    code, output = pushed.result(timeout=120)
+                assert code != 0, output
+                filler.unlink()
+                assert_serves(daemon, app, "v1", 1)
+                # The lane took the next deploy: it was not left marked busy.
+                push_next_good(daemon, repo, app, "v3", 3)
+        finally:
+            daemon.stop()
+
+
+# --- forwarded headers ----------------------------------------------------------------------------
+
+
+def test_a_forwarded_for_header_does_not_reset_the_failure_count(
+    busybox_image: str, tmp_path: Path
+) -> None:
+    daemon = TempsDaemon(home=tmp_path / "home", extra_args=["--auth-failures", "3"])
+    daemon.start()
+    try:
+        daemon.create_app("spoof")
+        api = f"{daemon.api_url}/api/apps/spoof"
+        answers = [
+            httpx.get(
+                api,
+                headers={"Authorization": "Bearer wrong", "X-Forwarded-For": f"203.0.113.{n}"},
+                timeout=10,
+            ).status_code
+            for n in range(5)
+        ]
+        # Each claimed a new address; the daemon counted its real peer, loopback.
+        assert answers == [401, 401, 401, 429, 429], answers
+    finally:
+        daemon.stop()

@@ -27,6 +27,7 @@ class FetchLimits:
     max_bytes: int = 512 * 1024 * 1024  # what the upstream may send
     read_timeout: float = 30.0  # one read with nothing arriving
 
+
 FETCH_ERRORS = (
     GitProtocolError,
     HangupException,

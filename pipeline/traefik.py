@@ -192,7 +192,7 @@ def marker_document(settings: Settings) -> dict[str, Any]:
                 }
             },
             "middlewares": {
-                MARKER: {"redirectRegex": {"regex": ".*", "replacement": f"http://{host}/"}}
+                MARKER: {"redirectRegex": {"regex": ".*", "replacement": f"http://{host}/{MARKER}"}}
             },
         }
     }

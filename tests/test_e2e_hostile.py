@@ -94,7 +94,9 @@ def test_a_dribbling_health_answer_fails_the_gate_at_its_deadline(
     daemon = temps_daemon
     app = "h-dribble"
     with live_under_load(daemon, tmp_path, app) as repo:
-        make_app_repo(repo, "v2", settings={"healthcheck": GATE}, health_cgi=DRIBBLING_HEALTH)
+        # Failures alone would end the gate first: let only the deadline end it.
+        patient = {**GATE, "unhealthy_threshold": 50}
+        make_app_repo(repo, "v2", settings={"healthcheck": patient}, health_cgi=DRIBBLING_HEALTH)
         started = time.monotonic()
         code, output = git_push(repo, daemon.git_url(app), timeout=120)
         took = time.monotonic() - started
@@ -120,7 +122,7 @@ def test_a_health_answer_with_an_endless_body_is_judged_by_its_status(
         push_ok(daemon, repo, app, "v2", settings={"healthcheck": GATE}, health_cgi=ENDLESS_HEALTH)
         assert_serves(daemon, app, "v2", 2)
         path = state_path(daemon.release(app, 2))
-        assert path[-2:] == ["switching", "live"], path
+        assert path[-1] == "live" and "switching" in path, path
         assert daemon_rss_mb(daemon) < 250
     push_next_good(daemon, repo, app, "v3", 3)
 

@@ -15,6 +15,7 @@ import structlog
 from pipeline import gitrepo
 from pipeline.appconfig import AppConfig, load_toml
 from pipeline.context import Context, Job
+from pipeline.dockerfile import images_named, is_image_id
 from pipeline.errors import (
     BuildFailed,
     DeployError,
@@ -89,6 +90,7 @@ def build(job: Job) -> None:
     if ctx.runtime.has_image(tag):
         job.say(f"-----> Reusing image {tag} built for {commit[:12]}")
         return
+    refuse_other_apps_images(job, gitrepo.read_file(repo, commit, "Dockerfile") or b"")
     job.say(f"-----> Building {tag}")
     with ctx.build_slots:
         context = gitrepo.export_tar(repo, commit)
@@ -99,7 +101,22 @@ def build(job: Job) -> None:
             # tag, and an image serves many releases (rollbacks, config changes), so the
             # release and commit labels are the containers'.
             labels = {"temps.app": job.app.name}
-            ctx.runtime.build(tag, context, labels, job.say, ctx.settings.build_timeout)
+            settings = ctx.settings
+            ctx.runtime.build(
+                tag, context, labels, job.say, settings.build_timeout, settings.build_memory_mb
+            )
+
+
+def refuse_other_apps_images(job: Job, dockerfile: bytes) -> None:
+    """An app builds on public base images and its own, never on another app's."""
+    for image in images_named(dockerfile.decode("utf-8", "replace")):
+        if is_image_id(image):
+            raise BuildFailed(
+                f"the Dockerfile names the image ID {image}: name base images by repository:tag"
+            )
+        owner = job.ctx.runtime.image_owner(image)
+        if owner and owner != job.app.name:
+            raise BuildFailed(f"the Dockerfile builds on {image}, an image of another app")
 
 
 def fetch_upstream(job: Job, repo: Path) -> None:
@@ -143,7 +160,7 @@ def release_phase(job: Job, config: AppConfig) -> None:
         name=f"temps-{job.app.name}-v{job.release.number}-release",
         image=image,
         command=command,
-        env=json.loads(job.release.env),
+        env=ctx.sealer.open_env(job.release.env),
         labels=_labels(job),
         output=job.say,
         timeout=config.deploy.release_timeout,
@@ -234,7 +251,7 @@ def boot(job: Job, config: AppConfig) -> Slot:
         name=name,
         image=image,
         port=config.port,
-        env=json.loads(job.release.env),
+        env=ctx.sealer.open_env(job.release.env),
         labels=_labels(job),
         limits=limits_of(config),
     )

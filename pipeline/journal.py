@@ -19,12 +19,20 @@ log = structlog.get_logger()
 
 KEEP_FINISHED_IN_MEMORY = 20
 STEP_PREFIX = "----->"
+MAX_LINE = 4096  # characters of one log line; a build may print a line without end
 
 
 @dataclass
 class _Follow:
     lines: list[str] = field(default_factory=list)
     done: bool = False
+
+
+@dataclass
+class _Budget:
+    lines: int = 0
+    size: int = 0  # characters
+    cut: bool = False  # the truncation marker was written
 
 
 @dataclass(frozen=True)
@@ -35,10 +43,11 @@ class Chunk:
 
 
 class Journal:
-    def __init__(self, store: Store, max_lines: int = 10_000) -> None:
+    def __init__(self, store: Store, max_lines: int = 10_000, max_bytes: int = 4 << 20) -> None:
         self.store = store
         self.max_lines = max_lines
-        self._written: dict[int, int] = {}  # lines stored per release, against max_lines
+        self.max_bytes = max_bytes
+        self._budgets: dict[int, _Budget] = {}  # what each release's log holds so far
         self._live: dict[int, _Follow] = {}
         self._entered: dict[int, float] = {}  # when each release entered its current state
         self._changed = threading.Condition()
@@ -84,21 +93,32 @@ class Journal:
                     self._changed.notify_all()
 
     def _within_cap(self, release_id: int, lines: list[str]) -> list[str]:
-        """At most max_lines per release. Build and app output may fill all but a reserve,
-        kept for temps' own step lines, so the outcome of a chatty deploy is never cut off."""
-        reserve = min(50, self.max_lines // 4)
+        """At most max_lines and max_bytes per release, and MAX_LINE characters a line. Build
+        and app output may fill all but a reserve, kept for temps' own step lines, so the
+        outcome of a chatty deploy is never cut off."""
+        reserve_lines = min(50, self.max_lines // 4)
+        reserve_bytes = min(64 * 1024, self.max_bytes // 4)
+        budget = self._budgets.setdefault(release_id, _Budget())
         kept: list[str] = []
-        written = self._written.get(release_id, 0)
         for line in lines:
+            if len(line) > MAX_LINE:
+                line = line[:MAX_LINE] + " [line cut]"
             own = line.startswith(STEP_PREFIX)
-            limit = self.max_lines if own else self.max_lines - reserve
-            if written < limit - (0 if own else 1):
+            line_room = self.max_lines - (0 if own else reserve_lines + 1)
+            byte_room = self.max_bytes - (0 if own else reserve_bytes)
+            if budget.lines < line_room and budget.size + len(line) <= byte_room:
                 kept.append(line)
-                written += 1
-            elif not own and written == limit - 1:
-                kept.append(f"[log truncated at {self.max_lines} lines]")
-                written += 1
-        self._written[release_id] = written
+                budget.lines += 1
+                budget.size += len(line)
+            elif not own and not budget.cut:
+                budget.cut = True
+                over_lines = budget.lines >= line_room
+                kept.append(
+                    f"[log truncated at {self.max_lines} lines]"
+                    if over_lines
+                    else f"[log truncated at {self.max_bytes} bytes]"
+                )
+                budget.lines += 1
         return kept
 
     def finish(self, release_id: int) -> None:
@@ -108,7 +128,7 @@ class Journal:
             finished = [key for key, follow in self._live.items() if follow.done]
             for key in finished[:-KEEP_FINISHED_IN_MEMORY]:
                 del self._live[key]
-                self._written.pop(key, None)
+                self._budgets.pop(key, None)
             self._changed.notify_all()
 
     def follow(self, release_id: int, position: int, timeout: float) -> Chunk:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import time
@@ -75,7 +74,7 @@ def change_env(deployer: Deployer, app: App, env: dict[str, str]) -> Release | N
     """Store the new environment; like config:set, it ships as a new release of the live image."""
     validate_env(env, deployer.ctx.settings.max_env_vars)
     store = deployer.ctx.store
-    app = store.update_app(app.name, env=json.dumps(env, sort_keys=True))
+    app = store.update_app(app.name, env=deployer.ctx.sealer.seal_env(env))
     live = store.live_release(app)
     if live is None or live.image is None:
         return None

@@ -1,4 +1,5 @@
-"""Keep the newest `keep_releases` images of an app, and every image a listed release uses."""
+"""Keep the newest `keep_releases` images of an app, and every image a listed release uses;
+keep the logs of its newest `keep_release_logs` releases."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ def prune_images(ctx: Context, finished: Release) -> None:
         if len(keep) >= keep_count and release.state != S.LIVE:
             continue
         keep.add(release.image)
+    deleted = ctx.store.delete_old_logs(app, ctx.settings.keep_release_logs)
+    if deleted:
+        log.info("deploy.logs_deleted", lines=deleted)
     ctx.store.make_durable()
     try:
         removed = ctx.runtime.prune_images(app.name, keep)

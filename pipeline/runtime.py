@@ -14,14 +14,15 @@ from typing import IO, Any
 
 import docker
 import docker.errors
+import docker.types
 import requests
 import structlog
 import urllib3.exceptions
 
+from pipeline import docker_build
 from pipeline.drain import Drained
 from pipeline.errors import (
     BootFailed,
-    BuildFailed,
     NotFound,
     ReleaseCommandFailed,
     RuntimeUnavailable,
@@ -31,6 +32,13 @@ log = structlog.get_logger()
 
 Output = Callable[[str], None]
 API_TIMEOUT = 300
+# Of Docker's default capabilities, those no web app needs: raw sockets (ARP and DNS
+# spoofing of neighbours, ping floods), device nodes, the audit log, file capabilities.
+# CHOWN, SETUID and SETGID stay, for entrypoints that drop to a user of their own.
+DROPPED_CAPABILITIES = ("NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP")
+# Containers of one home share one bridge with inter-container traffic off: an app reaches
+# another only through Traefik, like any client.
+ISOLATED_BRIDGE = {"com.docker.network.bridge.enable_icc": "false"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,11 @@ class Limits:
             "security_opt": ["no-new-privileges"],
             "privileged": False,
             "pids_limit": self.pids,
+            "cap_drop": list(DROPPED_CAPABILITIES),
+            # Whatever the engine's default driver, an app's output is rotated: 3 x 10 MB.
+            "log_config": docker.types.LogConfig(
+                type="json-file", config={"max-size": "10m", "max-file": "3"}
+            ),
         }
         if self.memory_mb:
             options["mem_limit"] = f"{self.memory_mb}m"
@@ -103,9 +116,11 @@ def _engine_errors(action: str) -> Iterator[None]:
 
 
 class DockerRuntime:
-    def __init__(self, instance: str) -> None:
+    def __init__(self, instance: str, home_id: str) -> None:
         self.instance = instance
+        self.home_id = home_id
         self._client: docker.DockerClient | None = None
+        self._network_name: str | None = None
         self._lock = threading.Lock()
 
     @property
@@ -115,6 +130,30 @@ class DockerRuntime:
                 with _engine_errors("connect"):
                     self._client = docker.from_env(timeout=API_TIMEOUT)
             return self._client
+
+    def _network(self) -> str:
+        """This home's bridge, made on first use (see ISOLATED_BRIDGE)."""
+        with self._lock:
+            if self._network_name is not None:
+                return self._network_name
+        name = f"temps-{self.home_id}"
+        try:
+            self.client.networks.get(name)
+        except docker.errors.NotFound:
+            try:
+                self.client.networks.create(
+                    name,
+                    driver="bridge",
+                    options=ISOLATED_BRIDGE,
+                    labels={"temps.home": self.instance},
+                    check_duplicate=True,
+                )
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:  # made meanwhile by another thread
+                    raise BootFailed(f"could not create network {name}: {exc.explanation}") from exc
+        with self._lock:
+            self._network_name = name
+        return name
 
     def ping(self) -> bool:
         try:
@@ -136,6 +175,19 @@ class DockerRuntime:
             except docker.errors.ImageNotFound:
                 return False
 
+    def image_owner(self, reference: str) -> str | None:
+        """The app an image on the engine was built for ("" for none of temps'), or None
+        when the engine has no such image."""
+        with _engine_errors("look up an image"):
+            try:
+                attrs = self.client.api.inspect_image(reference)
+            except (docker.errors.ImageNotFound, docker.errors.NotFound):
+                return None
+            except docker.errors.APIError:
+                return None  # not a valid reference: the build itself will say so
+        labels = (attrs.get("Config") or {}).get("Labels") or {}
+        return str(labels.get("temps.app", ""))
+
     def build(
         self,
         tag: str,
@@ -143,52 +195,16 @@ class DockerRuntime:
         labels: dict[str, str],
         output: Output,
         timeout: float,
+        memory_mb: int = 0,
     ) -> None:
-        """Build and tag; a build still running after `timeout` fails the deploy.
+        """Build and tag; each step gets at most `memory_mb` (swap included; 0: no limit),
+        and a build still running after `timeout` is stopped and fails the deploy."""
+        docker_build.build(
+            self.client, self.home_id, tag, context, labels, output, timeout, memory_mb
+        )
 
-        The engine cannot be told to cancel through the SDK, so an abandoned build finishes in
-        the background and may still tag its image; a later deploy of that commit reuses it,
-        which is sound: the image is what the commit builds to.
-        """
-        failure: list[BaseException] = []
-
-        def consume() -> None:
-            try:
-                self._build(tag, context, labels, output)
-            except BaseException as exc:  # handed to the waiting thread below
-                failure.append(exc)
-
-        worker = threading.Thread(target=consume, name=f"build-{tag}", daemon=True)
-        worker.start()
-        worker.join(timeout)
-        if worker.is_alive():
-            raise BuildFailed(f"build took longer than the build timeout of {timeout:g}s")
-        if failure:
-            raise failure[0]
-
-    def _build(self, tag: str, context: IO[bytes], labels: dict[str, str], output: Output) -> None:
-        with _engine_errors("build"):
-            try:
-                stream = self.client.api.build(
-                    fileobj=context,
-                    custom_context=True,
-                    tag=tag,
-                    labels=labels,
-                    rm=True,
-                    forcerm=True,
-                    pull=False,
-                    decode=True,
-                )
-                for chunk in stream:
-                    if "stream" in chunk:
-                        output(str(chunk["stream"]))
-                    if "error" in chunk:
-                        message = str(chunk["error"]).strip()
-                        if "Cannot locate specified Dockerfile" in message:
-                            message = "no Dockerfile at the root of the repository"
-                        raise BuildFailed(f"build failed: {_first_line(message)}")
-            except docker.errors.APIError as exc:
-                raise BuildFailed(f"build failed: {_first_line(exc.explanation)}") from exc
+    def fence_builds(self, max_pids: int) -> bool:
+        return docker_build.fence_builds(self.home_id, max_pids)
 
     def prune_images(self, app: str, keep: set[str]) -> list[str]:
         """Remove the app's images whose tags are not in `keep`; returns what was removed."""
@@ -230,6 +246,7 @@ class DockerRuntime:
                     environment={**env, "PORT": str(port)},
                     labels={**labels, "temps.home": self.instance},
                     ports={f"{port}/tcp": ("127.0.0.1", None)},
+                    network=self._network(),
                     **limits.container_options(),
                 )
                 container.reload()
@@ -268,6 +285,7 @@ class DockerRuntime:
                     init=True,
                     environment=env,
                     labels={**labels, "temps.home": self.instance, "temps.role": "release"},
+                    network=self._network(),
                     **limits.container_options(),
                 )
             except docker.errors.APIError as exc:

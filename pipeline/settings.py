@@ -59,7 +59,11 @@ class Settings:
     # Limits: each has a flag and a TEMPS_* variable (README, "Limits").
     # Proxies whose X-Forwarded-For names the client; none by default.
     forwarded_allow_ips: tuple[str, ...] = ()
+    build_memory_mb: int = 4096  # each build step's container, swap included; 0: no limit
+    build_pids: int = 4096  # processes of all builds together; 0: no limit
     max_push_bytes: int = 512 * 1024 * 1024
+    max_object_bytes: int = 100 * 1024 * 1024  # one file (object) of a push, unpacked
+    max_unpacked_bytes: int = 1024 * 1024 * 1024  # all objects of a push, unpacked
     max_fetch_bytes: int = 512 * 1024 * 1024  # what a webhook's fetch may bring
     fetch_timeout: float = 300.0  # seconds a webhook's fetch may take
     max_webhook_bytes: int = 5 * 1024 * 1024
@@ -67,6 +71,8 @@ class Settings:
     build_timeout: float = 1800.0
     max_env_vars: int = 200
     max_log_lines: int = 10_000
+    max_log_bytes: int = 4 * 1024 * 1024
+    keep_release_logs: int = 100  # releases per app whose log is kept
     # Failed authentications per client address before it must wait.
     auth_failures_allowed: int = 10
     auth_failure_window: float = 60.0

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, func
+from sqlalchemy import Engine, delete, event, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, create_engine, select
 
@@ -62,6 +62,13 @@ class Store:
     def _session(self) -> Session:
         # Objects keep the values they were written with after the commit: no reload.
         return Session(self.engine, expire_on_commit=False)
+
+    def compact(self) -> None:
+        """Rewrite the database without its free space, and empty the log: what was stored in
+        clear before it was sealed leaves no copy behind."""
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("VACUUM")
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def make_durable(self) -> None:
         """Sync every commit so far to disk: the log holds them all until a checkpoint."""
@@ -200,6 +207,20 @@ class Store:
                 .order_by(col(Release.number).desc())
             ).first()
 
+    def releases_with_clear_env(self) -> list[Release]:
+        """Releases whose environment was stored before environments were sealed."""
+        with self._session() as session:
+            return list(session.exec(select(Release).where(col(Release.env).not_like("sealed:%"))))
+
+    def set_release_env(self, release_id: int, env: str) -> None:
+        """Rewrite a release's stored environment as it is (sealed anew), nothing else."""
+        with self._session() as session:
+            release = session.get(Release, release_id)
+            if release is not None:
+                release.env = env
+                session.add(release)
+                session.commit()
+
     def update_release(self, release_id: int, **fields: Any) -> Release:
         with self._session() as session:
             release = session.get(Release, release_id)
@@ -246,6 +267,22 @@ class Store:
             for line in lines:
                 session.add(ReleaseLog(release_id=release_id, line=line))
             session.commit()
+
+    def delete_old_logs(self, app: App, keep: int) -> int:
+        """Delete the logs of the app's releases but the newest `keep`; returns the lines."""
+        with self._session() as session:
+            older = (
+                select(Release.id)
+                .where(Release.app_id == app.id)
+                .order_by(col(Release.number).desc())
+                .offset(keep)
+            )
+            doomed = col(ReleaseLog.release_id).in_(older.scalar_subquery())
+            count = session.exec(select(func.count()).select_from(ReleaseLog).where(doomed)).one()
+            if count:
+                session.execute(delete(ReleaseLog).where(doomed))
+                session.commit()
+            return int(count)
 
     def log_lines(self, release_id: int) -> list[str]:
         with self._session() as session:

@@ -80,14 +80,17 @@ async def deploy(
 @router.get("/apps/{name}/config")
 def get_config(name: str, daemon: DaemonDep, who: PrincipalDep) -> dict[str, Any]:
     app = app_for(daemon, who, name)
-    return {"env": operations.masked_env(json.loads(app.env))}
+    return {"env": operations.masked_env(daemon.deployer.ctx.sealer.open_env(app.env))}
 
 
 async def _change_env(daemon: Daemon, name: str, env: dict[str, str], wait: bool) -> JSONResponse:
     app = daemon.store.get_app(name)
     release = await run_in_threadpool(operations.change_env, daemon.deployer, app, env)
     app = daemon.store.get_app(name)
-    body: dict[str, Any] = {"env": operations.masked_env(json.loads(app.env)), "release": None}
+    body: dict[str, Any] = {
+        "env": operations.masked_env(daemon.deployer.ctx.sealer.open_env(app.env)),
+        "release": None,
+    }
     if release is not None:
         if wait:
             release = await waiting(operations.wait_for, daemon.deployer, release, WAIT_SECONDS)
@@ -112,7 +115,7 @@ async def update_config(
     """Merge into the environment; a key set to null is removed."""
     who.require_admin()
     app = app_for(daemon, who, name)
-    env: dict[str, str] = json.loads(app.env)
+    env: dict[str, str] = daemon.deployer.ctx.sealer.open_env(app.env)
     for key, value in body.env.items():
         if value is None:
             env.pop(key, None)

@@ -18,13 +18,19 @@ def _env(name: str, default: str) -> str:
 
 LIMIT_FLAGS = [
     ("--max-push-bytes", "MAX_PUSH_BYTES", 512 * 1024 * 1024, "largest git push body"),
+    ("--max-object-bytes", "MAX_OBJECT_BYTES", 100 * 1024 * 1024, "largest file of a push"),
+    ("--max-unpacked-bytes", "MAX_UNPACKED_BYTES", 1024**3, "what a push may unpack to"),
     ("--max-request-bytes", "MAX_REQUEST_BYTES", 1024 * 1024, "largest API request body"),
     ("--max-webhook-bytes", "MAX_WEBHOOK_BYTES", 5 * 1024 * 1024, "largest webhook payload"),
     ("--max-fetch-bytes", "MAX_FETCH_BYTES", 512 * 1024 * 1024, "most a webhook's fetch reads"),
     ("--fetch-timeout", "FETCH_TIMEOUT", 300, "seconds a webhook's fetch may take"),
     ("--build-timeout", "BUILD_TIMEOUT", 1800, "seconds a build may take"),
+    ("--build-memory-mb", "BUILD_MEMORY_MB", 4096, "memory of a build step, 0: no limit"),
+    ("--build-pids", "BUILD_PIDS", 4096, "processes of all builds together, 0: no limit"),
     ("--max-env-vars", "MAX_ENV_VARS", 200, "environment variables per app"),
     ("--max-log-lines", "MAX_LOG_LINES", 10_000, "log lines kept per release"),
+    ("--max-log-bytes", "MAX_LOG_BYTES", 4 * 1024 * 1024, "log bytes kept per release"),
+    ("--keep-release-logs", "KEEP_RELEASE_LOGS", 100, "releases per app whose log is kept"),
     ("--auth-failures", "AUTH_FAILURES", 10, "failed logins per client address per minute"),
 ]
 
@@ -93,13 +99,19 @@ def settings_from(args: argparse.Namespace) -> Settings:
         domain=args.domain.lower(),
         build_concurrency=args.build_concurrency,
         max_push_bytes=int(args.max_push_bytes),
+        max_object_bytes=int(args.max_object_bytes),
+        max_unpacked_bytes=int(args.max_unpacked_bytes),
         max_request_bytes=int(args.max_request_bytes),
         max_webhook_bytes=int(args.max_webhook_bytes),
         max_fetch_bytes=int(args.max_fetch_bytes),
         fetch_timeout=args.fetch_timeout,
         build_timeout=args.build_timeout,
+        build_memory_mb=int(args.build_memory_mb),
+        build_pids=int(args.build_pids),
         max_env_vars=int(args.max_env_vars),
         max_log_lines=int(args.max_log_lines),
+        max_log_bytes=int(args.max_log_bytes),
+        keep_release_logs=int(args.keep_release_logs),
         auth_failures_allowed=int(args.auth_failures),
         forwarded_allow_ips=tuple(
             ip.strip() for ip in args.forwarded_allow_ips.split(",") if ip.strip()

@@ -14,7 +14,7 @@ from pipeline.journal import Journal
 from pipeline.reconcile import reconcile
 from pipeline.runtime import DockerRuntime
 from pipeline.schema import migrate_in_child
-from pipeline.sealing import Sealer
+from pipeline.sealing import Sealer, reseal
 from pipeline.settings import Settings
 from pipeline.store import Store, make_engine
 from pipeline.traefik_process import ManagedTraefik
@@ -42,8 +42,8 @@ class Daemon:
         home_lock = HomeLock.take(settings.lock_path)
         migrate_in_child(settings.db_url)
         store = Store(make_engine(settings.db_url))
-        journal = Journal(store, settings.max_log_lines)
-        runtime = DockerRuntime(settings.instance)
+        journal = Journal(store, settings.max_log_lines, settings.max_log_bytes)
+        runtime = DockerRuntime(settings.instance, settings.instance_id)
         sealer = Sealer.from_key_file(settings.secret_key_path)
         ctx = Context(
             settings,
@@ -67,11 +67,16 @@ class Daemon:
 
     def start(self) -> None:
         ensure_admin_token(self.settings, self.store)
+        resealed = reseal(self.store, self.deployer.ctx.sealer)
+        if resealed:
+            log.info("daemon.values_resealed", count=resealed)
         apps = {app.name for app in self.store.list_apps()}
         removed = routes.tidy(self.settings, apps)
         if removed:
             log.info("traefik.stray_files_removed", files=removed)
         self.proxy.start()
+        if self.settings.build_pids and self.runtime.fence_builds(self.settings.build_pids):
+            log.info("build.pids_fenced", max_pids=self.settings.build_pids)
         reconcile(self.deployer.ctx)
         log.info(
             "daemon.started",

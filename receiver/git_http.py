@@ -22,9 +22,11 @@ from dulwich.refs import Ref
 from dulwich.repo import Repo
 from dulwich.server import DictBackend, ReceivePackHandler, UploadPackHandler
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
 from pipeline.errors import InvalidInput, TooLarge
+from receiver.git_pack import PackLimits, check_pack
 
 log = structlog.get_logger()
 
@@ -113,15 +115,25 @@ def advertise(repo_path: Path, service: str, on_ref: RefCallback) -> Response:
 
 
 async def serve_rpc(
-    request: Request, repo_path: Path, service: str, on_ref: RefCallback, max_bytes: int
+    request: Request,
+    repo_path: Path,
+    service: str,
+    on_ref: RefCallback,
+    max_bytes: int,
+    pack_limits: PackLimits,
 ) -> Response:
     """POST git-upload-pack / git-receive-pack, streamed back as the handler writes."""
     body = await _spool(request, max_bytes)
-    try:
-        commands = _command_lines(body) if service == "git-receive-pack" else []
-    except InvalidInput as exc:
-        body.close()
-        return _git_error(service, str(exc), sideband=False)
+    commands: list[bytes] = []
+    if service == "git-receive-pack":
+        try:
+            commands, pack_start = _command_lines(body)
+            # Before dulwich unpacks anything: what the pack unpacks to, within the limits.
+            await run_in_threadpool(check_pack, body, pack_start, pack_limits)
+        except (InvalidInput, TooLarge) as exc:
+            body.close()
+            sideband = any(b"side-band" in line for line in commands)
+            return _git_error(service, str(exc), sideband=sideband)
     if any(line.startswith(b"shallow ") for line in commands):
         body.close()
         return _git_error(
@@ -159,8 +171,9 @@ async def serve_rpc(
     )
 
 
-def _command_lines(body: IO[bytes]) -> list[bytes]:
-    """The pkt-lines before the pack: `shallow <sha>` grafts, then ref updates.
+def _command_lines(body: IO[bytes]) -> tuple[list[bytes], int]:
+    """The pkt-lines before the pack (`shallow <sha>` grafts, then ref updates), and where
+    the pack starts.
 
     Raises InvalidInput for a length git never sends (0001-0003, or past 65520), which
     dulwich would otherwise take as a request to read the whole rest of the body."""
@@ -176,11 +189,12 @@ def _command_lines(body: IO[bytes]) -> list[bytes]:
             if not 4 <= length <= MAX_PKT_LINE:
                 raise InvalidInput(f"malformed git request: pkt-line length {header.decode()!r}")
             lines.append(body.read(length - 4))
+        pack_start = body.tell()
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput("malformed git request: a pkt-line length is not hex") from exc
     finally:
         body.seek(0)
-    return lines
+    return lines, pack_start
 
 
 def _git_error(service: str, message: str, *, sideband: bool) -> Response:

@@ -9,6 +9,7 @@ from pipeline.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from receiver import git_http
 from receiver.api import client_address, daemon_of
 from receiver.auth import GIT_HINT, basic_password, guarded_authenticate
+from receiver.git_pack import PackLimits
 from receiver.push import deploy_on_push
 
 # git's own protocol, not JSON: left out of the OpenAPI schema.
@@ -74,4 +75,5 @@ async def rpc(name: str, service: str, request: Request) -> Response:
         service,
         deploy_on_push(daemon, app),
         daemon.settings.max_push_bytes,
+        PackLimits(daemon.settings.max_object_bytes, daemon.settings.max_unpacked_bytes),
     )

@@ -9,6 +9,8 @@ no answer that is not 2xx, the records stay intact, and the next good push deplo
 from __future__ import annotations
 
 import gzip
+import hashlib
+import json
 import os
 import stat
 import subprocess
@@ -21,7 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support.apprepo import git_push, make_app_repo
+from support.apprepo import git, git_push, make_app_repo
 from support.checks import (
     assert_no_failures,
     assert_serves,
@@ -35,7 +37,22 @@ from support.wait import poll
 
 pytestmark = pytest.mark.docker
 
-TEMPS_SERVE_ARGS = ["--auth-failures", "100000", "--max-push-bytes", str(8 * 1024 * 1024)]
+TEMPS_SERVE_ARGS = [
+    "--auth-failures",
+    "100000",
+    "--max-push-bytes",
+    str(8 * 1024 * 1024),
+    "--build-memory-mb",
+    "64",
+    "--build-pids",
+    "300",
+]
+# 2,000 processes at once in one RUN step, then a check that they all ran: with the build
+# fence at 300 the forks fail and so does the step. Bounded: unfenced, it only runs 2,000.
+FORKING_STEP = (
+    "RUN n=0; while [ $n -lt 2000 ]; do sleep 30 & n=$((n+1)); done; "
+    "test $(ls /proc | grep -c '^[0-9]') -ge 2000"
+)
 
 # The status line at once, then a header every 0.3 s for ever: every read of the probe gets
 # a byte well within its timeout; only a deadline over the whole answer ends it.
@@ -176,6 +193,127 @@ def test_a_gzip_body_that_inflates_past_the_limit_is_refused(
         assert "larger than the limit" in answer.text
         assert [r["number"] for r in daemon.releases(app)] == [1]
     push_next_good(daemon, repo, app, "v2", 2)
+
+
+def test_a_small_push_that_unpacks_huge_is_refused_before_it_is_unpacked(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    daemon = temps_daemon
+    app = "g-bomb"
+    with live_under_load(daemon, tmp_path, app) as repo:
+        # 150 MB of zeros: a push of a few hundred KB, over the 100 MiB object limit.
+        subprocess.run(["truncate", "-s", "150M", str(repo / "zeros.bin")], check=True)
+        make_app_repo(repo, "v2")
+        before = daemon_rss_mb(daemon)
+        code, output = git_push(repo, daemon.git_url(app), timeout=120)
+        assert code != 0, output
+        assert "over the limit of 104857600 (--max-object-bytes)" in output, output[-2000:]
+        assert [r["number"] for r in daemon.releases(app)] == [1]
+        assert daemon_rss_mb(daemon) - before < 50, "the refused push was unpacked in memory"
+        (repo / "zeros.bin").unlink()
+        git(repo, "reset", "-q", "--hard", "HEAD~1")
+    push_next_good(daemon, repo, app, "v2", 2)
+
+
+# --- builds and apps are fenced ----------------------------------------------------------------
+
+
+def test_a_build_step_over_its_memory_is_killed_and_rejects_the_push(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    daemon = temps_daemon
+    app = "b-hungry"
+    with live_under_load(daemon, tmp_path, app) as repo:
+        # tail keeps the last line whole, and zeros have no newline: 300 MB held at once.
+        make_app_repo(repo, "v2", dockerfile_extra=("RUN head -c 300000000 /dev/zero | tail -c 1",))
+        code, output = git_push(repo, daemon.git_url(app), timeout=120)
+        assert code != 0, output
+        reason = rejection(output) or ""
+        assert "build failed" in reason, output[-2000:]
+        assert_serves(daemon, app, "v1", 1)
+    push_next_good(daemon, repo, app, "v3", 3)
+
+
+def test_an_app_cannot_build_on_another_apps_image(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    daemon = temps_daemon
+    daemon.create_app("f-owner")
+    push_ok(daemon, tmp_path / "f-owner", "f-owner", "v1")
+    stolen = daemon.releases("f-owner")[0]["image"]
+    app = "f-thief"
+    with live_under_load(daemon, tmp_path, app) as repo:
+        for base in (stolen, docker_json("inspect", stolen)[0]["Id"]):
+            make_app_repo(repo, "v2")
+            dockerfile = (repo / "Dockerfile").read_text()
+            (repo / "Dockerfile").write_text(
+                dockerfile + f"COPY --from={base} /www/index.html /www/stolen.html\n"
+            )
+            git(repo, "commit", "-q", "-am", "steal")
+            code, output = git_push(repo, daemon.git_url(app), timeout=120)
+            assert code != 0, output
+            reason = rejection(output) or ""
+            assert "another app" in reason or "image ID" in reason, output[-2000:]
+            git(repo, "reset", "-q", "--hard", "HEAD~2")
+        assert [r["state"] for r in daemon.releases(app)] == ["failed", "failed", "live"]
+    push_next_good(daemon, repo, app, "v4", 4)
+
+
+def test_a_forking_build_stops_at_the_build_fence(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    daemon = temps_daemon
+    app = "b-forks"
+    with live_under_load(daemon, tmp_path, app) as repo:
+        make_app_repo(repo, "v2", dockerfile_extra=(FORKING_STEP,))
+        code, output = git_push(repo, daemon.git_url(app), timeout=180)
+        assert code != 0, output
+        assert "build failed" in (rejection(output) or ""), output[-2000:]
+        assert_serves(daemon, app, "v1", 1)
+    push_next_good(daemon, repo, app, "v3", 3)
+
+
+def docker_json(*args: str) -> Any:
+    return json.loads(
+        subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
+    )
+
+
+def test_an_app_reaches_another_only_through_traefik(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    daemon = temps_daemon
+    for app in ("n-left", "n-right"):
+        daemon.create_app(app)
+        push_ok(daemon, tmp_path / app, app, "v1")
+    left = daemon.releases("n-left")[0]["container"]
+    right_info = docker_json("inspect", daemon.releases("n-right")[0]["container"])[0]
+    networks = right_info["NetworkSettings"]["Networks"]
+    assert list(networks) == [f"temps-{daemon_instance_id(daemon)}"], networks
+    address = next(iter(networks.values()))["IPAddress"]
+    gateway = next(iter(networks.values()))["Gateway"]
+    host_port = daemon.releases("n-right")[0]["host_port"]
+
+    def from_left(*command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["docker", "exec", left, *command], capture_output=True, text=True, timeout=30
+        )
+
+    # The other app's container, directly: inter-container traffic is off on the bridge.
+    direct = from_left("wget", "-q", "-T", "3", "-O", "-", f"http://{address}:8000/")
+    assert direct.returncode != 0 and "version v1" not in direct.stdout, direct
+    # Its port on the host, through the bridge's gateway: published on loopback only.
+    via_host = from_left("wget", "-q", "-T", "3", "-O", "-", f"http://{gateway}:{host_port}/")
+    assert via_host.returncode != 0 and "version v1" not in via_host.stdout, via_host
+    # No raw sockets: no ping, no forged packets.
+    ping = from_left("ping", "-c", "1", "-W", "1", gateway)
+    assert ping.returncode != 0, ping
+    # Traefik is the way in, for an app as for anyone.
+    assert daemon.get_app_page("n-right").text.strip() == "version v1"
+
+
+def daemon_instance_id(daemon: TempsDaemon) -> str:
+    return hashlib.sha256(str(daemon.home.resolve()).encode()).hexdigest()[:8]
 
 
 # --- the managed Traefik and the home are the daemon's own ---------------------------------------

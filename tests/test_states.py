@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import Conflict
-from pipeline.journal import Chunk, Journal
+from pipeline.journal import MAX_LINE, Chunk, Journal
 from pipeline.models import Release
 from pipeline.schema import migrate
 from pipeline.states import ALLOWED, TERMINAL, ReleaseState, is_allowed
@@ -364,3 +364,43 @@ def test_two_threads_writing_one_release_log_keep_store_memory_and_cap_in_step(
     stored = store.log_lines(rid)
     assert len(stored) == 300, len(stored)
     assert journal.follow(rid, 0, timeout=0.1).lines == stored
+
+
+# --- what a release's log may take -------------------------------------------------------------
+
+
+def test_the_log_is_capped_in_bytes_and_its_lines_in_length(store: Store, release: Release) -> None:
+    journal = Journal(store, max_lines=10_000, max_bytes=100_000)
+    rid = release_id(release)
+    journal.start(rid)
+    journal.write(rid, "x" * 1_000_000)  # one line without end
+    for _ in range(100):
+        journal.write(rid, "y" * 4000)
+    journal.write(rid, "-----> v1 is live")
+    journal.finish(rid)
+    stored = store.log_lines(rid)
+    assert stored[0] == "x" * MAX_LINE + " [line cut]"
+    assert sum(len(line) for line in stored) <= 100_000
+    assert "[log truncated at 100000 bytes]" in stored
+    # temps' own line after the cut is still there: the outcome of a chatty deploy is kept.
+    assert stored[-1] == "-----> v1 is live"
+
+
+def test_logs_of_releases_past_the_newest_kept_are_deleted(store: Store) -> None:
+    app = store.create_app("many")
+    journal = Journal(store)
+    ids = []
+    for number in range(1, 6):
+        made = store.create_release(app, source="push", commit=f"{number}" * 40)
+        assert made.id is not None
+        journal.write(made.id, f"-----> log of v{number}")
+        ids.append(made.id)
+    assert store.delete_old_logs(app, keep=2) == 3
+    assert [store.log_lines(rid) for rid in ids] == [
+        [],
+        [],
+        [],
+        ["-----> log of v4"],
+        ["-----> log of v5"],
+    ]
+    assert store.delete_old_logs(app, keep=2) == 0

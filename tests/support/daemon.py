@@ -14,7 +14,11 @@ from typing import Any
 
 import httpx
 
-from support.dockercli import remove_app_images, remove_containers_labelled
+from support.dockercli import (
+    remove_app_images,
+    remove_containers_labelled,
+    remove_networks_labelled,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPS_BIN = REPO_ROOT / ".venv" / "bin" / "temps"
@@ -183,6 +187,7 @@ class TempsDaemon:
                 self.process.wait(STOP_TIMEOUT)
         self._stop_traefik()
         remove_containers_labelled(f"temps.home={self.home.resolve()}")
+        remove_networks_labelled(f"temps.home={self.home.resolve()}")
         for app in self.apps:
             remove_app_images(app)
 

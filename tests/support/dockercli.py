@@ -48,6 +48,12 @@ def remove_containers_labelled(label: str) -> None:
         docker("rm", "-f", *ids, check=False)
 
 
+def remove_networks_labelled(label: str) -> None:
+    ids = lines(docker("network", "ls", "-q", "--filter", f"label={label}", check=False))
+    if ids:
+        docker("network", "rm", *ids, check=False)
+
+
 def remove_app_images(app: str) -> None:
     refs = app_images(app)
     if refs:

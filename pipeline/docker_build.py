@@ -1,0 +1,183 @@
+"""Image builds on the Docker engine: fenced in memory and processes, cancelled on timeout.
+
+The SDK's build call takes neither a cgroup parent nor a way to stop a build, so the Engine
+API's `POST /build` is sent through the SDK's own HTTP session instead. Every step's
+container is placed under the cgroup `temps-build-<home>/<build>`: the daemon caps all its
+builds together there at `fence_builds`' process count, so a fork bomb in a `RUN` step stops at it
+instead of taking the host's last pid. A build over its timeout is cancelled by killing the
+step that runs (the only container under its cgroup), so it neither goes on in the engine nor
+tags an image later. The steps a failed build completed are removed: they are untagged
+images nothing else would prune.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import docker
+import docker.errors
+import requests
+import structlog
+
+from pipeline.errors import BuildFailed, RuntimeUnavailable
+
+log = structlog.get_logger()
+Output = Callable[[str], None]
+
+CGROUP = "temps-build-{home}"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+HEX = frozenset("0123456789abcdef")
+
+
+def fence_builds(home: str, max_pids: int, root: Path = CGROUP_ROOT) -> bool:
+    """Cap the processes of every build of this home together at `max_pids`; False where the
+    host's cgroups cannot be written (not root, another layout): builds then run uncapped."""
+    name = CGROUP.format(home=home)
+    targets = [root / "pids" / name] if (root / "pids").is_dir() else [root / name]
+    try:
+        for target in targets:
+            if target.parent == root:  # cgroup v2: the parent must hand the controller down
+                (root / "cgroup.subtree_control").write_text("+pids")
+            target.mkdir(exist_ok=True)
+            (target / "pids.max").write_text(f"{max_pids}\n")
+    except OSError as exc:
+        log.warning("build.pids_not_fenced", error=str(exc))
+        return False
+    return True
+
+
+def build(
+    client: docker.DockerClient,
+    home: str,
+    tag: str,
+    context: IO[bytes],
+    labels: dict[str, str],
+    output: Output,
+    timeout: float,
+    memory_mb: int,
+) -> None:
+    """Build `context` and tag it `tag`; BuildFailed with the reason if it does not."""
+    parent = f"/{CGROUP.format(home=home)}/{uuid.uuid4().hex[:12]}"
+    with _engine_errors():
+        response = _request(client, tag, context, labels, parent, memory_mb)
+    failure: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            _follow(client, response, output)
+        except BaseException as exc:  # handed to the waiting thread below
+            failure.append(exc)
+
+    worker = threading.Thread(target=consume, name=f"build-{tag}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        _cancel(client, parent)
+        response.close()
+        worker.join(10)
+        raise BuildFailed(f"build took longer than the build timeout of {timeout:g}s; stopped")
+    if failure:
+        raise failure[0]
+
+
+def _request(
+    client: docker.DockerClient,
+    tag: str,
+    context: IO[bytes],
+    labels: dict[str, str],
+    parent: str,
+    memory_mb: int,
+) -> requests.Response:
+    api = client.api
+    params: dict[str, str | int] = {
+        "t": tag,
+        "labels": json.dumps(labels),
+        "rm": 1,
+        "forcerm": 1,
+        "pull": 0,
+        "cgroupparent": parent,
+    }
+    if memory_mb:
+        params["memory"] = params["memswap"] = memory_mb * 1024 * 1024
+    response: requests.Response = api.post(
+        f"{api.base_url}/v{api.api_version}/build",
+        params=params,
+        data=context,
+        headers={"Content-Type": "application/x-tar"},
+        stream=True,
+        timeout=None,
+    )
+    if response.status_code != 200:
+        message = response.json().get("message", response.text) if response.content else ""
+        raise BuildFailed(f"build failed: {_first_line(str(message))}")
+    return response
+
+
+def _follow(client: docker.DockerClient, response: requests.Response, output: Output) -> None:
+    last_layer = None
+    with _engine_errors():
+        for raw in response.iter_lines():
+            if not raw.strip():
+                continue
+            chunk: dict[str, Any] = json.loads(raw)
+            if "stream" in chunk:
+                text = str(chunk["stream"])
+                output(text)
+                last_layer = _layer_of(text) or last_layer
+            if "error" in chunk:
+                message = str(chunk["error"]).strip()
+                if "Cannot locate specified Dockerfile" in message:
+                    message = "no Dockerfile at the root of the repository"
+                _remove_layers(client, last_layer)
+                raise BuildFailed(f"build failed: {_first_line(message)}")
+
+
+def _cancel(client: docker.DockerClient, parent: str) -> None:
+    """Kill the step of this build that runs now: the build ends there, failed, untagged."""
+    with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
+        for summary in client.api.containers(filters={"status": "running"}):
+            attrs = client.api.inspect_container(summary["Id"])
+            if (attrs.get("HostConfig") or {}).get("CgroupParent") == parent:
+                client.api.kill(summary["Id"])
+                log.info("build.cancelled", container=summary["Id"][:12])
+
+
+def _remove_layers(client: docker.DockerClient, layer: str | None) -> None:
+    """Remove the last step a failed build made and the untagged parents only it used
+    (Docker keeps any that another image needs)."""
+    if layer is None:
+        return
+    try:
+        client.api.remove_image(layer, force=False, noprune=False)
+    except docker.errors.APIError as exc:
+        log.info("build.failed_layers_kept", layer=layer, reason=exc.explanation)
+
+
+def _layer_of(text: str) -> str | None:
+    """The image a build step made, from the classic builder's " ---> 1a2b3c4d5e6f" line."""
+    line = text.strip()
+    if line.startswith("---> ") and len(line) == 17 and all(c in HEX for c in line[5:]):
+        return line[5:]
+    return None
+
+
+@contextmanager
+def _engine_errors() -> Iterator[None]:
+    try:
+        yield
+    except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+        raise RuntimeUnavailable("Docker engine unavailable while trying to build") from exc
+
+
+def _first_line(text: str | None) -> str:
+    for line in (text or "").splitlines():
+        if line.strip():
+            return line.strip()
+    return "unknown error"

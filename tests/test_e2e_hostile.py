@@ -224,8 +224,10 @@ def test_a_build_step_over_its_memory_is_killed_and_rejects_the_push(
     daemon = temps_daemon
     app = "b-hungry"
     with live_under_load(daemon, tmp_path, app) as repo:
-        # tail keeps the last line whole, and zeros have no newline: 300 MB held at once.
-        make_app_repo(repo, "v2", dockerfile_extra=("RUN head -c 300000000 /dev/zero | tail -c 1",))
+        # The shell holds what the command substitution prints: 300 MB at once.
+        make_app_repo(
+            repo, "v2", dockerfile_extra=("RUN x=$(head -c 300000000 /dev/zero | tr '\\0' a)",)
+        )
         code, output = git_push(repo, daemon.git_url(app), timeout=120)
         assert code != 0, output
         reason = rejection(output) or ""

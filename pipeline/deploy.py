@@ -28,7 +28,7 @@ from pipeline.health import probe, wait_until_healthy
 from pipeline.models import Release
 from pipeline.retire import Leaving, drain_and_stop, drain_slot, retire_in_background
 from pipeline.runtime import Limits, Slot
-from pipeline.slots import config_of, report_traffic, route_to, slot_of
+from pipeline.slots import config_of, report_traffic, route_to, slot_of, unroute
 from pipeline.states import ReleaseState as S
 
 log = structlog.get_logger()
@@ -179,6 +179,9 @@ def stop_previous(job: Job, previous: Release | None) -> None:
     if previous is not None:
         job.release = ctx.journal.transition(job.release, S.DRAINING)
         job.say(f"-----> recreate: stopping v{previous.number} before starting {job.label}")
+        # Out of Traefik first, or new requests would keep its drain from ever ending: from
+        # here until the switch the app answers 503.
+        unroute(job)
         ctx.journal.transition(previous, S.RETIRED)
         leaving = Leaving.of(previous)
         if leaving is not None:

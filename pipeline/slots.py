@@ -36,6 +36,15 @@ def route_to(job: Job, slot: Slot, label: str, probe_path: str) -> float:
         raise
 
 
+def unroute(job: Job) -> None:
+    """Keep the app's hosts, with no server behind them: Traefik answers 503 meanwhile."""
+    settings, app = job.ctx.settings, job.app.name
+    document = traefik.route_document(app, hosts_of(settings, app), None, job.label)
+    routes.publish_route(settings, app, document)
+    if not traefik.confirm_unrouted(settings, app):
+        job.say("-----> Traefik did not confirm the app's route without a server; going on")
+
+
 def switch_started(job: Job) -> float | None:
     for event in reversed(job.ctx.store.events(job.release_id)):
         if event.state == S.SWITCHING:

@@ -63,8 +63,12 @@ def static_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def route_document(app: str, hosts: list[str], server_url: str, release: str) -> dict[str, Any]:
+def route_document(
+    app: str, hosts: list[str], server_url: str | None, release: str
+) -> dict[str, Any]:
+    """The app's router and service; without a server Traefik answers its hosts with 503."""
     rule = " || ".join(f"Host(`{host}`)" for host in hosts)
+    servers = [{"url": server_url}] if server_url else []
     return {
         "http": {
             "routers": {
@@ -79,7 +83,7 @@ def route_document(app: str, hosts: list[str], server_url: str, release: str) ->
                 f"{app}-release": {"headers": {"customResponseHeaders": {RELEASE_HEADER: release}}}
             },
             "services": {
-                app: {"loadBalancer": {"servers": [{"url": server_url}], "passHostHeader": True}}
+                app: {"loadBalancer": {"servers": servers, "passHostHeader": True}}
             },
         }
     }
@@ -162,6 +166,21 @@ def confirm_route(
         f"Traefik did not confirm the new route within "
         f"{settings.switch_confirm_timeout:g}s ({last})"
     )
+
+
+def confirm_unrouted(settings: Settings, app: str) -> bool:
+    """Wait until Traefik's API shows the app's service without a server; False on timeout."""
+    deadline = time.monotonic() + settings.switch_confirm_timeout
+    api = f"{settings.traefik_api.url}/api/http/services/{app}@file"
+    while time.monotonic() < deadline:
+        try:
+            response = _client().get(api)
+            if response.status_code == 200 and not response.json()["loadBalancer"].get("servers"):
+                return True
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+        time.sleep(0.005)
+    return False
 
 
 @functools.cache

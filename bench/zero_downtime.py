@@ -42,15 +42,8 @@ from common import (
 )
 from support.wait import poll
 
-IN_FLIGHT = (
-    "queued",
-    "building",
-    "releasing",
-    "booting",
-    "health_checking",
-    "switching",
-    "draining",
-)
+from pipeline.states import IN_FLIGHT
+
 PUSH_WAIT_SECONDS = 300
 
 OPERATIONS = (
@@ -341,7 +334,9 @@ def one_run(daemon: TempsDaemon, run: int, rate: float) -> dict[str, Any]:
         bench.slow.extend(burst.slow_rows())
         settled = poll(
             lambda: daemon.releases(app),
-            lambda rs: rs[0]["state"] == "live" and all(r["state"] not in IN_FLIGHT for r in rs),
+            lambda rs: (
+                rs[0]["state"] == "live" and all(r["state"] not in set(IN_FLIGHT) for r in rs)
+            ),
             timeout=120,
             interval=0.2,
         )

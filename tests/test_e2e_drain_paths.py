@@ -11,7 +11,6 @@ release it started on, and the load must see no answer that is not 2xx.
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.apprepo import PUSH_TIMEOUT, git, git_env, make_app_repo
+from support.apprepo import PUSH_TIMEOUT, git, git_push, make_app_repo, turns_bad_after
 from support.checks import (
     assert_no_failures,
     assert_serves,
@@ -46,30 +45,12 @@ SLOW_BUILD = ("RUN sleep 1.5",)
 STATE_TIMEOUT = 120.0
 # Healthy for the gate and the switch's confirmation, then 503 for good: the bake window
 # flips traffic back. The long requests still work: only the health endpoint goes bad.
-TURNS_BAD = r"""n=$(cat /tmp/probes 2>/dev/null || echo 0)
-n=$((n + 1))
-echo "$n" > /tmp/probes
-if [ "$n" -le 8 ]; then
-  printf 'Content-Type: text/plain\r\n\r\npass %s\n' "$n"
-else
-  printf 'Status: 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\nfail %s\n' "$n"
-fi
-"""
+TURNS_BAD = turns_bad_after(8)
 
 
 def push_commit(daemon: TempsDaemon, repo: Path, app: str, commit: str) -> tuple[int, str]:
-    """`git push <url> <commit>:refs/heads/main`: a commit of the repo, not its tip."""
-    done = subprocess.run(
-        ["git", "push", "--progress", daemon.git_url(app), f"{commit}:refs/heads/main"],
-        cwd=repo,
-        env=git_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=PUSH_TIMEOUT,
-        check=False,
-    )
-    return done.returncode, done.stdout
+    """Push a commit of the repo, not its tip, as main."""
+    return git_push(repo, daemon.git_url(app), refspec=f"{commit}:refs/heads/main")
 
 
 def push_head(
@@ -77,6 +58,25 @@ def push_head(
 ) -> Future[tuple[int, str]]:
     """Push the repo's tip in the background."""
     return pool.submit(push_commit, daemon, repo, app, git(repo, "rev-parse", "HEAD").strip())
+
+
+def push_over_long_requests(
+    daemon: TempsDaemon,
+    repo: Path,
+    app: str,
+    number: int,
+    during: str = "health_checking",
+    on: int | None = None,
+) -> InFlight:
+    """Push release `number` (committed already) and start long requests on release `on`
+    (the live one, by default) while the push is `during` (its gate, by default): they are
+    in flight at its switch."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pushed = push_head(pool, daemon, repo, app)
+        wait_for(daemon, app, number, {during}, pushed)
+        batch = InFlight.start(daemon, app, f"v{number - 1 if on is None else on}")
+        assert_pushed(pushed, f"v{number}")
+    return batch
 
 
 def release_of(daemon: TempsDaemon, app: str, number: int) -> dict[str, Any] | None:
@@ -207,11 +207,7 @@ def test_the_end_of_the_bake_window_drains_the_standby(
     load = start_load(daemon, app)
     try:
         make_app_repo(repo, "v2", bake=1)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pushed = push_head(pool, daemon, repo, app)
-            wait_for(daemon, app, 2, {"health_checking"}, pushed)
-            batches = [InFlight.start(daemon, app, "v1")]
-            assert_pushed(pushed, "v2")
+        batches = [push_over_long_requests(daemon, repo, app, 2)]
         # A 1 s window ends while the long requests on v1 still have seconds to run.
         wait_states(daemon, app, [(2, "live"), (1, "retired")], timeout=30)
         drain = stopped_after_drain(daemon, app, 1)
@@ -235,11 +231,7 @@ def test_a_rollback_cutting_the_window_short_drains_the_standby(
     load = start_load(daemon, app)
     try:
         make_app_repo(repo, "v3", bake=BAKE)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pushed = push_head(pool, daemon, repo, app)
-            wait_for(daemon, app, 3, {"health_checking"}, pushed)
-            batches = [InFlight.start(daemon, app, "v2")]
-            assert_pushed(pushed, "v3")
+        batches = [push_over_long_requests(daemon, repo, app, 3)]
         wait_states(daemon, app, [(3, "live"), (2, "standby")])
         batches.append(InFlight.start(daemon, app, "v3"))
         time.sleep(0.2)
@@ -271,12 +263,8 @@ def test_a_flip_back_after_a_failed_bake_drains_the_bad_release(
     load = start_load(daemon, app)
     try:
         make_app_repo(repo, "v2", bake=BAKE, settings=settings, health_cgi=TURNS_BAD)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pushed = push_head(pool, daemon, repo, app)
-            wait_for(daemon, app, 2, {"live"}, pushed)
-            # Long requests on the release that is about to fail its bake window.
-            batches = [InFlight.start(daemon, app, "v2")]
-            assert_pushed(pushed, "v2")
+        # Long requests on the release that is about to fail its bake window.
+        batches = [push_over_long_requests(daemon, repo, app, 2, during="live", on=2)]
         wait_states(daemon, app, [(2, "failed"), (1, "live")], timeout=30)
         drain = stopped_after_drain(daemon, app, 2)
     finally:
@@ -302,11 +290,7 @@ def test_recreate_drains_the_live_release_and_the_standby_before_stopping_them(
     load = start_load(daemon, app)
     try:
         make_app_repo(repo, "v2", bake=BAKE)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pushed = push_head(pool, daemon, repo, app)
-            wait_for(daemon, app, 2, {"health_checking"}, pushed)
-            batches = [InFlight.start(daemon, app, "v1")]
-            assert_pushed(pushed, "v2")
+        batches = [push_over_long_requests(daemon, repo, app, 2)]
         batches.append(InFlight.start(daemon, app, "v2"))
         time.sleep(0.2)
         # v1 on standby and v2 live, both with long requests in flight: recreate stops both.
@@ -352,11 +336,7 @@ def test_a_daemon_stopped_in_the_bake_window_drains_the_standby_at_its_next_star
         load = start_load(daemon, app)
         try:
             make_app_repo(repo, "v2", bake=BAKE)
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                pushed = push_head(pool, daemon, repo, app)
-                wait_for(daemon, app, 2, {"health_checking"}, pushed)
-                batches = [InFlight.start(daemon, app, "v1")]
-                assert_pushed(pushed, "v2")
+            batches = [push_over_long_requests(daemon, repo, app, 2)]
             code, _ = daemon.terminate()
             # uvicorn re-raises the signal once its graceful shutdown is done.
             assert code in (0, -signal.SIGTERM), f"temps serve exited {code} on SIGTERM"

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support.apprepo import git_push, make_app_repo
+from support.apprepo import git_push, make_app_repo, turns_bad_after
 from support.checks import (
     ContainerEvents,
     FirstSeen,
@@ -52,15 +52,7 @@ RUNS = 4
 HEALTH_CGI = "/cgi-bin/health"
 # Healthy for the first 6 probes (3 for the gate, the switch's confirmation through Traefik,
 # the first bake probes), then 503 for good.
-TURNS_BAD = r"""n=$(cat /tmp/probes 2>/dev/null || echo 0)
-n=$((n + 1))
-echo "$n" > /tmp/probes
-if [ "$n" -le 6 ]; then
-  printf 'Content-Type: text/plain\r\n\r\npass %s\n' "$n"
-else
-  printf 'Status: 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\nfail %s\n' "$n"
-fi
-"""
+TURNS_BAD = turns_bad_after(6)
 
 
 def rollback(

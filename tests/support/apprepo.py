@@ -43,6 +43,27 @@ keep_releases = 5
 bake = {bake:g}
 """
 
+
+def turns_bad_after(passes: int) -> str:
+    """A health CGI that answers 200 for its first `passes` probes, then 503 for good."""
+    return rf"""n=$(cat /tmp/probes 2>/dev/null || echo 0)
+n=$((n + 1))
+echo "$n" > /tmp/probes
+if [ "$n" -le {passes} ]; then
+  printf 'Content-Type: text/plain
+
+pass %s
+' "$n"
+else
+  printf 'Status: 503 Service Unavailable
+Content-Type: text/plain
+
+fail %s
+' "$n"
+fi
+"""
+
+
 # The settings TEMPS_TOML writes, as a table `settings=` overrides key by key.
 DEFAULT_SETTINGS: dict[str, dict[str, object]] = {
     "healthcheck": {
@@ -187,10 +208,12 @@ def make_app_repo(
     return git(path, "rev-parse", "HEAD").strip()
 
 
-def git_push(repo: Path, url: str, timeout: float = PUSH_TIMEOUT) -> tuple[int, str]:
-    """`git push <url> main`: (exit code, stdout and stderr together)."""
+def git_push(
+    repo: Path, url: str, timeout: float = PUSH_TIMEOUT, refspec: str = "main:main"
+) -> tuple[int, str]:
+    """`git push <url> main` (or `refspec`): (exit code, stdout and stderr together)."""
     done = subprocess.run(
-        ["git", "push", "--progress", url, "main:main"],
+        ["git", "push", "--progress", url, refspec],
         cwd=repo,
         env=git_env(),
         stdout=subprocess.PIPE,

@@ -116,7 +116,7 @@ def broken_push(
     release = daemon.releases(app)[0]
     lines = log_times(daemon, app, release["number"])
     if kind == "crash":
-        container = f"temps-{app}-{release['version']}"
+        container = str(release["container"])
         cause, noticed = events.at(container, "start"), events.at(container, "die")
     else:
         cause = first_line(lines, "(failure 1/")

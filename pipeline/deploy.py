@@ -157,7 +157,7 @@ def release_phase(job: Job, config: AppConfig) -> None:
     job.release = ctx.journal.transition(job.release, S.RELEASING)
     job.say(f"-----> Running release command: {command}")
     code = ctx.runtime.run_once(
-        name=f"temps-{job.app.name}-v{job.release.number}-release",
+        name=ctx.runtime.container_name(job.app.name, job.release.number, "release"),
         image=image,
         command=command,
         env=ctx.sealer.open_env(job.release.env),
@@ -247,7 +247,7 @@ def boot(job: Job, config: AppConfig) -> Slot:
     ctx = job.ctx
     image = job.release.image
     assert image is not None
-    name = f"temps-{job.app.name}-v{job.release.number}"
+    name = ctx.runtime.container_name(job.app.name, job.release.number)
     job.release = ctx.journal.transition(job.release, S.BOOTING, container=name)
     job.say(f"-----> Starting {name} on port {config.port}")
     slot = ctx.runtime.start(

@@ -163,9 +163,12 @@ class DockerRuntime:
             return False
 
     # images
-    @staticmethod
-    def image_tag(app: str, commit: str) -> str:
-        return f"temps/{app}:{commit[:12]}"
+    # Names carry the home's id: homes that share an engine never touch each other's apps.
+    def image_tag(self, app: str, commit: str) -> str:
+        return f"temps/{app}:{commit[:12]}-{self.home_id}"
+
+    def container_name(self, app: str, number: int, role: str = "") -> str:
+        return f"temps-{app}-v{number}{'-' + role if role else ''}-{self.home_id}"
 
     def has_image(self, tag: str) -> bool:
         with _engine_errors("look up an image"):
@@ -207,21 +210,21 @@ class DockerRuntime:
         return docker_build.fence_builds(self.home_id, max_pids)
 
     def prune_images(self, app: str, keep: set[str]) -> list[str]:
-        """Remove the app's images whose tags are not in `keep`; returns what was removed."""
+        """Remove this home's tags of the app's images that are not in `keep` (an image goes
+        with its last tag; another home's tag keeps it); returns the tags removed."""
         removed: list[str] = []
+        ours = f"-{self.home_id}"
         with _engine_errors("prune images"):
             # The low-level listing: `images.list` inspects every image once more.
             for image in self.client.api.images(filters={"label": f"temps.app={app}"}):
-                tags = {tag for tag in image.get("RepoTags") or [] if tag != "<none>:<none>"}
-                if tags & keep:
-                    continue
-                short_id = str(image["Id"]).removeprefix("sha256:")[:12]
-                try:
-                    self.client.api.remove_image(image["Id"], force=False, noprune=False)
-                    removed.extend(sorted(tags) or [short_id])
-                except docker.errors.APIError as exc:
-                    if exc.status_code != 409:  # 409: a container still uses it, kept for now
-                        log.warning("runtime.prune_skipped", image=short_id, error=str(exc))
+                tags = {tag for tag in image.get("RepoTags") or [] if tag.endswith(ours)}
+                for tag in sorted(tags - keep):
+                    try:
+                        self.client.api.remove_image(tag, force=False, noprune=False)
+                        removed.append(tag)
+                    except docker.errors.APIError as exc:
+                        if exc.status_code != 409:  # 409: a container still uses it, kept
+                            log.warning("runtime.prune_skipped", image=tag, error=str(exc))
         return removed
 
     # containers

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from support.apprepo import git_push, make_app_repo, remote_main
-from support.daemon import TempsDaemon
+from support.daemon import TempsDaemon, container_name
 from support.dockercli import app_images, container_names, docker
 from support.load import LoadGenerator, LoadSummary, SlowRequest, version_of
 from support.wait import poll
@@ -108,7 +108,7 @@ def assert_no_failures(summary: LoadSummary) -> None:
 
 
 def app_container(app: str, number: int) -> str:
-    return f"temps-{app}-v{number}"
+    return container_name(app, number)
 
 
 def start_load(daemon: TempsDaemon, app: str) -> LoadGenerator:

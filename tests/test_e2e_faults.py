@@ -27,7 +27,7 @@ import httpx
 import pytest
 from support.apprepo import git, git_push, make_app_repo, remote_main
 from support.checks import assert_no_failures, rejection, route_servers, start_load
-from support.daemon import TempsDaemon
+from support.daemon import TempsDaemon, container_name
 from support.dockercli import container_names, docker
 from support.load import SlowRequest, version_of
 from support.sockproxy import UnixSocketProxy
@@ -215,7 +215,7 @@ def assert_consistent(daemon: TempsDaemon, app: str, version: str, live: int) ->
     assert servers == [f"http://127.0.0.1:{record['host_port']}"], (
         f"Traefik routes {app} to {servers}; the live v{live} is on port {record['host_port']}"
     )
-    own = [f"temps-{app}-v{live}"]
+    own = [container_name(app, live)]
     names = poll(
         lambda: container_names(f"label=temps.app={app}"),
         lambda found: found == own,

@@ -9,7 +9,6 @@ no answer that is not 2xx, the records stay intact, and the next good push deplo
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import os
 import stat
@@ -32,7 +31,7 @@ from support.checks import (
     start_load,
     state_path,
 )
-from support.daemon import TEMPS_BIN, TempsDaemon, free_port
+from support.daemon import TEMPS_BIN, TempsDaemon, free_port, home_id_of
 from support.wait import poll
 
 pytestmark = pytest.mark.docker
@@ -316,7 +315,7 @@ def test_an_app_reaches_another_only_through_traefik(
 
 
 def daemon_instance_id(daemon: TempsDaemon) -> str:
-    return hashlib.sha256(str(daemon.home.resolve()).encode()).hexdigest()[:8]
+    return home_id_of(daemon.home)
 
 
 # --- the managed Traefik and the home are the daemon's own ---------------------------------------
@@ -491,3 +490,52 @@ def test_a_forwarded_for_header_does_not_reset_the_failure_count(
         assert answers == [401, 401, 401, 429, 429], answers
     finally:
         daemon.stop()
+
+
+# --- two homes on one engine ----------------------------------------------------------------------
+
+
+def test_two_homes_on_one_engine_deploy_the_same_app_without_touching_each_other(
+    temps_daemon: TempsDaemon, busybox_image: str, tmp_path: Path
+) -> None:
+    other = TempsDaemon(home=tmp_path / "other-home", extra_args=TEMPS_SERVE_ARGS)
+    other.start()
+    try:
+        app = "twin"
+        keep_one = {"deploy": {"keep_releases": 1}}
+        with live_under_load(temps_daemon, tmp_path, app) as repo:
+            mine = temps_daemon.releases(app)[0]
+            # The very commit this home runs, pushed to the other home: same app, same
+            # commit, same image content.
+            other.create_app(app)
+            code, output = git_push(repo, other.git_url(app))
+            assert code == 0, output
+            theirs = other.releases(app)[0]
+            assert theirs["container"] != mine["container"], (theirs, mine)
+            assert theirs["image"] != mine["image"], (theirs, mine)
+            # The other home moves on and prunes all but its newest image.
+            make_app_repo(repo, "v2", settings=keep_one)
+            code, output = git_push(repo, other.git_url(app))
+            assert code == 0, output
+            assert_serves(other, app, "v2", 2)
+            gone = poll(
+                lambda: (
+                    subprocess.run(
+                        ["docker", "image", "inspect", theirs["image"]], capture_output=True
+                    ).returncode
+                ),
+                lambda code: code != 0,
+                timeout=30,
+            )
+            assert gone != 0, f"the other home kept {theirs['image']}"
+            # Nothing of this home's was touched: its image, its container, its app.
+            subprocess.run(
+                ["docker", "image", "inspect", mine["image"]], check=True, capture_output=True
+            )
+            state = docker_json("inspect", mine["container"])[0]["State"]
+            assert state["Running"], state
+            assert_serves(temps_daemon, app, "v1", 1)
+    finally:
+        other.stop()
+    # The other home's daemon is gone with its containers; this one's still serves.
+    assert_serves(temps_daemon, app, "v1", 1)

@@ -40,7 +40,7 @@ import pytest
 from conftest import ARTIFACTS
 from support.apprepo import git, git_env, git_push, make_app_repo, remote_main
 from support.checks import assert_no_failures, rejection, start_load
-from support.daemon import TEMPS_BIN, TempsDaemon
+from support.daemon import TEMPS_BIN, TempsDaemon, container_name, home_id_of
 from support.dockercli import container_names, docker, lines, remove_app_images
 from support.wait import poll
 
@@ -872,7 +872,7 @@ def test_a_build_over_the_timeout_is_stopped_and_leaves_no_image(timed_out: Time
     )
     if running:
         leftovers.append(f"10 s after the rejection the build step still runs in {running}")
-    tag = f"temps/{timed_out.app}:{timed_out.commit[:12]}"
+    tag = f"temps/{timed_out.app}:{timed_out.commit[:12]}-{home_id_of(timed_out.daemon.home)}"
     # The step sleeps 30 s from the push: past that, an unstopped build has finished.
     tagged = poll(lambda: image_exists(tag), bool, timeout=40, interval=1.0)
     if tagged:
@@ -1077,7 +1077,7 @@ def test_the_container_runs_unprivileged_within_its_limits(
     cpus = resources["cpus"] if resources else 1.0
     pids = resources["pids"] if resources else 4096
 
-    info = json.loads(docker("inspect", f"temps-{app}-v1"))[0]
+    info = json.loads(docker("inspect", container_name(app, 1)))[0]
     host = info["HostConfig"]
     assert host["Privileged"] is False
     assert any(o.startswith("no-new-privileges") for o in host["SecurityOpt"] or []), host
@@ -1212,9 +1212,9 @@ def test_bad_pushes_and_webhooks_under_load_harm_no_user_request(
     assert all(r["state"] == "failed" for r in releases[:-1]), states(daemon, app)
     assert len(releases) == 1 + ROUNDS * len(BROKEN), states(daemon, app)
     containers = poll(
-        lambda: app_containers(app), lambda names: names == [f"temps-{app}-v1"], timeout=15
+        lambda: app_containers(app), lambda names: names == [container_name(app, 1)], timeout=15
     )
-    assert containers == [f"temps-{app}-v1"], f"containers of {app}: {containers}"
+    assert containers == [container_name(app, 1)], f"containers of {app}: {containers}"
     assert_serves_v1(daemon, app)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from support.apprepo import git_push, make_app_repo
-from support.daemon import TempsDaemon
+from support.daemon import TempsDaemon, container_name
 from support.dockercli import container_names
 from support.load import LoadGenerator, LoadSummary, version_of
 from support.wait import poll
@@ -36,7 +36,7 @@ def push_ok(daemon: TempsDaemon, repo: Path, app: str, version: str, **opts: Any
 
 def container(app: str, number: int) -> str:
     """The name temps gives release `number`'s container."""
-    return f"temps-{app}-v{number}"
+    return container_name(app, number)
 
 
 def assert_only_containers(app: str, names: list[str], timeout: float = SETTLE_TIMEOUT) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
 import socket
@@ -24,6 +25,21 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPS_BIN = REPO_ROOT / ".venv" / "bin" / "temps"
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
+
+
+# The home id each app created through a TempsDaemon runs under: temps names an app's
+# containers and image tags with it (`container_name`), so tests can predict them.
+APP_HOME_IDS: dict[str, str] = {}
+
+
+def home_id_of(home: Path) -> str:
+    """The id temps derives from its home (Settings.instance_id)."""
+    return hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:8]
+
+
+def container_name(app: str, number: int) -> str:
+    """The name temps gives release `number`'s container of an app a test created."""
+    return f"temps-{app}-v{number}-{APP_HOME_IDS[app]}"
 
 
 def free_port() -> int:
@@ -189,7 +205,7 @@ class TempsDaemon:
         remove_containers_labelled(f"temps.home={self.home.resolve()}")
         remove_networks_labelled(f"temps.home={self.home.resolve()}")
         for app in self.apps:
-            remove_app_images(app)
+            remove_app_images(app, home_id_of(self.home))
 
     def _stop_traefik(self) -> None:
         pid_file = self.home / "traefik" / "traefik.pid"
@@ -219,6 +235,7 @@ class TempsDaemon:
             f"create app {name}: {response.status_code} {response.text}"
         )
         self.apps.append(name)
+        APP_HOME_IDS[name] = home_id_of(self.home)
         body: dict[str, Any] = response.json()
         return body
 

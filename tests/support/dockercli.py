@@ -54,7 +54,8 @@ def remove_networks_labelled(label: str) -> None:
         docker("network", "rm", *ids, check=False)
 
 
-def remove_app_images(app: str) -> None:
-    refs = app_images(app)
+def remove_app_images(app: str, home_id: str | None = None) -> None:
+    """Remove the app's image tags: all of them, or one home's (ending in `-<home_id>`)."""
+    refs = [ref for ref in app_images(app) if home_id is None or ref.endswith(f"-{home_id}")]
     if refs:
         docker("rmi", "-f", *refs, check=False)

@@ -71,6 +71,7 @@ class Settings:
     build_timeout: float = 1800.0
     max_env_vars: int = 200
     max_log_lines: int = 10_000
+    max_traefik_log_bytes: int = 100 * 1024 * 1024  # then rotated, 3 files kept
     max_log_bytes: int = 4 * 1024 * 1024
     keep_release_logs: int = 100  # releases per app whose log is kept
     # Failed authentications per client address before it must wait.

@@ -31,6 +31,7 @@ from pipeline.traefik import (
 )
 
 log = structlog.get_logger()
+LOGS_KEPT = 3  # rotated files of each Traefik log
 
 
 class ManagedTraefik:
@@ -172,6 +173,8 @@ class ManagedTraefik:
 
     def _watch(self) -> None:
         while not self._stop.wait(self.check_interval):
+            if self.alive():
+                self._rotate_logs()
             if self.alive() or self._stop.is_set():
                 continue
             self.restarts += 1
@@ -182,8 +185,32 @@ class ManagedTraefik:
             except (OSError, TempsError) as exc:
                 log.error("traefik.restart_failed", error=str(exc))
 
+    def _rotate_logs(self) -> None:
+        """Past `max_traefik_log_bytes`, a log moves to .1 (.1 to .2, ...; LOGS_KEPT kept) and
+        Traefik, told with SIGUSR1, reopens it: its access log grows with every request."""
+        rotated = False
+        for path in (self.settings.access_log, self.settings.traefik_dir / "traefik.log"):
+            try:
+                if path.stat().st_size < self.settings.max_traefik_log_bytes:
+                    continue
+            except FileNotFoundError:
+                continue
+            for older in range(LOGS_KEPT - 1, 0, -1):
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(rotated_log(path, older), rotated_log(path, older + 1))
+            os.replace(path, rotated_log(path, 1))
+            rotated = True
+        if rotated and self._pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGUSR1)
+            log.info("traefik.logs_rotated")
+
     def _log_path(self) -> Path:
         return self.settings.traefik_dir / "traefik.out"
+
+
+def rotated_log(path: Path, number: int) -> Path:
+    return path.with_name(f"{path.name}.{number}")
 
 
 def refuse_taken_addresses(settings: Settings) -> None:

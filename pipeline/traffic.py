@@ -91,7 +91,13 @@ class _Entry:
 
 
 def _entries_backwards(path: Path) -> Iterator[_Entry]:
-    """The access log's entries, newest first, over at most MAX_SCAN_BYTES."""
+    """The access log's entries, newest first, then its last rotated file's."""
+    yield from _file_backwards(path)
+    yield from _file_backwards(path.with_name(f"{path.name}.1"))
+
+
+def _file_backwards(path: Path) -> Iterator[_Entry]:
+    """One file's entries, newest first, over at most MAX_SCAN_BYTES."""
     try:
         handle = open(path, "rb")  # noqa: SIM115 (closed in finally)
     except FileNotFoundError:

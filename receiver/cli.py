@@ -30,6 +30,7 @@ LIMIT_FLAGS = [
     ("--max-env-vars", "MAX_ENV_VARS", 200, "environment variables per app"),
     ("--max-log-lines", "MAX_LOG_LINES", 10_000, "log lines kept per release"),
     ("--max-log-bytes", "MAX_LOG_BYTES", 4 * 1024 * 1024, "log bytes kept per release"),
+    ("--max-traefik-log-bytes", "MAX_TRAEFIK_LOG_BYTES", 100 * 1024 * 1024, "then rotated"),
     ("--keep-release-logs", "KEEP_RELEASE_LOGS", 100, "releases per app whose log is kept"),
     ("--auth-failures", "AUTH_FAILURES", 10, "failed logins per client address per minute"),
 ]
@@ -111,6 +112,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_env_vars=int(args.max_env_vars),
         max_log_lines=int(args.max_log_lines),
         max_log_bytes=int(args.max_log_bytes),
+        max_traefik_log_bytes=int(args.max_traefik_log_bytes),
         keep_release_logs=int(args.keep_release_logs),
         auth_failures_allowed=int(args.auth_failures),
         forwarded_allow_ips=tuple(

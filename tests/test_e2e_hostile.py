@@ -542,3 +542,32 @@ def test_two_homes_on_one_engine_deploy_the_same_app_without_touching_each_other
         other.stop()
     # The other home's daemon is gone with its containers; this one's still serves.
     assert_serves(temps_daemon, app, "v1", 1)
+
+
+# --- disk ---------------------------------------------------------------------------------------
+
+
+def test_traefiks_access_log_is_rotated_and_reopened(busybox_image: str, tmp_path: Path) -> None:
+    daemon = TempsDaemon(home=tmp_path / "home", extra_args=["--max-traefik-log-bytes", "20000"])
+    daemon.start()
+    try:
+        app = "d-logs"
+        daemon.create_app(app)
+        push_ok(daemon, tmp_path / app, app, "v1")
+        access = daemon.home / "traefik" / "access.log"
+        with httpx.Client(headers={"Host": f"{app}.localhost"}, timeout=10) as client:
+            for _ in range(6):  # each round writes about 60 KB of access log
+                for _ in range(100):
+                    assert client.get(f"{daemon.http_url}/").status_code == 200
+                time.sleep(1.5)  # the watcher looks once a second
+        rotated = sorted(p.name for p in access.parent.glob("access.log.*"))
+        assert rotated == ["access.log.1", "access.log.2", "access.log.3"], rotated
+        sizes = [p.stat().st_size for p in access.parent.glob("access.log*")]
+        assert max(sizes) < 20000 + 120_000, sizes
+        # Traefik writes to the new file, not to the one moved away.
+        before = access.stat().st_size
+        assert httpx.get(daemon.http_url, headers={"Host": f"{app}.localhost"}).status_code == 200
+        grown = poll(lambda: access.stat().st_size, lambda size: size > before, timeout=5)
+        assert grown > before, (before, grown)
+    finally:
+        daemon.stop()

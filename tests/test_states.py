@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import Conflict
-from pipeline.journal import MAX_LINE, Chunk, Journal
+from pipeline.journal import KEEP_FINISHED_IN_MEMORY, MAX_LINE, Chunk, Journal
 from pipeline.models import Release
 from pipeline.schema import migrate
 from pipeline.states import ALLOWED, TERMINAL, ReleaseState, is_allowed
@@ -404,3 +404,29 @@ def test_logs_of_releases_past_the_newest_kept_are_deleted(store: Store) -> None
         ["-----> log of v5"],
     ]
     assert store.delete_old_logs(app, keep=2) == 0
+
+
+def test_a_line_written_after_a_release_left_memory_does_not_reopen_its_follow(
+    store: Store,
+) -> None:
+    """A drain line written into an old release's log must not make a follower of that
+    release wait for ever on a log cut down to that line."""
+    app = store.create_app("old-logs")
+    journal = Journal(store)
+    first = store.create_release(app, source="push", commit="a" * 40)
+    assert first.id is not None
+    journal.start(first.id)
+    journal.write(first.id, "-----> v1 is live")
+    journal.finish(first.id)
+    for number in range(KEEP_FINISHED_IN_MEMORY + 1):  # push v1 out of memory
+        later = store.create_release(app, source="push", commit=f"{number % 10}" * 40)
+        assert later.id is not None
+        journal.start(later.id)
+        journal.finish(later.id)
+    journal.write(first.id, "-----> Stopped v1: drained 0.1s, 0 requests finished")
+    chunk = journal.follow(first.id, 0, timeout=0.1)
+    assert chunk.done, chunk
+    assert chunk.lines == [
+        "-----> v1 is live",
+        "-----> Stopped v1: drained 0.1s, 0 requests finished",
+    ]

@@ -4,6 +4,8 @@ Each attack gets a daemon of its own (so that its peak RSS, VmHWM, is the attack
 good v1 live, and its own temporary directory, whose size is sampled every 100 ms:
 
 - blob: a push of a few hundred KB carrying a 400 MB file of zeros;
+- large: a push carrying a 90 MB file, under the object limit: it deploys, and its build
+  context streams to Docker without a copy on disk;
 - dribble: a health endpoint that sends a header every 0.3 s for ever (deadline 4 s,
   timeout 1 s): how far past its deadline the gate ends;
 - endless: a health endpoint answering 200 with a body without end;
@@ -127,6 +129,21 @@ def blob(report: Report) -> dict[str, Any]:
         }
 
 
+def large(report: Report) -> dict[str, Any]:
+    with attacked("large", []) as (daemon, repo, disk):
+        subprocess.run(["truncate", "-s", "90M", str(repo / "zeros.bin")], check=True)
+        make_app_repo(repo, "v2")
+        started = time.monotonic()
+        code, _ = git_push(repo, daemon.git_url("large"))
+        took = time.monotonic() - started
+        return {
+            "live": code == 0,
+            "seconds": round(took, 2),
+            "rss": peak_mb(daemon),
+            "tmp": disk.peak,
+        }
+
+
 def dribble(report: Report) -> dict[str, Any]:
     patient = {**GATE, "unhealthy_threshold": 100}
     with attacked("dribble", []) as (daemon, repo, disk):
@@ -208,6 +225,7 @@ def forks(report: Report) -> dict[str, Any]:
 
 ATTACKS: dict[str, Callable[[Report], dict[str, Any]]] = {
     "blob": blob,
+    "large": large,
     "dribble": dribble,
     "endless": endless,
     "followers": followers,

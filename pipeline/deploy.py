@@ -93,18 +93,21 @@ def build(job: Job) -> None:
     refuse_other_apps_images(job, gitrepo.read_file(repo, commit, "Dockerfile") or b"")
     job.say(f"-----> Building {tag}")
     with ctx.build_slots:
-        context = gitrepo.export_tar(repo, commit)
-        with context:
-            # The image is labelled with its app only (what pruning selects by): Docker's
-            # classic builder, the one its API runs, turns every build label into a step of
-            # its own with an intermediate container, 0.1 s each here. The commit is in the
-            # tag, and an image serves many releases (rollbacks, config changes), so the
-            # release and commit labels are the containers'.
-            labels = {"temps.app": job.app.name}
-            settings = ctx.settings
-            ctx.runtime.build(
-                tag, context, labels, job.say, settings.build_timeout, settings.build_memory_mb
-            )
+        # The image is labelled with its app only (what pruning selects by): Docker's classic
+        # builder, the one its API runs, turns every build label into a step of its own with
+        # an intermediate container, 0.1 s each here. The commit is in the tag, and an image
+        # serves many releases (rollbacks, config changes), so the release and commit labels
+        # are the containers'.
+        labels = {"temps.app": job.app.name}
+        settings = ctx.settings
+        ctx.runtime.build(
+            tag,
+            gitrepo.stream_tar(repo, commit),
+            labels,
+            job.say,
+            settings.build_timeout,
+            settings.build_memory_mb,
+        )
 
 
 def refuse_other_apps_images(job: Job, dockerfile: bytes) -> None:

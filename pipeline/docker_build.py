@@ -16,10 +16,10 @@ import contextlib
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import docker
 import docker.errors
@@ -57,7 +57,7 @@ def build(
     client: docker.DockerClient,
     home: str,
     tag: str,
-    context: IO[bytes],
+    context: Iterable[bytes],
     labels: dict[str, str],
     output: Output,
     timeout: float,
@@ -77,20 +77,32 @@ def build(
 
     worker = threading.Thread(target=consume, name=f"build-{tag}", daemon=True)
     worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        _cancel(client, parent)
-        response.close()
-        worker.join(10)
-        raise BuildFailed(f"build took longer than the build timeout of {timeout:g}s; stopped")
-    if failure:
-        raise failure[0]
+    try:
+        worker.join(timeout)
+        if worker.is_alive():
+            _cancel(client, parent)
+            response.close()
+            worker.join(10)
+            raise BuildFailed(f"build took longer than the build timeout of {timeout:g}s; stopped")
+        if failure:
+            raise failure[0]
+    finally:
+        remove_cgroup(parent)
+
+
+def remove_cgroup(relative: str, root: Path = CGROUP_ROOT) -> None:
+    """Docker removes each step's cgroup, not the build's own: an empty directory per build
+    and controller, left behind otherwise."""
+    controllers = [path for path in root.iterdir() if path.is_dir()] if root.is_dir() else []
+    for base in [root, *controllers]:
+        with contextlib.suppress(OSError):
+            (base / relative.lstrip("/")).rmdir()
 
 
 def _request(
     client: docker.DockerClient,
     tag: str,
-    context: IO[bytes],
+    context: Iterable[bytes],
     labels: dict[str, str],
     parent: str,
     memory_mb: int,

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import posixpath
 import re
 import stat
 import tarfile
-import tempfile
+from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
-from typing import IO, cast
 
 from dulwich.errors import NotGitRepository
 from dulwich.graph import can_fast_forward
 from dulwich.objects import Blob, Commit, ObjectID, Tree
 from dulwich.refs import Ref
 from dulwich.repo import Repo
+from typing_extensions import Buffer
 
 from pipeline.errors import BuildFailed, InvalidInput, NotFound
 
@@ -104,17 +105,42 @@ def read_file(path: Path, commit: str, name: str) -> bytes | None:
         repo.close()
 
 
-def export_tar(path: Path, commit: str) -> IO[bytes]:
-    """The commit's tree as an uncompressed tar: symlinks kept, submodules skipped."""
-    out = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)  # noqa: SIM115 (returned)
+def stream_tar(path: Path, commit: str) -> Iterator[bytes]:
+    """The commit's tree as an uncompressed tar (symlinks kept, submodules skipped), made
+    piece by piece as the build reads it: the context is never written out whole, on disk or
+    in memory; at most one file of the tree is held at a time."""
     repo = open_repo(path)
     try:
-        with tarfile.open(fileobj=cast(IO[bytes], out), mode="w", format=tarfile.PAX_FORMAT) as tar:
-            _add_tree(repo, _commit_tree(repo, commit), "", tar)
+        tree = _commit_tree(repo, commit)
+        sink = _Pieces()
+        with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            for _ in _add_tree(repo, tree, "", tar):
+                if piece := sink.take():
+                    yield piece
+        yield sink.take()  # the end-of-archive blocks
     finally:
         repo.close()
-    out.seek(0)
-    return cast(IO[bytes], out)
+
+
+class _Pieces(io.RawIOBase):
+    """A write-only file for tarfile's stream mode; what it was given is taken in pieces."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Buffer) -> int:
+        chunk = bytes(data)
+        self._parts.append(chunk)
+        return len(chunk)
+
+    def take(self) -> bytes:
+        piece = b"".join(self._parts)
+        self._parts.clear()
+        return piece
 
 
 def _commit_tree(repo: Repo, commit: str) -> Tree:
@@ -137,7 +163,8 @@ def _inside_tree(link: str, target: str) -> str:
     return target
 
 
-def _add_tree(repo: Repo, tree: Tree, prefix: str, tar: tarfile.TarFile) -> None:
+def _add_tree(repo: Repo, tree: Tree, prefix: str, tar: tarfile.TarFile) -> Iterator[None]:
+    """Add the tree's entries to `tar`, yielding after each one."""
     for entry in tree.iteritems():
         name = entry.path.decode("utf-8", "surrogateescape")
         if name in ("", ".", "..") or "/" in name or "\x00" in name:
@@ -154,15 +181,18 @@ def _add_tree(repo: Repo, tree: Tree, prefix: str, tar: tarfile.TarFile) -> None
             info.type = tarfile.DIRTYPE
             info.mode = 0o755
             tar.addfile(info)
-            _add_tree(repo, obj, full + "/", tar)
+            yield
+            yield from _add_tree(repo, obj, full + "/", tar)
         elif stat.S_ISLNK(mode):
             assert isinstance(obj, Blob)
             info.type = tarfile.SYMTYPE
             info.linkname = _inside_tree(full, obj.data.decode("utf-8", "surrogateescape"))
             info.mode = 0o777
             tar.addfile(info)
+            yield
         else:
             assert isinstance(obj, Blob)
             info.size = len(obj.data)
             info.mode = 0o755 if mode & 0o111 else 0o644
             tar.addfile(info, BytesIO(obj.data))
+            yield

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 import docker
 import docker.errors
@@ -194,7 +194,7 @@ class DockerRuntime:
     def build(
         self,
         tag: str,
-        context: IO[bytes],
+        context: Iterable[bytes],
         labels: dict[str, str],
         output: Output,
         timeout: float,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import BuildFailed, NotFound
-from pipeline.gitrepo import export_tar, head_commit, init_bare, open_repo, read_file
+from pipeline.gitrepo import head_commit, init_bare, open_repo, read_file, stream_tar
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test",
@@ -22,6 +23,11 @@ GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
 }
 SUBMODULE_SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def export_tar(bare: Path, commit: str) -> io.BytesIO:
+    """The build context as the builder receives it: every piece of the stream, in order."""
+    return io.BytesIO(b"".join(stream_tar(bare, commit)))
 
 
 def git(cwd: Path, *args: str, stdin: str | None = None) -> str:

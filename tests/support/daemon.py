@@ -42,6 +42,18 @@ def container_name(app: str, number: int) -> str:
     return f"temps-{app}-v{number}-{APP_HOME_IDS[app]}"
 
 
+def remove_build_cgroups(home_id: str) -> None:
+    """The cgroup a home's daemon made for its builds, in every controller (empty by now)."""
+    root = Path("/sys/fs/cgroup")
+    for path in [root / f"temps-build-{home_id}", *root.glob(f"*/temps-build-{home_id}")]:
+        for child in path.glob("*"):
+            if child.is_dir():
+                with contextlib.suppress(OSError):
+                    child.rmdir()
+        with contextlib.suppress(OSError):
+            path.rmdir()
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -204,6 +216,7 @@ class TempsDaemon:
         self._stop_traefik()
         remove_containers_labelled(f"temps.home={self.home.resolve()}")
         remove_networks_labelled(f"temps.home={self.home.resolve()}")
+        remove_build_cgroups(home_id_of(self.home))
         for app in self.apps:
             remove_app_images(app, home_id_of(self.home))
 

@@ -115,9 +115,8 @@ def stream_tar(path: Path, commit: str) -> Iterator[bytes]:
         sink = _Pieces()
         with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             for _ in _add_tree(repo, tree, "", tar):
-                if piece := sink.take():
-                    yield piece
-        yield sink.take()  # the end-of-archive blocks
+                yield from sink.take()
+        yield from sink.take()  # the end-of-archive blocks
     finally:
         repo.close()
 
@@ -137,10 +136,11 @@ class _Pieces(io.RawIOBase):
         self._parts.append(chunk)
         return len(chunk)
 
-    def take(self) -> bytes:
-        piece = b"".join(self._parts)
-        self._parts.clear()
-        return piece
+    def take(self) -> list[bytes]:
+        """What was written since the last take, in the pieces tarfile wrote (never joined:
+        a large file would be held twice)."""
+        pieces, self._parts = self._parts, []
+        return pieces
 
 
 def _commit_tree(repo: Repo, commit: str) -> Tree:

@@ -113,35 +113,26 @@ def peak_mb(daemon: TempsDaemon) -> float:
     return rss_mb(daemon.process.pid)["VmHWM"]
 
 
-def blob(report: Report) -> dict[str, Any]:
-    with attacked("blob", []) as (daemon, repo, disk):
-        subprocess.run(["truncate", "-s", "400M", str(repo / "zeros.bin")], check=True)
+def push_zeros(name: str, size: str) -> tuple[int, str, dict[str, Any]]:
+    """Push a commit adding a file of `size` zeros (truncate's units): (exit code, git's
+    output, the figures of the attack)."""
+    with attacked(name, []) as (daemon, repo, disk):
+        subprocess.run(["truncate", "-s", size, str(repo / "zeros.bin")], check=True)
         make_app_repo(repo, "v2")
         started = time.monotonic()
-        code, output = git_push(repo, daemon.git_url("blob"))
+        code, output = git_push(repo, daemon.git_url(name))
         took = time.monotonic() - started
-        refused = code != 0 and "--max-object-bytes" in output
-        return {
-            "refused": refused,
-            "seconds": round(took, 2),
-            "rss": peak_mb(daemon),
-            "tmp": disk.peak,
-        }
+        return code, output, {"seconds": round(took, 2), "rss": peak_mb(daemon), "tmp": disk.peak}
+
+
+def blob(report: Report) -> dict[str, Any]:
+    code, output, found = push_zeros("blob", "400M")
+    return {"refused": code != 0 and "--max-object-bytes" in output, **found}
 
 
 def large(report: Report) -> dict[str, Any]:
-    with attacked("large", []) as (daemon, repo, disk):
-        subprocess.run(["truncate", "-s", "90M", str(repo / "zeros.bin")], check=True)
-        make_app_repo(repo, "v2")
-        started = time.monotonic()
-        code, _ = git_push(repo, daemon.git_url("large"))
-        took = time.monotonic() - started
-        return {
-            "live": code == 0,
-            "seconds": round(took, 2),
-            "rss": peak_mb(daemon),
-            "tmp": disk.peak,
-        }
+    code, _, found = push_zeros("large", "90M")
+    return {"live": code == 0, **found}
 
 
 def dribble(report: Report) -> dict[str, Any]:

@@ -306,7 +306,7 @@ def hand_over(job: Job, config: AppConfig, slot: Slot, previous: Release | None)
         job.release = ctx.journal.transition(job.release, S.DRAINING)
         # The requests in flight are the old release's: its own drain_timeout bounds them.
         leaving = Leaving.of(previous)
-        drained = drain_slot(ctx, leaving, job.say) if leaving else None
+        drained = drain_slot(leaving, job.say) if leaving else None
         go_live(job, slot)
         ctx.journal.transition(previous, S.RETIRED)
         # Drained and retired, the old slot gets no request any more: as on Heroku, the

@@ -128,7 +128,7 @@ def _request(
     )
     if response.status_code != 200:
         message = response.json().get("message", response.text) if response.content else ""
-        raise BuildFailed(f"build failed: {_first_line(str(message))}")
+        raise BuildFailed(f"build failed: {first_line(str(message))}")
     return response
 
 
@@ -148,7 +148,7 @@ def _follow(client: docker.DockerClient, response: requests.Response, output: Ou
                 if "Cannot locate specified Dockerfile" in message:
                     message = "no Dockerfile at the root of the repository"
                 _remove_layers(client, last_layer)
-                raise BuildFailed(f"build failed: {_first_line(message)}")
+                raise BuildFailed(f"build failed: {first_line(message)}")
 
 
 def _cancel(client: docker.DockerClient, parent: str) -> None:
@@ -188,7 +188,8 @@ def _engine_errors() -> Iterator[None]:
         raise RuntimeUnavailable("Docker engine unavailable while trying to build") from exc
 
 
-def _first_line(text: str | None) -> str:
+def first_line(text: str | None) -> str:
+    """The first line of an engine's message that says something."""
     for line in (text or "").splitlines():
         if line.strip():
             return line.strip()

@@ -33,7 +33,6 @@ ORPHAN_STOP_SECONDS = 10.0
 
 def reconcile(ctx: Context) -> None:
     owned: set[str] = set()
-    known: dict[str, tuple[str, Release]] = {}  # container -> (app, release)
     try:
         # One listing for every app: an inspect per app made a 100-app restart a second slower.
         containers = {c.name: c for c in ctx.runtime.containers()}
@@ -42,9 +41,6 @@ def reconcile(ctx: Context) -> None:
         containers = None
     for app in ctx.store.list_apps():
         live = settle_records(ctx, app)
-        for release in ctx.store.releases(app, limit=1000):
-            if release.container is not None:
-                known.setdefault(release.container, (app.name, release))
         if live is None:
             # Never live (a first deploy cut short): a route could only point at an orphan.
             routes.restore_route(ctx.settings, app.name, None)
@@ -61,7 +57,7 @@ def reconcile(ctx: Context) -> None:
     # The records that make these containers orphans must outlive them.
     ctx.store.make_durable()
     try:
-        remove_orphans(ctx, [c for name, c in containers.items() if name not in owned], known)
+        remove_orphans(ctx, [c for name, c in containers.items() if name not in owned])
     except TempsError as exc:
         log.error("reconcile.docker_unavailable", error=str(exc))
 
@@ -121,21 +117,19 @@ def republish(ctx: Context, app: App, live: Release, container: Container | None
     log.info("reconcile.route_rewritten", app=app.name, url=url)
 
 
-def remove_orphans(
-    ctx: Context, orphans: list[Container], known: dict[str, tuple[str, Release]]
-) -> None:
+def remove_orphans(ctx: Context, orphans: list[Container]) -> None:
     """Traefik may have routed to them until the routes were rewritten a moment ago."""
     for container in orphans:
-        app, release = known.get(container.name, (container.name, None))
-        deploy = config_of(release).deploy if release is not None else None
-        leaving = Leaving(
-            container.name,
-            tuple(container.ports.values()),  # as Docker publishes them now
-            deploy.drain_timeout if deploy else ORPHAN_DRAIN_SECONDS,
-            deploy.stop_timeout if deploy else ORPHAN_STOP_SECONDS,
-            f"v{release.number}" if release is not None else container.name,
-            release.id if release is not None else None,
-        )
+        ports = tuple(container.ports.values())  # as Docker publishes them now
+        release = ctx.store.release_with_container(container.name)
+        leaving = Leaving.of(release, ports) if release is not None else None
+        if release is not None and leaving is not None:
+            app = ctx.store.get_app_by_id(release.app_id).name
+        else:  # no release names it (a release command's container, say)
+            app = container.name
+            leaving = Leaving(
+                container.name, ports, ORPHAN_DRAIN_SECONDS, ORPHAN_STOP_SECONDS, container.name
+            )
         retire_in_background(ctx, app, leaving, _log_of(ctx, leaving.release_id))
         log.info("reconcile.removing_container", container=container.name)
 

@@ -48,11 +48,13 @@ class Leaving:
     release_id: int | None = None
 
     @classmethod
-    def of(cls, release: Release) -> Leaving | None:
+    def of(cls, release: Release, ports: tuple[int, ...] | None = None) -> Leaving | None:
+        """`ports`: where Docker publishes the container now, if not where it was recorded."""
         if release.container is None:
             return None
         deploy = AppConfig.from_dict(json.loads(release.config)).deploy
-        ports = (release.host_port,) if release.host_port is not None else ()
+        if ports is None:
+            ports = (release.host_port,) if release.host_port is not None else ()
         return cls(
             release.container,
             ports,
@@ -111,7 +113,7 @@ class Retirements:
             return True
 
 
-def drain_slot(ctx: Context, leaving: Leaving, say: Say) -> Drained:
+def drain_slot(leaving: Leaving, say: Say) -> Drained:
     """Wait until nothing is in flight on the slot, at most its drain_timeout."""
     drained = drain(leaving.container, leaving.ports, leaving.drain_timeout)
     if drained.complete:
@@ -135,7 +137,7 @@ def drain_and_stop(
 ) -> None:
     """Drain (unless `drained` already holds the slot's drain), stop, report."""
     if drained is None:
-        drained = drain_slot(ctx, leaving, say)
+        drained = drain_slot(leaving, say)
     ctx.store.make_durable()  # the records that retire it outlive the container
     ctx.runtime.stop(drained, leaving.stop_timeout)
     finished = finished_during(

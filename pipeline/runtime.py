@@ -20,6 +20,7 @@ import structlog
 import urllib3.exceptions
 
 from pipeline import docker_build
+from pipeline.docker_build import first_line
 from pipeline.drain import Drained
 from pipeline.errors import (
     BootFailed,
@@ -254,7 +255,7 @@ class DockerRuntime:
                 )
                 container.reload()
             except docker.errors.APIError as exc:
-                reason = f"container did not start: {_first_line(exc.explanation)}"
+                reason = f"container did not start: {first_line(exc.explanation)}"
                 raise BootFailed(reason) from exc
         if container.status != "running":
             code = container.attrs["State"].get("ExitCode", -1)
@@ -293,7 +294,7 @@ class DockerRuntime:
                 )
             except docker.errors.APIError as exc:
                 raise ReleaseCommandFailed(
-                    f"release command did not start: {_first_line(exc.explanation)}"
+                    f"release command did not start: {first_line(exc.explanation)}"
                 ) from exc
             streamer = threading.Thread(
                 target=_stream_logs, args=(container, output), name=f"logs-{name}", daemon=True
@@ -391,10 +392,3 @@ def _stream_logs(container: Any, output: Output) -> None:
             output(line.decode("utf-8", "replace"))
     except (docker.errors.DockerException, requests.exceptions.RequestException):
         return
-
-
-def _first_line(text: str | None) -> str:
-    for line in (text or "").splitlines():
-        if line.strip():
-            return line.strip()
-    return "unknown error"

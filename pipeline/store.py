@@ -183,6 +183,15 @@ class Store:
                 raise NotFound(f"app {app.name!r} has no release v{number}")
             return release
 
+    def release_with_container(self, container: str) -> Release | None:
+        """The newest release recorded with this container (a taken-over standby serves two)."""
+        with self._session() as session:
+            return session.exec(
+                select(Release)
+                .where(Release.container == container)
+                .order_by(col(Release.id).desc())
+            ).first()
+
     def releases(self, app: App, limit: int = 100) -> list[Release]:
         with self._session() as session:
             query = (

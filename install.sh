@@ -140,13 +140,17 @@ listening() {
 
 start_in_background() {
     local pidfile="$TEMPS_HOME/temps.pid" logfile="$TEMPS_HOME/logs/daemon.log"
+    local stderr_file="$TEMPS_HOME/logs/daemon.stderr"
     stop_background_daemon "$pidfile"
     # Otherwise /healthz could be answered by whatever holds the port, not by the new daemon.
     if listening "$TEMPS_LISTEN"; then
         die "something else listens on $TEMPS_LISTEN; stop it or set TEMPS_LISTEN"
     fi
     log "starting temps in the background (log: $logfile)"
-    TEMPS_HOME="$TEMPS_HOME" setsid nohup "${SERVE_COMMAND[@]}" >>"$logfile" 2>&1 </dev/null &
+    # The daemon writes and rotates its own log; the stderr file only catches what bypasses
+    # logging (an interpreter crash), and is truncated at each start.
+    TEMPS_HOME="$TEMPS_HOME" setsid nohup "${SERVE_COMMAND[@]}" --log-file "$logfile" \
+        >"$stderr_file" 2>&1 </dev/null &
     echo $! >"$pidfile"
 }
 
@@ -173,8 +177,8 @@ wait_for_daemon() {
     until curl -fsS --max-time 2 "$url" >/dev/null 2>&1; do
         if ! daemon_alive || ((SECONDS >= deadline)); then
             log "temps did not answer $url; last log lines:"
-            tail -n 40 "$TEMPS_HOME/logs/daemon.log" 2>/dev/null >&2 \
-                || journalctl -u temps.service -n 40 --no-pager >&2 || true
+            tail -n 40 "$TEMPS_HOME/logs/daemon.log" "$TEMPS_HOME/logs/daemon.stderr" \
+                2>/dev/null >&2 || journalctl -u temps.service -n 40 --no-pager >&2 || true
             die "temps did not start"
         fi
         sleep 1

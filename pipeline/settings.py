@@ -72,6 +72,10 @@ class Settings:
     max_env_vars: int = 200
     max_log_lines: int = 10_000
     max_traefik_log_bytes: int = 100 * 1024 * 1024  # then rotated, 3 files kept
+    # The daemon's own log: a file rotated past max_daemon_log_bytes (3 kept), or stderr
+    # when None (systemd's journal, a terminal, a test's pipe).
+    log_file: Path | None = None
+    max_daemon_log_bytes: int = 50 * 1024 * 1024
     max_log_bytes: int = 4 * 1024 * 1024
     keep_release_logs: int = 100  # releases per app whose log is kept
     # Failed authentications per client address before it must wait.

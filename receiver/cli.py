@@ -31,6 +31,7 @@ LIMIT_FLAGS = [
     ("--max-log-lines", "MAX_LOG_LINES", 10_000, "log lines kept per release"),
     ("--max-log-bytes", "MAX_LOG_BYTES", 4 * 1024 * 1024, "log bytes kept per release"),
     ("--max-traefik-log-bytes", "MAX_TRAEFIK_LOG_BYTES", 100 * 1024 * 1024, "then rotated"),
+    ("--max-daemon-log-bytes", "MAX_DAEMON_LOG_BYTES", 50 * 1024 * 1024, "--log-file rotates"),
     ("--keep-release-logs", "KEEP_RELEASE_LOGS", 100, "releases per app whose log is kept"),
     ("--auth-failures", "AUTH_FAILURES", 10, "failed logins per client address per minute"),
 ]
@@ -79,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated proxy addresses whose X-Forwarded-For is believed "
         "(TEMPS_FORWARDED_ALLOW_IPS; default none: the peer address is the client)",
     )
+    serve.add_argument(
+        "--log-file",
+        default=_env("LOG_FILE", ""),
+        help="write the daemon's log to this file, rotated past --max-daemon-log-bytes with "
+        "3 kept (TEMPS_LOG_FILE; default: stderr, for systemd's journal)",
+    )
     limits = serve.add_argument_group("limits (README, Limits)")
     for flag, env, default, help_text in LIMIT_FLAGS:
         limits.add_argument(
@@ -113,6 +120,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_log_lines=int(args.max_log_lines),
         max_log_bytes=int(args.max_log_bytes),
         max_traefik_log_bytes=int(args.max_traefik_log_bytes),
+        log_file=Path(args.log_file).expanduser().resolve() if args.log_file else None,
+        max_daemon_log_bytes=int(args.max_daemon_log_bytes),
         keep_release_logs=int(args.keep_release_logs),
         auth_failures_allowed=int(args.auth_failures),
         forwarded_allow_ips=tuple(
@@ -127,7 +136,7 @@ def serve(settings: Settings) -> None:
     from receiver.app import create_app
     from receiver.logs import configure
 
-    configure()
+    configure(log_file=settings.log_file, max_bytes=settings.max_daemon_log_bytes)
     # Everything the daemon (and its Traefik) creates under the home is its own: tokens,
     # sealed secrets, the database, logs.
     os.umask(0o077)
@@ -136,6 +145,7 @@ def serve(settings: Settings) -> None:
         host=settings.listen.host,
         port=settings.listen.port,
         log_level="warning",
+        log_config=None,  # uvicorn's own lines go through configure()'s handler too
         access_log=False,
         timeout_graceful_shutdown=5,
         # uvicorn believes X-Forwarded-For from loopback by default: any local client could

@@ -570,3 +570,29 @@ def test_traefiks_access_log_is_rotated_and_reopened(busybox_image: str, tmp_pat
         assert grown > before, (before, grown)
     finally:
         daemon.stop()
+
+
+def test_the_daemons_own_log_file_is_rotated(tmp_path: Path) -> None:
+    log_file = tmp_path / "home" / "logs" / "daemon.log"
+    daemon = TempsDaemon(
+        home=tmp_path / "home",
+        extra_args=[
+            *("--log-file", str(log_file), "--max-daemon-log-bytes", "20000"),
+            *("--auth-failures", "100000"),
+        ],
+    )
+    daemon.start()
+    try:
+        with httpx.Client(base_url=daemon.api_url, timeout=10) as client:
+            for n in range(600):  # each refusal logs an `auth.failed` line of ~200 bytes
+                answer = client.get("/api/apps", headers={"Authorization": f"Bearer bad-{n}"})
+                assert answer.status_code == 401, answer.text
+            assert client.get("/healthz").status_code == 200
+        rotated = sorted(p.name for p in log_file.parent.glob("daemon.log.*"))
+        assert rotated == ["daemon.log.1", "daemon.log.2", "daemon.log.3"], rotated
+        sizes = {p.name: p.stat().st_size for p in log_file.parent.glob("daemon.log*")}
+        assert max(sizes.values()) <= 20000, sizes
+        assert "bad-599" not in log_file.read_text(), "a token was written to the log"
+        assert '"auth.failed"' in log_file.read_text(), "the newest lines are not in the file"
+    finally:
+        daemon.stop()

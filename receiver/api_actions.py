@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter
@@ -15,6 +15,7 @@ from pipeline import notify, operations, webhooks
 from pipeline.appconfig import parse_config, text
 from pipeline.models import Release
 from receiver.api import BodyNumber, DaemonDep, Number, PrincipalDep, app_for
+from receiver.auth import Principal
 from receiver.daemon import Daemon
 from receiver.problems import ERROR_RESPONSES
 from receiver.views import app_view, release_view
@@ -44,7 +45,8 @@ class AppSettingsRequest(BaseModel):
 async def _answer(daemon: Daemon, release: Release, wait: bool) -> JSONResponse:
     if wait:
         release = await waiting(operations.wait_for, daemon.deployer, release, WAIT_SECONDS)
-    return JSONResponse(release_view(daemon.store, release), status_code=200 if wait else 202)
+    view = await run_in_threadpool(release_view, daemon.store, release)
+    return JSONResponse(view, status_code=200 if wait else 202)
 
 
 @router.post("/apps/{name}/rollback")
@@ -55,9 +57,12 @@ async def rollback(
     body: RollbackRequest | None = None,
     wait: bool = False,
 ) -> JSONResponse:
-    app = app_for(daemon, who, name)
     number = body.release if body else None
-    release = await run_in_threadpool(operations.rollback, daemon.deployer, app, number)
+
+    def start() -> Release:
+        return operations.rollback(daemon.deployer, app_for(daemon, who, name), number)
+
+    release = await run_in_threadpool(start)
     return await _answer(daemon, release, wait)
 
 
@@ -69,11 +74,13 @@ async def deploy(
     body: DeployRequest | None = None,
     wait: bool = False,
 ) -> JSONResponse:
-    app = app_for(daemon, who, name)
     request = body or DeployRequest()
-    release = await run_in_threadpool(
-        operations.redeploy, daemon.deployer, app, request.commit, request.strategy
-    )
+
+    def start() -> Release:
+        app = app_for(daemon, who, name)
+        return operations.redeploy(daemon.deployer, app, request.commit, request.strategy)
+
+    release = await run_in_threadpool(start)
     return await _answer(daemon, release, wait)
 
 
@@ -83,18 +90,28 @@ def get_config(name: str, daemon: DaemonDep, who: PrincipalDep) -> dict[str, Any
     return {"env": operations.masked_env(daemon.deployer.ctx.sealer.open_env(app.env))}
 
 
-async def _change_env(daemon: Daemon, name: str, env: dict[str, str], wait: bool) -> JSONResponse:
-    app = daemon.store.get_app(name)
-    release = await run_in_threadpool(operations.change_env, daemon.deployer, app, env)
-    app = daemon.store.get_app(name)
-    body: dict[str, Any] = {
-        "env": operations.masked_env(daemon.deployer.ctx.sealer.open_env(app.env)),
-        "release": None,
-    }
+async def _change_env(
+    daemon: Daemon,
+    who: Principal,
+    name: str,
+    change: Callable[[dict[str, str]], dict[str, str]],
+    wait: bool,
+) -> JSONResponse:
+    """Apply `change` to the app's environment (all SQLite work off the event loop)."""
+
+    def apply() -> tuple[dict[str, str], Release | None]:
+        app = app_for(daemon, who, name)
+        env = change(daemon.deployer.ctx.sealer.open_env(app.env))
+        release = operations.change_env(daemon.deployer, app, env)
+        app = daemon.store.get_app(name)
+        return operations.masked_env(daemon.deployer.ctx.sealer.open_env(app.env)), release
+
+    masked, release = await run_in_threadpool(apply)
+    body: dict[str, Any] = {"env": masked, "release": None}
     if release is not None:
         if wait:
             release = await waiting(operations.wait_for, daemon.deployer, release, WAIT_SECONDS)
-        body["release"] = release_view(daemon.store, release)
+        body["release"] = await run_in_threadpool(release_view, daemon.store, release)
     return JSONResponse(body, status_code=202 if release is not None and not wait else 200)
 
 
@@ -103,9 +120,8 @@ async def replace_config(
     name: str, body: EnvRequest, daemon: DaemonDep, who: PrincipalDep, wait: bool = False
 ) -> JSONResponse:
     who.require_admin()
-    app_for(daemon, who, name)
     env = {key: value for key, value in body.env.items() if value is not None}
-    return await _change_env(daemon, name, env, wait)
+    return await _change_env(daemon, who, name, lambda _old: env, wait)
 
 
 @router.patch("/apps/{name}/config")
@@ -114,14 +130,16 @@ async def update_config(
 ) -> JSONResponse:
     """Merge into the environment; a key set to null is removed."""
     who.require_admin()
-    app = app_for(daemon, who, name)
-    env: dict[str, str] = daemon.deployer.ctx.sealer.open_env(app.env)
-    for key, value in body.env.items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    return await _change_env(daemon, name, env, wait)
+
+    def merge(env: dict[str, str]) -> dict[str, str]:
+        for key, value in body.env.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        return env
+
+    return await _change_env(daemon, who, name, merge, wait)
 
 
 @router.patch("/apps/{name}")

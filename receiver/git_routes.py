@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, Response
 
 from pipeline.errors import Forbidden, NotFound, RateLimited, Unauthorized
+from pipeline.models import App
 from receiver import git_http
 from receiver.api import client_address, daemon_of
 from receiver.auth import GIT_HINT, basic_password, guarded_authenticate
@@ -16,7 +18,9 @@ from receiver.push import deploy_on_push
 router = APIRouter(include_in_schema=False)
 
 
-def _authorize(request: Request, name: str) -> Response | None:
+def _authorize(request: Request, name: str) -> Response | App:
+    """The app a request may act on, or the answer that refuses it. Reads SQLite: an async
+    caller runs it on the thread pool."""
     daemon = daemon_of(request)
     try:
         who = guarded_authenticate(
@@ -27,7 +31,7 @@ def _authorize(request: Request, name: str) -> Response | None:
             request.url.path,
         )
         who.require_app(name)
-        daemon.store.get_app(name)
+        return daemon.store.get_app(name)
     except Unauthorized as exc:
         # git sends credentials only after a 401 with Basic, and shows this body to the user.
         return PlainTextResponse(
@@ -43,32 +47,29 @@ def _authorize(request: Request, name: str) -> Response | None:
         return PlainTextResponse(
             f"temps: no app named {name!r}; create it first: POST /api/apps\n", status_code=404
         )
-    return None
 
 
 @router.get("/{name}.git/info/refs")
 def info_refs(name: str, request: Request, service: str = "") -> Response:
-    refused = _authorize(request, name)
-    if refused:
-        return refused
+    app = _authorize(request, name)
+    if isinstance(app, Response):
+        return app
     if service not in git_http.SERVICES:
         return PlainTextResponse("temps: only the smart HTTP protocol is served\n", 403)
     daemon = daemon_of(request)
-    app = daemon.store.get_app(name)
     return git_http.advertise(daemon.settings.repo_path(name), service, deploy_on_push(daemon, app))
 
 
 @router.post("/{name}.git/{service}")
 async def rpc(name: str, service: str, request: Request) -> Response:
-    refused = _authorize(request, name)
-    if refused:
-        return refused
+    app = await run_in_threadpool(_authorize, request, name)
+    if isinstance(app, Response):
+        return app
     if service not in git_http.SERVICES:
         return PlainTextResponse("temps: unknown git service\n", 404)
     if request.headers.get("content-type") != f"application/x-{service}-request":
         return PlainTextResponse("temps: invalid Content-Type for a git request\n", 415)
     daemon = daemon_of(request)
-    app = daemon.store.get_app(name)
     return await git_http.serve_rpc(
         request,
         daemon.settings.repo_path(name),

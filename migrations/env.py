@@ -6,8 +6,6 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
-from pipeline import models  # noqa: F401 (registers the tables)
-
 target_metadata = SQLModel.metadata
 
 url = context.config.get_main_option("sqlalchemy.url")

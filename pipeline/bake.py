@@ -15,10 +15,10 @@ import structlog
 from pipeline.context import Context, Job
 from pipeline.errors import DeployError
 from pipeline.health import probe
-from pipeline.models import Release
 from pipeline.notify import send_in_background
 from pipeline.retire import Leaving, retire_in_background
 from pipeline.slots import config_of, report_traffic, route_to, slot_of
+from pipeline.sqlite.models import Release
 from pipeline.states import ReleaseState as S
 
 log = structlog.get_logger()

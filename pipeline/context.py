@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from pipeline.docker.runtime import DockerRuntime
 from pipeline.journal import Journal
-from pipeline.models import App, Release
 from pipeline.retire import Retirements
-from pipeline.runtime import DockerRuntime
 from pipeline.sealing import Sealer
 from pipeline.settings import Settings
-from pipeline.store import Store
+from pipeline.sqlite.models import App, Release
+from pipeline.sqlite.store import Store
 
 
 @dataclass

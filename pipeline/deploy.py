@@ -12,9 +12,9 @@ from typing import Any
 
 import structlog
 
-from pipeline import gitrepo
 from pipeline.appconfig import AppConfig, load_toml
 from pipeline.context import Context, Job
+from pipeline.docker.runtime import Limits, Slot
 from pipeline.dockerfile import images_named, is_image_id
 from pipeline.errors import (
     BuildFailed,
@@ -23,12 +23,12 @@ from pipeline.errors import (
     ReleaseCommandFailed,
     TempsError,
 )
-from pipeline.gitfetch import FetchLimits, fetch_commit
+from pipeline.git import repo as gitrepo
+from pipeline.git.fetch import FetchLimits, fetch_commit
 from pipeline.health import probe, wait_until_healthy
-from pipeline.models import Release
 from pipeline.retire import Leaving, drain_and_stop, drain_slot, retire_in_background
-from pipeline.runtime import Limits, Slot
 from pipeline.slots import config_of, report_traffic, route_to, slot_of, unroute
+from pipeline.sqlite.models import Release
 from pipeline.states import ReleaseState as S
 
 log = structlog.get_logger()

@@ -11,9 +11,9 @@ import structlog
 
 from pipeline import metrics
 from pipeline.errors import Conflict
-from pipeline.models import Release
+from pipeline.sqlite.models import Release
+from pipeline.sqlite.store import Store
 from pipeline.states import TERMINAL, ReleaseState, is_allowed
-from pipeline.store import Store
 
 log = structlog.get_logger()
 

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import structlog
 
-from pipeline.models import App, Release
 from pipeline.sealing import Sealer
+from pipeline.sqlite.models import App, Release
 from pipeline.states import ReleaseState as S
 from pipeline.webhooks import sign
 

@@ -6,10 +6,10 @@ import re
 import secrets
 import time
 
-from pipeline import gitrepo
 from pipeline.appconfig import STRATEGIES, text
 from pipeline.errors import Conflict, InvalidInput
-from pipeline.models import App, Release
+from pipeline.git import repo as gitrepo
+from pipeline.sqlite.models import App, Release
 from pipeline.states import ReleaseState as S
 from pipeline.worker import Deployer
 

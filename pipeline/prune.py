@@ -10,7 +10,7 @@ import structlog
 from pipeline.appconfig import AppConfig
 from pipeline.context import Context
 from pipeline.errors import TempsError
-from pipeline.models import Release
+from pipeline.sqlite.models import Release
 from pipeline.states import ReleaseState as S
 
 

@@ -15,15 +15,17 @@ from collections.abc import Callable
 
 import structlog
 
-from pipeline import gitrepo, routes, traefik
 from pipeline.context import Context
+from pipeline.docker.runtime import Container
 from pipeline.errors import TempsError
-from pipeline.models import App, Release
+from pipeline.git import repo as gitrepo
 from pipeline.retire import Leaving, retire_in_background
-from pipeline.runtime import Container
 from pipeline.slots import config_of, hosts_of
+from pipeline.sqlite.models import App, Release
 from pipeline.states import IN_FLIGHT
 from pipeline.states import ReleaseState as S
+from pipeline.traefik import config as traefik
+from pipeline.traefik import routes
 
 log = structlog.get_logger()
 # For a container no release names (a release command's, say): drain and stop bounds.

@@ -26,8 +26,8 @@ import structlog
 
 from pipeline.appconfig import AppConfig
 from pipeline.drain import Drained, drain
-from pipeline.models import Release
-from pipeline.traffic import finished_during
+from pipeline.sqlite.models import Release
+from pipeline.traefik.traffic import finished_during
 
 if TYPE_CHECKING:
     from pipeline.context import Context

@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from pipeline.errors import TempsError
-from pipeline.store import Store
+from pipeline.sqlite.store import Store
 
 KEY_BYTES = 32
 NONCE_BYTES = 12

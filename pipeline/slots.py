@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import time
 
-from pipeline import metrics, routes, traefik
+from pipeline import metrics
 from pipeline.appconfig import AppConfig
 from pipeline.context import Job
+from pipeline.docker.runtime import Slot
 from pipeline.errors import DeployError
-from pipeline.models import Release
-from pipeline.runtime import Slot
 from pipeline.settings import Settings
+from pipeline.sqlite.models import Release
 from pipeline.states import ReleaseState as S
-from pipeline.traffic import traffic_report
+from pipeline.traefik import config as traefik
+from pipeline.traefik import routes
+from pipeline.traefik.traffic import traffic_report
 
 
 def hosts_of(settings: Settings, app: str) -> list[str]:

@@ -20,9 +20,9 @@ from pipeline.bake import bake
 from pipeline.context import Context
 from pipeline.deploy import run_deploy
 from pipeline.errors import RuntimeUnavailable, TempsError
-from pipeline.models import App, Release
 from pipeline.notify import send_in_background
 from pipeline.prune import prune_images
+from pipeline.sqlite.models import App, Release
 from pipeline.states import TERMINAL
 from pipeline.states import ReleaseState as S
 

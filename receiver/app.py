@@ -16,8 +16,14 @@ from sqlalchemy import text
 from pipeline import metrics
 from pipeline.errors import TempsError
 from pipeline.settings import Settings
-from receiver import api, api_actions, api_tokens, dashboard, git_routes, problems, webhook_routes
+from receiver import problems
+from receiver.api import actions as api_actions
+from receiver.api import apps as api
+from receiver.api import tokens as api_tokens
+from receiver.api import webhooks as webhook_routes
 from receiver.daemon import Daemon
+from receiver.dashboard import routes as dashboard
+from receiver.git import routes as git_routes
 from receiver.limits import BodyLimit
 from receiver.waits import waiting
 

@@ -16,7 +16,7 @@ import structlog
 
 from pipeline.errors import Forbidden, RateLimited, Unauthorized
 from pipeline.settings import Settings
-from pipeline.store import Store, hash_token
+from pipeline.sqlite.store import Store, hash_token
 
 log = structlog.get_logger()
 

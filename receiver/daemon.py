@@ -7,17 +7,17 @@ from dataclasses import dataclass
 
 import structlog
 
-from pipeline import routes
 from pipeline.context import Context
+from pipeline.docker.runtime import DockerRuntime
 from pipeline.homelock import HomeLock
 from pipeline.journal import Journal
 from pipeline.reconcile import reconcile
-from pipeline.runtime import DockerRuntime
-from pipeline.schema import migrate_in_child
 from pipeline.sealing import Sealer, reseal
 from pipeline.settings import Settings
-from pipeline.store import Store, make_engine
-from pipeline.traefik_process import ManagedTraefik
+from pipeline.sqlite.schema import migrate_in_child
+from pipeline.sqlite.store import Store, make_engine
+from pipeline.traefik import routes
+from pipeline.traefik.process import ManagedTraefik
 from pipeline.worker import Deployer
 from receiver.auth import FailureLimiter, ensure_admin_token
 

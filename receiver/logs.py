@@ -45,9 +45,7 @@ def _handler(log_file: Path | None, max_bytes: int) -> logging.Handler:
     if log_file is None:
         return _StreamHandler(sys.stderr)
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    return _RotatingHandler(
-        log_file, maxBytes=max_bytes, backupCount=KEPT_FILES, encoding="utf-8"
-    )
+    return _RotatingHandler(log_file, maxBytes=max_bytes, backupCount=KEPT_FILES, encoding="utf-8")
 
 
 def configure(

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import Forbidden, Unauthorized
-from pipeline.schema import migrate
 from pipeline.settings import Settings
-from pipeline.store import Store, hash_token, make_engine
+from pipeline.sqlite.schema import migrate
+from pipeline.sqlite.store import Store, hash_token, make_engine
 from receiver.auth import (
     Principal,
     authenticate,

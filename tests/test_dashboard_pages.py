@@ -6,11 +6,11 @@ import time
 from string import Template
 from typing import Any
 
-from receiver.dashboard_html import Html, fill, seconds, source_label, step_breakdown, traffic
-from receiver.dashboard_pages import Frame, app_page, layout
-from receiver.dashboard_release import release_page
-from receiver.dashboard_session import Sessions
-from receiver.dashboard_web import safe_next
+from receiver.dashboard.html import Html, fill, seconds, source_label, step_breakdown, traffic
+from receiver.dashboard.pages import Frame, app_page, layout
+from receiver.dashboard.release import release_page
+from receiver.dashboard.session import Sessions
+from receiver.dashboard.web import safe_next
 
 HOSTILE = '<script>alert("x")</script>'
 

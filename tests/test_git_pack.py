@@ -14,7 +14,7 @@ import pytest
 from support.apprepo import git, git_env
 
 from pipeline.errors import InvalidInput, TooLarge
-from receiver.git_pack import PackLimits, check_pack
+from pipeline.git.pack import PackLimits, check_pack
 
 ROOMY = PackLimits(max_object_bytes=10**9, max_unpacked_bytes=10**10)
 BLOB = 3

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import BuildFailed, NotFound
-from pipeline.gitrepo import head_commit, init_bare, open_repo, read_file, stream_tar
+from pipeline.git.repo import head_commit, init_bare, open_repo, read_file, stream_tar
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test",

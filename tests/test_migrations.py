@@ -19,10 +19,9 @@ from sqlalchemy.dialects import sqlite
 from sqlmodel import SQLModel
 
 import migrations
-from pipeline import models  # noqa: F401 (registers the tables)
 from pipeline.errors import MigrationFailed
-from pipeline.schema import current_revision, head_revision, migrate, migrate_in_child
-from pipeline.store import BUSY_TIMEOUT_MS, Store, make_engine
+from pipeline.sqlite.schema import current_revision, head_revision, migrate, migrate_in_child
+from pipeline.sqlite.store import BUSY_TIMEOUT_MS, Store, make_engine
 
 Columns = tuple[str, ...]
 

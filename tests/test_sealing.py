@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import TempsError
-from pipeline.schema import migrate
 from pipeline.sealing import LEGACY_PREFIX, PREFIX, Sealer, reseal
-from pipeline.store import Store, make_engine
+from pipeline.sqlite.schema import migrate
+from pipeline.sqlite.store import Store, make_engine
 
 KEY = bytes(range(32))
 

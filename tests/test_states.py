@@ -14,10 +14,10 @@ import pytest
 
 from pipeline.errors import Conflict
 from pipeline.journal import KEEP_FINISHED_IN_MEMORY, MAX_LINE, Chunk, Journal
-from pipeline.models import Release
-from pipeline.schema import migrate
+from pipeline.sqlite.models import Release
+from pipeline.sqlite.schema import migrate
+from pipeline.sqlite.store import Store, make_engine
 from pipeline.states import ALLOWED, TERMINAL, ReleaseState, is_allowed
-from pipeline.store import Store, make_engine
 
 S = ReleaseState
 

@@ -17,7 +17,17 @@ import httpx
 import pytest
 
 from pipeline.errors import SwitchFailed
-from pipeline.routes import (
+from pipeline.settings import Address, Settings
+from pipeline.traefik.config import (
+    RELEASE_HEADER,
+    TLS_FILE,
+    confirm_route,
+    render,
+    route_document,
+    validate_route,
+)
+from pipeline.traefik.process import ManagedTraefik
+from pipeline.traefik.routes import (
     TABLE_FILE,
     publish_route,
     read_route,
@@ -26,16 +36,6 @@ from pipeline.routes import (
     table_path,
     tidy,
 )
-from pipeline.settings import Address, Settings
-from pipeline.traefik import (
-    RELEASE_HEADER,
-    TLS_FILE,
-    confirm_route,
-    render,
-    route_document,
-    validate_route,
-)
-from pipeline.traefik_process import ManagedTraefik
 
 URL = "http://127.0.0.1:18000"
 

@@ -26,7 +26,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
 from pipeline.errors import InvalidInput, TooLarge
-from receiver.git_pack import PackLimits, check_pack
+from pipeline.git.pack import PackLimits, check_pack
 
 log = structlog.get_logger()
 

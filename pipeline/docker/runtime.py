@@ -19,8 +19,8 @@ import requests
 import structlog
 import urllib3.exceptions
 
-from pipeline import docker_build
-from pipeline.docker_build import first_line
+from pipeline.docker import build as docker_build
+from pipeline.docker.build import first_line
 from pipeline.drain import Drained
 from pipeline.errors import (
     BootFailed,

@@ -82,9 +82,7 @@ def route_document(
             "middlewares": {
                 f"{app}-release": {"headers": {"customResponseHeaders": {RELEASE_HEADER: release}}}
             },
-            "services": {
-                app: {"loadBalancer": {"servers": servers, "passHostHeader": True}}
-            },
+            "services": {app: {"loadBalancer": {"servers": servers, "passHostHeader": True}}},
         }
     }
 

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from pipeline import gitrepo
 from pipeline.errors import InvalidInput
-from pipeline.models import App
+from pipeline.git import repo as gitrepo
+from pipeline.sqlite.models import App
+from receiver.api.views import app_view, release_view
 from receiver.auth import Principal, bearer_token, guarded_authenticate
 from receiver.daemon import Daemon
 from receiver.problems import ERROR_RESPONSES
-from receiver.views import app_view, release_view
 
 # Release numbers and ids are SQLite integers: bound them so no request can overflow one.
 Number = Annotated[int, Path(ge=1, le=2**31 - 1)]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pipeline import gitrepo
 from pipeline.errors import RuntimeUnavailable
-from pipeline.models import App
+from pipeline.git import repo as gitrepo
+from pipeline.sqlite.models import App
 from pipeline.states import ReleaseState as S
 from receiver.daemon import Daemon
-from receiver.git_http import ZERO_SHA, Progress, RefCallback
+from receiver.git.http import ZERO_SHA, Progress, RefCallback
 
 MAIN = "refs/heads/main"
 KEEPALIVE_SECONDS = 15.0

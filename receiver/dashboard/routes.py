@@ -17,19 +17,18 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 
 from pipeline.errors import InvalidInput, TempsError, Unauthorized
-from pipeline.store import hash_token
-from receiver import dashboard_actions
-from receiver import dashboard_pages as pages
-from receiver import dashboard_release as release_pages
-from receiver import dashboard_web as web
-from receiver.api import Number, client_address, daemon_of
+from pipeline.sqlite.store import hash_token
+from receiver.api.apps import Number, client_address, daemon_of
+from receiver.api.views import app_view, release_view
 from receiver.auth import guarded_authenticate
 from receiver.daemon import Daemon
-from receiver.dashboard_assets import ASSETS
-from receiver.dashboard_html import badge, path
-from receiver.dashboard_session import Session, clear_cookie, sessions_of, set_cookie
+from receiver.dashboard import actions as dashboard_actions
+from receiver.dashboard import pages, web
+from receiver.dashboard import release as release_pages
+from receiver.dashboard.assets import ASSETS
+from receiver.dashboard.html import badge, path
+from receiver.dashboard.session import Session, clear_cookie, sessions_of, set_cookie
 from receiver.problems import status_for
-from receiver.views import app_view, release_view
 from receiver.waits import waiting
 
 router = APIRouter(include_in_schema=False)

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, create_engine, select
 
 from pipeline.errors import Conflict, NotFound
-from pipeline.models import App, Delivery, Release, ReleaseEvent, ReleaseLog, Token, now
+from pipeline.sqlite.models import App, Delivery, Release, ReleaseEvent, ReleaseLog, Token, now
 from pipeline.states import ReleaseState
 
 BUSY_TIMEOUT_MS = 10_000

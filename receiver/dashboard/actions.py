@@ -12,13 +12,12 @@ from fastapi.responses import HTMLResponse
 
 from pipeline import operations
 from pipeline.errors import InvalidInput, TempsError
-from pipeline.models import Release
-from receiver import dashboard_pages as pages
-from receiver import dashboard_web as web
-from receiver.api import QueryNumber, daemon_of
+from pipeline.sqlite.models import Release
+from receiver.api.apps import QueryNumber, daemon_of
 from receiver.daemon import Daemon
-from receiver.dashboard_html import path, short_sha
-from receiver.dashboard_session import Session
+from receiver.dashboard import pages, web
+from receiver.dashboard.html import path, short_sha
+from receiver.dashboard.session import Session
 
 router = APIRouter(include_in_schema=False)
 

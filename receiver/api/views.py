@@ -6,9 +6,9 @@ import itertools
 import json
 from typing import Any
 
-from pipeline.models import App, Release, ReleaseEvent
 from pipeline.settings import Settings
-from pipeline.store import Store
+from pipeline.sqlite.models import App, Release, ReleaseEvent
+from pipeline.sqlite.store import Store
 
 
 def release_view(store: Store, release: Release, *, events: bool = True) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from string import Template
 
-from receiver.dashboard_html import (
+from receiver.dashboard.html import (
     STEP_LABELS,
     Html,
     badge,
@@ -27,7 +27,7 @@ from receiver.dashboard_html import (
     traffic,
     when,
 )
-from receiver.dashboard_pages import View, rollback_link
+from receiver.dashboard.pages import View, rollback_link
 
 MAX_LOG_LINES = 3000  # shown on the page; the raw log has them all
 

@@ -15,12 +15,12 @@ from starlette.datastructures import Headers
 
 from pipeline import webhooks
 from pipeline.errors import Conflict, InvalidInput, RuntimeUnavailable, TooLarge, Unauthorized
-from pipeline.models import App
+from pipeline.sqlite.models import App
 from pipeline.webhooks import PushEvent
-from receiver.api import daemon_of
+from receiver.api.apps import daemon_of
+from receiver.api.views import release_view
 from receiver.daemon import Daemon
 from receiver.problems import ERROR_RESPONSES
-from receiver.views import release_view
 
 router = APIRouter(prefix="/hooks", responses=ERROR_RESPONSES)
 

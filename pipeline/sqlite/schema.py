@@ -39,7 +39,7 @@ def migrate_in_child(db_url: str) -> None:
     if db_url.startswith("sqlite:///") and current_revision(database) == head_revision():
         return
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.schema", db_url],
+        [sys.executable, "-m", "pipeline.sqlite.schema", db_url],
         capture_output=True,
         text=True,
         timeout=MIGRATION_TIMEOUT,

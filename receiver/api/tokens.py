@@ -8,8 +8,8 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from pipeline.errors import InvalidInput
-from pipeline.models import Token
-from receiver.api import DaemonDep, Number, PrincipalDep, validate_app_name
+from pipeline.sqlite.models import Token
+from receiver.api.apps import DaemonDep, Number, PrincipalDep, validate_app_name
 from receiver.auth import new_token
 from receiver.problems import ERROR_RESPONSES
 

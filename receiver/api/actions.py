@@ -13,12 +13,12 @@ from pydantic import BaseModel
 
 from pipeline import notify, operations, webhooks
 from pipeline.appconfig import parse_config, text
-from pipeline.models import Release
-from receiver.api import BodyNumber, DaemonDep, Number, PrincipalDep, app_for
+from pipeline.sqlite.models import Release
+from receiver.api.apps import BodyNumber, DaemonDep, Number, PrincipalDep, app_for
+from receiver.api.views import app_view, release_view
 from receiver.auth import Principal
 from receiver.daemon import Daemon
 from receiver.problems import ERROR_RESPONSES
-from receiver.views import app_view, release_view
 from receiver.waits import waiting
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)

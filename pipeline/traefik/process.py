@@ -21,7 +21,7 @@ import structlog
 from pipeline.bounded_http import BadAnswer, NoAnswer, NotListening, get_head
 from pipeline.errors import TempsError
 from pipeline.settings import Address, Settings
-from pipeline.traefik import (
+from pipeline.traefik.config import (
     MARKER,
     ensure_default_certificate,
     marker_host,

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from string import Template
 from typing import Any
 
-from receiver.dashboard_assets import asset_url
-from receiver.dashboard_html import (
+from receiver.dashboard.assets import asset_url
+from receiver.dashboard.html import (
     ROLLBACK_TARGETS,
     Html,
     badge,

@@ -18,7 +18,7 @@ from dulwich.refs import Ref
 from dulwich.repo import Repo
 
 from pipeline.errors import BuildFailed
-from pipeline.gitrepo import open_repo
+from pipeline.git.repo import open_repo
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, Response
 
 from pipeline.errors import Forbidden, NotFound, RateLimited, Unauthorized
-from pipeline.models import App
-from receiver import git_http
-from receiver.api import client_address, daemon_of
+from pipeline.git.pack import PackLimits
+from pipeline.sqlite.models import App
+from receiver.api.apps import client_address, daemon_of
 from receiver.auth import GIT_HINT, basic_password, guarded_authenticate
-from receiver.git_pack import PackLimits
-from receiver.push import deploy_on_push
+from receiver.git import http as git_http
+from receiver.git.push import deploy_on_push
 
 # git's own protocol, not JSON: left out of the OpenAPI schema.
 router = APIRouter(include_in_schema=False)

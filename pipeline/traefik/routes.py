@@ -22,7 +22,7 @@ import structlog
 
 from pipeline.errors import SwitchFailed
 from pipeline.settings import Settings
-from pipeline.traefik import TLS_FILE, render, validate_route, write_atomically
+from pipeline.traefik.config import TLS_FILE, render, validate_route, write_atomically
 
 log = structlog.get_logger()
 

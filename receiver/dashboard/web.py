@@ -14,11 +14,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from pipeline.errors import InvalidInput, TempsError
-from receiver import dashboard_pages as pages
-from receiver.api import daemon_of
+from receiver.api.apps import daemon_of
 from receiver.daemon import Daemon
-from receiver.dashboard_html import Html
-from receiver.dashboard_session import COOKIE, Session, sessions_of
+from receiver.dashboard import pages
+from receiver.dashboard.html import Html
+from receiver.dashboard.session import COOKIE, Session, sessions_of
 from receiver.problems import status_for
 
 MAX_FORM_BYTES = 16 * 1024

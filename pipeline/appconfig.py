@@ -1,60 +1,124 @@
-"""`temps.toml`: the app's own deploy settings, validated with the exact key that is wrong."""
+"""`temps.toml`: the app's own deploy settings, validated with the exact key that is wrong.
+
+pydantic: types, ranges and unknown keys are declared on the fields and checked by one
+validator; this module only words its errors the way temps has always worded them.
+
+The settings are pydantic dataclasses (frozen, unknown keys forbidden), so to the rest of the
+code they stay plain dataclasses: `dataclasses.asdict`, `fields` and class defaults work.
+Every value is strict: `"8000"` is not a port and `true` is not a number; an integer is
+taken where a float is asked for, and becomes one.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 import tomllib
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Annotated, Any
+
+import annotated_types
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic import dataclasses as pydantic_dataclasses
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from pipeline.errors import InvalidInput
 
 STRATEGIES = ("blue-green", "recreate")
+# pydantic error types of our own: text that cannot be stored, and the rules beyond a
+# field's type and range, which are reported only once every value has its type and range.
+_TEXT, _RULE = "text", "rule"
+
+_TABLE = ConfigDict(extra="forbid", allow_inf_nan=False)  # no unknown keys, no NaN
 
 
-@dataclass(frozen=True)
+def _well_formed(value: str) -> str:
+    """Text that can be stored and sent on: valid UTF-8 (no lone surrogates), no NUL."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PydanticCustomError(_TEXT, "is not valid text") from None
+    if "\x00" in value:
+        raise PydanticCustomError(_TEXT, "holds a NUL character")
+    return value
+
+
+def _absolute(path: str) -> str:
+    if not path.startswith("/"):
+        raise PydanticCustomError(_RULE, "must start with '/'")
+    return path
+
+
+def _known_strategy(strategy: str) -> str:
+    if strategy not in STRATEGIES:
+        choices = ", ".join(STRATEGIES)
+        raise PydanticCustomError(_RULE, f"must be one of {choices}, got {strategy!r}")
+    return strategy
+
+
+Text = Annotated[str, Strict(), AfterValidator(_well_formed)]
+Int = Annotated[int, Strict()]
+Number = Annotated[float, Strict()]  # strict still takes an integer, as a float
+
+
+@pydantic_dataclasses.dataclass(frozen=True, config=_TABLE)
 class HealthCheck:
-    path: str = "/"
-    interval: float = 1.0
+    path: Annotated[Text, AfterValidator(_absolute)] = "/"
+    interval: Annotated[Number, Field(ge=0.01, le=600)] = 1.0
     # After a failing probe the next ones come this often (HAProxy's "fastinter"): a broken
     # release is told apart from a blip in a fraction of `interval`, not in several of them.
-    recheck_interval: float = 0.25
-    timeout: float = 2.0
-    healthy_threshold: int = 3
-    unhealthy_threshold: int = 3
-    grace_period: float = 0.0
-    deadline: float = 60.0
+    recheck_interval: Annotated[Number, Field(ge=0.01, le=600)] = 0.25
+    timeout: Annotated[Number, Field(ge=0.01, le=600)] = 2.0
+    healthy_threshold: Annotated[Int, Field(ge=1, le=100)] = 3
+    unhealthy_threshold: Annotated[Int, Field(ge=1, le=100)] = 3
+    grace_period: Annotated[Number, Field(ge=0, le=3600)] = 0.0
+    deadline: Annotated[Number, Field(ge=0.1, le=3600)] = 60.0
+
+    @model_validator(mode="after")
+    def _timeout_within_deadline(self) -> HealthCheck:
+        if self.timeout > self.deadline:
+            raise PydanticCustomError(
+                _RULE, "healthcheck.timeout must not exceed healthcheck.deadline"
+            )
+        return self
 
     def pause_after(self, failing: bool) -> float:
         """Seconds until the next probe: sooner while a run of failures is being confirmed."""
         return min(self.interval, self.recheck_interval) if failing else self.interval
 
 
-@dataclass(frozen=True)
+@pydantic_dataclasses.dataclass(frozen=True, config=_TABLE)
 class DeploySettings:
-    strategy: str = "blue-green"
-    drain_timeout: float = 30.0
-    stop_timeout: float = 10.0
-    keep_releases: int = 5
-    release_command: str = ""
-    release_timeout: float = 600.0
-    bake: float = 30.0
+    strategy: Annotated[Text, AfterValidator(_known_strategy)] = "blue-green"
+    drain_timeout: Annotated[Number, Field(ge=0, le=3600)] = 30.0
+    stop_timeout: Annotated[Number, Field(ge=0, le=3600)] = 10.0
+    keep_releases: Annotated[Int, Field(ge=1, le=1000)] = 5
+    release_command: Text = ""
+    release_timeout: Annotated[Number, Field(ge=1, le=86400)] = 600.0
+    bake: Annotated[Number, Field(ge=0, le=86400)] = 30.0
 
 
-@dataclass(frozen=True)
+@pydantic_dataclasses.dataclass(frozen=True, config=_TABLE)
 class Resources:
-    memory_mb: int = 1024  # 0: no limit
-    cpus: float = 1.0  # 0: no limit
-    pids: int = 4096
+    memory_mb: Annotated[Int, Field(ge=0, le=1024 * 1024)] = 1024  # 0: no limit
+    cpus: Annotated[Number, Field(ge=0, le=1024)] = 1.0  # 0: no limit
+    pids: Annotated[Int, Field(ge=16, le=1_000_000)] = 4096
 
 
-@dataclass(frozen=True)
+@pydantic_dataclasses.dataclass(frozen=True, config=_TABLE)
 class AppConfig:
-    port: int = 8000
-    healthcheck: HealthCheck = field(default_factory=HealthCheck)
-    deploy: DeploySettings = field(default_factory=DeploySettings)
-    resources: Resources = field(default_factory=Resources)
+    port: Annotated[Int, Field(ge=1, le=65535)] = 8000
+    healthcheck: HealthCheck = dataclasses.field(default_factory=HealthCheck)
+    deploy: DeploySettings = dataclasses.field(default_factory=DeploySettings)
+    resources: Resources = dataclasses.field(default_factory=Resources)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -64,38 +128,74 @@ class AppConfig:
         return parse_config(data)
 
 
-_T = TypeVar("_T", HealthCheck, DeploySettings, Resources)
+_SECTIONS = {"healthcheck": HealthCheck, "deploy": DeploySettings, "resources": Resources}
+_ADAPTER = TypeAdapter(AppConfig)
+
+
+def _fields_of(kind: type, prefix: str = "") -> dict[str, FieldInfo]:
+    assert pydantic_dataclasses.is_pydantic_dataclass(kind)
+    return {prefix + name: info for name, info in kind.__pydantic_fields__.items()}
+
+
+# Every setting by its dotted name ("port", "deploy.bake"), as its field declares it.
+_FIELDS = {"port": _fields_of(AppConfig)["port"]} | {
+    name: info
+    for section, kind in _SECTIONS.items()
+    for name, info in _fields_of(kind, f"{section}.").items()
+}
+
+
+def _bounds(info: FieldInfo) -> tuple[float, float | None] | None:
+    low = next((m.ge for m in info.metadata if isinstance(m, annotated_types.Ge)), None)
+    high = next((m.le for m in info.metadata if isinstance(m, annotated_types.Le)), None)
+    if not isinstance(low, int | float):
+        return None
+    return low, high if isinstance(high, int | float) else None
+
 
 # (minimum, maximum) for every number; a bound of None means open.
 _RANGES: dict[str, tuple[float, float | None]] = {
-    "port": (1, 65535),
-    "healthcheck.interval": (0.01, 600),
-    "healthcheck.recheck_interval": (0.01, 600),
-    "healthcheck.timeout": (0.01, 600),
-    "healthcheck.healthy_threshold": (1, 100),
-    "healthcheck.unhealthy_threshold": (1, 100),
-    "healthcheck.grace_period": (0, 3600),
-    "healthcheck.deadline": (0.1, 3600),
-    "deploy.drain_timeout": (0, 3600),
-    "deploy.stop_timeout": (0, 3600),
-    "deploy.keep_releases": (1, 1000),
-    "deploy.release_timeout": (1, 86400),
-    "deploy.bake": (0, 86400),
-    "resources.memory_mb": (0, 1024 * 1024),
-    "resources.cpus": (0, 1024),
-    "resources.pids": (16, 1_000_000),
+    name: bounds for name, info in _FIELDS.items() if (bounds := _bounds(info)) is not None
 }
+_TYPE_NAMES = {"int_type": "an integer", "float_type": "a number", "string_type": "a string"}
+_NOT_A_TABLE = {"dataclass_type", "dataclass_exact_type", "dict_type"}
+_UNKNOWN = {"unexpected_keyword_argument", "extra_forbidden", "invalid_key"}
+
+
+def _problem(exc: ValidationError) -> str:
+    """The first thing wrong, in the words temps uses: rules only once every value is sound."""
+    errors = exc.errors()
+    first = next((e for e in errors if e["type"] != _RULE), errors[0])
+    return f"temps.toml: {_worded(first)}"
+
+
+def _worded(error: ErrorDetails) -> str:
+    name = ".".join(str(part) for part in error["loc"])
+    kind, value = error["type"], error["input"]
+    if kind in _UNKNOWN:
+        return f"unknown key {name}"
+    if kind in _NOT_A_TABLE:
+        return f"[{name}] must be a table"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{name} must be a finite number, got {value!r}"
+    if kind in _TYPE_NAMES:
+        return f"{name} must be {_TYPE_NAMES[kind]}, got {value!r}"
+    if name in _RANGES and kind in ("greater_than_equal", "less_than_equal"):
+        low, high = _RANGES[name]
+        if _FIELDS[name].annotation is float:
+            value = float(value)
+        return f"{name} must be between {low:g} and {high:g}, got {value!r}"
+    if name in _FIELDS:
+        return f"{name} {error['msg']}"
+    return error["msg"]  # a rule across a section's fields, which names them itself
 
 
 def text(value: str, what: str) -> str:
     """A string that can be stored and sent on: valid UTF-8 (no lone surrogates), no NUL."""
     try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidInput(f"{what} is not valid text") from exc
-    if "\x00" in value:
-        raise InvalidInput(f"{what} holds a NUL character")
-    return value
+        return _well_formed(value)
+    except PydanticCustomError as exc:
+        raise InvalidInput(f"{what} {exc.message()}") from None
 
 
 def load_toml(text: str, overrides: dict[str, Any] | None = None) -> AppConfig:
@@ -118,64 +218,7 @@ def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_config(data: dict[str, Any]) -> AppConfig:
-    port = _value(data, "port", AppConfig.port, int)
-    health = _section(data, "healthcheck", HealthCheck)
-    deploy = _section(data, "deploy", DeploySettings)
-    resources = _section(data, "resources", Resources)
-    _unknown(data, {"port", "healthcheck", "deploy", "resources"}, "")
-    if not health.path.startswith("/"):
-        raise InvalidInput("temps.toml: healthcheck.path must start with '/'")
-    if health.timeout > health.deadline:
-        raise InvalidInput("temps.toml: healthcheck.timeout must not exceed healthcheck.deadline")
-    if deploy.strategy not in STRATEGIES:
-        raise InvalidInput(
-            f"temps.toml: deploy.strategy must be one of {', '.join(STRATEGIES)}, "
-            f"got {deploy.strategy!r}"
-        )
-    return AppConfig(port=port, healthcheck=health, deploy=deploy, resources=resources)
-
-
-def _section(data: dict[str, Any], name: str, kind: type[_T]) -> _T:
-    raw = data.get(name, {})
-    if not isinstance(raw, dict):
-        raise InvalidInput(f"temps.toml: [{name}] must be a table")
-    defaults = kind()
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(kind):
-        default = getattr(defaults, f.name)
-        values[f.name] = _value(raw, f.name, default, type(default), prefix=f"{name}.")
-    _unknown(raw, set(values), f"{name}.")
-    return kind(**values)
-
-
-def _value(data: dict[str, Any], key: str, default: Any, kind: type, prefix: str = "") -> Any:
-    name = prefix + key
-    if key not in data:
-        return default
-    value: Any = data[key]
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidInput(f"temps.toml: {name} must be a finite number, got {value!r}")
-    if isinstance(value, str):
-        value = text(value, f"temps.toml: {name}")
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise InvalidInput(f"temps.toml: {name} must be {_type_name(kind)}, got {value!r}")
-    bounds = _RANGES.get(name)
-    if bounds is not None and isinstance(value, int | float):
-        low, high = bounds
-        if value < low or (high is not None and value > high):
-            raise InvalidInput(
-                f"temps.toml: {name} must be between {low:g} and {high:g}, got {value!r}"
-            )
-    return value
-
-
-def _unknown(data: dict[str, Any], known: set[str], prefix: str) -> None:
-    for key in data:
-        if key not in known:
-            raise InvalidInput(f"temps.toml: unknown key {prefix}{key}")
-
-
-def _type_name(kind: type) -> str:
-    return {int: "an integer", float: "a number", str: "a string"}.get(kind, kind.__name__)
+    try:
+        return _ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        raise InvalidInput(_problem(exc)) from None

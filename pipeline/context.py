@@ -1,4 +1,5 @@
-"""What a deploy step needs, passed explicitly."""
+"""What a deploy step needs, passed explicitly: the daemon's `Context`, and the `Deploy` of
+one release."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from pipeline.docker.runtime import DockerRuntime
 from pipeline.journal import Journal
 from pipeline.retire import Retirements
+from pipeline.runtime import Runtime
 from pipeline.sealing import Sealer
 from pipeline.settings import Settings
 from pipeline.sqlite.models import App, Release
 from pipeline.sqlite.store import Store
+from pipeline.states import Failure, ReleaseState, transition
 
 
 @dataclass
@@ -21,29 +23,66 @@ class Context:
     settings: Settings
     store: Store
     journal: Journal
-    runtime: DockerRuntime
+    runtime: Runtime
     sealer: Sealer
     build_slots: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(2))
     retirements: Retirements = field(default_factory=Retirements)
 
 
-@dataclass
-class Job:
-    """One deploy of one release; `release` is refreshed after every state change."""
+@dataclass(frozen=True)
+class Deploy:
+    """One deploy of one release. `release` is the record as it was queued (number, commit,
+    source, env, rollback target); what the steps learn comes back in their own records,
+    and `current()` reads the record as it is now."""
 
     ctx: Context
     app: App
     release: Release
     log: structlog.stdlib.BoundLogger
 
+    @classmethod
+    def of(cls, ctx: Context, release: Release) -> Deploy:
+        app = ctx.store.get_app_by_id(release.app_id)
+        return cls(
+            ctx,
+            app,
+            release,
+            structlog.get_logger().bind(app=app.name, release=f"v{release.number}"),
+        )
+
     @property
-    def release_id(self) -> int:
-        assert self.release.id is not None
-        return self.release.id
+    def id(self) -> int:
+        return self.release.pk
 
     @property
     def label(self) -> str:
         return f"v{self.release.number}"
 
+    def current(self) -> Release:
+        return self.ctx.store.get_release(self.id)
+
+    def move(
+        self,
+        state: ReleaseState,
+        *,
+        container: str | None = None,
+        host_port: int | None = None,
+        failure: Failure | None = None,
+    ) -> Release:
+        """This release to `state`, through the one transition function."""
+        return transition(
+            self.ctx.store,
+            self.app.name,
+            self.current(),
+            state,
+            container=container,
+            host_port=host_port,
+            failure=failure,
+        )
+
+    def move_other(self, release: Release, state: ReleaseState) -> Release:
+        """Another release of this app (the one it replaces, the standby) to `state`."""
+        return transition(self.ctx.store, self.app.name, release, state)
+
     def say(self, text: str) -> None:
-        self.ctx.journal.write(self.release_id, text)
+        self.ctx.journal.write(self.id, text)

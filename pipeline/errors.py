@@ -4,12 +4,13 @@
     ├── NotFound              an app or release that does not exist
     ├── Conflict              the request clashes with the current state
     ├── InvalidInput          bad names, bad temps.toml, bad payloads
-    │   └── TooLarge          a push or body over its configured limit
+    │   ├── TooLarge          a push or body over its configured limit
+    │   └── UnsupportedMediaType a request body of a type the endpoint does not take
     ├── Unauthorized          missing or wrong credentials
     ├── Forbidden             valid credentials, not allowed here
     ├── RateLimited           too many failed authentications from one address
     ├── MigrationFailed       the database could not be brought to the current schema
-    └── DeployError           a step of a deploy failed; carries the step and log tail
+    └── DeployError           a step of a deploy failed; carries the reason and log tail
         ├── BuildFailed       no Dockerfile, a Dockerfile error, a bad tree
         ├── ReleaseCommandFailed the release command exited non-zero
         ├── BootFailed        the container could not start or exited
@@ -44,6 +45,10 @@ class TooLarge(InvalidInput):
     pass
 
 
+class UnsupportedMediaType(InvalidInput):
+    pass
+
+
 class Unauthorized(TempsError):
     pass
 
@@ -63,8 +68,6 @@ class MigrationFailed(TempsError):
 class DeployError(TempsError):
     """A deploy step failed. `reason` is one line for the pusher; `log_tail` explains it."""
 
-    step = "deploy"
-
     def __init__(self, reason: str, log_tail: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
@@ -72,24 +75,24 @@ class DeployError(TempsError):
 
 
 class BuildFailed(DeployError):
-    step = "building"
+    """No Dockerfile, a Dockerfile error, a bad tree, a failed fetch."""
 
 
 class ReleaseCommandFailed(DeployError):
-    step = "releasing"
+    """The release command exited non-zero or ran out of time."""
 
 
 class BootFailed(DeployError):
-    step = "booting"
+    """The container could not start, or exited while booting."""
 
 
 class HealthCheckFailed(DeployError):
-    step = "health_checking"
+    """The health gate did not pass by its deadline."""
 
 
 class SwitchFailed(DeployError):
-    step = "switching"
+    """Traefik did not confirm the new route."""
 
 
 class RuntimeUnavailable(DeployError):
-    step = "runtime"
+    """The Docker engine does not answer."""

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pipeline import metrics
 from pipeline.appconfig import HealthCheck
 from pipeline.bounded_http import BadAnswer, NoAnswer, NotListening, get_head
-from pipeline.docker.runtime import ContainerState
 from pipeline.errors import BootFailed, HealthCheckFailed
+from pipeline.runtime import ContainerState
 
 Report = Callable[[str], None]
 

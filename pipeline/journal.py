@@ -1,19 +1,14 @@
-"""The one place a release changes state, and its log: persisted, logged, followable live."""
+"""A release's log: what its deploy tells the pusher, persisted, capped, followable live."""
 
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import structlog
 
-from pipeline import metrics
-from pipeline.errors import Conflict
-from pipeline.sqlite.models import Release
 from pipeline.sqlite.store import Store
-from pipeline.states import TERMINAL, ReleaseState, is_allowed
 
 log = structlog.get_logger()
 
@@ -49,27 +44,10 @@ class Journal:
         self.max_bytes = max_bytes
         self._budgets: dict[int, _Budget] = {}  # what each release's log holds so far
         self._live: dict[int, _Follow] = {}
-        self._entered: dict[int, float] = {}  # when each release entered its current state
         self._changed = threading.Condition()
         # A release's log may be written from two threads at once (its deploy, and its old
         # slot stopping in the background): the count, the rows and the lines stay in step.
         self._writing = threading.Lock()
-
-    def transition(self, release: Release, state: ReleaseState, **fields: Any) -> Release:
-        """Move a release to `state`, checking the allowed moves, before the side effect runs."""
-        was = ReleaseState(release.state)
-        if not is_allowed(was, state):
-            raise Conflict(f"release v{release.number} cannot go from {was} to {state}")
-        assert release.id is not None
-        updated = self.store.record_state(release.id, state, was, **fields)
-        entered = self._entered.pop(release.id, release.updated_at)
-        metrics.step_seconds.observe(updated.updated_at - entered, str(was))
-        if state not in TERMINAL:
-            self._entered[release.id] = updated.updated_at
-        log.info(
-            "deploy.state_changed", release=f"v{release.number}", state=str(state), was=str(was)
-        )
-        return updated
 
     def start(self, release_id: int) -> None:
         with self._changed:

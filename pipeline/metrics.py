@@ -1,85 +1,67 @@
-"""The daemon's own metrics, rendered in Prometheus' text format (no client library needed)."""
+"""The daemon's own metrics, served at /metrics.
+
+prometheus_client: the reference client, so the text format, escaping and histogram
+buckets are the ones every scraper is tested against.
+
+The counters and histograms live for the process and are registered in no global registry:
+each daemon's /metrics renders a registry of its own (`registry_for`) that holds them and
+the values read from that daemon when it is scraped. Call sites keep one small API,
+`inc(*labels)` and `observe(value, *labels)`, whatever the client library calls it.
+"""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
 
-LabelValues = tuple[str, ...]
-_lock = threading.Lock()
+import prometheus_client
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
+# The text format scrapers are sent (prometheus_client's own default moved to a newer one).
+CONTENT_TYPE = prometheus_client.CONTENT_TYPE_PLAIN_0_0_4
 
-def _labels(names: tuple[str, ...], values: LabelValues, extra: str = "") -> str:
-    parts = [f'{name}="{_escape(value)}"' for name, value in zip(names, values, strict=True)]
-    if extra:
-        parts.append(extra)
-    return "{" + ",".join(parts) + "}" if parts else ""
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+# A `_created` series beside every counter and histogram would double the output for a
+# timestamp nobody graphs; /metrics has never carried it.
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 class Counter:
-    def __init__(self, name: str, help_text: str, labels: tuple[str, ...] = ()) -> None:
-        self.name, self.help, self.label_names = name, help_text, labels
-        self._values: dict[LabelValues, float] = {}
+    def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
+        self.collector = prometheus_client.Counter(name, help_text, labels, registry=None)
 
     def inc(self, *labels: str, amount: float = 1.0) -> None:
-        with _lock:
-            self._values[labels] = self._values.get(labels, 0.0) + amount
-
-    def render(self) -> Iterable[str]:
-        yield f"# HELP {self.name} {self.help}"
-        yield f"# TYPE {self.name} counter"
-        with _lock:
-            for values, number in sorted(self._values.items()):
-                yield f"{self.name}{_labels(self.label_names, values)} {number:g}"
+        (self.collector.labels(*labels) if labels else self.collector).inc(amount)
 
 
 class Histogram:
     def __init__(
-        self, name: str, help_text: str, buckets: tuple[float, ...], labels: tuple[str, ...] = ()
+        self, name: str, help_text: str, buckets: Sequence[float], labels: Sequence[str] = ()
     ) -> None:
-        self.name, self.help, self.label_names = name, help_text, labels
-        self.buckets = buckets
-        self._counts: dict[LabelValues, list[int]] = {}
-        self._sums: dict[LabelValues, float] = {}
+        self.collector = prometheus_client.Histogram(
+            name, help_text, labels, registry=None, buckets=buckets
+        )
 
     def observe(self, value: float, *labels: str) -> None:
-        with _lock:
-            counts = self._counts.setdefault(labels, [0] * (len(self.buckets) + 1))
-            for index, bound in enumerate(self.buckets):
-                if value <= bound:
-                    counts[index] += 1
-            counts[-1] += 1
-            self._sums[labels] = self._sums.get(labels, 0.0) + value
-
-    def render(self) -> Iterable[str]:
-        yield f"# HELP {self.name} {self.help}"
-        yield f"# TYPE {self.name} histogram"
-        with _lock:
-            for values, counts in sorted(self._counts.items()):
-                for bound, count in zip(self.buckets, counts, strict=False):
-                    le = _labels(self.label_names, values, f'le="{bound:g}"')
-                    yield f"{self.name}_bucket{le} {count}"
-                inf = _labels(self.label_names, values, 'le="+Inf"')
-                yield f"{self.name}_bucket{inf} {counts[-1]}"
-                plain = _labels(self.label_names, values)
-                yield f"{self.name}_sum{plain} {self._sums[values]:g}"
-                yield f"{self.name}_count{plain} {counts[-1]}"
+        (self.collector.labels(*labels) if labels else self.collector).observe(value)
 
 
-class Gauge:
+class Gauge(NamedTuple):
     """A value read when scraped."""
 
-    def __init__(self, name: str, help_text: str, read: Callable[[], float]) -> None:
-        self.name, self.help, self.read = name, help_text, read
+    name: str
+    help: str
+    read: Callable[[], float]
 
-    def render(self) -> Iterable[str]:
-        yield f"# HELP {self.name} {self.help}"
-        yield f"# TYPE {self.name} gauge"
-        yield f"{self.name} {self.read():g}"
+
+class _Readings(Collector):
+    def __init__(self, gauges: Iterable[Gauge]) -> None:
+        self._gauges = tuple(gauges)
+
+    def collect(self) -> Iterable[Metric]:
+        for gauge in self._gauges:
+            yield GaugeMetricFamily(gauge.name, gauge.help, value=gauge.read())
 
 
 STEP_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
@@ -94,17 +76,17 @@ switch_seconds = Histogram(
     "From publishing a Traefik route to its confirmation through Traefik.",
     (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
 )
+_SHARED = (deploys, step_seconds, health_probes, switch_seconds)
 
 
-def render(gauges: list[Gauge]) -> str:
-    lines: list[str] = []
-    registry: list[Counter | Histogram | Gauge] = [
-        deploys,
-        step_seconds,
-        health_probes,
-        switch_seconds,
-        *gauges,
-    ]
-    for metric in registry:
-        lines.extend(metric.render())
-    return "\n".join(lines) + "\n"
+def registry_for(gauges: Iterable[Gauge]) -> CollectorRegistry:
+    """One daemon's metrics: the process's counters and histograms, then its own gauges."""
+    registry = CollectorRegistry(auto_describe=False)
+    for metric in _SHARED:
+        registry.register(metric.collector)
+    registry.register(_Readings(gauges))
+    return registry
+
+
+def render(registry: CollectorRegistry) -> str:
+    return prometheus_client.generate_latest(registry).decode()

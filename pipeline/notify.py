@@ -1,14 +1,25 @@
-"""Outbound notifications: a signed JSON POST when a release goes live, fails or rolls back."""
+"""Outbound notifications: a signed JSON POST when a release goes live, fails or rolls back.
+
+tenacity: retries as data (attempts, waits, what to retry on, a hook per failed attempt)
+instead of a loop that has to get its sleeps and its last attempt right by hand.
+"""
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 from typing import Any
 
 import httpx
 import structlog
+from tenacity import (
+    RetryCallState,
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+)
+from tenacity.wait import wait_base, wait_incrementing
 
 from pipeline.sealing import Sealer
 from pipeline.sqlite.models import App, Release
@@ -17,6 +28,7 @@ from pipeline.webhooks import sign
 
 log = structlog.get_logger()
 ATTEMPTS = 3
+BACKOFF = wait_incrementing(start=1, increment=1)  # 1 s after the first failure, then 2 s
 SIGNATURE_HEADER = "X-Temps-Signature-256"
 
 
@@ -58,19 +70,53 @@ def send_in_background(sealer: Sealer, app: App, release: Release) -> None:
     }
     url = app.notify_url
     threading.Thread(
-        target=_deliver, args=(url, body, headers, app.name, release.number), daemon=True
+        target=deliver, args=(url, body, headers, app.name, release.number), daemon=True
     ).start()
 
 
-def _deliver(url: str, body: bytes, headers: dict[str, str], app: str, number: int) -> None:
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            response = httpx.post(url, content=body, headers=headers, timeout=5.0)
-            if response.is_success:
-                log.info("notify.sent", app=app, release=f"v{number}", status=response.status_code)
-                return
-            problem = f"HTTP {response.status_code}"
-        except httpx.HTTPError as exc:
-            problem = type(exc).__name__
-        log.warning("notify.failed", app=app, release=f"v{number}", attempt=attempt, error=problem)
-        time.sleep(attempt)
+class Undelivered(Exception):
+    """The receiver did not take the notification: an HTTP error status or no answer."""
+
+
+def deliver(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    app: str,
+    number: int,
+    backoff: wait_base = BACKOFF,
+) -> bool:
+    """POST until the receiver answers 2xx, at most ATTEMPTS times; False when it never did."""
+
+    def failed(attempt: RetryCallState) -> None:
+        error = attempt.outcome.exception() if attempt.outcome else None
+        log.warning(
+            "notify.failed",
+            app=app,
+            release=f"v{number}",
+            attempt=attempt.attempt_number,
+            error=str(error),
+        )
+
+    retrying = Retrying(
+        stop=stop_after_attempt(ATTEMPTS),
+        wait=backoff,
+        retry=retry_if_exception_type(Undelivered),
+        after=failed,
+    )
+    try:
+        status = retrying(_post, url, body, headers)
+    except RetryError:  # every attempt was logged as it failed
+        return False
+    log.info("notify.sent", app=app, release=f"v{number}", status=status)
+    return True
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    try:
+        response = httpx.post(url, content=body, headers=headers, timeout=5.0)
+    except httpx.HTTPError as exc:
+        raise Undelivered(type(exc).__name__) from exc
+    if not response.is_success:
+        raise Undelivered(f"HTTP {response.status_code}")
+    return response.status_code

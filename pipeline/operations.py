@@ -9,7 +9,7 @@ import time
 from pipeline.appconfig import STRATEGIES, text
 from pipeline.errors import Conflict, InvalidInput
 from pipeline.git import repo as gitrepo
-from pipeline.sqlite.models import App, Release
+from pipeline.sqlite.models import App, Release, ReleaseSource
 from pipeline.states import ReleaseState as S
 from pipeline.worker import Deployer
 
@@ -34,19 +34,32 @@ def rollback(deployer: Deployer, app: App, number: int | None) -> Release:
             f"the image of v{target.number} ({target.image}) was pruned; "
             "redeploy its commit instead"
         )
-    release = deployer.submit(
+    # As on Heroku, the app's environment goes back too, not only the container's.
+    env = target.env
+    return _again(deployer, app, target, ReleaseSource.ROLLBACK, env, target.number, env)
+
+
+def _again(
+    deployer: Deployer,
+    app: App,
+    base: Release,
+    source: ReleaseSource,
+    env: str | None = None,
+    rollback_of: int | None = None,
+    app_env: str | None = None,
+) -> Release:
+    """A new release of `base`'s image and config snapshot: no build."""
+    return deployer.submit(
         app,
-        source="rollback",
-        commit=target.commit,
-        image=target.image,
-        config=target.config,
-        env=target.env,
-        strategy=target.strategy,
-        rollback_of=target.number,
-        # As on Heroku, the app's environment goes back too, not only the container's.
-        app_env=target.env,
+        source=source,
+        commit=base.commit,
+        image=base.image,
+        config=base.config,
+        strategy=base.strategy,
+        rollback_of=rollback_of,
+        app_env=app_env,
+        **({"env": env} if env is not None else {}),
     )
-    return release
 
 
 def _previous_live(deployer: Deployer, app: App) -> Release:
@@ -67,7 +80,7 @@ def redeploy(deployer: Deployer, app: App, commit: str | None, strategy: str | N
         if commit is None:
             raise Conflict(f"app {app.name!r} has nothing to deploy yet: push first")
     full = gitrepo.resolve_commit(repo, commit)
-    return deployer.submit(app, source="redeploy", commit=full, strategy=strategy or "")
+    return deployer.submit(app, source=ReleaseSource.REDEPLOY, commit=full, strategy=strategy or "")
 
 
 def change_env(deployer: Deployer, app: App, env: dict[str, str]) -> Release | None:
@@ -78,14 +91,7 @@ def change_env(deployer: Deployer, app: App, env: dict[str, str]) -> Release | N
     live = store.live_release(app)
     if live is None or live.image is None:
         return None
-    return deployer.submit(
-        app,
-        source="config",
-        commit=live.commit,
-        image=live.image,
-        config=live.config,
-        strategy=live.strategy,
-    )
+    return _again(deployer, app, live, ReleaseSource.CONFIG)
 
 
 def validate_env(env: dict[str, str], max_vars: int) -> None:
@@ -133,12 +139,11 @@ def masked_env(env: dict[str, str]) -> dict[str, str]:
 
 def wait_for(deployer: Deployer, release: Release, timeout: float) -> Release:
     """Block until the release is live or has ended, or `timeout` passes."""
-    assert release.id is not None
     deadline = time.monotonic() + timeout
     position = 0
     while (remaining := deadline - time.monotonic()) > 0:
-        chunk = deployer.ctx.journal.follow(release.id, position, min(remaining, 5.0))
+        chunk = deployer.ctx.journal.follow(release.pk, position, min(remaining, 5.0))
         position = chunk.position
         if chunk.done:
             break
-    return deployer.ctx.store.get_release(release.id)
+    return deployer.ctx.store.get_release(release.pk)

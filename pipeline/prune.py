@@ -3,8 +3,6 @@ keep the logs of its newest `keep_release_logs` releases."""
 
 from __future__ import annotations
 
-import json
-
 import structlog
 
 from pipeline.appconfig import AppConfig
@@ -19,7 +17,7 @@ def prune_images(ctx: Context, finished: Release) -> None:
     app = ctx.store.get_app_by_id(finished.app_id)
     log = structlog.get_logger().bind(app=app.name, release=f"v{finished.number}")
     basis = ctx.store.live_release(app) or finished
-    keep_count = AppConfig.from_dict(json.loads(basis.config)).deploy.keep_releases
+    keep_count = AppConfig.from_dict(basis.config).deploy.keep_releases
     keep: set[str] = set()
     for release in ctx.store.releases(app, limit=1000):
         if release.image is None or release.state in (S.FAILED, S.SUPERSEDED):

@@ -15,17 +15,16 @@ from collections.abc import Callable
 
 import structlog
 
+from pipeline.build import config_of
 from pipeline.context import Context
-from pipeline.docker.runtime import Container
 from pipeline.errors import TempsError
 from pipeline.git import repo as gitrepo
 from pipeline.retire import Leaving, retire_in_background
-from pipeline.slots import config_of, hosts_of
-from pipeline.sqlite.models import App, Release
-from pipeline.states import IN_FLIGHT
+from pipeline.runtime import Container
+from pipeline.sqlite.models import App, Release, ReleaseSource
+from pipeline.states import IN_FLIGHT, Failure, transition
 from pipeline.states import ReleaseState as S
-from pipeline.traefik import config as traefik
-from pipeline.traefik import routes
+from pipeline.traefik import publish, routes
 
 log = structlog.get_logger()
 # For a container no release names (a release command's, say): drain and stop bounds.
@@ -71,20 +70,16 @@ def settle_records(ctx: Context, app: App) -> Release | None:
         if state == S.DRAINING:
             promote(ctx, app, release)
         elif state == S.STANDBY:
-            ctx.journal.transition(release, S.RETIRED)
+            transition(ctx.store, app.name, release, S.RETIRED)
         elif state in IN_FLIGHT:
-            ctx.journal.transition(
-                release,
-                S.INTERRUPTED,
-                failed_step=str(state),
-                failure_reason=f"the daemon stopped while the deploy was {state}",
-            )
+            reason = f"the daemon stopped while the deploy was {state}"
+            transition(ctx.store, app.name, release, S.INTERRUPTED, failure=Failure(reason, state))
             log.warning(
                 "reconcile.interrupted", app=app.name, release=f"v{release.number}", step=str(state)
             )
     lives = [r for r in ctx.store.releases(app, limit=1000) if r.state == S.LIVE]
     for older in lives[1:]:
-        ctx.journal.transition(older, S.RETIRED)
+        transition(ctx.store, app.name, older, S.RETIRED)
     return lives[0] if lives else None
 
 
@@ -92,8 +87,8 @@ def promote(ctx: Context, app: App, release: Release) -> None:
     """Finish what the crash cut short after a confirmed switch: live, restartable, on main."""
     if release.container:
         ctx.runtime.keep_running(release.container)
-    ctx.journal.transition(release, S.LIVE)
-    if release.source == "push":
+    transition(ctx.store, app.name, release, S.LIVE)
+    if release.source == ReleaseSource.PUSH:
         # The push that carried it was cut off before its ref update; main names what runs.
         gitrepo.set_main(ctx.settings.repo_path(app.name), release.commit)
     log.info("reconcile.promoted", app=app.name, release=f"v{release.number}")
@@ -107,16 +102,14 @@ def republish(ctx: Context, app: App, live: Release, container: Container | None
         log.error("reconcile.live_container_missing", app=app.name, container=live.container)
         return
     if host_port != live.host_port:
-        assert live.id is not None
-        live = ctx.store.update_release(live.id, host_port=host_port)
-    url = f"http://127.0.0.1:{host_port}"
+        live = ctx.store.set_details(live.pk, host_port=host_port)
+    urls = (f"http://127.0.0.1:{host_port}",)
     label = f"v{live.number}"
-    document = traefik.route_document(app.name, hosts_of(ctx.settings, app.name), url, label)
-    if routes.read_route(ctx.settings, app.name) == traefik.render(document):
+    if publish.is_routed(ctx.settings, app.name, urls, label):
         return
-    routes.publish_route(ctx.settings, app.name, document)
-    traefik.confirm_route(ctx.settings, app.name, url, config.healthcheck.path, label)
-    log.info("reconcile.route_rewritten", app=app.name, url=url)
+    # Like a switch: confirmed through Traefik, the route it had put back if it does not.
+    publish.route(ctx.settings, app.name, urls, label, config.healthcheck.path)
+    log.info("reconcile.route_rewritten", app=app.name, url=urls[0])
 
 
 def remove_orphans(ctx: Context, orphans: list[Container]) -> None:

@@ -15,7 +15,6 @@ live slot, not the standby. Pruning waits (Docker keeps an image a container use
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -27,13 +26,17 @@ import structlog
 from pipeline.appconfig import AppConfig
 from pipeline.drain import Drained, drain
 from pipeline.sqlite.models import Release
+from pipeline.states import ReleaseState as S
+from pipeline.traefik import publish
 from pipeline.traefik.traffic import finished_during
 
 if TYPE_CHECKING:
-    from pipeline.context import Context
+    from pipeline.context import Context, Deploy
 
 log = structlog.get_logger()
 Say = Callable[[str], None]
+# recreate waits this long at most for a standby that drains and stops in the background.
+RETIREMENT_WAIT_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class Leaving:
         """`ports`: where Docker publishes the container now, if not where it was recorded."""
         if release.container is None:
             return None
-        deploy = AppConfig.from_dict(json.loads(release.config)).deploy
+        deploy = AppConfig.from_dict(release.config).deploy
         if ports is None:
             ports = (release.host_port,) if release.host_port is not None else ()
         return cls(
@@ -138,17 +141,17 @@ def drain_and_stop(
     """Drain (unless `drained` already holds the slot's drain), stop, report."""
     if drained is None:
         drained = drain_slot(leaving, say)
-    ctx.store.make_durable()  # the records that retire it outlive the container
-    ctx.runtime.stop(drained, leaving.stop_timeout)
     finished = finished_during(
         ctx.settings.access_log, leaving.urls, drained.started_at, drained.ended_at
     )
+    if leaving.release_id is not None:
+        record_drain(ctx, leaving.release_id, drained, finished)
+    ctx.store.make_durable()  # the records that retire it outlive the container
+    ctx.runtime.stop(drained, leaving.stop_timeout)
     say(
         f"-----> Stopped {leaving.label}: drained {drained.seconds:.1f}s, "
         f"{finished} request{'s' if finished != 1 else ''} finished during the drain"
     )
-    if leaving.release_id is not None:
-        record_drain(ctx, leaving.release_id, drained, finished)
 
 
 def retire_in_background(
@@ -163,7 +166,7 @@ def retire_in_background(
 def record_drain(ctx: Context, release_id: int, drained: Drained, finished: int) -> None:
     """The drained release's traffic report gains how long it drained and what it finished."""
     release = ctx.store.get_release(release_id)
-    report = json.loads(release.traffic) if release.traffic else {}
+    report = dict(release.traffic or {})
     report["drain"] = {
         "seconds": round(drained.seconds, 3),
         "complete": drained.complete,
@@ -172,4 +175,40 @@ def record_drain(ctx: Context, release_id: int, drained: Drained, finished: int)
         "started_at": drained.started_at,
         "ended_at": drained.ended_at,
     }
-    ctx.store.update_release(release_id, traffic=json.dumps(report))
+    ctx.store.set_details(release_id, traffic=report)
+
+
+def retire_standby(deploy: Deploy) -> None:
+    """A newer deploy ends a bake window early: the previous slot drains and goes.
+
+    It may still finish requests that began before the last switch; it does so in the
+    background while this deploy builds and is gated."""
+    standby = deploy.ctx.store.standby_release(deploy.app)
+    if standby is None:
+        return
+    deploy.move_other(standby, S.RETIRED)
+    deploy.say(f"-----> v{standby.number} leaves its bake window early: draining it meanwhile")
+    retire_in_background(deploy.ctx, deploy.app.name, Leaving.of(standby), deploy.say)
+
+
+def stop_previous(deploy: Deploy) -> None:
+    """recreate: the old slots stop before the new one boots (downtime, by choice).
+
+    The app must never run twice, so a standby still draining in the background is waited
+    for too."""
+    ctx = deploy.ctx
+    previous = ctx.store.live_release(deploy.app)
+    if previous is not None:
+        deploy.move(S.DRAINING)
+        deploy.say(f"-----> recreate: stopping v{previous.number} before starting {deploy.label}")
+        # Out of Traefik first, or new requests would keep its drain from ever ending: from
+        # here until the switch the app answers 503.
+        if not publish.unroute(ctx.settings, deploy.app.name, deploy.label):
+            deploy.say("-----> Traefik did not confirm the app's route without a server; going on")
+        deploy.move_other(previous, S.RETIRED)
+        leaving = Leaving.of(previous)
+        if leaving is not None:
+            drain_and_stop(ctx, leaving, deploy.say)
+    if ctx.retirements.busy(deploy.app.name):
+        deploy.say("-----> recreate: waiting for the standby slot to drain and stop")
+        ctx.retirements.wait(deploy.app.name, RETIREMENT_WAIT_SECONDS)

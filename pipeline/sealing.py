@@ -115,8 +115,7 @@ def reseal(store: Store, sealer: Sealer) -> int:
             store.update_app(app.name, **fields)
             changed += len(fields)
     for release in store.releases_with_clear_env():
-        assert release.id is not None
-        store.set_release_env(release.id, sealer.seal_env(sealer.open_env(release.env)))
+        store.set_release_env(release.pk, sealer.seal_env(sealer.open_env(release.env)))
         changed += 1
     if changed:
         store.compact()

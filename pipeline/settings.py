@@ -88,6 +88,13 @@ class Settings:
                 f"invalid domain {self.domain!r}: use lowercase letters, digits, '.' and '-'"
             )
 
+    def hosts(self, app: str) -> list[str]:
+        """The host names Traefik serves the app at."""
+        return [f"{app}.{self.domain}"]
+
+    def app_url(self, app: str) -> str:
+        return f"http://{self.hosts(app)[0]}"
+
     @property
     def db_path(self) -> Path:
         return self.home / "temps.db"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -55,33 +55,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(git_routes.router)
     app.include_router(dashboard.router)
 
+    scraped = metrics.registry_for(_gauges(lambda: app.state.daemon))
+
     @app.get(
         "/metrics",
         response_class=PlainTextResponse,
         responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
     )
     def metrics_page() -> PlainTextResponse:
-        daemon: Daemon = app.state.daemon
-        gauges = [
-            metrics.Gauge(
-                "temps_queue_depth",
-                "Deploys running or waiting.",
-                lambda: daemon.deployer.queue_depth(),
-            ),
-            metrics.Gauge(
-                "temps_traefik_up",
-                "1 when the managed Traefik answers /ping.",
-                lambda: float(daemon.proxy.ready()),
-            ),
-            metrics.Gauge(
-                "temps_traefik_restarts",
-                "Restarts of the managed Traefik.",
-                lambda: daemon.proxy.restarts,
-            ),
-        ]
-        return PlainTextResponse(
-            metrics.render(gauges), media_type="text/plain; version=0.0.4; charset=utf-8"
-        )
+        return PlainTextResponse(metrics.render(scraped), media_type=metrics.CONTENT_TYPE)
 
     @app.get(
         "/healthz",
@@ -94,6 +76,27 @@ def create_app(settings: Settings) -> FastAPI:
         return await waiting(_health, app.state.daemon)
 
     return app
+
+
+def _gauges(daemon_of: Callable[[], Daemon]) -> list[metrics.Gauge]:
+    """What /metrics reads from the running daemon each time it is scraped."""
+    return [
+        metrics.Gauge(
+            "temps_queue_depth",
+            "Deploys running or waiting.",
+            lambda: daemon_of().deployer.queue_depth(),
+        ),
+        metrics.Gauge(
+            "temps_traefik_up",
+            "1 when the managed Traefik answers /ping.",
+            lambda: float(daemon_of().proxy.ready()),
+        ),
+        metrics.Gauge(
+            "temps_traefik_restarts",
+            "Restarts of the managed Traefik.",
+            lambda: daemon_of().proxy.restarts,
+        ),
+    ]
 
 
 def _health(daemon: Daemon) -> JSONResponse:

@@ -16,6 +16,7 @@ import structlog
 
 from pipeline.errors import Forbidden, RateLimited, Unauthorized
 from pipeline.settings import Settings
+from pipeline.sqlite.models import Scope
 from pipeline.sqlite.store import Store, hash_token
 
 log = structlog.get_logger()
@@ -29,15 +30,15 @@ GIT_HINT = (
 @dataclass(frozen=True)
 class Principal:
     name: str
-    scope: str  # admin or deploy
+    scope: Scope
     app: str | None
 
     def require_app(self, app: str) -> None:
-        if self.scope != "admin" and self.app != app:
+        if self.scope != Scope.ADMIN and self.app != app:
             raise Forbidden(f"token {self.name!r} may not act on app {app!r}")
 
     def require_admin(self) -> None:
-        if self.scope != "admin":
+        if self.scope != Scope.ADMIN:
             raise Forbidden(f"token {self.name!r} is not an admin token")
 
 
@@ -57,7 +58,7 @@ def ensure_admin_token(settings: Settings, store: Store) -> None:
     digest = hash_token(token)
     # A revoked admin token stays revoked: only a token never seen is registered.
     if not any(hmac.compare_digest(row.token_hash, digest) for row in store.token_hashes()):
-        store.add_token("admin", token, "admin")
+        store.add_token("admin", token, Scope.ADMIN)
 
 
 def authenticate(store: Store, token: str | None) -> Principal:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -35,6 +36,30 @@ LIMIT_FLAGS = [
     ("--keep-release-logs", "KEEP_RELEASE_LOGS", 100, "releases per app whose log is kept"),
     ("--auth-failures", "AUTH_FAILURES", 10, "failed logins per client address per minute"),
 ]
+# Limit flags whose Settings field is named otherwise.
+SETTING_OF_FLAG = {"auth_failures": "auth_failures_allowed"}
+
+SERVE_FLAGS = [
+    ("--home", "HOME", str(Path.home() / ".temps"), "state directory, default ~/.temps"),
+    ("--listen", "LISTEN", "127.0.0.1:7000", "API and git address"),
+    ("--http", "HTTP", "127.0.0.1:8080", "Traefik's web entrypoint"),
+    ("--domain", "DOMAIN", "localhost", "apps are served at <app>.<domain>"),
+    ("--traefik-api", "TRAEFIK_API", "127.0.0.1:7001", "Traefik's API, ping and metrics, loopback"),
+    (
+        "--forwarded-allow-ips",
+        "FORWARDED_ALLOW_IPS",
+        "",
+        "comma-separated proxy addresses whose X-Forwarded-For is believed; "
+        "default none: the peer address is the client",
+    ),
+    (
+        "--log-file",
+        "LOG_FILE",
+        "",
+        "write the daemon's log to this file, rotated past --max-daemon-log-bytes with 3 kept; "
+        "default: stderr, for systemd's journal",
+    ),
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,48 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the daemon (API, git, deploy worker, Traefik)")
-    serve.add_argument(
-        "--home",
-        default=_env("HOME", str(Path.home() / ".temps")),
-        help="state directory (TEMPS_HOME, default ~/.temps)",
-    )
-    serve.add_argument(
-        "--listen",
-        default=_env("LISTEN", "127.0.0.1:7000"),
-        help="API and git address (TEMPS_LISTEN)",
-    )
-    serve.add_argument(
-        "--http",
-        default=_env("HTTP", "127.0.0.1:8080"),
-        help="Traefik's web entrypoint (TEMPS_HTTP)",
-    )
-    serve.add_argument(
-        "--domain",
-        default=_env("DOMAIN", "localhost"),
-        help="apps are served at <app>.<domain> (TEMPS_DOMAIN)",
-    )
-    serve.add_argument(
-        "--traefik-api",
-        default=_env("TRAEFIK_API", "127.0.0.1:7001"),
-        help="Traefik's API, ping and metrics address, loopback (TEMPS_TRAEFIK_API)",
-    )
+    for flag, env, value, about in SERVE_FLAGS:
+        serve.add_argument(flag, default=_env(env, value), help=f"{about} (TEMPS_{env})")
     serve.add_argument(
         "--build-concurrency",
         type=int,
         default=int(_env("BUILD_CONCURRENCY", "2")),
         help="builds that may run at once across apps (TEMPS_BUILD_CONCURRENCY)",
-    )
-    serve.add_argument(
-        "--forwarded-allow-ips",
-        default=_env("FORWARDED_ALLOW_IPS", ""),
-        help="comma-separated proxy addresses whose X-Forwarded-For is believed "
-        "(TEMPS_FORWARDED_ALLOW_IPS; default none: the peer address is the client)",
-    )
-    serve.add_argument(
-        "--log-file",
-        default=_env("LOG_FILE", ""),
-        help="write the daemon's log to this file, rotated past --max-daemon-log-bytes with "
-        "3 kept (TEMPS_LOG_FILE; default: stderr, for systemd's journal)",
     )
     limits = serve.add_argument_group("limits (README, Limits)")
     for flag, env, default, help_text in LIMIT_FLAGS:
@@ -98,6 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _limits(args: argparse.Namespace) -> dict[str, int | float]:
+    """Each limit flag's value, as its Settings field holds it (a whole number or seconds)."""
+    defaults = {field.name: field.default for field in dataclasses.fields(Settings)}
+    values: dict[str, int | float] = {}
+    for flag, *_ in LIMIT_FLAGS:
+        name = flag.removeprefix("--").replace("-", "_")
+        value = getattr(args, name)
+        name = SETTING_OF_FLAG.get(name, name)
+        values[name] = int(value) if isinstance(defaults[name], int) else value
+    return values
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(
         home=Path(args.home).expanduser().resolve(),
@@ -106,27 +108,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
         traefik_api=Address.parse(args.traefik_api),
         domain=args.domain.lower(),
         build_concurrency=args.build_concurrency,
-        max_push_bytes=int(args.max_push_bytes),
-        max_object_bytes=int(args.max_object_bytes),
-        max_unpacked_bytes=int(args.max_unpacked_bytes),
-        max_request_bytes=int(args.max_request_bytes),
-        max_webhook_bytes=int(args.max_webhook_bytes),
-        max_fetch_bytes=int(args.max_fetch_bytes),
-        fetch_timeout=args.fetch_timeout,
-        build_timeout=args.build_timeout,
-        build_memory_mb=int(args.build_memory_mb),
-        build_pids=int(args.build_pids),
-        max_env_vars=int(args.max_env_vars),
-        max_log_lines=int(args.max_log_lines),
-        max_log_bytes=int(args.max_log_bytes),
-        max_traefik_log_bytes=int(args.max_traefik_log_bytes),
         log_file=Path(args.log_file).expanduser().resolve() if args.log_file else None,
-        max_daemon_log_bytes=int(args.max_daemon_log_bytes),
-        keep_release_logs=int(args.keep_release_logs),
-        auth_failures_allowed=int(args.auth_failures),
         forwarded_allow_ips=tuple(
             ip.strip() for ip in args.forwarded_allow_ips.split(",") if ip.strip()
         ),
+        **_limits(args),  # type: ignore[arg-type]
     )
 
 

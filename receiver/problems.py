@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.errors import (
@@ -22,20 +23,34 @@ from pipeline.errors import (
     TempsError,
     TooLarge,
     Unauthorized,
+    UnsupportedMediaType,
 )
+from receiver.auth import GIT_HINT
 
-STATUS: list[tuple[type[TempsError], int, str]] = [
-    (NotFound, 404, "Not Found"),
-    (Conflict, 409, "Conflict"),
-    (TooLarge, 413, "Content Too Large"),
-    (InvalidInput, 400, "Bad Request"),
-    (Unauthorized, 401, "Unauthorized"),
-    (Forbidden, 403, "Forbidden"),
-    (RateLimited, 429, "Too Many Requests"),
-    (RuntimeUnavailable, 503, "Service Unavailable"),
-    (DeployError, 422, "Deploy Failed"),
-    (TempsError, 500, "Internal Server Error"),
-]
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    title: str  # the problem's title
+    meaning: str | None = None  # what the OpenAPI schema says this status means
+
+
+# The one table: the first class an error is an instance of decides how every face of the
+# daemon answers it (the API's problems, git's plain text, the dashboard's pages).
+ANSWERS: tuple[tuple[type[Exception], Answer], ...] = (
+    (NotFound, Answer(404, "Not Found", "No such app or release")),
+    (Conflict, Answer(409, "Conflict", "Conflicts with the current state")),
+    (TooLarge, Answer(413, "Content Too Large", "Body over the configured limit")),
+    (UnsupportedMediaType, Answer(415, "Unsupported Media Type")),
+    (InvalidInput, Answer(400, "Bad Request", "Bad request")),
+    (Unauthorized, Answer(401, "Unauthorized", "Missing or invalid credentials")),
+    (Forbidden, Answer(403, "Forbidden", "Not allowed for this token")),
+    (RateLimited, Answer(429, "Too Many Requests", "Too many failed authentications")),
+    (RuntimeUnavailable, Answer(503, "Service Unavailable", "Docker engine unavailable")),
+    (DeployError, Answer(422, "Deploy Failed")),
+    (RequestValidationError, Answer(422, "Unprocessable Content", "Invalid request")),
+    (Exception, Answer(500, "Internal Server Error", "Unexpected error")),
+)
 
 log = structlog.get_logger()
 
@@ -52,19 +67,9 @@ _PROBLEM_SCHEMA = {
 _PROBLEM = {"content": {"application/problem+json": {"schema": _PROBLEM_SCHEMA}}}
 # Every answer an API route may give besides its own: documented once, for every route.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"description": title, **_PROBLEM}
-    for status, title in (
-        (400, "Bad request"),
-        (401, "Missing or invalid credentials"),
-        (403, "Not allowed for this token"),
-        (404, "No such app or release"),
-        (409, "Conflicts with the current state"),
-        (413, "Body over the configured limit"),
-        (422, "Invalid request"),
-        (429, "Too many failed authentications"),
-        (500, "Unexpected error"),
-        (503, "Docker engine unavailable"),
-    )
+    answer.status: {"description": answer.meaning, **_PROBLEM}
+    for answer in sorted((answer for _, answer in ANSWERS), key=lambda a: a.status)
+    if answer.meaning is not None
 }
 
 UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="temps"'}
@@ -81,18 +86,30 @@ def problem(
     )
 
 
-def status_for(error: TempsError) -> tuple[int, str]:
-    for kind, status, title in STATUS:
-        if isinstance(error, kind):
-            return status, title
-    return 500, "Internal Server Error"
+def answer_for(error: Exception) -> Answer:
+    return next(answer for kind, answer in ANSWERS if isinstance(error, kind))
+
+
+def status_for(error: Exception) -> tuple[int, str]:
+    answer = answer_for(error)
+    return answer.status, answer.title
+
+
+def git_refusal(error: TempsError) -> PlainTextResponse:
+    """A refusal as git shows it to the pusher: a line of text. A 401 asks for Basic
+    credentials, since git sends them only after one, and says which to use."""
+    status = answer_for(error).status
+    if status == 401:
+        headers = {"WWW-Authenticate": 'Basic realm="temps"'}
+        return PlainTextResponse(f"{error}. {GIT_HINT}", status_code=status, headers=headers)
+    return PlainTextResponse(f"temps: {error}\n", status_code=status)
 
 
 async def _temps_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, TempsError)
-    status, title = status_for(error)
-    headers = UNAUTHORIZED_HEADERS if status == 401 else None
-    return problem(status, title, str(error), headers)
+    answer = answer_for(error)
+    headers = UNAUTHORIZED_HEADERS if answer.status == 401 else None
+    return problem(answer.status, answer.title, str(error), headers)
 
 
 async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
@@ -100,7 +117,8 @@ async def _validation_error(_request: Request, error: Exception) -> JSONResponse
     details = "; ".join(
         f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in error.errors()
     )
-    return problem(422, "Unprocessable Content", details)
+    answer = answer_for(error)
+    return problem(answer.status, answer.title, details)
 
 
 async def _http_error(_request: Request, error: Exception) -> JSONResponse:
@@ -111,7 +129,8 @@ async def _http_error(_request: Request, error: Exception) -> JSONResponse:
 
 async def _unexpected(_request: Request, error: Exception) -> JSONResponse:
     log.exception("http.unexpected_error", error_type=type(error).__name__)
-    return problem(500, "Internal Server Error", "unexpected error; see the daemon log")
+    answer = answer_for(error)
+    return problem(answer.status, answer.title, "unexpected error; see the daemon log")
 
 
 def install(app: FastAPI) -> None:

@@ -4,15 +4,12 @@ free ports, and figures collected for the summary at the end of the run."""
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Callable, Generator, Iterator
-from pathlib import Path
 
 import pytest
 from support.busybox import ensure_busybox_image
-from support.daemon import TempsDaemon
+from support.daemon import ARTIFACTS, TempsDaemon, running_daemon
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 FIGURES: list[str] = []
 
 
@@ -30,18 +27,10 @@ def temps_daemon(
     A module may set `TEMPS_SERVE_ARGS` (a list of `temps serve` flags) for its daemon.
     """
     name = re.sub(r"[^a-z0-9]+", "-", request.module.__name__.lower()).strip("-")
-    daemon = TempsDaemon(
-        home=tmp_path_factory.mktemp(f"home-{name}"),
-        extra_args=list(getattr(request.module, "TEMPS_SERVE_ARGS", ())),
-    )
-    daemon.start()
-    try:
+    home = tmp_path_factory.mktemp(f"home-{name}")
+    args = list(getattr(request.module, "TEMPS_SERVE_ARGS", ()))
+    with running_daemon(home, name, args) as daemon:
         yield daemon
-    finally:
-        daemon.stop()
-        ARTIFACTS.mkdir(exist_ok=True)
-        if daemon.log_path.exists():
-            shutil.copyfile(daemon.log_path, ARTIFACTS / f"{name}-daemon.log")
 
 
 @pytest.fixture

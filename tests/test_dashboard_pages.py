@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
-from string import Template
 from typing import Any
 
-from receiver.dashboard.html import Html, fill, seconds, source_label, step_breakdown, traffic
-from receiver.dashboard.pages import Frame, app_page, layout
+from markupsafe import Markup
+
+from receiver.dashboard.formats import seconds, source_label, step_breakdown
+from receiver.dashboard.pages import Frame, app_page
 from receiver.dashboard.release import release_page
 from receiver.dashboard.session import Sessions
+from receiver.dashboard.templating import ENVIRONMENT, part, render_page
 from receiver.dashboard.web import safe_next
 
 HOSTILE = '<script>alert("x")</script>'
@@ -51,8 +53,8 @@ APP = {
 
 
 def test_values_are_escaped_and_markup_is_not() -> None:
-    template = Template("<p>$text</p>$markup")
-    page = fill(template, text=HOSTILE, markup=Html("<b>ok</b>"))
+    template = ENVIRONMENT.from_string("<p>{{ text }}</p>{{ markup }}")
+    page = template.render(text=HOSTILE, markup=Markup("<b>ok</b>"))
     assert page == "<p>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</p><b>ok</b>"
 
 
@@ -67,7 +69,9 @@ def test_pages_escape_what_comes_from_the_records() -> None:
     )
     body = release_page(APP, failed, [HOSTILE], 1, following=False, now=time.time())
     history = app_page(APP, [failed])
-    page = layout(Frame("t", "csrf", [("error", HOSTILE)]), Html(body + history))
+    page = render_page(Frame("t", "csrf", [("error", HOSTILE)]), body) + render_page(
+        Frame("t"), history
+    )
     assert "<script>" not in page
     assert page.count("&lt;script&gt;") >= 6, "a hostile value vanished instead of being shown"
     assert '<section class="card failure" role="alert"><h2>Failed at Build</h2>' in page
@@ -76,12 +80,17 @@ def test_pages_escape_what_comes_from_the_records() -> None:
 def test_release_page_shows_traffic_when_present_and_tolerates_its_absence() -> None:
     before = {"requests": 1100, "errors": 2}
     report = {"window_seconds": 2.5, "requests": 1234, "errors": 0, "before": before}
-    shown = release_page(APP, release(traffic=report), [], 0, following=False, now=time.time())
+    shown = render_page(
+        Frame("t"),
+        release_page(APP, release(traffic=report), [], 0, following=False, now=time.time()),
+    )
     assert "0 errors" in shown and "1,234 requests" in shown and "before: 2 of 1,100" in shown
     for view in (release(), release(traffic=None)):
-        page = release_page(APP, view, [], 0, following=False, now=time.time())
+        page = render_page(
+            Frame("t"), release_page(APP, view, [], 0, following=False, now=time.time())
+        )
         assert "Traffic during switch" in page
-    one_error = traffic({"requests": 10, "errors": 1})
+    one_error = part("switch_traffic", {"requests": 10, "errors": 1})
     assert '<span class="traffic-bad">1 error</span> in 10 requests' in one_error
 
 
@@ -105,7 +114,9 @@ def test_running_release_is_followed_and_its_current_step_counts_up() -> None:
             {"state": "building", "was": "queued", "at": 101.0},
         ],
     )
-    page = release_page(APP, running, ["step 1"], 1, following=True, now=104.0)
+    page = render_page(
+        Frame("t"), release_page(APP, running, ["step 1"], 1, following=True, now=104.0)
+    )
     assert 'data-follow="1"' in page and 'data-position="1"' in page
     assert "3.0 s so far" in page and "step-current" in page
 

@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +28,14 @@ import httpx
 import pytest
 from support.apprepo import git, git_push, make_app_repo, remote_main
 from support.checks import assert_no_failures, rejection, route_servers, start_load
-from support.daemon import TempsDaemon, container_name
+from support.daemon import TempsDaemon, container_name, running_daemon
 from support.dockercli import container_names, docker
-from support.load import SlowRequest, version_of
+from support.load import LoadSummary, SlowRequest, version_of
 from support.sockproxy import UnixSocketProxy
 from support.wait import poll
 
 pytestmark = pytest.mark.docker
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 # Container and image names are global on the shared dockerd: make this run's apps unique.
 RUN = secrets.token_hex(2)
 KILL_POINT_TIMEOUT = 120.0
@@ -92,15 +92,9 @@ def temps_daemon(
         proxy: UnixSocketProxy = request.getfixturevalue("docker_proxy")
         env = {"DOCKER_HOST": proxy.url}
     name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:60]
-    daemon = TempsDaemon(home=tmp_path_factory.mktemp(f"home-{name}"), env=env)
-    daemon.start()
-    try:
+    home = tmp_path_factory.mktemp(f"home-{name}")
+    with running_daemon(home, f"test-e2e-faults-{name}", env=env) as daemon:
         yield daemon
-    finally:
-        daemon.stop()
-        ARTIFACTS.mkdir(exist_ok=True)
-        if daemon.log_path.exists():
-            shutil.copyfile(daemon.log_path, ARTIFACTS / f"test-e2e-faults-{name}-daemon.log")
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -173,6 +167,18 @@ def wait_release(
     return found
 
 
+def wait_slow_build_step(daemon: TempsDaemon, app: str, push: Future[tuple[int, str]]) -> None:
+    """Until v2 is inside its build for real: dockerd is running the slow step (SLOW_BUILD)."""
+    wait_release(
+        daemon,
+        app,
+        2,
+        lambda r: r["state"] == "building" and any("sleep" in ln for ln in r["log"]),
+        push,
+        "running its slow build step",
+    )
+
+
 def push_in_background(
     pool: ThreadPoolExecutor, daemon: TempsDaemon, app: str, repo: Path
 ) -> Future[tuple[int, str]]:
@@ -180,11 +186,18 @@ def push_in_background(
 
 
 def crash_and_restart(
-    daemon: TempsDaemon, push: Future[tuple[int, str]], figures: Callable[[str], None], what: str
+    daemon: TempsDaemon,
+    push: Future[tuple[int, str]],
+    figures: Callable[[str], None],
+    what: str,
+    at_kill: Callable[[], None] = lambda: None,
 ) -> tuple[int, str]:
-    """SIGKILL the daemon, leave it dead a moment, restart it; the push's answer."""
+    """SIGKILL the daemon, leave it dead a moment, restart it; the push's answer.
+
+    `at_kill` checks, the moment the daemon is dead, what the kill was aimed at."""
     killed = time.monotonic()
     daemon.kill()
+    at_kill()
     code, output = push.result(timeout=PUSH_AFTER_KILL_TIMEOUT)
     answered = time.monotonic() - killed
     assert code != 0, f"a push whose daemon was killed {what} exited 0:\n{output}"
@@ -290,151 +303,90 @@ def push_next(daemon: TempsDaemon, app: str, repo: Path, version: str, number: i
 # --- 1. the daemon SIGKILLed mid-deploy ----------------------------------------------------------
 
 
-def test_sigkill_during_build(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
-) -> None:
-    daemon = temps_daemon
-    app, repo, _ = deploy_first(daemon, tmp_path, "kill-build")
-    load = start_load(daemon, app)
-    try:
-        make_app_repo(repo, "v2", dockerfile_extra=SLOW_BUILD)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            push = push_in_background(pool, daemon, app, repo)
-            # Inside the build for real: dockerd is running the slow step.
-            wait_release(
-                daemon,
-                app,
-                2,
-                lambda r: r["state"] == "building" and any("sleep" in ln for ln in r["log"]),
-                push,
-                "running its slow build step",
-            )
-            crash_and_restart(daemon, push, figures, "during build")
-        time.sleep(1.0)
-    finally:
-        summary = load.stop()
-    figures(f"load across SIGKILL during build: {summary.line()}")
+@dataclass
+class Deploying:
+    """A push of v2 under way to an app live at v1, on a daemon about to be SIGKILLed."""
 
-    assert_interrupted(daemon, app, 2, "building")
-    live = assert_consistent(daemon, app, "v1", 1)
-    assert_no_failures(summary)
-    # Checked now, asserted after the next push: it must work even where these fail.
-    problems = settled_problems(daemon, app, live)
-    push_next(daemon, app, repo, "v3", 3)
-    assert not problems, "; ".join(problems)
+    daemon: TempsDaemon
+    app: str
+    push: Future[tuple[int, str]]
+    route_file: Path
+    slow: SlowRequest | None = None  # a request on v1 kept in flight across the kill
+    route_at_kill: str | None = None  # the release the route file named when the kill came
 
 
-def test_sigkill_during_health_gate(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
-) -> None:
-    daemon = temps_daemon
-    app, repo, _ = deploy_first(daemon, tmp_path, "kill-gate")
-    load = start_load(daemon, app)
-    try:
-        # /health is missing and failures do not count for two minutes: the gate keeps going.
-        make_app_repo(
-            repo,
-            "v2",
-            health=False,
-            settings={"healthcheck": {"grace_period": 120.0, "deadline": 150.0}},
-        )
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            push = push_in_background(pool, daemon, app, repo)
-            wait_release(
-                daemon, app, 2, lambda r: r["state"] == "health_checking", push, "health_checking"
-            )
-            time.sleep(1.0)  # a few probes have failed
-            crash_and_restart(daemon, push, figures, "during the health gate")
-        time.sleep(1.0)
-    finally:
-        summary = load.stop()
-    figures(f"load across SIGKILL during the health gate: {summary.line()}")
+@dataclass(frozen=True)
+class KillPoint:
+    """Where in a deploy the daemon is killed, and what it must have left once restarted."""
 
-    assert_interrupted(daemon, app, 2, "health_checking")
-    live = assert_consistent(daemon, app, "v1", 1)
-    assert_no_failures(summary)
-    # Checked now, asserted after the next push: it must work even where these fail.
-    problems = settled_problems(daemon, app, live)
-    push_next(daemon, app, repo, "v3", 3)
-    assert not problems, "; ".join(problems)
+    what: str  # "during build": for the figures and the test id
+    label: str  # of the app
+    v2: dict[str, Any]  # make_app_repo options of the v2 the kill interrupts
+    reach: Callable[[Deploying], None]  # waits, in the deploy, for the moment to kill
+    check: Callable[[Deploying, LoadSummary], dict[str, Any]]  # returns the live release
+    at_kill: Callable[[Deploying], None] = lambda run: None  # must hold as the kill lands
+
+    @property
+    def id(self) -> str:
+        return re.sub(r"[^a-z0-9]+", "-", self.what.lower()).strip("-")
 
 
-def test_sigkill_right_after_the_traefik_file_is_replaced(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
-) -> None:
-    daemon = temps_daemon
-    app, repo, _ = deploy_first(daemon, tmp_path, "kill-switch")
-    route_file = daemon.home / "traefik" / "dynamic" / "routes.yml"
-    assert routed_release(route_file.read_bytes(), app) == "v1"
-    load = start_load(daemon, app)
-    try:
-        # The confirming probe through Traefik takes a second (a slow health CGI), so a kill
-        # the moment the file changes lands before the switch is confirmed.
-        make_app_repo(
-            repo,
-            "v2",
-            health_cgi=SLOW_HEALTH_CGI,
-            settings={"healthcheck": {"path": "/cgi-bin/health", "timeout": 3.0}},
-        )
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            push = push_in_background(pool, daemon, app, repo)
-            changed = poll(
-                lambda: routed_release(route_file.read_bytes(), app),
-                lambda release: release != "v1" or push.done(),
-                timeout=KILL_POINT_TIMEOUT,
-                interval=0.002,
-            )
-            daemon.kill()
-            assert changed == "v2", f"the route never moved to v2; push:\n{push.result()[1]}"
-            code, output = push.result(timeout=PUSH_AFTER_KILL_TIMEOUT)
-            assert code != 0, f"the push exited 0 though its daemon was killed:\n{output}"
-            time.sleep(DOWN_SECONDS)
-            daemon.restart()
-        time.sleep(1.0)
-    finally:
-        summary = load.stop()
-    figures(f"load across SIGKILL right after the switch: {summary.line()}")
-
-    # The switch was published but not confirmed: the release is interrupted in `switching`
-    # and the route goes back to v1, which never stopped.
-    assert_interrupted(daemon, app, 2, "switching")
-    live = assert_consistent(daemon, app, "v1", 1)
-    assert_no_failures(summary)
-    assert summary.versions in (["v1"], ["v1", "v2"]), summary.per_version
-    # Checked now, asserted after the next push: it must work even where these fail.
-    problems = settled_problems(daemon, app, live)
-    push_next(daemon, app, repo, "v3", 3)
-    assert not problems, "; ".join(problems)
+def v2_reaches(run: Deploying, state: str) -> None:
+    wait_release(run.daemon, run.app, 2, lambda r: r["state"] == state, run.push, state)
 
 
-def test_sigkill_during_drain(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
-) -> None:
-    daemon = temps_daemon
-    app, repo, _ = deploy_first(daemon, tmp_path, "kill-drain")
-    load = start_load(daemon, app)
-    try:
-        make_app_repo(repo, "v2")
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            push = push_in_background(pool, daemon, app, repo)
-            # A 5 s request on v1, started before the switch, keeps the drain going.
-            wait_release(
-                daemon, app, 2, lambda r: r["state"] == "health_checking", push, "health_checking"
-            )
-            slow = SlowRequest(daemon.http_url, f"{app}.{daemon.domain}").start()
-            wait_release(daemon, app, 2, lambda r: r["state"] == "draining", push, "draining")
-            time.sleep(0.5)
-            crash_and_restart(daemon, push, figures, "during drain")
-        result = slow.result()
-        time.sleep(1.0)
-    finally:
-        summary = load.stop()
-    figures(f"load across SIGKILL during drain: {summary.line()}")
-    figures(
-        f"request in flight on the old slot across the crash: HTTP {result.status}, "
-        f"{result.body.strip()!r}, {result.finished - result.started:.1f} s"
+def in_slow_build_step(run: Deploying) -> None:
+    wait_slow_build_step(run.daemon, run.app, run.push)
+
+
+def in_health_gate(run: Deploying) -> None:
+    v2_reaches(run, "health_checking")
+    time.sleep(1.0)  # a few probes have failed
+
+
+def right_after_route_file_replaced(run: Deploying) -> None:
+    run.route_at_kill = poll(
+        lambda: routed_release(run.route_file.read_bytes(), run.app),
+        lambda release: release != "v1" or run.push.done(),
+        timeout=KILL_POINT_TIMEOUT,
+        interval=0.002,
     )
 
+
+def route_moved_to_v2(run: Deploying) -> None:
+    assert run.route_at_kill == "v2", f"the route never moved to v2; push:\n{run.push.result()[1]}"
+
+
+def in_drain(run: Deploying) -> None:
+    # A 5 s request on v1, started before the switch, keeps the drain going.
+    v2_reaches(run, "health_checking")
+    run.slow = SlowRequest(run.daemon.http_url, f"{run.app}.{run.daemon.domain}").start()
+    v2_reaches(run, "draining")
+    time.sleep(0.5)
+
+
+def interrupted_in(step: str) -> Callable[[Deploying, LoadSummary], dict[str, Any]]:
+    """The check of a kill before the switch was confirmed: v2 interrupted, v1 still live."""
+
+    def check(run: Deploying, summary: LoadSummary) -> dict[str, Any]:
+        assert_interrupted(run.daemon, run.app, 2, step)
+        return assert_consistent(run.daemon, run.app, "v1", 1)
+
+    return check
+
+
+def interrupted_in_switching(run: Deploying, summary: LoadSummary) -> dict[str, Any]:
+    # The switch was published but not confirmed: the release is interrupted in `switching`
+    # and the route goes back to v1, which never stopped.
+    live = interrupted_in("switching")(run, summary)
+    assert summary.versions in (["v1"], ["v1", "v2"]), summary.per_version
+    return live
+
+
+def live_after_drain(run: Deploying, summary: LoadSummary) -> dict[str, Any]:
+    daemon, app = run.daemon, run.app
+    assert run.slow is not None
+    result = run.slow.result()
     # The switch was confirmed before `draining` was recorded: v2 is what Traefik serves.
     v2 = daemon.release(app, 2)
     last = v2["events"][-1]
@@ -446,6 +398,69 @@ def test_sigkill_during_drain(
     )
     assert result.version == "v1", f"the slow request was answered by {result.body!r}"
     assert result.finished - result.started >= 4.5, "the slow request was cut short"
+    return live
+
+
+KILL_POINTS = [
+    KillPoint(
+        "during build",
+        "kill-build",
+        {"dockerfile_extra": SLOW_BUILD},
+        in_slow_build_step,
+        interrupted_in("building"),
+    ),
+    KillPoint(
+        "during the health gate",
+        "kill-gate",
+        # /health is missing and failures do not count for two minutes: the gate keeps going.
+        {"health": False, "settings": {"healthcheck": {"grace_period": 120.0, "deadline": 150.0}}},
+        in_health_gate,
+        interrupted_in("health_checking"),
+    ),
+    KillPoint(
+        "right after the Traefik file is replaced",
+        "kill-switch",
+        # The confirming probe through Traefik takes a second (a slow health CGI), so a kill
+        # the moment the file changes lands before the switch is confirmed.
+        {
+            "health_cgi": SLOW_HEALTH_CGI,
+            "settings": {"healthcheck": {"path": "/cgi-bin/health", "timeout": 3.0}},
+        },
+        right_after_route_file_replaced,
+        interrupted_in_switching,
+        at_kill=route_moved_to_v2,
+    ),
+    KillPoint("during drain", "kill-drain", {}, in_drain, live_after_drain),
+]
+
+
+@pytest.mark.parametrize("point", KILL_POINTS, ids=lambda point: point.id)
+def test_sigkill_mid_deploy(
+    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None], point: KillPoint
+) -> None:
+    daemon = temps_daemon
+    app, repo, _ = deploy_first(daemon, tmp_path, point.label)
+    route_file = daemon.home / "traefik" / "dynamic" / "routes.yml"
+    assert routed_release(route_file.read_bytes(), app) == "v1"
+    load = start_load(daemon, app)
+    try:
+        make_app_repo(repo, "v2", **point.v2)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            run = Deploying(daemon, app, push_in_background(pool, daemon, app, repo), route_file)
+            point.reach(run)
+            crash_and_restart(daemon, run.push, figures, point.what, lambda: point.at_kill(run))
+        if run.slow is not None:
+            result = run.slow.result()
+            figures(
+                f"request in flight on the old slot across the crash: HTTP {result.status}, "
+                f"{result.body.strip()!r}, {result.finished - result.started:.1f} s"
+            )
+        time.sleep(1.0)
+    finally:
+        summary = load.stop()
+    figures(f"load across SIGKILL {point.what}: {summary.line()}")
+
+    live = point.check(run, summary)
     assert_no_failures(summary)
     # Checked now, asserted after the next push: it must work even where these fail.
     problems = settled_problems(daemon, app, live)
@@ -740,14 +755,7 @@ def test_docker_lost_during_build_fails_the_push_clearly(
         make_app_repo(repo, "v2", dockerfile_extra=SLOW_BUILD)
         with ThreadPoolExecutor(max_workers=1) as pool:
             push = push_in_background(pool, daemon, app, repo)
-            wait_release(
-                daemon,
-                app,
-                2,
-                lambda r: r["state"] == "building" and any("sleep" in ln for ln in r["log"]),
-                push,
-                "running its slow build step",
-            )
+            wait_slow_build_step(daemon, app, push)
             docker_proxy.stop()
             code, output = push.result(timeout=120)
         reason = rejection(output)

@@ -18,6 +18,7 @@ import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +212,20 @@ def publish(upstream: GitHttpServer, work: Path, name: str, version: str, **opts
     return commit
 
 
+def webhook_app(
+    daemon: TempsDaemon, upstream: GitHttpServer, root: Path, app: str
+) -> tuple[Path, str, str, str]:
+    """Create the app with its source on the upstream, where v1 is published, and a webhook
+    secret: (the work repository, the upstream URL, v1's commit, the secret)."""
+    daemon.create_app(app)
+    upstream.create(app)
+    work = root / app
+    url = upstream.url(app)
+    v1 = publish(upstream, work, app, "v1")
+    set_source(daemon, app, url)
+    return work, url, v1, webhook_secret(daemon, app)
+
+
 def local_ref(daemon: TempsDaemon, app: str, ref: str) -> str | None:
     """A ref in the daemon's own repository of the app, or None when it is absent."""
     done = subprocess.run(
@@ -248,13 +263,7 @@ def test_github_and_gitlab_pushes_deploy_from_a_real_upstream_under_load(
     figures: Callable[[str], None],
 ) -> None:
     app = "upstream-hub"
-    temps_daemon.create_app(app)
-    upstream.create(app)
-    work = tmp_path / app
-    url = upstream.url(app)
-    v1 = publish(upstream, work, app, "v1")
-    set_source(temps_daemon, app, url)
-    secret = webhook_secret(temps_daemon, app)
+    work, url, v1, secret = webhook_app(temps_daemon, upstream, tmp_path, app)
     used: list[str] = []
 
     ping = hooks.github(
@@ -392,253 +401,325 @@ def chunks_of(body: bytes, size: int = 256 * 1024) -> Iterator[bytes]:
         yield body[start : start + size]
 
 
-def test_bad_deliveries_are_refused_or_ignored_and_deploy_nothing(
-    temps_daemon: TempsDaemon, upstream: GitHttpServer, hooks: WebhookClient, tmp_path: Path
-) -> None:
+@dataclass(frozen=True)
+class Guarded:
+    """An app live at v1 from a webhook, with v2 published upstream but not deployed."""
+
+    app: str
+    url: str  # of its upstream repository
+    work: Path  # the repository its versions are committed in
+    secret: str
+    v1: str
+    v2: str
+    baseline: Snapshot  # its releases: no refused or ignored delivery changes them
+    recorded: dict[str, dict[str, Any]]  # its deliveries before any refused one
+
+    @property
+    def push_v2(self) -> bytes:
+        return encode(github_push(MAIN, self.v2, self.url, before=self.v1))
+
+    @property
+    def lab_v2(self) -> bytes:
+        return encode(gitlab_push(MAIN, self.v2, self.url, before=self.v1))
+
+
+@pytest.fixture(scope="module")
+def guarded(
+    temps_daemon: TempsDaemon, upstream: GitHttpServer, tmp_path_factory: pytest.TempPathFactory
+) -> Guarded:
+    """The app the bad deliveries aim at, shared by the tests below in their file order: the
+    refused deliveries record nothing, the ignored ones record themselves, and the replays,
+    last, deploy v2 and v3 and rotate the secret."""
     app = "guarded"
-    temps_daemon.create_app(app)
-    upstream.create(app)
-    work = tmp_path / app
-    url = upstream.url(app)
-    v1 = publish(upstream, work, app, "v1")
-    set_source(temps_daemon, app, url)
-    secret = webhook_secret(temps_daemon, app)
-    assert_queued(hooks.github(app, encode(github_push(MAIN, v1, url)), secret=secret), 1, v1)
+    work, url, v1, secret = webhook_app(temps_daemon, upstream, tmp_path_factory.mktemp(app), app)
+    with WebhookClient(temps_daemon.api_url) as hooks:
+        assert_queued(hooks.github(app, encode(github_push(MAIN, v1, url)), secret=secret), 1, v1)
     wait_live(temps_daemon, app, 1, v1)
     v2 = publish(upstream, work, app, "v2")
-
     baseline = snapshot(temps_daemon, app)
-    recorded_before = deliveries(temps_daemon, app)
-    push_v2 = encode(github_push(MAIN, v2, url, before=v1))
-    lab_v2 = encode(gitlab_push(MAIN, v2, url, before=v1))
+    return Guarded(app, url, work, secret, v1, v2, baseline, deliveries(temps_daemon, app))
 
-    def unchanged(case: str) -> None:
-        assert snapshot(temps_daemon, app) == baseline, f"{case}: the releases changed"
 
-    # Refused before anything is parsed or recorded.
-    refused: list[tuple[str, Callable[[], httpx.Response], int, tuple[str, ...]]] = [
-        (
-            "GitHub unsigned",
-            lambda: hooks.github(app, push_v2, secret=None),
-            401,
-            ("X-Hub-Signature-256",),
+def case_ids(table: list[tuple[Any, ...]]) -> list[str]:
+    """Test ids from each row's case name: lower case, words joined by dashes."""
+    return [re.sub(r"[^a-z0-9]+", "-", row[0].lower()).strip("-") for row in table]
+
+
+# Refused before anything is parsed or recorded: (case, send, status, words in the detail).
+REFUSED: list[
+    tuple[str, Callable[[WebhookClient, Guarded], httpx.Response], int, tuple[str, ...]]
+] = [
+    (
+        "GitHub unsigned",
+        lambda h, g: h.github(g.app, g.push_v2, secret=None),
+        401,
+        ("X-Hub-Signature-256",),
+    ),
+    (
+        "GitHub signed with another secret",
+        lambda h, g: h.github(g.app, g.push_v2, secret="not-the-secret-" + g.secret),
+        401,
+        (),
+    ),
+    (
+        "GitHub signature of another body",
+        lambda h, g: h.github(
+            g.app, g.push_v2, secret=None, signature=hub_signature(g.secret, g.push_v2 + b" ")
         ),
-        (
-            "GitHub signed with another secret",
-            lambda: hooks.github(app, push_v2, secret="not-the-secret-" + secret),
-            401,
-            (),
+        401,
+        (),
+    ),
+    (
+        "GitHub sha1 signature",
+        lambda h, g: h.github(g.app, g.push_v2, secret=None, signature="sha1=" + "0" * 40),
+        401,
+        (),
+    ),
+    (
+        "GitHub unsigned ping",
+        lambda h, g: h.github(g.app, b'{"zen": "x"}', secret=None, event="ping"),
+        401,
+        (),
+    ),
+    (
+        "GitHub malformed JSON",
+        lambda h, g: h.github(g.app, b'{"ref": "refs/heads/main", ', secret=g.secret),
+        400,
+        ("JSON",),
+    ),
+    ("GitHub JSON array", lambda h, g: h.github(g.app, b"[]", secret=g.secret), 400, ()),
+    (
+        "GitHub push without after",
+        lambda h, g: h.github(g.app, encode({"ref": MAIN}), secret=g.secret),
+        400,
+        ("after",),
+    ),
+    (
+        "GitHub push with a bad sha",
+        lambda h, g: h.github(g.app, encode({"ref": MAIN, "after": "main"}), secret=g.secret),
+        400,
+        ("after",),
+    ),
+    (
+        "GitHub oversized payload",
+        lambda h, g: h.github(g.app, oversized_body(), secret=g.secret),
+        413,
+        (),
+    ),
+    (
+        "GitHub oversized payload, chunked",
+        lambda h, g: h.github(
+            g.app, chunks_of(oversized_body()), secret=None, signature="sha256=" + "0" * 64
         ),
-        (
-            "GitHub signature of another body",
-            lambda: hooks.github(
-                app, push_v2, secret=None, signature=hub_signature(secret, push_v2 + b" ")
-            ),
-            401,
-            (),
-        ),
-        (
-            "GitHub sha1 signature",
-            lambda: hooks.github(app, push_v2, secret=None, signature="sha1=" + "0" * 40),
-            401,
-            (),
-        ),
-        (
-            "GitHub unsigned ping",
-            lambda: hooks.github(app, b'{"zen": "x"}', secret=None, event="ping"),
-            401,
-            (),
-        ),
-        (
-            "GitHub malformed JSON",
-            lambda: hooks.github(app, b'{"ref": "refs/heads/main", ', secret=secret),
-            400,
-            ("JSON",),
-        ),
-        ("GitHub JSON array", lambda: hooks.github(app, b"[]", secret=secret), 400, ()),
-        (
-            "GitHub push without after",
-            lambda: hooks.github(app, encode({"ref": MAIN}), secret=secret),
-            400,
-            ("after",),
-        ),
-        (
-            "GitHub push with a bad sha",
-            lambda: hooks.github(app, encode({"ref": MAIN, "after": "main"}), secret=secret),
-            400,
-            ("after",),
-        ),
-        (
-            "GitHub oversized payload",
-            lambda: hooks.github(app, oversized_body(), secret=secret),
-            413,
-            (),
-        ),
-        (
-            "GitHub oversized payload, chunked",
-            lambda: hooks.github(
-                app, chunks_of(oversized_body()), secret=None, signature="sha256=" + "0" * 64
-            ),
-            413,
-            (),
-        ),
-        (
-            "GitHub unknown app",
-            lambda: hooks.github("no-such-app", push_v2, secret=secret),
-            404,
-            (),
-        ),
-        (
-            "GitLab without token",
-            lambda: hooks.gitlab(app, lab_v2, token=None),
-            401,
-            ("X-Gitlab-Token",),
-        ),
-        (
-            "GitLab wrong token",
-            lambda: hooks.gitlab(app, lab_v2, token="not-the-secret-" + secret),
-            401,
-            (),
-        ),
-        (
-            "GitLab signature instead of token",
-            lambda: hooks.gitlab(app, lab_v2, token=hub_signature(secret, lab_v2)),
-            401,
-            (),
-        ),
-        (
-            "GitLab malformed JSON",
-            lambda: hooks.gitlab(app, b"ref=refs/heads/main", token=secret),
-            400,
-            ("JSON",),
-        ),
-        (
-            "GitLab push without ref",
-            lambda: hooks.gitlab(app, encode({"after": v2, "checkout_sha": v2}), token=secret),
-            400,
-            ("ref",),
-        ),
-        (
-            "GitLab oversized payload",
-            lambda: hooks.gitlab(app, oversized_body(), token=secret),
-            413,
-            (),
-        ),
-        ("GitLab unknown app", lambda: hooks.gitlab("no-such-app", lab_v2, token=secret), 404, ()),
-    ]
-    for case, send, status, words in refused:
-        try:
-            response = send()
-        except httpx.HTTPError as exc:
-            pytest.fail(f"{case}: no answer ({type(exc).__name__}: {exc})")
-        assert_problem(response, status, *words, case=case)
-        unchanged(case)
-    recorded = deliveries(temps_daemon, app)
-    assert recorded == recorded_before, f"refused deliveries were recorded: {recorded}"
+        413,
+        (),
+    ),
+    (
+        "GitHub unknown app",
+        lambda h, g: h.github("no-such-app", g.push_v2, secret=g.secret),
+        404,
+        (),
+    ),
+    (
+        "GitLab without token",
+        lambda h, g: h.gitlab(g.app, g.lab_v2, token=None),
+        401,
+        ("X-Gitlab-Token",),
+    ),
+    (
+        "GitLab wrong token",
+        lambda h, g: h.gitlab(g.app, g.lab_v2, token="not-the-secret-" + g.secret),
+        401,
+        (),
+    ),
+    (
+        "GitLab signature instead of token",
+        lambda h, g: h.gitlab(g.app, g.lab_v2, token=hub_signature(g.secret, g.lab_v2)),
+        401,
+        (),
+    ),
+    (
+        "GitLab malformed JSON",
+        lambda h, g: h.gitlab(g.app, b"ref=refs/heads/main", token=g.secret),
+        400,
+        ("JSON",),
+    ),
+    (
+        "GitLab push without ref",
+        lambda h, g: h.gitlab(g.app, encode({"after": g.v2, "checkout_sha": g.v2}), token=g.secret),
+        400,
+        ("ref",),
+    ),
+    (
+        "GitLab oversized payload",
+        lambda h, g: h.gitlab(g.app, oversized_body(), token=g.secret),
+        413,
+        (),
+    ),
+    (
+        "GitLab unknown app",
+        lambda h, g: h.gitlab("no-such-app", g.lab_v2, token=g.secret),
+        404,
+        (),
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "send", "status", "words"), REFUSED, ids=case_ids(REFUSED))
+def test_a_bad_delivery_is_refused_and_deploys_nothing(
+    temps_daemon: TempsDaemon,
+    guarded: Guarded,
+    hooks: WebhookClient,
+    case: str,
+    send: Callable[[WebhookClient, Guarded], httpx.Response],
+    status: int,
+    words: tuple[str, ...],
+) -> None:
+    try:
+        response = send(hooks, guarded)
+    except httpx.HTTPError as exc:
+        pytest.fail(f"{case}: no answer ({type(exc).__name__}: {exc})")
+    assert_problem(response, status, *words, case=case)
+    assert snapshot(temps_daemon, guarded.app) == guarded.baseline, f"{case}: the releases changed"
+    recorded = deliveries(temps_daemon, guarded.app)
+    assert recorded == guarded.recorded, f"refused deliveries were recorded: {recorded}"
     with temps_daemon.client() as api:
         assert api.get("/api/apps/no-such-app").status_code == 404, "an unknown app appeared"
 
-    # An app without a webhook secret accepts nothing.
+
+def test_an_app_without_a_webhook_secret_accepts_nothing(
+    temps_daemon: TempsDaemon, guarded: Guarded, hooks: WebhookClient
+) -> None:
     bare = "no-secret"
     temps_daemon.create_app(bare)
-    assert_problem(hooks.github(bare, push_v2, secret=secret), 401, "secret")
-    assert_problem(hooks.gitlab(bare, lab_v2, token=secret), 401, "secret")
+    assert_problem(hooks.github(bare, guarded.push_v2, secret=guarded.secret), 401, "secret")
+    assert_problem(hooks.gitlab(bare, guarded.lab_v2, token=guarded.secret), 401, "secret")
     assert snapshot(temps_daemon, bare) == []
 
-    # Acknowledged (202), recorded as ignored, deploying nothing.
-    tag = "refs/tags/v1.0"
-    feature = "refs/heads/feature"
-    ignored: list[tuple[str, str, Callable[[str], httpx.Response], tuple[str, ...]]] = [
-        (
-            "GitHub push to another branch",
-            "github",
-            lambda d: hooks.github(
-                app, encode(github_push(feature, v2, url)), secret=secret, delivery=d
-            ),
-            (feature,),
-        ),
-        (
-            "GitHub tag push",
-            "github",
-            lambda d: hooks.github(
-                app, encode(github_push(tag, v2, url)), secret=secret, delivery=d
-            ),
-            (tag,),
-        ),
-        (
-            "GitHub deletion of main",
-            "github",
-            lambda d: hooks.github(
-                app, encode(github_push(MAIN, ZERO_SHA, url, before=v1)), secret=secret, delivery=d
-            ),
-            ("deleted",),
-        ),
-        (
-            "GitHub deletion of another branch",
-            "github",
-            lambda d: hooks.github(
-                app,
-                encode(github_push(feature, ZERO_SHA, url, before=v1)),
-                secret=secret,
-                delivery=d,
-            ),
-            (feature,),
-        ),
-        (
-            "GitHub issues event",
-            "github",
-            lambda d: hooks.github(
-                app, encode({"action": "opened"}), secret=secret, event="issues", delivery=d
-            ),
-            ("issues",),
-        ),
-        (
-            "GitLab push to another branch",
-            "gitlab",
-            lambda d: hooks.gitlab(
-                app, encode(gitlab_push(feature, v2, url)), token=secret, delivery=d
-            ),
-            (feature,),
-        ),
-        (
-            "GitLab tag push (Push Hook)",
-            "gitlab",
-            lambda d: hooks.gitlab(
-                app, encode(gitlab_push(tag, v2, url)), token=secret, delivery=d
-            ),
-            (tag,),
-        ),
-        (
-            "GitLab Tag Push Hook",
-            "gitlab",
-            lambda d: hooks.gitlab(
-                app,
-                encode(gitlab_push(tag, v2, url)),
-                token=secret,
-                event="Tag Push Hook",
-                delivery=d,
-            ),
-            ("Tag Push Hook",),
-        ),
-        (
-            "GitLab deletion of main",
-            "gitlab",
-            lambda d: hooks.gitlab(
-                app, encode(gitlab_push(MAIN, ZERO_SHA, url, before=v1)), token=secret, delivery=d
-            ),
-            ("deleted",),
-        ),
-    ]
-    for case, provider, send, words in ignored:
-        delivery = new_delivery()
-        why = assert_ignored(send(delivery), *words)
-        unchanged(case)
-        record = deliveries(temps_daemon, app).get(delivery)
-        assert record is not None, f"{case}: delivery {delivery} not recorded"
-        assert record["provider"] == provider, (case, record)
-        assert record["outcome"].startswith("ignored"), (case, record)
-        assert why in record["outcome"], (case, why, record)
 
+TAG = "refs/tags/v1.0"
+FEATURE = "refs/heads/feature"
+
+# Acknowledged (202), recorded as ignored, deploying nothing:
+# (case, provider, send with a delivery id, words in the reason).
+IGNORED: list[
+    tuple[str, str, Callable[[WebhookClient, Guarded, str], httpx.Response], tuple[str, ...]]
+] = [
+    (
+        "GitHub push to another branch",
+        "github",
+        lambda h, g, d: h.github(
+            g.app, encode(github_push(FEATURE, g.v2, g.url)), secret=g.secret, delivery=d
+        ),
+        (FEATURE,),
+    ),
+    (
+        "GitHub tag push",
+        "github",
+        lambda h, g, d: h.github(
+            g.app, encode(github_push(TAG, g.v2, g.url)), secret=g.secret, delivery=d
+        ),
+        (TAG,),
+    ),
+    (
+        "GitHub deletion of main",
+        "github",
+        lambda h, g, d: h.github(
+            g.app,
+            encode(github_push(MAIN, ZERO_SHA, g.url, before=g.v1)),
+            secret=g.secret,
+            delivery=d,
+        ),
+        ("deleted",),
+    ),
+    (
+        "GitHub deletion of another branch",
+        "github",
+        lambda h, g, d: h.github(
+            g.app,
+            encode(github_push(FEATURE, ZERO_SHA, g.url, before=g.v1)),
+            secret=g.secret,
+            delivery=d,
+        ),
+        (FEATURE,),
+    ),
+    (
+        "GitHub issues event",
+        "github",
+        lambda h, g, d: h.github(
+            g.app, encode({"action": "opened"}), secret=g.secret, event="issues", delivery=d
+        ),
+        ("issues",),
+    ),
+    (
+        "GitLab push to another branch",
+        "gitlab",
+        lambda h, g, d: h.gitlab(
+            g.app, encode(gitlab_push(FEATURE, g.v2, g.url)), token=g.secret, delivery=d
+        ),
+        (FEATURE,),
+    ),
+    (
+        "GitLab tag push (Push Hook)",
+        "gitlab",
+        lambda h, g, d: h.gitlab(
+            g.app, encode(gitlab_push(TAG, g.v2, g.url)), token=g.secret, delivery=d
+        ),
+        (TAG,),
+    ),
+    (
+        "GitLab Tag Push Hook",
+        "gitlab",
+        lambda h, g, d: h.gitlab(
+            g.app,
+            encode(gitlab_push(TAG, g.v2, g.url)),
+            token=g.secret,
+            event="Tag Push Hook",
+            delivery=d,
+        ),
+        ("Tag Push Hook",),
+    ),
+    (
+        "GitLab deletion of main",
+        "gitlab",
+        lambda h, g, d: h.gitlab(
+            g.app,
+            encode(gitlab_push(MAIN, ZERO_SHA, g.url, before=g.v1)),
+            token=g.secret,
+            delivery=d,
+        ),
+        ("deleted",),
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "provider", "send", "words"), IGNORED, ids=case_ids(IGNORED))
+def test_an_ignored_delivery_is_recorded_and_deploys_nothing(
+    temps_daemon: TempsDaemon,
+    guarded: Guarded,
+    hooks: WebhookClient,
+    case: str,
+    provider: str,
+    send: Callable[[WebhookClient, Guarded, str], httpx.Response],
+    words: tuple[str, ...],
+) -> None:
+    delivery = new_delivery()
+    why = assert_ignored(send(hooks, guarded, delivery), *words)
+    assert snapshot(temps_daemon, guarded.app) == guarded.baseline, f"{case}: the releases changed"
+    record = deliveries(temps_daemon, guarded.app).get(delivery)
+    assert record is not None, f"{case}: delivery {delivery} not recorded"
+    assert record["provider"] == provider, (case, record)
+    assert record["outcome"].startswith("ignored"), (case, record)
+    assert why in record["outcome"], (case, why, record)
+
+
+def test_a_replayed_delivery_deploys_nothing_and_a_rotated_secret_holds_at_once(
+    temps_daemon: TempsDaemon, upstream: GitHttpServer, guarded: Guarded, hooks: WebhookClient
+) -> None:
+    """One story, in order, after the cases above: it deploys v2 and v3 and rotates the secret
+    they rely on."""
+    app, url, secret, v2 = guarded.app, guarded.url, guarded.secret, guarded.v2
+    push_v2 = guarded.push_v2
     # A redelivery of a deploying push: the first queues and deploys, the replay nothing.
     first = new_delivery()
     assert_queued(hooks.github(app, push_v2, secret=secret, delivery=first), 2, v2)
@@ -666,7 +747,7 @@ def test_bad_deliveries_are_refused_or_ignored_and_deploy_nothing(
     assert_problem(unnamed, 400, "X-GitHub-Delivery")
     assert snapshot(temps_daemon, app) == after_first, "a renamed replay deployed"
 
-    v3 = publish(upstream, work, app, "v3")
+    v3 = publish(upstream, guarded.work, app, "v3")
     lab_v3 = encode(gitlab_push(MAIN, v3, url, before=v2))
     uuid = new_delivery()
     assert_queued(hooks.gitlab(app, lab_v3, token=secret, delivery=uuid), 3, v3)
@@ -684,18 +765,18 @@ def test_bad_deliveries_are_refused_or_ignored_and_deploy_nothing(
     assert recorded[uuid]["outcome"] == "queued", recorded[uuid]
 
     # A payload of exactly the limit is read and judged (here: another branch, ignored).
-    at_limit = body_of_size(github_push(feature, v3, url), WEBHOOK_LIMIT)
-    assert_ignored(hooks.github(app, at_limit, secret=secret), feature)
+    at_limit = body_of_size(github_push(FEATURE, v3, url), WEBHOOK_LIMIT)
+    assert_ignored(hooks.github(app, at_limit, secret=secret), FEATURE)
     assert_problem(hooks.github(app, at_limit + b" ", secret=secret), 413)
 
     # Rotation: the old secret stops working at once, for both providers.
     rotated = webhook_secret(temps_daemon, app)
     assert rotated != secret
-    feature_push = encode(github_push(feature, v3, url))
+    feature_push = encode(github_push(FEATURE, v3, url))
     assert_problem(hooks.github(app, feature_push, secret=secret), 401)
-    assert_problem(hooks.gitlab(app, encode(gitlab_push(feature, v3, url)), token=secret), 401)
-    assert_ignored(hooks.github(app, feature_push, secret=rotated), feature)
-    assert_ignored(hooks.gitlab(app, encode(gitlab_push(feature, v3, url)), token=rotated), feature)
+    assert_problem(hooks.gitlab(app, encode(gitlab_push(FEATURE, v3, url)), token=secret), 401)
+    assert_ignored(hooks.github(app, feature_push, secret=rotated), FEATURE)
+    assert_ignored(hooks.gitlab(app, encode(gitlab_push(FEATURE, v3, url)), token=rotated), FEATURE)
     assert snapshot(temps_daemon, app) == after_second, "rotation or the limit cases deployed"
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -30,7 +29,6 @@ import httpx
 import pytest
 import requests
 import schemathesis
-from conftest import ARTIFACTS
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
@@ -45,7 +43,8 @@ from schemathesis.checks import (
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Err
 from support.apprepo import git_push, make_app_repo
-from support.daemon import TempsDaemon
+from support.credentials import admin
+from support.daemon import MANY_FAILURES, TempsDaemon, running_daemon
 
 pytestmark = pytest.mark.docker
 
@@ -68,22 +67,9 @@ GIT_SERVICES = [None, "git-upload-pack", "git-receive-pack"]
 
 @pytest.fixture(scope="module")
 def schema_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TempsDaemon]:
-    daemon = TempsDaemon(
-        home=tmp_path_factory.mktemp("home-schema"), extra_args=["--auth-failures", "1000000"]
-    )
-    daemon.start()
-    try:
+    home = tmp_path_factory.mktemp("home-schema")
+    with running_daemon(home, "test-schema", MANY_FAILURES) as daemon:
         yield daemon
-    finally:
-        daemon.stop()
-        ARTIFACTS.mkdir(exist_ok=True)
-        if daemon.log_path.exists():
-            shutil.copyfile(daemon.log_path, ARTIFACTS / "test-schema-daemon.log")
-
-
-def admin_call(daemon: TempsDaemon, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    with daemon.client() as api:
-        return api.request(method, path, **kwargs)
 
 
 @dataclass
@@ -105,9 +91,9 @@ def target(schema_daemon: TempsDaemon, tmp_path_factory: pytest.TempPathFactory)
     make_app_repo(repo, "v1", dockerfile=False)
     code, output = git_push(repo, daemon.git_url(APP))
     assert code != 0, f"a push without a Dockerfile was accepted:\n{output}"
-    created = admin_call(daemon, "POST", "/api/tokens", json={"name": "schema", "scope": "admin"})
+    created = admin(daemon, "POST", "/api/tokens", json={"name": "schema", "scope": "admin"})
     assert created.status_code == 201, created.text
-    tokens = admin_call(daemon, "GET", "/api/tokens").json()
+    tokens = admin(daemon, "GET", "/api/tokens").json()
     return Target(daemon, created.json()["token"], {row["id"] for row in tokens})
 
 

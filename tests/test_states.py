@@ -14,10 +14,10 @@ import pytest
 
 from pipeline.errors import Conflict
 from pipeline.journal import KEEP_FINISHED_IN_MEMORY, MAX_LINE, Chunk, Journal
-from pipeline.sqlite.models import Release
+from pipeline.sqlite.models import Release, ReleaseSource
 from pipeline.sqlite.schema import migrate
 from pipeline.sqlite.store import Store, make_engine
-from pipeline.states import ALLOWED, TERMINAL, ReleaseState, is_allowed
+from pipeline.states import ALLOWED, TERMINAL, Failure, ReleaseState, is_allowed, transition
 
 S = ReleaseState
 
@@ -143,14 +143,14 @@ def journal(store: Store) -> Journal:
 def release(store: Store) -> Release:
     app = store.create_app("shop")
     return store.create_release(
-        app, source="push", commit="a" * 40, strategy="blue-green", config="{}"
+        app, source=ReleaseSource.PUSH, commit="a" * 40, strategy="blue-green", config={}
     )
 
 
 def test_transition_persists_the_state_and_records_was(
     store: Store, journal: Journal, release: Release
 ) -> None:
-    updated = journal.transition(release, S.BUILDING)
+    updated = transition(store, "shop", release, S.BUILDING)
     assert updated.state == S.BUILDING
     assert release.id is not None
     assert store.get_release(release.id).state == "building"
@@ -161,9 +161,9 @@ def test_transition_persists_the_state_and_records_was(
 def test_transition_stores_the_extra_fields_with_the_state(
     store: Store, journal: Journal, release: Release
 ) -> None:
-    building = journal.transition(release, S.BUILDING)
-    failed = journal.transition(
-        building, S.FAILED, failure_reason="no Dockerfile", failed_step="building"
+    building = transition(store, "shop", release, S.BUILDING)
+    failed = transition(
+        store, "shop", building, S.FAILED, failure=Failure("no Dockerfile", "building")
     )
     assert release.id is not None
     stored = store.get_release(release.id)
@@ -180,7 +180,7 @@ def test_the_whole_happy_path_is_recorded_in_order(
 ) -> None:
     current = release
     for state in HAPPY_PATH[1:]:
-        current = journal.transition(current, state)
+        current = transition(store, "shop", current, state)
     assert release.id is not None
     events = store.events(release.id)
     assert [event.state for event in events] == [str(state) for state in HAPPY_PATH]
@@ -192,7 +192,7 @@ def test_a_disallowed_move_raises_conflict_and_changes_nothing(
     store: Store, journal: Journal, release: Release
 ) -> None:
     with pytest.raises(Conflict, match="cannot go from queued to live"):
-        journal.transition(release, S.LIVE)
+        transition(store, "shop", release, S.LIVE)
     assert release.id is not None
     assert store.get_release(release.id).state == "queued"
     assert [event.state for event in store.events(release.id)] == ["queued"]
@@ -201,10 +201,10 @@ def test_a_disallowed_move_raises_conflict_and_changes_nothing(
 def test_a_terminal_release_refuses_every_move(
     store: Store, journal: Journal, release: Release
 ) -> None:
-    superseded = journal.transition(release, S.SUPERSEDED)
+    superseded = transition(store, "shop", release, S.SUPERSEDED)
     for state in ReleaseState:
         with pytest.raises(Conflict):
-            journal.transition(superseded, state)
+            transition(store, "shop", superseded, state)
     assert release.id is not None
     assert store.get_release(release.id).state == "superseded"
     assert len(store.events(release.id)) == 2
@@ -214,9 +214,9 @@ def test_a_stale_copy_of_the_release_cannot_move_it(
     store: Store, journal: Journal, release: Release
 ) -> None:
     # Two writers holding the same queued record: the second one must not overwrite the first.
-    journal.transition(release, S.BUILDING)
+    transition(store, "shop", release, S.BUILDING)
     with pytest.raises(Conflict):
-        journal.transition(release, S.SUPERSEDED)
+        transition(store, "shop", release, S.SUPERSEDED)
     assert release.id is not None
     assert store.get_release(release.id).state == "building"
     assert [event.state for event in store.events(release.id)] == ["queued", "building"]

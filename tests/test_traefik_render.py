@@ -48,7 +48,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def doc(app: str = "app", hosts: list[str] | None = None, url: str = URL) -> dict[str, Any]:
-    return route_document(app, hosts or [f"{app}.localhost"], url, "v7")
+    return route_document(app, hosts or [f"{app}.localhost"], [url] if url else [], "v7")
 
 
 # --- rendering ----------------------------------------------------------------------------
@@ -368,8 +368,8 @@ def test_the_real_traefik_serves_a_published_route(
     try:
         assert proxy.ready()
         first = serve(b"blue")
-        publish_route(settings, "app", route_document("app", ["app.localhost"], first, "v1"))
-        assert confirm_route(settings, "app", first, "/", "v1") >= 0
+        publish_route(settings, "app", route_document("app", ["app.localhost"], [first], "v1"))
+        assert confirm_route(settings, "app", [first], "/", "v1") >= 0
 
         through = f"{settings.http.url}/"
         response = httpx.get(through, headers={"Host": "app.localhost"}, timeout=2.0)
@@ -379,8 +379,8 @@ def test_the_real_traefik_serves_a_published_route(
         assert other_host.status_code == 404
 
         second = serve(b"green")
-        publish_route(settings, "app", route_document("app", ["app.localhost"], second, "v2"))
-        confirm_route(settings, "app", second, "/", "v2")
+        publish_route(settings, "app", route_document("app", ["app.localhost"], [second], "v2"))
+        confirm_route(settings, "app", [second], "/", "v2")
         response = httpx.get(through, headers={"Host": "app.localhost"}, timeout=2.0)
         assert (response.text, response.headers[RELEASE_HEADER]) == ("green", "v2")
 

@@ -6,28 +6,17 @@ Revises: 0001
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
+from migrations.columns import add_columns, drop_columns, integer, text
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("apps") as batch:
-        batch.add_column(sa.Column("env", sa.String(), nullable=False, server_default="{}"))
-        batch.add_column(sa.Column("settings", sa.String(), nullable=False, server_default="{}"))
-    with op.batch_alter_table("releases") as batch:
-        batch.add_column(sa.Column("env", sa.String(), nullable=False, server_default="{}"))
-        batch.add_column(sa.Column("rollback_of", sa.Integer(), nullable=True))
+    add_columns("apps", text("env", default="{}"), text("settings", default="{}"))
+    add_columns("releases", text("env", default="{}"), integer("rollback_of", null=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("releases") as batch:
-        batch.drop_column("rollback_of")
-        batch.drop_column("env")
-    with op.batch_alter_table("apps") as batch:
-        batch.drop_column("settings")
-        batch.drop_column("env")
+    drop_columns("releases", "rollback_of", "env")
+    drop_columns("apps", "settings", "env")

@@ -9,10 +9,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from migrations.columns import add_columns, drop_columns, integer, key, ref, seconds, text
+
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 APP_COLUMNS = (
     "repo_url",
@@ -25,20 +25,15 @@ APP_COLUMNS = (
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("apps") as batch:
-        for name in APP_COLUMNS:
-            batch.add_column(sa.Column(name, sa.String(), nullable=True))
-        batch.add_column(sa.Column("branch", sa.String(), nullable=False, server_default="main"))
+    optional = (text(name, null=True) for name in APP_COLUMNS)
+    add_columns("apps", *optional, text("branch", default="main"))
     op.create_table(
         "deliveries",
-        sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("app_id", sa.Integer(), sa.ForeignKey("apps.id"), nullable=False),
-        sa.Column("provider", sa.String(), nullable=False),
-        sa.Column("delivery_id", sa.String(), nullable=False),
-        sa.Column("event", sa.String(), nullable=False),
-        sa.Column("outcome", sa.String(), nullable=False),
-        sa.Column("release_id", sa.Integer(), nullable=True),
-        sa.Column("received_at", sa.Float(), nullable=False),
+        key(),
+        ref("app_id", "apps.id"),
+        *(text(name) for name in ("provider", "delivery_id", "event", "outcome")),
+        integer("release_id", null=True),
+        seconds("received_at"),
         sa.UniqueConstraint("app_id", "provider", "delivery_id"),
     )
     op.create_index("ix_deliveries_app_id", "deliveries", ["app_id"])
@@ -46,7 +41,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("deliveries")
-    with op.batch_alter_table("apps") as batch:
-        batch.drop_column("branch")
-        for name in APP_COLUMNS:
-            batch.drop_column(name)
+    drop_columns("apps", "branch", *APP_COLUMNS)

@@ -6,20 +6,9 @@ Revises: 0004
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
+from migrations.columns import adding, seconds
 
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
 
-
-def upgrade() -> None:
-    with op.batch_alter_table("tokens") as batch:
-        batch.add_column(sa.Column("revoked_at", sa.Float(), nullable=True))
-
-
-def downgrade() -> None:
-    with op.batch_alter_table("tokens") as batch:
-        batch.drop_column("revoked_at")
+upgrade, downgrade = adding("tokens", seconds("revoked_at", null=True))

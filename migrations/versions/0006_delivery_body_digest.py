@@ -6,18 +6,16 @@ Revises: 0005
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
+
+from migrations.columns import add_columns, drop_columns, text
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("deliveries") as batch:
-        batch.add_column(sa.Column("body_digest", sa.String(), nullable=True))
+    add_columns("deliveries", text("body_digest", null=True))
     # Rows from before have no digest; SQLite keeps NULLs distinct in a unique index.
     op.create_index(
         "ix_deliveries_body", "deliveries", ["app_id", "provider", "body_digest"], unique=True
@@ -26,5 +24,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_deliveries_body", "deliveries")
-    with op.batch_alter_table("deliveries") as batch:
-        batch.drop_column("body_digest")
+    drop_columns("deliveries", "body_digest")

@@ -1,15 +1,12 @@
-"""The Docker engine, through the docker SDK: the only module that imports it.
-
-A second runtime (Docker Swarm services) would sit beside this one with the same methods.
-"""
+"""The single-host Docker engine, through the docker SDK: the `pipeline.runtime.Runtime`
+the deploy story runs on. Only `pipeline.docker` imports the SDK."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import docker
@@ -28,10 +25,10 @@ from pipeline.errors import (
     ReleaseCommandFailed,
     RuntimeUnavailable,
 )
+from pipeline.runtime import Container, ContainerSpec, ContainerState, Instance, Limits, Output
 
 log = structlog.get_logger()
 
-Output = Callable[[str], None]
 API_TIMEOUT = 300
 # Of Docker's default capabilities, those no web app needs: raw sockets (ARP and DNS
 # spoofing of neighbours, ping floods), device nodes, the audit log, file capabilities.
@@ -42,62 +39,23 @@ DROPPED_CAPABILITIES = ("NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP")
 ISOLATED_BRIDGE = {"com.docker.network.bridge.enable_icc": "false"}
 
 
-@dataclass(frozen=True)
-class Slot:
-    """A running release: its container and the loopback port Traefik reaches it on."""
-
-    container: str
-    host_port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.host_port}"
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What an app container may use; it never gets privileges, host mounts or the socket."""
-
-    memory_mb: int = 0
-    cpus: float = 0.0
-    pids: int = 4096
-
-    def container_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {
-            "security_opt": ["no-new-privileges"],
-            "privileged": False,
-            "pids_limit": self.pids,
-            "cap_drop": list(DROPPED_CAPABILITIES),
-            # Whatever the engine's default driver, an app's output is rotated: 3 x 10 MB.
-            "log_config": docker.types.LogConfig(
-                type="json-file", config={"max-size": "10m", "max-file": "3"}
-            ),
-        }
-        if self.memory_mb:
-            options["mem_limit"] = f"{self.memory_mb}m"
-            options["memswap_limit"] = f"{self.memory_mb}m"
-        if self.cpus:
-            options["nano_cpus"] = int(self.cpus * 1e9)
-        return options
-
-
-@dataclass(frozen=True)
-class ContainerState:
-    status: str  # created, running, restarting, exited, dead, missing
-    exit_code: int
-
-    @property
-    def stopped(self) -> bool:
-        return self.status in ("exited", "dead", "restarting", "missing")
-
-
-@dataclass(frozen=True)
-class Container:
-    """One of this home's containers as a listing shows it; `ports` maps inner to loopback."""
-
-    name: str
-    running: bool
-    ports: dict[int, int]
+def container_options(limits: Limits) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "security_opt": ["no-new-privileges"],
+        "privileged": False,
+        "pids_limit": limits.pids,
+        "cap_drop": list(DROPPED_CAPABILITIES),
+        # Whatever the engine's default driver, an app's output is rotated: 3 x 10 MB.
+        "log_config": docker.types.LogConfig(
+            type="json-file", config={"max-size": "10m", "max-file": "3"}
+        ),
+    }
+    if limits.memory_mb:
+        options["mem_limit"] = f"{limits.memory_mb}m"
+        options["memswap_limit"] = f"{limits.memory_mb}m"
+    if limits.cpus:
+        options["nano_cpus"] = int(limits.cpus * 1e9)
+    return options
 
 
 @contextmanager
@@ -229,29 +187,28 @@ class DockerRuntime:
         return removed
 
     # containers
-    def start(
-        self,
-        *,
-        name: str,
-        image: str,
-        port: int,
-        env: dict[str, str],
-        labels: dict[str, str],
-        limits: Limits,
-    ) -> Slot:
+    def _run(self, spec: ContainerSpec, **options: Any) -> Any:
+        """Start the spec's container (removing one left by that name); APIError passes."""
+        self._remove_if_present(spec.name)
+        return self.client.containers.run(
+            spec.image,
+            name=spec.name,
+            detach=True,
+            init=True,
+            network=self._network(),
+            **container_options(spec.limits),
+            **options,
+        )
+
+    def boot(self, spec: ContainerSpec, port: int) -> Instance:
+        name = spec.name
         with _engine_errors("start a container"):
-            self._remove_if_present(name)
             try:
-                container = self.client.containers.run(
-                    image,
-                    name=name,
-                    detach=True,
-                    init=True,
-                    environment={**env, "PORT": str(port)},
-                    labels={**labels, "temps.home": self.instance},
+                container = self._run(
+                    spec,
+                    environment={**spec.env, "PORT": str(port)},
+                    labels={**spec.labels, "temps.home": self.instance},
                     ports={f"{port}/tcp": ("127.0.0.1", None)},
-                    network=self._network(),
-                    **limits.container_options(),
                 )
                 container.reload()
             except docker.errors.APIError as exc:
@@ -263,34 +220,16 @@ class DockerRuntime:
         bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp") or []
         if not bindings:
             raise BootFailed(f"container {name} has no published port {port}")
-        return Slot(container=name, host_port=int(bindings[0]["HostPort"]))
+        return Instance(container=name, host_port=int(bindings[0]["HostPort"]))
 
-    def run_once(
-        self,
-        *,
-        name: str,
-        image: str,
-        command: str,
-        env: dict[str, str],
-        labels: dict[str, str],
-        output: Output,
-        timeout: float,
-        limits: Limits,
-    ) -> int:
+    def run_once(self, spec: ContainerSpec, command: str, output: Output, timeout: float) -> int:
         """Run `command` in a one-off container, stream its output, return its exit code."""
+        name = spec.name
         with _engine_errors("run the release command"):
-            self._remove_if_present(name)
             try:
-                container = self.client.containers.run(
-                    image,
-                    ["/bin/sh", "-c", command],
-                    name=name,
-                    detach=True,
-                    init=True,
-                    environment=env,
-                    labels={**labels, "temps.home": self.instance, "temps.role": "release"},
-                    network=self._network(),
-                    **limits.container_options(),
+                labels = {**spec.labels, "temps.home": self.instance, "temps.role": "release"}
+                container = self._run(
+                    spec, command=["/bin/sh", "-c", command], environment=spec.env, labels=labels
                 )
             except docker.errors.APIError as exc:
                 raise ReleaseCommandFailed(

@@ -1,4 +1,4 @@
-"""Bare repositories and commit trees, through dulwich (nothing else imports it but git_http)."""
+"""Bare repositories and commit trees, through dulwich (imported only in pipeline/git/)."""
 
 from __future__ import annotations
 

@@ -1,25 +1,102 @@
-"""The records: apps, releases, each release's state changes and log, tokens."""
+"""The records: apps, releases, each release's state changes and log, tokens.
+
+Kinds are enums in Python and their value text in SQLite, as the columns always held them;
+JSON documents are dicts in Python and text in SQLite.
+"""
 
 from __future__ import annotations
 
+import enum
+import json
 import time
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Column, Dialect, Index, String, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+from pipeline.states import ReleaseState
+
+E = TypeVar("E", bound=enum.StrEnum)
+
+
+class ReleaseSource(enum.StrEnum):
+    PUSH = "push"
+    WEBHOOK = "webhook"
+    ROLLBACK = "rollback"
+    CONFIG = "config"
+    REDEPLOY = "redeploy"
+
+
+class Scope(enum.StrEnum):
+    ADMIN = "admin"  # every app, tokens, settings
+    DEPLOY = "deploy"  # one app's deploys, rollbacks and logs
+
+
+class EnumText(TypeDecorator[E], Generic[E]):
+    """An enum stored as its value text."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, kind: type[E]) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else str(self.kind(value))
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        return None if value is None else self.kind(value)
+
+
+class JSONText(TypeDecorator[dict[str, Any]]):
+    """A JSON object stored as text (keys sorted)."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: dict[str, Any] | None, dialect: Dialect) -> str | None:
+        return None if value is None else json.dumps(value, sort_keys=True)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> dict[str, Any] | None:
+        return None if value is None else dict(json.loads(value))
+
+
+def _enum(kind: type[E]) -> Any:
+    return Field(sa_column=Column(EnumText(kind), nullable=False))
+
+
+def _json(nullable: bool = False) -> Any:
+    if nullable:
+        return Field(default=None, sa_column=Column(JSONText(), nullable=True))
+    return Field(default_factory=dict, sa_column=Column(JSONText(), nullable=False))
+
+
+class _Keyed:
+    """`pk`: the id of a stored row, which every row the store returns has."""
+
+    id: int | None
+
+    @property
+    def pk(self) -> int:
+        if self.id is None:
+            raise ValueError(f"{type(self).__name__} has not been stored yet")
+        return self.id
 
 
 def now() -> float:
     return time.time()
 
 
-class App(SQLModel, table=True):
+class App(_Keyed, SQLModel, table=True):
     __tablename__ = "apps"
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True, index=True)
     created_at: float = Field(default_factory=now)
     env: str = "{}"  # JSON: the environment the next release gets
-    settings: str = "{}"  # JSON: temps.toml keys overridden through the API
+    settings: dict[str, Any] = _json()  # temps.toml keys overridden through the API
     # Where webhooks fetch from; sealed values need secret.key from the home dir.
     repo_url: str | None = None
     branch: str = "main"
@@ -30,22 +107,22 @@ class App(SQLModel, table=True):
     notify_secret_sealed: str | None = None
 
 
-class Release(SQLModel, table=True):
+class Release(_Keyed, SQLModel, table=True):
     __tablename__ = "releases"
     __table_args__ = (UniqueConstraint("app_id", "number"),)
 
     id: int | None = Field(default=None, primary_key=True)
     app_id: int = Field(foreign_key="apps.id", index=True)
     number: int
-    source: str  # push, webhook, rollback, config, redeploy
+    source: ReleaseSource = _enum(ReleaseSource)
     commit: str
-    state: str
+    state: ReleaseState = _enum(ReleaseState)
     strategy: str = ""  # blue-green or recreate; empty until resolved from temps.toml
     image: str | None = None
-    config: str = "{}"  # JSON snapshot of the AppConfig the release ran with
+    config: dict[str, Any] = _json()  # snapshot of the AppConfig the release ran with
     env: str = "{}"  # JSON snapshot of the environment the release ran with
     rollback_of: int | None = None  # the release number a rollback reuses
-    traffic: str | None = None  # JSON TrafficReport: requests and errors around the switch
+    traffic: dict[str, Any] | None = _json(nullable=True)  # TrafficReport around the switch
     container: str | None = None
     host_port: int | None = None
     failure_reason: str | None = None
@@ -55,13 +132,15 @@ class Release(SQLModel, table=True):
     updated_at: float = Field(default_factory=now)
 
 
-class ReleaseEvent(SQLModel, table=True):
+class ReleaseEvent(_Keyed, SQLModel, table=True):
     __tablename__ = "release_events"
 
     id: int | None = Field(default=None, primary_key=True)
     release_id: int = Field(foreign_key="releases.id", index=True)
-    state: str
-    was: str | None = None
+    state: ReleaseState = _enum(ReleaseState)
+    was: ReleaseState | None = Field(
+        default=None, sa_column=Column(EnumText(ReleaseState), nullable=True)
+    )
     at: float = Field(default_factory=now)
 
 
@@ -74,7 +153,7 @@ class ReleaseLog(SQLModel, table=True):
     line: str
 
 
-class Delivery(SQLModel, table=True):
+class Delivery(_Keyed, SQLModel, table=True):
     """A webhook delivery, kept to answer redeliveries and to show what was ignored and why."""
 
     __tablename__ = "deliveries"
@@ -95,13 +174,13 @@ class Delivery(SQLModel, table=True):
     received_at: float = Field(default_factory=now)
 
 
-class Token(SQLModel, table=True):
+class Token(_Keyed, SQLModel, table=True):
     __tablename__ = "tokens"
 
     id: int | None = Field(default=None, primary_key=True)
     name: str
     token_hash: str = Field(unique=True)
-    scope: str  # admin or deploy
+    scope: Scope = _enum(Scope)
     app: str | None = None
     created_at: float = Field(default_factory=now)
     revoked_at: float | None = None

@@ -1,25 +1,28 @@
 """Schema upgrades with Alembic, run at start in a child process.
 
-Alembic pulls in Mako and SQLAlchemy's DDL dialects: about 20 MiB of memory and a third of
-the daemon's import time, which the daemon would carry for its whole life to use once.
-The child runs this module and exits; the daemon only waits for it. A daemon restarted on a
-database already at the newest revision (read with sqlite3, the revisions from the version
-files) starts no child at all: a restart is the moment apps wait for the daemon.
+An upgrade runs Alembic's environment, its DDL operations and the version scripts; the child
+runs this module and exits, and the daemon only waits for it. A daemon restarted on a
+database already at the newest revision starts no child at all: a restart is the moment apps
+wait for the daemon. The database's revision is read with sqlite3; the newest one is what
+Alembic's own `ScriptDirectory` finds in `migrations/versions`, so merges, branches and
+however a version file spells its identifiers are read the way an upgrade reads them. That
+loads Alembic's script module into the daemon (about 10 MiB, once); the upgrade's
+environment and connections stay in the child.
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
-import migrations  # the package alone, for its path: Alembic is imported only to migrate
+import migrations  # the package alone, for its path
 from pipeline.errors import MigrationFailed
 
 MIGRATION_TIMEOUT = 600
+_SCRIPTS = Path(migrations.__file__).parent
 
 
 def migrate(db_url: str) -> None:
@@ -28,7 +31,7 @@ def migrate(db_url: str) -> None:
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    config.set_main_option("script_location", str(_SCRIPTS))
     config.set_main_option("sqlalchemy.url", db_url)
     command.upgrade(config, "head")
 
@@ -53,13 +56,13 @@ def migrate_in_child(db_url: str) -> None:
 
 def head_revision() -> str | None:
     """The one revision no other version file builds on; None when that is not clear-cut."""
-    revisions, bases = set(), set()
-    for path in (Path(migrations.__file__).parent / "versions").glob("*.py"):
-        text = path.read_text()
-        revisions.update(re.findall(r'^revision = "([^"]+)"$', text, re.MULTILINE))
-        bases.update(re.findall(r'^down_revision = "([^"]+)"$', text, re.MULTILINE))
-    heads = revisions - bases
-    return heads.pop() if len(heads) == 1 else None
+    from alembic.script import ScriptDirectory
+
+    try:
+        heads = ScriptDirectory(str(_SCRIPTS)).get_heads()
+    except Exception:  # what stops Alembic reading the scripts stops the upgrade: the child says it
+        return None
+    return heads[0] if len(heads) == 1 else None
 
 
 def current_revision(db_path: Path) -> str | None:

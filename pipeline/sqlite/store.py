@@ -15,14 +15,24 @@ import hashlib
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, delete, event, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, create_engine, select
 
 from pipeline.errors import Conflict, NotFound
-from pipeline.sqlite.models import App, Delivery, Release, ReleaseEvent, ReleaseLog, Token, now
+from pipeline.sqlite.models import (
+    App,
+    Delivery,
+    Release,
+    ReleaseEvent,
+    ReleaseLog,
+    ReleaseSource,
+    Scope,
+    Token,
+    now,
+)
 from pipeline.states import ReleaseState
 
 BUSY_TIMEOUT_MS = 10_000
@@ -43,6 +53,16 @@ def make_engine(db_url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+Row = TypeVar("Row", App, Release, Token)
+
+
+def _row(session: Session, model: type[Row], key: int) -> Row:
+    found = session.get(model, key)
+    if found is None:
+        raise NotFound(f"no {model.__tablename__[:-1]} with id {key}")
+    return found
 
 
 def hash_token(token: str) -> str:
@@ -102,9 +122,7 @@ class Store:
 
     def get_app_by_id(self, app_id: int) -> App:
         with self._session() as session:
-            app = session.get(App, app_id)
-            if app is None:
-                raise NotFound(f"no app with id {app_id}")
+            app = _row(session, App, app_id)
             return app
 
     def update_app(self, name: str, **fields: Any) -> App:
@@ -127,10 +145,10 @@ class Store:
         self,
         app: App,
         *,
-        source: str,
+        source: ReleaseSource,
         commit: str,
         strategy: str = "",
-        config: str = "{}",
+        config: dict[str, Any] | None = None,
         env: str = "{}",
         image: str | None = None,
         rollback_of: int | None = None,
@@ -138,29 +156,27 @@ class Store:
     ) -> Release:
         """Number and record a queued release; with `app_env`, the app's environment becomes
         that in the same transaction (a rollback brings back the values it ran with)."""
-        assert app.id is not None
         with self._numbering, self._session() as session:
             last = session.exec(
-                select(func.max(Release.number)).where(Release.app_id == app.id)
+                select(func.max(Release.number)).where(Release.app_id == app.pk)
             ).one()
             release = Release(
-                app_id=app.id,
+                app_id=app.pk,
                 number=(last or 0) + 1,
                 source=source,
                 commit=commit,
                 state=ReleaseState.QUEUED,
                 strategy=strategy,
-                config=config,
+                config=config or {},
                 env=env,
                 image=image,
                 rollback_of=rollback_of,
             )
             session.add(release)
             session.flush()
-            assert release.id is not None
-            session.add(ReleaseEvent(release_id=release.id, state=ReleaseState.QUEUED))
+            session.add(ReleaseEvent(release_id=release.pk, state=ReleaseState.QUEUED))
             if app_env is not None:
-                stored = session.get(App, app.id)
+                stored = session.get(App, app.pk)
                 assert stored is not None
                 stored.env = app_env
                 session.add(stored)
@@ -169,9 +185,7 @@ class Store:
 
     def get_release(self, release_id: int) -> Release:
         with self._session() as session:
-            release = session.get(Release, release_id)
-            if release is None:
-                raise NotFound(f"no release with id {release_id}")
+            release = _row(session, Release, release_id)
             return release
 
     def release_by_number(self, app: App, number: int) -> Release:
@@ -230,13 +244,23 @@ class Store:
                 session.add(release)
                 session.commit()
 
-    def update_release(self, release_id: int, **fields: Any) -> Release:
+    def set_details(
+        self,
+        release_id: int,
+        *,
+        image: str | None = None,
+        config: dict[str, Any] | None = None,
+        strategy: str | None = None,
+        host_port: int | None = None,
+        traffic: dict[str, Any] | None = None,
+    ) -> Release:
+        """What a step learned about a release (None: unchanged); never its state."""
+        changes = dict(image=image, config=config, strategy=strategy, host_port=host_port)
         with self._session() as session:
-            release = session.get(Release, release_id)
-            if release is None:
-                raise NotFound(f"no release with id {release_id}")
-            for key, value in fields.items():
-                setattr(release, key, value)
+            release = _row(session, Release, release_id)
+            for key, value in {**changes, "traffic": traffic}.items():
+                if value is not None:
+                    setattr(release, key, value)
             release.updated_at = now()
             session.add(release)
             session.commit()
@@ -244,22 +268,26 @@ class Store:
 
     def record_state(
         self, release_id: int, state: ReleaseState, was: ReleaseState, **fields: Any
-    ) -> Release:
-        """Persist a state change and its event in one transaction."""
+    ) -> tuple[Release, float]:
+        """A state change and its event in one transaction (`states.transition` is the one
+        caller); returns the release and the seconds it spent in `was`."""
         with self._session() as session:
-            release = session.get(Release, release_id)
-            if release is None:
-                raise NotFound(f"no release with id {release_id}")
+            release = _row(session, Release, release_id)
             if release.state != was:
                 raise Conflict(f"release v{release.number} is {release.state}, not {was}")
+            entered = session.exec(
+                select(func.max(ReleaseEvent.at)).where(ReleaseEvent.release_id == release_id)
+            ).one()
             release.state = state
             for key, value in fields.items():
                 setattr(release, key, value)
             release.updated_at = now()
             session.add(release)
-            session.add(ReleaseEvent(release_id=release_id, state=state, was=was))
+            session.add(
+                ReleaseEvent(release_id=release_id, state=state, was=was, at=release.updated_at)
+            )
             session.commit()
-            return release
+            return release, release.updated_at - (entered or release.created_at)
 
     def events(self, release_id: int) -> list[ReleaseEvent]:
         with self._session() as session:
@@ -307,10 +335,9 @@ class Store:
         self, app: App, provider: str, delivery_id: str, event: str, body_digest: str | None = None
     ) -> int | None:
         """Record a delivery; None when its id or its body was seen before (a redelivery)."""
-        assert app.id is not None
         with self._session() as session:
             row = Delivery(
-                app_id=app.id,
+                app_id=app.pk,
                 provider=provider,
                 delivery_id=delivery_id,
                 event=event,
@@ -352,7 +379,7 @@ class Store:
             )
 
     # tokens
-    def add_token(self, name: str, token: str, scope: str, app: str | None = None) -> Token:
+    def add_token(self, name: str, token: str, scope: Scope, app: str | None = None) -> Token:
         with self._session() as session:
             row = Token(name=name, token_hash=hash_token(token), scope=scope, app=app)
             session.add(row)
@@ -361,9 +388,7 @@ class Store:
 
     def revoke_token(self, token_id: int) -> Token:
         with self._session() as session:
-            row = session.get(Token, token_id)
-            if row is None:
-                raise NotFound(f"no token with id {token_id}")
+            row = _row(session, Token, token_id)
             if row.revoked_at is None:
                 row.revoked_at = now()
                 session.add(row)

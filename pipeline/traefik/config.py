@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,11 +65,12 @@ def static_config(settings: Settings) -> dict[str, Any]:
 
 
 def route_document(
-    app: str, hosts: list[str], server_url: str | None, release: str
+    app: str, hosts: list[str], server_urls: Sequence[str], release: str
 ) -> dict[str, Any]:
-    """The app's router and service; without a server Traefik answers its hosts with 503."""
+    """The app's router and service over the slot's containers; without a server Traefik
+    answers the app's hosts with 503."""
     rule = " || ".join(f"Host(`{host}`)" for host in hosts)
-    servers = [{"url": server_url}] if server_url else []
+    servers = [{"url": url} for url in server_urls]
     return {
         "http": {
             "routers": {
@@ -130,14 +132,14 @@ def render(document: dict[str, Any]) -> bytes:
 
 
 def confirm_route(
-    settings: Settings, app: str, server_url: str, probe_path: str, release: str
+    settings: Settings, app: str, server_urls: Sequence[str], probe_path: str, release: str
 ) -> float:
-    """Wait until Traefik routes `app` to `server_url`; returns the seconds it took."""
+    """Wait until Traefik routes `app` to `server_urls`; returns the seconds it took."""
     started = time.monotonic()
     deadline = started + settings.switch_confirm_timeout
     api = f"{settings.traefik_api.url}/api/http/services/{app}@file"
     through = f"{settings.http.url}{probe_path}"
-    host = f"{app}.{settings.domain}"
+    host = settings.hosts(app)[0]
     seen_in_api = False
     last = "no answer"
     client = _client()
@@ -147,7 +149,7 @@ def confirm_route(
                 response = client.get(api)
                 servers = response.json().get("loadBalancer", {}).get("servers", [])
                 urls = [server.get("url") for server in servers]
-                seen_in_api = response.status_code == 200 and urls == [server_url]
+                seen_in_api = response.status_code == 200 and sorted(urls) == sorted(server_urls)
                 last = f"API shows {urls}"
             if seen_in_api:
                 # The app answers this one: bounded like a health probe, headers only.

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel
 
 from pipeline import notify, operations, webhooks
 from pipeline.appconfig import parse_config, text
 from pipeline.sqlite.models import Release
-from receiver.api.apps import BodyNumber, DaemonDep, Number, PrincipalDep, app_for
+from receiver.api.apps import Body, BodyNumber, DaemonDep, Number, PrincipalDep, app_for
 from receiver.api.views import app_view, release_view
 from receiver.auth import Principal
 from receiver.daemon import Daemon
@@ -25,20 +23,20 @@ router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 WAIT_SECONDS = 900.0
 
 
-class RollbackRequest(BaseModel):
+class RollbackRequest(Body):
     release: BodyNumber | None = None
 
 
-class DeployRequest(BaseModel):
+class DeployRequest(Body):
     commit: str | None = None
     strategy: str | None = None
 
 
-class EnvRequest(BaseModel):
+class EnvRequest(Body):
     env: dict[str, str | None]
 
 
-class AppSettingsRequest(BaseModel):
+class AppSettingsRequest(Body):
     settings: dict[str, Any]
 
 
@@ -150,7 +148,7 @@ def update_app_settings(
     who.require_admin()
     app_for(daemon, who, name)
     parse_config(body.settings)
-    app = daemon.store.update_app(name, settings=json.dumps(body.settings, sort_keys=True))
+    app = daemon.store.update_app(name, settings=body.settings)
     return {**app_view(daemon.store, daemon.settings, app), "settings": body.settings}
 
 
@@ -164,8 +162,7 @@ def release_log(
 ) -> StreamingResponse:
     app = app_for(daemon, who, name)
     release = daemon.store.release_by_number(app, number)
-    assert release.id is not None
-    release_id = release.id
+    release_id = release.pk
 
     async def lines() -> AsyncIterator[bytes]:
         position = 0
@@ -181,17 +178,17 @@ def release_log(
     return StreamingResponse(lines(), media_type="text/plain; charset=utf-8")
 
 
-class SourceRequest(BaseModel):
+class SourceRequest(Body):
     repo_url: str | None = None
     branch: str = "main"
     token: str | None = None
 
 
-class SecretRequest(BaseModel):
+class SecretRequest(Body):
     secret: str | None = None
 
 
-class NotificationRequest(BaseModel):
+class NotificationRequest(Body):
     url: str | None = None
     secret: str | None = None
 

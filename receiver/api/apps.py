@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.errors import InvalidInput
 from pipeline.git import repo as gitrepo
@@ -21,6 +21,13 @@ from receiver.problems import ERROR_RESPONSES
 Number = Annotated[int, Path(ge=1, le=2**31 - 1)]
 BodyNumber = Annotated[int, Field(ge=1, le=2**31 - 1)]
 QueryNumber = Annotated[int, Query(ge=1, le=2**31 - 1)]
+
+
+class Body(BaseModel):
+    """A request body: a field the API does not know is refused (422), never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
 
 APP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 
@@ -59,7 +66,7 @@ def app_for(daemon: Daemon, who: Principal, name: str) -> App:
     return daemon.store.get_app(name)
 
 
-class AppCreate(BaseModel):
+class AppCreate(Body):
     name: str
 
 
@@ -105,5 +112,4 @@ def list_releases(name: str, daemon: DaemonDep, who: PrincipalDep) -> list[dict[
 def get_release(name: str, number: Number, daemon: DaemonDep, who: PrincipalDep) -> dict[str, Any]:
     app = app_for(daemon, who, name)
     release = daemon.store.release_by_number(app, number)
-    assert release.id is not None
-    return {**release_view(daemon.store, release), "log": daemon.store.log_lines(release.id)}
+    return {**release_view(daemon.store, release), "log": daemon.store.log_lines(release.pk)}

@@ -5,18 +5,17 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel
 
 from pipeline.errors import InvalidInput
-from pipeline.sqlite.models import Token
-from receiver.api.apps import DaemonDep, Number, PrincipalDep, validate_app_name
+from pipeline.sqlite.models import Scope, Token
+from receiver.api.apps import Body, DaemonDep, Number, PrincipalDep, validate_app_name
 from receiver.auth import new_token
 from receiver.problems import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 
 
-class TokenRequest(BaseModel):
+class TokenRequest(Body):
     name: str
     scope: Literal["admin", "deploy"] = "deploy"
     app: str | None = None
@@ -45,7 +44,7 @@ def create_token(body: TokenRequest, daemon: DaemonDep, who: PrincipalDep) -> di
     elif body.app is not None:
         raise InvalidInput("an admin token covers every app; leave out 'app'")
     secret = new_token()
-    row = daemon.store.add_token(body.name, secret, body.scope, body.app)
+    row = daemon.store.add_token(body.name, secret, Scope(body.scope), body.app)
     return {**token_view(row), "token": secret}
 
 

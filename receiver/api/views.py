@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 from typing import Any
 
 from pipeline.settings import Settings
@@ -12,7 +11,6 @@ from pipeline.sqlite.store import Store
 
 
 def release_view(store: Store, release: Release, *, events: bool = True) -> dict[str, Any]:
-    assert release.id is not None
     view: dict[str, Any] = {
         "number": release.number,
         "version": f"v{release.number}",
@@ -27,13 +25,13 @@ def release_view(store: Store, release: Release, *, events: bool = True) -> dict
         "failure_reason": release.failure_reason,
         "failed_step": release.failed_step,
         "log_tail": release.log_tail,
-        "config": json.loads(release.config),
-        "traffic": json.loads(release.traffic) if release.traffic else None,
+        "config": release.config,
+        "traffic": release.traffic,
         "created_at": release.created_at,
         "updated_at": release.updated_at,
     }
     if events:
-        history = store.events(release.id)
+        history = store.events(release.pk)
         view["events"] = [{"state": e.state, "was": e.was, "at": e.at} for e in history]
         view["timings"] = step_timings(history)
     return view

@@ -15,7 +15,7 @@ from starlette.datastructures import Headers
 
 from pipeline import webhooks
 from pipeline.errors import Conflict, InvalidInput, RuntimeUnavailable, TooLarge, Unauthorized
-from pipeline.sqlite.models import App
+from pipeline.sqlite.models import App, ReleaseSource
 from pipeline.webhooks import PushEvent
 from receiver.api.apps import daemon_of
 from receiver.api.views import release_view
@@ -119,7 +119,7 @@ def _queue(
             f"PUT /api/apps/{app.name}/source"
         )
     try:
-        release = daemon.deployer.submit(app, source="webhook", commit=push.after)
+        release = daemon.deployer.submit(app, source=ReleaseSource.WEBHOOK, commit=push.after)
     except RuntimeUnavailable:
         # Refused before anything was recorded: the sender's retry must be able to deploy.
         daemon.store.release_delivery(claimed)

@@ -16,7 +16,7 @@ from pipeline.sqlite.models import Release
 from receiver.api.apps import QueryNumber, daemon_of
 from receiver.daemon import Daemon
 from receiver.dashboard import pages, web
-from receiver.dashboard.html import path, short_sha
+from receiver.dashboard.formats import path, short_sha
 from receiver.dashboard.session import Session
 
 router = APIRouter(include_in_schema=False)

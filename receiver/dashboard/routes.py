@@ -25,9 +25,10 @@ from receiver.daemon import Daemon
 from receiver.dashboard import actions as dashboard_actions
 from receiver.dashboard import pages, web
 from receiver.dashboard import release as release_pages
-from receiver.dashboard.assets import ASSETS
-from receiver.dashboard.html import badge, path
+from receiver.dashboard.assets import asset_response
+from receiver.dashboard.formats import path
 from receiver.dashboard.session import Session, clear_cookie, sessions_of, set_cookie
+from receiver.dashboard.templating import part
 from receiver.problems import status_for
 from receiver.waits import waiting
 
@@ -44,12 +45,8 @@ def root() -> RedirectResponse:
 
 
 @router.get("/dashboard/assets/{name}")
-def asset(name: str) -> Response:
-    if name not in ASSETS:
-        return PlainTextResponse("not found", status_code=404)
-    body, media_type = ASSETS[name]
-    headers = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
-    return Response(body, media_type=media_type, headers=headers)
+async def asset(name: str, request: Request) -> Response:
+    return await asset_response(name, request.scope)
 
 
 # --- sign in and out ---------------------------------------------------------------------
@@ -178,8 +175,8 @@ def _follow_log(name: str, number: int, request: Request, position: int) -> Resp
         "position": chunk.position,
         "done": chunk.done,
         "state": view["state"],
-        "timeline": release_pages.timeline(view, not chunk.done, time.time()),
-        "badge": badge(view["state"]),
+        "timeline": part("timeline", release_pages.timeline(view, not chunk.done, time.time())),
+        "badge": part("badge", view["state"]),
     }
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 

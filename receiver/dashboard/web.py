@@ -17,8 +17,8 @@ from pipeline.errors import InvalidInput, TempsError
 from receiver.api.apps import daemon_of
 from receiver.daemon import Daemon
 from receiver.dashboard import pages
-from receiver.dashboard.html import Html
 from receiver.dashboard.session import COOKIE, Session, sessions_of
+from receiver.dashboard.templating import render_page
 from receiver.problems import status_for
 
 MAX_FORM_BYTES = 16 * 1024
@@ -36,8 +36,8 @@ SECURITY_HEADERS = {
 HOME = "/dashboard"
 
 
-def html(frame: pages.Frame, body: Html, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(pages.layout(frame, body), status_code=status, headers=SECURITY_HEADERS)
+def html(frame: pages.Frame, page: pages.Page, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(render_page(frame, page), status_code=status, headers=SECURITY_HEADERS)
 
 
 def frame(

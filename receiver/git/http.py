@@ -1,8 +1,10 @@
-"""Git smart HTTP over ASGI: dulwich's pack handlers, run in a thread, streamed back.
+"""Git smart HTTP over ASGI: the request spooled and checked, pipeline.git answers it in a
+thread, its answer streamed back.
 
 The request body is spooled first (git sends the whole pack before it reads anything), then
-the handler runs in a thread while its output is streamed to the client as it is written,
-so `remote:` progress lines reach the pusher while the deploy runs in the update hook.
+the git service runs in a thread while its output is streamed to the client as it is
+written, so `remote:` progress lines reach the pusher while the deploy runs in the update
+hook.
 """
 
 from __future__ import annotations
@@ -11,106 +13,37 @@ import asyncio
 import tempfile
 import threading
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, cast
 
 import structlog
-from dulwich.objects import ObjectID
-from dulwich.protocol import SIDE_BAND_CHANNEL_PROGRESS, ReceivableProtocol
-from dulwich.refs import Ref
-from dulwich.repo import Repo
-from dulwich.server import DictBackend, ReceivePackHandler, UploadPackHandler
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
 from pipeline.errors import InvalidInput, TooLarge
+from pipeline.git import serve as gitserve
 from pipeline.git.pack import PackLimits, check_pack
+from pipeline.git.serve import SERVICES as SERVICES
+from pipeline.git.serve import RefCallback
 
 log = structlog.get_logger()
 
-ZERO_SHA = "0" * 40
-SERVICES = ("git-upload-pack", "git-receive-pack")
 SPOOL_IN_MEMORY = 16 * 1024 * 1024
 INFLATE_PIECE = 1024 * 1024
 MAX_PKT_LINE = 65520  # git's LARGE_PACKET_MAX
 MAX_COMMAND_LINES = 10_000
 NO_CACHE = {"Cache-Control": "no-cache, max-age=0, must-revalidate", "Pragma": "no-cache"}
 
-# (ref, old sha, new sha, progress) -> None to accept the ref, or a one-line reason to refuse.
-Progress = Callable[[str], None]
-RefCallback = Callable[[str, str, str, Progress], str | None]
-
-
-class DeployingReceivePackHandler(ReceivePackHandler):
-    """Runs `on_ref` where git runs the update hook: objects stored, ref not yet moved."""
-
-    def __init__(
-        self,
-        backend: DictBackend,
-        proto: ReceivableProtocol,
-        on_ref: RefCallback,
-        *,
-        advertise_refs: bool = False,
-    ) -> None:
-        super().__init__(backend, ["/"], proto, stateless_rpc=True, advertise_refs=advertise_refs)
-        self.on_ref = on_ref
-        self._accepted: dict[Ref, ObjectID] = {}
-        refs = self.repo.refs
-        compare_and_set = refs.set_if_equals
-
-        def set_accepted(name: Ref, old: ObjectID | None, new: ObjectID, *args: Any) -> bool:
-            # A commit the hook deployed is live, whatever another push did to the ref in the
-            # meantime, so the ref must name it. (dulwich ignores a failed compare-and-set.)
-            if self._accepted.get(name) == new:
-                old = None
-            return compare_and_set(name, old, new, *args)
-
-        refs.set_if_equals = set_accepted  # type: ignore[method-assign,assignment]
-
-    def _on_update(self, ref_name: Ref, old_sha: ObjectID, new_sha: ObjectID) -> bytes | None:
-        try:
-            reason = self.on_ref(
-                ref_name.decode(), old_sha.decode(), new_sha.decode(), self._progress
-            )
-        except Exception:
-            # Anything else raised here would end the push with an HTTP 500 mid-stream.
-            log.exception("git.update_hook_crashed", ref=ref_name.decode())
-            reason = "internal error in temps; see the daemon log"
-        if reason is None:
-            self._accepted[ref_name] = new_sha
-            return None
-        return " ".join(reason.split())[:300].encode()
-
-    def _progress(self, text: str) -> None:
-        if not self.has_capability(b"side-band-64k"):
-            return
-        if text:
-            self.proto.write_sideband(SIDE_BAND_CHANNEL_PROGRESS, text.encode())
-        else:
-            # An empty progress packet keeps proxies and git from giving up in quiet steps.
-            self.proto.write_pkt_line(bytes([SIDE_BAND_CHANNEL_PROGRESS]))
-
 
 def advertise(repo_path: Path, service: str, on_ref: RefCallback) -> Response:
-    """GET info/refs?service=...: the refs advertisement, produced in one go."""
-    chunks: list[bytes] = []
-
-    def write(data: bytes) -> int:
-        chunks.append(data)
-        return len(data)
-
-    repo = Repo(str(repo_path))
-    try:
-        proto = ReceivableProtocol(lambda _n: b"", write)
-        proto.write_pkt_line(f"# service={service}\n".encode())
-        proto.write_pkt_line(None)
-        _handler(repo, proto, service, on_ref, advertise_refs=True).handle()
-    finally:
-        repo.close()
+    """GET info/refs?service=...: the refs advertisement. (`on_ref` is not called: an
+    advertisement updates no ref.)"""
     return Response(
-        b"".join(chunks), media_type=f"application/x-{service}-advertisement", headers=NO_CACHE
+        gitserve.advertisement(repo_path, service),
+        media_type=f"application/x-{service}-advertisement",
+        headers=NO_CACHE,
     )
 
 
@@ -122,13 +55,13 @@ async def serve_rpc(
     max_bytes: int,
     pack_limits: PackLimits,
 ) -> Response:
-    """POST git-upload-pack / git-receive-pack, streamed back as the handler writes."""
+    """POST git-upload-pack / git-receive-pack, streamed back as the service writes."""
     body = await _spool(request, max_bytes)
     commands: list[bytes] = []
     if service == "git-receive-pack":
         try:
             commands, pack_start = _command_lines(body)
-            # Before dulwich unpacks anything: what the pack unpacks to, within the limits.
+            # Before anything is unpacked: what the pack unpacks to, within the limits.
             await run_in_threadpool(check_pack, body, pack_start, pack_limits)
         except (InvalidInput, TooLarge) as exc:
             body.close()
@@ -149,14 +82,11 @@ async def serve_rpc(
         return len(data)
 
     def run() -> None:
-        repo = Repo(str(repo_path))
         try:
-            proto = ReceivableProtocol(body.read, write)
-            _handler(repo, proto, service, on_ref).handle()
+            gitserve.serve(repo_path, service, body.read, write, on_ref)
         except Exception:
             log.exception("git.rpc_failed", service=service, repo=repo_path.name)
         finally:
-            repo.close()
             body.close()
             loop.call_soon_threadsafe(queue.put_nowait, None)
 
@@ -176,7 +106,7 @@ def _command_lines(body: IO[bytes]) -> tuple[list[bytes], int]:
     the pack starts.
 
     Raises InvalidInput for a length git never sends (0001-0003, or past 65520), which
-    dulwich would otherwise take as a request to read the whole rest of the body."""
+    the git service would otherwise take as a request to read the whole rest of the body."""
     lines: list[bytes] = []
     try:
         while True:
@@ -202,22 +132,6 @@ def _git_error(service: str, message: str, *, sideband: bool) -> Response:
     payload = (b"\x03" + message.encode() + b"\n") if sideband else f"ERR {message}\n".encode()
     packet = f"{len(payload) + 4:04x}".encode() + payload
     return Response(packet, media_type=f"application/x-{service}-result", headers=NO_CACHE)
-
-
-def _handler(
-    repo: Repo,
-    proto: ReceivableProtocol,
-    service: str,
-    on_ref: RefCallback,
-    *,
-    advertise_refs: bool = False,
-) -> ReceivePackHandler | UploadPackHandler:
-    backend = DictBackend({"/": cast(Any, repo)})
-    if service == "git-receive-pack":
-        return DeployingReceivePackHandler(backend, proto, on_ref, advertise_refs=advertise_refs)
-    return UploadPackHandler(
-        backend, ["/"], proto, stateless_rpc=True, advertise_refs=advertise_refs
-    )
 
 
 async def _spool(request: Request, max_bytes: int) -> IO[bytes]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pipeline.errors import RuntimeUnavailable
 from pipeline.git import repo as gitrepo
-from pipeline.sqlite.models import App
+from pipeline.git.serve import ZERO_SHA, Progress, RefCallback
+from pipeline.sqlite.models import App, ReleaseSource
 from pipeline.states import ReleaseState as S
 from receiver.daemon import Daemon
-from receiver.git.http import ZERO_SHA, Progress, RefCallback
 
 MAIN = "refs/heads/main"
 KEEPALIVE_SECONDS = 15.0
@@ -33,18 +33,17 @@ def _deploy_and_follow(
     daemon: Daemon, app: App, commit: str, progress: Progress, *, forced: bool
 ) -> str | None:
     try:
-        release = daemon.deployer.submit(app, source="push", commit=commit)
+        release = daemon.deployer.submit(app, source=ReleaseSource.PUSH, commit=commit)
     except RuntimeUnavailable as exc:
         return str(exc)
-    assert release.id is not None
     if forced:
         # Allowed, as on Heroku; the release log keeps that history was rewritten.
-        daemon.journal.write(release.id, "-----> Force push: main was rewritten, not extended")
+        daemon.journal.write(release.pk, "-----> Force push: main was rewritten, not extended")
     progress(f"-----> temps: deploying {commit[:12]} to {app.name} as v{release.number}\n")
     position = 0
     while True:
         # The deploy goes on if the pusher hangs up: it runs in the app's lane, not here.
-        chunk = daemon.journal.follow(release.id, position, KEEPALIVE_SECONDS)
+        chunk = daemon.journal.follow(release.pk, position, KEEPALIVE_SECONDS)
         position = chunk.position
         if chunk.lines:
             progress("".join(line + "\n" for line in chunk.lines))
@@ -52,7 +51,7 @@ def _deploy_and_follow(
             progress("")
         if chunk.done:
             break
-    final = daemon.store.get_release(release.id)
+    final = daemon.store.get_release(release.pk)
     if final.state == S.LIVE:
         return None
     if final.state == S.SUPERSEDED:

@@ -212,17 +212,7 @@ def git_push(
     repo: Path, url: str, timeout: float = PUSH_TIMEOUT, refspec: str = "main:main"
 ) -> tuple[int, str]:
     """`git push <url> main` (or `refspec`): (exit code, stdout and stderr together)."""
-    done = subprocess.run(
-        ["git", "push", "--progress", url, refspec],
-        cwd=repo,
-        env=git_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    return done.returncode, done.stdout
+    return run_git(repo, "push", "--progress", url, refspec, timeout=timeout)
 
 
 def remote_main(url: str, timeout: float = 60.0) -> str | None:
@@ -239,3 +229,18 @@ def remote_main(url: str, timeout: float = 60.0) -> str | None:
         raise RuntimeError(f"git ls-remote failed:\n{done.stdout}{done.stderr}")
     fields = done.stdout.split()
     return fields[0] if fields else None
+
+
+def run_git(cwd: Path, *args: str, timeout: float = PUSH_TIMEOUT) -> tuple[int, str]:
+    """A git command in `cwd`: (exit code, stdout and stderr together)."""
+    done = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        env=git_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return done.returncode, done.stdout

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +25,11 @@ from support.dockercli import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPS_BIN = REPO_ROOT / ".venv" / "bin" / "temps"
+ARTIFACTS = REPO_ROOT / "tests" / "artifacts"  # daemon logs and figures kept after a run
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
+# For a daemon that tests send wrong tokens on purpose: it must not lock their address out.
+MANY_FAILURES = ["--auth-failures", "1000000"]
 
 
 # The home id each app created through a TempsDaemon runs under: temps names an app's
@@ -286,3 +291,33 @@ class TempsDaemon:
         return httpx.get(
             f"{self.http_url}{path}", headers={"Host": f"{app}.{self.domain}"}, timeout=timeout
         )
+
+
+def start_daemon(
+    home: Path, args: list[str] | None = None, env: dict[str, str] | None = None, attempts: int = 3
+) -> TempsDaemon:
+    """Start `temps serve`; on free ports taken meanwhile by another process, pick new ones."""
+    for attempt in range(attempts):
+        daemon = TempsDaemon(home=home, extra_args=list(args or ()), env=env)
+        try:
+            daemon.start()
+            return daemon
+        except RuntimeError as exc:
+            if "address already in use" not in str(exc) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def running_daemon(
+    home: Path, artifact: str, args: list[str] | None = None, env: dict[str, str] | None = None
+) -> Iterator[TempsDaemon]:
+    """A started daemon, stopped on exit; its log is kept as `artifacts/<artifact>-daemon.log`."""
+    daemon = start_daemon(home, args, env)
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        ARTIFACTS.mkdir(exist_ok=True)
+        if daemon.log_path.exists():
+            shutil.copyfile(daemon.log_path, ARTIFACTS / f"{artifact}-daemon.log")

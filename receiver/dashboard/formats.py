@@ -1,41 +1,19 @@
-"""HTML building blocks for the dashboard: escaping by default, and the small formatters.
+"""The small formatters and labels of the dashboard's pages: plain text, never markup.
 
-Every value filled into a template is escaped unless it is already `Html`, so a page can
-only contain markup that this module or a template wrote on purpose.
+The templates (templates/*.html) apply these as filters; Jinja2 escapes what they return.
 """
 
 from __future__ import annotations
 
-import html
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from string import Template
 from typing import Any
 from urllib.parse import quote
 
 from pipeline.states import IN_FLIGHT
 from pipeline.states import ReleaseState as S
-
-
-class Html(str):
-    """Markup that is safe as it is; any other value is escaped on its way into a page."""
-
-    __slots__ = ()
-
-
-def esc(value: object) -> Html:
-    if isinstance(value, Html):
-        return value
-    return Html(html.escape(str(value), quote=True))
-
-
-def fill(template: Template, **values: object) -> Html:
-    return Html(template.substitute({key: esc(value) for key, value in values.items()}))
-
-
-def join(parts: Iterable[Html], separator: str = "") -> Html:
-    return Html(separator.join(esc(part) for part in parts))
 
 
 def path(*segments: object) -> str:
@@ -90,15 +68,6 @@ def state_label(state: str) -> str:
     return state.replace("_", " ")
 
 
-def badge(state: str) -> Html:
-    return fill(
-        Template('<span class="badge badge-$tone" data-state="$state">$label</span>'),
-        tone=tone(state),
-        state=state,
-        label=state_label(state),
-    )
-
-
 def short_sha(commit: str | None) -> str:
     return (commit or "")[:7]
 
@@ -139,16 +108,6 @@ def iso(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
 
 
-def when(at: float, now: float | None = None) -> Html:
-    """A relative time, with the exact one on hover and for machines."""
-    return fill(
-        Template('<time datetime="$iso" title="$exact">$relative</time>'),
-        iso=iso(at),
-        exact=utc(at),
-        relative=ago(at, now),
-    )
-
-
 def deploy_seconds(timings: Mapping[str, float]) -> float | None:
     """Time from queued to live or failed: the sum of the pipeline's own steps."""
     spent = [timings[state] for state in RUNNING if state in timings]
@@ -172,10 +131,28 @@ def source_label(release: Mapping[str, Any]) -> str:
     return {"config": "config change"}.get(source, source)
 
 
-def traffic(report: object) -> Html:
-    """The requests and errors around the switch; a dash when there is no report."""
+def step_label(state: str | None) -> str:
+    return STEP_LABELS.get(state or "", state or "?")
+
+
+def can_roll_back(release: Mapping[str, Any]) -> bool:
+    return release["state"] in ROLLBACK_TARGETS and bool(release.get("image"))
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """The requests and errors around the switch, as the pages word them."""
+
+    tone: str  # ok, or bad when any request failed
+    errors: str
+    requests: str
+    detail: str
+
+
+def traffic(report: object) -> Traffic | None:
+    """The switch's traffic report in words; None when there is no report."""
     if not isinstance(report, Mapping):
-        return Html('<span class="muted">—</span>')
+        return None
     requests, errors = _count(report.get("requests")), _count(report.get("errors"))
     window, before = report.get("window_seconds"), report.get("before")
     details = []
@@ -191,11 +168,7 @@ def traffic(report: object) -> Html:
             f"drained {seconds(float(drain['seconds']))}{cut}, "
             f"{_plural(_count(drain.get('finished')), 'request')} finished"
         )
-    return fill(
-        Template(
-            '<span class="traffic"><span class="traffic-$tone">$errors</span> in $requests'
-            '<span class="traffic-detail">$detail</span></span>'
-        ),
+    return Traffic(
         tone="bad" if errors else "ok",
         errors=_plural(errors, "error"),
         requests=_plural(requests, "request"),

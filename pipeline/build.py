@@ -1,0 +1,145 @@
+"""Build: the commit becomes an immutable image, and the release learns its config.
+
+A release that already names an image (a rollback, a config change, a redeploy whose image
+is still there) skips the build and runs with the config snapshot it was queued with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.appconfig import AppConfig, load_toml
+from pipeline.context import Deploy
+from pipeline.dockerfile import images_named, is_image_id
+from pipeline.errors import BuildFailed, InvalidInput, ReleaseCommandFailed
+from pipeline.git import repo as gitrepo
+from pipeline.git.fetch import FetchLimits, fetch_commit
+from pipeline.runtime import ContainerSpec, Limits
+from pipeline.sqlite.models import Release, ReleaseSource
+from pipeline.states import ReleaseState as S
+
+
+@dataclass(frozen=True)
+class Built:
+    """The image a release runs, the config it runs with, and its deploy strategy."""
+
+    image: str
+    config: AppConfig
+    strategy: str
+
+
+def config_of(release: Release) -> AppConfig:
+    return AppConfig.from_dict(release.config)
+
+
+def limits_of(config: AppConfig) -> Limits:
+    res = config.resources
+    return Limits(memory_mb=res.memory_mb, cpus=res.cpus, pids=res.pids)
+
+
+def spec_of(deploy: Deploy, built: Built, name: str) -> ContainerSpec:
+    """A container of the release: its image, environment, labels and limits."""
+    release = deploy.release
+    return ContainerSpec(
+        name=name,
+        image=built.image,
+        env=deploy.ctx.sealer.open_env(release.env),
+        labels={
+            "temps.app": deploy.app.name,
+            "temps.release": str(release.number),
+            "temps.commit": release.commit,
+        },
+        limits=limits_of(built.config),
+    )
+
+
+def build(deploy: Deploy) -> Built:
+    if deploy.release.image is None:
+        build_image(deploy)
+    release = deploy.current()
+    assert release.image is not None
+    config = config_of(release)
+    strategy = release.strategy or config.deploy.strategy
+    if not release.strategy:
+        deploy.ctx.store.set_details(deploy.id, strategy=strategy)
+    return Built(release.image, config, strategy)
+
+
+def build_image(deploy: Deploy) -> None:
+    ctx, release = deploy.ctx, deploy.release
+    deploy.move(S.BUILDING)
+    repo = ctx.settings.repo_path(deploy.app.name)
+    commit = release.commit
+    if release.source == ReleaseSource.WEBHOOK:
+        fetch_upstream(deploy, repo)
+    config = _read_config(repo, commit, deploy.app.settings)
+    tag = ctx.runtime.image_tag(deploy.app.name, commit)
+    ctx.store.set_details(deploy.id, config=config.to_dict(), image=tag)
+    if ctx.runtime.has_image(tag):
+        deploy.say(f"-----> Reusing image {tag} built for {commit[:12]}")
+        return
+    refuse_other_apps_images(deploy, gitrepo.read_file(repo, commit, "Dockerfile") or b"")
+    deploy.say(f"-----> Building {tag}")
+    with ctx.build_slots:
+        # The image is labelled with its app only (what pruning selects by): Docker's classic
+        # builder, the one its API runs, turns every build label into a step of its own with
+        # an intermediate container, 0.1 s each here. The commit is in the tag, and an image
+        # serves many releases (rollbacks, config changes), so the release and commit labels
+        # are the containers'.
+        settings = ctx.settings
+        ctx.runtime.build(
+            tag,
+            gitrepo.stream_tar(repo, commit),
+            {"temps.app": deploy.app.name},
+            deploy.say,
+            settings.build_timeout,
+            settings.build_memory_mb,
+        )
+
+
+def refuse_other_apps_images(deploy: Deploy, dockerfile: bytes) -> None:
+    """An app builds on public base images and its own, never on another app's."""
+    for image in images_named(dockerfile.decode("utf-8", "replace")):
+        if is_image_id(image):
+            raise BuildFailed(
+                f"the Dockerfile names the image ID {image}: name base images by repository:tag"
+            )
+        owner = deploy.ctx.runtime.image_owner(image)
+        if owner and owner != deploy.app.name:
+            raise BuildFailed(f"the Dockerfile builds on {image}, an image of another app")
+
+
+def fetch_upstream(deploy: Deploy, repo: Path) -> None:
+    app, ctx = deploy.app, deploy.ctx
+    if not app.repo_url:
+        raise BuildFailed("the app has no upstream repository URL to fetch from")
+    token = ctx.sealer.unseal(app.repo_token_sealed) if app.repo_token_sealed else None
+    limits = FetchLimits(seconds=ctx.settings.fetch_timeout, max_bytes=ctx.settings.max_fetch_bytes)
+    fetch_commit(repo, app.repo_url, app.branch, deploy.release.commit, token, deploy.say, limits)
+
+
+def _read_config(repo: Path, commit: str, overrides: dict[str, Any]) -> AppConfig:
+    if gitrepo.read_file(repo, commit, "Dockerfile") is None:
+        raise BuildFailed("no Dockerfile at the root of the repository")
+    raw = gitrepo.read_file(repo, commit, "temps.toml") or b""
+    try:
+        return load_toml(raw.decode("utf-8"), overrides)
+    except (InvalidInput, UnicodeDecodeError) as exc:
+        raise BuildFailed(str(exc)) from exc
+
+
+def release_phase(deploy: Deploy, built: Built) -> None:
+    """The release command runs once from the new image; the live slot never notices."""
+    command = built.config.deploy.release_command
+    if not command:
+        return
+    ctx = deploy.ctx
+    deploy.move(S.RELEASING)
+    deploy.say(f"-----> Running release command: {command}")
+    name = ctx.runtime.container_name(deploy.app.name, deploy.release.number, "release")
+    spec = spec_of(deploy, built, name)
+    code = ctx.runtime.run_once(spec, command, deploy.say, built.config.deploy.release_timeout)
+    if code != 0:
+        raise ReleaseCommandFailed(f"release command exited with code {code}")

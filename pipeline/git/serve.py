@@ -1,0 +1,139 @@
+"""git's pack protocol for the smart HTTP endpoints: the refs advertisement, upload-pack
+and receive-pack, through dulwich's server handlers.
+
+A push runs `on_ref` as dulwich's `update` hook (the entry it looks up in `repo.hooks` for
+each pushed ref): the objects are stored, the ref has not moved, and refusing it is raising
+`HookError`, which the pusher sees as `! [remote rejected] <ref> (<reason>)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, cast
+
+import structlog
+from dulwich.errors import GitProtocolError, HookError
+from dulwich.hooks import Hook
+from dulwich.objects import ObjectID
+from dulwich.protocol import (
+    CAPABILITY_SIDE_BAND_64K,
+    SIDE_BAND_CHANNEL_PROGRESS,
+    ReceivableProtocol,
+)
+from dulwich.refs import Ref, RefsContainer
+from dulwich.repo import Repo
+from dulwich.server import DictBackend, ReceivePackHandler, UploadPackHandler
+
+from pipeline.errors import InvalidInput
+
+log = structlog.get_logger()
+
+ZERO_SHA = "0" * 40
+SERVICES = ("git-upload-pack", "git-receive-pack")
+MAX_REASON = 300
+
+Progress = Callable[[str], None]
+# (ref, old sha, new sha, progress) -> None to accept the ref, or a one-line reason to refuse.
+RefCallback = Callable[[str, str, str, Progress], str | None]
+Read = Callable[[int], bytes]
+Write = Callable[[bytes], int | None]
+
+
+def advertisement(repo_path: Path, service: str) -> bytes:
+    """The answer to GET info/refs?service=...: the refs and capabilities, in one go."""
+    chunks: list[bytes] = []
+
+    def write(data: bytes) -> int:
+        chunks.append(data)
+        return len(data)
+
+    proto = ReceivableProtocol(lambda _n: b"", write)
+    proto.write_pkt_line(f"# service={service}\n".encode())
+    proto.write_pkt_line(None)
+    with _opened(repo_path) as repo:
+        _handler(repo, proto, service, advertise_refs=True).handle()
+    return b"".join(chunks)
+
+
+def serve(repo_path: Path, service: str, read: Read, write: Write, on_ref: RefCallback) -> None:
+    """Answer one upload-pack or receive-pack request, read from `read`, written to `write`
+    as it is produced. Blocking: run it in a thread.
+
+    Raises InvalidInput for a request that breaks git's protocol."""
+    with _opened(repo_path) as repo:
+        proto = ReceivableProtocol(read, write)
+        handler = _handler(repo, proto, service)
+        if isinstance(handler, ReceivePackHandler):
+            repo.hooks["update"] = DeployOnUpdate(repo.refs, on_ref, _progress_of(handler))
+        try:
+            handler.handle()
+        except GitProtocolError as exc:
+            raise InvalidInput(f"malformed git request: {exc}") from exc
+
+
+class DeployOnUpdate(Hook):
+    """The `update` hook of a push: `on_ref` decides, the ref moves only if it accepts."""
+
+    def __init__(self, refs: RefsContainer, on_ref: RefCallback, progress: Progress) -> None:
+        self.refs = refs
+        self.on_ref = on_ref
+        self.progress = progress
+
+    def execute(self, ref_name: Ref, old_sha: ObjectID, new_sha: ObjectID) -> tuple[bytes, bytes]:
+        ref, old, new = ref_name.decode(), old_sha.decode(), new_sha.decode()
+        try:
+            reason = self.on_ref(ref, old, new, self.progress)
+        except Exception:
+            # Anything else raised here would end the push with an HTTP 500 mid-stream.
+            log.exception("git.update_hook_crashed", ref=ref)
+            reason = "internal error in temps; see the daemon log"
+        if reason is not None:
+            raise HookError(" ".join(reason.split())[:MAX_REASON])
+        if new != ZERO_SHA and _current(self.refs, ref_name) != old_sha:
+            # Another push moved the ref while this one deployed. What this hook accepted is
+            # live now, so the ref must name it; dulwich's compare-and-set from `old_sha`,
+            # which runs next, would fail (and dulwich ignores that it did).
+            self.refs.set_if_equals(ref_name, None, new_sha)
+        return b"", b""
+
+
+def _current(refs: RefsContainer, name: Ref) -> ObjectID:
+    try:
+        return refs[name]
+    except KeyError:
+        return ObjectID(ZERO_SHA.encode())
+
+
+def _progress_of(handler: ReceivePackHandler) -> Progress:
+    """`remote:` lines for the pusher, on side-band channel 2 when the client has one."""
+
+    def progress(text: str) -> None:
+        if not handler.has_capability(CAPABILITY_SIDE_BAND_64K):
+            return
+        if text:
+            handler.proto.write_sideband(SIDE_BAND_CHANNEL_PROGRESS, text.encode())
+        else:
+            # An empty progress packet keeps proxies and git from giving up in quiet steps.
+            handler.proto.write_pkt_line(bytes([SIDE_BAND_CHANNEL_PROGRESS]))
+
+    return progress
+
+
+@contextmanager
+def _opened(repo_path: Path) -> Iterator[Repo]:
+    # Closed after every request: dulwich leaks pack file handles otherwise.
+    repo = Repo(str(repo_path))
+    try:
+        yield repo
+    finally:
+        repo.close()
+
+
+def _handler(
+    repo: Repo, proto: ReceivableProtocol, service: str, *, advertise_refs: bool = False
+) -> ReceivePackHandler | UploadPackHandler:
+    backend = DictBackend({"/": cast(Any, repo)})
+    kind = ReceivePackHandler if service == "git-receive-pack" else UploadPackHandler
+    return kind(backend, ["/"], proto, stateless_rpc=True, advertise_refs=advertise_refs)

@@ -1,0 +1,82 @@
+"""The life of a release, top to bottom: build, release phase, boot, gate, switch, bake or
+drain, retire, prune, notify. Each step persists its state before its side effect; a failed
+step stops the new slot and leaves the live one serving (`failure.fail`).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pipeline import metrics
+from pipeline.bake import bake
+from pipeline.boot import boot, gate
+from pipeline.build import build, release_phase
+from pipeline.context import Context, Deploy
+from pipeline.errors import TempsError
+from pipeline.failure import crashed, fail
+from pipeline.notify import send_in_background
+from pipeline.prune import prune_images
+from pipeline.retire import retire_standby, stop_previous
+from pipeline.switch import Target, hand_over, switch, take_over_standby
+
+
+class Lane(Protocol):
+    """The app's deploy queue, as the story sees it."""
+
+    def idle(self) -> bool:
+        """No newer deploy waits, and the daemon is not stopping."""
+
+    def pause(self, seconds: float) -> bool:
+        """Wait up to `seconds`; True at once when a deploy comes or the daemon stops."""
+
+    def retired(self) -> bool:
+        """Wait until the app's old slots have drained and stopped; False if a deploy came."""
+
+
+def deploy(ctx: Context, lane: Lane, release_id: int) -> None:
+    run = Deploy.of(ctx, ctx.store.get_release(release_id))
+    run.log.info("deploy.started", commit=run.release.commit[:12], source=run.release.source)
+    try:
+        try:
+            target = take_over_standby(run)  # a rollback inside the bake window: no boot
+            if target is None:
+                retire_standby(run)
+                built = build(run)
+                release_phase(run, built)
+                if built.strategy == "recreate":
+                    stop_previous(run)
+                slot = boot(run, built)
+                gate(run, built, slot)
+                target = Target(slot, built.config)
+            switch(run, target)
+        except TempsError as error:
+            fail(run, error)
+        else:
+            hand_over(run, target)  # the previous slot bakes in standby, or drains and retires
+    except Exception as exc:
+        crashed(run, exc)
+    finally:
+        answer(run)
+    notify(run)
+    # What follows yields to a deploy already waiting (a rollback, say), which prunes in turn.
+    if lane.idle():
+        bake(run, lane.pause)
+    if lane.retired():
+        prune_images(ctx, run.current())
+
+
+def answer(run: Deploy) -> None:
+    """The pusher has its answer: the release's log ends, whatever else fails."""
+    try:
+        state = run.current().state
+        metrics.deploys.inc(run.app.name, state)
+        run.log.info("deploy.finished", state=state)
+    finally:
+        run.ctx.journal.finish(run.id)
+
+
+def notify(run: Deploy) -> None:
+    try:
+        send_in_background(run.ctx.sealer, run.app, run.current())
+    except TempsError as exc:
+        run.log.warning("notify.failed", error=str(exc))

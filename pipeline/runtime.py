@@ -1,0 +1,120 @@
+"""What the pipeline asks of a container runtime, and the records it answers with.
+
+A release runs in a slot: the set of containers that serve it (today one; replicas and
+process types later). `pipeline.docker.DockerRuntime`, the single-host Docker engine, is the
+one implementation; a Swarm runtime would be a second, and the deploy story would not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from pipeline.drain import Drained
+
+Output = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One container of a slot and the loopback port Traefik reaches it on."""
+
+    container: str
+    host_port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.host_port}"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """The containers that serve one release."""
+
+    instances: tuple[Instance, ...]
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return tuple(instance.url for instance in self.instances)
+
+    @property
+    def first(self) -> Instance:
+        """The instance the release record names (its container and port)."""
+        return self.instances[0]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What an app container may use; it never gets privileges, host mounts or the socket."""
+
+    memory_mb: int = 0
+    cpus: float = 0.0
+    pids: int = 4096
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """A container to start from a release's image."""
+
+    name: str
+    image: str
+    env: dict[str, str]
+    labels: dict[str, str]
+    limits: Limits
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    status: str  # created, running, restarting, exited, dead, missing
+    exit_code: int
+
+    @property
+    def stopped(self) -> bool:
+        return self.status in ("exited", "dead", "restarting", "missing")
+
+
+@dataclass(frozen=True)
+class Container:
+    """One of this home's containers as a listing shows it; `ports` maps inner to loopback."""
+
+    name: str
+    running: bool
+    ports: dict[int, int]
+
+
+class Runtime(Protocol):
+    """Images and containers, named by app and release, labelled with this home."""
+
+    def ping(self) -> bool: ...
+
+    # images
+    def image_tag(self, app: str, commit: str) -> str: ...
+    def has_image(self, tag: str) -> bool: ...
+    def image_owner(self, reference: str) -> str | None: ...
+    def build(
+        self,
+        tag: str,
+        context: Iterable[bytes],
+        labels: dict[str, str],
+        output: Output,
+        timeout: float,
+        memory_mb: int = 0,
+    ) -> None: ...
+    def prune_images(self, app: str, keep: set[str]) -> list[str]: ...
+
+    # containers
+    def container_name(self, app: str, number: int, role: str = "") -> str: ...
+    def boot(self, spec: ContainerSpec, port: int) -> Instance:
+        """Start a container that serves on `port` and publish it on loopback."""
+
+    def run_once(self, spec: ContainerSpec, command: str, output: Output, timeout: float) -> int:
+        """Run `command` once, stream its output, return its exit code."""
+
+    def keep_running(self, name: str) -> None: ...
+    def state(self, name: str) -> ContainerState: ...
+    def logs_tail(self, name: str, lines: int = 20) -> str: ...
+    def stop(self, drained: Drained, stop_timeout: float) -> None: ...
+    def discard(self, name: str) -> None: ...
+    def containers(self) -> list[Container]: ...

@@ -1,0 +1,140 @@
+"""The switch and the hand-over: Traefik moves to the new slot, which goes live; the one it
+replaces bakes in standby, or drains and retires. And the traffic report around it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from pipeline import metrics
+from pipeline.appconfig import AppConfig
+from pipeline.build import config_of
+from pipeline.context import Deploy
+from pipeline.errors import TempsError
+from pipeline.health import probe
+from pipeline.retire import Leaving, drain_slot, retire_in_background
+from pipeline.runtime import Instance, Slot
+from pipeline.sqlite.models import Release
+from pipeline.states import ReleaseState as S
+from pipeline.traefik import publish
+from pipeline.traefik.traffic import traffic_report
+
+
+@dataclass(frozen=True)
+class Target:
+    """The slot a switch routes to, and the config it runs with."""
+
+    slot: Slot
+    config: AppConfig
+
+
+def slot_of(release: Release) -> Slot | None:
+    if release.container is None or release.host_port is None:
+        return None
+    return Slot((Instance(release.container, release.host_port),))
+
+
+def take_over_standby(deploy: Deploy) -> Target | None:
+    """A rollback inside the bake window: the previous slot is still up, idle, so no boot.
+
+    It passed a full gate before; one passing probe per container, taken before anything is
+    written, proves it still answers, and the release goes from queued straight to the
+    switch. A standby that does not answer is left to `retire_standby`, and its image boots
+    again instead.
+    """
+    standby = deploy.ctx.store.standby_release(deploy.app)
+    if standby is None or deploy.release.rollback_of != standby.number:
+        return None
+    slot = slot_of(standby)
+    assert slot is not None
+    config = config_of(standby)
+    check = config.healthcheck
+    for url in slot.urls:
+        result = probe(url + check.path, check.timeout)
+        if not result.ok:
+            deploy.say(
+                f"-----> v{standby.number} is on standby but health {check.path} gave "
+                f"{result.detail}: booting its image instead"
+            )
+            return None
+    deploy.move_other(standby, S.RETIRED)
+    deploy.say(
+        f"-----> v{standby.number} is still up (bake window): switching back without a boot\n"
+        f"health {check.path}: {result.detail}"
+    )
+    return Target(slot, config)
+
+
+def switch(deploy: Deploy, target: Target) -> None:
+    # The slot is recorded here too: a taken-over standby slot comes to switching unrecorded.
+    first = target.slot.first
+    deploy.move(S.SWITCHING, container=first.container, host_port=first.host_port)
+    took = route_to(deploy, target.slot, deploy.label, target.config.healthcheck.path)
+    deploy.log.info("traefik.switched", seconds=round(took, 4))
+    deploy.say(
+        f"-----> Traefik routes {deploy.app.name} to {deploy.label} "
+        f"(confirmed in {took * 1000:.0f} ms)"
+    )
+
+
+def route_to(deploy: Deploy, slot: Slot, label: str, probe_path: str) -> float:
+    """Point the app's route at `slot` and confirm it; on failure the old route is restored."""
+    took = publish.route(deploy.ctx.settings, deploy.app.name, slot.urls, label, probe_path)
+    metrics.switch_seconds.observe(took)
+    return took
+
+
+def hand_over(deploy: Deploy, target: Target) -> None:
+    """Make the new slot the live one. What fails here never undoes the switch: the new slot
+    serves, and the pusher is told what did not finish."""
+    try:
+        _hand_over(deploy, target)
+    except TempsError as error:
+        deploy.log.error("deploy.finish_failed", error=str(error))
+        deploy.say(f"-----> {deploy.label} serves, but finishing the deploy failed: {error}")
+
+
+def _hand_over(deploy: Deploy, target: Target) -> None:
+    """The previous slot bakes in standby, or drains; the pusher's answer comes once it is
+    drained, and it stops in the background."""
+    # The new release goes live before the previous one leaves: a crash in between leaves
+    # two live records, and reconciliation keeps the newest, which is what Traefik serves.
+    previous = deploy.ctx.store.live_release(deploy.app)
+    bake = target.config.deploy.bake
+    if previous is None:
+        go_live(deploy, target.slot)
+    elif bake > 0:
+        go_live(deploy, target.slot)
+        deploy.move_other(previous, S.STANDBY)
+        deploy.say(f"-----> v{previous.number} stays up, idle, for the {bake:g}s bake window")
+    else:
+        deploy.move(S.DRAINING)
+        # The requests in flight are the old release's: its own drain_timeout bounds them.
+        leaving = Leaving.of(previous)
+        drained = drain_slot(leaving, deploy.say) if leaving else None
+        go_live(deploy, target.slot)
+        deploy.move_other(previous, S.RETIRED)
+        # Drained and retired, the old slot gets no request any more: as on Heroku, the
+        # pusher has its answer without waiting for Docker to stop it (0.3-1 s here), and
+        # the app's next deploy (a rollback, say) does not wait for it either.
+        retire_in_background(deploy.ctx, deploy.app.name, leaving, deploy.say, drained)
+    report_traffic(deploy)
+
+
+def go_live(deploy: Deploy, slot: Slot) -> None:
+    for instance in slot.instances:
+        deploy.ctx.runtime.keep_running(instance.container)
+    deploy.move(S.LIVE)
+    deploy.say(f"-----> {deploy.label} is live at {deploy.ctx.settings.app_url(deploy.app.name)}")
+
+
+def report_traffic(deploy: Deploy) -> None:
+    """Store what Traefik served for the app from the switch until now, and tell the pusher."""
+    started = [e.at for e in deploy.ctx.store.events(deploy.id) if e.state == S.SWITCHING]
+    if not started:
+        return
+    settings = deploy.ctx.settings
+    hosts = set(settings.hosts(deploy.app.name))
+    report = traffic_report(settings.access_log, hosts, started[-1], time.time())
+    deploy.ctx.store.set_details(deploy.id, traffic=report.to_dict())
+    deploy.say(f"-----> {report.summary()}")

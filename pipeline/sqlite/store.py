@@ -1,5 +1,5 @@
 """SQLite access: short transactions, WAL, a busy timeout; schema by Alembic at start
-(`pipeline.schema`).
+(`pipeline.sqlite.schema`).
 
 Commits are not synced one by one (WAL with `synchronous=NORMAL`): a daemon that is killed
 loses nothing, and a power loss can only take back the last commits, never corrupt the file.

@@ -2,8 +2,8 @@
 
 Files in `dynamic/` are written whole to `staging/` (same filesystem, outside the watched
 dir) and moved in with os.replace, so Traefik never sees a half-written file; the apps'
-routes share one file (`pipeline.routes`). Every switch is confirmed through Traefik's API
-and a request through its data plane.
+routes share one file (`pipeline.traefik.routes`). Every switch is confirmed through
+Traefik's API and a request through its data plane (`pipeline.traefik.publish`).
 JSON is valid YAML, so the files are rendered with the json module.
 """
 

@@ -1,9 +1,9 @@
 """The web dashboard: server-rendered pages behind the admin token, signed in with a cookie.
 
 Signing in posts the token once; the cookie then holds only a random session id
-(dashboard_session). Pages read the same views as the API (receiver.views), a running
+(session.py). Pages read the same views as the API (receiver.api.views), a running
 release's log is followed through the journal, and the actions that start deploys live in
-dashboard_actions. Errors from the pipeline come back as a message on a page, not as a
+actions.py. Errors from the pipeline come back as a message on a page, not as a
 problem document.
 """
 

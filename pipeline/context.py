@@ -39,6 +39,10 @@ class Deploy:
     app: App
     release: Release
     log: structlog.stdlib.BoundLogger
+    # The release as this deploy last moved it: its state is the one `move` starts from, with
+    # no read before each step (only this deploy moves its release; the store still refuses
+    # a move from a stale state).
+    _moved: list[Release] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def of(cls, ctx: Context, release: Release) -> Deploy:
@@ -70,15 +74,18 @@ class Deploy:
         failure: Failure | None = None,
     ) -> Release:
         """This release to `state`, through the one transition function."""
-        return transition(
+        was = self._moved[-1] if self._moved else self.release
+        moved = transition(
             self.ctx.store,
             self.app.name,
-            self.current(),
+            was,
             state,
             container=container,
             host_port=host_port,
             failure=failure,
         )
+        self._moved[:] = [moved]
+        return moved
 
     def move_other(self, release: Release, state: ReleaseState) -> Release:
         """Another release of this app (the one it replaces, the standby) to `state`."""

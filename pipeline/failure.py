@@ -7,7 +7,7 @@ from pipeline.context import Deploy
 from pipeline.errors import DeployError, TempsError
 from pipeline.retire import Leaving, drain_and_stop
 from pipeline.sqlite.models import Release
-from pipeline.states import TERMINAL, Failure
+from pipeline.states import TERMINAL, Failure, transition
 from pipeline.states import ReleaseState as S
 
 LOG_TAIL_LINES = 20
@@ -60,7 +60,10 @@ def crashed(deploy: Deploy, exc: Exception) -> None:
         return
     reason = f"internal error: {type(exc).__name__}: {exc}"
     deploy.say(f"-----> {reason}")
-    deploy.move(S.FAILED, failure=Failure(reason, str(release.state)))
+    # From the record as it is now: the crash may have come between a step's write and the
+    # deploy's note of it.
+    failure = Failure(reason, str(release.state))
+    transition(deploy.ctx.store, deploy.app.name, release, S.FAILED, failure=failure)
 
 
 def container_log(deploy: Deploy, container: str) -> str:

@@ -257,3 +257,12 @@ def test_make_durable_without_a_log_file_does_nothing(tmp_path: Path) -> None:
     store = Store(make_engine(f"sqlite:///{tmp_path / 'never-written.db'}"))
     store.make_durable()  # no -wal file exists: nothing to sync, no error
     assert not (tmp_path / "never-written.db-wal").exists()
+
+
+def test_the_declared_head_is_the_one_alembic_reads_from_the_version_files() -> None:
+    from alembic.script import ScriptDirectory
+
+    import migrations
+
+    scripts = ScriptDirectory(str(Path(migrations.__file__).parent))
+    assert scripts.get_heads() == [migrations.HEAD] == [head_revision()]

@@ -3,11 +3,9 @@
 An upgrade runs Alembic's environment, its DDL operations and the version scripts; the child
 runs this module and exits, and the daemon only waits for it. A daemon restarted on a
 database already at the newest revision starts no child at all: a restart is the moment apps
-wait for the daemon. The database's revision is read with sqlite3; the newest one is what
-Alembic's own `ScriptDirectory` finds in `migrations/versions`, so merges, branches and
-however a version file spells its identifiers are read the way an upgrade reads them. That
-loads Alembic's script module into the daemon (about 10 MiB, once); the upgrade's
-environment and connections stay in the child.
+wait for the daemon. The database's revision is read with sqlite3, the newest one is
+`migrations.HEAD` (which a test holds equal to what Alembic's `ScriptDirectory` reads), so
+Alembic never loads in the daemon.
 """
 
 from __future__ import annotations
@@ -54,15 +52,9 @@ def migrate_in_child(db_url: str) -> None:
         raise MigrationFailed(f"database migration failed: {last}")
 
 
-def head_revision() -> str | None:
-    """The one revision no other version file builds on; None when that is not clear-cut."""
-    from alembic.script import ScriptDirectory
-
-    try:
-        heads = ScriptDirectory(str(_SCRIPTS)).get_heads()
-    except Exception:  # what stops Alembic reading the scripts stops the upgrade: the child says it
-        return None
-    return heads[0] if len(heads) == 1 else None
+def head_revision() -> str:
+    """The newest revision of the schema."""
+    return migrations.HEAD
 
 
 def current_revision(db_path: Path) -> str | None:

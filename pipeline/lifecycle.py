@@ -17,6 +17,7 @@ from pipeline.failure import crashed, fail
 from pipeline.notify import send_in_background
 from pipeline.prune import prune_images
 from pipeline.retire import retire_standby, stop_previous
+from pipeline.sqlite.models import Release
 from pipeline.switch import Target, hand_over, switch, take_over_standby
 
 
@@ -36,11 +37,12 @@ class Lane(Protocol):
 def deploy(ctx: Context, lane: Lane, release_id: int) -> None:
     run = Deploy.of(ctx, ctx.store.get_release(release_id))
     run.log.info("deploy.started", commit=run.release.commit[:12], source=run.release.source)
+    standby = ctx.store.standby_release(run.app)  # the previous slot, in its bake window
     try:
         try:
-            target = take_over_standby(run)  # a rollback inside the bake window: no boot
+            target = take_over_standby(run, standby)  # a rollback to it: no boot
             if target is None:
-                retire_standby(run)
+                retire_standby(run, standby)
                 built = build(run)
                 release_phase(run, built)
                 if built.strategy == "recreate":
@@ -56,8 +58,8 @@ def deploy(ctx: Context, lane: Lane, release_id: int) -> None:
     except Exception as exc:
         crashed(run, exc)
     finally:
-        answer(run)
-    notify(run)
+        final = answer(run)
+    notify(run, final)
     # What follows yields to a deploy already waiting (a rollback, say), which prunes in turn.
     if lane.idle():
         bake(run, lane.pause)
@@ -65,18 +67,20 @@ def deploy(ctx: Context, lane: Lane, release_id: int) -> None:
         prune_images(ctx, run.current())
 
 
-def answer(run: Deploy) -> None:
-    """The pusher has its answer: the release's log ends, whatever else fails."""
+def answer(run: Deploy) -> Release:
+    """The pusher has its answer: the release's log ends, whatever else fails. Returns the
+    release as the deploy left it."""
     try:
-        state = run.current().state
-        metrics.deploys.inc(run.app.name, state)
-        run.log.info("deploy.finished", state=state)
+        final = run.current()
+        metrics.deploys.inc(run.app.name, final.state)
+        run.log.info("deploy.finished", state=final.state)
+        return final
     finally:
         run.ctx.journal.finish(run.id)
 
 
-def notify(run: Deploy) -> None:
+def notify(run: Deploy, final: Release) -> None:
     try:
-        send_in_background(run.ctx.sealer, run.app, run.current())
+        send_in_background(run.ctx.sealer, run.app, final)
     except TempsError as exc:
         run.log.warning("notify.failed", error=str(exc))

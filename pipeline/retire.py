@@ -178,12 +178,11 @@ def record_drain(ctx: Context, release_id: int, drained: Drained, finished: int)
     ctx.store.set_details(release_id, traffic=report)
 
 
-def retire_standby(deploy: Deploy) -> None:
+def retire_standby(deploy: Deploy, standby: Release | None) -> None:
     """A newer deploy ends a bake window early: the previous slot drains and goes.
 
     It may still finish requests that began before the last switch; it does so in the
     background while this deploy builds and is gated."""
-    standby = deploy.ctx.store.standby_release(deploy.app)
     if standby is None:
         return
     deploy.move_other(standby, S.RETIRED)

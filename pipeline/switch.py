@@ -34,7 +34,7 @@ def slot_of(release: Release) -> Slot | None:
     return Slot((Instance(release.container, release.host_port),))
 
 
-def take_over_standby(deploy: Deploy) -> Target | None:
+def take_over_standby(deploy: Deploy, standby: Release | None) -> Target | None:
     """A rollback inside the bake window: the previous slot is still up, idle, so no boot.
 
     It passed a full gate before; one passing probe per container, taken before anything is
@@ -42,7 +42,6 @@ def take_over_standby(deploy: Deploy) -> Target | None:
     switch. A standby that does not answer is left to `retire_standby`, and its image boots
     again instead.
     """
-    standby = deploy.ctx.store.standby_release(deploy.app)
     if standby is None or deploy.release.rollback_of != standby.number:
         return None
     slot = slot_of(standby)

@@ -122,10 +122,10 @@ def serve(settings: Settings) -> None:
     from receiver.app import create_app
     from receiver.logs import configure
 
-    configure(log_file=settings.log_file, max_bytes=settings.max_daemon_log_bytes)
     # Everything the daemon (and its Traefik) creates under the home is its own: tokens,
-    # sealed secrets, the database, logs.
+    # sealed secrets, the database, logs (its own log file too, opened next).
     os.umask(0o077)
+    configure(log_file=settings.log_file, max_bytes=settings.max_daemon_log_bytes)
     uvicorn.run(
         create_app(settings),
         host=settings.listen.host,

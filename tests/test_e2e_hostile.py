@@ -592,6 +592,10 @@ def test_the_daemons_own_log_file_is_rotated(tmp_path: Path) -> None:
         assert rotated == ["daemon.log.1", "daemon.log.2", "daemon.log.3"], rotated
         sizes = {p.name: p.stat().st_size for p in log_file.parent.glob("daemon.log*")}
         assert max(sizes.values()) <= 20000, sizes
+        modes = {
+            p.name: stat.S_IMODE(p.stat().st_mode) for p in log_file.parent.glob("daemon.log*")
+        }
+        assert set(modes.values()) == {0o600}, f"the daemon's log is not private: {modes}"
         assert "bad-599" not in log_file.read_text(), "a token was written to the log"
         assert '"auth.failed"' in log_file.read_text(), "the newest lines are not in the file"
     finally:

@@ -1,34 +1,31 @@
 """Outbound notifications: a signed JSON POST when a release goes live, fails or rolls back.
 
 tenacity: retries as data (attempts, waits, what to retry on, a hook per failed attempt)
-instead of a loop that has to get its sleeps and its last attempt right by hand.
+instead of a loop that has to get its sleeps and its last attempt right by hand. It is
+imported with the first delivery, not at the daemon's start: an app without a notification
+URL never needs it.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import structlog
-from tenacity import (
-    RetryCallState,
-    RetryError,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-)
-from tenacity.wait import wait_base, wait_incrementing
 
 from pipeline.sealing import Sealer
 from pipeline.sqlite.models import App, Release
 from pipeline.states import ReleaseState as S
 from pipeline.webhooks import sign
 
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
+    from tenacity.wait import wait_base
+
 log = structlog.get_logger()
 ATTEMPTS = 3
-BACKOFF = wait_incrementing(start=1, increment=1)  # 1 s after the first failure, then 2 s
 SIGNATURE_HEADER = "X-Temps-Signature-256"
 
 
@@ -74,6 +71,12 @@ def send_in_background(sealer: Sealer, app: App, release: Release) -> None:
     ).start()
 
 
+def default_backoff() -> wait_base:
+    from tenacity.wait import wait_incrementing
+
+    return wait_incrementing(start=1, increment=1)  # 1 s after the first failure, then 2 s
+
+
 class Undelivered(Exception):
     """The receiver did not take the notification: an HTTP error status or no answer."""
 
@@ -84,9 +87,10 @@ def deliver(
     headers: dict[str, str],
     app: str,
     number: int,
-    backoff: wait_base = BACKOFF,
+    backoff: wait_base | None = None,
 ) -> bool:
     """POST until the receiver answers 2xx, at most ATTEMPTS times; False when it never did."""
+    from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt
 
     def failed(attempt: RetryCallState) -> None:
         error = attempt.outcome.exception() if attempt.outcome else None
@@ -100,7 +104,7 @@ def deliver(
 
     retrying = Retrying(
         stop=stop_after_attempt(ATTEMPTS),
-        wait=backoff,
+        wait=backoff or default_backoff(),
         retry=retry_if_exception_type(Undelivered),
         after=failed,
     )

@@ -11,7 +11,7 @@ from receiver.dashboard.formats import seconds, source_label, step_breakdown
 from receiver.dashboard.pages import Frame, app_page
 from receiver.dashboard.release import release_page
 from receiver.dashboard.session import Sessions
-from receiver.dashboard.templating import ENVIRONMENT, part, render_page
+from receiver.dashboard.templating import environment, part, render_page
 from receiver.dashboard.web import safe_next
 
 HOSTILE = '<script>alert("x")</script>'
@@ -53,7 +53,7 @@ APP = {
 
 
 def test_values_are_escaped_and_markup_is_not() -> None:
-    template = ENVIRONMENT.from_string("<p>{{ text }}</p>{{ markup }}")
+    template = environment().from_string("<p>{{ text }}</p>{{ markup }}")
     page = template.render(text=HOSTILE, markup=Markup("<b>ok</b>"))
     assert page == "<p>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</p><b>ok</b>"
 

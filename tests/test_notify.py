@@ -80,7 +80,7 @@ def test_a_receiver_that_does_not_answer_counts_as_a_failed_attempt() -> None:
 
 
 def test_the_waits_between_attempts_grow_by_a_second() -> None:
-    waits = [notify.BACKOFF(_attempt(number)) for number in (1, 2)]
+    waits = [notify.default_backoff()(_attempt(number)) for number in (1, 2)]
     assert waits == [1, 2]
 
 

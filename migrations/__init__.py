@@ -6,4 +6,4 @@ would keep for its lifetime); tests/test_migrations.py holds HEAD equal to the o
 Alembic's ScriptDirectory reads from the version files.
 """
 
-HEAD = "0006"
+HEAD = "0007"

@@ -88,12 +88,12 @@ class Settings:
                 f"invalid domain {self.domain!r}: use lowercase letters, digits, '.' and '-'"
             )
 
-    def hosts(self, app: str) -> list[str]:
-        """The host names Traefik serves the app at."""
-        return [f"{app}.{self.domain}"]
+    def default_host(self, app: str) -> str:
+        """The host name every app is served at; custom domains come on top of it."""
+        return f"{app}.{self.domain}"
 
     def app_url(self, app: str) -> str:
-        return f"http://{self.hosts(app)[0]}"
+        return f"http://{self.default_host(app)}"
 
     @property
     def db_path(self) -> Path:

@@ -16,7 +16,7 @@ from pipeline.retire import Leaving, drain_slot, retire_in_background
 from pipeline.runtime import Instance, Slot
 from pipeline.sqlite.models import Release
 from pipeline.states import ReleaseState as S
-from pipeline.traefik import publish
+from pipeline.traefik import publish, routes
 from pipeline.traefik.traffic import traffic_report
 
 
@@ -133,7 +133,7 @@ def report_traffic(deploy: Deploy) -> None:
     if not started:
         return
     settings = deploy.ctx.settings
-    hosts = set(settings.hosts(deploy.app.name))
+    hosts = set(routes.site_of(settings, deploy.app.name).hosts)
     report = traffic_report(settings.access_log, hosts, started[-1], time.time())
     deploy.ctx.store.set_details(deploy.id, traffic=report.to_dict())
     deploy.say(f"-----> {report.summary()}")

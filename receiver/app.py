@@ -19,6 +19,7 @@ from pipeline.settings import Settings
 from receiver import problems
 from receiver.api import actions as api_actions
 from receiver.api import apps as api
+from receiver.api import domains as api_domains
 from receiver.api import tokens as api_tokens
 from receiver.api import webhooks as webhook_routes
 from receiver.daemon import Daemon
@@ -50,6 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.include_router(api.router)
     app.include_router(api_actions.router)
+    app.include_router(api_domains.router)
     app.include_router(api_tokens.router)
     app.include_router(webhook_routes.router)
     app.include_router(git_routes.router)

@@ -79,6 +79,10 @@ def add_client_commands(commands: Any, env: Any) -> None:
     deploy.add_argument("app")
     deploy.add_argument("--commit")
     deploy.add_argument("--strategy", choices=["blue-green", "recreate"])
+    domains = client_parser("domains", "list, add or remove an app's custom domains")
+    domains.add_argument("action", choices=["list", "add", "remove"])
+    domains.add_argument("app")
+    domains.add_argument("host", nargs="?", help="the host name to add or remove")
     tokens = client_parser("tokens", "create, list or revoke API and git tokens (admin)")
     tokens.add_argument("action", choices=["create", "list", "revoke"])
     tokens.add_argument("name", nargs="?", help="a name for create, the id for revoke")
@@ -137,10 +141,27 @@ def run_client(args: argparse.Namespace) -> None:
         _config(client, args)
     elif command == "tokens":
         _tokens(client, args)
+    elif command == "domains":
+        _domains(client, args)
     elif command == "logs":
         number = args.release or client.call("GET", f"/api/apps/{args.app}/releases")[0]["number"]
         follow = "true" if args.follow else "false"
         client.stream(f"/api/apps/{args.app}/releases/{number}/log?follow={follow}")
+
+
+def _domains(client: Client, args: argparse.Namespace) -> None:
+    path = f"/api/apps/{args.app}/domains"
+    if args.action != "list" and not args.host:
+        sys.exit(f"temps: domains {args.action} APP HOST")
+    if args.action == "add":
+        answer = client.call("POST", path, json={"host": args.host})
+    elif args.action == "remove":
+        answer = client.call("DELETE", f"{path}/{args.host}")
+    else:
+        answer = client.call("GET", path)
+    print(f"{answer['default']}  (default)")
+    for host in answer["domains"]:
+        print(host)
 
 
 def _config(client: Client, args: argparse.Namespace) -> None:

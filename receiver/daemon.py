@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from pipeline import sites
 from pipeline.context import Context
 from pipeline.docker.runtime import DockerRuntime
 from pipeline.homelock import HomeLock
@@ -70,8 +71,7 @@ class Daemon:
         resealed = reseal(self.store, self.deployer.ctx.sealer)
         if resealed:
             log.info("daemon.values_resealed", count=resealed)
-        apps = {app.name for app in self.store.list_apps()}
-        removed = routes.tidy(self.settings, apps)
+        removed = routes.tidy(self.settings, sites.every_site(self.settings, self.store))
         if removed:
             log.info("traefik.stray_files_removed", files=removed)
         self.proxy.start()

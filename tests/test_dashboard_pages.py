@@ -77,6 +77,14 @@ def test_pages_escape_what_comes_from_the_records() -> None:
     assert '<section class="card failure" role="alert"><h2>Failed at Build</h2>' in page
 
 
+def test_app_page_lists_the_domains() -> None:
+    page = render_page(Frame("t"), app_page({**APP, "domains": ["www.example.com", HOSTILE]}, []))
+    assert '<code class="domain">www.example.com</code>' in page
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    bare = render_page(Frame("t"), app_page(APP, []))
+    assert "<dt>Domains</dt><dd><span class=\"muted\">—</span></dd>" in bare
+
+
 def test_release_page_shows_traffic_when_present_and_tolerates_its_absence() -> None:
     before = {"requests": 1100, "errors": 2}
     report = {"window_seconds": 2.5, "requests": 1234, "errors": 0, "before": before}

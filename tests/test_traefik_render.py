@@ -18,21 +18,26 @@ import pytest
 
 from pipeline.errors import SwitchFailed
 from pipeline.settings import Address, Settings
-from pipeline.traefik.config import (
+from pipeline.traefik import publish
+from pipeline.traefik.config import TLS_FILE, confirm_route
+from pipeline.traefik.documents import (
     RELEASE_HEADER,
-    TLS_FILE,
-    confirm_route,
+    Site,
     render,
     route_document,
+    service_document,
     validate_route,
+    validate_service,
 )
 from pipeline.traefik.process import ManagedTraefik
 from pipeline.traefik.routes import (
     TABLE_FILE,
     publish_route,
+    publish_site,
     read_route,
     restore_route,
     route_path,
+    site_of,
     table_path,
     tidy,
 )
@@ -47,8 +52,17 @@ def settings(tmp_path: Path) -> Settings:
     return settings
 
 
+def service(app: str = "app", url: str = URL) -> dict[str, Any]:
+    return service_document(app, [url] if url else [], "v7")
+
+
 def doc(app: str = "app", hosts: list[str] | None = None, url: str = URL) -> dict[str, Any]:
-    return route_document(app, hosts or [f"{app}.localhost"], [url] if url else [], "v7")
+    """The whole route Traefik gets for the app: its site's router over its service."""
+    return route_document(Site(app, tuple(hosts or [f"{app}.localhost"])), service(app, url))
+
+
+def default_sites(*apps: str) -> dict[str, Site]:
+    return {app: Site(app, (f"{app}.localhost",)) for app in apps}
 
 
 # --- rendering ----------------------------------------------------------------------------
@@ -154,18 +168,18 @@ def table(settings: Settings) -> dict[str, Any]:
 
 
 def test_publish_keeps_the_app_route_and_puts_it_in_the_table(settings: Settings) -> None:
-    publish_route(settings, "app", doc())
+    publish_route(settings, "app", service())
     assert route_path(settings, "app") == settings.routes_dir / "app.json"
-    assert read_route(settings, "app") == render(doc())
+    assert read_route(settings, "app") == render(service())
     http = table(settings)["http"]
     assert http == doc()["http"]
     assert sorted(p.name for p in settings.dynamic_dir.iterdir()) == [TABLE_FILE]
 
 
 def test_the_table_holds_every_app_and_a_switch_changes_only_its_own(settings: Settings) -> None:
-    publish_route(settings, "shop", doc("shop", url="http://127.0.0.1:18001"))
-    publish_route(settings, "blog", doc("blog", url="http://127.0.0.1:18002"))
-    publish_route(settings, "shop", doc("shop", url="http://127.0.0.1:18003"))
+    publish_route(settings, "shop", service("shop", url="http://127.0.0.1:18001"))
+    publish_route(settings, "blog", service("blog", url="http://127.0.0.1:18002"))
+    publish_route(settings, "shop", service("shop", url="http://127.0.0.1:18003"))
     http = table(settings)["http"]
     assert sorted(http["routers"]) == ["blog", "shop"]
     assert sorted(http["middlewares"]) == ["blog-release", "shop-release"]
@@ -181,7 +195,7 @@ def test_concurrent_switches_of_different_apps_all_land(settings: Settings) -> N
 
     def switch(app: str) -> None:
         for port in range(18000, 18010):
-            publish_route(settings, app, doc(app, url=f"http://127.0.0.1:{port}"))
+            publish_route(settings, app, service(app, url=f"http://127.0.0.1:{port}"))
 
     threads = [threading.Thread(target=switch, args=(app,)) for app in apps]
     for thread in threads:
@@ -206,7 +220,7 @@ def test_publish_moves_a_temp_file_from_staging_and_leaves_none_behind(
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", spy)
-    publish_route(settings, "app", doc())
+    publish_route(settings, "app", service())
 
     assert [dst for _, dst, _ in moves] == [table_path(settings), route_path(settings, "app")]
     for src, dst, inode in moves:
@@ -217,11 +231,11 @@ def test_publish_moves_a_temp_file_from_staging_and_leaves_none_behind(
 
 
 def test_publish_replaces_the_table_instead_of_rewriting_it(settings: Settings) -> None:
-    publish_route(settings, "app", doc(url="http://127.0.0.1:18001"))
+    publish_route(settings, "app", service(url="http://127.0.0.1:18001"))
     path = table_path(settings)
     old_inode = path.stat().st_ino
     with open(path, "rb") as reader:
-        publish_route(settings, "app", doc(url="http://127.0.0.1:18002"))
+        publish_route(settings, "app", service(url="http://127.0.0.1:18002"))
         # A reader of the old table still sees it whole: it was never truncated.
         assert b"18001" in reader.read()
     assert path.stat().st_ino != old_inode
@@ -229,10 +243,10 @@ def test_publish_replaces_the_table_instead_of_rewriting_it(settings: Settings) 
 
 
 def test_an_invalid_route_is_not_published(settings: Settings) -> None:
-    publish_route(settings, "app", doc())
+    publish_route(settings, "app", service())
     before = table_path(settings).read_bytes(), read_route(settings, "app")
     with pytest.raises(SwitchFailed):
-        publish_route(settings, "app", doc(url="http://10.0.0.1:80"))
+        publish_route(settings, "app", service(url="http://10.0.0.1:80"))
     assert (table_path(settings).read_bytes(), read_route(settings, "app")) == before
     assert list(settings.staging_dir.iterdir()) == []
 
@@ -242,9 +256,9 @@ def test_read_route_is_none_when_the_app_has_no_route(settings: Settings) -> Non
 
 
 def test_restore_puts_the_previous_bytes_back(settings: Settings) -> None:
-    publish_route(settings, "app", doc(url="http://127.0.0.1:18001"))
+    publish_route(settings, "app", service(url="http://127.0.0.1:18001"))
     previous = read_route(settings, "app")
-    publish_route(settings, "app", doc(url="http://127.0.0.1:18002"))
+    publish_route(settings, "app", service(url="http://127.0.0.1:18002"))
     restore_route(settings, "app", previous)
     assert read_route(settings, "app") == previous
     assert b"18001" in table_path(settings).read_bytes()
@@ -253,8 +267,8 @@ def test_restore_puts_the_previous_bytes_back(settings: Settings) -> None:
 
 
 def test_restore_with_none_deletes_the_route(settings: Settings) -> None:
-    publish_route(settings, "app", doc())
-    publish_route(settings, "other", doc("other"))
+    publish_route(settings, "app", service())
+    publish_route(settings, "other", service("other"))
     restore_route(settings, "app", None)
     assert not route_path(settings, "app").exists()
     restore_route(settings, "app", None)  # already gone: nothing to do
@@ -262,13 +276,13 @@ def test_restore_with_none_deletes_the_route(settings: Settings) -> None:
 
 
 def test_tidy_keeps_known_apps_and_removes_stray_files(settings: Settings) -> None:
-    publish_route(settings, "shop", doc("shop"))
-    publish_route(settings, "gone", doc("gone"))
+    publish_route(settings, "shop", service("shop"))
+    publish_route(settings, "gone", service("gone"))
     dynamic = settings.dynamic_dir
     for name in (TLS_FILE, "shop.yml.tmp", "notes.txt", "blog.yml", "old.yml"):
         (dynamic / name).write_text("{}\n")
     (settings.routes_dir / "junk.txt").write_text("x")
-    removed = tidy(settings, {"shop", "idle"})
+    removed = tidy(settings, default_sites("shop", "idle"))
     assert sorted(removed) == sorted(
         ["routes/gone.json", "routes/junk.txt", "shop.yml.tmp", "notes.txt", "blog.yml", "old.yml"]
     )
@@ -278,16 +292,16 @@ def test_tidy_keeps_known_apps_and_removes_stray_files(settings: Settings) -> No
 
 def test_tidy_takes_over_route_files_of_the_one_file_per_app_layout(settings: Settings) -> None:
     (settings.dynamic_dir / "shop.yml").write_bytes(render(doc("shop")))
-    tidy(settings, {"shop"})
+    tidy(settings, default_sites("shop"))
     assert read_route(settings, "shop") == render(doc("shop"))
     assert table(settings)["http"] == doc("shop")["http"]
     assert sorted(p.name for p in settings.dynamic_dir.iterdir()) == [TABLE_FILE]
 
 
 def test_an_unreadable_route_file_is_left_out_of_the_table(settings: Settings) -> None:
-    publish_route(settings, "shop", doc("shop"))
+    publish_route(settings, "shop", service("shop"))
     (settings.routes_dir / "blog.json").write_text("{not json")
-    tidy(settings, {"shop", "blog"})
+    tidy(settings, default_sites("shop", "blog"))
     assert sorted(table(settings)["http"]["routers"]) == ["shop"]
     assert read_route(settings, "blog") is None
 
@@ -295,10 +309,97 @@ def test_an_unreadable_route_file_is_left_out_of_the_table(settings: Settings) -
 def test_with_no_apps_the_table_is_empty(settings: Settings) -> None:
     (settings.dynamic_dir / TLS_FILE).write_text("{}\n")
     (settings.dynamic_dir / "shop.yml").write_text("{}\n")
-    assert tidy(settings, set()) == ["shop.yml"]
+    assert tidy(settings, {}) == ["shop.yml"]
     assert sorted(p.name for p in settings.dynamic_dir.iterdir()) == sorted([TLS_FILE, TABLE_FILE])
     # Traefik refuses empty sections (and would then freeze every route): none at all.
     assert table(settings) == {}
+
+
+def test_a_service_document_with_a_router_is_refused() -> None:
+    document = service()
+    document["http"]["routers"] = doc()["http"]["routers"]
+    with pytest.raises(SwitchFailed, match="only the app's service"):
+        validate_service("app", document)
+
+
+# --- sites: the hosts an app is served at ---------------------------------------------------
+
+
+def rule_of(settings: Settings, app: str) -> str:
+    rule: str = table(settings)["http"]["routers"][app]["rule"]
+    return rule
+
+
+def test_an_app_without_a_site_is_served_at_its_default_host(settings: Settings) -> None:
+    publish_route(settings, "app", service())
+    assert site_of(settings, "app") == Site("app", ("app.localhost",))
+    assert rule_of(settings, "app") == "Host(`app.localhost`)"
+
+
+def test_a_new_site_changes_the_hosts_and_leaves_the_servers(settings: Settings) -> None:
+    publish_route(settings, "app", service(url="http://127.0.0.1:18001"))
+    before = table(settings)["http"]["services"]
+    assert publish_site(settings, Site("app", ("app.localhost", "www.example.com")))
+    assert rule_of(settings, "app") == "Host(`app.localhost`) || Host(`www.example.com`)"
+    assert table(settings)["http"]["services"] == before
+    # The next switch keeps the hosts: a deploy never touches the site.
+    publish_route(settings, "app", service(url="http://127.0.0.1:18002"))
+    assert rule_of(settings, "app") == "Host(`app.localhost`) || Host(`www.example.com`)"
+
+
+def test_a_site_of_an_app_with_no_route_waits_for_its_first_switch(settings: Settings) -> None:
+    publish_route(settings, "other", service("other"))
+    before = table_path(settings).read_bytes()
+    assert not publish_site(settings, Site("app", ("app.localhost", "shop.example.com")))
+    assert table_path(settings).read_bytes() == before
+    publish_route(settings, "app", service())
+    assert rule_of(settings, "app") == "Host(`app.localhost`) || Host(`shop.example.com`)"
+
+
+def test_an_invalid_site_is_not_published(settings: Settings) -> None:
+    publish_route(settings, "app", service())
+    before = table_path(settings).read_bytes()
+    with pytest.raises(SwitchFailed, match="invalid host name"):
+        publish_site(settings, Site("app", ("app.localhost", "evil host")))
+    assert table_path(settings).read_bytes() == before
+    assert site_of(settings, "app") == Site("app", ("app.localhost",))
+
+
+def test_switches_and_site_changes_at_once_all_land(settings: Settings) -> None:
+    publish_route(settings, "app", service())
+    hosts = [f"h{i}.example.com" for i in range(30)]
+
+    def switch() -> None:
+        for port in range(18000, 18030):
+            publish_route(settings, "app", service(url=f"http://127.0.0.1:{port}"))
+
+    def rehost() -> None:
+        for count in range(1, len(hosts) + 1):
+            publish_site(settings, Site("app", ("app.localhost", *hosts[:count])))
+
+    threads = [threading.Thread(target=switch), threading.Thread(target=rehost)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    http = table(settings)["http"]
+    assert http["services"]["app"]["loadBalancer"]["servers"] == [{"url": "http://127.0.0.1:18029"}]
+    assert rule_of(settings, "app") == " || ".join(
+        f"Host(`{host}`)" for host in ("app.localhost", *hosts)
+    )
+
+
+def test_tidy_publishes_the_sites_it_is_given(settings: Settings) -> None:
+    publish_route(settings, "shop", service("shop"))
+    tidy(settings, {"shop": Site("shop", ("shop.localhost", "shop.example.com"))})
+    assert rule_of(settings, "shop") == "Host(`shop.localhost`) || Host(`shop.example.com`)"
+
+
+def test_a_route_file_written_with_its_router_keeps_only_its_service(settings: Settings) -> None:
+    route_path(settings, "shop").write_bytes(render(doc("shop", hosts=["old.example.com"])))
+    tidy(settings, {"shop": Site("shop", ("shop.localhost",))})
+    assert rule_of(settings, "shop") == "Host(`shop.localhost`)"
+    assert table(settings)["http"]["services"] == service("shop")["http"]["services"]
 
 
 # --- the real Traefik ---------------------------------------------------------------------
@@ -368,7 +469,7 @@ def test_the_real_traefik_serves_a_published_route(
     try:
         assert proxy.ready()
         first = serve(b"blue")
-        publish_route(settings, "app", route_document("app", ["app.localhost"], [first], "v1"))
+        publish_route(settings, "app", service_document("app", [first], "v1"))
         assert confirm_route(settings, "app", [first], "/", "v1") >= 0
 
         through = f"{settings.http.url}/"
@@ -379,10 +480,18 @@ def test_the_real_traefik_serves_a_published_route(
         assert other_host.status_code == 404
 
         second = serve(b"green")
-        publish_route(settings, "app", route_document("app", ["app.localhost"], [second], "v2"))
+        publish_route(settings, "app", service_document("app", [second], "v2"))
         confirm_route(settings, "app", [second], "/", "v2")
         response = httpx.get(through, headers={"Host": "app.localhost"}, timeout=2.0)
         assert (response.text, response.headers[RELEASE_HEADER]) == ("green", "v2")
+
+        publish.rehost(settings, Site("app", ("app.localhost", "www.example.com")))
+        for host in ("app.localhost", "www.example.com"):
+            response = httpx.get(through, headers={"Host": host}, timeout=2.0)
+            assert (response.status_code, response.text) == (200, "green")
+        publish.rehost(settings, Site("app", ("app.localhost",)))
+        removed = httpx.get(through, headers={"Host": "www.example.com"}, timeout=2.0)
+        assert removed.status_code == 404
 
         restore_route(settings, "app", None)
         assert wait_for_status(through, "app.localhost", 404, timeout=5.0) == 404

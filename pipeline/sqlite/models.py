@@ -1,4 +1,4 @@
-"""The records: apps, releases, each release's state changes and log, tokens.
+"""The records: apps, their domains, releases, each release's state changes and log, tokens.
 
 Kinds are enums in Python and their value text in SQLite, as the columns always held them;
 JSON documents are dicts in Python and text in SQLite.
@@ -105,6 +105,17 @@ class App(_Keyed, SQLModel, table=True):
     webhook_secret_hash: str | None = None
     notify_url: str | None = None
     notify_secret_sealed: str | None = None
+
+
+class Domain(_Keyed, SQLModel, table=True):
+    """A host name an app is served at besides its default `<app>.<domain>`; one app each."""
+
+    __tablename__ = "domains"
+
+    id: int | None = Field(default=None, primary_key=True)
+    app_id: int = Field(foreign_key="apps.id", index=True)
+    host: str = Field(unique=True)
+    created_at: float = Field(default_factory=now)
 
 
 class Release(_Keyed, SQLModel, table=True):

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, create_engine, select
 
 from pipeline.errors import Conflict, NotFound
+from pipeline.sqlite.domains import Domains
 from pipeline.sqlite.models import (
     App,
     Delivery,
@@ -74,6 +75,7 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.domains = Domains(engine)
         # Release numbers are per app and allocated by max + 1: serialise that.
         self._numbering = threading.Lock()
         database = engine.url.database
@@ -122,8 +124,7 @@ class Store:
 
     def get_app_by_id(self, app_id: int) -> App:
         with self._session() as session:
-            app = _row(session, App, app_id)
-            return app
+            return _row(session, App, app_id)
 
     def update_app(self, name: str, **fields: Any) -> App:
         with self._session() as session:
@@ -185,8 +186,7 @@ class Store:
 
     def get_release(self, release_id: int) -> Release:
         with self._session() as session:
-            release = _row(session, Release, release_id)
-            return release
+            return _row(session, Release, release_id)
 
     def release_by_number(self, app: App, number: int) -> Release:
         with self._session() as session:

@@ -2,20 +2,18 @@
 
 Files in `dynamic/` are written whole to `staging/` (same filesystem, outside the watched
 dir) and moved in with os.replace, so Traefik never sees a half-written file; the apps'
-routes share one file (`pipeline.traefik.routes`). Every switch is confirmed through
-Traefik's API and a request through its data plane (`pipeline.traefik.publish`).
-JSON is valid YAML, so the files are rendered with the json module.
+routes share one file (`pipeline.traefik.routes`), made of the documents of
+`pipeline.traefik.documents`. Every switch is confirmed through Traefik's API and a request
+through its data plane (`pipeline.traefik.publish`).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
-import re
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +23,14 @@ import structlog
 from pipeline.bounded_http import BadAnswer, NoAnswer, NotListening, get_head
 from pipeline.errors import SwitchFailed
 from pipeline.settings import Settings
+from pipeline.traefik.documents import RELEASE_HEADER, render
 
 log = structlog.get_logger()
 
 TLS_FILE = "_default-tls.yml"  # app names start with a letter: no app file can clash
 MARKER = "_temps-marker"  # not a valid app name: no app's router can clash
 MARKER_DOMAIN = "marker.temps.invalid"
-RELEASE_HEADER = "X-Temps-Release"
 CONFIRM_PROBE_TIMEOUT = 2.0
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
-_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-_HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 
 
 def static_config(settings: Settings) -> dict[str, Any]:
@@ -64,51 +59,6 @@ def static_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def route_document(
-    app: str, hosts: list[str], server_urls: Sequence[str], release: str
-) -> dict[str, Any]:
-    """The app's router and service over the slot's containers; without a server Traefik
-    answers the app's hosts with 503."""
-    rule = " || ".join(f"Host(`{host}`)" for host in hosts)
-    servers = [{"url": url} for url in server_urls]
-    return {
-        "http": {
-            "routers": {
-                app: {
-                    "rule": rule,
-                    "service": app,
-                    "entryPoints": ["web"],
-                    "middlewares": [f"{app}-release"],
-                }
-            },
-            "middlewares": {
-                f"{app}-release": {"headers": {"customResponseHeaders": {RELEASE_HEADER: release}}}
-            },
-            "services": {app: {"loadBalancer": {"servers": servers, "passHostHeader": True}}},
-        }
-    }
-
-
-def validate_route(app: str, document: dict[str, Any]) -> None:
-    """Refuse anything that would freeze Traefik's file provider for every app."""
-    if not _NAME.match(app):
-        raise SwitchFailed(f"invalid app name for a route: {app!r}")
-    http = document["http"]
-    if set(http["routers"]) != {app} or set(http["services"]) != {app}:
-        raise SwitchFailed("a route file must hold exactly the app's router and service")
-    rule = http["routers"][app]["rule"]
-    hosts = re.findall(r"Host\(`([^`]*)`\)", rule)
-    if not hosts or rule != " || ".join(f"Host(`{host}`)" for host in hosts):
-        raise SwitchFailed(f"invalid router rule: {rule!r}")
-    for host in hosts:
-        if not _HOST.fullmatch(host):
-            raise SwitchFailed(f"invalid host name in route: {host!r}")
-    for server in http["services"][app]["loadBalancer"]["servers"]:
-        found = re.fullmatch(r"http://127\.0\.0\.1:(\d{1,5})", server["url"])
-        if not found or not 0 < int(found.group(1)) < 65536:
-            raise SwitchFailed(f"invalid server URL: {server['url']!r}")
-
-
 def write_atomically(staging: Path, target: Path, content: bytes, durable: bool = True) -> None:
     """Write whole, then rename over `target`; `durable` also fsyncs the file and its dir."""
     temp = staging / (target.name + ".tmp")
@@ -127,10 +77,6 @@ def write_atomically(staging: Path, target: Path, content: bytes, durable: bool 
         os.close(directory)
 
 
-def render(document: dict[str, Any]) -> bytes:
-    return json.dumps(document, indent=2).encode() + b"\n"
-
-
 def confirm_route(
     settings: Settings, app: str, server_urls: Sequence[str], probe_path: str, release: str
 ) -> float:
@@ -139,7 +85,7 @@ def confirm_route(
     deadline = started + settings.switch_confirm_timeout
     api = f"{settings.traefik_api.url}/api/http/services/{app}@file"
     through = f"{settings.http.url}{probe_path}"
-    host = settings.hosts(app)[0]
+    host = settings.default_host(app)
     seen_in_api = False
     last = "no answer"
     client = _client()
@@ -170,14 +116,25 @@ def confirm_route(
 
 def confirm_unrouted(settings: Settings, app: str) -> bool:
     """Wait until Traefik's API shows the app's service without a server; False on timeout."""
+    return _api_shows(
+        settings, f"services/{app}@file", lambda seen: not seen["loadBalancer"].get("servers")
+    )
+
+
+def confirm_router(settings: Settings, app: str, rule: str) -> bool:
+    """Wait until Traefik's API shows the app's router matching `rule`; False on timeout."""
+    return _api_shows(settings, f"routers/{app}@file", lambda seen: seen.get("rule") == rule)
+
+
+def _api_shows(settings: Settings, path: str, check: Callable[[dict[str, Any]], bool]) -> bool:
     deadline = time.monotonic() + settings.switch_confirm_timeout
-    api = f"{settings.traefik_api.url}/api/http/services/{app}@file"
+    api = f"{settings.traefik_api.url}/api/http/{path}"
     while time.monotonic() < deadline:
         try:
             response = _client().get(api)
-            if response.status_code == 200 and not response.json()["loadBalancer"].get("servers"):
+            if response.status_code == 200 and check(response.json()):
                 return True
-        except (httpx.HTTPError, ValueError, KeyError):
+        except (httpx.HTTPError, ValueError, KeyError, AttributeError):
             pass
         time.sleep(0.005)
     return False

@@ -25,10 +25,10 @@ from pipeline.traefik.config import (
     MARKER,
     ensure_default_certificate,
     marker_host,
-    render,
     static_config,
     write_atomically,
 )
+from pipeline.traefik.documents import render
 
 log = structlog.get_logger()
 LOGS_KEPT = 3  # rotated files of each Traefik log

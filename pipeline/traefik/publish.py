@@ -1,15 +1,16 @@
-"""Moving an app's route: publish, confirm through Traefik, and restore the old route when
+"""Moving an app's route: publish, confirm through Traefik, and restore what was there when
 Traefik does not confirm. The deploy's switch, the bake window's flip back and
-reconciliation at start all go through `route`."""
+reconciliation all go through `route`; a domain change goes through `rehost`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pipeline.errors import DeployError
+from pipeline.errors import DeployError, SwitchFailed
 from pipeline.settings import Settings
 from pipeline.traefik import routes
-from pipeline.traefik.config import confirm_route, confirm_unrouted, render, route_document
+from pipeline.traefik.config import confirm_route, confirm_router, confirm_unrouted
+from pipeline.traefik.documents import Site, host_rule, render, service_document
 
 
 def route(
@@ -17,9 +18,8 @@ def route(
 ) -> float:
     """Point the app at `server_urls` and confirm it; returns the seconds it took. On failure
     the route Traefik had before is put back, and the error raised."""
-    document = route_document(app, settings.hosts(app), server_urls, label)
     before = routes.read_route(settings, app)
-    routes.publish_route(settings, app, document)
+    routes.publish_route(settings, app, service_document(app, server_urls, label))
     try:
         return confirm_route(settings, app, server_urls, probe_path, label)
     except DeployError:
@@ -28,13 +28,27 @@ def route(
 
 
 def is_routed(settings: Settings, app: str, server_urls: Sequence[str], label: str) -> bool:
-    """Whether the app's published route is already exactly this one."""
-    document = route_document(app, settings.hosts(app), server_urls, label)
+    """Whether the app's published service is already exactly this one."""
+    document = service_document(app, server_urls, label)
     return routes.read_route(settings, app) == render(document)
 
 
 def unroute(settings: Settings, app: str, label: str) -> bool:
     """Keep the app's hosts with no server behind them (Traefik answers 503); False when
     Traefik did not confirm it in time."""
-    routes.publish_route(settings, app, route_document(app, settings.hosts(app), (), label))
+    routes.publish_route(settings, app, service_document(app, (), label))
     return confirm_unrouted(settings, app)
+
+
+def rehost(settings: Settings, site: Site) -> None:
+    """Serve the app at the site's hosts, confirmed in Traefik's API; the hosts it had are
+    put back when Traefik does not confirm. The servers behind them do not move."""
+    before = routes.site_of(settings, site.app)
+    if not routes.publish_site(settings, site):
+        return  # nothing deployed yet: the first switch publishes the site with its route
+    if not confirm_router(settings, site.app, host_rule(site.hosts)):
+        routes.publish_site(settings, before)
+        raise SwitchFailed(
+            f"Traefik did not confirm the hosts of {site.app} within "
+            f"{settings.switch_confirm_timeout:g}s; it serves the ones it had"
+        )

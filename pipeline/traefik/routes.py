@@ -8,6 +8,10 @@ file (BENCHMARKS.md, "scale"). So each app's route is kept as its own document u
 watched file, `dynamic/routes.yml`, is rendered from all of them under one lock and moved in
 with one rename. Traefik never sees a half-written table, and apps switching at the same
 moment never lose each other's change.
+
+What is kept per app is its service document; its routers come from its site (the hosts it
+is served at), which the daemon sets from the records at start and on every domain change.
+An app with a service and no site set is served at its default host.
 """
 
 from __future__ import annotations
@@ -22,7 +26,14 @@ import structlog
 
 from pipeline.errors import SwitchFailed
 from pipeline.settings import Settings
-from pipeline.traefik.config import TLS_FILE, render, validate_route, write_atomically
+from pipeline.traefik.config import TLS_FILE, write_atomically
+from pipeline.traefik.documents import (
+    Site,
+    render,
+    route_document,
+    validate_service,
+    validate_site,
+)
 
 log = structlog.get_logger()
 
@@ -30,9 +41,11 @@ TABLE_FILE = "routes.yml"
 SECTIONS = ("routers", "middlewares", "services")
 
 _lock = threading.Lock()
-# The routes of each home, as last written: a switch renders the table without reading every
-# app's file again. Loaded from disk on first use and by tidy() at start-up.
+# The service documents of each home, as last written: a switch renders the table without
+# reading every app's file again. Loaded from disk on first use and by tidy() at start-up.
 _known: dict[Path, dict[str, dict[str, Any]]] = {}
+# The sites of each home's apps, as last published.
+_sites: dict[Path, dict[str, Site]] = {}
 
 
 def route_path(settings: Settings, app: str) -> Path:
@@ -44,7 +57,7 @@ def table_path(settings: Settings) -> Path:
 
 
 def read_route(settings: Settings, app: str) -> bytes | None:
-    """The app's route document as published, or None when it has no route."""
+    """The app's service document as published, or None when it has no route."""
     try:
         return route_path(settings, app).read_bytes()
     except FileNotFoundError:
@@ -52,9 +65,34 @@ def read_route(settings: Settings, app: str) -> bytes | None:
 
 
 def publish_route(settings: Settings, app: str, document: dict[str, Any]) -> None:
-    """Validate, keep the app's route, and publish the table with it."""
-    validate_route(app, document)
+    """Validate, keep the app's service document, and publish the table with it."""
+    validate_service(app, document)
     _put(settings, app, render(document))
+
+
+def site_of(settings: Settings, app: str) -> Site:
+    """The site the app's routers are made from, as last published."""
+    with _lock:
+        return _site(settings, app)
+
+
+def publish_site(settings: Settings, site: Site) -> bool:
+    """Keep the app's site and, when the app has a route, publish the table with it;
+    returns whether it had one (an app never deployed has nothing to route yet)."""
+    validate_site(site)
+    with _lock:
+        sites = _sites.setdefault(settings.routes_dir, {})
+        routes = _routes(settings)
+        was = sites.get(site.app)
+        sites[site.app] = site
+        if site.app not in routes:
+            return False
+        try:
+            _publish_table(settings, routes)
+        except OSError:
+            _put_back(sites, site.app, was)
+            raise
+        return True
 
 
 def restore_route(settings: Settings, app: str, previous: bytes | None) -> None:
@@ -62,12 +100,14 @@ def restore_route(settings: Settings, app: str, previous: bytes | None) -> None:
     _put(settings, app, previous)
 
 
-def render_table(routes: dict[str, dict[str, Any]]) -> bytes:
-    """All apps' routers, middlewares and services in one document, by app name."""
+def render_table(routes: dict[str, dict[str, Any]], sites: dict[str, Site]) -> bytes:
+    """All apps' routers, middlewares and services in one document, by app name: each app's
+    service document under the routers of its site."""
     http: dict[str, dict[str, Any]] = {}
     for app in sorted(routes):
+        document = route_document(sites[app], routes[app])
         for section in SECTIONS:
-            entries = routes[app]["http"].get(section)
+            entries = document["http"].get(section)
             if entries:
                 http.setdefault(section, {}).update(entries)
     # Traefik refuses an empty section ("cannot be a standalone element") and then freezes
@@ -77,21 +117,25 @@ def render_table(routes: dict[str, dict[str, Any]]) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode() + b"\n"
 
 
-def tidy(settings: Settings, apps: set[str]) -> list[str]:
-    """At start-up: keep the routes of known apps only, publish them, clear out the rest.
+def tidy(settings: Settings, sites: dict[str, Site]) -> list[str]:
+    """At start-up: keep the routes of known apps only, publish them with their sites, clear
+    out the rest.
 
     An unknown or invalid file in `dynamic/` could freeze or shadow every route. Route files
     of the one-file-per-app layout are taken over for the apps that have no route yet.
     """
-    for app in apps:
+    for app in sites:
         legacy = settings.dynamic_dir / f"{app}.yml"
         if legacy.is_file() and not route_path(settings, app).exists():
             write_atomically(settings.staging_dir, route_path(settings, app), legacy.read_bytes())
-    kept = {f"{app}.json" for app in apps}
+    kept = {f"{app}.json" for app in sites}
     removed = [f"routes/{name}" for name in _clear(settings.routes_dir, kept)]
+    for site in sites.values():
+        validate_site(site)
     with _lock:
         _known.pop(settings.routes_dir, None)
-        content = render_table(_routes(settings))
+        _sites[settings.routes_dir] = dict(sites)
+        content = _table(settings, _routes(settings))
         target = table_path(settings)
         if not target.is_file() or target.read_bytes() != content:
             write_atomically(settings.staging_dir, target, content)
@@ -117,15 +161,30 @@ def _put(settings: Settings, app: str, content: bytes | None) -> None:
             write_atomically(settings.staging_dir, path, content, durable=False)
 
 
+def _site(settings: Settings, app: str) -> Site:
+    """(Call with the lock held.)"""
+    site = _sites.get(settings.routes_dir, {}).get(app)
+    return site if site is not None else Site(app, (settings.default_host(app),))
+
+
+def _put_back(sites: dict[str, Site], app: str, site: Site | None) -> None:
+    if site is None:
+        sites.pop(app, None)
+    else:
+        sites[app] = site
+
+
 def _routes(settings: Settings) -> dict[str, dict[str, Any]]:
-    """The routes of this home, read from disk the first time (call with the lock held)."""
+    """The service documents of this home, read from disk the first time (call with the lock
+    held). A route file written before sites existed holds its router too: it is left out."""
     routes = _known.get(settings.routes_dir)
     if routes is None:
         routes = {}
         for path in sorted(settings.routes_dir.glob("*.json")):
             try:
                 document = json.loads(path.read_bytes())
-                validate_route(path.stem, document)
+                document["http"].pop("routers", None)
+                validate_service(path.stem, document)
             except (ValueError, KeyError, TypeError, AttributeError, SwitchFailed) as exc:
                 # Left out of the table, where it would freeze every route; reconciliation
                 # writes the app's route again from its live release.
@@ -137,8 +196,13 @@ def _routes(settings: Settings) -> dict[str, dict[str, Any]]:
     return routes
 
 
+def _table(settings: Settings, routes: dict[str, dict[str, Any]]) -> bytes:
+    """(Call with the lock held.)"""
+    return render_table(routes, {app: _site(settings, app) for app in routes})
+
+
 def _publish_table(settings: Settings, routes: dict[str, dict[str, Any]]) -> None:
-    write_atomically(settings.staging_dir, table_path(settings), render_table(routes))
+    write_atomically(settings.staging_dir, table_path(settings), _table(settings, routes))
 
 
 def _clear(directory: Path, keep: set[str]) -> list[str]:

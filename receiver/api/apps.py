@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline import sites
 from pipeline.errors import InvalidInput
 from pipeline.git import repo as gitrepo
 from pipeline.sqlite.models import App
@@ -83,6 +84,7 @@ def validate_app_name(name: str) -> str:
 def create_app(body: AppCreate, daemon: DaemonDep, who: PrincipalDep) -> JSONResponse:
     who.require_admin()
     name = validate_app_name(body.name)
+    sites.refuse_taken(daemon.settings, daemon.store, daemon.settings.default_host(name))
     app = daemon.store.create_app(name)
     gitrepo.init_bare(daemon.settings.repo_path(name))
     return JSONResponse(app_view(daemon.store, daemon.settings, app), status_code=201)

@@ -50,7 +50,8 @@ def app_view(store: Store, settings: Settings, app: App) -> dict[str, Any]:
     return {
         "name": app.name,
         "created_at": app.created_at,
-        "url": f"http://{app.name}.{settings.domain}",
+        "url": settings.app_url(app.name),
+        "domains": store.domains.of(app),
         "git_url": f"{settings.listen.url}/{app.name}.git",
         "live_release": release_view(store, live, events=False) if live else None,
     }

@@ -1,0 +1,103 @@
+"""Where apps are served: every app at `<app>.<domain>`, and at the custom domains added to it.
+
+A host name belongs to one app at a time: a custom domain is unique across apps (the
+records hold it), and none may take the default host of another app. Changing an app's
+domains moves its routers in Traefik, confirmed, without a deploy; the servers behind them
+do not move, so the hosts already served keep being answered throughout.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+
+from pipeline.errors import Conflict, InvalidInput, NotFound, SwitchFailed
+from pipeline.settings import Settings
+from pipeline.sqlite.models import App
+from pipeline.sqlite.store import Store
+from pipeline.traefik import publish
+from pipeline.traefik.documents import HOST, Site
+
+# Domain changes of all apps one at a time: each publishes the site it has just read.
+_changing = threading.Lock()
+
+
+def site_of(settings: Settings, store: Store, app: App) -> Site:
+    return Site(app.name, (settings.default_host(app.name), *store.domains.of(app)))
+
+
+def every_site(settings: Settings, store: Store) -> dict[str, Site]:
+    domains = store.domains.by_app()
+    return {
+        app.name: Site(app.name, (settings.default_host(app.name), *domains.get(app.pk, ())))
+        for app in store.list_apps()
+    }
+
+
+def host_name(text: str) -> str:
+    """A custom domain as the records keep it: lowercase, no trailing dot, RFC 1123."""
+    host = text.strip().lower().removesuffix(".")
+    if host.startswith("*."):
+        raise InvalidInput(
+            f"{text!r}: a wildcard certificate needs a DNS-01 challenge, which temps does not "
+            "run; add each host name instead"
+        )
+    if not HOST.fullmatch(host) or "." not in host:
+        raise InvalidInput(
+            f"invalid host name {text!r}: use a fully qualified name of letters, digits, '-' "
+            "and '.', labels of at most 63 characters, 253 in all"
+        )
+    if _is_address(host):
+        raise InvalidInput(f"{text!r} is an IP address: a domain must be a host name")
+    if host.endswith(".invalid"):  # RFC 2606; the daemon's own marker route lives there
+        raise InvalidInput(f"{text!r}: names under .invalid are reserved")
+    return host
+
+
+def refuse_taken(settings: Settings, store: Store, host: str) -> None:
+    """A host that is some app's default host, or another app's domain, is taken."""
+    owner = store.domains.owner(host)
+    if owner is not None:
+        raise Conflict(f"{host} is already a domain of app {owner.name!r}")
+    name, _, rest = host.partition(".")
+    if rest == settings.domain:
+        try:
+            store.get_app(name)
+        except NotFound:
+            return
+        raise Conflict(f"{host} is the default host of app {name!r}")
+
+
+def add_domain(settings: Settings, store: Store, app: App, text: str) -> Site:
+    host = host_name(text)
+    with _changing:
+        refuse_taken(settings, store, host)
+        store.domains.add(app, host)
+        site = site_of(settings, store, app)
+        try:
+            publish.rehost(settings, site)
+        except SwitchFailed:
+            store.domains.remove(app, host)
+            raise
+    return site
+
+
+def remove_domain(settings: Settings, store: Store, app: App, text: str) -> Site:
+    host = host_name(text)
+    with _changing:
+        store.domains.remove(app, host)
+        site = site_of(settings, store, app)
+        try:
+            publish.rehost(settings, site)
+        except SwitchFailed:
+            store.domains.add(app, host)
+            raise
+    return site
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,45 @@
+"""The API of an app's domains: the host names it is served at besides its default one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from pipeline import sites
+from pipeline.traefik.documents import Site
+from receiver.api.apps import Body, DaemonDep, PrincipalDep, app_for
+from receiver.problems import ERROR_RESPONSES
+
+router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
+
+
+class DomainRequest(Body):
+    host: str
+
+
+def domains_view(site: Site) -> dict[str, Any]:
+    return {"app": site.app, "default": site.hosts[0], "domains": list(site.hosts[1:])}
+
+
+@router.get("/apps/{name}/domains")
+def list_domains(name: str, daemon: DaemonDep, who: PrincipalDep) -> dict[str, Any]:
+    app = app_for(daemon, who, name)
+    return domains_view(sites.site_of(daemon.settings, daemon.store, app))
+
+
+@router.post("/apps/{name}/domains", status_code=201)
+def add_domain(
+    name: str, body: DomainRequest, daemon: DaemonDep, who: PrincipalDep
+) -> dict[str, Any]:
+    """Served at once, without a deploy; a host another app has is a 409 naming it."""
+    who.require_admin()  # a host is claimed across apps, like the tokens that may deploy them
+    app = app_for(daemon, who, name)
+    return domains_view(sites.add_domain(daemon.settings, daemon.store, app, body.host))
+
+
+@router.delete("/apps/{name}/domains/{host}")
+def remove_domain(name: str, host: str, daemon: DaemonDep, who: PrincipalDep) -> dict[str, Any]:
+    who.require_admin()
+    app = app_for(daemon, who, name)
+    return domains_view(sites.remove_domain(daemon.settings, daemon.store, app, host))

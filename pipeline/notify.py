@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -57,9 +58,20 @@ def payload(app: App, release: Release, event: str) -> dict[str, Any]:
 def send_in_background(sealer: Sealer, app: App, release: Release) -> None:
     """Deliver without holding up the app's deploy lane; a few tries, then give up and log."""
     event = event_for(release)
-    if not app.notify_url or not app.notify_secret_sealed or event is None:
+    if event is not None:
+        _send(sealer, app, payload(app, release, event), release.number)
+
+
+def send_certificate_failed(sealer: Sealer, app: App, host: str, reason: str) -> None:
+    """The CA refused to issue or renew the certificate of one of the app's hosts."""
+    body = {"event": "certificate_failed", "app": app.name, "host": host, "reason": reason}
+    _send(sealer, app, {**body, "at": time.time()}, 0)
+
+
+def _send(sealer: Sealer, app: App, document: dict[str, Any], number: int) -> None:
+    if not app.notify_url or not app.notify_secret_sealed:
         return
-    body = json.dumps(payload(app, release, event)).encode()
+    body = json.dumps(document).encode()
     headers = {
         "Content-Type": "application/json",
         SIGNATURE_HEADER: sign(sealer.unseal(app.notify_secret_sealed), body),
@@ -67,7 +79,7 @@ def send_in_background(sealer: Sealer, app: App, release: Release) -> None:
     }
     url = app.notify_url
     threading.Thread(
-        target=deliver, args=(url, body, headers, app.name, release.number), daemon=True
+        target=deliver, args=(url, body, headers, app.name, number), daemon=True
     ).start()
 
 

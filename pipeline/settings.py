@@ -41,6 +41,11 @@ def default_traefik_bin() -> Path:
     return Path(found) if found else beside
 
 
+LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+LETSENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
+ACME_CA_NAMES = {"letsencrypt": LETSENCRYPT, "letsencrypt-staging": LETSENCRYPT_STAGING}
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -48,6 +53,13 @@ class Settings:
     http: Address = Address("127.0.0.1", 8080)
     traefik_api: Address = Address("127.0.0.1", 7001)
     domain: str = "localhost"
+    # HTTPS: Traefik's websecure entrypoint, and the ACME CA its certificates come from.
+    https: Address | None = None
+    acme_email: str = ""
+    acme_ca: str = LETSENCRYPT
+    acme_cert_hours: int = 2160  # the CA's certificate lifetime: Traefik renews by it
+    # A host whose order the CA refused is asked for again after this long.
+    acme_retry_seconds: float = 3600.0
     traefik_bin: Path = field(default_factory=default_traefik_bin)
     build_concurrency: int = 2
     # How long Traefik gets to show the new route in its API and data plane.
@@ -83,6 +95,8 @@ class Settings:
     auth_failure_window: float = 60.0
 
     def __post_init__(self) -> None:
+        if not self.acme_ca.startswith("https://"):
+            raise InvalidInput(f"--acme-ca must be an https:// directory URL, got {self.acme_ca!r}")
         if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]{0,200}[a-z0-9])?", self.domain):
             raise InvalidInput(
                 f"invalid domain {self.domain!r}: use lowercase letters, digits, '.' and '-'"
@@ -94,6 +108,11 @@ class Settings:
 
     def app_url(self, app: str) -> str:
         return f"http://{self.default_host(app)}"
+
+    @property
+    def served_url(self) -> str:
+        """Where Traefik serves the apps: websecure when HTTPS is on, else web."""
+        return f"https://{self.https}" if self.https is not None else self.http.url
 
     @property
     def db_path(self) -> Path:
@@ -142,6 +161,15 @@ class Settings:
     @property
     def certs_dir(self) -> Path:
         return self.traefik_dir / "certs"
+
+    @property
+    def acme_storage(self) -> Path:
+        """Traefik's store of the certificates it ordered (its key and theirs: 0600)."""
+        return self.traefik_dir / "acme.json"
+
+    @property
+    def traefik_log(self) -> Path:
+        return self.traefik_dir / "traefik.log"
 
     @property
     def logs_dir(self) -> Path:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 import threading
+import time
 
 from pipeline.errors import Conflict, InvalidInput, NotFound, SwitchFailed
 from pipeline.settings import Settings
-from pipeline.sqlite.models import App
+from pipeline.sqlite.models import App, Certificate, CertificateSource, CertificateState
 from pipeline.sqlite.store import Store
 from pipeline.traefik import publish
 from pipeline.traefik.documents import HOST, Site
@@ -23,15 +24,47 @@ _changing = threading.Lock()
 
 
 def site_of(settings: Settings, store: Store, app: App) -> Site:
-    return Site(app.name, (settings.default_host(app.name), *store.domains.of(app)))
+    hosts = (settings.default_host(app.name), *store.domains.of(app))
+    return _site(settings, app.name, hosts, store.certificates.by_host())
 
 
 def every_site(settings: Settings, store: Store) -> dict[str, Site]:
-    domains = store.domains.by_app()
+    domains, certificates = store.domains.by_app(), store.certificates.by_host()
     return {
-        app.name: Site(app.name, (settings.default_host(app.name), *domains.get(app.pk, ())))
+        app.name: _site(
+            settings,
+            app.name,
+            (settings.default_host(app.name), *domains.get(app.pk, ())),
+            certificates,
+        )
         for app in store.list_apps()
     }
+
+
+def _site(
+    settings: Settings, app: str, hosts: tuple[str, ...], certificates: dict[str, Certificate]
+) -> Site:
+    """With HTTPS on, every host has a websecure router; it orders a certificate unless the
+    host has one of the user's, or the CA refused it and its retry is not due; plain HTTP
+    redirects once the host's certificate is issued."""
+    if settings.https is None:
+        return Site(app, hosts)
+    now = time.time()
+    records = {host: certificates[host] for host in hosts if host in certificates}
+    return Site(
+        app,
+        hosts,
+        https=True,
+        acme=frozenset(h for h in hosts if h not in records or _orders(records[h], now)),
+        redirected=frozenset(h for h, c in records.items() if c.state == CertificateState.ISSUED),
+    )
+
+
+def _orders(certificate: Certificate, now: float) -> bool:
+    if certificate.source == CertificateSource.UPLOAD:
+        return False
+    waiting = certificate.state == CertificateState.FAILED
+    return not waiting or (certificate.retry_at or 0.0) <= now
 
 
 def host_name(text: str) -> str:
@@ -79,6 +112,14 @@ def add_domain(settings: Settings, store: Store, app: App, text: str) -> Site:
         except SwitchFailed:
             store.domains.remove(app, host)
             raise
+    return site
+
+
+def rehost(settings: Settings, store: Store, app: App) -> Site:
+    """Publish the app's site as the records have it now (its certificates changed)."""
+    with _changing:
+        site = site_of(settings, store, app)
+        publish.rehost(settings, site)
     return site
 
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from pipeline.errors import InvalidInput
-from pipeline.settings import Address, Settings
+from pipeline.settings import ACME_CA_NAMES, Address, Settings
 from receiver.commands import add_client_commands, run_client
 
 
@@ -35,6 +35,7 @@ LIMIT_FLAGS = [
     ("--max-daemon-log-bytes", "MAX_DAEMON_LOG_BYTES", 50 * 1024 * 1024, "--log-file rotates"),
     ("--keep-release-logs", "KEEP_RELEASE_LOGS", 100, "releases per app whose log is kept"),
     ("--auth-failures", "AUTH_FAILURES", 10, "failed logins per client address per minute"),
+    ("--acme-retry-seconds", "ACME_RETRY_SECONDS", 3600, "then a refused host is ordered again"),
 ]
 # Limit flags whose Settings field is named otherwise.
 SETTING_OF_FLAG = {"auth_failures": "auth_failures_allowed"}
@@ -45,6 +46,15 @@ SERVE_FLAGS = [
     ("--http", "HTTP", "127.0.0.1:8080", "Traefik's web entrypoint"),
     ("--domain", "DOMAIN", "localhost", "apps are served at <app>.<domain>"),
     ("--traefik-api", "TRAEFIK_API", "127.0.0.1:7001", "Traefik's API, ping and metrics, loopback"),
+    ("--https", "HTTPS", "", "Traefik's websecure entrypoint, e.g. 0.0.0.0:443; default: no HTTPS"),
+    ("--acme-email", "ACME_EMAIL", "", "contact address given to the ACME CA"),
+    (
+        "--acme-ca",
+        "ACME_CA",
+        "letsencrypt",
+        "ACME directory URL, or letsencrypt / letsencrypt-staging",
+    ),
+    ("--acme-cert-hours", "ACME_CERT_HOURS", "2160", "certificate lifetime the CA gives, hours"),
     (
         "--forwarded-allow-ips",
         "FORWARDED_ALLOW_IPS",
@@ -100,6 +110,12 @@ def _limits(args: argparse.Namespace) -> dict[str, int | float]:
     return values
 
 
+def _whole(text: str, flag: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise InvalidInput(f"{flag} takes a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(
         home=Path(args.home).expanduser().resolve(),
@@ -107,6 +123,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         http=Address.parse(args.http),
         traefik_api=Address.parse(args.traefik_api),
         domain=args.domain.lower(),
+        https=Address.parse(args.https) if args.https else None,
+        acme_email=args.acme_email,
+        acme_ca=ACME_CA_NAMES.get(args.acme_ca, args.acme_ca),
+        acme_cert_hours=_whole(args.acme_cert_hours, "--acme-cert-hours"),
         build_concurrency=args.build_concurrency,
         log_file=Path(args.log_file).expanduser().resolve() if args.log_file else None,
         forwarded_allow_ips=tuple(

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -159,9 +160,19 @@ def _domains(client: Client, args: argparse.Namespace) -> None:
         answer = client.call("DELETE", f"{path}/{args.host}")
     else:
         answer = client.call("GET", path)
-    print(f"{answer['default']}  (default)")
-    for host in answer["domains"]:
-        print(host)
+    for entry in answer["hosts"]:
+        default = "  (default)" if entry["host"] == answer["default"] else ""
+        print(f"{entry['host']}{default}{_certificate_line(entry['certificate'])}")
+
+
+def _certificate_line(certificate: dict[str, Any] | None) -> str:
+    if certificate is None:
+        return ""
+    state, reason = certificate["state"], certificate["reason"]
+    if state == "issued" and certificate["expires_at"]:
+        expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(certificate["expires_at"]))
+        state = f"issued, expires {expires}"
+    return f"  [{certificate['source']}: {state}{f' ({reason})' if reason else ''}]"
 
 
 def _config(client: Client, args: argparse.Namespace) -> None:

@@ -11,6 +11,7 @@ from pipeline import sites
 from pipeline.context import Context
 from pipeline.docker.runtime import DockerRuntime
 from pipeline.homelock import HomeLock
+from pipeline.https import CertificateWatch
 from pipeline.journal import Journal
 from pipeline.reconcile import reconcile
 from pipeline.sealing import Sealer, reseal
@@ -34,6 +35,7 @@ class Daemon:
     deployer: Deployer
     proxy: ManagedTraefik
     limiter: FailureLimiter
+    certificates: CertificateWatch
 
     home_lock: HomeLock
 
@@ -63,6 +65,7 @@ class Daemon:
             Deployer(ctx),
             ManagedTraefik(settings),
             limiter,
+            CertificateWatch(settings, store, sealer),
             home_lock,
         )
 
@@ -78,6 +81,7 @@ class Daemon:
         if self.settings.build_pids and self.runtime.fence_builds(self.settings.build_pids):
             log.info("build.pids_fenced", max_pids=self.settings.build_pids)
         reconcile(self.deployer.ctx)
+        self.certificates.start()
         log.info(
             "daemon.started",
             listen=str(self.settings.listen),
@@ -91,6 +95,7 @@ class Daemon:
         if not self.deployer.shutdown(deploy_grace):
             log.warning("daemon.deploys_cut_short", queue_depth=self.deployer.queue_depth())
         self.proxy.stop_watching()
+        self.certificates.stop()
         self.store.engine.dispose()
         self.home_lock.release()
         log.info("daemon.stopped")

@@ -82,7 +82,7 @@ def test_app_page_lists_the_domains() -> None:
     assert '<code class="domain">www.example.com</code>' in page
     assert "<script>" not in page and "&lt;script&gt;" in page
     bare = render_page(Frame("t"), app_page(APP, []))
-    assert "<dt>Domains</dt><dd><span class=\"muted\">—</span></dd>" in bare
+    assert '<dt>Domains</dt><dd><span class="muted">—</span></dd>' in bare
 
 
 def test_release_page_shows_traffic_when_present_and_tolerates_its_absence() -> None:

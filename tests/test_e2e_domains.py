@@ -46,7 +46,17 @@ def test_domains_come_and_go_without_a_deploy_or_a_dropped_request(
     deploy_v1(daemon, tmp_path / "repo", app)
     added = domains(daemon, app, "POST", host="www.dom.test")
     assert added.status_code == 201, added.text
-    assert added.json() == {"app": app, "default": f"{app}.localhost", "domains": ["www.dom.test"]}
+    body = added.json()
+    assert (body["app"], body["default"], body["domains"]) == (
+        app,
+        f"{app}.localhost",
+        ["www.dom.test"],
+    )
+    assert body["https"] is False
+    assert body["hosts"] == [
+        {"host": f"{app}.localhost", "certificate": None},
+        {"host": "www.dom.test", "certificate": None},
+    ]
     assert through(daemon, "www.dom.test") == (200, "v1", "v1")
 
     default = LoadGenerator(daemon.http_url, f"{app}.localhost", rate=100, max_seconds=120)

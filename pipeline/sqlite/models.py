@@ -118,6 +118,32 @@ class Domain(_Keyed, SQLModel, table=True):
     created_at: float = Field(default_factory=now)
 
 
+class CertificateSource(enum.StrEnum):
+    ACME = "acme"  # ordered and renewed by Traefik's certificate resolver
+    UPLOAD = "upload"  # given by the user with its key
+
+
+class CertificateState(enum.StrEnum):
+    PENDING = "pending"  # asked for, not issued yet
+    ISSUED = "issued"  # served, until expires_at
+    FAILED = "failed"  # the CA refused the order (reason); asked again at retry_at
+
+
+class Certificate(_Keyed, SQLModel, table=True):
+    """The certificate of one host served over HTTPS, as the daemon last saw it."""
+
+    __tablename__ = "certificates"
+
+    id: int | None = Field(default=None, primary_key=True)
+    host: str = Field(unique=True)
+    source: CertificateSource = _enum(CertificateSource)
+    state: CertificateState = _enum(CertificateState)
+    expires_at: float | None = None
+    reason: str | None = None
+    retry_at: float | None = None
+    updated_at: float = Field(default_factory=now)
+
+
 class Release(_Keyed, SQLModel, table=True):
     __tablename__ = "releases"
     __table_args__ = (UniqueConstraint("app_id", "number"),)

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, create_engine, select
 
 from pipeline.errors import Conflict, NotFound
+from pipeline.sqlite.certificates import Certificates
 from pipeline.sqlite.domains import Domains
 from pipeline.sqlite.models import (
     App,
@@ -76,6 +77,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.domains = Domains(engine)
+        self.certificates = Certificates(engine)
         # Release numbers are per app and allocated by max + 1: serialise that.
         self._numbering = threading.Lock()
         database = engine.url.database
@@ -368,15 +370,10 @@ class Store:
             session.commit()
 
     def deliveries(self, app: App, limit: int = 50) -> list[Delivery]:
+        newest = col(Delivery.id).desc()
+        query = select(Delivery).where(Delivery.app_id == app.id).order_by(newest).limit(limit)
         with self._session() as session:
-            return list(
-                session.exec(
-                    select(Delivery)
-                    .where(Delivery.app_id == app.id)
-                    .order_by(col(Delivery.id).desc())
-                    .limit(limit)
-                )
-            )
+            return list(session.exec(query))
 
     # tokens
     def add_token(self, name: str, token: str, scope: Scope, app: str | None = None) -> Token:

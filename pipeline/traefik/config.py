@@ -23,7 +23,14 @@ import structlog
 from pipeline.bounded_http import BadAnswer, NoAnswer, NotListening, get_head
 from pipeline.errors import SwitchFailed
 from pipeline.settings import Settings
-from pipeline.traefik.documents import RELEASE_HEADER, render
+from pipeline.traefik.documents import (
+    HTTPS_REDIRECT,
+    RELEASE_HEADER,
+    RESOLVER,
+    WEB,
+    WEBSECURE,
+    render,
+)
 
 log = structlog.get_logger()
 
@@ -31,16 +38,17 @@ TLS_FILE = "_default-tls.yml"  # app names start with a letter: no app file can 
 MARKER = "_temps-marker"  # not a valid app name: no app's router can clash
 MARKER_DOMAIN = "marker.temps.invalid"
 CONFIRM_PROBE_TIMEOUT = 2.0
+FALLBACK_NAME = "default.temps.invalid"  # the name of the certificate served without a match
 
 
 def static_config(settings: Settings) -> dict[str, Any]:
-    d = settings.traefik_dir
+    entry_points = {WEB: {"address": str(settings.http)}}
+    if settings.https is not None:
+        entry_points[WEBSECURE] = {"address": str(settings.https)}
     return {
         "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
-        "entryPoints": {
-            "web": {"address": str(settings.http)},
-            "traefik": {"address": str(settings.traefik_api)},
-        },
+        "entryPoints": {**entry_points, "traefik": {"address": str(settings.traefik_api)}},
+        **_certificate_resolvers(settings),
         "api": {"insecure": True, "dashboard": False},
         "ping": {"entryPoint": "traefik"},
         "metrics": {"prometheus": {"entryPoint": "traefik", "addServicesLabels": True}},
@@ -54,9 +62,35 @@ def static_config(settings: Settings) -> dict[str, Any]:
             "maxIdleConnsPerHost": 200,
             "forwardingTimeouts": {"idleConnTimeout": settings.traefik_idle_conn_timeout},
         },
-        "log": {"level": "INFO", "format": "json", "filePath": str(d / "traefik.log")},
+        "log": {"level": "INFO", "format": "json", "filePath": str(settings.traefik_log)},
         "accessLog": {"format": "json", "filePath": str(settings.access_log)},
     }
+
+
+def _certificate_resolvers(settings: Settings) -> dict[str, Any]:
+    """The ACME resolver the websecure routers name: HTTP-01 answered on the web entrypoint and
+    TLS-ALPN-01 on websecure (the CA offers both, Traefik's ACME client picks one);
+    certificates kept under the home (0600), renewed by Traefik by the CA's lifetime."""
+    if settings.https is None:
+        return {}
+    acme = {
+        "email": settings.acme_email,
+        "caServer": settings.acme_ca,
+        "storage": str(settings.acme_storage),
+        "certificatesDuration": settings.acme_cert_hours,
+        "httpChallenge": {"entryPoint": WEB},
+        "tlsChallenge": {},
+    }
+    return {"certificatesResolvers": {RESOLVER: {"acme": acme}}}
+
+
+def https_redirect(settings: Settings) -> dict[str, Any]:
+    """The one middleware every redirecting router uses: to the same URL over HTTPS."""
+    assert settings.https is not None
+    scheme: dict[str, Any] = {"scheme": "https", "permanent": True}
+    if settings.https.port != 443:
+        scheme["port"] = str(settings.https.port)
+    return {HTTPS_REDIRECT: {"redirectScheme": scheme}}
 
 
 def write_atomically(staging: Path, target: Path, content: bytes, durable: bool = True) -> None:
@@ -84,7 +118,8 @@ def confirm_route(
     started = time.monotonic()
     deadline = started + settings.switch_confirm_timeout
     api = f"{settings.traefik_api.url}/api/http/services/{app}@file"
-    through = f"{settings.http.url}{probe_path}"
+    # With HTTPS on, plain HTTP may answer with a redirect: the route is probed where it serves.
+    through = f"{settings.served_url}{probe_path}"
     host = settings.default_host(app)
     seen_in_api = False
     last = "no answer"
@@ -121,9 +156,23 @@ def confirm_unrouted(settings: Settings, app: str) -> bool:
     )
 
 
-def confirm_router(settings: Settings, app: str, rule: str) -> bool:
-    """Wait until Traefik's API shows the app's router matching `rule`; False on timeout."""
-    return _api_shows(settings, f"routers/{app}@file", lambda seen: seen.get("rule") == rule)
+def confirm_routers(settings: Settings, routers: dict[str, dict[str, Any]]) -> bool:
+    """Wait until Traefik's API shows each of `routers` with its rule and TLS; False on
+    timeout."""
+
+    def shows(router: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
+        # The API adds the TLS options it applies ("default"): compare what was set.
+        wanted = (router["rule"], "tls" in router, router.get("tls", {}).get("certResolver"))
+        return lambda seen: seen.get("status") == "enabled" and wanted == (
+            seen.get("rule"),
+            "tls" in seen,
+            seen.get("tls", {}).get("certResolver"),
+        )
+
+    return all(
+        _api_shows(settings, f"routers/{name}@file", shows(router))
+        for name, router in routers.items()
+    )
 
 
 def _api_shows(settings: Settings, path: str, check: Callable[[dict[str, Any]], bool]) -> bool:
@@ -177,8 +226,12 @@ def marker_document(settings: Settings) -> dict[str, Any]:
 def ensure_default_certificate(settings: Settings) -> None:
     """One self-signed certificate, made once: without it Traefik makes a new key per reload.
 
-    The same file holds the home's marker route (`marker_document`)."""
-    cert, key = settings.certs_dir / "default.crt", settings.certs_dir / "default.key"
+    It names no app's host: Traefik orders no ACME certificate for a host that its default
+    certificate covers (an earlier `*.<domain>` one is replaced). The same file holds the
+    home's marker route (`marker_document`)."""
+    cert, key = settings.certs_dir / "fallback.crt", settings.certs_dir / "fallback.key"
+    for earlier in ("default.crt", "default.key"):
+        (settings.certs_dir / earlier).unlink(missing_ok=True)
     if not (cert.exists() and key.exists()):
         subprocess.run(
             [
@@ -193,7 +246,7 @@ def ensure_default_certificate(settings: Settings) -> None:
                 "-days",
                 "3650",
                 "-subj",
-                f"/CN=*.{settings.domain}",
+                f"/CN={FALLBACK_NAME}",
                 "-keyout",
                 str(key),
                 "-out",
@@ -211,6 +264,8 @@ def ensure_default_certificate(settings: Settings) -> None:
         },
         **marker_document(settings),
     }
+    if settings.https is not None:
+        document["http"]["middlewares"].update(https_redirect(settings))
     content = render(document)
     target = settings.dynamic_dir / TLS_FILE
     if not target.exists() or target.read_bytes() != content:

@@ -20,6 +20,12 @@ from typing import Any
 from pipeline.errors import SwitchFailed
 
 RELEASE_HEADER = "X-Temps-Release"
+RESOLVER = "acme"
+WEB, WEBSECURE = "web", "websecure"
+# Shared by every app's redirecting router; no app's middleware name starts with "_".
+HTTPS_REDIRECT = "_temps-https"
+# Above a rule's length (Traefik's default priority), below its own ACME challenge router.
+REDIRECT_PRIORITY = 100_000
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
@@ -27,10 +33,23 @@ HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 
 @dataclass(frozen=True)
 class Site:
-    """Where an app is served: its default host first, then its custom domains."""
+    """Where and how an app is served: its default host first, then its custom domains; with
+    HTTPS on, a websecure router per host (so each host has a certificate of its own, and one
+    refused order holds up no other host)."""
 
     app: str
     hosts: tuple[str, ...]
+    https: bool = False
+    acme: frozenset[str] = frozenset()  # hosts whose websecure router orders a certificate
+    redirected: frozenset[str] = frozenset()  # hosts whose plain HTTP redirects to HTTPS
+
+    def tls_router(self, host: str) -> str:
+        # App names hold no "_" and host names no "_": the name is unique, and says both.
+        return f"{self.app}_tls_{host.replace('.', '_')}"
+
+    @property
+    def redirect_router(self) -> str:
+        return f"{self.app}_redirect"
 
 
 def release_middleware(app: str) -> str:
@@ -54,19 +73,35 @@ def service_document(app: str, server_urls: Sequence[str], release: str) -> dict
 
 
 def router_document(site: Site) -> dict[str, Any]:
-    """The routers that send the site's hosts to the app's service."""
-    return {
-        "http": {
-            "routers": {
-                site.app: {
-                    "rule": host_rule(site.hosts),
-                    "service": site.app,
-                    "entryPoints": ["web"],
-                    "middlewares": [release_middleware(site.app)],
-                }
-            }
+    """The routers that send the site's hosts to the app's service: every host on the web
+    entrypoint, the redirected ones sent to HTTPS first, and one websecure router per host."""
+    release = [release_middleware(site.app)]
+    routers: dict[str, Any] = {
+        site.app: {
+            "rule": host_rule(site.hosts),
+            "service": site.app,
+            "entryPoints": [WEB],
+            "middlewares": release,
         }
     }
+    redirected = [host for host in site.hosts if host in site.redirected]
+    if site.https and redirected:
+        routers[site.redirect_router] = {
+            "rule": host_rule(redirected),
+            "service": site.app,
+            "entryPoints": [WEB],
+            "middlewares": [HTTPS_REDIRECT],
+            "priority": REDIRECT_PRIORITY,
+        }
+    for host in site.hosts if site.https else ():
+        routers[site.tls_router(host)] = {
+            "rule": host_rule([host]),
+            "service": site.app,
+            "entryPoints": [WEBSECURE],
+            "middlewares": release,
+            "tls": {"certResolver": RESOLVER} if host in site.acme else {},
+        }
+    return {"http": {"routers": routers}}
 
 
 def host_rule(hosts: Sequence[str]) -> str:
@@ -102,12 +137,15 @@ def validate_site(site: Site) -> None:
     for host in site.hosts:
         if not HOST.fullmatch(host):
             raise SwitchFailed(f"invalid host name in route: {host!r}")
+    if len(set(site.hosts)) != len(site.hosts):
+        raise SwitchFailed(f"a host of app {site.app!r} is named twice: {site.hosts}")
 
 
 def validate_route(app: str, document: dict[str, Any]) -> None:
-    """A whole route (`route_document`): the app's one router over its service."""
+    """A whole route (`route_document`): the app's routers over its service."""
     http = document["http"]
-    if set(http.get("routers", ())) != {app}:
+    routers = set(http.get("routers", ()))
+    if app not in routers or any(not name.startswith(f"{app}_") for name in routers - {app}):
         raise SwitchFailed("a route file must hold exactly the app's router and service")
     rule = http["routers"][app]["rule"]
     hosts = tuple(re.findall(r"Host\(`([^`]*)`\)", rule))

@@ -189,7 +189,7 @@ class ManagedTraefik:
         """Past `max_traefik_log_bytes`, a log moves to .1 (.1 to .2, ...; LOGS_KEPT kept) and
         Traefik, told with SIGUSR1, reopens it: its access log grows with every request."""
         rotated = False
-        for path in (self.settings.access_log, self.settings.traefik_dir / "traefik.log"):
+        for path in (self.settings.access_log, self.settings.traefik_log):
             try:
                 if path.stat().st_size < self.settings.max_traefik_log_bytes:
                     continue
@@ -215,7 +215,10 @@ def rotated_log(path: Path, number: int) -> Path:
 
 def refuse_taken_addresses(settings: Settings) -> None:
     """Traefik exits at once on an address in use, and whatever holds it may answer for it."""
-    for flag, address in (("--http", settings.http), ("--traefik-api", settings.traefik_api)):
+    named = [("--http", settings.http), ("--traefik-api", settings.traefik_api)]
+    if settings.https is not None:
+        named.append(("--https", settings.https))
+    for flag, address in named:
         if not _free(address):
             raise TempsError(
                 f"{flag} {address} is already in use by another program: stop it, or start "

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from pipeline.errors import DeployError, SwitchFailed
 from pipeline.settings import Settings
 from pipeline.traefik import routes
-from pipeline.traefik.config import confirm_route, confirm_router, confirm_unrouted
-from pipeline.traefik.documents import Site, host_rule, render, service_document
+from pipeline.traefik.config import confirm_route, confirm_routers, confirm_unrouted
+from pipeline.traefik.documents import Site, render, router_document, service_document
 
 
 def route(
@@ -46,7 +46,7 @@ def rehost(settings: Settings, site: Site) -> None:
     before = routes.site_of(settings, site.app)
     if not routes.publish_site(settings, site):
         return  # nothing deployed yet: the first switch publishes the site with its route
-    if not confirm_router(settings, site.app, host_rule(site.hosts)):
+    if not confirm_routers(settings, router_document(site)["http"]["routers"]):
         routes.publish_site(settings, before)
         raise SwitchFailed(
             f"Traefik did not confirm the hosts of {site.app} within "

@@ -86,6 +86,7 @@ def create_app(body: AppCreate, daemon: DaemonDep, who: PrincipalDep) -> JSONRes
     name = validate_app_name(body.name)
     sites.refuse_taken(daemon.settings, daemon.store, daemon.settings.default_host(name))
     app = daemon.store.create_app(name)
+    sites.rehost(daemon.settings, daemon.store, app)  # kept for the first switch to publish
     gitrepo.init_bare(daemon.settings.repo_path(name))
     return JSONResponse(app_view(daemon.store, daemon.settings, app), status_code=201)
 

@@ -1,4 +1,5 @@
-"""The API of an app's domains: the host names it is served at besides its default one."""
+"""The API of an app's domains: the host names it is served at besides its default one, and
+the certificate of each host when HTTPS is on."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from typing import Any
 from fastapi import APIRouter
 
 from pipeline import sites
+from pipeline.sqlite.models import Certificate
 from pipeline.traefik.documents import Site
 from receiver.api.apps import Body, DaemonDep, PrincipalDep, app_for
+from receiver.daemon import Daemon
 from receiver.problems import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
@@ -18,14 +21,34 @@ class DomainRequest(Body):
     host: str
 
 
-def domains_view(site: Site) -> dict[str, Any]:
-    return {"app": site.app, "default": site.hosts[0], "domains": list(site.hosts[1:])}
+def domains_view(daemon: Daemon, site: Site) -> dict[str, Any]:
+    """The app's hosts, each with its certificate as last seen (None without HTTPS)."""
+    certificates = daemon.store.certificates.by_host() if site.https else {}
+    return {
+        "app": site.app,
+        "default": site.hosts[0],
+        "domains": list(site.hosts[1:]),
+        "https": site.https,
+        "hosts": [
+            {"host": host, "certificate": certificate_view(certificates.get(host), site.https)}
+            for host in site.hosts
+        ],
+    }
+
+
+def certificate_view(record: Certificate | None, https: bool) -> dict[str, Any] | None:
+    if not https:
+        return None
+    if record is None:  # not seen by the watch yet: its router orders one
+        return {"source": "acme", "state": "pending", "expires_at": None, "reason": None}
+    view = {k: getattr(record, k) for k in ("source", "state", "expires_at", "reason")}
+    return {**view, "retry_at": record.retry_at, "updated_at": record.updated_at}
 
 
 @router.get("/apps/{name}/domains")
 def list_domains(name: str, daemon: DaemonDep, who: PrincipalDep) -> dict[str, Any]:
     app = app_for(daemon, who, name)
-    return domains_view(sites.site_of(daemon.settings, daemon.store, app))
+    return domains_view(daemon, sites.site_of(daemon.settings, daemon.store, app))
 
 
 @router.post("/apps/{name}/domains", status_code=201)
@@ -35,11 +58,11 @@ def add_domain(
     """Served at once, without a deploy; a host another app has is a 409 naming it."""
     who.require_admin()  # a host is claimed across apps, like the tokens that may deploy them
     app = app_for(daemon, who, name)
-    return domains_view(sites.add_domain(daemon.settings, daemon.store, app, body.host))
+    return domains_view(daemon, sites.add_domain(daemon.settings, daemon.store, app, body.host))
 
 
 @router.delete("/apps/{name}/domains/{host}")
 def remove_domain(name: str, host: str, daemon: DaemonDep, who: PrincipalDep) -> dict[str, Any]:
     who.require_admin()
     app = app_for(daemon, who, name)
-    return domains_view(sites.remove_domain(daemon.settings, daemon.store, app, host))
+    return domains_view(daemon, sites.remove_domain(daemon.settings, daemon.store, app, host))

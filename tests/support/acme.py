@@ -120,11 +120,11 @@ class Pebble:
         validity_seconds: int | None = None,
         start_timeout: float = 20.0,
     ) -> None:
-        self.http_port, self.tls_port = http_port, tls_port
-        # Pebble blocks a listed name and every name under it (suffix match on labels).
+        self.http_port, self.tls_port, self.start_timeout = http_port, tls_port, start_timeout
+        # Blocks a name and all under it; 2.4 panics (EOF to the client) on an order with fewer
+        # labels than a listed name that shares its suffix: list `name.tld`, e.g. "blocked.test".
         self.blocked = list(blocked)
         self.validity_seconds = validity_seconds  # config `certificateValidityPeriod`
-        self.start_timeout = start_timeout
         self.acme_port, self.mgmt_port = free_port(), free_port()
         self.dns_port, self.dns_mgmt_port = free_port(udp_too=True), free_port()
         self.workdir = Path(tempfile.mkdtemp(prefix="temps-pebble-"))

@@ -91,6 +91,7 @@ class TempsDaemon:
     http_port: int = field(default_factory=free_port)
     traefik_api_port: int = field(default_factory=free_port)
     domain: str = "localhost"
+    https_port: int | None = None  # Traefik's websecure entrypoint, when set
     process: subprocess.Popen[bytes] | None = None
     apps: list[str] = field(default_factory=list)
     extra_args: list[str] = field(default_factory=list)  # more `temps serve` flags
@@ -104,6 +105,10 @@ class TempsDaemon:
     @property
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def https_url(self) -> str:
+        return f"https://127.0.0.1:{self.https_port}"
 
     @property
     def log_path(self) -> Path:
@@ -127,6 +132,7 @@ class TempsDaemon:
             f"127.0.0.1:{self.traefik_api_port}",
             "--domain",
             self.domain,
+            *(["--https", f"127.0.0.1:{self.https_port}"] if self.https_port else []),
             *self.extra_args,
         ]
 

@@ -8,6 +8,7 @@ going away, a new connection racing the route change) are both exercised.
 from __future__ import annotations
 
 import re
+import ssl
 import threading
 import time
 from collections import Counter
@@ -72,9 +73,14 @@ class LoadGenerator:
         workers: int = 6,
         max_seconds: float = 600.0,
         max_requests: int = 200_000,
+        verify: ssl.SSLContext | None = None,
     ) -> None:
+        """For an https `http_url`, `verify` holds the CA that must have signed the host's
+        certificate; the host name goes in the SNI and is checked against it."""
         self.url = f"{http_url}{path}"
         self.host = host
+        self.verify = verify
+        self.extensions = {"sni_hostname": host} if http_url.startswith("https:") else {}
         self.interval = workers / rate
         self.workers = workers
         self.max_seconds = max_seconds
@@ -109,13 +115,15 @@ class LoadGenerator:
 
     def _client(self, keepalive: bool) -> httpx.Client:
         headers = {"Host": self.host}
+        verify = self.verify or True
         if keepalive:
-            return httpx.Client(headers=headers, timeout=REQUEST_TIMEOUT)
+            return httpx.Client(headers=headers, timeout=REQUEST_TIMEOUT, verify=verify)
         headers["Connection"] = "close"
         return httpx.Client(
             headers=headers,
             timeout=REQUEST_TIMEOUT,
             limits=httpx.Limits(max_keepalive_connections=0),
+            verify=verify,
         )
 
     def _run(self, index: int, keepalive: bool) -> None:
@@ -137,7 +145,7 @@ class LoadGenerator:
     def _one(self, client: httpx.Client, keepalive: bool) -> Outcome:
         at = time.monotonic() - self._started
         try:
-            response = client.get(self.url)
+            response = client.get(self.url, extensions=self.extensions)
         except httpx.HTTPError as exc:
             return Outcome(at, keepalive, None, None, f"{type(exc).__name__}: {exc}")
         return Outcome(at, keepalive, response.status_code, version_of(response.text))

@@ -1,4 +1,5 @@
-"""Custom domains: host names an app is served at besides its default one.
+"""Custom domains (host names an app is served at besides its default one), and the state
+of each HTTPS host's certificate.
 
 Revision ID: 0007
 Revises: 0006
@@ -25,7 +26,18 @@ def upgrade() -> None:
         sa.UniqueConstraint("host"),
     )
     op.create_index("ix_domains_app_id", "domains", ["app_id"])
+    op.create_table(
+        "certificates",
+        key(),
+        *(text(name) for name in ("host", "source", "state")),
+        seconds("expires_at", null=True),
+        text("reason", null=True),
+        seconds("retry_at", null=True),
+        seconds("updated_at"),
+        sa.UniqueConstraint("host"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("certificates")
     op.drop_table("domains")

@@ -1,0 +1,144 @@
+"""HTTPS for the apps' hosts: the state of each host's certificate, kept in the records from
+what Traefik's resolver did, and each app's routers moved when it changes.
+
+- A host with no certificate yet is `pending`: its websecure router orders one.
+- Issued (found in Traefik's ACME store): its expiry is recorded, renewals move it, and plain
+  HTTP to the host now redirects to HTTPS.
+- Refused (Traefik logged the CA's error): `failed` with that reason, the owner notified; its
+  router stops ordering (a CA limits failed validations: every reload would order again) and
+  the host keeps being served over HTTP. After `acme_retry_seconds` it is asked for again.
+  A refused renewal keeps the certificate that is still valid, and is reported the same way.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import structlog
+
+from pipeline import notify, sites
+from pipeline.errors import TempsError
+from pipeline.sealing import Sealer
+from pipeline.settings import Settings
+from pipeline.sqlite.models import App, Certificate, CertificateSource, CertificateState
+from pipeline.sqlite.store import Store
+from pipeline.traefik import certificates
+
+log = structlog.get_logger()
+ISSUED, FAILED, PENDING = CertificateState.ISSUED, CertificateState.FAILED, CertificateState.PENDING
+
+
+class CertificateWatch:
+    def __init__(self, settings: Settings, store: Store, sealer: Sealer, interval: float = 1.0):
+        self.settings = settings
+        self.store = store
+        self.sealer = sealer
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        # Refusals logged before this start were recorded by the daemon that saw them.
+        try:
+            self._offset = settings.traefik_log.stat().st_size
+        except FileNotFoundError:
+            self._offset = 0
+
+    def start(self) -> None:
+        if self.settings.https is None:
+            return
+        self._thread = threading.Thread(target=self._run, name="certificates", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.check()
+            except (TempsError, OSError) as exc:
+                log.error("certificates.check_failed", error=str(exc))
+
+    def check(self) -> None:
+        """One look at Traefik's store and log; apps whose routers must change are rehosted."""
+        now = time.time()
+        owners = self._owners()
+        records = self.store.certificates.by_host()
+        changed: set[str] = set()
+        refused, self._offset = certificates.refusals(self.settings.traefik_log, self._offset)
+        for refusal in refused:
+            for host in refusal.hosts:
+                if host in owners and self._refuse(records.get(host), host, refusal.reason, now):
+                    self._tell(owners[host], host, refusal.reason)
+                    changed.add(owners[host].name)
+        records = self.store.certificates.by_host()
+        found = certificates.issued(self.settings.acme_storage)
+        for host, app in owners.items():
+            if self._settle(records.get(host), host, found, now):
+                changed.add(app.name)
+        for host in set(records) - set(owners):
+            self.store.certificates.forget(host)  # the domain was removed
+        for name in sorted(changed):
+            self._rehost(owners, name)
+
+    def _owners(self) -> dict[str, App]:
+        apps = {app.name: app for app in self.store.list_apps()}
+        return {
+            host: apps[name]
+            for name, site in sites.every_site(self.settings, self.store).items()
+            for host in site.hosts
+        }
+
+    def _refuse(self, record: Certificate | None, host: str, reason: str, now: float) -> bool:
+        if record is not None and record.source == CertificateSource.UPLOAD:
+            return False
+        retry_at = now + self.settings.acme_retry_seconds
+        if record is not None and record.state == ISSUED:  # a renewal: the old one still serves
+            self.store.certificates.record(
+                host, record.source, ISSUED, expires_at=record.expires_at, reason=reason
+            )
+            return True
+        self.store.certificates.record(
+            host, CertificateSource.ACME, FAILED, reason=reason, retry_at=retry_at
+        )
+        log.warning("certificates.refused", host=host, reason=reason)
+        return True
+
+    def _settle(
+        self,
+        record: Certificate | None,
+        host: str,
+        found: dict[str, certificates.Issued],
+        now: float,
+    ) -> bool:
+        """Record an issued (or renewed) certificate, or a refused host whose retry is due;
+        True when the app's routers must change."""
+        if record is not None and record.source == CertificateSource.UPLOAD:
+            return False
+        issued = found.get(host)
+        if issued is not None:
+            if record is None or record.expires_at != issued.expires_at:
+                self.store.certificates.record(
+                    host, CertificateSource.ACME, ISSUED, expires_at=issued.expires_at
+                )
+                log.info("certificates.issued", host=host, expires_at=issued.expires_at)
+            return record is None or record.state != ISSUED
+        if record is None:
+            self.store.certificates.record(host, CertificateSource.ACME, PENDING)
+            return False
+        if record.state == FAILED and (record.retry_at or 0.0) <= now:
+            self.store.certificates.record(host, CertificateSource.ACME, PENDING)
+            return True
+        return False
+
+    def _tell(self, app: App, host: str, reason: str) -> None:
+        notify.send_certificate_failed(self.sealer, app, host, reason)
+
+    def _rehost(self, owners: dict[str, App], name: str) -> None:
+        app = next(app for app in owners.values() if app.name == name)
+        try:
+            sites.rehost(self.settings, self.store, app)
+        except TempsError as exc:
+            log.error("certificates.rehost_failed", app=name, error=str(exc))

@@ -160,14 +160,13 @@ def confirm_routers(settings: Settings, routers: dict[str, dict[str, Any]]) -> b
     """Wait until Traefik's API shows each of `routers` with its rule and TLS; False on
     timeout."""
 
-    def shows(router: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
+    def essentials(router: dict[str, Any]) -> tuple[object, ...]:
         # The API adds the TLS options it applies ("default"): compare what was set.
-        wanted = (router["rule"], "tls" in router, router.get("tls", {}).get("certResolver"))
-        return lambda seen: seen.get("status") == "enabled" and wanted == (
-            seen.get("rule"),
-            "tls" in seen,
-            seen.get("tls", {}).get("certResolver"),
-        )
+        return router.get("rule"), "tls" in router, router.get("tls", {}).get("certResolver")
+
+    def shows(router: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
+        wanted = essentials(router)
+        return lambda seen: seen.get("status") == "enabled" and essentials(seen) == wanted
 
     return all(
         _api_shows(settings, f"routers/{name}@file", shows(router))

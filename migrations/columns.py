@@ -22,8 +22,8 @@ def text(name: str, *, null: bool = False, default: str | None = None) -> sa.Col
     return sa.Column(name, sa.String(), nullable=null, server_default=default)
 
 
-def integer(name: str, *, null: bool = False) -> sa.Column[Any]:
-    return sa.Column(name, sa.Integer(), nullable=null)
+def integer(name: str, *, null: bool = False, default: str | None = None) -> sa.Column[Any]:
+    return sa.Column(name, sa.Integer(), nullable=null, server_default=default)
 
 
 def seconds(name: str, *, null: bool = False) -> sa.Column[Any]:

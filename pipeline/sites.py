@@ -25,7 +25,7 @@ _changing = threading.Lock()
 
 def site_of(settings: Settings, store: Store, app: App) -> Site:
     hosts = (settings.default_host(app.name), *store.domains.of(app))
-    return _site(settings, app.name, hosts, store.certificates.by_host())
+    return _site(settings, app, hosts, store.certificates.by_host())
 
 
 def every_site(settings: Settings, store: Store) -> dict[str, Site]:
@@ -33,7 +33,7 @@ def every_site(settings: Settings, store: Store) -> dict[str, Site]:
     return {
         app.name: _site(
             settings,
-            app.name,
+            app,
             (settings.default_host(app.name), *domains.get(app.pk, ())),
             certificates,
         )
@@ -42,21 +42,23 @@ def every_site(settings: Settings, store: Store) -> dict[str, Site]:
 
 
 def _site(
-    settings: Settings, app: str, hosts: tuple[str, ...], certificates: dict[str, Certificate]
+    settings: Settings, app: App, hosts: tuple[str, ...], certificates: dict[str, Certificate]
 ) -> Site:
     """With HTTPS on, every host has a websecure router; it orders a certificate unless the
     host has one of the user's, or the CA refused it and its retry is not due; plain HTTP
-    redirects once the host's certificate is issued."""
+    redirects once the host's certificate is issued (unless the app turned that off)."""
     if settings.https is None:
-        return Site(app, hosts)
+        return Site(app.name, hosts)
     now = time.time()
     records = {host: certificates[host] for host in hosts if host in certificates}
+    issued = {h for h, c in records.items() if c.state == CertificateState.ISSUED}
     return Site(
-        app,
+        app.name,
         hosts,
         https=True,
         acme=frozenset(h for h in hosts if h not in records or _orders(records[h], now)),
-        redirected=frozenset(h for h, c in records.items() if c.state == CertificateState.ISSUED),
+        redirected=frozenset(issued if app.https_redirect else ()),
+        hsts_seconds=app.hsts_seconds,
     )
 
 
@@ -120,6 +122,25 @@ def rehost(settings: Settings, store: Store, app: App) -> Site:
     with _changing:
         site = site_of(settings, store, app)
         publish.rehost(settings, site)
+    return site
+
+
+def set_https(
+    settings: Settings, store: Store, app: App, redirect: bool | None, hsts_seconds: int | None
+) -> Site:
+    """The app's choices for its HTTPS hosts (None: unchanged), served at once."""
+    with _changing:
+        before = store.get_app(app.name)
+        changes = {"https_redirect": redirect, "hsts_seconds": hsts_seconds}
+        app = store.update_app(app.name, **{k: v for k, v in changes.items() if v is not None})
+        site = site_of(settings, store, app)
+        try:
+            publish.rehost(settings, site)
+        except SwitchFailed:
+            store.update_app(
+                app.name, https_redirect=before.https_redirect, hsts_seconds=before.hsts_seconds
+            )
+            raise
     return site
 
 

@@ -84,6 +84,10 @@ def add_client_commands(commands: Any, env: Any) -> None:
     domains.add_argument("action", choices=["list", "add", "remove"])
     domains.add_argument("app")
     domains.add_argument("host", nargs="?", help="the host name to add or remove")
+    https = client_parser("https", "show or set an app's HTTP->HTTPS redirect and HSTS")
+    https.add_argument("app")
+    https.add_argument("--redirect", choices=["on", "off"])
+    https.add_argument("--hsts", type=int, metavar="SECONDS", help="0 turns HSTS off")
     tokens = client_parser("tokens", "create, list or revoke API and git tokens (admin)")
     tokens.add_argument("action", choices=["create", "list", "revoke"])
     tokens.add_argument("name", nargs="?", help="a name for create, the id for revoke")
@@ -144,6 +148,8 @@ def run_client(args: argparse.Namespace) -> None:
         _tokens(client, args)
     elif command == "domains":
         _domains(client, args)
+    elif command == "https":
+        _https(client, args)
     elif command == "logs":
         number = args.release or client.call("GET", f"/api/apps/{args.app}/releases")[0]["number"]
         follow = "true" if args.follow else "false"
@@ -163,6 +169,21 @@ def _domains(client: Client, args: argparse.Namespace) -> None:
     for entry in answer["hosts"]:
         default = "  (default)" if entry["host"] == answer["default"] else ""
         print(f"{entry['host']}{default}{_certificate_line(entry['certificate'])}")
+
+
+def _https(client: Client, args: argparse.Namespace) -> None:
+    body: dict[str, Any] = {}
+    if args.redirect:
+        body["redirect"] = args.redirect == "on"
+    if args.hsts is not None:
+        body["hsts_seconds"] = args.hsts
+    if body:
+        answer = client.call("PATCH", f"/api/apps/{args.app}/https", json=body)
+    else:
+        answer = client.call("GET", f"/api/apps/{args.app}/domains")
+    print(f"https: {'on' if answer['https'] else 'off (the daemon runs without --https)'}")
+    print(f"redirect: {'on' if answer['redirect'] else 'off'}")
+    print(f"hsts: {answer['hsts_seconds'] or 'off'}")
 
 
 def _certificate_line(certificate: dict[str, Any] | None) -> str:

@@ -267,3 +267,28 @@ def test_the_acme_store_is_kept_private(secure: Secure) -> None:
     assert entries, "no certificate stored"
     assert stat.S_IMODE(store.stat().st_mode) == 0o600
     assert os.stat(store).st_uid == os.getuid()
+
+
+def test_hsts_and_the_redirect_are_the_apps_choice(secure: Secure, tmp_path: Path) -> None:
+    daemon, app, host = secure.daemon, "strict", "www.strict.test"
+    deploy_v1(daemon, tmp_path / "repo", app)
+    assert domains(daemon, app, "POST", host=host).status_code == 201
+    wait_certificate(daemon, app, host, "issued")
+    poll(lambda: plain(daemon, host), lambda r: r.status_code == 301, timeout=10)
+
+    with daemon.client() as api:
+        answer = api.patch(f"/api/apps/{app}/https", json={"hsts_seconds": 31536000})
+        assert answer.status_code == 200, answer.text
+        assert (answer.json()["redirect"], answer.json()["hsts_seconds"]) == (True, 31536000)
+        code, output = curl(secure, host, "-i")
+        assert code == 0 and "strict-transport-security: max-age=31536000" in output.lower()
+        assert plain(daemon, host).status_code == 301
+
+        answer = api.patch(f"/api/apps/{app}/https", json={"redirect": False, "hsts_seconds": 0})
+        assert answer.status_code == 200, answer.text
+        served = plain(daemon, host)
+        assert (served.status_code, served.headers["x-temps-release"]) == (200, "v1")
+        code, output = curl(secure, host, "-i")
+        assert code == 0 and "strict-transport-security" not in output.lower()
+        refused = api.patch(f"/api/apps/{app}/https", json={"hsts_seconds": -1})
+        assert refused.status_code == 422

@@ -19,15 +19,18 @@ import pytest
 from pipeline.errors import SwitchFailed
 from pipeline.settings import Address, Settings
 from pipeline.traefik import publish
-from pipeline.traefik.config import TLS_FILE, confirm_route
+from pipeline.traefik.config import TLS_FILE, confirm_route, static_config
 from pipeline.traefik.documents import (
+    HTTPS_REDIRECT,
     RELEASE_HEADER,
     Site,
     render,
     route_document,
+    router_document,
     service_document,
     validate_route,
     validate_service,
+    validate_site,
 )
 from pipeline.traefik.process import ManagedTraefik
 from pipeline.traefik.routes import (
@@ -400,6 +403,68 @@ def test_a_route_file_written_with_its_router_keeps_only_its_service(settings: S
     tidy(settings, {"shop": Site("shop", ("shop.localhost",))})
     assert rule_of(settings, "shop") == "Host(`shop.localhost`)"
     assert table(settings)["http"]["services"] == service("shop")["http"]["services"]
+
+
+def https_site(**fields: Any) -> Site:
+    return Site("app", ("app.localhost", "www.example.com"), https=True, **fields)
+
+
+def test_without_https_an_app_has_its_one_web_router() -> None:
+    routers = router_document(Site("app", ("app.localhost",)))["http"]["routers"]
+    assert list(routers) == ["app"]
+
+
+def test_with_https_every_host_has_a_websecure_router_that_orders_if_asked() -> None:
+    site = https_site(acme=frozenset({"www.example.com"}))
+    routers = router_document(site)["http"]["routers"]
+    assert sorted(routers) == ["app", "app_tls_app_localhost", "app_tls_www_example_com"]
+    secure = routers["app_tls_www_example_com"]
+    assert (secure["rule"], secure["entryPoints"]) == ("Host(`www.example.com`)", ["websecure"])
+    assert secure["tls"] == {"certResolver": "acme"}
+    assert routers["app_tls_app_localhost"]["tls"] == {}
+    assert routers["app"]["rule"] == "Host(`app.localhost`) || Host(`www.example.com`)"
+
+
+def test_hosts_with_a_certificate_redirect_above_the_plain_router() -> None:
+    site = https_site(redirected=frozenset({"www.example.com"}))
+    routers = router_document(site)["http"]["routers"]
+    redirect = routers["app_redirect"]
+    assert (redirect["rule"], redirect["entryPoints"]) == ("Host(`www.example.com`)", ["web"])
+    assert redirect["middlewares"] == [HTTPS_REDIRECT]
+    assert redirect["priority"] > len(routers["app"]["rule"])
+
+
+def test_hsts_is_sent_over_https_only() -> None:
+    document = router_document(https_site(hsts_seconds=600))["http"]
+    assert document["middlewares"] == {"app_hsts": {"headers": {"stsSeconds": 600}}}
+    assert "app_hsts" not in document["routers"]["app"]["middlewares"]
+    assert document["routers"]["app_tls_www_example_com"]["middlewares"] == [
+        "app-release",
+        "app_hsts",
+    ]
+    whole = route_document(https_site(hsts_seconds=600), service())["http"]["middlewares"]
+    assert sorted(whole) == ["app-release", "app_hsts"]
+    with pytest.raises(SwitchFailed, match="HSTS"):
+        validate_site(https_site(hsts_seconds=-1))
+
+
+def test_the_static_config_has_websecure_and_the_resolver_with_https_only(
+    tmp_path: Path,
+) -> None:
+    plain_config = static_config(Settings(home=tmp_path))
+    assert "websecure" not in plain_config["entryPoints"]
+    assert "certificatesResolvers" not in plain_config
+    settings = Settings(
+        home=tmp_path, https=Address("127.0.0.1", 8443), acme_ca="https://ca.test/dir"
+    )
+    config = static_config(settings)
+    assert config["entryPoints"]["websecure"] == {"address": "127.0.0.1:8443"}
+    acme = config["certificatesResolvers"]["acme"]["acme"]
+    assert (acme["caServer"], acme["storage"]) == (
+        "https://ca.test/dir",
+        str(settings.acme_storage),
+    )
+    assert acme["httpChallenge"] == {"entryPoint": "web"} and acme["tlsChallenge"] == {}
 
 
 # --- the real Traefik ---------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Custom domains (host names an app is served at besides its default one), and the state
-of each HTTPS host's certificate.
+"""Custom domains (host names an app is served at besides its default one), the state of
+each HTTPS host's certificate, and each app's redirect and HSTS choices.
 
 Revision ID: 0007
 Revises: 0006
@@ -10,13 +10,18 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from migrations.columns import key, ref, seconds, text
+from migrations.columns import add_columns, drop_columns, integer, key, ref, seconds, text
 
 revision = "0007"
 down_revision = "0006"
 
 
 def upgrade() -> None:
+    add_columns(
+        "apps",
+        sa.Column("https_redirect", sa.Boolean(), nullable=False, server_default=sa.true()),
+        integer("hsts_seconds", default="0"),
+    )
     op.create_table(
         "domains",
         key(),
@@ -41,3 +46,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("certificates")
     op.drop_table("domains")
+    drop_columns("apps", "https_redirect", "hsts_seconds")

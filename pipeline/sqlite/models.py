@@ -105,6 +105,9 @@ class App(_Keyed, SQLModel, table=True):
     webhook_secret_hash: str | None = None
     notify_url: str | None = None
     notify_secret_sealed: str | None = None
+    # With HTTPS on: plain HTTP to a host with a certificate redirects; HSTS when above 0.
+    https_redirect: bool = True
+    hsts_seconds: int = 0
 
 
 class Domain(_Keyed, SQLModel, table=True):

@@ -13,7 +13,7 @@ import functools
 import os
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -156,9 +156,11 @@ def confirm_unrouted(settings: Settings, app: str) -> bool:
     )
 
 
-def confirm_routers(settings: Settings, routers: dict[str, dict[str, Any]]) -> bool:
-    """Wait until Traefik's API shows each of `routers` with its rule and TLS; False on
-    timeout."""
+def confirm_routers(
+    settings: Settings, routers: dict[str, dict[str, Any]], gone: Iterable[str] = ()
+) -> bool:
+    """Wait until Traefik's API shows each of `routers` with its rule and TLS, and none of
+    the routers named `gone`; False on timeout."""
 
     def essentials(router: dict[str, Any]) -> tuple[object, ...]:
         # The API adds the TLS options it applies ("default"): compare what was set.
@@ -171,7 +173,20 @@ def confirm_routers(settings: Settings, routers: dict[str, dict[str, Any]]) -> b
     return all(
         _api_shows(settings, f"routers/{name}@file", shows(router))
         for name, router in routers.items()
-    )
+    ) and all(_api_lacks(settings, f"routers/{name}@file") for name in gone)
+
+
+def _api_lacks(settings: Settings, path: str) -> bool:
+    deadline = time.monotonic() + settings.switch_confirm_timeout
+    api = f"{settings.traefik_api.url}/api/http/{path}"
+    while time.monotonic() < deadline:
+        try:
+            if _client().get(api).status_code == 404:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.005)
+    return False
 
 
 def _api_shows(settings: Settings, path: str, check: Callable[[dict[str, Any]], bool]) -> bool:

@@ -26,6 +26,7 @@ WEB, WEBSECURE = "web", "websecure"
 HTTPS_REDIRECT = "_temps-https"
 # Above a rule's length (Traefik's default priority), below its own ACME challenge router.
 REDIRECT_PRIORITY = 100_000
+MAX_HSTS_SECONDS = 2 * 365 * 24 * 3600
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
@@ -42,6 +43,7 @@ class Site:
     https: bool = False
     acme: frozenset[str] = frozenset()  # hosts whose websecure router orders a certificate
     redirected: frozenset[str] = frozenset()  # hosts whose plain HTTP redirects to HTTPS
+    hsts_seconds: int = 0  # Strict-Transport-Security on HTTPS answers, when above 0
 
     def tls_router(self, host: str) -> str:
         # App names hold no "_" and host names no "_": the name is unique, and says both.
@@ -50,6 +52,10 @@ class Site:
     @property
     def redirect_router(self) -> str:
         return f"{self.app}_redirect"
+
+    @property
+    def hsts_middleware(self) -> str:
+        return f"{self.app}_hsts"
 
 
 def release_middleware(app: str) -> str:
@@ -76,6 +82,7 @@ def router_document(site: Site) -> dict[str, Any]:
     """The routers that send the site's hosts to the app's service: every host on the web
     entrypoint, the redirected ones sent to HTTPS first, and one websecure router per host."""
     release = [release_middleware(site.app)]
+    secure = [*release, site.hsts_middleware] if site.hsts_seconds > 0 else release
     routers: dict[str, Any] = {
         site.app: {
             "rule": host_rule(site.hosts),
@@ -98,10 +105,13 @@ def router_document(site: Site) -> dict[str, Any]:
             "rule": host_rule([host]),
             "service": site.app,
             "entryPoints": [WEBSECURE],
-            "middlewares": release,
+            "middlewares": secure,
             "tls": {"certResolver": RESOLVER} if host in site.acme else {},
         }
-    return {"http": {"routers": routers}}
+    if secure is release:
+        return {"http": {"routers": routers}}
+    hsts = {"headers": {"stsSeconds": site.hsts_seconds}}
+    return {"http": {"routers": routers, "middlewares": {site.hsts_middleware: hsts}}}
 
 
 def host_rule(hosts: Sequence[str]) -> str:
@@ -109,8 +119,12 @@ def host_rule(hosts: Sequence[str]) -> str:
 
 
 def route_document(site: Site, service: dict[str, Any]) -> dict[str, Any]:
-    """An app's whole route: the site's routers over the service document."""
-    http = {**service["http"], **router_document(site)["http"]}
+    """An app's whole route: the site's routers (and their middlewares) over the service
+    document."""
+    http: dict[str, dict[str, Any]] = {}
+    for part in (service["http"], router_document(site)["http"]):
+        for section, entries in part.items():
+            http.setdefault(section, {}).update(entries)
     return {"http": {section: http[section] for section in sorted(http)}}
 
 
@@ -139,6 +153,8 @@ def validate_site(site: Site) -> None:
             raise SwitchFailed(f"invalid host name in route: {host!r}")
     if len(set(site.hosts)) != len(site.hosts):
         raise SwitchFailed(f"a host of app {site.app!r} is named twice: {site.hosts}")
+    if not 0 <= site.hsts_seconds <= MAX_HSTS_SECONDS:
+        raise SwitchFailed(f"HSTS of {site.hsts_seconds}s is out of range")
 
 
 def validate_route(app: str, document: dict[str, Any]) -> None:

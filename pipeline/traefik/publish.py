@@ -46,7 +46,9 @@ def rehost(settings: Settings, site: Site) -> None:
     before = routes.site_of(settings, site.app)
     if not routes.publish_site(settings, site):
         return  # nothing deployed yet: the first switch publishes the site with its route
-    if not confirm_routers(settings, router_document(site)["http"]["routers"]):
+    now = router_document(site)["http"]["routers"]
+    gone = set(router_document(before)["http"]["routers"]) - set(now)
+    if not confirm_routers(settings, now, gone):
         routes.publish_site(settings, before)
         raise SwitchFailed(
             f"Traefik did not confirm the hosts of {site.app} within "

@@ -23,7 +23,7 @@ from pipeline.sealing import Sealer
 from pipeline.settings import Settings
 from pipeline.sqlite.models import App, Certificate, CertificateSource, CertificateState
 from pipeline.sqlite.store import Store
-from pipeline.traefik import certificates
+from pipeline.traefik import certificates, homefile
 
 log = structlog.get_logger()
 ISSUED, FAILED, PENDING = CertificateState.ISSUED, CertificateState.FAILED, CertificateState.PENDING
@@ -62,7 +62,8 @@ class CertificateWatch:
                 log.error("certificates.check_failed", error=str(exc))
 
     def check(self) -> None:
-        """One look at Traefik's store and log; apps whose routers must change are rehosted."""
+        """One look at Traefik's store and log; the routers of the hosts whose certificate
+        changed are rewritten (an app's site, or the home's file for the control host)."""
         now = time.time()
         owners = self._owners()
         records = self.store.certificates.by_host()
@@ -72,24 +73,32 @@ class CertificateWatch:
             for host in refusal.hosts:
                 if host in owners and self._refuse(records.get(host), host, refusal.reason, now):
                     self._tell(owners[host], host, refusal.reason)
-                    changed.add(owners[host].name)
+                    changed.add(host)
         records = self.store.certificates.by_host()
         found = certificates.issued(self.settings.acme_storage)
-        for host, app in owners.items():
+        for host in owners:
             if self._settle(records.get(host), host, found, now):
-                changed.add(app.name)
+                changed.add(host)
         for host in set(records) - set(owners):
             self.store.certificates.forget(host)  # the domain was removed
-        for name in sorted(changed):
+        for name in sorted({self._owner_name(owners[host]) for host in changed}):
             self._rehost(owners, name)
 
-    def _owners(self) -> dict[str, App]:
+    def _owners(self) -> dict[str, App | None]:
+        """Every host served over HTTPS and the app it belongs to (None: the control host)."""
         apps = {app.name: app for app in self.store.list_apps()}
-        return {
+        owners: dict[str, App | None] = {
             host: apps[name]
             for name, site in sites.every_site(self.settings, self.store).items()
             for host in site.hosts
         }
+        if self.settings.control_host:
+            owners[self.settings.control_host] = None
+        return owners
+
+    @staticmethod
+    def _owner_name(app: App | None) -> str:
+        return app.name if app is not None else ""
 
     def _refuse(self, record: Certificate | None, host: str, reason: str, now: float) -> bool:
         if record is not None and record.source == CertificateSource.UPLOAD:
@@ -133,12 +142,25 @@ class CertificateWatch:
             return True
         return False
 
-    def _tell(self, app: App, host: str, reason: str) -> None:
-        notify.send_certificate_failed(self.sealer, app, host, reason)
+    def _tell(self, app: App | None, host: str, reason: str) -> None:
+        if app is not None:  # the control host's failures are in the log and the API
+            notify.send_certificate_failed(self.sealer, app, host, reason)
 
-    def _rehost(self, owners: dict[str, App], name: str) -> None:
-        app = next(app for app in owners.values() if app.name == name)
+    def _rehost(self, owners: dict[str, App | None], name: str) -> None:
+        if not name:
+            homefile.publish_home(self.settings, control_orders(self.settings, self.store))
+            return
+        app = next(app for app in owners.values() if app is not None and app.name == name)
         try:
             sites.rehost(self.settings, self.store, app)
         except TempsError as exc:
             log.error("certificates.rehost_failed", app=name, error=str(exc))
+
+
+def control_orders(settings: Settings, store: Store) -> bool:
+    """Whether the control host's router orders its certificate: not while a refused order
+    waits for its retry."""
+    if not settings.control_host:
+        return False
+    record = store.certificates.get(settings.control_host)
+    return record is None or sites.orders(record, time.time())

@@ -60,6 +60,8 @@ class Settings:
     acme_cert_hours: int = 2160  # the CA's certificate lifetime: Traefik renews by it
     # A host whose order the CA refused is asked for again after this long.
     acme_retry_seconds: float = 3600.0
+    # The host at which Traefik serves the daemon itself (API, git, dashboard) over HTTPS.
+    control_host: str | None = None
     traefik_bin: Path = field(default_factory=default_traefik_bin)
     build_concurrency: int = 2
     # How long Traefik gets to show the new route in its API and data plane.
@@ -95,6 +97,12 @@ class Settings:
     auth_failure_window: float = 60.0
 
     def __post_init__(self) -> None:
+        if self.control_host is not None and self.https is None:
+            raise InvalidInput("--control-host needs --https: the control host is HTTPS only")
+        if self.control_host is not None and not re.fullmatch(
+            r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?", self.control_host
+        ):
+            raise InvalidInput(f"invalid --control-host {self.control_host!r}")
         if not self.acme_ca.startswith("https://"):
             raise InvalidInput(f"--acme-ca must be an https:// directory URL, got {self.acme_ca!r}")
         if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]{0,200}[a-z0-9])?", self.domain):
@@ -108,6 +116,12 @@ class Settings:
 
     def app_url(self, app: str) -> str:
         return f"http://{self.default_host(app)}"
+
+    @property
+    def daemon_url(self) -> str:
+        """Where Traefik reaches the daemon's own HTTP server."""
+        host = "127.0.0.1" if self.listen.host in ("0.0.0.0", "::", "") else self.listen.host
+        return f"http://{host}:{self.listen.port}"
 
     @property
     def served_url(self) -> str:
@@ -163,6 +177,15 @@ class Settings:
         return self.traefik_dir / "certs"
 
     @property
+    def uploaded_certs_dir(self) -> Path:
+        """Certificates users gave for their hosts: `<host>.crt` (chain) and `<host>.key`."""
+        return self.certs_dir / "uploaded"
+
+    @property
+    def proxy_secret_path(self) -> Path:
+        return self.home / "proxy-secret"
+
+    @property
     def acme_storage(self) -> Path:
         """Traefik's store of the certificates it ordered (its key and theirs: 0600)."""
         return self.traefik_dir / "acme.json"
@@ -204,6 +227,7 @@ class Settings:
             self.routes_dir,
             self.staging_dir,
             self.certs_dir,
+            self.uploaded_certs_dir,
             self.logs_dir,
         ):
             path.mkdir(parents=True, exist_ok=True)

@@ -56,13 +56,14 @@ def _site(
         app.name,
         hosts,
         https=True,
-        acme=frozenset(h for h in hosts if h not in records or _orders(records[h], now)),
+        acme=frozenset(h for h in hosts if h not in records or orders(records[h], now)),
         redirected=frozenset(issued if app.https_redirect else ()),
         hsts_seconds=app.hsts_seconds,
     )
 
 
-def _orders(certificate: Certificate, now: float) -> bool:
+def orders(certificate: Certificate, now: float) -> bool:
+    """Whether the host's router orders a certificate."""
     if certificate.source == CertificateSource.UPLOAD:
         return False
     waiting = certificate.state == CertificateState.FAILED
@@ -91,6 +92,8 @@ def host_name(text: str) -> str:
 
 def refuse_taken(settings: Settings, store: Store, host: str) -> None:
     """A host that is some app's default host, or another app's domain, is taken."""
+    if host == settings.control_host:
+        raise Conflict(f"{host} is the control host of temps itself")
     owner = store.domains.owner(host)
     if owner is not None:
         raise Conflict(f"{host} is already a domain of app {owner.name!r}")

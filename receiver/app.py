@@ -16,9 +16,11 @@ from sqlalchemy import text
 from pipeline import metrics
 from pipeline.errors import TempsError
 from pipeline.settings import Settings
+from pipeline.traefik.homefile import proxy_secret
 from receiver import problems
 from receiver.api import actions as api_actions
 from receiver.api import apps as api
+from receiver.api import certificates as api_certificates
 from receiver.api import domains as api_domains
 from receiver.api import tokens as api_tokens
 from receiver.api import webhooks as webhook_routes
@@ -26,6 +28,7 @@ from receiver.daemon import Daemon
 from receiver.dashboard import routes as dashboard
 from receiver.git import routes as git_routes
 from receiver.limits import BodyLimit
+from receiver.proxied import ControlProxyHeaders
 from receiver.waits import waiting
 
 log = structlog.get_logger()
@@ -49,9 +52,12 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="temps", version="0.1.0", lifespan=lifespan)
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    if settings.control_host:
+        app.add_middleware(ControlProxyHeaders, secret=lambda: proxy_secret(settings))
     app.include_router(api.router)
     app.include_router(api_actions.router)
     app.include_router(api_domains.router)
+    app.include_router(api_certificates.router)
     app.include_router(api_tokens.router)
     app.include_router(webhook_routes.router)
     app.include_router(git_routes.router)

@@ -56,6 +56,12 @@ SERVE_FLAGS = [
     ),
     ("--acme-cert-hours", "ACME_CERT_HOURS", "2160", "certificate lifetime the CA gives, hours"),
     (
+        "--control-host",
+        "CONTROL_HOST",
+        "",
+        "serve the API, git and dashboard at this host over HTTPS (needs --https)",
+    ),
+    (
         "--forwarded-allow-ips",
         "FORWARDED_ALLOW_IPS",
         "",
@@ -127,6 +133,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         acme_email=args.acme_email,
         acme_ca=ACME_CA_NAMES.get(args.acme_ca, args.acme_ca),
         acme_cert_hours=_whole(args.acme_cert_hours, "--acme-cert-hours"),
+        control_host=args.control_host.lower() or None,
         build_concurrency=args.build_concurrency,
         log_file=Path(args.log_file).expanduser().resolve() if args.log_file else None,
         forwarded_allow_ips=tuple(

@@ -34,7 +34,7 @@ class Client:
             except ValueError:
                 detail = response.text
             sys.exit(f"temps: {response.status_code}: {detail}")
-        return response.json()
+        return response.json() if response.content else None
 
     def stream(self, path: str) -> None:
         with self.http.stream("GET", path) as response:
@@ -88,6 +88,11 @@ def add_client_commands(commands: Any, env: Any) -> None:
     https.add_argument("app")
     https.add_argument("--redirect", choices=["on", "off"])
     https.add_argument("--hsts", type=int, metavar="SECONDS", help="0 turns HSTS off")
+    certs = client_parser("certs", "list certificates, or add or remove one of your own (admin)")
+    certs.add_argument("action", choices=["list", "add", "remove"])
+    certs.add_argument("host", nargs="?")
+    certs.add_argument("--cert", type=Path, help="PEM: the host's certificate, then its chain")
+    certs.add_argument("--key", type=Path, help="PEM: its unencrypted private key")
     tokens = client_parser("tokens", "create, list or revoke API and git tokens (admin)")
     tokens.add_argument("action", choices=["create", "list", "revoke"])
     tokens.add_argument("name", nargs="?", help="a name for create, the id for revoke")
@@ -150,6 +155,8 @@ def run_client(args: argparse.Namespace) -> None:
         _domains(client, args)
     elif command == "https":
         _https(client, args)
+    elif command == "certs":
+        _certs(client, args)
     elif command == "logs":
         number = args.release or client.call("GET", f"/api/apps/{args.app}/releases")[0]["number"]
         follow = "true" if args.follow else "false"
@@ -184,6 +191,24 @@ def _https(client: Client, args: argparse.Namespace) -> None:
     print(f"https: {'on' if answer['https'] else 'off (the daemon runs without --https)'}")
     print(f"redirect: {'on' if answer['redirect'] else 'off'}")
     print(f"hsts: {answer['hsts_seconds'] or 'off'}")
+
+
+def _certs(client: Client, args: argparse.Namespace) -> None:
+    if args.action == "list":
+        for cert in client.call("GET", "/api/certificates"):
+            print(f"{cert['host']:<40}{_certificate_line(cert).strip()}")
+        return
+    if not args.host:
+        sys.exit(f"temps: certs {args.action} HOST")
+    if args.action == "remove":
+        client.call("DELETE", f"/api/certificates/{args.host}")
+        print(f"{args.host}: the ACME CA's certificate from now on")
+        return
+    if not (args.cert and args.key):
+        sys.exit("temps: certs add HOST --cert FILE --key FILE")
+    body = {"certificate": args.cert.read_text(), "key": args.key.read_text()}
+    cert = client.call("PUT", f"/api/certificates/{args.host}", json=body)
+    print(f"{cert['host']}{_certificate_line(cert)}")
 
 
 def _certificate_line(certificate: dict[str, Any] | None) -> str:

@@ -9,6 +9,7 @@ while the tests run. A chain is verified with `curl --cacert <pebble's root>`, n
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import socket
@@ -24,8 +25,12 @@ from typing import Any
 import httpx
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from support.acme import Pebble
-from support.checks import assert_no_failures, push_ok
+from support.apprepo import make_app_repo, run_git
+from support.checks import assert_no_failures, push_ok, remote_lines
 from support.daemon import ARTIFACTS, TempsDaemon, free_port
 from support.liveapp import deploy_v1
 from support.load import LoadGenerator
@@ -35,10 +40,11 @@ from support.wait import poll
 pytestmark = pytest.mark.docker
 
 DOMAIN = "apps.test"
+CONTROL = "temps.shop.test"
 VALIDITY_SECONDS = 1230
 ISSUE_TIMEOUT = 60.0
 RENEWAL_TIMEOUT = 150.0
-RETRY_SECONDS = 3
+RETRY_SECONDS = 15  # the refused-order test pushes within it; the retry test waits it out
 DEPLOYS = 10
 
 
@@ -61,6 +67,7 @@ def secure(busybox_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         extra_args=["--acme-email", "ops@shop.test", "--acme-cert-hours", "1"],
     )
     daemon.extra_args += ["--acme-retry-seconds", str(RETRY_SECONDS), "--auth-failures", "100000"]
+    daemon.extra_args += ["--control-host", CONTROL]
     assert daemon.https_port is not None
     pebble = Pebble(
         http_port=daemon.http_port,
@@ -111,12 +118,14 @@ def wait_certificate(
     return seen
 
 
-def curl(secure: Secure, host: str, *args: str) -> tuple[int, str]:
+def curl(
+    secure: Secure, host: str, *args: str, path: str = "/", ca: Path | None = None
+) -> tuple[int, str]:
     """`curl --cacert <pebble roots>` to `https://host:port/` on loopback: (exit code, output)."""
     port = secure.daemon.https_port
     done = subprocess.run(
-        ["curl", "-sS", "--max-time", "10", "--cacert", str(secure.roots),
-         "--resolve", f"{host}:{port}:127.0.0.1", *args, f"https://{host}:{port}/"],
+        ["curl", "-sS", "--max-time", "10", "--cacert", str(ca or secure.roots),
+         "--resolve", f"{host}:{port}:127.0.0.1", *args, f"https://{host}:{port}{path}"],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     return done.returncode, done.stdout + done.stderr
@@ -195,7 +204,12 @@ def test_a_refused_order_is_reported_and_the_host_keeps_plain_http(
 
     answer = plain(daemon, "blocked.test")
     assert (answer.status_code, answer.headers["x-temps-release"]) == (200, "v1")
-    # Its router orders no more: a reload (this deploy's switch) sends the CA nothing new.
+    # Until its retry is due its router orders no more: a reload (this deploy's switch) sends
+    # the CA nothing new.
+    assert failed["retry_at"] - time.time() > RETRY_SECONDS / 2, "too late to see it wait"
+    with httpx.Client(base_url=f"http://127.0.0.1:{daemon.traefik_api_port}") as api:
+        router = api.get("/api/http/routers/refused_tls_blocked_test@file").json()
+    assert "certResolver" not in router["tls"], router
     before = refusals_of(daemon, "blocked.test")
     push_ok(daemon, repo, app, "v2")
     time.sleep(1.0)
@@ -292,3 +306,129 @@ def test_hsts_and_the_redirect_are_the_apps_choice(secure: Secure, tmp_path: Pat
         assert code == 0 and "strict-transport-security" not in output.lower()
         refused = api.patch(f"/api/apps/{app}/https", json={"hsts_seconds": -1})
         assert refused.status_code == 422
+
+
+def own_certificate(directory: Path, host: str, *, days: int = 30) -> tuple[Path, Path, Path]:
+    """A CA of the test's own and a certificate for `host` it signed: (ca, chain, key)."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "own test CA")])
+    host_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+
+    def signed(
+        subject: x509.Name, public: ec.EllipticCurvePublicKey, until: int
+    ) -> x509.Certificate:
+        builder = x509.CertificateBuilder(
+            issuer_name=ca_name,
+            subject_name=subject,
+            public_key=public,
+            serial_number=x509.random_serial_number(),
+            not_valid_before=now - datetime.timedelta(days=2),
+            not_valid_after=now + datetime.timedelta(days=until),
+        )
+        if subject == ca_name:
+            builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        else:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(host)]), False
+            )
+        return builder.sign(ca_key, hashes.SHA256())
+
+    ca, leaf = signed(ca_name, ca_key.public_key(), 60), signed(host_name, key.public_key(), days)
+    pem = serialization.Encoding.PEM
+    paths = directory / "ca.pem", directory / "chain.pem", directory / "key.pem"
+    paths[0].write_bytes(ca.public_bytes(pem))
+    paths[1].write_bytes(leaf.public_bytes(pem) + ca.public_bytes(pem))
+    paths[2].write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return paths
+
+
+def put_certificate(daemon: TempsDaemon, host: str, chain: Path, key: Path) -> httpx.Response:
+    body = {"certificate": chain.read_text(), "key": key.read_text()}
+    with daemon.client() as api:
+        return api.put(f"/api/certificates/{host}", json=body)
+
+
+def test_an_uploaded_certificate_is_served_instead_of_the_cas(
+    secure: Secure, tmp_path: Path
+) -> None:
+    daemon, app, host = secure.daemon, "own", "own.shop.test"
+    deploy_v1(daemon, tmp_path / "repo", app)
+    assert domains(daemon, app, "POST", host=host).status_code == 201
+    ca, chain, key = own_certificate(tmp_path, host)
+    for name in ("other", "old"):
+        (tmp_path / name).mkdir()
+    _other_ca, other_chain, other_key = own_certificate(tmp_path / "other", "other.shop.test")
+    _old_ca, old_chain, old_key = own_certificate(tmp_path / "old", host, days=-1)
+
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("garbage")
+    refusals = {
+        "the key does not belong": (chain, other_key),
+        "does not name own.shop.test": (other_chain, other_key),
+        "expired": (old_chain, old_key),
+        "not a PEM certificate": (garbage, key),
+        "not an unencrypted PEM private key": (chain, garbage),
+    }
+    for reason, (given_chain, given_key) in refusals.items():
+        answer = put_certificate(daemon, host, given_chain, given_key)
+        assert answer.status_code == 400 and reason in answer.json()["detail"], answer.text
+    assert put_certificate(daemon, "nobody.shop.test", chain, key).status_code == 404
+
+    answer = put_certificate(daemon, host, chain, key)
+    assert answer.status_code == 200, answer.text
+    record = answer.json()
+    assert (record["source"], record["state"]) == ("upload", "issued")
+    code, output = curl(secure, host, ca=ca)
+    assert code == 0 and "version v1" in output, output
+    assert certificate(daemon, app, host)["source"] == "upload"
+    stored = daemon.home / "traefik" / "certs" / "uploaded"
+    for name in (f"{host}.crt", f"{host}.key"):
+        assert stat.S_IMODE((stored / name).stat().st_mode) == 0o600
+
+    with daemon.client() as api:
+        assert api.delete(f"/api/certificates/{host}").status_code == 204
+    assert not (stored / f"{host}.key").exists()
+    wait_certificate(daemon, app, host, "issued")
+    assert certificate(daemon, app, host)["source"] == "acme"
+    code, output = curl(secure, host)
+    assert code == 0 and "version v1" in output, output
+
+
+def test_the_control_host_serves_the_api_and_git_over_https(secure: Secure, tmp_path: Path) -> None:
+    daemon = secure.daemon
+    served = poll(
+        lambda: curl(secure, CONTROL, path="/healthz"),
+        lambda result: result[0] == 0,
+        timeout=ISSUE_TIMEOUT,
+        interval=0.5,
+    )
+    assert served[0] == 0 and '"status":"ok"' in served[1].replace(" ", ""), served
+    code, output = curl(
+        secure, CONTROL, "-H", f"Authorization: Bearer {daemon.admin_token}", path="/api/apps"
+    )
+    assert code == 0 and output.startswith("["), output
+    to_https = plain(daemon, CONTROL)
+    assert to_https.status_code == 301
+    assert to_https.headers["location"] == f"https://{CONTROL}:{daemon.https_port}/"
+    app, repo = "ctl", tmp_path / "repo"
+    daemon.create_app(app)
+    taken = domains(daemon, app, "POST", host=CONTROL)
+    assert taken.status_code == 409 and "control host" in taken.json()["detail"]
+    make_app_repo(repo, "v1")
+    url = f"https://temps:{daemon.admin_token}@{CONTROL}:{daemon.https_port}/{app}.git"
+    # git's libcurl takes the CA from the environment (`-c http.sslCAInfo` is not read here).
+    code, output = run_git(
+        repo,
+        "-c", f"http.curloptResolve={CONTROL}:{daemon.https_port}:127.0.0.1",
+        "push", "--progress", url, "main:main",
+        env={"GIT_SSL_CAINFO": str(secure.roots)},
+    )  # fmt: skip
+    assert code == 0, output
+    lines = remote_lines(output)
+    assert any(line.startswith("-----> v1 is live") for line in lines), lines
+    assert any("Health check" in line for line in lines), lines
+    answer = httpx.get(f"{daemon.http_url}/", headers={"Host": f"{app}.{DOMAIN}"}, timeout=10)
+    assert answer.status_code in (200, 301)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import functools
 import os
-import subprocess
+import socket
+import ssl
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -23,22 +24,12 @@ import structlog
 from pipeline.bounded_http import BadAnswer, NoAnswer, NotListening, get_head
 from pipeline.errors import SwitchFailed
 from pipeline.settings import Settings
-from pipeline.traefik.documents import (
-    HTTPS_REDIRECT,
-    RELEASE_HEADER,
-    RESOLVER,
-    WEB,
-    WEBSECURE,
-    render,
-)
+from pipeline.traefik.documents import RELEASE_HEADER, RESOLVER, WEB, WEBSECURE
 
 log = structlog.get_logger()
 
 TLS_FILE = "_default-tls.yml"  # app names start with a letter: no app file can clash
-MARKER = "_temps-marker"  # not a valid app name: no app's router can clash
-MARKER_DOMAIN = "marker.temps.invalid"
 CONFIRM_PROBE_TIMEOUT = 2.0
-FALLBACK_NAME = "default.temps.invalid"  # the name of the certificate served without a match
 
 
 def static_config(settings: Settings) -> dict[str, Any]:
@@ -82,15 +73,6 @@ def _certificate_resolvers(settings: Settings) -> dict[str, Any]:
         "tlsChallenge": {},
     }
     return {"certificatesResolvers": {RESOLVER: {"acme": acme}}}
-
-
-def https_redirect(settings: Settings) -> dict[str, Any]:
-    """The one middleware every redirecting router uses: to the same URL over HTTPS."""
-    assert settings.https is not None
-    scheme: dict[str, Any] = {"scheme": "https", "permanent": True}
-    if settings.https.port != 443:
-        scheme["port"] = str(settings.https.port)
-    return {HTTPS_REDIRECT: {"redirectScheme": scheme}}
 
 
 def write_atomically(staging: Path, target: Path, content: bytes, durable: bool = True) -> None:
@@ -176,6 +158,30 @@ def confirm_routers(
     ) and all(_api_lacks(settings, f"routers/{name}@file") for name in gone)
 
 
+def confirm_certificate(settings: Settings, host: str, der: bytes, present: bool = True) -> bool:
+    """Wait until the websecure entrypoint presents the certificate `der` for `host` (with
+    `present` False: until it presents another one); False on timeout."""
+    assert settings.https is not None
+    address = ("127.0.0.1" if settings.https.host in ("0.0.0.0", "::") else settings.https.host,
+               settings.https.port)  # fmt: skip
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # compared, not trusted
+    deadline = time.monotonic() + settings.switch_confirm_timeout
+    while time.monotonic() < deadline:
+        try:
+            with (
+                socket.create_connection(address, timeout=2.0) as raw,
+                context.wrap_socket(raw, server_hostname=host) as tls,
+            ):
+                served = tls.getpeercert(binary_form=True)
+            if (served == der) == present:
+                return True
+        except OSError:
+            pass
+        time.sleep(0.02)
+    return False
+
+
 def _api_lacks(settings: Settings, path: str) -> bool:
     deadline = time.monotonic() + settings.switch_confirm_timeout
     api = f"{settings.traefik_api.url}/api/http/{path}"
@@ -207,80 +213,3 @@ def _api_shows(settings: Settings, path: str, check: Callable[[dict[str, Any]], 
 def _client() -> httpx.Client:
     # Shared: a new client costs ~20 ms, more than a whole confirmed switch should.
     return httpx.Client(timeout=2.0, headers={"Connection": "close"})
-
-
-def marker_host(settings: Settings) -> str:
-    return f"{settings.instance_id}.{MARKER_DOMAIN}"
-
-
-def marker_document(settings: Settings) -> dict[str, Any]:
-    """A route only this home's Traefik has: it answers its host with a redirect naming it.
-
-    Whatever answers /ping on the API address may be another program or another home's
-    Traefik; one that shows this router in its API and answers this host on the web
-    entrypoint reads this home's files."""
-    host = marker_host(settings)
-    return {
-        "http": {
-            "routers": {
-                MARKER: {
-                    "rule": f"Host(`{host}`)",
-                    "entryPoints": ["web"],
-                    "middlewares": [MARKER],
-                    "service": "noop@internal",
-                }
-            },
-            "middlewares": {
-                MARKER: {"redirectRegex": {"regex": ".*", "replacement": f"http://{host}/{MARKER}"}}
-            },
-        }
-    }
-
-
-def ensure_default_certificate(settings: Settings) -> None:
-    """One self-signed certificate, made once: without it Traefik makes a new key per reload.
-
-    It names no app's host: Traefik orders no ACME certificate for a host that its default
-    certificate covers (an earlier `*.<domain>` one is replaced). The same file holds the
-    home's marker route (`marker_document`)."""
-    cert, key = settings.certs_dir / "fallback.crt", settings.certs_dir / "fallback.key"
-    for earlier in ("default.crt", "default.key"):
-        (settings.certs_dir / earlier).unlink(missing_ok=True)
-    if not (cert.exists() and key.exists()):
-        subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-days",
-                "3650",
-                "-subj",
-                f"/CN={FALLBACK_NAME}",
-                "-keyout",
-                str(key),
-                "-out",
-                str(cert),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        key.chmod(0o600)
-    document = {
-        "tls": {
-            "stores": {
-                "default": {"defaultCertificate": {"certFile": str(cert), "keyFile": str(key)}}
-            }
-        },
-        **marker_document(settings),
-    }
-    if settings.https is not None:
-        document["http"]["middlewares"].update(https_redirect(settings))
-    content = render(document)
-    target = settings.dynamic_dir / TLS_FILE
-    if not target.exists() or target.read_bytes() != content:
-        write_atomically(settings.staging_dir, target, content)

@@ -21,14 +21,9 @@ import structlog
 from pipeline.bounded_http import BadAnswer, NoAnswer, NotListening, get_head
 from pipeline.errors import TempsError
 from pipeline.settings import Address, Settings
-from pipeline.traefik.config import (
-    MARKER,
-    ensure_default_certificate,
-    marker_host,
-    static_config,
-    write_atomically,
-)
+from pipeline.traefik.config import static_config, write_atomically
 from pipeline.traefik.documents import render
+from pipeline.traefik.homefile import MARKER, ensure_default_certificate, marker_host
 
 log = structlog.get_logger()
 LOGS_KEPT = 3  # rotated files of each Traefik log

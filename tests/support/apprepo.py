@@ -231,12 +231,14 @@ def remote_main(url: str, timeout: float = 60.0) -> str | None:
     return fields[0] if fields else None
 
 
-def run_git(cwd: Path, *args: str, timeout: float = PUSH_TIMEOUT) -> tuple[int, str]:
-    """A git command in `cwd`: (exit code, stdout and stderr together)."""
+def run_git(
+    cwd: Path, *args: str, timeout: float = PUSH_TIMEOUT, env: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """A git command in `cwd` (`env` laid over git_env()): (exit code, stdout and stderr)."""
     done = subprocess.run(
         ["git", *args],
         cwd=cwd,
-        env=git_env(),
+        env={**git_env(), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -1,0 +1,127 @@
+"""Certificates users give for their hosts instead of ordering one from the ACME CA.
+
+A certificate is checked before it is served: a PEM chain whose first certificate names the
+host (exactly, or by a wildcard one label deep), has not expired, and matches the unencrypted
+PEM key given with it. It is written under the home (0600), handed to Traefik, confirmed by a
+TLS handshake for the host, then recorded; the host's router stops ordering from the CA.
+Removing it gives the host back to the CA.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
+from pipeline import https, sites
+from pipeline.errors import InvalidInput, NotFound, SwitchFailed
+from pipeline.settings import Settings
+from pipeline.sqlite.models import App, Certificate, CertificateSource, CertificateState
+from pipeline.sqlite.store import Store
+from pipeline.traefik import homefile
+from pipeline.traefik.config import confirm_certificate, write_atomically
+
+MAX_PEM_CHARS = 64 * 1024
+
+
+def upload(settings: Settings, store: Store, text: str, chain: str, key: str) -> Certificate:
+    if settings.https is None:
+        raise InvalidInput("the daemon runs without --https: there is nothing to serve it on")
+    host = sites.host_name(text)
+    app = owner(settings, store, host)
+    leaf = checked(host, chain, key)
+    crt, key_file = (
+        settings.uploaded_certs_dir / f"{host}.crt",
+        settings.uploaded_certs_dir / f"{host}.key",
+    )
+    write_atomically(settings.staging_dir, key_file, key.encode())
+    write_atomically(settings.staging_dir, crt, chain.encode())
+    for path in (crt, key_file):
+        path.chmod(0o600)
+    der = leaf.public_bytes(serialization.Encoding.DER)
+    homefile.publish_home(settings, https.control_orders(settings, store))
+    if not confirm_certificate(settings, host, der):
+        _discard(settings, store, host)
+        raise SwitchFailed(f"Traefik did not serve the certificate for {host} in time")
+    expires = leaf.not_valid_after_utc.timestamp()
+    record = store.certificates.record(
+        host, CertificateSource.UPLOAD, CertificateState.ISSUED, expires_at=expires
+    )
+    _rehost(settings, store, app)
+    return record
+
+
+def remove(settings: Settings, store: Store, text: str) -> None:
+    host = sites.host_name(text)
+    record = store.certificates.get(host)
+    if record is None or record.source != CertificateSource.UPLOAD:
+        raise NotFound(f"no uploaded certificate for {host}")
+    _discard(settings, store, host)
+    store.certificates.forget(host)  # the CA is asked for one: pending
+    _rehost(settings, store, owner(settings, store, host))
+
+
+def owner(settings: Settings, store: Store, host: str) -> App | None:
+    """The app served at `host` (None: the control host)."""
+    if host == settings.control_host:
+        return None
+    for name, site in sites.every_site(settings, store).items():
+        if host in site.hosts:
+            return store.get_app(name)
+    raise NotFound(f"no app is served at {host}: add it as a domain first")
+
+
+def checked(host: str, chain: str, key: str) -> x509.Certificate:
+    if len(chain) > MAX_PEM_CHARS or len(key) > MAX_PEM_CHARS:
+        raise InvalidInput(f"a certificate or key over {MAX_PEM_CHARS} characters")
+    try:
+        certificates = x509.load_pem_x509_certificates(chain.encode())
+    except ValueError as exc:
+        raise InvalidInput(f"the certificate is not a PEM certificate chain ({exc})") from None
+    try:
+        private = serialization.load_pem_private_key(key.encode(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(f"the key is not an unencrypted PEM private key ({exc})") from None
+    leaf = certificates[0]
+    if _public(leaf.public_key()) != _public(private.public_key()):
+        raise InvalidInput("the key does not belong to the certificate (the first of the chain)")
+    if not covers(leaf, host):
+        raise InvalidInput(f"the certificate does not name {host}")
+    if leaf.not_valid_after_utc.timestamp() <= time.time():
+        expired = leaf.not_valid_after_utc.strftime("%Y-%m-%d %H:%M UTC")
+        raise InvalidInput(f"the certificate expired on {expired}")
+    if leaf.not_valid_before_utc > datetime.now(UTC):
+        raise InvalidInput("the certificate is not valid yet")
+    return leaf
+
+
+def covers(certificate: x509.Certificate, host: str) -> bool:
+    try:
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return False
+    for name in names.value.get_values_for_type(x509.DNSName):
+        name = name.lower()
+        if name == host or (name.startswith("*.") and host.split(".", 1)[-1] == name[2:]):
+            return True
+    return False
+
+
+def _public(key: PublicKeyTypes) -> bytes:
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _discard(settings: Settings, store: Store, host: str) -> None:
+    for suffix in (".crt", ".key"):
+        (settings.uploaded_certs_dir / f"{host}{suffix}").unlink(missing_ok=True)
+    homefile.publish_home(settings, https.control_orders(settings, store))
+
+
+def _rehost(settings: Settings, store: Store, app: App | None) -> None:
+    if app is not None:
+        sites.rehost(settings, store, app)

@@ -85,6 +85,24 @@ def test_app_page_lists_the_domains() -> None:
     assert '<dt>Domains</dt><dd><span class="muted">—</span></dd>' in bare
 
 
+def test_app_page_shows_each_hosts_certificate_with_https() -> None:
+    hosts = {
+        "https": True,
+        "hosts": [
+            {"host": "demo.example.com", "certificate": {"source": "acme", "state": "issued",
+             "expires_at": time.time() + 86400 * 60, "reason": None}},
+            {"host": "www.demo.test", "certificate": {"source": "acme", "state": "failed",
+             "expires_at": None, "reason": HOSTILE}},
+        ],
+    }  # fmt: skip
+    page = render_page(Frame("t"), app_page(APP, [], hosts))
+    assert "<h2>HTTPS</h2>" in page
+    assert '<span class="badge badge-ok">issued</span> acme' in page
+    assert '<span class="badge badge-bad">failed</span> acme' in page
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<h2>HTTPS</h2>" not in render_page(Frame("t"), app_page(APP, [], {"https": False}))
+
+
 def test_release_page_shows_traffic_when_present_and_tolerates_its_absence() -> None:
     before = {"requests": 1100, "errors": 2}
     report = {"window_seconds": 2.5, "requests": 1234, "errors": 0, "before": before}

@@ -1,6 +1,7 @@
 """Per-release traffic report from Traefik's own JSON access log.
 
-Counts the requests for the app's host names, and those answered with anything but 2xx,
+Counts the requests for the app's host names on both entrypoints (not the redirects from
+plain HTTP to HTTPS, which never reach the app), and those answered with anything but 2xx,
 from the start of the switch to the retirement of the old slot, and for as long before it.
 Traefik writes a line when a request ends, so lines are nearly but not strictly in order
 of their start time; the backwards scan therefore stops only well past the window.
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 BLOCK = 64 * 1024
+REDIRECT_ROUTER = "_redirect@file"  # an app's router that sends plain HTTP to HTTPS
 # A request that started this long before the window may still be logged after it.
 OUT_OF_ORDER_SECONDS = 10.0
 MAX_SCAN_BYTES = 256 * 1024 * 1024
@@ -53,8 +55,8 @@ def traffic_report(access_log: Path, hosts: set[str], start: float, end: float) 
     for entry in _entries_backwards(access_log):
         if entry.started < start - width - OUT_OF_ORDER_SECONDS:
             break
-        if entry.host not in hosts:
-            continue
+        if entry.host not in hosts or entry.router.endswith(REDIRECT_ROUTER):
+            continue  # another app's, or sent to HTTPS without reaching the app
         if start <= entry.started <= end:
             bucket = during
         elif start - width <= entry.started < start:
@@ -88,6 +90,7 @@ class _Entry:
     host: str
     status: int
     server: str
+    router: str
 
 
 def _entries_backwards(path: Path) -> Iterator[_Entry]:
@@ -134,6 +137,7 @@ def _parse(raw: bytes) -> _Entry | None:
             host=str(data.get("RequestHost", "")).split(":")[0].lower(),
             status=int(data.get("DownstreamStatus", 0)),
             server=str(data.get("ServiceURL", "")),
+            router=str(data.get("RouterName", "")),
         )
     except (ValueError, KeyError, TypeError):
         return None

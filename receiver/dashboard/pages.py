@@ -42,8 +42,9 @@ def apps_page(apps: Sequence[tuple[View, View | None]], api_url: str) -> Page:
     return Page("apps.html", {"rows": apps, "count": count, "api_url": api_url})
 
 
-def app_page(app: View, releases: Sequence[View]) -> Page:
-    return Page("app.html", {"app": app, "releases": releases})
+def app_page(app: View, releases: Sequence[View], hosts: View | None = None) -> Page:
+    """`hosts`: the app's domains view (receiver.api.domains), with each host's certificate."""
+    return Page("app.html", {"app": app, "releases": releases, "hosts": hosts or {}})
 
 
 def confirm_page(

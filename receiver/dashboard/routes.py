@@ -16,9 +16,11 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 
+from pipeline import sites
 from pipeline.errors import InvalidInput, TempsError, Unauthorized
 from pipeline.sqlite.store import hash_token
 from receiver.api.apps import Number, client_address, daemon_of
+from receiver.api.domains import domains_view
 from receiver.api.views import app_view, release_view
 from receiver.auth import guarded_authenticate
 from receiver.daemon import Daemon
@@ -126,7 +128,8 @@ def app_page(name: str, request: Request) -> Response:
     def build(session: Session, daemon: Daemon) -> HTMLResponse:
         app = daemon.store.get_app(name)
         releases = [release_view(daemon.store, r) for r in daemon.store.releases(app, HISTORY)]
-        body = pages.app_page(app_view(daemon.store, daemon.settings, app), releases)
+        hosts = domains_view(daemon, sites.site_of(daemon.settings, daemon.store, app))
+        body = pages.app_page(app_view(daemon.store, daemon.settings, app), releases, hosts)
         return web.html(web.frame(session, name, [("Apps", web.HOME), (name, None)]), body)
 
     return web.guarded(request, build)

@@ -18,6 +18,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -191,7 +192,12 @@ def parse_args(description: str, runs: int, **extra: Any) -> argparse.Namespace:
         "--profile", action="store_true", help="sample the daemon with py-spy while it runs"
     )
     for name, (kind, default, text) in extra.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default, help=text)
+        flag = f"--{name.replace('_', '-')}"
+        if kind is bool:  # --name and --no-name
+            action = argparse.BooleanOptionalAction
+            parser.add_argument(flag, action=action, default=default, help=text)
+        else:
+            parser.add_argument(flag, type=kind, default=default, help=text)
     return parser.parse_args()
 
 
@@ -204,16 +210,16 @@ def header(name: str, args: argparse.Namespace) -> Report:
 
 
 @contextlib.contextmanager
-def running_daemon(name: str, profile: bool = False) -> Iterator[TempsDaemon]:
+def running_daemon(name: str, profile: bool = False, **fields: Any) -> Iterator[TempsDaemon]:
     """A `temps serve` on free loopback ports with a fresh home, removed afterwards.
 
-    With `profile`, py-spy samples the daemon (idle threads too, so time spent waiting on
-    Docker or a socket shows) into bench/results/<name>-profile.txt, collapsed stacks that
-    bench/profile_summary.py reads.
+    `fields` go to TempsDaemon (ports, domain, extra_args, env). With `profile`, py-spy
+    samples the daemon (idle threads too, so time spent waiting on Docker or a socket shows)
+    into bench/results/<name>-profile.txt, collapsed stacks that bench/profile_summary.py reads.
     """
     ensure_busybox_image()
     home = Path(tempfile.mkdtemp(prefix=f"temps-bench-{name}-"))
-    daemon = TempsDaemon(home=home / "home")
+    daemon = TempsDaemon(home=home / "home", **fields)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     sampler = None
     try:
@@ -419,7 +425,8 @@ class Sample:
 
 class ProbeLoop:
     """GET `path` through Traefik every `every` seconds, spread over `workers` keep-alive
-    connections (one request through Traefik takes longer than 1 ms from Python).
+    connections (one request through Traefik takes longer than 1 ms from Python). With `tls`,
+    over HTTPS: `host` goes in the SNI and the served chain is verified by `tls`.
 
     Records every answer with wall-clock times so they can be set against the daemon's event
     timestamps. Ends on stop(), or after `max_seconds` or `max_requests`.
@@ -434,8 +441,10 @@ class ProbeLoop:
         workers: int = 2,
         max_seconds: float = 120.0,
         max_requests: int = 300_000,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.port, self.host, self.path, self.every = port, host, path, every
+        self.tls = tls
         self.max_seconds, self.max_requests = max_seconds, max_requests
         self._samples: list[list[Sample]] = [[] for _ in range(workers)]
         self._stop = threading.Event()
@@ -477,6 +486,10 @@ class ProbeLoop:
         connection.connect()
         assert connection.sock is not None
         connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls is not None:
+            # What HTTPSConnection.connect does, with the app's host rather than the address
+            # as the name to send and check; the handshake is the new connection's first cost.
+            connection.sock = self.tls.wrap_socket(connection.sock, server_hostname=self.host)
         return connection
 
     def _run(self, index: int) -> None:

@@ -5,17 +5,28 @@ The gate passes when the release moves health_checking -> switching (the daemon'
 timestamp). The figure is split in two with the route file's mtime: the daemon's part (state
 change, render, validate, write, fsync, rename) and Traefik's part (file watch, reload).
 
-    .venv/bin/python bench/switch_latency.py [--runs 3] [--deploys 10]
+Then the same over HTTPS (issue 17), in the same sitting: the same app, runs and deploys on a
+second daemon started with `--https`, its certificates from Debian's pebble on loopback. Each
+run starts once the app's host has its certificate issued and served; the probe loop goes to
+the websecure entrypoint with the host in the SNI and checks the chain against pebble's roots.
+
+    .venv/bin/python bench/switch_latency.py [--runs 3] [--deploys 10] [--no-https]
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import ssl
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 from common import (
     ProbeLoop,
+    Report,
     TempsDaemon,
     commit_app,
     daemon_pid,
@@ -30,9 +41,15 @@ from common import (
     summary,
     switch_confirm_seconds,
 )
+from support.acme import Pebble
+from support.daemon import free_port
 
 MEDIAN_TARGET = 0.050
 P95_TARGET = 0.150
+HTTPS_RATIO_TARGET = 1.2  # HTTPS median over the HTTP one
+HTTPS_DOMAIN = "apps.test"  # pebble's mock DNS answers every name with 127.0.0.1
+ACME_EMAIL = "bench@temps.test"
+ISSUE_TIMEOUT = 60.0
 
 
 def route_mtime(daemon: TempsDaemon, app: str) -> float:
@@ -40,10 +57,70 @@ def route_mtime(daemon: TempsDaemon, app: str) -> float:
     return os.stat(daemon.home / "traefik" / "dynamic" / "routes.yml").st_mtime_ns / 1e9
 
 
-def one_switch(daemon: TempsDaemon, app: str, repo: Path, version: str) -> dict[str, Any]:
-    """Push `version` under the probe loop; when each part of the switch happened."""
+@contextlib.contextmanager
+def secure_daemon(profile: bool) -> Iterator[tuple[TempsDaemon, ssl.SSLContext]]:
+    """A daemon with a websecure entrypoint whose certificates come from pebble, and the
+    context that verifies them against pebble's roots (new at every pebble start).
+
+    A daemon of its own rather than `--https` on the HTTP phase's: once a host's certificate
+    is issued, plain HTTP to it answers 301, and HTTP stays measured as it always was.
+    """
+    http_port, https_port = free_port(), free_port()
+    with (
+        Pebble(http_port=http_port, tls_port=https_port) as pebble,
+        running_daemon(
+            "switch_latency-https",
+            profile,
+            http_port=http_port,
+            https_port=https_port,
+            domain=HTTPS_DOMAIN,
+            extra_args=["--acme-ca", pebble.directory_url, "--acme-email", ACME_EMAIL],
+            env={"LEGO_CA_CERTIFICATES": str(pebble.ca_pem)},
+        ) as daemon,
+    ):
+        yield daemon, ssl.create_default_context(cafile=str(pebble.fetch_roots()))
+
+
+def serves_https(daemon: TempsDaemon, host: str, tls: ssl.SSLContext) -> bool:
+    """One request to the websecure entrypoint, with `host` as SNI and the chain verified."""
+    try:
+        with httpx.Client(verify=tls, timeout=5) as client:
+            answer = client.get(
+                f"{daemon.https_url}/", headers={"Host": host}, extensions={"sni_hostname": host}
+            )
+    except httpx.HTTPError:
+        return False
+    return answer.status_code == 200
+
+
+def wait_until_secure(daemon: TempsDaemon, app: str, tls: ssl.SSLContext) -> dict[str, Any]:
+    """The certificate of the app's host, once issued and served with a chain `tls` verifies."""
+    host = f"{app}.{daemon.domain}"
+    deadline = time.monotonic() + ISSUE_TIMEOUT
+    certificate: dict[str, Any] = {}
+    with daemon.client() as api:
+        while time.monotonic() < deadline:
+            hosts = api.get(f"/api/apps/{app}/domains").raise_for_status().json()["hosts"]
+            certificate = next(
+                (entry["certificate"] for entry in hosts if entry["host"] == host), {}
+            )
+            if certificate.get("state") == "failed":
+                raise RuntimeError(f"{host}: certificate failed: {certificate}")
+            if certificate.get("state") == "issued" and serves_https(daemon, host, tls):
+                return certificate
+            time.sleep(0.25)
+    raise RuntimeError(f"{host}: no certificate served in {ISSUE_TIMEOUT:g} s: {certificate}")
+
+
+def one_switch(
+    daemon: TempsDaemon, app: str, repo: Path, version: str, tls: ssl.SSLContext | None = None
+) -> dict[str, Any]:
+    """Push `version` under the probe loop (over HTTPS with `tls`); when each part of the
+    switch happened."""
     commit_app(repo, version)
-    with ProbeLoop(daemon.http_port, f"{app}.{daemon.domain}") as loop:
+    port = daemon.http_port if tls is None else daemon.https_port
+    assert port is not None
+    with ProbeLoop(port, f"{app}.{daemon.domain}", tls=tls) as loop:
         pushed = push(repo, daemon.git_url(app))
     if pushed.code != 0:
         raise RuntimeError(f"push of {version} failed:\n{pushed.output}")
@@ -70,12 +147,17 @@ def one_switch(daemon: TempsDaemon, app: str, repo: Path, version: str) -> dict[
 
 
 def measure(
-    daemon: TempsDaemon, app: str, repo: Path, deploys: int, tag: str
+    daemon: TempsDaemon,
+    app: str,
+    repo: Path,
+    deploys: int,
+    tag: str,
+    tls: ssl.SSLContext | None = None,
 ) -> list[dict[str, Any]]:
     """`deploys` pushes of an already-live app; prints one line per switch."""
     found = []
     for index in range(deploys):
-        row = one_switch(daemon, app, repo, f"{tag}-{index + 2}")
+        row = one_switch(daemon, app, repo, f"{tag}-{index + 2}", tls)
         print(
             f"    {row['release']}: gate -> first new answer {ms(row['latency'])} "
             f"(daemon {ms(row['daemon_part'])}, Traefik {ms(row['traefik_part'])}; "
@@ -87,55 +169,88 @@ def measure(
     return found
 
 
-def main() -> None:
-    args = parse_args(
-        "switch latency through Traefik, probed every 1 ms",
-        runs=3,
-        deploys=(int, 10, "deploys measured per run (default 10)"),
-    )
-    report = header("switch_latency", args)
+def measure_runs(
+    report: Report,
+    daemon: TempsDaemon,
+    runs: int,
+    deploys: int,
+    tls: ssl.SSLContext | None = None,
+) -> list[dict[str, Any]]:
+    """`runs` runs of `deploys` switches, each run with an app of its own; over HTTPS with
+    `tls`, from the moment the app's certificate is served."""
+    phase = "http" if tls is None else "https"
     every: list[dict[str, Any]] = []
-    with running_daemon("switch_latency", args.profile) as daemon:
-        for run in range(args.runs):
-            app = f"switch{run + 1}"
-            daemon.create_app(app)
-            repo = daemon.home.parent / "repos" / app
-            commit_app(repo, f"r{run}-1")
-            first = push(repo, daemon.git_url(app))
-            if first.code != 0:
-                raise RuntimeError(f"first push failed:\n{first.output}")
-            print(f"  run {run + 1}: {args.deploys} deploys of {app}", flush=True)
-            rows = measure(daemon, app, repo, args.deploys, f"r{run}")
-            latencies = summary([row["latency"] for row in rows])
-            report.runs.append({"run": run + 1, "switches": rows, "latency": latencies})
-            print(f"  run {run + 1}: {spread(latencies)}", flush=True)
-            every.extend(rows)
+    for run in range(runs):
+        app = f"switch{run + 1}"
+        daemon.create_app(app)
+        repo = daemon.home.parent / "repos" / app
+        commit_app(repo, f"r{run}-1")
+        first = push(repo, daemon.git_url(app))
+        if first.code != 0:
+            raise RuntimeError(f"first push failed:\n{first.output}")
+        found: dict[str, Any] = {"run": run + 1, "phase": phase}
+        if tls is not None:
+            found["certificate"] = wait_until_secure(daemon, app, tls)
+        print(f"  run {run + 1}: {deploys} deploys of {app} over {phase.upper()}", flush=True)
+        rows = measure(daemon, app, repo, deploys, f"r{run}", tls)
+        found.update(switches=rows, latency=summary([row["latency"] for row in rows]))
+        report.runs.append(found)
+        print(f"  run {run + 1}: {spread(found['latency'])}", flush=True)
+        every.extend(rows)
+    return every
 
-    medians = [run["latency"]["median"] for run in report.runs]
-    p95s = [run["latency"]["p95"] for run in report.runs]
+
+def phase_figures(report: Report, phase: str, every: list[dict[str, Any]]) -> dict[str, Any]:
+    """Print and record one phase's figures; returns its pooled latency. HTTP's keys are the
+    ones results had before the HTTPS phase, HTTPS's the same with `https_` in front."""
+    prefix = "" if phase == "http" else f"{phase}_"
+    runs = [run for run in report.runs if run["phase"] == phase]
+    print(f"  over {phase.upper()}, {len(every)} deploys in {len(runs)} runs:", flush=True)
+    medians = [run["latency"]["median"] for run in runs]
+    p95s = [run["latency"]["p95"] for run in runs]
     pooled = summary([row["latency"] for row in every])
-    report.figure("latency", pooled, f"gate -> first new answer, all runs: {spread(pooled)}")
-    report.figure("run_medians", summary(medians), f"per-run medians: {spread(summary(medians))}")
-    report.figure("run_p95s", summary(p95s), f"per-run p95s: {spread(summary(p95s))}")
-    for key, text in (
+    report.figure(
+        f"{prefix}latency", pooled, f"gate -> first new answer, all runs: {spread(pooled)}"
+    )
+    report.figure(
+        f"{prefix}run_medians", summary(medians), f"per-run medians: {spread(summary(medians))}"
+    )
+    report.figure(f"{prefix}run_p95s", summary(p95s), f"per-run p95s: {spread(summary(p95s))}")
+    for name, text in (
         ("daemon_part", "gate -> route file renamed in (daemon)"),
         ("traefik_part", "route file -> first new answer (Traefik)"),
         ("confirmed_in", "file write -> confirmed by API and probe (daemon log)"),
         ("latency_sent", "gate -> sending of the first request the new release answered"),
     ):
-        values = [row[key] for row in every if row[key] is not None]
-        report.figure(key, summary(values), f"{text}: {spread(summary(values))}")
+        values = [row[name] for row in every if row[name] is not None]
+        report.figure(f"{prefix}{name}", summary(values), f"{text}: {spread(summary(values))}")
     rss = [row["daemon_rss_mb"] for row in every]
     report.figure(
-        "daemon_rss_mb",
+        f"{prefix}daemon_rss_mb",
         rss,
         f"daemon RSS after each of {len(rss)} deploys: {rss[0]:.1f} -> {rss[-1]:.1f} MiB",
     )
     failures = sum(row["probe_failures"] for row in every)
     probes = sum(row["probes"] for row in every)
-    report.figure("probe_failures", failures, f"probe loop: {failures} failed of {probes}")
+    report.figure(f"{prefix}probe_failures", failures, f"probe loop: {failures} failed of {probes}")
     interval = summary([row["probe_interval"] for row in every])
-    report.figure("probe_interval", interval, f"achieved probe interval: {spread(interval)}")
+    report.figure(
+        f"{prefix}probe_interval", interval, f"achieved probe interval: {spread(interval)}"
+    )
+    return pooled
+
+
+def main() -> None:
+    args = parse_args(
+        "switch latency through Traefik, probed every 1 ms, over HTTP then HTTPS",
+        runs=3,
+        deploys=(int, 10, "deploys measured per run (default 10)"),
+        https=(bool, True, "also measure over HTTPS with pebble's certificates (default on)"),
+    )
+    report = header("switch_latency", args)
+    with running_daemon("switch_latency", args.profile) as daemon:
+        every = measure_runs(report, daemon, args.runs, args.deploys)
+    pooled = phase_figures(report, "http", every)
     report.verdict(
         "median <= 50 ms",
         pooled["median"] <= MEDIAN_TARGET,
@@ -146,6 +261,25 @@ def main() -> None:
         pooled["p95"] <= P95_TARGET,
         f"p95 {ms(pooled['p95'])} over {pooled['n']} deploys",
     )
+    if args.https:
+        with secure_daemon(args.profile) as (daemon, tls):
+            every = measure_runs(report, daemon, args.runs, args.deploys, tls)
+        secure = phase_figures(report, "https", every)
+        ratio = {
+            "median": secure["median"] / pooled["median"],
+            "p95": secure["p95"] / pooled["p95"],
+        }
+        report.figure(
+            "https_ratio",
+            ratio,
+            f"HTTPS / HTTP: median {ratio['median']:.2f}x, p95 {ratio['p95']:.2f}x",
+        )
+        report.verdict(
+            "HTTPS median within 1.2x of HTTP",
+            ratio["median"] <= HTTPS_RATIO_TARGET,
+            f"HTTPS {ms(secure['median'])} / HTTP {ms(pooled['median'])} = "
+            f"{ratio['median']:.2f}x over {secure['n']} deploys each",
+        )
     report.write()
 
 

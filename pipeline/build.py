@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline import storage
 from pipeline.appconfig import AppConfig, load_toml
 from pipeline.context import Deploy
 from pipeline.dockerfile import images_named, is_image_id
@@ -52,6 +53,7 @@ def spec_of(deploy: Deploy, built: Built, name: str) -> ContainerSpec:
             "temps.commit": release.commit,
         },
         limits=limits_of(built.config),
+        mounts=storage.mounts_of(deploy.ctx.settings, deploy.ctx.store, deploy.app),
     )
 
 

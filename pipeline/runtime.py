@@ -55,6 +55,14 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Mount:
+    """A named volume of the app's and where it is mounted: never a path of the host."""
+
+    volume: str
+    path: str
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     """A container to start from a release's image."""
 
@@ -63,6 +71,7 @@ class ContainerSpec:
     env: dict[str, str]
     labels: dict[str, str]
     limits: Limits
+    mounts: tuple[Mount, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,12 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from receiver import hosting
 
 API_TIMEOUT = 930.0  # a ?wait=true call may block for a whole deploy
 
@@ -80,19 +81,7 @@ def add_client_commands(commands: Any, env: Any) -> None:
     deploy.add_argument("app")
     deploy.add_argument("--commit")
     deploy.add_argument("--strategy", choices=["blue-green", "recreate"])
-    domains = client_parser("domains", "list, add or remove an app's custom domains")
-    domains.add_argument("action", choices=["list", "add", "remove"])
-    domains.add_argument("app")
-    domains.add_argument("host", nargs="?", help="the host name to add or remove")
-    https = client_parser("https", "show or set an app's HTTP->HTTPS redirect and HSTS")
-    https.add_argument("app")
-    https.add_argument("--redirect", choices=["on", "off"])
-    https.add_argument("--hsts", type=int, metavar="SECONDS", help="0 turns HSTS off")
-    certs = client_parser("certs", "list certificates, or add or remove one of your own (admin)")
-    certs.add_argument("action", choices=["list", "add", "remove"])
-    certs.add_argument("host", nargs="?")
-    certs.add_argument("--cert", type=Path, help="PEM: the host's certificate, then its chain")
-    certs.add_argument("--key", type=Path, help="PEM: its unencrypted private key")
+    hosting.add_commands(client_parser)
     tokens = client_parser("tokens", "create, list or revoke API and git tokens (admin)")
     tokens.add_argument("action", choices=["create", "list", "revoke"])
     tokens.add_argument("name", nargs="?", help="a name for create, the id for revoke")
@@ -151,74 +140,12 @@ def run_client(args: argparse.Namespace) -> None:
         _config(client, args)
     elif command == "tokens":
         _tokens(client, args)
-    elif command == "domains":
-        _domains(client, args)
-    elif command == "https":
-        _https(client, args)
-    elif command == "certs":
-        _certs(client, args)
+    elif command in hosting.COMMANDS:
+        hosting.run(client, args)
     elif command == "logs":
         number = args.release or client.call("GET", f"/api/apps/{args.app}/releases")[0]["number"]
         follow = "true" if args.follow else "false"
         client.stream(f"/api/apps/{args.app}/releases/{number}/log?follow={follow}")
-
-
-def _domains(client: Client, args: argparse.Namespace) -> None:
-    path = f"/api/apps/{args.app}/domains"
-    if args.action != "list" and not args.host:
-        sys.exit(f"temps: domains {args.action} APP HOST")
-    if args.action == "add":
-        answer = client.call("POST", path, json={"host": args.host})
-    elif args.action == "remove":
-        answer = client.call("DELETE", f"{path}/{args.host}")
-    else:
-        answer = client.call("GET", path)
-    for entry in answer["hosts"]:
-        default = "  (default)" if entry["host"] == answer["default"] else ""
-        print(f"{entry['host']}{default}{_certificate_line(entry['certificate'])}")
-
-
-def _https(client: Client, args: argparse.Namespace) -> None:
-    body: dict[str, Any] = {}
-    if args.redirect:
-        body["redirect"] = args.redirect == "on"
-    if args.hsts is not None:
-        body["hsts_seconds"] = args.hsts
-    if body:
-        answer = client.call("PATCH", f"/api/apps/{args.app}/https", json=body)
-    else:
-        answer = client.call("GET", f"/api/apps/{args.app}/domains")
-    print(f"https: {'on' if answer['https'] else 'off (the daemon runs without --https)'}")
-    print(f"redirect: {'on' if answer['redirect'] else 'off'}")
-    print(f"hsts: {answer['hsts_seconds'] or 'off'}")
-
-
-def _certs(client: Client, args: argparse.Namespace) -> None:
-    if args.action == "list":
-        for cert in client.call("GET", "/api/certificates"):
-            print(f"{cert['host']:<40}{_certificate_line(cert).strip()}")
-        return
-    if not args.host:
-        sys.exit(f"temps: certs {args.action} HOST")
-    if args.action == "remove":
-        client.call("DELETE", f"/api/certificates/{args.host}")
-        print(f"{args.host}: the ACME CA's certificate from now on")
-        return
-    if not (args.cert and args.key):
-        sys.exit("temps: certs add HOST --cert FILE --key FILE")
-    body = {"certificate": args.cert.read_text(), "key": args.key.read_text()}
-    cert = client.call("PUT", f"/api/certificates/{args.host}", json=body)
-    print(f"{cert['host']}{_certificate_line(cert)}")
-
-
-def _certificate_line(certificate: dict[str, Any] | None) -> str:
-    if certificate is None:
-        return ""
-    state, reason = certificate["state"], certificate["reason"]
-    if state == "issued" and certificate["expires_at"]:
-        expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(certificate["expires_at"]))
-        state = f"issued, expires {expires}"
-    return f"  [{certificate['source']}: {state}{f' ({reason})' if reason else ''}]"
 
 
 def _config(client: Client, args: argparse.Namespace) -> None:

@@ -1,5 +1,5 @@
 """Custom domains (host names an app is served at besides its default one), the state of
-each HTTPS host's certificate, and each app's redirect and HSTS choices.
+each HTTPS host's certificate, each app's redirect and HSTS choices, and its storage mounts.
 
 Revision ID: 0007
 Revises: 0006
@@ -42,8 +42,21 @@ def upgrade() -> None:
         sa.UniqueConstraint("host"),
     )
 
+    op.create_table(
+        "mounts",
+        key(),
+        ref("app_id", "apps.id"),
+        text("name"),
+        text("path"),
+        seconds("created_at"),
+        sa.UniqueConstraint("app_id", "name"),
+        sa.UniqueConstraint("app_id", "path"),
+    )
+    op.create_index("ix_mounts_app_id", "mounts", ["app_id"])
+
 
 def downgrade() -> None:
+    op.drop_table("mounts")
     op.drop_table("certificates")
     op.drop_table("domains")
     drop_columns("apps", "https_redirect", "hsts_seconds")

@@ -25,7 +25,15 @@ from pipeline.errors import (
     ReleaseCommandFailed,
     RuntimeUnavailable,
 )
-from pipeline.runtime import Container, ContainerSpec, ContainerState, Instance, Limits, Output
+from pipeline.runtime import (
+    Container,
+    ContainerSpec,
+    ContainerState,
+    Instance,
+    Limits,
+    Mount,
+    Output,
+)
 
 log = structlog.get_logger()
 
@@ -196,9 +204,22 @@ class DockerRuntime:
             detach=True,
             init=True,
             network=self._network(),
+            volumes={
+                self._volume(m, spec.labels): {"bind": m.path, "mode": "rw"} for m in spec.mounts
+            },
             **container_options(spec.limits),
             **options,
         )
+
+    def _volume(self, mount: Mount, labels: dict[str, str]) -> str:
+        """The named volume, made with this home's labels the first time it is mounted."""
+        try:
+            self.client.volumes.get(mount.volume)
+        except docker.errors.NotFound:
+            app = labels.get("temps.app", "")
+            owned = {"temps.home": self.instance, "temps.app": app, "temps.volume": mount.volume}
+            self.client.volumes.create(mount.volume, labels=owned)
+        return mount.volume
 
     def boot(self, spec: ContainerSpec, port: int) -> Instance:
         name = spec.name

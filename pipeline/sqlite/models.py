@@ -121,6 +121,19 @@ class Domain(_Keyed, SQLModel, table=True):
     created_at: float = Field(default_factory=now)
 
 
+class Mount(_Keyed, SQLModel, table=True):
+    """A named volume of the app's, mounted at `path` in every container of every release."""
+
+    __tablename__ = "mounts"
+    __table_args__ = (UniqueConstraint("app_id", "name"), UniqueConstraint("app_id", "path"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    app_id: int = Field(foreign_key="apps.id", index=True)
+    name: str
+    path: str
+    created_at: float = Field(default_factory=now)
+
+
 class CertificateSource(enum.StrEnum):
     ACME = "acme"  # ordered and renewed by Traefik's certificate resolver
     UPLOAD = "upload"  # given by the user with its key

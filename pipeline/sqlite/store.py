@@ -35,6 +35,7 @@ from pipeline.sqlite.models import (
     Token,
     now,
 )
+from pipeline.sqlite.mounts import Mounts
 from pipeline.states import ReleaseState
 
 BUSY_TIMEOUT_MS = 10_000
@@ -78,6 +79,7 @@ class Store:
         self.engine = engine
         self.domains = Domains(engine)
         self.certificates = Certificates(engine)
+        self.mounts = Mounts(engine)
         # Release numbers are per app and allocated by max + 1: serialise that.
         self._numbering = threading.Lock()
         database = engine.url.database

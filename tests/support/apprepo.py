@@ -153,6 +153,7 @@ def make_app_repo(
     settings: Mapping[str, Mapping[str, object]] | None = None,
     toml_text: str | None = None,
     health_cgi: str | None = None,
+    scripts: Mapping[str, str] | None = None,
 ) -> str:
     """Create (or update) the app repository at `path` for `version` and commit it.
 
@@ -165,7 +166,7 @@ def make_app_repo(
     `dockerfile=False` leaves the Dockerfile out, `dockerfile_extra` adds instructions before
     `CMD`, `settings` overrides temps.toml keys (`{"deploy": {"strategy": "recreate"}}`),
     `toml_text` replaces temps.toml whole, and `health_cgi` is the body of a shell CGI script
-    at `/cgi-bin/health`.
+    at `/cgi-bin/health`; `scripts` adds more such CGI scripts, by name.
     """
     if not (path / ".git").exists():
         path.mkdir(parents=True, exist_ok=True)
@@ -192,6 +193,8 @@ def make_app_repo(
         _write(cgi, "#!/bin/sh\n" + health_cgi.strip("\n") + "\n", mode=0o755)
     else:
         cgi.unlink(missing_ok=True)
+    for name, body in (scripts or {}).items():
+        _write(path / "www" / "cgi-bin" / name, "#!/bin/sh\n" + body.strip("\n") + "\n", mode=0o755)
     _write(path / "www" / "index.html", f"version {version}\n")
     _write(
         path / "www" / "cgi-bin" / "slow",

@@ -1,0 +1,119 @@
+"""The `temps` client commands for where and how apps are served: domains, HTTPS,
+certificates, storage."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from receiver.commands import Client
+
+COMMANDS = ("domains", "https", "certs", "storage")
+
+
+def add_commands(client_parser: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    domains = client_parser("domains", "list, add or remove an app's custom domains")
+    domains.add_argument("action", choices=["list", "add", "remove"])
+    domains.add_argument("app")
+    domains.add_argument("host", nargs="?", help="the host name to add or remove")
+    https = client_parser("https", "show or set an app's HTTP->HTTPS redirect and HSTS")
+    https.add_argument("app")
+    https.add_argument("--redirect", choices=["on", "off"])
+    https.add_argument("--hsts", type=int, metavar="SECONDS", help="0 turns HSTS off")
+    certs = client_parser("certs", "list certificates, or add or remove one of your own (admin)")
+    certs.add_argument("action", choices=["list", "add", "remove"])
+    certs.add_argument("host", nargs="?")
+    certs.add_argument("--cert", type=Path, help="PEM: the host's certificate, then its chain")
+    certs.add_argument("--key", type=Path, help="PEM: its unencrypted private key")
+    volumes = client_parser("storage", "list, mount or unmount an app's volumes (admin)")
+    volumes.add_argument("action", choices=["list", "mount", "unmount"])
+    volumes.add_argument("app")
+    volumes.add_argument("volume", nargs="?", help="NAME:/path to mount, NAME to unmount")
+
+
+def run(client: Client, args: argparse.Namespace) -> None:
+    {"domains": _domains, "https": _https, "certs": _certs, "storage": _storage}[args.command](
+        client, args
+    )
+
+
+def _storage(client: Client, args: argparse.Namespace) -> None:
+    path = f"/api/apps/{args.app}/storage"
+    if args.action == "mount":
+        name, sep, where = (args.volume or "").partition(":")
+        if not sep:
+            sys.exit("temps: storage mount APP NAME:/path")
+        client.call("POST", path, json={"name": name, "path": where})
+        print(f"{name} will be mounted at {where} from the next deploy of {args.app}")
+        return
+    if args.action == "unmount":
+        if not args.volume:
+            sys.exit("temps: storage unmount APP NAME")
+        client.call("DELETE", f"{path}/{args.volume}")
+        print(f"{args.volume} is not mounted from the next deploy on; its data is kept")
+        return
+    for mount in client.call("GET", path):
+        print(f"{mount['name']:<32} {mount['path']:<32} {mount['volume']}")
+
+
+def _domains(client: Client, args: argparse.Namespace) -> None:
+    path = f"/api/apps/{args.app}/domains"
+    if args.action != "list" and not args.host:
+        sys.exit(f"temps: domains {args.action} APP HOST")
+    if args.action == "add":
+        answer = client.call("POST", path, json={"host": args.host})
+    elif args.action == "remove":
+        answer = client.call("DELETE", f"{path}/{args.host}")
+    else:
+        answer = client.call("GET", path)
+    for entry in answer["hosts"]:
+        default = "  (default)" if entry["host"] == answer["default"] else ""
+        print(f"{entry['host']}{default}{_certificate_line(entry['certificate'])}")
+
+
+def _https(client: Client, args: argparse.Namespace) -> None:
+    body: dict[str, Any] = {}
+    if args.redirect:
+        body["redirect"] = args.redirect == "on"
+    if args.hsts is not None:
+        body["hsts_seconds"] = args.hsts
+    if body:
+        answer = client.call("PATCH", f"/api/apps/{args.app}/https", json=body)
+    else:
+        answer = client.call("GET", f"/api/apps/{args.app}/domains")
+    print(f"https: {'on' if answer['https'] else 'off (the daemon runs without --https)'}")
+    print(f"redirect: {'on' if answer['redirect'] else 'off'}")
+    print(f"hsts: {answer['hsts_seconds'] or 'off'}")
+
+
+def _certs(client: Client, args: argparse.Namespace) -> None:
+    if args.action == "list":
+        for cert in client.call("GET", "/api/certificates"):
+            print(f"{cert['host']:<40}{_certificate_line(cert).strip()}")
+        return
+    if not args.host:
+        sys.exit(f"temps: certs {args.action} HOST")
+    if args.action == "remove":
+        client.call("DELETE", f"/api/certificates/{args.host}")
+        print(f"{args.host}: the ACME CA's certificate from now on")
+        return
+    if not (args.cert and args.key):
+        sys.exit("temps: certs add HOST --cert FILE --key FILE")
+    body = {"certificate": args.cert.read_text(), "key": args.key.read_text()}
+    cert = client.call("PUT", f"/api/certificates/{args.host}", json=body)
+    print(f"{cert['host']}{_certificate_line(cert)}")
+
+
+def _certificate_line(certificate: dict[str, Any] | None) -> str:
+    if certificate is None:
+        return ""
+    state, reason = certificate["state"], certificate["reason"]
+    if state == "issued" and certificate["expires_at"]:
+        expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(certificate["expires_at"]))
+        state = f"issued, expires {expires}"
+    return f"  [{certificate['source']}: {state}{f' ({reason})' if reason else ''}]"

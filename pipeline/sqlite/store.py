@@ -18,15 +18,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, delete, event, func
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, create_engine, select
 
 from pipeline.errors import Conflict, NotFound
 from pipeline.sqlite.certificates import Certificates
+from pipeline.sqlite.deliveries import Deliveries
 from pipeline.sqlite.domains import Domains
 from pipeline.sqlite.models import (
     App,
-    Delivery,
     Release,
     ReleaseEvent,
     ReleaseLog,
@@ -80,6 +79,7 @@ class Store:
         self.domains = Domains(engine)
         self.certificates = Certificates(engine)
         self.mounts = Mounts(engine)
+        self.deliveries = Deliveries(engine)
         # Release numbers are per app and allocated by max + 1: serialise that.
         self._numbering = threading.Lock()
         database = engine.url.database
@@ -333,49 +333,6 @@ class Store:
                 .order_by(col(ReleaseLog.id))
             )
             return list(rows)
-
-    # webhook deliveries
-    def claim_delivery(
-        self, app: App, provider: str, delivery_id: str, event: str, body_digest: str | None = None
-    ) -> int | None:
-        """Record a delivery; None when its id or its body was seen before (a redelivery)."""
-        with self._session() as session:
-            row = Delivery(
-                app_id=app.pk,
-                provider=provider,
-                delivery_id=delivery_id,
-                event=event,
-                outcome="received",
-                body_digest=body_digest,
-            )
-            session.add(row)
-            try:
-                session.commit()
-            except IntegrityError:
-                return None
-            return row.id
-
-    def release_delivery(self, delivery: int) -> None:
-        """Forget a claim that was refused, so that the sender's retry is not a duplicate."""
-        with self._session() as session:
-            row = session.get(Delivery, delivery)
-            if row is not None:
-                session.delete(row)
-                session.commit()
-
-    def settle_delivery(self, delivery: int, outcome: str, release_id: int | None = None) -> None:
-        with self._session() as session:
-            row = session.get(Delivery, delivery)
-            assert row is not None
-            row.outcome, row.release_id = outcome, release_id
-            session.add(row)
-            session.commit()
-
-    def deliveries(self, app: App, limit: int = 50) -> list[Delivery]:
-        newest = col(Delivery.id).desc()
-        query = select(Delivery).where(Delivery.app_id == app.id).order_by(newest).limit(limit)
-        with self._session() as session:
-            return list(session.exec(query))
 
     # tokens
     def add_token(self, name: str, token: str, scope: Scope, app: str | None = None) -> Token:

@@ -260,5 +260,5 @@ def list_deliveries(name: str, daemon: DaemonDep, who: PrincipalDep) -> list[dic
             "outcome": d.outcome,
             "received_at": d.received_at,
         }
-        for d in daemon.store.deliveries(app)
+        for d in daemon.store.deliveries.of(app)
     ]

@@ -93,9 +93,9 @@ def _delivery_id(value: str | None, header: str) -> str:
 def _ignored(
     daemon: Daemon, app: App, provider: str, delivery: str, event: str, why: str
 ) -> JSONResponse:
-    claimed = daemon.store.claim_delivery(app, provider, delivery, event)
+    claimed = daemon.store.deliveries.claim(app, provider, delivery, event)
     if claimed is not None:
-        daemon.store.settle_delivery(claimed, f"ignored: {why}")
+        daemon.store.deliveries.settle(claimed, f"ignored: {why}")
     return JSONResponse({"ignored": why}, status_code=202)
 
 
@@ -103,17 +103,17 @@ def _queue(
     daemon: Daemon, app: App, provider: str, delivery: str, body: bytes, push: PushEvent
 ) -> JSONResponse:
     digest = hashlib.sha256(body).hexdigest()
-    claimed = daemon.store.claim_delivery(app, provider, delivery, "push", digest)
+    claimed = daemon.store.deliveries.claim(app, provider, delivery, "push", digest)
     if claimed is None:
         # The same id (a redelivery) or the same signed body under a new id (a replay).
         return JSONResponse({"duplicate": delivery, "deployed": False})
     why = push.ignored_because(app.branch)
     if why is not None:
-        daemon.store.settle_delivery(claimed, f"ignored: {why}")
+        daemon.store.deliveries.settle(claimed, f"ignored: {why}")
         return JSONResponse({"ignored": why}, status_code=202)
     if not app.repo_url:
         # The upstream is an admin's choice, never the payload's: a payload may name any host.
-        daemon.store.release_delivery(claimed)  # once the URL is set, a retry deploys
+        daemon.store.deliveries.forget(claimed)  # once the URL is set, a retry deploys
         raise Conflict(
             f"app {app.name!r} has no repository URL to fetch from: an admin sets it with "
             f"PUT /api/apps/{app.name}/source"
@@ -122,7 +122,7 @@ def _queue(
         release = daemon.deployer.submit(app, source=ReleaseSource.WEBHOOK, commit=push.after)
     except RuntimeUnavailable:
         # Refused before anything was recorded: the sender's retry must be able to deploy.
-        daemon.store.release_delivery(claimed)
+        daemon.store.deliveries.forget(claimed)
         raise
-    daemon.store.settle_delivery(claimed, "queued", release.id)
+    daemon.store.deliveries.settle(claimed, "queued", release.id)
     return JSONResponse(release_view(daemon.store, release), status_code=202)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from pipeline import formation
 from pipeline.build import config_of
 from pipeline.context import Deploy
 from pipeline.errors import DeployError
@@ -20,7 +21,7 @@ from pipeline.retire import Leaving, retire_in_background
 from pipeline.sqlite.models import Release
 from pipeline.states import Failure
 from pipeline.states import ReleaseState as S
-from pipeline.switch import report_traffic, route_to, slot_of
+from pipeline.switch import report_traffic, route_to
 
 
 def bake(deploy: Deploy, pause: Callable[[float], bool]) -> None:
@@ -33,7 +34,7 @@ def bake(deploy: Deploy, pause: Callable[[float], bool]) -> None:
     baking = Deploy.of(ctx, live)
     config = config_of(live)
     check = config.healthcheck
-    slot = slot_of(live)
+    slot = formation.slot_of(live)
     assert slot is not None
     ends = time.monotonic() + config.deploy.bake
     failures = 0
@@ -49,14 +50,16 @@ def bake(deploy: Deploy, pause: Callable[[float], bool]) -> None:
                 f"(failure {failures}/{check.unhealthy_threshold})"
             )
         if failures >= check.unhealthy_threshold:
-            flip_back(baking, standby, f"failed health during the bake window: {detail}")
+            with ctx.slot_locks.of(deploy.app.name):
+                flip_back(baking, standby, f"failed health during the bake window: {detail}")
             return
         if pause(min(check.pause_after(failures > 0), remaining)):
             baking.log.info("bake.cut_short", standby=f"v{standby.number}")
             return
     baking.say(f"-----> bake window over: {baking.label} stays live, v{standby.number} retires")
     baking.move_other(standby, S.RETIRED)
-    retire_in_background(ctx, deploy.app.name, Leaving.of(standby), baking.say)
+    for leaving in Leaving.every(standby):
+        retire_in_background(ctx, deploy.app.name, leaving, baking.say)
     report_traffic(baking)
     baking.log.info("bake.finished")
 
@@ -64,7 +67,7 @@ def bake(deploy: Deploy, pause: Callable[[float], bool]) -> None:
 def flip_back(baking: Deploy, standby: Release, reason: str) -> None:
     """Route back to the standby slot, then fail and stop the release that went bad."""
     ctx = baking.ctx
-    standby_slot = slot_of(standby)
+    standby_slot = formation.slot_of(standby)
     assert standby_slot is not None
     try:
         took = route_to(
@@ -82,4 +85,5 @@ def flip_back(baking: Deploy, standby: Release, reason: str) -> None:
     baking.say(f"-----> {reason}: switched back to v{standby.number} in {took * 1000:.0f} ms")
     send_in_background(ctx.sealer, baking.app, failed)
     # It served until the flip: the requests it took before still finish on it.
-    retire_in_background(ctx, baking.app.name, Leaving.of(failed), baking.say)
+    for leaving in Leaving.every(failed):
+        retire_in_background(ctx, baking.app.name, leaving, baking.say)

@@ -18,6 +18,20 @@ from pipeline.sqlite.store import Store
 from pipeline.states import Failure, ReleaseState, transition
 
 
+class SlotLocks:
+    """One lock per app, held by whatever changes which containers serve it: a deploy until
+    its hand-over, a flip back, a scale. A bake window holds none, so scaling waits for no
+    window."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def of(self, app: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(app, threading.Lock())
+
+
 @dataclass
 class Context:
     settings: Settings
@@ -27,6 +41,7 @@ class Context:
     sealer: Sealer
     build_slots: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(2))
     retirements: Retirements = field(default_factory=Retirements)
+    slot_locks: SlotLocks = field(default_factory=SlotLocks)
 
 
 @dataclass(frozen=True)

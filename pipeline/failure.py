@@ -3,6 +3,7 @@ and the pusher sees the same reason with the last lines of the log."""
 
 from __future__ import annotations
 
+from pipeline import formation
 from pipeline.context import Deploy
 from pipeline.errors import DeployError, TempsError
 from pipeline.retire import Leaving, drain_and_stop
@@ -33,15 +34,15 @@ def fail(deploy: Deploy, error: TempsError) -> None:
         tail = "\n".join(deploy.ctx.store.log_lines(deploy.id)[-LOG_TAIL_LINES:])
     tail = "\n".join(tail.splitlines()[-LOG_TAIL_LINES:])
     failed = deploy.move(S.FAILED, failure=Failure(reason, step, tail))
-    if container is not None:
-        remove_new_slot(deploy, failed, container, routed=step == S.SWITCHING)
+    for name in formation.containers_of(failed):
+        remove_new_container(deploy, failed, name, routed=step == S.SWITCHING)
 
 
-def remove_new_slot(deploy: Deploy, failed: Release, container: str, routed: bool) -> None:
+def remove_new_container(deploy: Deploy, failed: Release, container: str, routed: bool) -> None:
     try:
         if routed:
             # Its route was published, then restored: Traefik may have sent it requests.
-            leaving = Leaving.of(failed)
+            leaving = Leaving.of(failed, container)
             if leaving is not None:
                 drain_and_stop(deploy.ctx, leaving, deploy.say)
         else:

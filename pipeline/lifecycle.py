@@ -39,22 +39,23 @@ def deploy(ctx: Context, lane: Lane, release_id: int) -> None:
     run.log.info("deploy.started", commit=run.release.commit[:12], source=run.release.source)
     standby = ctx.store.standby_release(run.app)  # the previous slot, in its bake window
     try:
-        try:
-            target = take_over_standby(run, standby)  # a rollback to it: no boot
-            if target is None:
-                retire_standby(run, standby)
-                built = build(run)
-                release_phase(run, built)
-                if built.strategy == "recreate":
-                    stop_previous(run)
-                slot = boot(run, built)
-                gate(run, built, slot)
-                target = Target(slot, built.config)
-            switch(run, target)
-        except TempsError as error:
-            fail(run, error)
-        else:
-            hand_over(run, target)  # the previous slot bakes in standby, or drains and retires
+        with ctx.slot_locks.of(run.app.name):  # no scaling meanwhile
+            try:
+                target = take_over_standby(run, standby)  # a rollback to it: no boot
+                if target is None:
+                    retire_standby(run, standby)
+                    built = build(run)
+                    release_phase(run, built)
+                    if built.strategy == "recreate":
+                        stop_previous(run)
+                    slot = boot(run, built)
+                    gate(run, built, slot)
+                    target = Target(slot, built.config)
+                switch(run, target)
+            except TempsError as error:
+                fail(run, error)
+            else:
+                hand_over(run, target)  # the previous slot bakes, or drains and retires
     except Exception as exc:
         crashed(run, exc)
     finally:

@@ -34,8 +34,11 @@ def rollback(deployer: Deployer, app: App, number: int | None) -> Release:
             f"the image of v{target.number} ({target.image}) was pruned; "
             "redeploy its commit instead"
         )
-    # As on Heroku, the app's environment goes back too, not only the container's.
+    # As on Heroku, the app's environment goes back too, not only the container's; and the
+    # formation it ran with.
     env = target.env
+    if target.formation is not None:
+        app = store.update_app(app.name, formation=target.formation)
     return _again(deployer, app, target, ReleaseSource.ROLLBACK, env, target.number, env)
 
 

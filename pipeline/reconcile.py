@@ -15,12 +15,13 @@ from collections.abc import Callable
 
 import structlog
 
+from pipeline import formation
 from pipeline.build import config_of
 from pipeline.context import Context
 from pipeline.errors import TempsError
 from pipeline.git import repo as gitrepo
 from pipeline.retire import Leaving, retire_in_background
-from pipeline.runtime import Container
+from pipeline.runtime import Container, Instance, Slot
 from pipeline.sqlite.models import App, Release, ReleaseSource
 from pipeline.states import IN_FLIGHT, Failure, transition
 from pipeline.states import ReleaseState as S
@@ -46,11 +47,11 @@ def reconcile(ctx: Context) -> None:
             # Never live (a first deploy cut short): a route could only point at an orphan.
             routes.restore_route(ctx.settings, app.name, None)
         elif live.container is not None:
-            owned.add(live.container)
+            owned.update(formation.containers_of(live))
             if containers is None:
                 continue  # the engine is away: the routes Traefik has are the best guess
             try:
-                republish(ctx, app, live, containers.get(live.container))
+                republish(ctx, app, live, containers)
             except TempsError as exc:
                 log.error("reconcile.route_failed", app=app.name, error=str(exc))
     if containers is None:
@@ -94,22 +95,33 @@ def promote(ctx: Context, app: App, release: Release) -> None:
     log.info("reconcile.promoted", app=app.name, release=f"v{release.number}")
 
 
-def republish(ctx: Context, app: App, live: Release, container: Container | None) -> None:
-    assert live.container is not None
+def republish(ctx: Context, app: App, live: Release, containers: dict[str, Container]) -> None:
+    """The live slot's running containers, at the ports Docker publishes them on now."""
     config = config_of(live)
-    host_port = container.ports.get(config.port) if container and container.running else None
-    if host_port is None:
-        log.error("reconcile.live_container_missing", app=app.name, container=live.container)
+    recorded = formation.slot_of(live)
+    assert recorded is not None
+    running = []
+    for instance in recorded.instances:
+        container = containers.get(instance.container)
+        port = container.ports.get(config.port) if container and container.running else None
+        if port is None:
+            log.error(
+                "reconcile.live_container_missing", app=app.name, container=instance.container
+            )
+        else:
+            running.append(Instance(instance.container, port))
+    if not running:
         return
-    if host_port != live.host_port:
-        live = ctx.store.set_details(live.pk, host_port=host_port)
-    urls = (f"http://127.0.0.1:{host_port}",)
+    slot = Slot(tuple(running))
+    if slot != recorded:
+        first = slot.first
+        ctx.store.set_details(live.pk, host_port=first.host_port, slot=formation.slot_record(slot))
     label = f"v{live.number}"
-    if publish.is_routed(ctx.settings, app.name, urls, label):
+    if publish.is_routed(ctx.settings, app.name, slot.urls, label, config.healthcheck.path):
         return
     # Like a switch: confirmed through Traefik, the route it had put back if it does not.
-    publish.route(ctx.settings, app.name, urls, label, config.healthcheck.path)
-    log.info("reconcile.route_rewritten", app=app.name, url=urls[0])
+    publish.route(ctx.settings, app.name, slot.urls, label, config.healthcheck.path)
+    log.info("reconcile.route_rewritten", app=app.name, urls=list(slot.urls))
 
 
 def remove_orphans(ctx: Context, orphans: list[Container]) -> None:
@@ -117,7 +129,7 @@ def remove_orphans(ctx: Context, orphans: list[Container]) -> None:
     for container in orphans:
         ports = tuple(container.ports.values())  # as Docker publishes them now
         release = ctx.store.release_with_container(container.name)
-        leaving = Leaving.of(release, ports) if release is not None else None
+        leaving = Leaving.of(release, container.name, ports) if release is not None else None
         if release is not None and leaving is not None:
             app = ctx.store.get_app_by_id(release.app_id).name
         else:  # no release names it (a release command's container, say)

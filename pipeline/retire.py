@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from pipeline import formation
 from pipeline.appconfig import AppConfig
 from pipeline.drain import Drained, drain
 from pipeline.sqlite.models import Release
@@ -51,21 +52,35 @@ class Leaving:
     release_id: int | None = None
 
     @classmethod
-    def of(cls, release: Release, ports: tuple[int, ...] | None = None) -> Leaving | None:
-        """`ports`: where Docker publishes the container now, if not where it was recorded."""
-        if release.container is None:
+    def of(
+        cls, release: Release, container: str | None = None, ports: tuple[int, ...] | None = None
+    ) -> Leaving | None:
+        """One container of the release's (its first, by default); `ports`: where Docker
+        publishes it now, if not where it was recorded."""
+        container = container or release.container
+        if container is None:
             return None
         deploy = AppConfig.from_dict(release.config).deploy
         if ports is None:
-            ports = (release.host_port,) if release.host_port is not None else ()
+            slot = formation.slot_of(release)
+            recorded = (
+                [i.host_port for i in slot.instances if i.container == container] if slot else []
+            )
+            ports = tuple(recorded)
         return cls(
-            release.container,
+            container,
             ports,
             deploy.drain_timeout,
             deploy.stop_timeout,
             f"v{release.number}",
             release.id,
         )
+
+    @classmethod
+    def every(cls, release: Release) -> list[Leaving]:
+        """Each container of the release's slot."""
+        found = (cls.of(release, name) for name in formation.containers_of(release))
+        return [leaving for leaving in found if leaving is not None]
 
     @property
     def urls(self) -> set[str]:
@@ -187,7 +202,8 @@ def retire_standby(deploy: Deploy, standby: Release | None) -> None:
         return
     deploy.move_other(standby, S.RETIRED)
     deploy.say(f"-----> v{standby.number} leaves its bake window early: draining it meanwhile")
-    retire_in_background(deploy.ctx, deploy.app.name, Leaving.of(standby), deploy.say)
+    for leaving in Leaving.every(standby):
+        retire_in_background(deploy.ctx, deploy.app.name, leaving, deploy.say)
 
 
 def stop_previous(deploy: Deploy) -> None:
@@ -205,8 +221,7 @@ def stop_previous(deploy: Deploy) -> None:
         if not publish.unroute(ctx.settings, deploy.app.name, deploy.label):
             deploy.say("-----> Traefik did not confirm the app's route without a server; going on")
         deploy.move_other(previous, S.RETIRED)
-        leaving = Leaving.of(previous)
-        if leaving is not None:
+        for leaving in Leaving.every(previous):
             drain_and_stop(ctx, leaving, deploy.say)
     if ctx.retirements.busy(deploy.app.name):
         deploy.say("-----> recreate: waiting for the standby slot to drain and stop")

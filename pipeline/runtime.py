@@ -78,6 +78,8 @@ class ContainerSpec:
 class ContainerState:
     status: str  # created, running, restarting, exited, dead, missing
     exit_code: int
+    started_at: float | None = None  # its last start
+    restarts: int = 0  # by its restart policy
 
     @property
     def stopped(self) -> bool:

@@ -6,14 +6,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from pipeline import metrics
+from pipeline import formation, metrics
 from pipeline.appconfig import AppConfig
 from pipeline.build import config_of
 from pipeline.context import Deploy
 from pipeline.errors import TempsError
 from pipeline.health import probe
 from pipeline.retire import Leaving, drain_slot, retire_in_background
-from pipeline.runtime import Instance, Slot
+from pipeline.runtime import Slot
 from pipeline.sqlite.models import Release
 from pipeline.states import ReleaseState as S
 from pipeline.traefik import publish, routes
@@ -28,12 +28,6 @@ class Target:
     config: AppConfig
 
 
-def slot_of(release: Release) -> Slot | None:
-    if release.container is None or release.host_port is None:
-        return None
-    return Slot((Instance(release.container, release.host_port),))
-
-
 def take_over_standby(deploy: Deploy, standby: Release | None) -> Target | None:
     """A rollback inside the bake window: the previous slot is still up, idle, so no boot.
 
@@ -44,7 +38,7 @@ def take_over_standby(deploy: Deploy, standby: Release | None) -> Target | None:
     """
     if standby is None or deploy.release.rollback_of != standby.number:
         return None
-    slot = slot_of(standby)
+    slot = formation.slot_of(standby)
     assert slot is not None
     config = config_of(standby)
     check = config.healthcheck
@@ -68,6 +62,7 @@ def switch(deploy: Deploy, target: Target) -> None:
     # The slot is recorded here too: a taken-over standby slot comes to switching unrecorded.
     first = target.slot.first
     deploy.move(S.SWITCHING, container=first.container, host_port=first.host_port)
+    deploy.ctx.store.set_details(deploy.id, slot=formation.slot_record(target.slot))
     took = route_to(deploy, target.slot, deploy.label, target.config.healthcheck.path)
     deploy.log.info("traefik.switched", seconds=round(took, 4))
     deploy.say(
@@ -109,14 +104,16 @@ def _hand_over(deploy: Deploy, target: Target) -> None:
     else:
         deploy.move(S.DRAINING)
         # The requests in flight are the old release's: its own drain_timeout bounds them.
-        leaving = Leaving.of(previous)
-        drained = drain_slot(leaving, deploy.say) if leaving else None
+        # Traefik left all its containers at once: after the first, the others drain at once.
+        leaving = Leaving.every(previous)
+        drained = [drain_slot(one, deploy.say) for one in leaving]
         go_live(deploy, target.slot)
         deploy.move_other(previous, S.RETIRED)
         # Drained and retired, the old slot gets no request any more: as on Heroku, the
         # pusher has its answer without waiting for Docker to stop it (0.3-1 s here), and
         # the app's next deploy (a rollback, say) does not wait for it either.
-        retire_in_background(deploy.ctx, deploy.app.name, leaving, deploy.say, drained)
+        for one, done in zip(leaving, drained, strict=True):
+            retire_in_background(deploy.ctx, deploy.app.name, one, deploy.say, done)
     report_traffic(deploy)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from pipeline import metrics
+from pipeline import formation, metrics
 from pipeline.context import Context
 from pipeline.errors import RuntimeUnavailable
 from pipeline.lifecycle import deploy
@@ -57,6 +57,7 @@ class Deployer:
         if self._stopping.is_set():
             raise RuntimeUnavailable("temps is shutting down; nothing was deployed")
         fields.setdefault("env", app.env)
+        fields.setdefault("formation", formation.checked(app.formation, {}))
         # Numbering and queueing happen together, so the queue order is the release order.
         with self._admission:
             release = self.ctx.store.create_release(app, source=source, commit=commit, **fields)

@@ -81,6 +81,8 @@ def add_client_commands(commands: Any, env: Any) -> None:
     deploy.add_argument("app")
     deploy.add_argument("--commit")
     deploy.add_argument("--strategy", choices=["blue-green", "recreate"])
+    ps = client_parser("ps", "an app's containers; `ps scale APP web=N` sets its formation")
+    ps.add_argument("words", nargs="+", metavar="APP | scale APP web=N")
     hosting.add_commands(client_parser)
     tokens = client_parser("tokens", "create, list or revoke API and git tokens (admin)")
     tokens.add_argument("action", choices=["create", "list", "revoke"])
@@ -140,12 +142,34 @@ def run_client(args: argparse.Namespace) -> None:
         _config(client, args)
     elif command == "tokens":
         _tokens(client, args)
+    elif command == "ps":
+        _ps(client, args.words)
     elif command in hosting.COMMANDS:
         hosting.run(client, args)
     elif command == "logs":
         number = args.release or client.call("GET", f"/api/apps/{args.app}/releases")[0]["number"]
         follow = "true" if args.follow else "false"
         client.stream(f"/api/apps/{args.app}/releases/{number}/log?follow={follow}")
+
+
+def _ps(client: Client, words: list[str]) -> None:
+    if words[0] == "scale":
+        if len(words) < 3:
+            sys.exit("temps: ps scale APP web=N")
+        body: dict[str, int] = {}
+        for pair in words[2:]:
+            process, sep, count = pair.partition("=")
+            if not sep or not count.isdigit():
+                sys.exit(f"temps: expected PROCESS=COUNT, got {pair!r}")
+            body[process] = int(count)
+        answer = client.call("PATCH", f"/api/apps/{words[1]}/formation", json=body)
+    else:
+        answer = client.call("GET", f"/api/apps/{words[0]}/formation")
+    wanted = " ".join(f"{k}={v}" for k, v in answer["formation"].items())
+    print(f"formation: {wanted} (live: {answer['live_release'] or '-'})")
+    for c in answer["containers"]:
+        uptime = f"up {c['uptime']:.0f}s" if c["uptime"] is not None else c["state"]
+        print(f"{c['process']:<8}{c['container']:<44}{c['release']:<7}{uptime}")
 
 
 def _config(client: Client, args: argparse.Namespace) -> None:

@@ -18,6 +18,7 @@ from pipeline.sealing import Sealer, reseal
 from pipeline.settings import Settings
 from pipeline.sqlite.schema import migrate_in_child
 from pipeline.sqlite.store import Store, make_engine
+from pipeline.supervise import Supervisor
 from pipeline.traefik import routes
 from pipeline.traefik.process import ManagedTraefik
 from pipeline.worker import Deployer
@@ -36,6 +37,7 @@ class Daemon:
     proxy: ManagedTraefik
     limiter: FailureLimiter
     certificates: CertificateWatch
+    supervisor: Supervisor
 
     home_lock: HomeLock
 
@@ -66,6 +68,7 @@ class Daemon:
             ManagedTraefik(settings),
             limiter,
             CertificateWatch(settings, store, sealer),
+            Supervisor(ctx),
             home_lock,
         )
 
@@ -82,6 +85,7 @@ class Daemon:
             log.info("build.pids_fenced", max_pids=self.settings.build_pids)
         reconcile(self.deployer.ctx)
         self.certificates.start()
+        self.supervisor.start()
         log.info(
             "daemon.started",
             listen=str(self.settings.listen),
@@ -96,6 +100,7 @@ class Daemon:
             log.warning("daemon.deploys_cut_short", queue_depth=self.deployer.queue_depth())
         self.proxy.stop_watching()
         self.certificates.stop()
+        self.supervisor.stop()
         self.store.engine.dispose()
         self.home_lock.release()
         log.info("daemon.stopped")

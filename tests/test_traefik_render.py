@@ -78,7 +78,7 @@ def test_the_rendered_route_is_json_with_router_service_and_release_header() -> 
     assert router["rule"] == "Host(`app.localhost`)"
     assert router["service"] == "app"
     assert router["entryPoints"] == ["web"]
-    assert router["middlewares"] == ["app-release"]
+    assert router["middlewares"] == ["app-release", "app-retry"]
     assert http["services"]["app"]["loadBalancer"]["servers"] == [{"url": URL}]
     headers = http["middlewares"]["app-release"]["headers"]["customResponseHeaders"]
     assert headers == {RELEASE_HEADER: "v7"}
@@ -185,7 +185,12 @@ def test_the_table_holds_every_app_and_a_switch_changes_only_its_own(settings: S
     publish_route(settings, "shop", service("shop", url="http://127.0.0.1:18003"))
     http = table(settings)["http"]
     assert sorted(http["routers"]) == ["blog", "shop"]
-    assert sorted(http["middlewares"]) == ["blog-release", "shop-release"]
+    assert sorted(http["middlewares"]) == [
+        "blog-release",
+        "blog-retry",
+        "shop-release",
+        "shop-retry",
+    ]
     servers = {app: http["services"][app]["loadBalancer"]["servers"] for app in ("shop", "blog")}
     assert servers == {
         "shop": [{"url": "http://127.0.0.1:18003"}],
@@ -318,6 +323,23 @@ def test_with_no_apps_the_table_is_empty(settings: Settings) -> None:
     assert table(settings) == {}
 
 
+def test_several_servers_get_traefiks_health_check_and_one_gets_none() -> None:
+    urls = ["http://127.0.0.1:18001", "http://127.0.0.1:18002"]
+    balanced = service_document("app", urls, "v1", "/health")["http"]
+    check = balanced["services"]["app"]["loadBalancer"]["healthCheck"]
+    assert check["path"] == "/health"
+    assert balanced["middlewares"]["app-retry"]["retry"]["attempts"] == 3
+    alone = service_document("app", urls[:1], "v1", "/health")["http"]["services"]["app"]
+    assert "healthCheck" not in alone["loadBalancer"]
+
+
+def test_a_service_written_before_the_retry_middleware_is_routed_without_it() -> None:
+    older = service()
+    del older["http"]["middlewares"]["app-retry"]
+    routers = route_document(Site("app", ("app.localhost",)), older)["http"]["routers"]
+    assert routers["app"]["middlewares"] == ["app-release"]
+
+
 def test_a_service_document_with_a_router_is_refused() -> None:
     document = service()
     document["http"]["routers"] = doc()["http"]["routers"]
@@ -440,10 +462,11 @@ def test_hsts_is_sent_over_https_only() -> None:
     assert "app_hsts" not in document["routers"]["app"]["middlewares"]
     assert document["routers"]["app_tls_www_example_com"]["middlewares"] == [
         "app-release",
+        "app-retry",
         "app_hsts",
     ]
     whole = route_document(https_site(hsts_seconds=600), service())["http"]["middlewares"]
-    assert sorted(whole) == ["app-release", "app_hsts"]
+    assert sorted(whole) == ["app-release", "app-retry", "app_hsts"]
     with pytest.raises(SwitchFailed, match="HSTS"):
         validate_site(https_site(hsts_seconds=-1))
 

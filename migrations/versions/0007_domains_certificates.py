@@ -1,5 +1,6 @@
 """Custom domains (host names an app is served at besides its default one), the state of
-each HTTPS host's certificate, each app's redirect and HSTS choices, and its storage mounts.
+each HTTPS host's certificate, each app's redirect and HSTS choices, its storage mounts, and
+the formation of apps and releases (process types and counts, and a release's containers).
 
 Revision ID: 0007
 Revises: 0006
@@ -21,7 +22,9 @@ def upgrade() -> None:
         "apps",
         sa.Column("https_redirect", sa.Boolean(), nullable=False, server_default=sa.true()),
         integer("hsts_seconds", default="0"),
+        text("formation", default="{}"),
     )
+    add_columns("releases", text("formation", null=True), text("slot", null=True))
     op.create_table(
         "domains",
         key(),
@@ -59,4 +62,5 @@ def downgrade() -> None:
     op.drop_table("mounts")
     op.drop_table("certificates")
     op.drop_table("domains")
-    drop_columns("apps", "https_redirect", "hsts_seconds")
+    drop_columns("releases", "formation", "slot")
+    drop_columns("apps", "https_redirect", "hsts_seconds", "formation")

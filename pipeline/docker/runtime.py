@@ -7,6 +7,7 @@ import contextlib
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import docker
@@ -289,7 +290,12 @@ class DockerRuntime:
         if attrs is None:
             return ContainerState("missing", -1)
         state = attrs["State"]
-        return ContainerState(str(state["Status"]), int(state.get("ExitCode", 0)))
+        return ContainerState(
+            str(state["Status"]),
+            int(state.get("ExitCode", 0)),
+            _epoch(str(state.get("StartedAt", ""))),
+            int(attrs.get("RestartCount", 0)),
+        )
 
     def logs_tail(self, name: str, lines: int = 20) -> str:
         with _engine_errors("read container logs"):
@@ -352,3 +358,13 @@ def _stream_logs(container: Any, output: Output) -> None:
             output(line.decode("utf-8", "replace"))
     except (docker.errors.DockerException, requests.exceptions.RequestException):
         return
+
+
+def _epoch(text: str) -> float | None:
+    """Docker's RFC 3339 time (nanoseconds, or the zero time before a start) as epoch seconds."""
+    head, _dot, fraction = text.rstrip("Z").partition(".")
+    try:
+        moment = datetime.fromisoformat(f"{head}.{(fraction + '000000')[:6]}+00:00")
+    except ValueError:
+        return None
+    return moment.timestamp() if moment.year > 1 else None

@@ -108,6 +108,7 @@ class App(_Keyed, SQLModel, table=True):
     # With HTTPS on: plain HTTP to a host with a certificate redirects; HSTS when above 0.
     https_redirect: bool = True
     hsts_seconds: int = 0
+    formation: dict[str, Any] = _json()  # process type -> count; {} is one web container
 
 
 class Domain(_Keyed, SQLModel, table=True):
@@ -176,6 +177,10 @@ class Release(_Keyed, SQLModel, table=True):
     env: str = "{}"  # JSON snapshot of the environment the release ran with
     rollback_of: int | None = None  # the release number a rollback reuses
     traffic: dict[str, Any] | None = _json(nullable=True)  # TrafficReport around the switch
+    formation: dict[str, Any] | None = _json(nullable=True)  # what it runs: {"web": 3}
+    # Its containers by process type: {"web": [{"container": ..., "host_port": ...}, ...]};
+    # `container` and `host_port` name the first web one.
+    slot: dict[str, Any] | None = _json(nullable=True)
     container: str | None = None
     host_port: int | None = None
     failure_reason: str | None = None

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, delete, event, func
+from sqlalchemy import Engine, delete, event, func, or_
 from sqlmodel import Session, col, create_engine, select
 
 from pipeline.errors import Conflict, NotFound
@@ -158,6 +158,7 @@ class Store:
         image: str | None = None,
         rollback_of: int | None = None,
         app_env: str | None = None,
+        formation: dict[str, Any] | None = None,
     ) -> Release:
         """Number and record a queued release; with `app_env`, the app's environment becomes
         that in the same transaction (a rollback brings back the values it ran with)."""
@@ -176,6 +177,7 @@ class Store:
                 env=env,
                 image=image,
                 rollback_of=rollback_of,
+                formation=formation,
             )
             session.add(release)
             session.flush()
@@ -202,13 +204,13 @@ class Store:
             return release
 
     def release_with_container(self, container: str) -> Release | None:
-        """The newest release recorded with this container (a taken-over standby serves two)."""
+        """The newest release recorded with this container (a taken-over standby serves two),
+        as its first or in its slot."""
+        in_slot = func.instr(col(Release.slot), f'"{container}"') > 0  # the JSON text holds it
+        named = or_(col(Release.container) == container, in_slot)
         with self._session() as session:
-            return session.exec(
-                select(Release)
-                .where(Release.container == container)
-                .order_by(col(Release.id).desc())
-            ).first()
+            query = select(Release).where(named).order_by(col(Release.id).desc())
+            return session.exec(query).first()
 
     def releases(self, app: App, limit: int = 100) -> list[Release]:
         with self._session() as session:
@@ -257,12 +259,15 @@ class Store:
         strategy: str | None = None,
         host_port: int | None = None,
         traffic: dict[str, Any] | None = None,
+        slot: dict[str, Any] | None = None,
+        formation: dict[str, Any] | None = None,
     ) -> Release:
         """What a step learned about a release (None: unchanged); never its state."""
         changes = dict(image=image, config=config, strategy=strategy, host_port=host_port)
+        more = dict(traffic=traffic, slot=slot, formation=formation)
         with self._session() as session:
             release = _row(session, Release, release_id)
-            for key, value in {**changes, "traffic": traffic}.items():
+            for key, value in {**changes, **more}.items():
                 if value is not None:
                     setattr(release, key, value)
             release.updated_at = now()

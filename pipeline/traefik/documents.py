@@ -62,18 +62,38 @@ def release_middleware(app: str) -> str:
     return f"{app}-release"
 
 
-def service_document(app: str, server_urls: Sequence[str], release: str) -> dict[str, Any]:
+def retry_middleware(app: str) -> str:
+    return f"{app}-retry"
+
+
+def service_document(
+    app: str, server_urls: Sequence[str], release: str, health_path: str | None = None
+) -> dict[str, Any]:
     """The app's service over the slot's containers; without a server Traefik answers the
-    app's hosts with 503."""
-    servers = [{"url": url} for url in server_urls]
+    app's hosts with 503.
+
+    With several containers, Traefik's own health check on `health_path` takes one that
+    stopped answering out of the balance, and the retry middleware sends an idempotent
+    request that could not reach one to another (Traefik retries no POST by default). One
+    container has nowhere else to send it: its service has no health check of Traefik's."""
+    balancer: dict[str, Any] = {"servers": [{"url": url} for url in server_urls]}
+    balancer["passHostHeader"] = True
+    retry: dict[str, Any] = {"attempts": max(len(server_urls), 1) + 1, "initialInterval": "20ms"}
+    if health_path is not None and len(server_urls) > 1:
+        balancer["healthCheck"] = {"path": health_path, "interval": "500ms", "timeout": "1s"}
+        # Docker's proxy accepts a connection for a container that just died, then closes it:
+        # Traefik answers 502 without a network error to retry on. Another container can
+        # answer it (GET, HEAD: Traefik retries no other method unless told to).
+        retry["status"] = ["502"]
     return {
         "http": {
             "middlewares": {
                 release_middleware(app): {
                     "headers": {"customResponseHeaders": {RELEASE_HEADER: release}}
-                }
+                },
+                retry_middleware(app): {"retry": retry},
             },
-            "services": {app: {"loadBalancer": {"servers": servers, "passHostHeader": True}}},
+            "services": {app: {"loadBalancer": balancer}},
         }
     }
 
@@ -81,7 +101,7 @@ def service_document(app: str, server_urls: Sequence[str], release: str) -> dict
 def router_document(site: Site) -> dict[str, Any]:
     """The routers that send the site's hosts to the app's service: every host on the web
     entrypoint, the redirected ones sent to HTTPS first, and one websecure router per host."""
-    release = [release_middleware(site.app)]
+    release = [release_middleware(site.app), retry_middleware(site.app)]
     secure = [*release, site.hsts_middleware] if site.hsts_seconds > 0 else release
     routers: dict[str, Any] = {
         site.app: {
@@ -125,6 +145,12 @@ def route_document(site: Site, service: dict[str, Any]) -> dict[str, Any]:
     for part in (service["http"], router_document(site)["http"]):
         for section, entries in part.items():
             http.setdefault(section, {}).update(entries)
+    # A service written before the retry middleware existed has none: its routers name only
+    # the middlewares that are there (and the home's shared ones, whose names start with "_").
+    defined = set(http.get("middlewares", ()))
+    for router in http["routers"].values():
+        names = router["middlewares"]
+        router["middlewares"] = [n for n in names if n in defined or n.startswith("_")]
     return {"http": {section: http[section] for section in sorted(http)}}
 
 
@@ -135,8 +161,12 @@ def validate_service(app: str, document: dict[str, Any]) -> None:
     http = document["http"]
     if set(http) - {"middlewares", "services"}:
         raise SwitchFailed("a service document holds only the app's service and middleware")
-    if set(http["services"]) != {app} or set(http["middlewares"]) != {release_middleware(app)}:
+    middlewares = set(http["middlewares"])
+    own = {release_middleware(app), retry_middleware(app)}
+    if set(http["services"]) != {app} or release_middleware(app) not in middlewares:
         raise SwitchFailed("a route file must hold exactly the app's router and service")
+    if not middlewares <= own:
+        raise SwitchFailed(f"a service document holds middlewares of its own: {middlewares}")
     for server in http["services"][app]["loadBalancer"]["servers"]:
         found = re.fullmatch(r"http://127\.0\.0\.1:(\d{1,5})", server["url"])
         if not found or not 0 < int(found.group(1)) < 65536:

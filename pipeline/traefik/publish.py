@@ -19,7 +19,7 @@ def route(
     """Point the app at `server_urls` and confirm it; returns the seconds it took. On failure
     the route Traefik had before is put back, and the error raised."""
     before = routes.read_route(settings, app)
-    routes.publish_route(settings, app, service_document(app, server_urls, label))
+    routes.publish_route(settings, app, service_document(app, server_urls, label, probe_path))
     try:
         return confirm_route(settings, app, server_urls, probe_path, label)
     except DeployError:
@@ -27,9 +27,11 @@ def route(
         raise
 
 
-def is_routed(settings: Settings, app: str, server_urls: Sequence[str], label: str) -> bool:
+def is_routed(
+    settings: Settings, app: str, server_urls: Sequence[str], label: str, probe_path: str
+) -> bool:
     """Whether the app's published service is already exactly this one."""
-    document = service_document(app, server_urls, label)
+    document = service_document(app, server_urls, label, probe_path)
     return routes.read_route(settings, app) == render(document)
 
 

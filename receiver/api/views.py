@@ -22,6 +22,8 @@ def release_view(store: Store, release: Release, *, events: bool = True) -> dict
         "strategy": release.strategy,
         "container": release.container,
         "host_port": release.host_port,
+        "formation": release.formation,
+        "slot": release.slot,
         "failure_reason": release.failure_reason,
         "failed_step": release.failed_step,
         "log_tail": release.log_tail,

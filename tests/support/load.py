@@ -150,6 +150,10 @@ class LoadGenerator:
             return Outcome(at, keepalive, None, None, f"{type(exc).__name__}: {exc}")
         return Outcome(at, keepalive, response.status_code, version_of(response.text))
 
+    def elapsed(self) -> float:
+        """Seconds since the load started: the clock of `Outcome.at`."""
+        return time.monotonic() - self._started
+
     def outcomes(self) -> list[Outcome]:
         merged = [outcome for results in self._results for outcome in results]
         return sorted(merged, key=lambda outcome: outcome.at)

@@ -1,0 +1,90 @@
+"""Scaling the live release, without a new release: web containers are added booted, gated
+and then routed, or taken out of Traefik first, then drained and stopped.
+
+Each change of the route is one confirmed switch, so a request is never sent to a container
+that has not passed the gate, nor to one that is stopping. It runs under the app's slot lock:
+a deploy (until its hand-over) or a flip back waits for it, and it waits for them.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import structlog
+
+from pipeline import formation
+from pipeline.boot import role
+from pipeline.build import Built, config_of, spec_of
+from pipeline.context import Context, Deploy
+from pipeline.errors import TempsError
+from pipeline.health import wait_until_healthy
+from pipeline.retire import Leaving, retire_in_background
+from pipeline.runtime import Instance, Slot
+from pipeline.sqlite.models import App
+from pipeline.traefik import publish
+
+log = structlog.get_logger()
+
+
+def scale(ctx: Context, app: App, count: int) -> Slot | None:
+    """The live release's web containers to `count`; None when nothing is live."""
+    with ctx.slot_locks.of(app.name):
+        live = ctx.store.live_release(app)
+        if live is None:
+            return None
+        slot = formation.slot_of(live)
+        assert slot is not None
+        run = Deploy.of(ctx, live)
+        if count > len(slot.instances):
+            slot = _grow(run, slot, count)
+        elif count < len(slot.instances):
+            slot = _shrink(run, slot, count)
+        ctx.store.set_details(live.pk, formation={formation.WEB: count})
+        return slot
+
+
+def _grow(run: Deploy, slot: Slot, count: int) -> Slot:
+    ctx, live = run.ctx, run.release
+    assert live.image is not None
+    built = Built(live.image, config_of(live), live.strategy)
+    check = built.config.healthcheck
+    added: list[Instance] = []
+    try:
+        for index in range(len(slot.instances), count):
+            name = ctx.runtime.container_name(run.app.name, live.number, role(index))
+            run.say(f"-----> scale: starting {name}")
+            instance = ctx.runtime.boot(spec_of(run, built, name), built.config.port)
+            added.append(instance)
+            state = functools.partial(ctx.runtime.state, instance.container)
+            wait_until_healthy(instance.url, check, state, run.say)
+        grown = Slot(slot.instances + tuple(added))
+        publish.route(ctx.settings, run.app.name, grown.urls, run.label, check.path)
+        for instance in added:
+            ctx.runtime.keep_running(instance.container)
+    except TempsError:
+        for instance in added:  # never routed to: nothing to drain
+            ctx.runtime.discard(instance.container)
+        raise
+    _record(run, grown)
+    run.say(f"-----> scale: {run.label} runs {count} web containers")
+    return grown
+
+
+def _shrink(run: Deploy, slot: Slot, count: int) -> Slot:
+    ctx = run.ctx
+    kept, gone = Slot(slot.instances[:count]), slot.instances[count:]
+    path = config_of(run.release).healthcheck.path
+    publish.route(ctx.settings, run.app.name, kept.urls, run.label, path)
+    _record(run, kept)
+    run.say(f"-----> scale: {run.label} runs {count} web containers; draining the others")
+    for instance in gone:
+        leaving = Leaving.of(run.release, instance.container, (instance.host_port,))
+        retire_in_background(ctx, run.app.name, leaving, run.say)
+    return kept
+
+
+def _record(run: Deploy, slot: Slot) -> None:
+    first = slot.first
+    record = formation.slot_record(slot)
+    run.ctx.store.set_details(run.id, host_port=first.host_port, slot=record)
+    log.info("scale.changed", app=run.app.name, release=run.label, web=len(slot.instances))

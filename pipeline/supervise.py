@@ -1,0 +1,109 @@
+"""Live slots between deploys: a web container that crashed comes back by its restart policy
+(Docker's back-off), on a new host port; this puts it back in the route once it passes the
+gate again, and takes it out while it is down.
+
+Once a second, one listing of the home's containers is compared with each live slot. An app
+whose slot lock is held (a deploy, a scale, a flip back) is left to that. The slot's record
+keeps every container it has; only the route follows which of them serve.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+
+import structlog
+
+from pipeline import formation
+from pipeline.build import config_of
+from pipeline.context import Context
+from pipeline.errors import TempsError
+from pipeline.health import wait_until_healthy
+from pipeline.runtime import Container, Instance, Slot
+from pipeline.sqlite.models import App
+from pipeline.traefik import publish
+
+log = structlog.get_logger()
+
+
+class Supervisor:
+    def __init__(self, ctx: Context, interval: float = 1.0) -> None:
+        self.ctx = ctx
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="supervise", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.check()
+            except TempsError as exc:
+                log.warning("supervise.check_failed", error=str(exc))
+
+    def check(self) -> None:
+        containers = {c.name: c for c in self.ctx.runtime.containers()}
+        for app in self.ctx.store.list_apps():
+            lock = self.ctx.slot_locks.of(app.name)
+            if lock.acquire(blocking=False):
+                try:
+                    self._follow(app, containers)
+                finally:
+                    lock.release()
+
+    def _follow(self, app: App, containers: dict[str, Container]) -> None:
+        live = self.ctx.store.live_release(app)
+        slot = formation.slot_of(live) if live is not None else None
+        if live is None or slot is None:
+            return
+        config = config_of(live)
+        serving: list[Instance] = []
+        moved = False
+        for instance in slot.instances:
+            seen = containers.get(instance.container)
+            port = seen.ports.get(config.port) if seen is not None and seen.running else None
+            if port is None:
+                continue  # down, or restarting: out of the route meanwhile
+            if port != instance.host_port:
+                moved = True
+                back = Instance(instance.container, port)
+                if not self._passes(back, live.pk):
+                    continue
+                instance = back
+            serving.append(instance)
+        urls = tuple(instance.url for instance in serving)
+        if moved:
+            recorded = [_with_port(i, serving) for i in slot.instances]
+            self.ctx.store.set_details(live.pk, slot=formation.slot_record(Slot(tuple(recorded))))
+        label, path = f"v{live.number}", config.healthcheck.path
+        if urls and not publish.is_routed(self.ctx.settings, app.name, urls, label, path):
+            publish.route(self.ctx.settings, app.name, urls, label, path)
+            log.info("supervise.rerouted", app=app.name, release=label, urls=list(urls))
+
+    def _passes(self, instance: Instance, release_id: int) -> bool:
+        release = self.ctx.store.get_release(release_id)
+        check = config_of(release).healthcheck
+        state = functools.partial(self.ctx.runtime.state, instance.container)
+        say = functools.partial(self.ctx.journal.write, release_id)
+        say(f"-----> {instance.container} restarted on port {instance.host_port}: gating it")
+        try:
+            wait_until_healthy(instance.url, check, state, say)
+        except TempsError as exc:
+            log.warning("supervise.gate_failed", container=instance.container, error=str(exc))
+            return False
+        return True
+
+
+def _with_port(instance: Instance, serving: list[Instance]) -> Instance:
+    for current in serving:
+        if current.container == instance.container:
+            return current
+    return instance

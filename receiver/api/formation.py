@@ -1,0 +1,81 @@
+"""The API of an app's formation: how many web containers its releases run, and the
+containers of its live release with their state."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from pydantic import Field, Strict
+
+from pipeline import formation
+from pipeline.errors import TempsError
+from pipeline.scale import scale
+from pipeline.sqlite.models import App
+from receiver.api.apps import Body, DaemonDep, PrincipalDep, app_for
+from receiver.daemon import Daemon
+from receiver.problems import ERROR_RESPONSES
+
+router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
+
+
+class FormationRequest(Body):
+    web: Annotated[int, Strict(), Field(ge=1, le=formation.MAX_CONTAINERS)]
+
+
+def formation_view(daemon: Daemon, app: App) -> dict[str, Any]:
+    live = daemon.store.live_release(app)
+    slot = formation.slot_of(live) if live is not None else None
+    now = time.time()
+    containers = []
+    for instance in slot.instances if slot else ():
+        state = daemon.runtime.state(instance.container)
+        started = state.started_at
+        containers.append(
+            {
+                "process": formation.WEB,
+                "container": instance.container,
+                "host_port": instance.host_port,
+                "release": f"v{live.number}" if live else None,
+                "state": state.status,
+                "restarts": state.restarts,
+                "uptime": round(now - started, 1)
+                if started and state.status == "running"
+                else None,
+            }
+        )
+    return {
+        "app": app.name,
+        "formation": formation.checked(app.formation, {}),
+        "live_release": f"v{live.number}" if live else None,
+        "live_formation": live.formation if live else None,
+        "containers": containers,
+    }
+
+
+@router.get("/apps/{name}/formation")
+async def get_formation(name: str, daemon: DaemonDep, who: PrincipalDep) -> dict[str, Any]:
+    # Docker is asked about each container: not on the event loop.
+    app = await run_in_threadpool(app_for, daemon, who, name)
+    return await run_in_threadpool(formation_view, daemon, app)
+
+
+@router.patch("/apps/{name}/formation")
+def set_formation(
+    name: str, body: FormationRequest, daemon: DaemonDep, who: PrincipalDep
+) -> dict[str, Any]:
+    """The formation of the app's live release, changed at once without a release (added
+    containers are gated before they are routed, removed ones drained), and of its next ones."""
+    who.require_admin()
+    app = app_for(daemon, who, name)
+    before = app.formation
+    wanted = formation.checked(app.formation, {formation.WEB: body.web})
+    app = daemon.store.update_app(app.name, formation=wanted)
+    try:
+        scale(daemon.deployer.ctx, app, body.web)
+    except TempsError:
+        app = daemon.store.update_app(app.name, formation=before)
+        raise
+    return formation_view(daemon, app)

@@ -1,0 +1,165 @@
+"""End to end, issue 18 (formation): several web containers per release, deployed blue-green,
+scaled without a release, and a killed one routed around, all under steady load through
+the real Traefik.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from support.checks import assert_no_failures, push_ok, route_servers, start_load
+from support.daemon import TEMPS_BIN, TempsDaemon
+from support.dockercli import docker
+from support.liveapp import app_containers, deploy_v1
+from support.wait import poll
+
+pytestmark = pytest.mark.docker
+
+TEMPS_SERVE_ARGS = ["--auth-failures", "100000"]
+DEPLOYS = 10
+KILL_WINDOW = 1.0  # seconds after the kill in which a request may still meet the dead one
+MAX_CAUGHT_BY_THE_KILL = 4  # over the two events
+
+
+def formation(daemon: TempsDaemon, app: str, web: int | None = None) -> httpx.Response:
+    with daemon.client() as api:
+        if web is None:
+            return api.get(f"/api/apps/{app}/formation")
+        return api.patch(f"/api/apps/{app}/formation", json={"web": web}, timeout=120)
+
+
+def live_containers(daemon: TempsDaemon, app: str) -> list[str]:
+    return [c["container"] for c in formation(daemon, app).json()["containers"]]
+
+
+def settled_containers(app: str, count: int) -> list[str]:
+    """Docker's own list of the app's containers, once retirements have left `count`."""
+    return poll(lambda: app_containers(app), lambda names: len(names) == count, timeout=30)
+
+
+def test_deploys_of_three_web_containers_and_a_rollback_drop_nothing(
+    temps_daemon: TempsDaemon, tmp_path: Path, figures: Any
+) -> None:
+    daemon, app, repo = temps_daemon, "trio", tmp_path / "repo"
+    daemon.create_app(app)
+    assert formation(daemon, app, 3).status_code == 200  # nothing live yet: the next release
+    push_ok(daemon, repo, app, "v1")
+    assert len(route_servers(daemon, app)) == 3
+    load = start_load(daemon, app)
+    try:
+        for number in range(2, DEPLOYS + 2):
+            push_ok(daemon, repo, app, f"v{number}")
+        with daemon.client() as api:
+            rolled = api.post(f"/api/apps/{app}/rollback?wait=true", json={}, timeout=300)
+        assert rolled.status_code == 200 and rolled.json()["state"] == "live", rolled.text
+    finally:
+        summary = load.stop()
+    assert_no_failures(summary)
+    live = daemon.app(app)["live_release"]
+    assert live["formation"] == {"web": 3} and len(live["slot"]["web"]) == 3
+    servers = sorted(route_servers(daemon, app))
+    assert servers == sorted(f"http://127.0.0.1:{c['host_port']}" for c in live["slot"]["web"])
+    assert sorted(settled_containers(app, 3)) == sorted(live_containers(daemon, app))
+    figures(f"web=3, {DEPLOYS} deploys and a rollback under load: {summary.line()}")
+
+
+def test_scaling_up_and_down_twice_drops_nothing_and_makes_no_release(
+    temps_daemon: TempsDaemon, tmp_path: Path, figures: Any
+) -> None:
+    daemon, app = temps_daemon, "scaler"
+    deploy_v1(daemon, tmp_path / "repo", app)
+    load = start_load(daemon, app)
+    try:
+        for _round in range(2):
+            for count in (3, 1):
+                answer = formation(daemon, app, count)
+                assert answer.status_code == 200, answer.text
+                assert len(answer.json()["containers"]) == count
+                assert len(route_servers(daemon, app)) == count
+    finally:
+        summary = load.stop()
+    assert_no_failures(summary)
+    assert [r["number"] for r in daemon.releases(app)] == [1], "scaling made a release"
+    assert settled_containers(app, 1) == live_containers(daemon, app)
+
+    env = {**os.environ, "TEMPS_TOKEN": daemon.admin_token, "TEMPS_URL": daemon.api_url}
+    scaled = subprocess.run(
+        [str(TEMPS_BIN), "ps", "scale", app, "web=2"], env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert scaled.returncode == 0, scaled.stderr
+    lines = scaled.stdout.splitlines()
+    assert lines[0] == "formation: web=2 (live: v1)"
+    assert len(lines) == 3 and all(" v1 " in line and "up " in line for line in lines[1:])
+    figures(f"scale 1 -> 3 -> 1 twice under load: {summary.line()}")
+
+
+def test_a_killed_or_crashed_web_container_is_routed_around_and_back(
+    temps_daemon: TempsDaemon, tmp_path: Path, figures: Any
+) -> None:
+    """A GET that reaches a container as it dies may get a 502 (Docker's proxy took the
+    connection, then closed it with the request sent: Traefik retries no such request); from
+    then on Traefik's health check and retry keep every request on the others. A container
+    that crashed comes back by its restart policy on a new port, and is routed again once it
+    passes the gate; one stopped by `docker kill` stays out."""
+    daemon, app = temps_daemon, "sturdy"
+    daemon.create_app(app)
+    formation(daemon, app, 3)
+    push_ok(daemon, tmp_path / "repo", app, "v1")
+    _first, killed, crashed = live_containers(daemon, app)
+    load = start_load(daemon, app)
+    try:
+        time.sleep(1.0)
+        events = [load.elapsed()]
+        docker("kill", killed)
+        time.sleep(2.0)
+        events.append(load.elapsed())
+        docker("exec", crashed, "sh", "-c", "kill -9 $(pidof httpd)")
+        back = poll(
+            lambda: {c["container"]: c for c in formation(daemon, app).json()["containers"]},
+            lambda seen: seen[crashed]["restarts"] >= 1 and seen[crashed]["state"] == "running",
+            timeout=30,
+        )
+        port = poll(
+            lambda: live_port(daemon, app, crashed),
+            lambda found: f"http://127.0.0.1:{found}" in route_servers(daemon, app),
+            timeout=30,
+        )
+        time.sleep(1.0)
+    finally:
+        summary = load.stop()
+    assert back[crashed]["restarts"] >= 1 and back[killed]["state"] == "exited", back
+    servers = route_servers(daemon, app)
+    assert len(servers) == 2 and f"http://127.0.0.1:{port}" in servers, servers
+    assert summary.total > 500 and summary.errors == 0, summary.line()
+    near = [f for f in summary.failures if any(0 <= f.at - at < KILL_WINDOW for at in events)]
+    assert near == summary.failures and all(f.status == 502 for f in near), summary.failures
+    assert summary.non_2xx <= MAX_CAUGHT_BY_THE_KILL, summary.line()
+    figures(
+        f"one of three web containers killed, another crashed and back, under load: "
+        f"{summary.line()}; {summary.non_2xx} met a container as it died"
+    )
+
+
+def live_port(daemon: TempsDaemon, app: str, container: str) -> int:
+    for entry in daemon.app(app)["live_release"]["slot"]["web"]:
+        if entry["container"] == container:
+            return int(entry["host_port"])
+    raise AssertionError(f"{container} is not in the live slot")
+
+
+@pytest.mark.parametrize("body", [{"web": 0}, {"web": 21}, {"worker": 1}, {"web": "3"}])
+def test_a_bad_formation_is_refused(temps_daemon: TempsDaemon, body: dict[str, Any]) -> None:
+    daemon, app = temps_daemon, "trio-bad"
+    if app not in daemon.apps:
+        daemon.create_app(app)
+    with daemon.client() as api:
+        answer = api.patch(f"/api/apps/{app}/formation", json=body)
+    assert answer.status_code == 422, answer.text
+    assert formation(daemon, app).json()["formation"] == {"web": 1}

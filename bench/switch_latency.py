@@ -5,10 +5,11 @@ The gate passes when the release moves health_checking -> switching (the daemon'
 timestamp). The figure is split in two with the route file's mtime: the daemon's part (state
 change, render, validate, write, fsync, rename) and Traefik's part (file watch, reload).
 
-Then the same over HTTPS (issue 17), in the same sitting: the same app, runs and deploys on a
-second daemon started with `--https`, its certificates from Debian's pebble on loopback. Each
-run starts once the app's host has its certificate issued and served; the probe loop goes to
-the websecure entrypoint with the host in the SNI and checks the chain against pebble's roots.
+The same is measured over HTTPS (issue 17) in the same sitting: the same app, runs and
+deploys on a second daemon started with `--https`, its certificates from Debian's pebble on
+loopback, its runs alternating with the HTTP ones. Each starts once the app's host has its
+certificate issued and served; the probe loop goes to the websecure entrypoint with the host
+in the SNI and checks the chain against pebble's roots.
 
     .venv/bin/python bench/switch_latency.py [--runs 3] [--deploys 10] [--no-https]
 """
@@ -169,35 +170,28 @@ def measure(
     return found
 
 
-def measure_runs(
-    report: Report,
-    daemon: TempsDaemon,
-    runs: int,
-    deploys: int,
-    tls: ssl.SSLContext | None = None,
+def measure_run(
+    report: Report, daemon: TempsDaemon, run: int, deploys: int, tls: ssl.SSLContext | None
 ) -> list[dict[str, Any]]:
-    """`runs` runs of `deploys` switches, each run with an app of its own; over HTTPS with
-    `tls`, from the moment the app's certificate is served."""
+    """Run `run`: `deploys` switches of an app of its own; over HTTPS with `tls`, from the
+    moment the app's certificate is served."""
     phase = "http" if tls is None else "https"
-    every: list[dict[str, Any]] = []
-    for run in range(runs):
-        app = f"switch{run + 1}"
-        daemon.create_app(app)
-        repo = daemon.home.parent / "repos" / app
-        commit_app(repo, f"r{run}-1")
-        first = push(repo, daemon.git_url(app))
-        if first.code != 0:
-            raise RuntimeError(f"first push failed:\n{first.output}")
-        found: dict[str, Any] = {"run": run + 1, "phase": phase}
-        if tls is not None:
-            found["certificate"] = wait_until_secure(daemon, app, tls)
-        print(f"  run {run + 1}: {deploys} deploys of {app} over {phase.upper()}", flush=True)
-        rows = measure(daemon, app, repo, deploys, f"r{run}", tls)
-        found.update(switches=rows, latency=summary([row["latency"] for row in rows]))
-        report.runs.append(found)
-        print(f"  run {run + 1}: {spread(found['latency'])}", flush=True)
-        every.extend(rows)
-    return every
+    app = f"switch{run + 1}"
+    daemon.create_app(app)
+    repo = daemon.home.parent / "repos" / app
+    commit_app(repo, f"r{run}-1")
+    first = push(repo, daemon.git_url(app))
+    if first.code != 0:
+        raise RuntimeError(f"first push failed:\n{first.output}")
+    found: dict[str, Any] = {"run": run + 1, "phase": phase}
+    if tls is not None:
+        found["certificate"] = wait_until_secure(daemon, app, tls)
+    print(f"  run {run + 1}: {deploys} deploys of {app} over {phase.upper()}", flush=True)
+    rows = measure(daemon, app, repo, deploys, f"r{run}", tls)
+    found.update(switches=rows, latency=summary([row["latency"] for row in rows]))
+    report.runs.append(found)
+    print(f"  run {run + 1}: {spread(found['latency'])}", flush=True)
+    return rows
 
 
 def phase_figures(report: Report, phase: str, every: list[dict[str, Any]]) -> dict[str, Any]:
@@ -248,9 +242,22 @@ def main() -> None:
         https=(bool, True, "also measure over HTTPS with pebble's certificates (default on)"),
     )
     report = header("switch_latency", args)
-    with running_daemon("switch_latency", args.profile) as daemon:
-        every = measure_runs(report, daemon, args.runs, args.deploys)
-    pooled = phase_figures(report, "http", every)
+    every: dict[str, list[dict[str, Any]]] = {"http": [], "https": []}
+    with contextlib.ExitStack() as stack:
+        daemons: dict[str, tuple[TempsDaemon, ssl.SSLContext | None]] = {
+            "http": (stack.enter_context(running_daemon("switch_latency", args.profile)), None)
+        }
+        if args.https:
+            daemons["https"] = stack.enter_context(secure_daemon(args.profile))
+        # Runs of the two phases alternate, and so does which goes first, so that a change in
+        # the machine's load weighs on both alike; the daemon not measured sits idle.
+        for run in range(args.runs):
+            phases = list(daemons.items())
+            if run % 2:
+                phases.reverse()
+            for phase, (daemon, tls) in phases:
+                every[phase] += measure_run(report, daemon, run, args.deploys, tls)
+    pooled = phase_figures(report, "http", every["http"])
     report.verdict(
         "median <= 50 ms",
         pooled["median"] <= MEDIAN_TARGET,
@@ -262,9 +269,7 @@ def main() -> None:
         f"p95 {ms(pooled['p95'])} over {pooled['n']} deploys",
     )
     if args.https:
-        with secure_daemon(args.profile) as (daemon, tls):
-            every = measure_runs(report, daemon, args.runs, args.deploys, tls)
-        secure = phase_figures(report, "https", every)
+        secure = phase_figures(report, "https", every["https"])
         ratio = {
             "median": secure["median"] / pooled["median"],
             "p95": secure["p95"] / pooled["p95"],

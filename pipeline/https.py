@@ -12,13 +12,14 @@ what Traefik's resolver did, and each app's routers moved when it changes.
 
 from __future__ import annotations
 
-import threading
 import time
+from typing import Any
 
 import structlog
 
 from pipeline import notify, sites
 from pipeline.errors import TempsError
+from pipeline.periodic import Periodic
 from pipeline.sealing import Sealer
 from pipeline.settings import Settings
 from pipeline.sqlite.models import App, Certificate, CertificateSource, CertificateState
@@ -29,14 +30,14 @@ log = structlog.get_logger()
 ISSUED, FAILED, PENDING = CertificateState.ISSUED, CertificateState.FAILED, CertificateState.PENDING
 
 
-class CertificateWatch:
+class CertificateWatch(Periodic):
+    name = "certificates"
+
     def __init__(self, settings: Settings, store: Store, sealer: Sealer, interval: float = 1.0):
+        super().__init__(interval)
         self.settings = settings
         self.store = store
         self.sealer = sealer
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         # Refusals logged before this start were recorded by the daemon that saw them.
         try:
             self._offset = settings.traefik_log.stat().st_size
@@ -44,22 +45,8 @@ class CertificateWatch:
             self._offset = 0
 
     def start(self) -> None:
-        if self.settings.https is None:
-            return
-        self._thread = threading.Thread(target=self._run, name="certificates", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.check()
-            except (TempsError, OSError) as exc:
-                log.error("certificates.check_failed", error=str(exc))
+        if self.settings.https is not None:
+            super().start()
 
     def check(self) -> None:
         """One look at Traefik's store and log; the routers of the hosts whose certificate
@@ -105,13 +92,9 @@ class CertificateWatch:
             return False
         retry_at = now + self.settings.acme_retry_seconds
         if record is not None and record.state == ISSUED:  # a renewal: the old one still serves
-            self.store.certificates.record(
-                host, record.source, ISSUED, expires_at=record.expires_at, reason=reason
-            )
+            self._record(host, ISSUED, expires_at=record.expires_at, reason=reason)
             return True
-        self.store.certificates.record(
-            host, CertificateSource.ACME, FAILED, reason=reason, retry_at=retry_at
-        )
+        self._record(host, FAILED, reason=reason, retry_at=retry_at)
         log.warning("certificates.refused", host=host, reason=reason)
         return True
 
@@ -129,18 +112,23 @@ class CertificateWatch:
         issued = found.get(host)
         if issued is not None:
             if record is None or record.expires_at != issued.expires_at:
-                self.store.certificates.record(
-                    host, CertificateSource.ACME, ISSUED, expires_at=issued.expires_at
-                )
+                self._record(host, ISSUED, expires_at=issued.expires_at)
                 log.info("certificates.issued", host=host, expires_at=issued.expires_at)
             return record is None or record.state != ISSUED
         if record is None:
-            self.store.certificates.record(host, CertificateSource.ACME, PENDING)
+            self._record(host, PENDING)
             return False
         if record.state == FAILED and (record.retry_at or 0.0) <= now:
-            self.store.certificates.record(host, CertificateSource.ACME, PENDING)
+            self._record(host, PENDING)
             return True
         return False
+
+    def _record(
+        self, host: str, state: CertificateState, expires_at: float | None = None, **why: Any
+    ) -> None:
+        acme = CertificateSource.ACME
+        seen = Certificate(host=host, source=acme, state=state, expires_at=expires_at, **why)
+        self.store.certificates.record(seen)
 
     def _tell(self, app: App | None, host: str, reason: str) -> None:
         if app is not None:  # the control host's failures are in the log and the API

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
+from collections.abc import Callable
 
 from pipeline.errors import Conflict, InvalidInput, NotFound, SwitchFailed
 from pipeline.settings import Settings
@@ -108,54 +109,53 @@ def refuse_taken(settings: Settings, store: Store, host: str) -> None:
 
 def add_domain(settings: Settings, store: Store, app: App, text: str) -> Site:
     host = host_name(text)
-    with _changing:
+
+    def add() -> None:
         refuse_taken(settings, store, host)
         store.domains.add(app, host)
-        site = site_of(settings, store, app)
-        try:
-            publish.rehost(settings, site)
-        except SwitchFailed:
-            store.domains.remove(app, host)
-            raise
-    return site
+
+    return _change(settings, store, app, add, lambda: store.domains.remove(app, host))
 
 
-def rehost(settings: Settings, store: Store, app: App) -> Site:
-    """Publish the app's site as the records have it now (its certificates changed)."""
-    with _changing:
-        site = site_of(settings, store, app)
-        publish.rehost(settings, site)
-    return site
+def remove_domain(settings: Settings, store: Store, app: App, text: str) -> Site:
+    host = host_name(text)
+    remove, add = store.domains.remove, store.domains.add
+    return _change(settings, store, app, lambda: remove(app, host), lambda: add(app, host))
 
 
 def set_https(
     settings: Settings, store: Store, app: App, redirect: bool | None, hsts_seconds: int | None
 ) -> Site:
     """The app's choices for its HTTPS hosts (None: unchanged), served at once."""
+    before = {"https_redirect": app.https_redirect, "hsts_seconds": app.hsts_seconds}
+    wanted = {"https_redirect": redirect, "hsts_seconds": hsts_seconds}
+    changes = {key: value for key, value in wanted.items() if value is not None}
+    return _change(
+        settings,
+        store,
+        app,
+        lambda: store.update_app(app.name, **changes),
+        lambda: store.update_app(app.name, **before),
+    )
+
+
+def rehost(settings: Settings, store: Store, app: App) -> Site:
+    """Publish the app's site as the records have it now (its certificates changed)."""
+    return _change(settings, store, app, lambda: None, lambda: None)
+
+
+def _change(
+    settings: Settings, store: Store, app: App, do: Callable[[], object], undo: Callable[[], object]
+) -> Site:
+    """Change the records, then serve the app's site as they have it; when Traefik does not
+    confirm it, the records change back (and Traefik keeps the site it had)."""
     with _changing:
-        before = store.get_app(app.name)
-        changes = {"https_redirect": redirect, "hsts_seconds": hsts_seconds}
-        app = store.update_app(app.name, **{k: v for k, v in changes.items() if v is not None})
-        site = site_of(settings, store, app)
+        do()
+        site = site_of(settings, store, store.get_app(app.name))
         try:
             publish.rehost(settings, site)
         except SwitchFailed:
-            store.update_app(
-                app.name, https_redirect=before.https_redirect, hsts_seconds=before.hsts_seconds
-            )
-            raise
-    return site
-
-
-def remove_domain(settings: Settings, store: Store, app: App, text: str) -> Site:
-    host = host_name(text)
-    with _changing:
-        store.domains.remove(app, host)
-        site = site_of(settings, store, app)
-        try:
-            publish.rehost(settings, site)
-        except SwitchFailed:
-            store.domains.add(app, host)
+            undo()
             raise
     return site
 

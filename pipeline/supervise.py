@@ -10,7 +10,6 @@ keeps every container it has; only the route follows which of them serve.
 from __future__ import annotations
 
 import functools
-import threading
 
 import structlog
 
@@ -19,6 +18,7 @@ from pipeline.build import config_of
 from pipeline.context import Context
 from pipeline.errors import TempsError
 from pipeline.health import wait_until_healthy
+from pipeline.periodic import Periodic
 from pipeline.runtime import Container, Instance, Slot
 from pipeline.sqlite.models import App
 from pipeline.traefik import publish
@@ -26,28 +26,12 @@ from pipeline.traefik import publish
 log = structlog.get_logger()
 
 
-class Supervisor:
+class Supervisor(Periodic):
+    name = "supervise"
+
     def __init__(self, ctx: Context, interval: float = 1.0) -> None:
+        super().__init__(interval)
         self.ctx = ctx
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="supervise", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.check()
-            except TempsError as exc:
-                log.warning("supervise.check_failed", error=str(exc))
 
     def check(self) -> None:
         containers = {c.name: c for c in self.ctx.runtime.containers()}

@@ -47,9 +47,13 @@ def upload(settings: Settings, store: Store, text: str, chain: str, key: str) ->
         _discard(settings, store, host)
         raise SwitchFailed(f"Traefik did not serve the certificate for {host} in time")
     expires = leaf.not_valid_after_utc.timestamp()
-    record = store.certificates.record(
-        host, CertificateSource.UPLOAD, CertificateState.ISSUED, expires_at=expires
+    uploaded = Certificate(
+        host=host,
+        source=CertificateSource.UPLOAD,
+        state=CertificateState.ISSUED,
+        expires_at=expires,
     )
+    record = store.certificates.record(uploaded)
     _rehost(settings, store, app)
     return record
 

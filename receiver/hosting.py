@@ -16,24 +16,30 @@ if TYPE_CHECKING:
 COMMANDS = ("domains", "https", "certs", "storage")
 
 
+# command: (what it does, its actions, what follows the action)
+SUBJECTS = {
+    "domains": ("list, add or remove an app's custom domains", ("list", "add", "remove")),
+    "certs": ("list certificates, or add or remove one of your own", ("list", "add", "remove")),
+    "storage": ("list, mount or unmount an app's volumes (admin)", ("list", "mount", "unmount")),
+}
+
+
 def add_commands(client_parser: Callable[[str, str], argparse.ArgumentParser]) -> None:
-    domains = client_parser("domains", "list, add or remove an app's custom domains")
-    domains.add_argument("action", choices=["list", "add", "remove"])
-    domains.add_argument("app")
-    domains.add_argument("host", nargs="?", help="the host name to add or remove")
+    parsers = {}
+    for command, (about, actions) in SUBJECTS.items():
+        parsers[command] = client_parser(command, about)
+        parsers[command].add_argument("action", choices=actions)
+    parsers["domains"].add_argument("app")
+    parsers["domains"].add_argument("host", nargs="?", help="the host name to add or remove")
+    parsers["certs"].add_argument("host", nargs="?")
+    parsers["certs"].add_argument("--cert", type=Path, help="PEM: the certificate, then its chain")
+    parsers["certs"].add_argument("--key", type=Path, help="PEM: its unencrypted private key")
+    parsers["storage"].add_argument("app")
+    parsers["storage"].add_argument("volume", nargs="?", help="NAME:/path, or NAME to unmount")
     https = client_parser("https", "show or set an app's HTTP->HTTPS redirect and HSTS")
     https.add_argument("app")
     https.add_argument("--redirect", choices=["on", "off"])
     https.add_argument("--hsts", type=int, metavar="SECONDS", help="0 turns HSTS off")
-    certs = client_parser("certs", "list certificates, or add or remove one of your own (admin)")
-    certs.add_argument("action", choices=["list", "add", "remove"])
-    certs.add_argument("host", nargs="?")
-    certs.add_argument("--cert", type=Path, help="PEM: the host's certificate, then its chain")
-    certs.add_argument("--key", type=Path, help="PEM: its unencrypted private key")
-    volumes = client_parser("storage", "list, mount or unmount an app's volumes (admin)")
-    volumes.add_argument("action", choices=["list", "mount", "unmount"])
-    volumes.add_argument("app")
-    volumes.add_argument("volume", nargs="?", help="NAME:/path to mount, NAME to unmount")
 
 
 def run(client: Client, args: argparse.Namespace) -> None:

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from pipeline.sqlite.models import Certificate, CertificateSource, CertificateState, now
+from pipeline.sqlite.models import Certificate, now
+from pipeline.sqlite.records import Records
 
 
-class Certificates:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def _session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
-
+class Certificates(Records):
     def by_host(self) -> dict[str, Certificate]:
         with self._session() as session:
             query = select(Certificate).order_by(col(Certificate.host))
@@ -22,24 +16,19 @@ class Certificates:
 
     def get(self, host: str) -> Certificate | None:
         with self._session() as session:
-            return session.exec(select(Certificate).where(Certificate.host == host)).first()
+            return session.get(Certificate, self._key(session, host))
 
-    def record(
-        self,
-        host: str,
-        source: CertificateSource,
-        state: CertificateState,
-        *,
-        expires_at: float | None = None,
-        reason: str | None = None,
-        retry_at: float | None = None,
-    ) -> Certificate:
+    @staticmethod
+    def _key(session: Session, host: str) -> int:
+        found = session.exec(select(Certificate.id).where(Certificate.host == host)).first()
+        return found or 0  # no row has id 0
+
+    def record(self, seen: Certificate) -> Certificate:
         """The host's certificate as it is now, written whole (a new row for a new host)."""
         with self._session() as session:
-            cert = session.exec(select(Certificate).where(Certificate.host == host)).first()
-            cert = cert or Certificate(host=host, source=source, state=state)
-            cert.source, cert.state = source, state
-            cert.expires_at, cert.reason, cert.retry_at = expires_at, reason, retry_at
+            cert = session.get(Certificate, self._key(session, seen.host)) or Certificate(host="")
+            for name in ("host", "source", "state", "expires_at", "reason", "retry_at"):
+                setattr(cert, name, getattr(seen, name))
             cert.updated_at = now()
             session.add(cert)
             session.commit()
@@ -47,7 +36,7 @@ class Certificates:
 
     def forget(self, host: str) -> None:
         with self._session() as session:
-            cert = session.exec(select(Certificate).where(Certificate.host == host)).first()
+            cert = session.get(Certificate, self._key(session, host))
             if cert is not None:
                 session.delete(cert)
                 session.commit()

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from pipeline.sqlite.models import App, Delivery
+from pipeline.sqlite.records import Records
 
 
-class Deliveries:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def _session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
-
+class Deliveries(Records):
     def claim(
         self, app: App, provider: str, delivery_id: str, event: str, body_digest: str | None = None
     ) -> int | None:

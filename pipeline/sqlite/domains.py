@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
-from pipeline.errors import Conflict, NotFound
 from pipeline.sqlite.models import App, Domain
+from pipeline.sqlite.records import Records
 
 
-class Domains:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def _session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
-
+class Domains(Records):
     def of(self, app: App) -> list[str]:
         """The app's custom hosts, in the order they were added."""
         with self._session() as session:
@@ -37,23 +29,12 @@ class Domains:
             return session.exec(query).first()
 
     def add(self, app: App, host: str) -> Domain:
-        with self._session() as session:
-            domain = Domain(app_id=app.pk, host=host)
-            session.add(domain)
-            try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                owner = self.owner(host)
-                who = f"app {owner.name!r}" if owner else "another app"
-                raise Conflict(f"{host} is already a domain of {who}") from None
-            return domain
+        def taken() -> str:
+            owner = self.owner(host)
+            return f"{host} is already a domain of {f'app {owner.name!r}' if owner else 'an app'}"
+
+        return self._insert(Domain(app_id=app.pk, host=host), taken)
 
     def remove(self, app: App, host: str) -> None:
-        with self._session() as session:
-            query = select(Domain).where(Domain.app_id == app.pk, Domain.host == host)
-            domain = session.exec(query).first()
-            if domain is None:
-                raise NotFound(f"{host} is not a domain of app {app.name!r}")
-            session.delete(domain)
-            session.commit()
+        query = select(Domain).where(Domain.app_id == app.pk, Domain.host == host)
+        self._delete_one(query, f"{host} is not a domain of app {app.name!r}")

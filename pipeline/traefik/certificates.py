@@ -11,9 +11,9 @@ import base64
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import structlog
 from cryptography import x509
@@ -29,14 +29,12 @@ _PROBLEM = re.compile(r"urn:ietf:params:acme:error:(?P<type>\w+) :: (?P<detail>[
 MAX_REASON_CHARS = 500
 
 
-@dataclass(frozen=True)
-class Issued:
+class Issued(NamedTuple):
     host: str
     expires_at: float
 
 
-@dataclass(frozen=True)
-class Refused:
+class Refused(NamedTuple):
     hosts: tuple[str, ...]
     reason: str
     at: float

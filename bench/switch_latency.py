@@ -236,7 +236,7 @@ def phase_figures(report: Report, phase: str, every: list[dict[str, Any]]) -> di
 
 def main() -> None:
     args = parse_args(
-        "switch latency through Traefik, probed every 1 ms, over HTTP then HTTPS",
+        "switch latency through Traefik, probed every 1 ms, over HTTP and over HTTPS",
         runs=3,
         deploys=(int, 10, "deploys measured per run (default 10)"),
         https=(bool, True, "also measure over HTTPS with pebble's certificates (default on)"),

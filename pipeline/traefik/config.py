@@ -69,6 +69,9 @@ def _certificate_resolvers(settings: Settings) -> dict[str, Any]:
         "caServer": settings.acme_ca,
         "storage": str(settings.acme_storage),
         "certificatesDuration": settings.acme_cert_hours,
+        # ECDSA P-256 rather than Traefik's default RSA 4096: a TLS handshake signs with the
+        # key, 3.5 ms of CPU each with RSA 4096 here, a fraction of that with P-256.
+        "keyType": "EC256",
         "httpChallenge": {"entryPoint": WEB},
         "tlsChallenge": {},
     }

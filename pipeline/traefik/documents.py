@@ -81,6 +81,8 @@ def service_document(
     retry: dict[str, Any] = {"attempts": max(len(server_urls), 1) + 1, "initialInterval": "20ms"}
     if health_path is not None and len(server_urls) > 1:
         balancer["healthCheck"] = {"path": health_path, "interval": "500ms", "timeout": "1s"}
+        # Between two checks, a server whose request just failed is left out at once.
+        balancer["passiveHealthCheck"] = {"failureWindow": "2s", "maxFailedAttempts": 1}
         # Docker's proxy accepts a connection for a container that just died, then closes it:
         # Traefik answers 502 without a network error to retry on. Another container can
         # answer it (GET, HEAD: Traefik retries no other method unless told to).

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from pipeline import formation
 from pipeline.build import Built, spec_of
 from pipeline.context import Deploy
-from pipeline.errors import BootFailed
 from pipeline.health import wait_until_healthy
 from pipeline.runtime import Instance, Slot
 from pipeline.states import ReleaseState as S
 
 
 def boot(deploy: Deploy, built: Built) -> Slot:
-    """Start the release's web containers, each recorded as soon as it runs, so that a
-    failure further on removes every one of them."""
+    """Start the release's web containers and record them, so that a failure further on
+    removes every one of them."""
     ctx = deploy.ctx
     count = formation.web_count(deploy.release.formation)
     names = [
@@ -24,20 +25,30 @@ def boot(deploy: Deploy, built: Built) -> Slot:
     ]
     deploy.move(S.BOOTING, container=names[0])
     port = built.config.port
-    instances: list[Instance] = []
     for name in names:
         deploy.say(f"-----> Starting {name} on port {port}")
-        try:
-            instances.append(ctx.runtime.boot(spec_of(deploy, built, name), port))
-        except BootFailed:
-            if instances:  # the first one is the record's own container: `fail` removes it
+    starts = [functools.partial(ctx.runtime.boot, spec_of(deploy, built, n), port) for n in names]
+    if len(starts) == 1:
+        instances = [starts[0]()]
+    else:
+        # Started side by side; if one fails, the others go too (the first is the record's
+        # own container: `fail` removes it).
+        with ThreadPoolExecutor(len(starts), thread_name_prefix="boot") as pool:
+            running = [pool.submit(start) for start in starts]
+            done = [
+                (name, attempt.exception()) for name, attempt in zip(names, running, strict=True)
+            ]
+        failed = [error for _name, error in done if error is not None]
+        if failed:
+            for name in names[1:]:
                 ctx.runtime.discard(name)
-            raise
-        slot = Slot(tuple(instances))
-        ctx.store.set_details(
-            deploy.id, host_port=instances[0].host_port, slot=formation.slot_record(slot)
-        )
-    return Slot(tuple(instances))
+            raise failed[0]
+        instances = [attempt.result() for attempt in running]
+    slot = Slot(tuple(instances))
+    ctx.store.set_details(
+        deploy.id, host_port=slot.first.host_port, slot=formation.slot_record(slot)
+    )
+    return slot
 
 
 def role(index: int) -> str:
@@ -54,6 +65,26 @@ def gate(deploy: Deploy, built: Built, slot: Slot) -> None:
         f"-----> Health check {check.path}: {check.healthy_threshold} passes in a row needed, "
         f"every {check.interval:g}s, deadline {check.deadline:g}s"
     )
-    for instance in slot.instances:
-        state = functools.partial(ctx.runtime.state, instance.container)
-        wait_until_healthy(instance.url, check, state, deploy.say)
+    gates = [
+        functools.partial(
+            wait_until_healthy,
+            instance.url,
+            check,
+            functools.partial(ctx.runtime.state, instance.container),
+            _reporter(deploy, instance, many=len(slot.instances) > 1),
+        )
+        for instance in slot.instances
+    ]
+    if len(gates) == 1:
+        gates[0]()
+        return
+    # Gated side by side: a slot of three takes one gate's time, not three.
+    with ThreadPoolExecutor(len(gates), thread_name_prefix=f"gate-{deploy.app.name}") as pool:
+        for running in [pool.submit(one) for one in gates]:
+            running.result()  # the first failure, in the slot's order, fails the gate
+
+
+def _reporter(deploy: Deploy, instance: Instance, many: bool) -> Callable[[str], None]:
+    if not many:
+        return deploy.say
+    return lambda line: deploy.say(f"{instance.container}: {line}")

@@ -90,6 +90,7 @@ class DockerRuntime:
         self._client: docker.DockerClient | None = None
         self._network_name: str | None = None
         self._lock = threading.Lock()
+        self._making_network = threading.Lock()
 
     @property
     def client(self) -> docker.DockerClient:
@@ -105,20 +106,24 @@ class DockerRuntime:
             if self._network_name is not None:
                 return self._network_name
         name = f"temps-{self.home_id}"
-        try:
-            self.client.networks.get(name)
-        except docker.errors.NotFound:
+        # One maker at a time: the engine's duplicate check does not stop containers booted
+        # side by side from making three networks of one name.
+        with self._making_network:
             try:
-                self.client.networks.create(
-                    name,
-                    driver="bridge",
-                    options=ISOLATED_BRIDGE,
-                    labels={"temps.home": self.instance},
-                    check_duplicate=True,
-                )
-            except docker.errors.APIError as exc:
-                if exc.status_code != 409:  # made meanwhile by another thread
-                    raise BootFailed(f"could not create network {name}: {exc.explanation}") from exc
+                self.client.networks.get(name)
+            except docker.errors.NotFound:
+                try:
+                    self.client.networks.create(
+                        name,
+                        driver="bridge",
+                        options=ISOLATED_BRIDGE,
+                        labels={"temps.home": self.instance},
+                        check_duplicate=True,
+                    )
+                except docker.errors.APIError as exc:
+                    if exc.status_code != 409:  # made meanwhile by another daemon of the home
+                        reason = f"could not create network {name}: {exc.explanation}"
+                        raise BootFailed(reason) from exc
         with self._lock:
             self._network_name = name
         return name

@@ -14,6 +14,7 @@ import functools
 import structlog
 
 from pipeline import formation
+from pipeline.appconfig import HealthCheck
 from pipeline.build import config_of
 from pipeline.context import Context
 from pipeline.errors import TempsError
@@ -59,7 +60,7 @@ class Supervisor(Periodic):
             if port != instance.host_port:
                 moved = True
                 back = Instance(instance.container, port)
-                if not self._passes(back, live.pk):
+                if not self._passes(back, config.healthcheck, live.pk):
                     continue
                 instance = back
             serving.append(instance)
@@ -72,9 +73,7 @@ class Supervisor(Periodic):
             publish.route(self.ctx.settings, app.name, urls, label, path)
             log.info("supervise.rerouted", app=app.name, release=label, urls=list(urls))
 
-    def _passes(self, instance: Instance, release_id: int) -> bool:
-        release = self.ctx.store.get_release(release_id)
-        check = config_of(release).healthcheck
+    def _passes(self, instance: Instance, check: HealthCheck, release_id: int) -> bool:
         state = functools.partial(self.ctx.runtime.state, instance.container)
         say = functools.partial(self.ctx.journal.write, release_id)
         say(f"-----> {instance.container} restarted on port {instance.host_port}: gating it")

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from pipeline.formation import WEB
 from pipeline.states import IN_FLIGHT
 from pipeline.states import ReleaseState as S
 
@@ -54,6 +55,16 @@ TONES: dict[str, str] = {
     S.INTERRUPTED: "warn",
 }
 ROLLBACK_TARGETS = (S.RETIRED, S.STANDBY)
+CONTAINER_TONES: dict[str, str] = {  # Docker's container states, and ours for one gone
+    "running": "ok",
+    "created": "info",
+    "paused": "info",
+    "restarting": "warn",
+    "removing": "muted",
+    "exited": "bad",
+    "dead": "bad",
+    "missing": "bad",
+}
 
 
 def is_running(state: str) -> bool:
@@ -133,6 +144,21 @@ def source_label(release: Mapping[str, Any]) -> str:
 
 def step_label(state: str | None) -> str:
     return STEP_LABELS.get(state or "", state or "?")
+
+
+def formation_label(formation: Mapping[str, Any] | None) -> str:
+    """`web=3 worker=1`, web first. A release recorded before formations (None) ran one web
+    container."""
+    counts = {WEB: 1, **(formation or {})}
+    return " ".join(f"{process}={counts[process]}" for process in sorted(counts, key=_web_first))
+
+
+def _web_first(process: str) -> tuple[bool, str]:
+    return process != WEB, process
+
+
+def container_tone(state: str) -> str:
+    return CONTAINER_TONES.get(state, "muted")
 
 
 def can_roll_back(release: Mapping[str, Any]) -> bool:

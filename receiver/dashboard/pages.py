@@ -42,9 +42,24 @@ def apps_page(apps: Sequence[tuple[View, View | None]], api_url: str) -> Page:
     return Page("apps.html", {"rows": apps, "count": count, "api_url": api_url})
 
 
-def app_page(app: View, releases: Sequence[View], hosts: View | None = None) -> Page:
-    """`hosts`: the app's domains view (receiver.api.domains), with each host's certificate."""
-    return Page("app.html", {"app": app, "releases": releases, "hosts": hosts or {}})
+def app_page(
+    app: View,
+    releases: Sequence[View],
+    hosts: View | None = None,
+    processes: View | None = None,
+    processes_error: str | None = None,
+) -> Page:
+    """`hosts`: the app's domains view (receiver.api.domains), with each host's certificate.
+    `processes`: its formation view (receiver.api.formation), with the live release's
+    containers; None with `processes_error` when Docker could not say."""
+    context = {
+        "app": app,
+        "releases": releases,
+        "hosts": hosts or {},
+        "processes": processes,
+        "processes_error": processes_error,
+    }
+    return Page("app.html", context)
 
 
 def confirm_page(

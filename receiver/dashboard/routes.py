@@ -17,10 +17,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 
 from pipeline import sites
-from pipeline.errors import InvalidInput, TempsError, Unauthorized
+from pipeline.errors import InvalidInput, RuntimeUnavailable, TempsError, Unauthorized
+from pipeline.sqlite.models import App
 from pipeline.sqlite.store import hash_token
 from receiver.api.apps import Number, client_address, daemon_of
 from receiver.api.domains import domains_view
+from receiver.api.formation import formation_view
 from receiver.api.views import app_view, release_view
 from receiver.auth import guarded_authenticate
 from receiver.daemon import Daemon
@@ -123,16 +125,28 @@ def apps_page(request: Request) -> Response:
     return web.guarded(request, build)
 
 
+# A plain `def` route: Starlette runs it in its thread pool, so asking Docker about each
+# container (formation_view) does not hold up the event loop.
 @router.get("/dashboard/apps/{name}")
 def app_page(name: str, request: Request) -> Response:
     def build(session: Session, daemon: Daemon) -> HTMLResponse:
         app = daemon.store.get_app(name)
         releases = [release_view(daemon.store, r) for r in daemon.store.releases(app, HISTORY)]
         hosts = domains_view(daemon, sites.site_of(daemon.settings, daemon.store, app))
-        body = pages.app_page(app_view(daemon.store, daemon.settings, app), releases, hosts)
+        processes, trouble = _processes(daemon, app)
+        view = app_view(daemon.store, daemon.settings, app)
+        body = pages.app_page(view, releases, hosts, processes, trouble)
         return web.html(web.frame(session, name, [("Apps", web.HOME), (name, None)]), body)
 
     return web.guarded(request, build)
+
+
+def _processes(daemon: Daemon, app: App) -> tuple[dict[str, Any] | None, str | None]:
+    """The app's formation view, or why Docker could not give it: the rest of the page stands."""
+    try:
+        return formation_view(daemon, app), None
+    except RuntimeUnavailable as error:
+        return None, str(error)
 
 
 @router.get("/dashboard/apps/{name}/releases/{number}")

@@ -53,6 +53,8 @@ def environment() -> Environment:
         _by_name(
             formats.ago,
             formats.clock,
+            formats.container_tone,
+            formats.formation_label,
             formats.iso,
             formats.seconds,
             formats.short_sha,

@@ -32,7 +32,9 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from pipeline.errors import InvalidInput
 
-STRATEGIES = ("blue-green", "recreate")
+STRATEGIES = ("blue-green", "recreate", "rolling")
+# A process type's name, as in a Procfile: what names its containers too.
+PROCESS_NAME = r"^[a-z][a-z0-9_-]{0,30}$"
 # pydantic error types of our own: text that cannot be stored, and the rules beyond a
 # field's type and range, which are reported only once every value has its type and range.
 _TEXT, _RULE = "text", "rule"
@@ -104,13 +106,55 @@ class DeploySettings:
     release_command: Text = ""
     release_timeout: Annotated[Number, Field(ge=1, le=86400)] = 600.0
     bake: Annotated[Number, Field(ge=0, le=86400)] = 30.0
+    # Old workers keep running until the new ones have started; false stops them first, for
+    # workers that must never run twice (a singleton scheduler, a queue without locking).
+    worker_overlap: Annotated[bool, Strict()] = True
+
+
+MemoryMb = Annotated[Int, Field(ge=0, le=1024 * 1024)]  # 0: no limit
+Cpus = Annotated[Number, Field(ge=0, le=1024)]  # 0: no limit
+Pids = Annotated[Int, Field(ge=16, le=1_000_000)]
+ProcessName = Annotated[Text, Field(pattern=PROCESS_NAME)]
+
+
+@pydantic_dataclasses.dataclass(frozen=True, config=_TABLE)
+class ProcessResources:
+    """`[resources.<process>]`: what differs for one process type; the rest is `[resources]`."""
+
+    memory_mb: MemoryMb | None = None
+    cpus: Cpus | None = None
+    pids: Pids | None = None
 
 
 @pydantic_dataclasses.dataclass(frozen=True, config=_TABLE)
 class Resources:
-    memory_mb: Annotated[Int, Field(ge=0, le=1024 * 1024)] = 1024  # 0: no limit
-    cpus: Annotated[Number, Field(ge=0, le=1024)] = 1.0  # 0: no limit
-    pids: Annotated[Int, Field(ge=16, le=1_000_000)] = 4096
+    memory_mb: MemoryMb = 1024
+    cpus: Cpus = 1.0
+    pids: Pids = 4096
+    # `[resources.worker]` tables, gathered here by `_gather_processes`.
+    processes: dict[ProcessName, ProcessResources] = dataclasses.field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_processes(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        tables = {k: v for k, v in data.items() if isinstance(v, dict) and k != "processes"}
+        if not tables:
+            return data
+        rest = {k: v for k, v in data.items() if k not in tables}
+        return {**rest, "processes": {**rest.get("processes", {}), **tables}}
+
+    def of(self, process: str) -> Resources:
+        """The limits of one process type's containers."""
+        own = self.processes.get(process)
+        if own is None:
+            return self
+        return Resources(
+            memory_mb=self.memory_mb if own.memory_mb is None else own.memory_mb,
+            cpus=self.cpus if own.cpus is None else own.cpus,
+            pids=self.pids if own.pids is None else own.pids,
+        )
 
 
 @pydantic_dataclasses.dataclass(frozen=True, config=_TABLE)
@@ -119,6 +163,9 @@ class AppConfig:
     healthcheck: HealthCheck = dataclasses.field(default_factory=HealthCheck)
     deploy: DeploySettings = dataclasses.field(default_factory=DeploySettings)
     resources: Resources = dataclasses.field(default_factory=Resources)
+    # Process type -> command, from the Procfile (or a `[processes]` table); empty: the
+    # image's own command is the one web process.
+    processes: dict[ProcessName, Text] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -157,7 +204,12 @@ def _bounds(info: FieldInfo) -> tuple[float, float | None] | None:
 _RANGES: dict[str, tuple[float, float | None]] = {
     name: bounds for name, info in _FIELDS.items() if (bounds := _bounds(info)) is not None
 }
-_TYPE_NAMES = {"int_type": "an integer", "float_type": "a number", "string_type": "a string"}
+_TYPE_NAMES = {
+    "bool_type": "true or false",
+    "int_type": "an integer",
+    "float_type": "a number",
+    "string_type": "a string",
+}
 _NOT_A_TABLE = {"dataclass_type", "dataclass_exact_type", "dict_type"}
 _UNKNOWN = {"unexpected_keyword_argument", "extra_forbidden", "invalid_key"}
 
@@ -170,8 +222,21 @@ def _problem(exc: ValidationError) -> str:
 
 
 def _worded(error: ErrorDetails) -> str:
-    name = ".".join(str(part) for part in error["loc"])
+    loc = [str(part) for part in error["loc"] if part != "[key]"]
+    if loc[:2] == ["resources", "processes"] and len(loc) > 2:
+        loc = ["resources", *loc[2:]]  # as written: [resources.worker]
+    name = ".".join(loc)
     kind, value = error["type"], error["input"]
+    if kind == "string_pattern_mismatch":
+        return (
+            f"{name}: a process type is lowercase letters, digits, '-' and '_' (at most 31, "
+            f"a letter first), got {value!r}"
+        )
+    if loc[:1] == ["resources"] and len(loc) == 3:
+        setting = f"resources.{loc[2]}"  # its bounds are those of [resources]
+        if setting in _RANGES and kind in ("greater_than_equal", "less_than_equal"):
+            low, high = _RANGES[setting]
+            return f"{name} must be between {low:g} and {high:g}, got {value!r}"
     if kind in _UNKNOWN:
         return f"unknown key {name}"
     if kind in _NOT_A_TABLE:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from pipeline import formation
+from pipeline import formation, workers
 from pipeline.build import config_of
 from pipeline.context import Deploy
 from pipeline.errors import DeployError
@@ -78,6 +78,7 @@ def flip_back(baking: Deploy, standby: Release, reason: str) -> None:
         baking.say(f"-----> could not switch back to v{standby.number}: {error}")
         return
     baking.move_other(standby, S.LIVE)
+    workers.replace(baking, baking.release, ctx.store.get_release(standby.pk))
     container = baking.release.container or ""
     tail = ctx.runtime.logs_tail(container, LOG_TAIL_LINES)
     failed = baking.move(S.FAILED, failure=Failure(reason, "bake", tail))

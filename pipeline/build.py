@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline import storage
+from pipeline import procfile, storage
 from pipeline.appconfig import AppConfig, load_toml
 from pipeline.context import Deploy
 from pipeline.dockerfile import images_named, is_image_id
 from pipeline.errors import BuildFailed, InvalidInput, ReleaseCommandFailed
+from pipeline.formation import WEB
 from pipeline.git import repo as gitrepo
 from pipeline.git.fetch import FetchLimits, fetch_commit
 from pipeline.runtime import ContainerSpec, Limits
@@ -35,14 +36,22 @@ def config_of(release: Release) -> AppConfig:
     return AppConfig.from_dict(release.config)
 
 
-def limits_of(config: AppConfig) -> Limits:
-    res = config.resources
+def limits_of(config: AppConfig, process: str = WEB) -> Limits:
+    res = config.resources.of(process)
     return Limits(memory_mb=res.memory_mb, cpus=res.cpus, pids=res.pids)
 
 
-def spec_of(deploy: Deploy, built: Built, name: str) -> ContainerSpec:
-    """A container of the release: its image, environment, labels and limits."""
-    release = deploy.release
+def spec_of(
+    deploy: Deploy,
+    built: Built,
+    name: str,
+    process: str = WEB,
+    release: Release | None = None,
+) -> ContainerSpec:
+    """A container of one process type of the release (the deploy's own by default): its
+    image, command, environment, labels and limits."""
+    release = release or deploy.release
+    command = built.config.processes.get(process)
     return ContainerSpec(
         name=name,
         image=built.image,
@@ -51,9 +60,11 @@ def spec_of(deploy: Deploy, built: Built, name: str) -> ContainerSpec:
             "temps.app": deploy.app.name,
             "temps.release": str(release.number),
             "temps.commit": release.commit,
+            "temps.process": process,
         },
-        limits=limits_of(built.config),
+        limits=limits_of(built.config, process),
         mounts=storage.mounts_of(deploy.ctx.settings, deploy.ctx.store, deploy.app),
+        command=("/bin/sh", "-c", command) if command else (),
     )
 
 
@@ -126,8 +137,10 @@ def _read_config(repo: Path, commit: str, overrides: dict[str, Any]) -> AppConfi
     if gitrepo.read_file(repo, commit, "Dockerfile") is None:
         raise BuildFailed("no Dockerfile at the root of the repository")
     raw = gitrepo.read_file(repo, commit, "temps.toml") or b""
+    processes = gitrepo.read_file(repo, commit, "Procfile")
     try:
-        return load_toml(raw.decode("utf-8"), overrides)
+        config = load_toml(raw.decode("utf-8"), overrides)
+        return procfile.applied(config, None if processes is None else processes.decode("utf-8"))
     except (InvalidInput, UnicodeDecodeError) as exc:
         raise BuildFailed(str(exc)) from exc
 

@@ -1,22 +1,25 @@
 """An app's formation: how many containers of each process type its releases run.
 
-Today the one process type is `web`, served through Traefik: a release's slot holds that many
-web containers, each gated, switched in one route change and drained together. The app's
-formation is what its next release runs with; a release keeps the formation it ran with, and a
-rollback brings it back.
+`web` is served through Traefik: a release's slot holds that many web containers, each gated,
+switched in one route change and drained together. Every other process type of the Procfile
+runs in the background, one container each unless the formation says otherwise. The app's
+formation is what its next release runs with; a release keeps the formation it ran with, and
+a rollback brings it back.
+
+A release's record keeps its containers by process type:
+`{"web": [{"container": ..., "host_port": ...}], "worker": [{"container": ...}]}`.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from pipeline.appconfig import AppConfig
 from pipeline.errors import InvalidInput
 from pipeline.runtime import Instance, Slot
 from pipeline.sqlite.models import Release
 
 WEB = "web"
-PROCESS = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 MAX_CONTAINERS = 20  # of one process type
 
 
@@ -25,30 +28,54 @@ def web_count(formation: dict[str, Any] | None) -> int:
     return int((formation or {}).get(WEB, 1))
 
 
-def checked(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, int]:
-    """`current` with `changes` applied, each count checked."""
+def checked(
+    current: dict[str, Any], changes: dict[str, Any], known: set[str] | None = None
+) -> dict[str, int]:
+    """`current` with `changes` applied, each count checked; `known`: the process types the
+    live release declares, when one is live."""
     merged = {WEB: web_count(current), **{k: int(v) for k, v in current.items()}}
     for process, count in changes.items():
-        if process != WEB:
+        if known is not None and process != WEB and process not in known:
+            declared = ", ".join(sorted(known | {WEB}))
             raise InvalidInput(
-                f"unknown process type {process!r}: an app runs web containers only (Procfile "
-                "process types are not supported yet)"
+                f"unknown process type {process!r}: the live release runs {declared} "
+                "(process types come from the Procfile)"
             )
         if isinstance(count, bool) or not isinstance(count, int):
             raise InvalidInput(f"the count of {process} must be a whole number, got {count!r}")
-        if not 1 <= count <= MAX_CONTAINERS:
-            raise InvalidInput(f"{process} runs 1 to {MAX_CONTAINERS} containers, got {count}")
+        least = 1 if process == WEB else 0
+        if not least <= count <= MAX_CONTAINERS:
+            raise InvalidInput(
+                f"{process} runs {least} to {MAX_CONTAINERS} containers, got {count}"
+            )
         merged[process] = count
     return merged
 
 
-def slot_record(slot: Slot) -> dict[str, Any]:
-    """How a release's record keeps its slot."""
-    return {WEB: [{"container": i.container, "host_port": i.host_port} for i in slot.instances]}
+def background(config: AppConfig, wanted: dict[str, Any] | None) -> dict[str, int]:
+    """How many containers each background process type of a release runs: one each unless
+    the formation says otherwise."""
+    counts = wanted or {}
+    return {p: int(counts.get(p, 1)) for p in config.processes if p != WEB}
+
+
+def slot_record(slot: Slot, release: Release | None = None) -> dict[str, Any]:
+    """How a release's record keeps its slot; the background processes `release` records
+    are kept."""
+    kept = {k: v for k, v in (release.slot or {}).items() if k != WEB} if release else {}
+    web = [{"container": i.container, "host_port": i.host_port} for i in slot.instances]
+    return {WEB: web, **kept}
+
+
+def with_workers(release: Release, workers: dict[str, list[str]]) -> dict[str, Any]:
+    """The release's record with `workers` as its background processes (none: {})."""
+    web = (release.slot or {}).get(WEB)
+    listed = {p: [{"container": name} for name in names] for p, names in workers.items()}
+    return {**({WEB: web} if web else {}), **listed}
 
 
 def slot_of(release: Release) -> Slot | None:
-    """The containers a release runs in, as recorded (None before it booted)."""
+    """The web containers a release runs in, as recorded (None before it booted)."""
     web = (release.slot or {}).get(WEB)
     if web:
         return Slot(tuple(Instance(entry["container"], int(entry["host_port"])) for entry in web))
@@ -57,10 +84,19 @@ def slot_of(release: Release) -> Slot | None:
     return Slot((Instance(release.container, release.host_port),))
 
 
+def workers_of(release: Release) -> dict[str, list[str]]:
+    """The background containers a release runs, by process type."""
+    return {
+        process: [entry["container"] for entry in entries]
+        for process, entries in (release.slot or {}).items()
+        if process != WEB
+    }
+
+
 def containers_of(release: Release) -> list[str]:
     """Every container the release may have started, booted or not."""
     slot = slot_of(release)
     names = [instance.container for instance in slot.instances] if slot else []
     if release.container is not None and release.container not in names:
         names.insert(0, release.container)
-    return names
+    return names + [name for names in workers_of(release).values() for name in names]

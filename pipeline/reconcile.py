@@ -115,7 +115,9 @@ def republish(ctx: Context, app: App, live: Release, containers: dict[str, Conta
     slot = Slot(tuple(running))
     if slot != recorded:
         first = slot.first
-        ctx.store.set_details(live.pk, host_port=first.host_port, slot=formation.slot_record(slot))
+        ctx.store.set_details(
+            live.pk, host_port=first.host_port, slot=formation.slot_record(slot, live)
+        )
     label = f"v{live.number}"
     if publish.is_routed(ctx.settings, app.name, slot.urls, label, config.healthcheck.path):
         return

@@ -134,6 +134,8 @@ class Retirements:
 def drain_slot(leaving: Leaving, say: Say) -> Drained:
     """Wait until nothing is in flight on the slot, at most its drain_timeout."""
     drained = drain(leaving.container, leaving.ports, leaving.drain_timeout)
+    if not leaving.ports:
+        return drained  # a background process: nothing routed to it
     if drained.complete:
         say(f"-----> {leaving.label} drained in {drained.seconds:.1f}s")
     else:
@@ -159,10 +161,13 @@ def drain_and_stop(
     finished = finished_during(
         ctx.settings.access_log, leaving.urls, drained.started_at, drained.ended_at
     )
-    if leaving.release_id is not None:
+    if leaving.release_id is not None and leaving.ports:
         record_drain(ctx, leaving.release_id, drained, finished)
     ctx.store.make_durable()  # the records that retire it outlive the container
     ctx.runtime.stop(drained, leaving.stop_timeout)
+    if not leaving.ports:
+        say(f"-----> Stopped {leaving.label} ({drained.container})")
+        return
     say(
         f"-----> Stopped {leaving.label}: drained {drained.seconds:.1f}s, "
         f"{finished} request{'s' if finished != 1 else ''} finished during the drain"

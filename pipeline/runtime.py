@@ -1,7 +1,7 @@
 """What the pipeline asks of a container runtime, and the records it answers with.
 
-A release runs in a slot: the set of containers that serve it (today one; replicas and
-process types later). `pipeline.docker.DockerRuntime`, the single-host Docker engine, is the
+A release runs in a slot: the set of containers that serve it (its web containers and
+its background processes). `pipeline.docker.DockerRuntime`, the single-host Docker engine, is the
 one implementation; a Swarm runtime would be a second, and the deploy story would not change.
 """
 
@@ -72,6 +72,7 @@ class ContainerSpec:
     labels: dict[str, str]
     limits: Limits
     mounts: tuple[Mount, ...] = ()
+    command: tuple[str, ...] = ()  # empty: the image's own command
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,9 @@ class Runtime(Protocol):
     def container_name(self, app: str, number: int, role: str = "") -> str: ...
     def boot(self, spec: ContainerSpec, port: int) -> Instance:
         """Start a container that serves on `port` and publish it on loopback."""
+
+    def start(self, spec: ContainerSpec) -> None:
+        """Start a background process: no port, restarted by Docker if it exits."""
 
     def run_once(self, spec: ContainerSpec, command: str, output: Output, timeout: float) -> int:
         """Run `command` once, stream its output, return its exit code."""

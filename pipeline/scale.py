@@ -1,5 +1,6 @@
 """Scaling the live release, without a new release: web containers are added booted, gated
-and then routed, or taken out of Traefik first, then drained and stopped.
+and then routed, or taken out of Traefik first, then drained and stopped; background
+processes are started, or stopped with SIGTERM and their stop_timeout.
 
 Each change of the route is one confirmed switch, so a request is never sent to a container
 that has not passed the gate, nor to one that is stopping. It runs under the app's slot lock:
@@ -12,7 +13,7 @@ import functools
 
 import structlog
 
-from pipeline import formation
+from pipeline import formation, workers
 from pipeline.boot import role
 from pipeline.build import Built, config_of, spec_of
 from pipeline.context import Context, Deploy
@@ -26,8 +27,8 @@ from pipeline.traefik import publish
 log = structlog.get_logger()
 
 
-def scale(ctx: Context, app: App, count: int) -> Slot | None:
-    """The live release's web containers to `count`; None when nothing is live."""
+def scale(ctx: Context, app: App, wanted: dict[str, int]) -> Slot | None:
+    """The live release's containers to the formation `wanted`; None when nothing is live."""
     with ctx.slot_locks.of(app.name):
         live = ctx.store.live_release(app)
         if live is None:
@@ -35,11 +36,15 @@ def scale(ctx: Context, app: App, count: int) -> Slot | None:
         slot = formation.slot_of(live)
         assert slot is not None
         run = Deploy.of(ctx, live)
+        count = formation.web_count(wanted)
         if count > len(slot.instances):
             slot = _grow(run, slot, count)
         elif count < len(slot.instances):
             slot = _shrink(run, slot, count)
-        ctx.store.set_details(live.pk, formation={formation.WEB: count})
+        counts = formation.background(config_of(live), wanted)
+        workers.stop_some(run, live, counts)
+        workers.start(run, live, counts)
+        ctx.store.set_details(live.pk, formation=wanted)
         return slot
 
 
@@ -85,6 +90,6 @@ def _shrink(run: Deploy, slot: Slot, count: int) -> Slot:
 
 def _record(run: Deploy, slot: Slot) -> None:
     first = slot.first
-    record = formation.slot_record(slot)
+    record = formation.slot_record(slot, run.current())
     run.ctx.store.set_details(run.id, host_port=first.host_port, slot=record)
     log.info("scale.changed", app=run.app.name, release=run.label, web=len(slot.instances))

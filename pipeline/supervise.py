@@ -67,7 +67,9 @@ class Supervisor(Periodic):
         urls = tuple(instance.url for instance in serving)
         if moved:
             recorded = [_with_port(i, serving) for i in slot.instances]
-            self.ctx.store.set_details(live.pk, slot=formation.slot_record(Slot(tuple(recorded))))
+            self.ctx.store.set_details(
+                live.pk, slot=formation.slot_record(Slot(tuple(recorded)), live)
+            )
         label, path = f"v{live.number}", config.healthcheck.path
         if urls and not publish.is_routed(self.ctx.settings, app.name, urls, label, path):
             publish.route(self.ctx.settings, app.name, urls, label, path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from pipeline import formation, metrics
+from pipeline import formation, metrics, workers
 from pipeline.appconfig import AppConfig
 from pipeline.build import config_of
 from pipeline.context import Deploy
@@ -93,6 +93,8 @@ def _hand_over(deploy: Deploy, target: Target) -> None:
     drained, and it stops in the background."""
     # The new release goes live before the previous one leaves: a crash in between leaves
     # two live records, and reconciliation keeps the newest, which is what Traefik serves.
+    previous = deploy.ctx.store.live_release(deploy.app)
+    workers.replace(deploy, previous, deploy.current())  # off the previous record: re-read
     previous = deploy.ctx.store.live_release(deploy.app)
     bake = target.config.deploy.bake
     if previous is None:

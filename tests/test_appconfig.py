@@ -212,7 +212,7 @@ def test_values_on_the_bounds_are_accepted() -> None:
 def test_an_unknown_strategy_is_refused_with_the_choices() -> None:
     message = refused('[deploy]\nstrategy = "canary"\n')
     assert message == (
-        "temps.toml: deploy.strategy must be one of blue-green, recreate, got 'canary'"
+        "temps.toml: deploy.strategy must be one of blue-green, recreate, rolling, got 'canary'"
     )
 
 
@@ -239,3 +239,31 @@ def test_invalid_toml_syntax_is_invalid_input_naming_the_file() -> None:
 
 def test_a_duplicated_key_is_a_syntax_error() -> None:
     assert refused("port = 1\nport = 2\n").startswith("temps.toml: ")
+
+
+def test_a_process_type_gets_its_own_resources_over_the_apps() -> None:
+    config = load_toml(
+        "[resources]\nmemory_mb = 512\ncpus = 2.0\n[resources.worker]\nmemory_mb = 128\n"
+    )
+    worker, web = config.resources.of("worker"), config.resources.of("web")
+    assert (worker.memory_mb, worker.cpus, worker.pids) == (128, 2.0, 4096)
+    assert (web.memory_mb, web.cpus) == (512, 2.0)
+    assert AppConfig.from_dict(config.to_dict()) == config  # the snapshot reads back
+
+
+def test_a_process_types_resources_are_checked_by_their_written_name() -> None:
+    assert refused("[resources.worker]\nmemory_mb = -1\n") == (
+        "temps.toml: resources.worker.memory_mb must be between 0 and 1.04858e+06, got -1"
+    )
+    assert refused("[resources.worker]\nswap = 1\n") == (
+        "temps.toml: unknown key resources.worker.swap"
+    )
+    assert "a process type is lowercase" in refused("[resources.Worker]\ncpus = 1.0\n")
+
+
+def test_worker_overlap_is_true_or_false() -> None:
+    assert load_toml("").deploy.worker_overlap is True
+    assert load_toml("[deploy]\nworker_overlap = false\n").deploy.worker_overlap is False
+    assert refused("[deploy]\nworker_overlap = 0\n") == (
+        "temps.toml: deploy.worker_overlap must be true or false, got 0"
+    )

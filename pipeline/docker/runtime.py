@@ -204,6 +204,8 @@ class DockerRuntime:
     def _run(self, spec: ContainerSpec, **options: Any) -> Any:
         """Start the spec's container (removing one left by that name); APIError passes."""
         self._remove_if_present(spec.name)
+        if spec.command:
+            options.setdefault("command", list(spec.command))
         return self.client.containers.run(
             spec.image,
             name=spec.name,
@@ -248,6 +250,20 @@ class DockerRuntime:
         if not bindings:
             raise BootFailed(f"container {name} has no published port {port}")
         return Instance(container=name, host_port=int(bindings[0]["HostPort"]))
+
+    def start(self, spec: ContainerSpec) -> None:
+        """A background process: no port; Docker restarts it (with its back-off) if it exits."""
+        with _engine_errors("start a container"):
+            try:
+                self._run(
+                    spec,
+                    environment=spec.env,
+                    labels={**spec.labels, "temps.home": self.instance},
+                    restart_policy={"Name": "unless-stopped"},
+                )
+            except docker.errors.APIError as exc:
+                reason = f"{spec.name} did not start: {first_line(exc.explanation)}"
+                raise BootFailed(reason) from exc
 
     def run_once(self, spec: ContainerSpec, command: str, output: Output, timeout: float) -> int:
         """Run `command` in a one-off container, stream its output, return its exit code."""

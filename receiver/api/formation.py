@@ -1,5 +1,5 @@
-"""The API of an app's formation: how many web containers its releases run, and the
-containers of its live release with their state."""
+"""The API of an app's formation: how many containers of each process type its releases run,
+and the containers of its live release with their state."""
 
 from __future__ import annotations
 
@@ -11,33 +11,37 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import Field, Strict
 
 from pipeline import formation
+from pipeline.build import config_of
 from pipeline.errors import TempsError
 from pipeline.scale import scale
 from pipeline.sqlite.models import App
-from receiver.api.apps import Body, DaemonDep, PrincipalDep, app_for
+from receiver.api.apps import DaemonDep, PrincipalDep, app_for
 from receiver.daemon import Daemon
 from receiver.problems import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 
 
-class FormationRequest(Body):
-    web: Annotated[int, Strict(), Field(ge=1, le=formation.MAX_CONTAINERS)]
+# Process type -> count; the types and counts are checked by `formation.checked`.
+FormationRequest = dict[Annotated[str, Field(max_length=64)], Annotated[int, Strict()]]
 
 
 def formation_view(daemon: Daemon, app: App) -> dict[str, Any]:
     live = daemon.store.live_release(app)
     slot = formation.slot_of(live) if live is not None else None
+    web = [(formation.WEB, i.container, i.host_port) for i in slot.instances] if slot else []
+    background = formation.workers_of(live) if live is not None else {}
+    listed = web + [(p, name, None) for p, names in background.items() for name in names]
     now = time.time()
     containers = []
-    for instance in slot.instances if slot else ():
-        state = daemon.runtime.state(instance.container)
+    for process, name, port in listed:
+        state = daemon.runtime.state(name)
         started = state.started_at
         containers.append(
             {
-                "process": formation.WEB,
-                "container": instance.container,
-                "host_port": instance.host_port,
+                "process": process,
+                "container": name,
+                "host_port": port,
                 "release": f"v{live.number}" if live else None,
                 "state": state.status,
                 "restarts": state.restarts,
@@ -71,10 +75,12 @@ def set_formation(
     who.require_admin()
     app = app_for(daemon, who, name)
     before = app.formation
-    wanted = formation.checked(app.formation, {formation.WEB: body.web})
+    live = daemon.store.live_release(app)
+    known = set(config_of(live).processes) if live is not None else None
+    wanted = formation.checked(app.formation, body, known)
     app = daemon.store.update_app(app.name, formation=wanted)
     try:
-        scale(daemon.deployer.ctx, app, body.web)
+        scale(daemon.deployer.ctx, app, wanted)
     except TempsError:
         app = daemon.store.update_app(app.name, formation=before)
         raise

@@ -154,6 +154,7 @@ def make_app_repo(
     toml_text: str | None = None,
     health_cgi: str | None = None,
     scripts: Mapping[str, str] | None = None,
+    procfile: str | None = None,
 ) -> str:
     """Create (or update) the app repository at `path` for `version` and commit it.
 
@@ -166,7 +167,8 @@ def make_app_repo(
     `dockerfile=False` leaves the Dockerfile out, `dockerfile_extra` adds instructions before
     `CMD`, `settings` overrides temps.toml keys (`{"deploy": {"strategy": "recreate"}}`),
     `toml_text` replaces temps.toml whole, and `health_cgi` is the body of a shell CGI script
-    at `/cgi-bin/health`; `scripts` adds more such CGI scripts, by name.
+    at `/cgi-bin/health`; `scripts` adds more such CGI scripts, by name; `procfile` is the
+    Procfile's text (none by default).
     """
     if not (path / ".git").exists():
         path.mkdir(parents=True, exist_ok=True)
@@ -188,6 +190,10 @@ def make_app_repo(
         _write(path / "temps.toml", render_toml(settings, bake))
     else:
         _write(path / "temps.toml", TEMPS_TOML.format(bake=bake))
+    if procfile is not None:
+        _write(path / "Procfile", procfile)
+    else:
+        (path / "Procfile").unlink(missing_ok=True)
     cgi = path / "www" / "cgi-bin" / "health"
     if health_cgi is not None:
         _write(cgi, "#!/bin/sh\n" + health_cgi.strip("\n") + "\n", mode=0o755)

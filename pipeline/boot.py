@@ -51,15 +51,31 @@ def boot(deploy: Deploy, built: Built) -> Slot:
     return slot
 
 
-def role(index: int) -> str:
+def role(index: int, process: str = formation.WEB) -> str:
     # The first web container keeps the name a release has always had.
+    if process != formation.WEB:
+        return f"{process}-{index + 1}"
     return "" if index == 0 else f"web{index + 1}"
 
 
-def gate(deploy: Deploy, built: Built, slot: Slot) -> None:
-    """Every container of the slot passes the health check; the first that fails fails it."""
+def free_name(deploy: Deploy, number: int, process: str = formation.WEB, first: int = 0) -> str:
+    """The first name for a new container of the process type that no container has: one
+    scaled away may still be draining, or finishing its job."""
+    runtime = deploy.ctx.runtime
+    index = first
+    while True:
+        name = runtime.container_name(deploy.app.name, number, role(index, process))
+        if runtime.state(name).status == "missing":
+            return name
+        index += 1
+
+
+def gate(deploy: Deploy, built: Built, slot: Slot, *, step: bool = True) -> None:
+    """Every container of the slot passes the health check; the first that fails fails it.
+    `step=False`: the release is health checking already (a rolling deploy's next one)."""
     ctx = deploy.ctx
-    deploy.move(S.HEALTH_CHECKING)
+    if step:
+        deploy.move(S.HEALTH_CHECKING)
     check = built.config.healthcheck
     deploy.say(
         f"-----> Health check {check.path}: {check.healthy_threshold} passes in a row needed, "

@@ -10,13 +10,14 @@ from typing import Protocol
 from pipeline import metrics
 from pipeline.bake import bake
 from pipeline.boot import boot, gate
-from pipeline.build import build, release_phase
+from pipeline.build import Built, build, release_phase
 from pipeline.context import Context, Deploy
 from pipeline.errors import TempsError
 from pipeline.failure import crashed, fail
 from pipeline.notify import send_in_background
 from pipeline.prune import prune_images
 from pipeline.retire import retire_standby, stop_previous
+from pipeline.rolling import roll
 from pipeline.sqlite.models import Release
 from pipeline.switch import Target, hand_over, switch, take_over_standby
 
@@ -46,11 +47,7 @@ def deploy(ctx: Context, lane: Lane, release_id: int) -> None:
                     retire_standby(run, standby)
                     built = build(run)
                     release_phase(run, built)
-                    if built.strategy == "recreate":
-                        stop_previous(run)
-                    slot = boot(run, built)
-                    gate(run, built, slot)
-                    target = Target(slot, built.config)
+                    target = start(run, built)
                 switch(run, target)
             except TempsError as error:
                 fail(run, error)
@@ -66,6 +63,17 @@ def deploy(ctx: Context, lane: Lane, release_id: int) -> None:
         bake(run, lane.pause)
     if lane.retired():
         prune_images(ctx, run.current())
+
+
+def start(run: Deploy, built: Built) -> Target:
+    """The new slot, booted and gated as the strategy says."""
+    if built.strategy == "rolling":
+        return roll(run, built)  # one container at a time, each swapped in as it passes
+    if built.strategy == "recreate":
+        stop_previous(run)
+    slot = boot(run, built)
+    gate(run, built, slot)
+    return Target(slot, built.config)
 
 
 def answer(run: Deploy) -> Release:

@@ -14,7 +14,7 @@ import functools
 import structlog
 
 from pipeline import formation, workers
-from pipeline.boot import role
+from pipeline.boot import free_name
 from pipeline.build import Built, config_of, spec_of
 from pipeline.context import Context, Deploy
 from pipeline.errors import TempsError
@@ -56,7 +56,7 @@ def _grow(run: Deploy, slot: Slot, count: int) -> Slot:
     added: list[Instance] = []
     try:
         for index in range(len(slot.instances), count):
-            name = ctx.runtime.container_name(run.app.name, live.number, role(index))
+            name = free_name(run, live.number, first=index)
             run.say(f"-----> scale: starting {name}")
             instance = ctx.runtime.boot(spec_of(run, built, name), built.config.port)
             added.append(instance)

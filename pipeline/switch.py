@@ -26,6 +26,7 @@ class Target:
 
     slot: Slot
     config: AppConfig
+    replaced: bool = False  # the live slot is gone already (rolling): no bake, no drain
 
 
 def take_over_standby(deploy: Deploy, standby: Release | None) -> Target | None:
@@ -97,8 +98,10 @@ def _hand_over(deploy: Deploy, target: Target) -> None:
     workers.replace(deploy, previous, deploy.current())  # off the previous record: re-read
     previous = deploy.ctx.store.live_release(deploy.app)
     bake = target.config.deploy.bake
-    if previous is None:
+    if previous is None or target.replaced:
         go_live(deploy, target.slot)
+        if previous is not None:
+            deploy.move_other(previous, S.RETIRED)
     elif bake > 0:
         go_live(deploy, target.slot)
         deploy.move_other(previous, S.STANDBY)

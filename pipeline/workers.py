@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 from pipeline import formation
+from pipeline.boot import free_name
 from pipeline.build import Built, config_of, spec_of
 from pipeline.context import Deploy
 from pipeline.errors import TempsError
@@ -67,7 +68,7 @@ def start(deploy: Deploy, release: Release, counts: dict[str, int]) -> dict[str,
     for process, count in counts.items():
         names = running.setdefault(process, [])
         while len(names) < count:
-            name = _free_name(deploy, release, process)
+            name = free_name(deploy, release.number, process)
             deploy.say(f"-----> Starting {process} {name}")
             ctx.runtime.start(spec_of(deploy, built, name, process, release))
             names.append(name)
@@ -92,15 +93,3 @@ def forget(deploy: Deploy, release: Release) -> None:
     """Stop the release's workers and take them off its record."""
     for one in _leaving(deploy, release):
         retire_in_background(deploy.ctx, deploy.app.name, one, deploy.say)
-
-
-def _free_name(deploy: Deploy, release: Release, process: str) -> str:
-    """`worker-1`, `worker-2`...: the first whose container is gone (one scaled away may
-    still be finishing its job)."""
-    runtime = deploy.ctx.runtime
-    index = 1
-    while True:
-        name = runtime.container_name(deploy.app.name, release.number, f"{process}-{index}")
-        if runtime.state(name).status == "missing":
-            return name
-        index += 1

@@ -80,7 +80,7 @@ def add_client_commands(commands: Any, env: Any) -> None:
     deploy = client_parser("deploy", "deploy a commit already pushed (default: the live one)")
     deploy.add_argument("app")
     deploy.add_argument("--commit")
-    deploy.add_argument("--strategy", choices=["blue-green", "recreate"])
+    deploy.add_argument("--strategy", choices=["blue-green", "recreate", "rolling"])
     ps = client_parser("ps", "an app's containers; `ps scale APP web=N` sets its formation")
     ps.add_argument("words", nargs="+", metavar="APP | scale APP web=N")
     hosting.add_commands(client_parser)

@@ -52,9 +52,7 @@ release: mkdir -p /data && echo release >> /data/jobs
 STOP_TIMEOUT = 10
 
 
-def push_app(
-    daemon: TempsDaemon, repo: Path, app: str, version: str, **deploy: object
-) -> None:
+def push_app(daemon: TempsDaemon, repo: Path, app: str, version: str, **deploy: object) -> None:
     push_ok(
         daemon,
         repo,
@@ -153,9 +151,7 @@ def test_a_procfile_runs_web_and_worker_and_the_old_worker_finishes_its_job(
     assert [w[0] for w in lines].count("release") == 2  # the Procfile's release: ran twice
 
 
-def test_without_overlap_no_job_is_taken_twice(
-    temps_daemon: TempsDaemon, tmp_path: Path
-) -> None:
+def test_without_overlap_no_job_is_taken_twice(temps_daemon: TempsDaemon, tmp_path: Path) -> None:
     daemon, app, repo = temps_daemon, "jobs-single", tmp_path / "repo"
     daemon.create_app(app)
     with daemon.client() as api:

@@ -1,0 +1,125 @@
+"""The rolling strategy, for apps that cannot afford twice their memory: the live release's
+web containers are replaced one at a time. Each new container is booted and gated, then one
+route change swaps it in for an old one, which drains and stops before the next new one
+boots; the app never runs more than one container beyond its formation.
+
+Both releases serve side by side until the last swap. If a new container fails its gate,
+the swaps made so far are undone the same way (the old release's image boots again, gated,
+and takes its place back) and the deploy fails: the app is left running the old release.
+There is no bake window afterwards (nothing of the old release is left to flip back to); a
+rollback is a new release that rolls the same way.
+"""
+
+from __future__ import annotations
+
+from pipeline import formation
+from pipeline.boot import boot, gate, role
+from pipeline.build import Built, config_of, spec_of
+from pipeline.context import Deploy
+from pipeline.errors import TempsError
+from pipeline.retire import Leaving, drain_and_stop
+from pipeline.runtime import Instance, Slot
+from pipeline.sqlite.models import Release
+from pipeline.states import ReleaseState as S
+from pipeline.switch import Target, route_to
+
+
+def roll(run: Deploy, built: Built) -> Target:
+    """Replace the live web containers one by one; returns the new slot, already routed."""
+    live = run.ctx.store.live_release(run.app)
+    old = formation.slot_of(live) if live is not None else None
+    if live is None or old is None:  # nothing to replace: a plain boot and gate
+        slot = boot(run, built)
+        gate(run, built, slot)
+        return Target(slot, built.config)
+    count = formation.web_count(run.release.formation)
+    run.move(S.BOOTING, container=_name(run, run.release, 0))
+    run.move(S.HEALTH_CHECKING)
+    run.say(f"-----> rolling: replacing {len(old.instances)} web containers one at a time")
+    new: list[Instance] = []
+    old_left = list(old.instances)
+    try:
+        for index in range(count):
+            new.append(_started(run, run.release, built, index))
+            _swap(run, live, new, old_left, leaving=old_left[:1])
+            old_left = old_left[1:]
+        if old_left:  # a smaller formation: the rest go
+            _swap(run, live, new, old_left, leaving=old_left)
+    except TempsError:
+        _undo(run, live, new, old_left, len(old.instances) - len(old_left))
+        raise
+    return Target(Slot(tuple(new)), built.config, replaced=True)
+
+
+def built_of(release: Release) -> Built:
+    assert release.image is not None
+    return Built(release.image, config_of(release), release.strategy)
+
+
+def _name(run: Deploy, release: Release, index: int) -> str:
+    return run.ctx.runtime.container_name(run.app.name, release.number, role(index))
+
+
+def _started(run: Deploy, release: Release, built: Built, index: int) -> Instance:
+    """One web container of `release` booted and gated; removed if it fails."""
+    name = _name(run, release, index)
+    run.say(f"-----> rolling: starting {name}")
+    instance = run.ctx.runtime.boot(spec_of(run, built, name, release=release), built.config.port)
+    try:
+        gate(run, built, Slot((instance,)), step=False)
+    except TempsError:
+        run.ctx.runtime.discard(name)  # never routed to
+        raise
+    return instance
+
+
+def _swap(
+    run: Deploy,
+    live: Release,
+    new: list[Instance],
+    kept: list[Instance],
+    leaving: list[Instance],
+) -> None:
+    """Route to `new` and the old containers after `leaving`, then drain and stop `leaving`."""
+    serving = Slot(tuple(new) + tuple(o for o in kept if o not in leaving))
+    route_to(run, serving, run.label, config_of(live).healthcheck.path)
+    run.ctx.store.set_details(run.id, slot=formation.slot_record(Slot(tuple(new))))
+    _record_live(run, live, [o for o in kept if o not in leaving])
+    _stop(run, live, leaving)
+
+
+def _undo(
+    run: Deploy, live: Release, new: list[Instance], old_left: list[Instance], gone: int
+) -> None:
+    """Put the old release's containers back, one at a time, in place of the new ones."""
+    if gone:
+        run.say(f"-----> rolling: putting back the {gone} of v{live.number} already replaced")
+    built, path = built_of(live), config_of(live).healthcheck.path
+    restored: list[Instance] = []
+    for index in range(gone):
+        try:
+            restored.append(_started(run, live, built, index))
+        except TempsError as error:
+            run.say(f"-----> rolling: v{live.number} did not come back: {error}")
+            return  # the new containers left keep serving beside what is restored
+        serving = Slot(tuple(restored + new[index + 1 :] + old_left))
+        route_to(run, serving, f"v{live.number}", path)
+        _record_live(run, live, restored + old_left)
+        _stop(run, run.release, [new[index]])
+    kept = Slot(tuple(restored + old_left))
+    route_to(run, kept, f"v{live.number}", path)
+    _stop(run, run.release, new[gone:])
+
+
+def _record_live(run: Deploy, live: Release, serving: list[Instance]) -> None:
+    if serving:
+        record = formation.slot_record(Slot(tuple(serving)), run.ctx.store.get_release(live.pk))
+        run.ctx.store.set_details(live.pk, slot=record)
+
+
+def _stop(run: Deploy, release: Release, instances: list[Instance]) -> None:
+    """Drain and stop containers that have left the route."""
+    for instance in instances:
+        leaving = Leaving.of(release, instance.container, (instance.host_port,))
+        if leaving is not None:
+            drain_and_stop(run.ctx, leaving, run.say)

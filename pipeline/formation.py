@@ -12,9 +12,10 @@ A release's record keeps its containers by process type:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from pipeline.appconfig import AppConfig
+from pipeline.appconfig import PROCESS_NAME, AppConfig
 from pipeline.errors import InvalidInput
 from pipeline.runtime import Instance, Slot
 from pipeline.sqlite.models import Release
@@ -35,6 +36,10 @@ def checked(
     live release declares, when one is live."""
     merged = {WEB: web_count(current), **{k: int(v) for k, v in current.items()}}
     for process, count in changes.items():
+        if not re.match(PROCESS_NAME, process):
+            raise InvalidInput(
+                f"invalid process type {process[:64]!r}: lowercase letters, digits, '-' and '_'"
+            )
         if known is not None and process != WEB and process not in known:
             declared = ", ".join(sorted(known | {WEB}))
             raise InvalidInput(

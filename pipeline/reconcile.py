@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 import structlog
 
-from pipeline import formation
+from pipeline import formation, workers
 from pipeline.build import config_of
-from pipeline.context import Context
+from pipeline.context import Context, Deploy
 from pipeline.errors import TempsError
 from pipeline.git import repo as gitrepo
 from pipeline.retire import Leaving, retire_in_background
@@ -52,6 +52,7 @@ def reconcile(ctx: Context) -> None:
                 continue  # the engine is away: the routes Traefik has are the best guess
             try:
                 republish(ctx, app, live, containers)
+                restart_workers(ctx, live, containers)
             except TempsError as exc:
                 log.error("reconcile.route_failed", app=app.name, error=str(exc))
     if containers is None:
@@ -62,6 +63,19 @@ def reconcile(ctx: Context) -> None:
         remove_orphans(ctx, [c for name, c in containers.items() if name not in owned])
     except TempsError as exc:
         log.error("reconcile.docker_unavailable", error=str(exc))
+
+
+def restart_workers(ctx: Context, live: Release, containers: dict[str, Container]) -> None:
+    """The live release's background processes, as its formation wants them: those gone
+    (removed by hand, or never started when the daemon stopped mid-deploy) start again."""
+    wanted = formation.background(config_of(live), live.formation)
+    recorded = formation.workers_of(live)
+    present = {p: [name for name in names if name in containers] for p, names in recorded.items()}
+    if present != recorded:
+        ctx.store.set_details(live.pk, slot=formation.with_workers(live, present))
+    if any(len(present.get(process, [])) < count for process, count in wanted.items()):
+        log.warning("reconcile.workers_restarted", release=f"v{live.number}", wanted=wanted)
+        workers.start(Deploy.of(ctx, live), live, wanted)
 
 
 def settle_records(ctx: Context, app: App) -> Release | None:

@@ -178,7 +178,7 @@ FAILURES = [
     ),
     Failure(
         "f-toml-strategy",
-        {"settings": {"deploy": {"strategy": "rolling"}}},
+        {"settings": {"deploy": {"strategy": "sideways"}}},
         ("building",),
         r"temps\.toml: deploy\.strategy must be one of",
     ),
@@ -488,7 +488,7 @@ def test_strategy_is_overridable_for_one_deploy(temps_daemon: TempsDaemon, tmp_p
     assert at("start", 2) < at("die", 1), "blue-green v2 did not start beside v1"
     assert at("destroy", 2) < at("start", 3), "recreate v3 started before v2 was gone"
     assert at("start", 4) < at("die", 3), "v4 (back to blue-green) did not start beside v3"
-    bad = api_post(temps_daemon, f"/api/apps/{app}/deploy?wait=true", {"strategy": "rolling"})
+    bad = api_post(temps_daemon, f"/api/apps/{app}/deploy?wait=true", {"strategy": "sideways"})
     assert bad.status_code == 400, f"an unknown strategy got {bad.status_code}: {bad.text}"
 
 

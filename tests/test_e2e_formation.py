@@ -161,12 +161,23 @@ def live_port(daemon: TempsDaemon, app: str, container: str) -> int:
     raise AssertionError(f"{container} is not in the live slot")
 
 
-@pytest.mark.parametrize("body", [{"web": 0}, {"web": 21}, {"worker": 1}, {"web": "3"}])
-def test_a_bad_formation_is_refused(temps_daemon: TempsDaemon, body: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("body", "status", "reason"),
+    [
+        ({"web": 0}, 400, "web runs 1 to 20 containers, got 0"),
+        ({"web": 21}, 400, "web runs 1 to 20 containers, got 21"),
+        ({"worker": -1}, 400, "worker runs 0 to 20 containers, got -1"),
+        ({"Bad Name": 1}, 400, "invalid process type 'Bad Name'"),
+        ({"web": "3"}, 422, "web"),
+    ],
+)
+def test_a_bad_formation_is_refused(
+    temps_daemon: TempsDaemon, body: dict[str, Any], status: int, reason: str
+) -> None:
     daemon, app = temps_daemon, "trio-bad"
     if app not in daemon.apps:
         daemon.create_app(app)
     with daemon.client() as api:
         answer = api.patch(f"/api/apps/{app}/formation", json=body)
-    assert answer.status_code == 422, answer.text
+    assert answer.status_code == status and reason in answer.text, answer.text
     assert formation(daemon, app).json()["formation"] == {"web": 1}

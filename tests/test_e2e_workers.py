@@ -209,6 +209,15 @@ def test_workers_scale_without_a_release(temps_daemon: TempsDaemon, tmp_path: Pa
         "sh /www/cgi-bin/worker",
     ]
 
+    # Workers removed while the daemon was down start again when it starts.
+    daemon.terminate()
+    for row in rows:
+        if row[0] == "worker":
+            docker("rm", "-f", row[1])
+    daemon.restart()
+    back = workers_of(daemon, app)
+    assert [(w["state"], w["release"]) for w in back] == [("running", "v2")] * 2, back
+
 
 def test_the_release_phase_declared_twice_rejects_the_push(
     temps_daemon: TempsDaemon, tmp_path: Path

@@ -125,6 +125,12 @@ def field_values(name: str) -> st.SearchStrategy[Any]:
     """Values for one setting: mostly inside its range, some on or past the bounds, a few
     special floats (nan, infinities) and a few of the wrong type."""
     default = DEFAULTS[name]
+    if isinstance(default, bool):
+        return st.sampled_from([True, False, 0, 1, "true"])
+    if isinstance(default, dict):  # [resources.<process>] tables
+        return st.sampled_from(
+            [{}, {"worker": {"memory_mb": 128}}, {"worker": {"pids": 1}}, {"Bad": {}}, {"w": 1}]
+        )
     if isinstance(default, str):
         good, bad = TEXTS[name][:2], TEXTS[name][2:]
         texts = {"good": st.sampled_from(good), "bad": st.sampled_from(bad), "any": st.text()}

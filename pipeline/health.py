@@ -6,7 +6,9 @@ an answer other than 2xx, or no answer within the timeout, is a failure and coun
 Each probe is over within its `timeout`, however slowly the app answers, so the gate ends
 within one `timeout` of its `deadline`.
 After a counted failure the next probes come every `recheck_interval` until the run of
-failures ends one way or the other.
+failures ends one way or the other. While nothing listens, the port is tried again every
+50 ms (a refused connection costs nothing): the first pass comes as soon as the app listens,
+not up to an `interval` later.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pipeline.errors import BootFailed, HealthCheckFailed
 from pipeline.runtime import ContainerState
 
 Report = Callable[[str], None]
+NOT_LISTENING_PAUSE = 0.05  # seconds between tries of a port nothing listens on yet
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ def wait_until_healthy(
                         f"health check {check.path} failed {failures} times in a row: {last}"
                     )
         pause = check.pause_after(failures > 0)
+        if not result.answered:
+            pause = min(pause, NOT_LISTENING_PAUSE)
         if elapsed + pause > check.deadline:
             if not result.answered:
                 raise HealthCheckFailed(

@@ -12,6 +12,7 @@ taken where a float is asked for, and becomes one.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import tomllib
 from typing import Annotated, Any
@@ -32,7 +33,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from pipeline.errors import InvalidInput
 
-STRATEGIES = ("blue-green", "recreate", "rolling")
+STRATEGIES = ("blue-green", "recreate", "rolling", "canary")
 # A process type's name, as in a Procfile: what names its containers too.
 PROCESS_NAME = r"^[a-z][a-z0-9_-]{0,30}$"
 # pydantic error types of our own: text that cannot be stored, and the rules beyond a
@@ -157,12 +158,44 @@ class Resources:
         )
 
 
+def _rising_percents(steps: list[int]) -> list[int]:
+    if any(b <= a for a, b in itertools.pairwise(steps)):
+        raise PydanticCustomError(_RULE, "must rise from one step to the next")
+    return steps
+
+
+Percent = Annotated[Int, Field(ge=1, le=100)]
+
+
+@pydantic_dataclasses.dataclass(frozen=True, config=_TABLE)
+class CanarySettings:
+    """`strategy = "canary"`: a share of the requests goes to the new release, which is
+    judged by what it served against the live release over the same window."""
+
+    weight: Annotated[Int, Field(ge=1, le=99)] = 10  # percent of requests, the first step
+    # Percents one after the other (e.g. [10, 50]); empty: [weight]. 100 is the promotion.
+    steps: Annotated[list[Percent], Field(max_length=10), AfterValidator(_rising_percents)] = (
+        dataclasses.field(default_factory=list)
+    )
+    duration: Annotated[Number, Field(ge=1, le=86400)] = 60.0  # seconds a step lasts at most
+    min_requests: Annotated[Int, Field(ge=1, le=10_000_000)] = 100  # ...or until this many
+    max_error_rate: Annotated[Number, Field(ge=0, le=1)] = 0.02
+    max_error_rate_increase: Annotated[Number, Field(ge=0, le=1)] = 0.01
+    max_p95_ratio: Annotated[Number, Field(ge=1, le=1000)] = 2.0
+
+    @property
+    def percents(self) -> list[int]:
+        """The weights the canary goes through before the promotion."""
+        return [step for step in (self.steps or [self.weight]) if step < 100]
+
+
 @pydantic_dataclasses.dataclass(frozen=True, config=_TABLE)
 class AppConfig:
     port: Annotated[Int, Field(ge=1, le=65535)] = 8000
     healthcheck: HealthCheck = dataclasses.field(default_factory=HealthCheck)
     deploy: DeploySettings = dataclasses.field(default_factory=DeploySettings)
     resources: Resources = dataclasses.field(default_factory=Resources)
+    canary: CanarySettings = dataclasses.field(default_factory=CanarySettings)
     # Process type -> command, from the Procfile (or a `[processes]` table); empty: the
     # image's own command is the one web process.
     processes: dict[ProcessName, Text] = dataclasses.field(default_factory=dict)
@@ -175,7 +208,12 @@ class AppConfig:
         return parse_config(data)
 
 
-_SECTIONS = {"healthcheck": HealthCheck, "deploy": DeploySettings, "resources": Resources}
+_SECTIONS = {
+    "healthcheck": HealthCheck,
+    "deploy": DeploySettings,
+    "resources": Resources,
+    "canary": CanarySettings,
+}
 _ADAPTER = TypeAdapter(AppConfig)
 
 
@@ -209,6 +247,7 @@ _TYPE_NAMES = {
     "int_type": "an integer",
     "float_type": "a number",
     "string_type": "a string",
+    "list_type": "a list",
 }
 _NOT_A_TABLE = {"dataclass_type", "dataclass_exact_type", "dict_type"}
 _UNKNOWN = {"unexpected_keyword_argument", "extra_forbidden", "invalid_key"}
@@ -227,6 +266,10 @@ def _worded(error: ErrorDetails) -> str:
         loc = ["resources", *loc[2:]]  # as written: [resources.worker]
     name = ".".join(loc)
     kind, value = error["type"], error["input"]
+    if len(loc) == 3 and loc[2].isdigit():  # an item of a list: canary.steps[0]
+        name = f"{loc[0]}.{loc[1]}[{loc[2]}]"
+        if kind in ("greater_than_equal", "less_than_equal"):
+            return f"{name} must be between 1 and 100, got {value!r}"
     if kind == "string_pattern_mismatch":
         return (
             f"{name}: a process type is lowercase letters, digits, '-' and '_' (at most 31, "

@@ -32,6 +32,23 @@ class SlotLocks:
             return self._locks.setdefault(app, threading.Lock())
 
 
+class CanaryCalls:
+    """Decisions taken by hand on an app's running canary (`temps canary promote|abort`),
+    waiting for the canary to read them."""
+
+    def __init__(self) -> None:
+        self._calls: dict[str, str] = {}
+        self._guard = threading.Lock()
+
+    def call(self, app: str, decision: str) -> None:
+        with self._guard:
+            self._calls[app] = decision
+
+    def take(self, app: str) -> str | None:
+        with self._guard:
+            return self._calls.pop(app, None)
+
+
 @dataclass
 class Context:
     settings: Settings
@@ -42,6 +59,7 @@ class Context:
     build_slots: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(2))
     retirements: Retirements = field(default_factory=Retirements)
     slot_locks: SlotLocks = field(default_factory=SlotLocks)
+    canary_calls: CanaryCalls = field(default_factory=CanaryCalls)
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,10 @@ class HealthCheckFailed(DeployError):
     """The health gate did not pass by its deadline."""
 
 
+class CanaryFailed(DeployError):
+    """The canary was judged worse than the live release, or withdrawn."""
+
+
 class SwitchFailed(DeployError):
     """Traefik did not confirm the new route."""
 

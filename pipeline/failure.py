@@ -35,7 +35,7 @@ def fail(deploy: Deploy, error: TempsError) -> None:
     tail = "\n".join(tail.splitlines()[-LOG_TAIL_LINES:])
     failed = deploy.move(S.FAILED, failure=Failure(reason, step, tail))
     for name in formation.containers_of(failed):
-        remove_new_container(deploy, failed, name, routed=step == S.SWITCHING)
+        remove_new_container(deploy, failed, name, routed=step in (S.SWITCHING, S.CANARY))
 
 
 def remove_new_container(deploy: Deploy, failed: Release, container: str, routed: bool) -> None:

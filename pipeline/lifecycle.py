@@ -11,6 +11,7 @@ from pipeline import metrics
 from pipeline.bake import bake
 from pipeline.boot import boot, gate
 from pipeline.build import Built, build, release_phase
+from pipeline.canary import canary
 from pipeline.context import Context, Deploy
 from pipeline.errors import TempsError
 from pipeline.failure import crashed, fail
@@ -47,7 +48,7 @@ def deploy(ctx: Context, lane: Lane, release_id: int) -> None:
                     retire_standby(run, standby)
                     built = build(run)
                     release_phase(run, built)
-                    target = start(run, built)
+                    target = start(run, built, lane)
                 switch(run, target)
             except TempsError as error:
                 fail(run, error)
@@ -65,15 +66,18 @@ def deploy(ctx: Context, lane: Lane, release_id: int) -> None:
         prune_images(ctx, run.current())
 
 
-def start(run: Deploy, built: Built) -> Target:
-    """The new slot, booted and gated as the strategy says."""
+def start(run: Deploy, built: Built, lane: Lane) -> Target:
+    """The new slot, booted and gated (and judged) as the strategy says."""
     if built.strategy == "rolling":
         return roll(run, built)  # one container at a time, each swapped in as it passes
     if built.strategy == "recreate":
         stop_previous(run)
     slot = boot(run, built)
     gate(run, built, slot)
-    return Target(slot, built.config)
+    target = Target(slot, built.config)
+    if built.strategy == "canary":
+        canary(run, target, lane.pause)  # a share of the requests first; withdrawn if worse
+    return target
 
 
 def answer(run: Deploy) -> Release:

@@ -31,11 +31,20 @@ SIGNATURE_HEADER = "X-Temps-Signature-256"
 
 
 def event_for(release: Release) -> str | None:
+    canary = canary_of(release)
     if release.state == S.LIVE:
-        return "rolled_back" if release.source == "rollback" else "live"
+        if release.source == "rollback":
+            return "rolled_back"
+        return "canary_promoted" if canary.get("decision") == "promoted" else "live"
     if release.state == S.FAILED:
-        return "failed"
+        return "canary_withdrawn" if release.failed_step == S.CANARY else "failed"
     return None
+
+
+def canary_of(release: Release) -> dict[str, Any]:
+    """The canary's decision and figures, for a release deployed as a canary ({} otherwise)."""
+    found: dict[str, Any] = (release.traffic or {}).get("canary") or {}
+    return found
 
 
 def payload(app: App, release: Release, event: str) -> dict[str, Any]:
@@ -52,6 +61,7 @@ def payload(app: App, release: Release, event: str) -> dict[str, Any]:
         "failed_step": release.failed_step,
         "log_tail": release.log_tail,
         "at": release.updated_at,
+        **({"canary": canary_of(release)} if canary_of(release) else {}),
     }
 
 

@@ -25,6 +25,7 @@ class ReleaseState(enum.StrEnum):
     RELEASING = "releasing"  # running the release command in a one-off container
     BOOTING = "booting"  # starting the new slot's container
     HEALTH_CHECKING = "health_checking"  # the gate: N consecutive 2xx probes
+    CANARY = "canary"  # a share of the requests, judged against the live release's
     SWITCHING = "switching"  # publishing the Traefik route and confirming it
     DRAINING = "draining"  # waiting for requests in flight on the old slot
     LIVE = "live"  # serving traffic
@@ -51,6 +52,7 @@ IN_FLIGHT = (
     ReleaseState.RELEASING,
     ReleaseState.BOOTING,
     ReleaseState.HEALTH_CHECKING,
+    ReleaseState.CANARY,
     ReleaseState.SWITCHING,
     ReleaseState.DRAINING,
 )
@@ -68,7 +70,9 @@ ALLOWED: dict[ReleaseState, frozenset[ReleaseState]] = {
     _S.BUILDING: frozenset({_S.RELEASING, _S.BOOTING, _S.DRAINING} | _ABORT),
     _S.RELEASING: frozenset({_S.BOOTING, _S.DRAINING} | _ABORT),
     _S.BOOTING: frozenset({_S.HEALTH_CHECKING} | _ABORT),
-    _S.HEALTH_CHECKING: frozenset({_S.SWITCHING} | _ABORT),
+    _S.HEALTH_CHECKING: frozenset({_S.CANARY, _S.SWITCHING} | _ABORT),
+    # A canary that passes is promoted by the switch; one that fails is withdrawn.
+    _S.CANARY: frozenset({_S.SWITCHING} | _ABORT),
     # With no previous slot there is nothing to drain.
     _S.SWITCHING: frozenset({_S.DRAINING, _S.LIVE} | _ABORT),
     _S.DRAINING: frozenset({_S.LIVE, _S.BOOTING} | _ABORT),

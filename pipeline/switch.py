@@ -19,6 +19,8 @@ from pipeline.states import ReleaseState as S
 from pipeline.traefik import publish, routes
 from pipeline.traefik.traffic import traffic_report
 
+KEPT_FIGURES = ("canary", "drain")  # what other steps put in the traffic record
+
 
 @dataclass(frozen=True)
 class Target:
@@ -137,5 +139,6 @@ def report_traffic(deploy: Deploy) -> None:
     settings = deploy.ctx.settings
     hosts = set(routes.site_of(settings, deploy.app.name).hosts)
     report = traffic_report(settings.access_log, hosts, started[-1], time.time())
-    deploy.ctx.store.set_details(deploy.id, traffic=report.to_dict())
+    kept = {k: v for k, v in (deploy.current().traffic or {}).items() if k in KEPT_FIGURES}
+    deploy.ctx.store.set_details(deploy.id, traffic={**report.to_dict(), **kept})
     deploy.say(f"-----> {report.summary()}")

@@ -20,6 +20,7 @@ from pipeline.traefik.homefile import proxy_secret
 from receiver import problems
 from receiver.api import actions as api_actions
 from receiver.api import apps as api
+from receiver.api import canary as api_canary
 from receiver.api import certificates as api_certificates
 from receiver.api import domains as api_domains
 from receiver.api import formation as api_formation
@@ -62,6 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api_certificates.router)
     app.include_router(api_storage.router)
     app.include_router(api_formation.router)
+    app.include_router(api_canary.router)
     app.include_router(api_tokens.router)
     app.include_router(webhook_routes.router)
     app.include_router(git_routes.router)

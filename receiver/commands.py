@@ -80,7 +80,10 @@ def add_client_commands(commands: Any, env: Any) -> None:
     deploy = client_parser("deploy", "deploy a commit already pushed (default: the live one)")
     deploy.add_argument("app")
     deploy.add_argument("--commit")
-    deploy.add_argument("--strategy", choices=["blue-green", "recreate", "rolling"])
+    deploy.add_argument("--strategy", choices=["blue-green", "recreate", "rolling", "canary"])
+    canary = client_parser("canary", "promote or abort an app's running canary (admin)")
+    canary.add_argument("action", choices=["promote", "abort"])
+    canary.add_argument("app")
     ps = client_parser("ps", "an app's containers; `ps scale APP web=N` sets its formation")
     ps.add_argument("words", nargs="+", metavar="APP | scale APP web=N")
     hosting.add_commands(client_parser)
@@ -138,6 +141,8 @@ def run_client(args: argparse.Namespace) -> None:
     elif command == "deploy":
         body = {"commit": args.commit, "strategy": args.strategy}
         _release_line(client.call("POST", f"/api/apps/{args.app}/deploy?wait=true", json=body))
+    elif command == "canary":
+        _release_line(client.call("POST", f"/api/apps/{args.app}/canary/{args.action}"))
     elif command == "config":
         _config(client, args)
     elif command == "tokens":

@@ -134,6 +134,30 @@ def confirm_route(
     )
 
 
+def confirm_split(settings: Settings, app: str, document: dict[str, Any]) -> bool:
+    """Wait until Traefik's API shows the app's service split as `document` says: the
+    weights, and each half's servers; False on timeout."""
+    services = document["http"]["services"]
+    wanted = {(s["name"], s["weight"]) for s in services[app]["weighted"]["services"]}
+
+    def weights(seen: dict[str, Any]) -> bool:
+        shown = seen["weighted"]["services"]
+        return {(s["name"].split("@")[0], s["weight"]) for s in shown} == wanted
+
+    def servers(urls: list[str]) -> Callable[[dict[str, Any]], bool]:
+        return lambda seen: sorted(s["url"] for s in seen["loadBalancer"]["servers"]) == urls
+
+    halves = {
+        name: sorted(server["url"] for server in service["loadBalancer"]["servers"])
+        for name, service in services.items()
+        if name != app
+    }
+    return _api_shows(settings, f"services/{app}@file", weights) and all(
+        _api_shows(settings, f"services/{name}@file", servers(urls))
+        for name, urls in halves.items()
+    )
+
+
 def confirm_unrouted(settings: Settings, app: str) -> bool:
     """Wait until Traefik's API shows the app's service without a server; False on timeout."""
     return _api_shows(

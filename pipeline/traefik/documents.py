@@ -100,6 +100,57 @@ def service_document(
     }
 
 
+def canary_services(app: str) -> tuple[str, str]:
+    """The two halves of a split app's service: the live release's and the canary's."""
+    return f"{app}_live", f"{app}_canary"
+
+
+def canary_cookie(app: str) -> str:
+    return f"temps-canary-{app}"
+
+
+def split_document(
+    app: str,
+    live_urls: Sequence[str],
+    canary_urls: Sequence[str],
+    weight: int,
+    release: str,
+    health_path: str | None = None,
+) -> dict[str, Any]:
+    """The app's service split between the live release and a canary: `weight` percent of
+    new clients to the canary, the rest to the live release, each client kept on the one it
+    got by a cookie. Each half balances its own containers as `service_document` does."""
+    live, canary = canary_services(app)
+    document = service_document(app, live_urls, release, health_path)
+    halves = {
+        live: document["http"]["services"][app],
+        canary: service_document(app, canary_urls, release, health_path)["http"]["services"][app],
+    }
+    sticky = {"name": canary_cookie(app), "httpOnly": True, "sameSite": "lax"}
+    document["http"]["services"] = {
+        app: {
+            "weighted": {
+                "services": [
+                    {"name": live, "weight": 100 - weight},
+                    {"name": canary, "weight": weight},
+                ],
+                "sticky": {"cookie": sticky},
+            }
+        },
+        **halves,
+    }
+    return document
+
+
+def servers_of(document: dict[str, Any]) -> list[str]:
+    """Every server URL a service document routes to, in either half of a split."""
+    return [
+        server["url"]
+        for service in document["http"]["services"].values()
+        for server in service.get("loadBalancer", {}).get("servers", [])
+    ]
+
+
 def router_document(site: Site) -> dict[str, Any]:
     """The routers that send the site's hosts to the app's service: every host on the web
     entrypoint, the redirected ones sent to HTTPS first, and one websecure router per host."""
@@ -165,14 +216,17 @@ def validate_service(app: str, document: dict[str, Any]) -> None:
         raise SwitchFailed("a service document holds only the app's service and middleware")
     middlewares = set(http["middlewares"])
     own = {release_middleware(app), retry_middleware(app)}
-    if set(http["services"]) != {app} or release_middleware(app) not in middlewares:
+    services = set(http["services"])
+    if app not in services or release_middleware(app) not in middlewares:
         raise SwitchFailed("a route file must hold exactly the app's router and service")
+    if services - {app, *canary_services(app)}:
+        raise SwitchFailed(f"a service document holds services of its own: {services}")
     if not middlewares <= own:
         raise SwitchFailed(f"a service document holds middlewares of its own: {middlewares}")
-    for server in http["services"][app]["loadBalancer"]["servers"]:
-        found = re.fullmatch(r"http://127\.0\.0\.1:(\d{1,5})", server["url"])
+    for url in servers_of(document):
+        found = re.fullmatch(r"http://127\.0\.0\.1:(\d{1,5})", url)
         if not found or not 0 < int(found.group(1)) < 65536:
-            raise SwitchFailed(f"invalid server URL: {server['url']!r}")
+            raise SwitchFailed(f"invalid server URL: {url!r}")
 
 
 def validate_site(site: Site) -> None:

@@ -4,13 +4,25 @@ reconciliation all go through `route`; a domain change goes through `rehost`."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from pipeline.errors import DeployError, SwitchFailed
 from pipeline.settings import Settings
 from pipeline.traefik import routes
-from pipeline.traefik.config import confirm_route, confirm_routers, confirm_unrouted
-from pipeline.traefik.documents import Site, render, router_document, service_document
+from pipeline.traefik.config import (
+    confirm_route,
+    confirm_routers,
+    confirm_split,
+    confirm_unrouted,
+)
+from pipeline.traefik.documents import (
+    Site,
+    render,
+    router_document,
+    service_document,
+    split_document,
+)
 
 
 def route(
@@ -25,6 +37,30 @@ def route(
     except DeployError:
         routes.restore_route(settings, app, before)
         raise
+
+
+def split(
+    settings: Settings,
+    app: str,
+    live_urls: Sequence[str],
+    canary_urls: Sequence[str],
+    weight: int,
+    label: str,
+    probe_path: str,
+) -> float:
+    """Send `weight` percent of the app's new clients to `canary_urls`, the rest to
+    `live_urls`, and confirm it in Traefik's API; on failure the route it had is put back."""
+    before = routes.read_route(settings, app)
+    document = split_document(app, live_urls, canary_urls, weight, label, probe_path)
+    routes.publish_route(settings, app, document)
+    started = time.monotonic()
+    if confirm_split(settings, app, document):
+        return time.monotonic() - started
+    routes.restore_route(settings, app, before)
+    raise SwitchFailed(
+        f"Traefik did not confirm the canary's share of {weight}% within "
+        f"{settings.switch_confirm_timeout:g}s; the route it had is back"
+    )
 
 
 def is_routed(

@@ -84,6 +84,56 @@ def finished_during(access_log: Path, server_urls: set[str], start: float, end: 
 
 
 @dataclass(frozen=True)
+class Served:
+    """What a set of servers answered over a window: requests, errors (any 5xx, Traefik's
+    own 502 and 504 for a server it could not reach included) and latency percentiles."""
+
+    requests: int
+    errors: int
+    p50_ms: float | None
+    p95_ms: float | None
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "error_rate": round(self.error_rate, 4)}
+
+
+def served_by(
+    access_log: Path, groups: dict[str, set[str]], start: float, end: float
+) -> dict[str, Served]:
+    """For each group of server URLs, what its servers answered among the requests that
+    started after `start` and ended by `end`."""
+    durations: dict[str, list[float]] = {name: [] for name in groups}
+    errors = dict.fromkeys(groups, 0)
+    owner = {url: name for name, urls in groups.items() for url in urls}
+    for entry in _entries_backwards(access_log):
+        if entry.ended < start - WRITE_RACE_SECONDS:
+            break
+        name = owner.get(entry.server)
+        if name is None or entry.started < start or entry.ended > end:
+            continue
+        durations[name].append(entry.ended - entry.started)
+        if entry.status >= 500 or entry.status == 0:
+            errors[name] += 1
+    return {
+        name: Served(len(taken), errors[name], _percentile(taken, 50), _percentile(taken, 95))
+        for name, taken in durations.items()
+    }
+
+
+def _percentile(seconds: list[float], percent: int) -> float | None:
+    """The nearest-rank percentile, in milliseconds; None without a sample."""
+    if not seconds:
+        return None
+    ranked = sorted(seconds)
+    index = max(0, -(-percent * len(ranked) // 100) - 1)
+    return round(ranked[index] * 1000, 2)
+
+
+@dataclass(frozen=True)
 class _Entry:
     started: float
     ended: float

@@ -29,6 +29,7 @@ STEP_LABELS: dict[str, str] = {
     S.RELEASING: "Release command",
     S.BOOTING: "Boot",
     S.HEALTH_CHECKING: "Health gate",
+    S.CANARY: "Canary",
     S.SWITCHING: "Switch",
     S.DRAINING: "Drain",
     S.LIVE: "Live",
@@ -43,6 +44,7 @@ SHORT_STEPS: dict[str, str] = {
     S.RELEASING: "release",
     S.BOOTING: "boot",
     S.HEALTH_CHECKING: "gate",
+    S.CANARY: "canary",
     S.SWITCHING: "switch",
     S.DRAINING: "drain",
 }
@@ -65,6 +67,7 @@ CONTAINER_TONES: dict[str, str] = {  # Docker's container states, and ours for o
     "dead": "bad",
     "missing": "bad",
 }
+CANARY_TONES: dict[str, str] = {"promoted": "ok", "withdrawn": "bad", "running": "info"}
 
 
 def is_running(state: str) -> bool:
@@ -176,8 +179,9 @@ class Traffic:
 
 
 def traffic(report: object) -> Traffic | None:
-    """The switch's traffic report in words; None when there is no report."""
-    if not isinstance(report, Mapping):
+    """The switch's traffic report in words; None when there is no report, as for a canary
+    withdrawn (or still running) before any switch: its record holds only the canary's."""
+    if not isinstance(report, Mapping) or set(report) <= {"canary"}:
         return None
     requests, errors = _count(report.get("requests")), _count(report.get("errors"))
     window, before = report.get("window_seconds"), report.get("before")
@@ -208,3 +212,97 @@ def _plural(count: int, noun: str) -> str:
 
 def _count(value: object) -> int:
     return value if isinstance(value, int) else 0
+
+
+def percent(rate: float) -> str:
+    """A share as a percentage: 0.0333 is `3.3%`."""
+    return f"{rate * 100:.1f}%"
+
+
+def milliseconds(value: object) -> str:
+    """A latency in ms, to three figures or so; `-` without a sample (None)."""
+    if not isinstance(value, int | float):
+        return "-"
+    if value < 1:
+        return f"{value:.2f}"
+    return f"{value:.1f}" if value < 100 else f"{value:,.0f}"
+
+
+@dataclass(frozen=True)
+class Served:
+    """What one side (the canary or the live release) answered during a canary step."""
+
+    requests: str
+    errors: str
+    error_rate: str
+    p50: str
+    p95: str
+
+
+@dataclass(frozen=True)
+class CanaryStep:
+    weight: str  # the canary's share of new clients, `10%`
+    seconds: str
+    canary: Served
+    live: Served
+    passed: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Canary:
+    """A canary's decision and each step's figures, as the release page words them."""
+
+    decision: str  # running, promoted or withdrawn
+    tone: str
+    reason: str
+    steps: tuple[CanaryStep, ...]
+    hurt: str | None  # withdrawn: `4 of 130 requests` failed on the canary until then
+
+
+def canary(report: object) -> Canary | None:
+    """The canary's figures in the release's traffic record; None when it ran no canary."""
+    figures = report.get("canary") if isinstance(report, Mapping) else None
+    if not isinstance(figures, Mapping):
+        return None
+    decision = str(figures.get("decision") or "")
+    steps = figures.get("steps") if isinstance(figures.get("steps"), list) else []
+    requests = figures.get("requests_until_withdrawn")
+    errors = figures.get("errors_until_withdrawn")
+    hurt = None
+    if isinstance(requests, int) and isinstance(errors, int):
+        hurt = f"{errors:,} of {_plural(requests, 'request')}"
+    return Canary(
+        decision=decision,
+        tone=CANARY_TONES.get(decision, "muted"),
+        reason=str(figures.get("reason") or ""),
+        steps=tuple(_canary_step(s) for s in steps if isinstance(s, Mapping)),
+        hurt=hurt,
+    )
+
+
+def _canary_step(step: Mapping[str, Any]) -> CanaryStep:
+    weight, spent = step.get("weight"), step.get("seconds")
+    return CanaryStep(
+        weight=f"{weight:g}%" if isinstance(weight, int | float) else "?",
+        seconds=seconds(float(spent)) if isinstance(spent, int | float) else "-",
+        canary=_served(step.get("canary")),
+        live=_served(step.get("live")),
+        passed=step.get("passed") is True,
+        reason=str(step.get("reason") or ""),
+    )
+
+
+def _served(side: object) -> Served:
+    figures: Mapping[str, Any] = side if isinstance(side, Mapping) else {}
+    requests, errors = _count(figures.get("requests")), _count(figures.get("errors"))
+    rate = figures.get("error_rate")
+    if not isinstance(rate, int | float):
+        rate = errors / requests if requests else 0.0
+    return Served(
+        requests=f"{requests:,}",
+        errors=f"{errors:,}",
+        error_rate=percent(float(rate)),
+        p50=milliseconds(figures.get("p50_ms")),
+        p95=milliseconds(figures.get("p95_ms")),
+    )

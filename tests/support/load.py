@@ -74,9 +74,13 @@ class LoadGenerator:
         max_seconds: float = 600.0,
         max_requests: int = 200_000,
         verify: ssl.SSLContext | None = None,
+        cookies: bool = True,
     ) -> None:
         """For an https `http_url`, `verify` holds the CA that must have signed the host's
-        certificate; the host name goes in the SNI and is checked against it."""
+        certificate; the host name goes in the SNI and is checked against it. With `cookies`
+        False every request goes without the cookies earlier answers set, as a new client's
+        would."""
+        self.cookies = cookies
         self.url = f"{http_url}{path}"
         self.host = host
         self.verify = verify
@@ -144,6 +148,8 @@ class LoadGenerator:
 
     def _one(self, client: httpx.Client, keepalive: bool) -> Outcome:
         at = time.monotonic() - self._started
+        if not self.cookies:
+            client.cookies.clear()
         try:
             response = client.get(self.url, extensions=self.extensions)
         except httpx.HTTPError as exc:

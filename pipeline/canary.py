@@ -1,0 +1,146 @@
+"""The canary: after the gate, a share of the app's requests goes to the new release, which
+is judged by the requests it served against the live release's over the same window.
+
+Traefik's weighted service sends `weight` percent of new clients to the new release and
+keeps each on the release it got (a cookie). Each step lasts `duration` seconds, or until
+`min_requests` requests reached the canary; a look at Traefik's access log every half second
+judges its errors at once and, when the step ends, its latency (`pipeline.judgement`). Passing
+every step, the deploy goes on to the switch: 100 % to the new release, then the bake window
+and the drain as for blue-green. Failing one, the split is withdrawn in one route change and
+the release fails at step `canary` with the figures that failed it; the requests it already
+had finish on it while it drains.
+
+`temps canary promote|abort` decides by hand; a newer deploy (a rollback, say) withdraws the
+canary, as does a daemon that stops.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pipeline import formation
+from pipeline.build import config_of
+from pipeline.context import Deploy
+from pipeline.errors import CanaryFailed
+from pipeline.judgement import Verdict, judge
+from pipeline.sqlite.models import Release
+from pipeline.states import ReleaseState as S
+from pipeline.switch import Target, route_to
+from pipeline.traefik import publish
+from pipeline.traefik.traffic import Served, served_by
+
+LOOK_SECONDS = 0.5
+Pause = Callable[[float], bool]  # True when the deploy should stop waiting
+
+
+def canary(run: Deploy, target: Target, pause: Pause) -> None:
+    """Run the canary's steps; returns when it passed, raises CanaryFailed when withdrawn."""
+    live = run.ctx.store.live_release(run.app)
+    if live is None:
+        run.say("-----> canary: nothing is live to compare with; switching as blue-green")
+        return
+    run.move(S.CANARY)
+    run.ctx.canary_calls.take(run.app.name)  # a call left from an earlier canary
+    steps: list[dict[str, Any]] = []
+    began = time.time()
+    for weight in target.config.canary.percents:
+        verdict = _step(run, target, live, weight, pause, steps)
+        if not verdict.passed:
+            _withdraw(run, live, verdict, steps, target.slot.urls, began)
+        if verdict.by_hand:
+            break
+    _record(run, steps, "promoted", steps[-1]["reason"] if steps else "")
+    run.say(f"-----> canary passed: promoting {run.label}")
+
+
+def _step(
+    run: Deploy,
+    target: Target,
+    live: Release,
+    weight: int,
+    pause: Pause,
+    steps: list[dict[str, Any]],
+) -> Verdict:
+    """One weight, held until it is judged."""
+    ctx, limits = run.ctx, target.config.canary
+    live_slot = formation.slot_of(live)
+    live_urls = live_slot.urls if live_slot is not None else ()
+    path = target.config.healthcheck.path
+    took = publish.split(
+        ctx.settings, run.app.name, live_urls, target.slot.urls, weight, run.label, path
+    )
+    run.say(
+        f"-----> canary: {weight}% of new clients to {run.label} (confirmed in "
+        f"{took * 1000:.0f} ms), for {limits.duration:g}s or {limits.min_requests} requests"
+    )
+    groups = {"canary": set(target.slot.urls), "live": set(live_urls)}
+    started, ends = time.time(), time.monotonic() + limits.duration
+    while True:
+        served = served_by(ctx.settings.access_log, groups, started, time.time())
+        called = ctx.canary_calls.take(run.app.name)
+        done = served["canary"].requests >= limits.min_requests or time.monotonic() >= ends
+        verdict = _called(called) or judge(served["canary"], served["live"], limits, done)
+        if verdict is None and pause(LOOK_SECONDS):
+            verdict = Verdict(False, "a newer deploy came (or the daemon is stopping)")
+        if verdict is not None:
+            steps.append(
+                {
+                    "weight": weight,
+                    "seconds": round(time.time() - started, 2),
+                    "canary": served["canary"].to_dict(),
+                    "live": served["live"].to_dict(),
+                    "passed": verdict.passed,
+                    "reason": verdict.reason,
+                }
+            )
+            _record(run, steps, "running", verdict.reason)
+            return verdict
+
+
+def _called(decision: str | None) -> Verdict | None:
+    if decision == "promote":
+        return Verdict(True, "promoted by hand", by_hand=True)
+    if decision == "abort":
+        return Verdict(False, "aborted by hand", by_hand=True)
+    return None
+
+
+def _withdraw(
+    run: Deploy,
+    live: Release,
+    verdict: Verdict,
+    steps: list[dict[str, Any]],
+    canary_urls: tuple[str, ...],
+    began: float,
+) -> None:
+    """Every request back to the live release in one route change; the release fails. The
+    record counts what the canary answered from its first request to the withdrawal."""
+    slot = formation.slot_of(live)
+    assert slot is not None
+    took = route_to(run, slot, f"v{live.number}", config_of(live).healthcheck.path)
+    run.say(
+        f"-----> canary withdrawn in {took * 1000:.0f} ms: every request goes to "
+        f"v{live.number} again"
+    )
+    access_log = run.ctx.settings.access_log
+    served = served_by(access_log, {"canary": set(canary_urls)}, began, time.time())["canary"]
+    _record(run, steps, "withdrawn", verdict.reason, served)
+    raise CanaryFailed(f"canary withdrawn: {verdict.reason}")
+
+
+def _record(
+    run: Deploy,
+    steps: list[dict[str, Any]],
+    decision: str,
+    reason: str,
+    until_withdrawn: Served | None = None,
+) -> None:
+    """The canary's figures go in the release's traffic record, step by step."""
+    report = dict(run.current().traffic or {})
+    report["canary"] = {"decision": decision, "reason": reason, "steps": steps}
+    if until_withdrawn is not None:
+        report["canary"]["requests_until_withdrawn"] = until_withdrawn.requests
+        report["canary"]["errors_until_withdrawn"] = until_withdrawn.errors
+    run.ctx.store.set_details(run.id, traffic=report)

@@ -127,6 +127,8 @@ def field_values(name: str) -> st.SearchStrategy[Any]:
     default = DEFAULTS[name]
     if isinstance(default, bool):
         return st.sampled_from([True, False, 0, 1, "true"])
+    if isinstance(default, list):  # canary.steps
+        return st.sampled_from([[], [10], [10, 50], [50, 10], [0], [100], [5, 5], "10"])
     if isinstance(default, dict):  # [resources.<process>] tables
         return st.sampled_from(
             [{}, {"worker": {"memory_mb": 128}}, {"worker": {"pids": 1}}, {"Bad": {}}, {"w": 1}]

@@ -84,6 +84,7 @@ SECTIONS = {
     "healthcheck": appconfig.HealthCheck,
     "deploy": appconfig.DeploySettings,
     "resources": appconfig.Resources,
+    "canary": appconfig.CanarySettings,
 }
 DEFAULTS: dict[str, Any] = {"port": AppConfig.port} | {
     f"{section}.{f.name}": getattr(kind(), f.name)

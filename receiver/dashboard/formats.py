@@ -266,7 +266,7 @@ def canary(report: object) -> Canary | None:
     if not isinstance(figures, Mapping):
         return None
     decision = str(figures.get("decision") or "")
-    steps = figures.get("steps") if isinstance(figures.get("steps"), list) else []
+    steps = figures.get("steps")
     requests = figures.get("requests_until_withdrawn")
     errors = figures.get("errors_until_withdrawn")
     hurt = None
@@ -276,9 +276,13 @@ def canary(report: object) -> Canary | None:
         decision=decision,
         tone=CANARY_TONES.get(decision, "muted"),
         reason=str(figures.get("reason") or ""),
-        steps=tuple(_canary_step(s) for s in steps if isinstance(s, Mapping)),
+        steps=tuple(_canary_step(s) for s in _items(steps) if isinstance(s, Mapping)),
         hurt=hurt,
     )
+
+
+def _items(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
 
 
 def _canary_step(step: Mapping[str, Any]) -> CanaryStep:

@@ -1,4 +1,5 @@
-"""One release's page: its status, failure, traffic report, timeline of steps and its log.
+"""One release's page: its status, failure, traffic report, canary figures, timeline of steps
+and its log.
 
 While the deploy runs, the page follows the log live (static/dashboard.js) and swaps in the
 timeline and status rendered from `timeline` for each chunk.
@@ -9,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from receiver.dashboard.formats import deploy_seconds, is_running, seconds, step_label, tone
+from receiver.dashboard.formats import (
+    canary,
+    deploy_seconds,
+    is_running,
+    seconds,
+    step_label,
+    tone,
+)
 from receiver.dashboard.pages import Page, View
 
 MAX_LOG_LINES = 3000  # shown on the page; the raw log has them all
@@ -38,6 +46,7 @@ def release_page(
         "following": following,
         "duration": seconds(total) if total is not None and not following else "—",
         "steps": timeline(release, following, now),
+        "canary": canary(release.get("traffic")),
         "position": position,
         "log": "\n".join(shown),
         "shown": len(shown),

@@ -39,7 +39,9 @@ def rollback(deployer: Deployer, app: App, number: int | None) -> Release:
     env = target.env
     if target.formation is not None:
         app = store.update_app(app.name, formation=target.formation)
-    return _again(deployer, app, target, ReleaseSource.ROLLBACK, env, target.number, env)
+    # A rollback is to a release that served already: it is not judged as a canary again.
+    strategy = "blue-green" if target.strategy == "canary" else target.strategy
+    return _again(deployer, app, target, ReleaseSource.ROLLBACK, env, target.number, env, strategy)
 
 
 def _again(
@@ -50,6 +52,7 @@ def _again(
     env: str | None = None,
     rollback_of: int | None = None,
     app_env: str | None = None,
+    strategy: str | None = None,
 ) -> Release:
     """A new release of `base`'s image and config snapshot: no build."""
     return deployer.submit(
@@ -58,7 +61,7 @@ def _again(
         commit=base.commit,
         image=base.image,
         config=base.config,
-        strategy=base.strategy,
+        strategy=base.strategy if strategy is None else strategy,
         rollback_of=rollback_of,
         app_env=app_env,
         **({"env": env} if env is not None else {}),

@@ -132,6 +132,11 @@ def test_a_good_release_is_promoted_and_ends_as_a_normal_deploy(
     assert summary.per_version.get("v2", 0) > 0 and summary.per_version.get("v1", 0) > 0
     assert daemon.app(app)["live_release"]["number"] == 2
     figures(f"canary 10 -> 50 -> 100% of a good release under load: {summary.line()}")
+    # A rollback goes to a release that served already: no canary again.
+    with daemon.client() as api:
+        rolled = api.post(f"/api/apps/{app}/rollback?wait=true", json={}, timeout=120).json()
+    assert (rolled["state"], rolled["strategy"]) == ("live", "blue-green"), rolled
+    assert "canary" not in [event["state"] for event in rolled["events"]]
 
 
 def test_a_release_three_times_slower_at_p95_is_withdrawn(

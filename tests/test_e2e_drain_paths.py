@@ -42,6 +42,9 @@ TEMPS_SERVE_ARGS = ["--auth-failures", "100000"]
 BAKE = 30.0
 PAIRS = 5  # of each kind: the second push while the first builds, and while it is gated
 SLOW_BUILD = ("RUN sleep 1.5",)
+# The long requests start once the push is seen in its gate and must reach the old release:
+# a gate of at least 1.2 s (three passes 0.6 s apart) leaves them time to.
+SLOW_GATE = {"healthcheck": {"interval": 0.6}}
 STATE_TIMEOUT = 120.0
 # Healthy for the gate and the switch's confirmation, then 503 for good: the bake window
 # flips traffic back. The long requests still work: only the health endpoint goes bad.
@@ -146,7 +149,10 @@ def test_back_to_back_pushes_drain_every_slot_that_served(
     app = "dp-pairs"
     daemon.create_app(app)
     repo = tmp_path / app
-    push_ok(daemon, repo, app, "v1", bake=BAKE, slow_seconds=5, dockerfile_extra=SLOW_BUILD)
+    push_ok(
+        daemon, repo, app, "v1", bake=BAKE, slow_seconds=5, dockerfile_extra=SLOW_BUILD,
+        settings=SLOW_GATE,
+    )  # fmt: skip
     number = 1
     batches: list[InFlight] = []
     overlaps: list[float] = []
@@ -158,7 +164,9 @@ def test_back_to_back_pushes_drain_every_slot_that_served(
                 second_while = "building" if pair < PAIRS else "health_checking"
                 first, second = number + 1, number + 2
                 commits = {
-                    n: make_app_repo(repo, f"v{n}", bake=BAKE, dockerfile_extra=SLOW_BUILD)
+                    n: make_app_repo(
+                        repo, f"v{n}", bake=BAKE, dockerfile_extra=SLOW_BUILD, settings=SLOW_GATE
+                    )
                     for n in (first, second)
                 }
                 pushed = pool.submit(push_commit, daemon, repo, app, commits[first])
@@ -226,11 +234,11 @@ def test_a_rollback_cutting_the_window_short_drains_the_standby(
     app = "dp-rollback"
     daemon.create_app(app)
     repo = tmp_path / app
-    push_ok(daemon, repo, app, "v1", bake=BAKE)
-    push_ok(daemon, repo, app, "v2", bake=BAKE)
+    push_ok(daemon, repo, app, "v1", bake=BAKE, settings=SLOW_GATE)
+    push_ok(daemon, repo, app, "v2", bake=BAKE, settings=SLOW_GATE)
     load = start_load(daemon, app)
     try:
-        make_app_repo(repo, "v3", bake=BAKE)
+        make_app_repo(repo, "v3", bake=BAKE, settings=SLOW_GATE)
         batches = [push_over_long_requests(daemon, repo, app, 3)]
         wait_states(daemon, app, [(3, "live"), (2, "standby")])
         batches.append(InFlight.start(daemon, app, "v3"))

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from pipeline.errors import Conflict
+from pipeline.states import IN_FLIGHT
 from pipeline.states import ReleaseState as S
 from receiver.api.apps import DaemonDep, PrincipalDep, app_for
 from receiver.api.views import release_view
@@ -15,7 +16,7 @@ from receiver.daemon import Daemon
 from receiver.problems import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
-DECIDED_WAIT_SECONDS = 30.0  # the canary reads a call within half a second
+DECIDED_WAIT_SECONDS = 60.0  # the canary reads a call within half a second; then the switch
 
 
 def _decide(daemon: Daemon, name: str, decision: str) -> dict[str, Any]:
@@ -29,7 +30,7 @@ def _decide(daemon: Daemon, name: str, decision: str) -> dict[str, Any]:
     release = running
     while time.monotonic() < deadline:
         release = daemon.store.get_release(running.pk)
-        if release.state != S.CANARY:
+        if release.state not in IN_FLIGHT:  # promoted and live, or withdrawn and failed
             break
         time.sleep(0.1)
     return release_view(daemon.store, release)

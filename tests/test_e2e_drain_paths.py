@@ -211,10 +211,10 @@ def test_the_end_of_the_bake_window_drains_the_standby(
     app = "dp-bake-end"
     daemon.create_app(app)
     repo = tmp_path / app
-    push_ok(daemon, repo, app, "v1", bake=1)
+    push_ok(daemon, repo, app, "v1", bake=1, settings=SLOW_GATE)
     load = start_load(daemon, app)
     try:
-        make_app_repo(repo, "v2", bake=1)
+        make_app_repo(repo, "v2", bake=1, settings=SLOW_GATE)
         batches = [push_over_long_requests(daemon, repo, app, 2)]
         # A 1 s window ends while the long requests on v1 still have seconds to run.
         wait_states(daemon, app, [(2, "live"), (1, "retired")], timeout=30)
@@ -294,15 +294,22 @@ def test_recreate_drains_the_live_release_and_the_standby_before_stopping_them(
     app = "dp-recreate"
     daemon.create_app(app)
     repo = tmp_path / app
-    push_ok(daemon, repo, app, "v1", bake=BAKE)
+    push_ok(daemon, repo, app, "v1", bake=BAKE, settings=SLOW_GATE)
     load = start_load(daemon, app)
     try:
-        make_app_repo(repo, "v2", bake=BAKE)
+        make_app_repo(repo, "v2", bake=BAKE, settings=SLOW_GATE)
         batches = [push_over_long_requests(daemon, repo, app, 2)]
         batches.append(InFlight.start(daemon, app, "v2"))
         time.sleep(0.2)
         # v1 on standby and v2 live, both with long requests in flight: recreate stops both.
-        push_ok(daemon, repo, app, "v3", bake=BAKE, settings={"deploy": {"strategy": "recreate"}})
+        push_ok(
+            daemon,
+            repo,
+            app,
+            "v3",
+            bake=BAKE,
+            settings={"deploy": {"strategy": "recreate"}, **SLOW_GATE},
+        )
         time.sleep(0.5)
     finally:
         summary = load.stop()
@@ -343,10 +350,10 @@ def test_a_daemon_stopped_in_the_bake_window_drains_the_standby_at_its_next_star
         app = "dp-shutdown"
         daemon.create_app(app)
         repo = tmp_path / app
-        push_ok(daemon, repo, app, "v1", bake=BAKE)
+        push_ok(daemon, repo, app, "v1", bake=BAKE, settings=SLOW_GATE)
         load = start_load(daemon, app)
         try:
-            make_app_repo(repo, "v2", bake=BAKE)
+            make_app_repo(repo, "v2", bake=BAKE, settings=SLOW_GATE)
             batches = [push_over_long_requests(daemon, repo, app, 2)]
             code, _ = daemon.terminate()
             # uvicorn re-raises the signal once its graceful shutdown is done.

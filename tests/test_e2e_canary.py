@@ -64,8 +64,10 @@ def page_load(daemon: TempsDaemon, app: str, rate: float = 150.0) -> LoadGenerat
     return load
 
 
-def live_v1(daemon: TempsDaemon, repo: Path, app: str) -> None:
+def live_v1(daemon: TempsDaemon, repo: Path, app: str, web: int = 1) -> None:
     daemon.create_app(app)
+    with daemon.client() as api:
+        assert api.patch(f"/api/apps/{app}/formation", json={"web": web}).status_code == 200
     commit(repo, "v1", GOOD_PAGE)
     code, output = git_push(repo, daemon.git_url(app))
     assert code == 0, output  # nothing live: the first release switches as blue-green
@@ -111,11 +113,11 @@ def test_a_release_failing_a_fifth_of_its_requests_is_withdrawn(
     )
 
 
-def test_a_good_release_is_promoted_and_ends_as_a_normal_deploy(
+def test_a_good_release_of_two_containers_is_promoted_and_ends_as_a_normal_deploy(
     temps_daemon: TempsDaemon, tmp_path: Path, figures: Any
 ) -> None:
     daemon, app, repo = temps_daemon, "canary-good", tmp_path / "repo"
-    live_v1(daemon, repo, app)
+    live_v1(daemon, repo, app, web=2)  # each side balances two containers
     load = page_load(daemon, app)
     try:
         commit(repo, "v2", GOOD_PAGE, steps=[10, 50])
@@ -129,6 +131,11 @@ def test_a_good_release_is_promoted_and_ends_as_a_normal_deploy(
     assert record["decision"] == "promoted"
     assert [s["weight"] for s in record["steps"]] == [10, 50]
     assert all(s["passed"] and s["canary"]["requests"] > 0 for s in record["steps"]), record
+    live = daemon.app(app)["live_release"]["slot"]["web"]
+    assert sorted(route_servers(daemon, app)) == sorted(
+        f"http://127.0.0.1:{c['host_port']}" for c in live
+    )
+    assert len(live) == 2
     assert summary.per_version.get("v2", 0) > 0 and summary.per_version.get("v1", 0) > 0
     assert daemon.app(app)["live_release"]["number"] == 2
     figures(f"canary 10 -> 50 -> 100% of a good release under load: {summary.line()}")

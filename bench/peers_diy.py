@@ -22,6 +22,8 @@ from pathlib import Path
 
 from support.dockercli import docker, lines, remove_containers_labelled
 
+STOP_SECONDS = 15.0
+
 BENCH_DIR = Path(__file__).resolve().parent
 SCRIPT_TIMEOUT = 300.0
 # Every container and image a DIY contender makes carries this label, and nothing else does.
@@ -125,3 +127,15 @@ def remove_run_objects(label: str) -> None:
     images = lines(docker("images", "-q", "--filter", f"label={label}", check=False))
     if images:
         docker("rmi", "-f", *sorted(set(images)), check=False)
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, stop_signal: int) -> None:
+    """Ask a proxy to stop with `stop_signal`, then kill it if it has not after 15 s."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(stop_signal)
+    try:
+        process.wait(STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(STOP_SECONDS)

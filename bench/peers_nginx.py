@@ -20,12 +20,12 @@ from peers_diy import (
     remove_run_objects,
     run_label,
     run_script,
+    stop_process,
     wait_listening,
 )
 from support.daemon import free_port
 
 HOST = "peers.localhost"
-STOP_SECONDS = 15.0
 
 # What the articles put in front of the app: one server, one upstream in its own file that
 # each deploy rewrites. nginx speaks HTTP/1.0 to the upstream, a connection per request.
@@ -103,14 +103,7 @@ class NginxSwap:
         wait_listening(self.port)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGQUIT)  # graceful: workers finish what they have
-        try:
-            self.process.wait(STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(STOP_SECONDS)
+        stop_process(self.process, signal.SIGQUIT)  # graceful: workers finish what they have
 
     def deploy(self, version: str, near_switch: Callable[[], None]) -> Deployed:
         commit_app(self.repo, version)

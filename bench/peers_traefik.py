@@ -26,6 +26,7 @@ from peers_diy import (
     remove_run_objects,
     run_label,
     run_script,
+    stop_process,
     wait_listening,
 )
 from support.daemon import free_port
@@ -33,7 +34,6 @@ from support.daemon import free_port
 TRAEFIK = REPO_ROOT / ".venv" / "bin" / "traefik"
 HOST = "peers.localhost"
 ROUTER = "peers"
-STOP_SECONDS = 15.0
 
 
 class TraefikLabels:
@@ -78,14 +78,7 @@ class TraefikLabels:
         wait_listening(self.port)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(STOP_SECONDS)
+        stop_process(self.process, signal.SIGTERM)
 
     def deploy(self, version: str, near_switch: Callable[[], None]) -> Deployed:
         commit_app(self.repo, version)

@@ -76,8 +76,9 @@ Number = Annotated[float, Strict()]  # strict still takes an integer, as a float
 class HealthCheck:
     path: Annotated[Text, AfterValidator(_absolute)] = "/"
     interval: Annotated[Number, Field(ge=0.01, le=600)] = 1.0
-    # After a failing probe the next ones come this often (HAProxy's "fastinter"): a broken
-    # release is told apart from a blip in a fraction of `interval`, not in several of them.
+    # Through the gate, and after a failing probe, the next ones come this often (HAProxy's
+    # "fastinter", for a server in transition): a new release passes its three probes in half
+    # a second, and a broken one is told apart from a blip in a fraction of `interval`.
     recheck_interval: Annotated[Number, Field(ge=0.01, le=600)] = 0.25
     timeout: Annotated[Number, Field(ge=0.01, le=600)] = 2.0
     healthy_threshold: Annotated[Int, Field(ge=1, le=100)] = 3
@@ -93,9 +94,10 @@ class HealthCheck:
             )
         return self
 
-    def pause_after(self, failing: bool) -> float:
-        """Seconds until the next probe: sooner while a run of failures is being confirmed."""
-        return min(self.interval, self.recheck_interval) if failing else self.interval
+    def pause_after(self, transitional: bool) -> float:
+        """Seconds until the next probe: sooner while the release is in transition (going
+        up through the gate, or a run of failures being confirmed), as HAProxy's fastinter."""
+        return min(self.interval, self.recheck_interval) if transitional else self.interval
 
 
 @pydantic_dataclasses.dataclass(frozen=True, config=_TABLE)

@@ -53,7 +53,7 @@ def bake(deploy: Deploy, pause: Callable[[float], bool]) -> None:
             with ctx.slot_locks.of(deploy.app.name):
                 flip_back(baking, standby, f"failed health during the bake window: {detail}")
             return
-        if pause(min(check.pause_after(failures > 0), remaining)):
+        if pause(min(check.pause_after(transitional=failures > 0), remaining)):
             baking.log.info("bake.cut_short", standby=f"v{standby.number}")
             return
     baking.say(f"-----> bake window over: {baking.label} stays live, v{standby.number} retires")

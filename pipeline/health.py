@@ -5,8 +5,9 @@ an answer other than 2xx, or no answer within the timeout, is a failure and coun
 `unhealthy_threshold` once `grace_period` has passed. Redirects are not followed: they fail.
 Each probe is over within its `timeout`, however slowly the app answers, so the gate ends
 within one `timeout` of its `deadline`.
-After a counted failure the next probes come every `recheck_interval` until the run of
-failures ends one way or the other. While nothing listens, the port is tried again every
+The probes come every `recheck_interval` (at most `interval`): a release going through the
+gate is in transition, as HAProxy's fastinter has it; `interval` spaces the probes of a
+release that serves (the bake window). While nothing listens, the port is tried again every
 50 ms (a refused connection costs nothing): the first pass comes as soon as the app listens,
 not up to an `interval` later.
 """
@@ -84,7 +85,7 @@ def wait_until_healthy(
                     raise HealthCheckFailed(
                         f"health check {check.path} failed {failures} times in a row: {last}"
                     )
-        pause = check.pause_after(failures > 0)
+        pause = check.pause_after(transitional=True)  # the gate: a release going up
         if not result.answered:
             pause = min(pause, NOT_LISTENING_PAUSE)
         if elapsed + pause > check.deadline:

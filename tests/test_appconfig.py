@@ -62,13 +62,13 @@ def test_an_empty_file_gives_the_documented_defaults() -> None:
     )
 
 
-def test_probes_come_sooner_only_while_failures_are_being_confirmed() -> None:
+def test_probes_come_sooner_while_a_release_is_in_transition() -> None:
     check = HealthCheck(interval=1.0, recheck_interval=0.25)
-    assert check.pause_after(failing=False) == 1.0
-    assert check.pause_after(failing=True) == 0.25
+    assert check.pause_after(transitional=False) == 1.0
+    assert check.pause_after(transitional=True) == 0.25
     # A recheck never waits longer than the ordinary interval.
     slow = HealthCheck(interval=0.2, recheck_interval=0.5)
-    assert slow.pause_after(failing=True) == 0.2
+    assert slow.pause_after(transitional=True) == 0.2
 
 
 def test_every_key_is_parsed() -> None:
@@ -210,9 +210,10 @@ def test_values_on_the_bounds_are_accepted() -> None:
 
 
 def test_an_unknown_strategy_is_refused_with_the_choices() -> None:
-    message = refused('[deploy]\nstrategy = "canary"\n')
+    message = refused('[deploy]\nstrategy = "sideways"\n')
     assert message == (
-        "temps.toml: deploy.strategy must be one of blue-green, recreate, rolling, got 'canary'"
+        "temps.toml: deploy.strategy must be one of blue-green, recreate, rolling, canary, "
+        "got 'sideways'"
     )
 
 

@@ -44,7 +44,7 @@ PAIRS = 5  # of each kind: the second push while the first builds, and while it 
 SLOW_BUILD = ("RUN sleep 1.5",)
 # The long requests start once the push is seen in its gate and must reach the old release:
 # a gate of at least 1.2 s (three passes 0.6 s apart) leaves them time to.
-SLOW_GATE = {"healthcheck": {"interval": 0.6}}
+SLOW_GATE = {"healthcheck": {"interval": 0.6, "recheck_interval": 0.6}}
 STATE_TIMEOUT = 120.0
 # Healthy for the gate and the switch's confirmation, then 503 for good: the bake window
 # flips traffic back. The long requests still work: only the health endpoint goes bad.

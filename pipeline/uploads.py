@@ -63,9 +63,23 @@ def remove(settings: Settings, store: Store, text: str) -> None:
     record = store.certificates.get(host)
     if record is None or record.source != CertificateSource.UPLOAD:
         raise NotFound(f"no uploaded certificate for {host}")
+    served = _served_der(settings, host)
     _discard(settings, store, host)
     store.certificates.forget(host)  # the CA is asked for one: pending
     _rehost(settings, store, owner(settings, store, host))
+    # Answered once Traefik no longer presents it: the host is the CA's (or the fallback's).
+    if served is not None and not confirm_certificate(settings, host, served, present=False):
+        raise SwitchFailed(f"Traefik still served the uploaded certificate for {host}")
+
+
+def _served_der(settings: Settings, host: str) -> bytes | None:
+    """The leaf of the host's uploaded chain as stored, in DER (None when unreadable)."""
+    try:
+        chain = (settings.uploaded_certs_dir / f"{host}.crt").read_bytes()
+        leaf = x509.load_pem_x509_certificates(chain)[0]
+    except (OSError, ValueError, IndexError):
+        return None
+    return leaf.public_bytes(serialization.Encoding.DER)
 
 
 def owner(settings: Settings, store: Store, host: str) -> App | None:

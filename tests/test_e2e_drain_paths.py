@@ -350,10 +350,12 @@ def test_a_daemon_stopped_in_the_bake_window_drains_the_standby_at_its_next_star
         app = "dp-shutdown"
         daemon.create_app(app)
         repo = tmp_path / app
-        push_ok(daemon, repo, app, "v1", bake=BAKE, settings=SLOW_GATE)
+        # 10 s requests: they must still run on v1 when the daemon is back, however long
+        # its stop and start take on a loaded machine.
+        push_ok(daemon, repo, app, "v1", bake=BAKE, slow_seconds=10)
         load = start_load(daemon, app)
         try:
-            make_app_repo(repo, "v2", bake=BAKE, settings=SLOW_GATE)
+            make_app_repo(repo, "v2", bake=BAKE)
             batches = [push_over_long_requests(daemon, repo, app, 2)]
             code, _ = daemon.terminate()
             # uvicorn re-raises the signal once its graceful shutdown is done.

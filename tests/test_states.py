@@ -101,11 +101,14 @@ def test_only_a_queued_release_can_be_superseded() -> None:
     assert [state for state in ReleaseState if is_allowed(state, S.SUPERSEDED)] == [S.QUEUED]
 
 
-def test_only_the_gate_or_a_standby_take_over_leads_to_the_switch() -> None:
+def test_only_the_gate_a_canary_or_a_standby_take_over_leads_to_the_switch() -> None:
     # queued -> switching is the rollback inside the bake window: the standby slot passed its
-    # gate when it went live. A built or booted slot always goes through the gate.
+    # gate when it went live. A built or booted slot always goes through the gate, and a
+    # canary comes only from the gate.
     into_switch = {state for state in ReleaseState if is_allowed(state, S.SWITCHING)}
-    assert into_switch == {S.HEALTH_CHECKING, S.QUEUED}
+    assert into_switch == {S.HEALTH_CHECKING, S.CANARY, S.QUEUED}
+    into_canary = {state for state in ReleaseState if is_allowed(state, S.CANARY)}
+    assert into_canary == {S.HEALTH_CHECKING}
 
 
 def test_only_a_release_that_served_traffic_is_retired() -> None:

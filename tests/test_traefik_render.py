@@ -153,7 +153,7 @@ def test_an_extra_router_is_refused() -> None:
 def test_an_extra_service_is_refused() -> None:
     document = doc()
     document["http"]["services"]["other"] = document["http"]["services"]["app"]
-    with pytest.raises(SwitchFailed, match="exactly the app's router and service"):
+    with pytest.raises(SwitchFailed, match="holds services of its own"):
         validate_route("app", document)
 
 

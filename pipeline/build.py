@@ -36,6 +36,12 @@ def config_of(release: Release) -> AppConfig:
     return AppConfig.from_dict(release.config)
 
 
+def built_of(release: Release) -> Built:
+    """What a release that already ran (or is running) was built into."""
+    assert release.image is not None
+    return Built(release.image, config_of(release), release.strategy)
+
+
 def limits_of(config: AppConfig, process: str = WEB) -> Limits:
     res = config.resources.of(process)
     return Limits(memory_mb=res.memory_mb, cpus=res.cpus, pids=res.pids)

@@ -48,6 +48,7 @@ def canary_of(release: Release) -> dict[str, Any]:
 
 
 def payload(app: App, release: Release, event: str) -> dict[str, Any]:
+    canary = canary_of(release)
     return {
         "event": event,
         "app": app.name,
@@ -61,7 +62,7 @@ def payload(app: App, release: Release, event: str) -> dict[str, Any]:
         "failed_step": release.failed_step,
         "log_tail": release.log_tail,
         "at": release.updated_at,
-        **({"canary": canary_of(release)} if canary_of(release) else {}),
+        **({"canary": canary} if canary else {}),
     }
 
 

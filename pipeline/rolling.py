@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pipeline import formation
 from pipeline.boot import boot, gate, role
-from pipeline.build import Built, config_of, spec_of
+from pipeline.build import Built, built_of, config_of, spec_of
 from pipeline.context import Deploy
 from pipeline.errors import TempsError
 from pipeline.retire import Leaving, drain_and_stop
@@ -49,11 +49,6 @@ def roll(run: Deploy, built: Built) -> Target:
         _undo(run, live, new, old_left, len(old.instances) - len(old_left))
         raise
     return Target(Slot(tuple(new)), built.config, replaced=True)
-
-
-def built_of(release: Release) -> Built:
-    assert release.image is not None
-    return Built(release.image, config_of(release), release.strategy)
 
 
 def _name(run: Deploy, release: Release, index: int) -> str:

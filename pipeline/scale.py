@@ -15,7 +15,7 @@ import structlog
 
 from pipeline import formation, workers
 from pipeline.boot import free_name
-from pipeline.build import Built, config_of, spec_of
+from pipeline.build import built_of, config_of, spec_of
 from pipeline.context import Context, Deploy
 from pipeline.errors import TempsError
 from pipeline.health import wait_until_healthy
@@ -50,8 +50,7 @@ def scale(ctx: Context, app: App, wanted: dict[str, int]) -> Slot | None:
 
 def _grow(run: Deploy, slot: Slot, count: int) -> Slot:
     ctx, live = run.ctx, run.release
-    assert live.image is not None
-    built = Built(live.image, config_of(live), live.strategy)
+    built = built_of(live)
     check = built.config.healthcheck
     added: list[Instance] = []
     try:

@@ -14,7 +14,7 @@ import dataclasses
 
 from pipeline import formation
 from pipeline.boot import free_name
-from pipeline.build import Built, config_of, spec_of
+from pipeline.build import built_of, config_of, spec_of
 from pipeline.context import Deploy
 from pipeline.errors import TempsError
 from pipeline.retire import Leaving, drain_and_stop, retire_in_background
@@ -61,8 +61,7 @@ def _worker(release: Release, process: str, name: str) -> Leaving:
 def start(deploy: Deploy, release: Release, counts: dict[str, int]) -> dict[str, list[str]]:
     """Start `counts` workers of each process type for `release`, and record them."""
     ctx = deploy.ctx
-    assert release.image is not None
-    built = Built(release.image, config_of(release), release.strategy)
+    built = built_of(release)
     release = ctx.store.get_release(release.pk)
     running = formation.workers_of(release)
     for process, count in counts.items():
@@ -87,9 +86,3 @@ def stop_some(deploy: Deploy, release: Release, counts: dict[str, int]) -> None:
         for name in gone:
             leaving = _worker(release, process, name)
             retire_in_background(deploy.ctx, deploy.app.name, leaving, deploy.say)
-
-
-def forget(deploy: Deploy, release: Release) -> None:
-    """Stop the release's workers and take them off its record."""
-    for one in _leaving(deploy, release):
-        retire_in_background(deploy.ctx, deploy.app.name, one, deploy.say)

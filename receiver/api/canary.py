@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter
 
+from pipeline import operations
 from pipeline.errors import Conflict
-from pipeline.states import IN_FLIGHT
 from pipeline.states import ReleaseState as S
 from receiver.api.apps import DaemonDep, PrincipalDep, app_for
 from receiver.api.views import release_view
@@ -16,23 +15,18 @@ from receiver.daemon import Daemon
 from receiver.problems import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
-DECIDED_WAIT_SECONDS = 60.0  # the canary reads a call within half a second; then the switch
+DECIDED_WAIT_SECONDS = 60.0
 
 
 def _decide(daemon: Daemon, name: str, decision: str) -> dict[str, Any]:
-    """Hand the decision to the app's running canary, and answer once it has taken it."""
+    """Hand the decision to the app's running canary, and answer once its deploy has ended."""
     app = daemon.store.get_app(name)
     running = daemon.store.newest_in(app, S.CANARY)
     if running is None:
         raise Conflict(f"app {name!r} has no canary running")
     daemon.deployer.ctx.canary_calls.call(name, decision)
-    deadline = time.monotonic() + DECIDED_WAIT_SECONDS
-    release = running
-    while time.monotonic() < deadline:
-        release = daemon.store.get_release(running.pk)
-        if release.state not in IN_FLIGHT:  # promoted and live, or withdrawn and failed
-            break
-        time.sleep(0.1)
+    # The canary reads the call within half a second; then the switch, or the withdrawal.
+    release = operations.wait_for(daemon.deployer, running, DECIDED_WAIT_SECONDS)
     return release_view(daemon.store, release)
 
 

@@ -34,14 +34,22 @@ def temps_daemon(
 
 
 @pytest.fixture
-def figures() -> Callable[[str], None]:
-    """Record a line for the figures section printed at the end of the run."""
+def figures(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Record a line for the figures section printed at the end of the run.
+
+    The line travels in the test's report, so it reaches the summary from an xdist worker too.
+    """
 
     def add(line: str) -> None:
         print(line)
-        FIGURES.append(line)
+        request.node.user_properties.append(("figure", line))
 
     return add
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "teardown":
+        FIGURES.extend(str(value) for key, value in report.user_properties if key == "figure")
 
 
 @pytest.hookimpl(wrapper=True)

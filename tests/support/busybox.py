@@ -6,6 +6,7 @@ root filesystem holding one static binary and its applet links needs nothing but
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import subprocess
 import tarfile
@@ -16,6 +17,7 @@ from support.dockercli import docker, image_exists
 
 BUSYBOX_IMAGE = "temps-test/busybox:latest"
 BUSYBOX_BINARY = Path("/bin/busybox")
+LOCK = Path(tempfile.gettempdir()) / "temps-test-busybox.lock"
 
 
 def applets(binary: Path = BUSYBOX_BINARY) -> list[str]:
@@ -48,6 +50,13 @@ def import_rootfs(root: Path, ref: str) -> None:
 
 
 def ensure_busybox_image(ref: str = BUSYBOX_IMAGE) -> str:
+    """The image, imported once even when several test workers ask at the same time."""
+    with open(LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _ensure_busybox_image(ref)
+
+
+def _ensure_busybox_image(ref: str) -> str:
     if image_exists(ref):
         return ref
     if not BUSYBOX_BINARY.exists():

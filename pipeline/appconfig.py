@@ -191,6 +191,22 @@ class CanarySettings:
         return [step for step in (self.steps or [self.weight]) if step < 100]
 
 
+# Swarm's placement constraints, as `docker service create --constraint` takes them.
+CONSTRAINT = (
+    r"^(node\.(id|hostname|role|platform\.(os|arch)|labels\.[A-Za-z0-9_.-]+)"
+    r"|engine\.labels\.[A-Za-z0-9_.-]+) ?(==|!=) ?[A-Za-z0-9_.-]+$"
+)
+
+
+@pydantic_dataclasses.dataclass(frozen=True, config=_TABLE)
+class SwarmSettings:
+    """Where an app's containers may run when temps serves a Swarm (`--runtime swarm`)."""
+
+    constraints: Annotated[
+        list[Annotated[Text, Field(pattern=CONSTRAINT)]], Field(max_length=10)
+    ] = dataclasses.field(default_factory=list)
+
+
 @pydantic_dataclasses.dataclass(frozen=True, config=_TABLE)
 class AppConfig:
     port: Annotated[Int, Field(ge=1, le=65535)] = 8000
@@ -198,6 +214,7 @@ class AppConfig:
     deploy: DeploySettings = dataclasses.field(default_factory=DeploySettings)
     resources: Resources = dataclasses.field(default_factory=Resources)
     canary: CanarySettings = dataclasses.field(default_factory=CanarySettings)
+    swarm: SwarmSettings = dataclasses.field(default_factory=SwarmSettings)
     # Process type -> command, from the Procfile (or a `[processes]` table); empty: the
     # image's own command is the one web process.
     processes: dict[ProcessName, Text] = dataclasses.field(default_factory=dict)
@@ -215,6 +232,7 @@ _SECTIONS = {
     "deploy": DeploySettings,
     "resources": Resources,
     "canary": CanarySettings,
+    "swarm": SwarmSettings,
 }
 _ADAPTER = TypeAdapter(AppConfig)
 
@@ -272,6 +290,11 @@ def _worded(error: ErrorDetails) -> str:
         name = f"{loc[0]}.{loc[1]}[{loc[2]}]"
         if kind in ("greater_than_equal", "less_than_equal"):
             return f"{name} must be between 1 and 100, got {value!r}"
+    if kind == "string_pattern_mismatch" and loc[:2] == ["swarm", "constraints"]:
+        return (
+            f"{name}: a placement constraint is node.<id|hostname|role|platform.os|labels.KEY> "
+            f"or engine.labels.KEY, then == or !=, then a value; got {value!r}"
+        )
     if kind == "string_pattern_mismatch":
         return (
             f"{name}: a process type is lowercase letters, digits, '-' and '_' (at most 31, "

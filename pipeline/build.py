@@ -71,6 +71,8 @@ def spec_of(
         limits=limits_of(built.config, process),
         mounts=storage.mounts_of(deploy.ctx.settings, deploy.ctx.store, deploy.app),
         command=("/bin/sh", "-c", command) if command else (),
+        stop_timeout=built.config.deploy.stop_timeout,
+        constraints=tuple(built.config.swarm.constraints),
     )
 
 

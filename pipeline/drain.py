@@ -12,11 +12,14 @@ one: a slot that may have served cannot be stopped without having been drained f
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from pipeline.runtime import LOOPBACK
 
 _LISTEN = "0A"
 _TIME_WAIT = "06"
@@ -38,18 +41,24 @@ def open_connections(port: int, tables: tuple[Path, ...] = PROC_TABLES) -> int:
     return count
 
 
-def connections_on(port: int) -> int:
+def connections_on(port: int, address: str = LOOPBACK) -> int:
     """Like open_connections, but filtered in the kernel by `ss`: /proc/net/tcp lists every
-    socket on the host (thousands in TIME_WAIT under load) and reading it takes 25-200 ms."""
+    socket on the host (thousands in TIME_WAIT under load) and reading it takes 25-200 ms.
+
+    A loopback port is counted on Docker's side (its proxy's accepted connections); a port
+    on another address (a Swarm node's) on Traefik's side, by where its connections go."""
+    where = f"sport = :{port}" if address == LOOPBACK else f"dst {address}:{port}"
     try:
         found = subprocess.run(
-            ["ss", "-Htn", "state", "connected", "exclude", "time-wait", f"( sport = :{port} )"],
+            ["ss", "-Htn", "state", "connected", "exclude", "time-wait", f"( {where} )"],
             capture_output=True,
             text=True,
             timeout=5,
             check=True,
         )
     except (OSError, subprocess.SubprocessError):
+        if address != LOOPBACK:
+            raise
         return open_connections(port)
     return sum(1 for line in found.stdout.splitlines() if line.strip())
 
@@ -90,9 +99,11 @@ def drain(
     container: str,
     ports: Iterable[int],
     timeout: float,
-    counter: Callable[[int], int] = connections_on,
+    address: str = LOOPBACK,
 ) -> Drained:
-    """Wait until every one of the container's host ports has drained, all within `timeout`."""
+    """Wait until every one of the container's ports at `address` has drained, all within
+    `timeout`."""
+    counter = functools.partial(connections_on, address=address)
     started_at, started = time.time(), time.monotonic()
     complete = True
     ports = tuple(ports)

@@ -7,7 +7,8 @@ formation is what its next release runs with; a release keeps the formation it r
 a rollback brings it back.
 
 A release's record keeps its containers by process type:
-`{"web": [{"container": ..., "host_port": ...}], "worker": [{"container": ...}]}`.
+`{"web": [{"container": ..., "host_port": ...}], "worker": [{"container": ...}]}`; on Swarm
+a web entry also names the `address` of the node its task runs on.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from pipeline.appconfig import PROCESS_NAME, AppConfig
 from pipeline.errors import InvalidInput
-from pipeline.runtime import Instance, Slot
+from pipeline.runtime import LOOPBACK, Instance, Slot
 from pipeline.sqlite.models import Release
 
 WEB = "web"
@@ -68,8 +69,19 @@ def slot_record(slot: Slot, release: Release | None = None) -> dict[str, Any]:
     """How a release's record keeps its slot; the background processes `release` records
     are kept."""
     kept = {k: v for k, v in (release.slot or {}).items() if k != WEB} if release else {}
-    web = [{"container": i.container, "host_port": i.host_port} for i in slot.instances]
+    web = [_entry(i) for i in slot.instances]
     return {WEB: web, **kept}
+
+
+def _instance(entry: dict[str, Any]) -> Instance:
+    return Instance(entry["container"], int(entry["host_port"]), entry.get("address", LOOPBACK))
+
+
+def _entry(instance: Instance) -> dict[str, Any]:
+    entry: dict[str, Any] = {"container": instance.container, "host_port": instance.host_port}
+    if instance.address != LOOPBACK:
+        entry["address"] = instance.address  # a Swarm node's
+    return entry
 
 
 def with_workers(release: Release, workers: dict[str, list[str]]) -> dict[str, Any]:
@@ -83,7 +95,7 @@ def slot_of(release: Release) -> Slot | None:
     """The web containers a release runs in, as recorded (None before it booted)."""
     web = (release.slot or {}).get(WEB)
     if web:
-        return Slot(tuple(Instance(entry["container"], int(entry["host_port"])) for entry in web))
+        return Slot(tuple(_instance(entry) for entry in web))
     if release.container is None or release.host_port is None:
         return None
     return Slot((Instance(release.container, release.host_port),))

@@ -118,12 +118,12 @@ def republish(ctx: Context, app: App, live: Release, containers: dict[str, Conta
     for instance in recorded.instances:
         container = containers.get(instance.container)
         port = container.ports.get(config.port) if container and container.running else None
-        if port is None:
+        if container is None or port is None:
             log.error(
                 "reconcile.live_container_missing", app=app.name, container=instance.container
             )
         else:
-            running.append(Instance(instance.container, port))
+            running.append(Instance(instance.container, port, container.address))
     if not running:
         return
     slot = Slot(tuple(running))
@@ -145,13 +145,22 @@ def remove_orphans(ctx: Context, orphans: list[Container]) -> None:
     for container in orphans:
         ports = tuple(container.ports.values())  # as Docker publishes them now
         release = ctx.store.release_with_container(container.name)
-        leaving = Leaving.of(release, container.name, ports) if release is not None else None
+        leaving = (
+            Leaving.of(release, container.name, ports, container.address)
+            if release is not None
+            else None
+        )
         if release is not None and leaving is not None:
             app = ctx.store.get_app_by_id(release.app_id).name
         else:  # no release names it (a release command's container, say)
             app = container.name
             leaving = Leaving(
-                container.name, ports, ORPHAN_DRAIN_SECONDS, ORPHAN_STOP_SECONDS, container.name
+                container.name,
+                ports,
+                ORPHAN_DRAIN_SECONDS,
+                ORPHAN_STOP_SECONDS,
+                container.name,
+                address=container.address,
             )
         retire_in_background(ctx, app, leaving, _log_of(ctx, leaving.release_id))
         log.info("reconcile.removing_container", container=container.name)

@@ -26,6 +26,7 @@ import structlog
 from pipeline import formation
 from pipeline.appconfig import AppConfig
 from pipeline.drain import Drained, drain
+from pipeline.runtime import LOOPBACK
 from pipeline.sqlite.models import Release
 from pipeline.states import ReleaseState as S
 from pipeline.traefik import publish
@@ -50,23 +51,27 @@ class Leaving:
     stop_timeout: float
     label: str  # "v3", or the container's name when no release owns it
     release_id: int | None = None
+    address: str = LOOPBACK  # where the ports are: a Swarm node's address
 
     @classmethod
     def of(
-        cls, release: Release, container: str | None = None, ports: tuple[int, ...] | None = None
+        cls,
+        release: Release,
+        container: str | None = None,
+        ports: tuple[int, ...] | None = None,
+        address: str = LOOPBACK,
     ) -> Leaving | None:
-        """One container of the release's (its first, by default); `ports`: where Docker
-        publishes it now, if not where it was recorded."""
+        """One container of the release's (its first, by default); `ports` (at `address`):
+        where the runtime publishes it now, if not where it was recorded."""
         container = container or release.container
         if container is None:
             return None
         deploy = AppConfig.from_dict(release.config).deploy
         if ports is None:
             slot = formation.slot_of(release)
-            recorded = (
-                [i.host_port for i in slot.instances if i.container == container] if slot else []
-            )
-            ports = tuple(recorded)
+            recorded = [i for i in slot.instances if i.container == container] if slot else []
+            ports = tuple(i.host_port for i in recorded)
+            address = recorded[0].address if recorded else LOOPBACK
         return cls(
             container,
             ports,
@@ -74,6 +79,7 @@ class Leaving:
             deploy.stop_timeout,
             f"v{release.number}",
             release.id,
+            address,
         )
 
     @classmethod
@@ -84,7 +90,7 @@ class Leaving:
 
     @property
     def urls(self) -> set[str]:
-        return {f"http://127.0.0.1:{port}" for port in self.ports}
+        return {f"http://{self.address}:{port}" for port in self.ports}
 
 
 class Retirements:
@@ -133,7 +139,7 @@ class Retirements:
 
 def drain_slot(leaving: Leaving, say: Say) -> Drained:
     """Wait until nothing is in flight on the slot, at most its drain_timeout."""
-    drained = drain(leaving.container, leaving.ports, leaving.drain_timeout)
+    drained = drain(leaving.container, leaving.ports, leaving.drain_timeout, leaving.address)
     if not leaving.ports:
         return drained  # a background process: nothing routed to it
     if drained.complete:

@@ -1,8 +1,9 @@
 """What the pipeline asks of a container runtime, and the records it answers with.
 
 A release runs in a slot: the set of containers that serve it (its web containers and
-its background processes). `pipeline.docker.DockerRuntime`, the single-host Docker engine, is the
-one implementation; a Swarm runtime would be a second, and the deploy story would not change.
+its background processes). `pipeline.docker.DockerRuntime` is the single-host Docker engine;
+`pipeline.docker.swarm.SwarmRuntime` runs each of those containers as a Swarm service of one
+task, on whichever node Swarm places it. The deploy story is the same on both.
 """
 
 from __future__ import annotations
@@ -15,18 +16,21 @@ if TYPE_CHECKING:
     from pipeline.drain import Drained
 
 Output = Callable[[str], None]
+LOOPBACK = "127.0.0.1"
 
 
 @dataclass(frozen=True)
 class Instance:
-    """One container of a slot and the loopback port Traefik reaches it on."""
+    """One container of a slot and where Traefik reaches it: a loopback port on a single
+    host, a node's address and port on Swarm."""
 
     container: str
     host_port: int
+    address: str = LOOPBACK
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.host_port}"
+        return f"http://{self.address}:{self.host_port}"
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ class ContainerSpec:
     limits: Limits
     mounts: tuple[Mount, ...] = ()
     command: tuple[str, ...] = ()  # empty: the image's own command
+    constraints: tuple[str, ...] = ()  # Swarm placement constraints ("node.role==worker")
+    stop_timeout: float = 10.0  # SIGTERM to SIGKILL, where the runtime must know it at start
 
 
 @dataclass(frozen=True)
@@ -89,11 +95,25 @@ class ContainerState:
 
 @dataclass(frozen=True)
 class Container:
-    """One of this home's containers as a listing shows it; `ports` maps inner to loopback."""
+    """One of this home's containers as a listing shows it; `ports` maps inner to published,
+    published at `address` (loopback, or on Swarm the address of the node it runs on)."""
 
     name: str
     running: bool
     ports: dict[int, int]
+    address: str = LOOPBACK
+
+
+@dataclass(frozen=True)
+class Node:
+    """A machine containers run on: the one engine, or a Swarm node."""
+
+    name: str
+    role: str  # "engine" for the single host; "manager" or "worker" on Swarm
+    state: str  # ready, down, unknown, disconnected
+    availability: str  # active, pause, drain
+    address: str
+    containers: tuple[str, ...]  # this home's, running there
 
 
 class Runtime(Protocol):
@@ -133,3 +153,6 @@ class Runtime(Protocol):
     def stop(self, drained: Drained, stop_timeout: float) -> None: ...
     def discard(self, name: str) -> None: ...
     def containers(self) -> list[Container]: ...
+    def nodes(self) -> list[Node]: ...
+    def watch(self, changed: Callable[[], None]) -> None:
+        """Call `changed` when the runtime sees its containers change (Swarm's events)."""

@@ -82,7 +82,9 @@ def _shrink(run: Deploy, slot: Slot, count: int) -> Slot:
     _record(run, kept)
     run.say(f"-----> scale: {run.label} runs {count} web containers; draining the others")
     for instance in gone:
-        leaving = Leaving.of(run.release, instance.container, (instance.host_port,))
+        leaving = Leaving.of(
+            run.release, instance.container, (instance.host_port,), instance.address
+        )
         retire_in_background(ctx, run.app.name, leaving, run.say)
     return kept
 

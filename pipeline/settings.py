@@ -41,6 +41,8 @@ def default_traefik_bin() -> Path:
     return Path(found) if found else beside
 
 
+RUNTIMES = ("engine", "swarm")
+REGISTRY = re.compile(r"[a-z0-9.-]{1,253}:\d{1,5}")
 LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 LETSENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 ACME_CA_NAMES = {"letsencrypt": LETSENCRYPT, "letsencrypt-staging": LETSENCRYPT_STAGING}
@@ -95,8 +97,18 @@ class Settings:
     # Failed authentications per client address before it must wait.
     auth_failures_allowed: int = 10
     auth_failure_window: float = 60.0
+    # Where apps run: "engine" (the one Docker engine) or "swarm" (this engine is a Swarm
+    # manager; images go to `registry`, HOST:PORT, for every node to pull).
+    runtime: str = "engine"
+    registry: str = ""
 
     def __post_init__(self) -> None:
+        if self.runtime not in RUNTIMES:
+            raise InvalidInput(f"--runtime is engine or swarm, got {self.runtime!r}")
+        if self.runtime == "swarm" and not REGISTRY.fullmatch(self.registry):
+            raise InvalidInput(
+                "--runtime swarm needs --registry HOST:PORT, the registry every node pulls from"
+            )
         if self.control_host is not None and self.https is None:
             raise InvalidInput("--control-host needs --https: the control host is HTTPS only")
         if self.control_host is not None and not re.fullmatch(

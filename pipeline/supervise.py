@@ -1,8 +1,10 @@
 """Live slots between deploys: a web container that crashed comes back by its restart policy
 (Docker's back-off), on a new host port; this puts it back in the route once it passes the
-gate again, and takes it out while it is down.
+gate again, and takes it out while it is down. On Swarm, a task whose node was lost comes
+back on another node, at that node's address: the same story.
 
-Once a second, one listing of the home's containers is compared with each live slot. An app
+Once a second, and at once when the runtime reports a change (a Swarm node or service event),
+one listing of the home's containers is compared with each live slot. An app
 whose slot lock is held (a deploy, a scale, a flip back) is left to that. The slot's record
 keeps every container it has; only the route follows which of them serve.
 """
@@ -55,11 +57,11 @@ class Supervisor(Periodic):
         for instance in slot.instances:
             seen = containers.get(instance.container)
             port = seen.ports.get(config.port) if seen is not None and seen.running else None
-            if port is None:
+            if seen is None or port is None:
                 continue  # down, or restarting: out of the route meanwhile
-            if port != instance.host_port:
-                moved = True
-                back = Instance(instance.container, port)
+            if (seen.address, port) != (instance.address, instance.host_port):
+                moved = True  # restarted; on Swarm perhaps rescheduled to another node
+                back = Instance(instance.container, port, seen.address)
                 if not self._passes(back, config.healthcheck, live.pk):
                     continue
                 instance = back
@@ -78,7 +80,7 @@ class Supervisor(Periodic):
     def _passes(self, instance: Instance, check: HealthCheck, release_id: int) -> bool:
         state = functools.partial(self.ctx.runtime.state, instance.container)
         say = functools.partial(self.ctx.journal.write, release_id)
-        say(f"-----> {instance.container} restarted on port {instance.host_port}: gating it")
+        say(f"-----> {instance.container} restarted at {instance.url}: gating it")
         try:
             wait_until_healthy(instance.url, check, state, say)
         except TempsError as exc:

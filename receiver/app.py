@@ -24,6 +24,7 @@ from receiver.api import canary as api_canary
 from receiver.api import certificates as api_certificates
 from receiver.api import domains as api_domains
 from receiver.api import formation as api_formation
+from receiver.api import nodes as api_nodes
 from receiver.api import storage as api_storage
 from receiver.api import tokens as api_tokens
 from receiver.api import webhooks as webhook_routes
@@ -63,6 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api_certificates.router)
     app.include_router(api_storage.router)
     app.include_router(api_formation.router)
+    app.include_router(api_nodes.router)
     app.include_router(api_canary.router)
     app.include_router(api_tokens.router)
     app.include_router(webhook_routes.router)

@@ -68,6 +68,8 @@ SERVE_FLAGS = [
         "comma-separated proxy addresses whose X-Forwarded-For is believed; "
         "default none: the peer address is the client",
     ),
+    ("--runtime", "RUNTIME", "engine", "engine: this Docker host; swarm: this Swarm manager"),
+    ("--registry", "REGISTRY", "", "HOST:PORT every Swarm node pulls images from (swarm only)"),
     (
         "--log-file",
         "LOG_FILE",
@@ -139,6 +141,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         forwarded_allow_ips=tuple(
             ip.strip() for ip in args.forwarded_allow_ips.split(",") if ip.strip()
         ),
+        runtime=args.runtime,
+        registry=args.registry,
         **_limits(args),  # type: ignore[arg-type]
     )
 

@@ -92,6 +92,7 @@ def add_client_commands(commands: Any, env: Any) -> None:
     tokens.add_argument("name", nargs="?", help="a name for create, the id for revoke")
     tokens.add_argument("--scope", choices=["admin", "deploy"], default="deploy")
     tokens.add_argument("--app", help="the app a deploy token may act on")
+    client_parser("nodes", "where apps run: the engine, or each Swarm node and its containers")
     hook = commands.add_parser("hook", help="install the deploy hook into a bare repository")
     hook.add_argument("action", choices=["install"])
     hook.add_argument("repo", help="path of the bare repository")
@@ -149,6 +150,13 @@ def run_client(args: argparse.Namespace) -> None:
         _tokens(client, args)
     elif command == "ps":
         _ps(client, args.words)
+    elif command == "nodes":
+        for node in client.call("GET", "/api/nodes"):
+            where = f"{node['name']} ({node['address']})"
+            state = f"{node['role']} {node['state']} {node['availability']}"
+            print(f"{where:<36}{state:<24}{len(node['containers'])} running")
+            for name in node["containers"]:
+                print(f"    {name}")
     elif command in hosting.COMMANDS:
         hosting.run(client, args)
     elif command == "logs":

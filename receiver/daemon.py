@@ -10,6 +10,7 @@ import structlog
 from pipeline import sites
 from pipeline.context import Context
 from pipeline.docker.runtime import DockerRuntime
+from pipeline.docker.swarm import SwarmRuntime
 from pipeline.homelock import HomeLock
 from pipeline.https import CertificateWatch
 from pipeline.journal import Journal
@@ -48,7 +49,11 @@ class Daemon:
         migrate_in_child(settings.db_url)
         store = Store(make_engine(settings.db_url))
         journal = Journal(store, settings.max_log_lines, settings.max_log_bytes)
-        runtime = DockerRuntime(settings.instance, settings.instance_id)
+        runtime = (
+            SwarmRuntime(settings.instance, settings.instance_id, settings.registry)
+            if settings.runtime == "swarm"
+            else DockerRuntime(settings.instance, settings.instance_id)
+        )
         sealer = Sealer.from_key_file(settings.secret_key_path)
         ctx = Context(
             settings,
@@ -86,6 +91,7 @@ class Daemon:
         reconcile(self.deployer.ctx)
         self.certificates.start()
         self.supervisor.start()
+        self.runtime.watch(self.supervisor.wake)
         log.info(
             "daemon.started",
             listen=str(self.settings.listen),

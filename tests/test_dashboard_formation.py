@@ -59,6 +59,7 @@ def container(name: str, **fields: Any) -> dict[str, Any]:
         "process": "web",
         "container": name,
         "host_port": 40001,
+        "node": "node-2",
         "release": "v3",
         "state": "running",
         "restarts": 0,
@@ -104,6 +105,7 @@ def test_app_page_shows_the_formation_of_each_release_and_the_live_containers() 
     for cell in (
         '<td data-label="Process">web</td>',
         '<td data-label="Container"><code>temps-demo-v3-a</code></td>',
+        '<td data-label="Node">node-2</td>',
         '<span class="version">v3</span>',
         '<span class="badge badge-ok" data-state="running">running</span>',
         '<td data-label="Restarts">2</td>',

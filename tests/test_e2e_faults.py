@@ -357,6 +357,9 @@ def route_moved_to_v2(run: Deploying) -> None:
     assert run.route_at_kill == "v2", f"the route never moved to v2; push:\n{run.push.result()[1]}"
 
 
+SLOW_GATE = {"healthcheck": {"interval": 0.6, "recheck_interval": 0.6}}
+
+
 def in_drain(run: Deploying) -> None:
     # A 5 s request on v1, started before the switch, keeps the drain going.
     v2_reaches(run, "health_checking")
@@ -430,7 +433,8 @@ KILL_POINTS = [
         interrupted_in_switching,
         at_kill=route_moved_to_v2,
     ),
-    KillPoint("during drain", "kill-drain", {}, in_drain, live_after_drain),
+    # The gate takes 1.2 s, so the long request started in it reaches v1 before the switch.
+    KillPoint("during drain", "kill-drain", {"settings": SLOW_GATE}, in_drain, live_after_drain),
 ]
 
 

@@ -104,8 +104,9 @@ def test_a_killed_or_crashed_web_container_is_routed_around_and_back(
     temps_daemon: TempsDaemon, tmp_path: Path, figures: Any
 ) -> None:
     """A GET that reaches a container as it dies may get a 502 (Docker's proxy took the
-    connection, then closed it with the request sent: Traefik retries no such request); from
-    then on Traefik's health check and retry keep every request on the others. A container
+    connection, then closed it with the request sent: Traefik retries no such request), or
+    rarely its connection closed with no answer; these are counted and reported. From then on
+    Traefik's health check and retry keep every request on the others. A container
     that crashed comes back by its restart policy on a new port, and is routed again once it
     passes the gate; one stopped by `docker kill` stays out."""
     daemon, app = temps_daemon, "sturdy"
@@ -117,13 +118,15 @@ def test_a_killed_or_crashed_web_container_is_routed_around_and_back(
     load = start_load(daemon, app)
     try:
         time.sleep(1.0)
-        events = [load.elapsed()]
+        events = [(load.elapsed(), 0.0)]
         docker("kill", killed)
+        events[0] = (events[0][0], load.elapsed())
         time.sleep(2.0)
-        events.append(load.elapsed())
         # The shell dies with the container it crashes: its exit status says nothing.
         crash = ["docker", "exec", crashed, "sh", "-c", "kill -9 $(pidof httpd)"]
+        before = load.elapsed()
         subprocess.run(crash, capture_output=True, timeout=30, check=False)
+        events.append((before, load.elapsed()))
         back = poll(
             lambda: {c["container"]: c for c in formation(daemon, app).json()["containers"]},
             lambda seen: seen[crashed]["restarts"] >= 1 and seen[crashed]["state"] == "running",
@@ -144,13 +147,18 @@ def test_a_killed_or_crashed_web_container_is_routed_around_and_back(
     servers = route_servers(daemon, app)
     assert port != crashed_port and len(servers) == 2, (port, servers)
     assert f"http://127.0.0.1:{port}" in servers, servers
-    assert summary.total > 500 and summary.errors == 0, summary.line()
-    near = [f for f in summary.failures if any(0 <= f.at - at < KILL_WINDOW for at in events)]
-    assert near == summary.failures and all(f.status == 502 for f in near), summary.failures
-    assert summary.non_2xx <= MAX_CAUGHT_BY_THE_KILL, summary.line()
+    assert summary.total > 500, summary.line()
+    # Each event lasts from the command's start to its end, plus the window after it.
+    near = [
+        f for f in summary.failures if any(a <= f.at < b + KILL_WINDOW for a, b in events)
+    ]
+    assert near == summary.failures, f"failures away from the kill and the crash: {near}"
+    assert all(f.status in (502, None) for f in near), summary.failures
+    assert len(near) <= MAX_CAUGHT_BY_THE_KILL, summary.line()
     figures(
         f"one of three web containers killed, another crashed and back, under load: "
-        f"{summary.line()}; {summary.non_2xx} met a container as it died"
+        f"{summary.line()}; {len(near)} met a container as it died "
+        f"({summary.non_2xx} 502, {summary.errors} closed without an answer)"
     )
 
 

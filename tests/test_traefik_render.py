@@ -130,17 +130,23 @@ def test_a_bad_host_among_good_ones_is_refused() -> None:
     "url",
     [
         "http://0.0.0.0:8000",
-        "http://10.0.0.5:8000",
+        "http://255.255.255.255:8000",
+        "http://10.0.0.256:8000",
         "http://localhost:8000",
+        "http://node-1.internal:8000",
         "https://127.0.0.1:8000",
         "http://127.0.0.1",
         "http://127.0.0.1:8000/path",
         "http://127.0.0.1:8000@evil.example",
     ],
 )
-def test_a_server_that_is_not_a_loopback_port_is_refused(url: str) -> None:
+def test_a_server_that_is_not_an_address_and_port_is_refused(url: str) -> None:
     with pytest.raises(SwitchFailed, match="invalid server URL"):
         validate_route("app", doc(url=url))
+
+
+def test_a_swarm_nodes_address_is_a_server() -> None:
+    validate_route("app", doc(url="http://10.231.0.11:30001"))
 
 
 def test_an_extra_router_is_refused() -> None:
@@ -254,7 +260,7 @@ def test_an_invalid_route_is_not_published(settings: Settings) -> None:
     publish_route(settings, "app", service())
     before = table_path(settings).read_bytes(), read_route(settings, "app")
     with pytest.raises(SwitchFailed):
-        publish_route(settings, "app", service(url="http://10.0.0.1:80"))
+        publish_route(settings, "app", service(url="http://example.com:80"))
     assert (table_path(settings).read_bytes(), read_route(settings, "app")) == before
     assert list(settings.staging_dir.iterdir()) == []
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from datetime import datetime
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import docker
@@ -15,10 +13,10 @@ import docker.errors
 import docker.types
 import requests
 import structlog
-import urllib3.exceptions
 
 from pipeline.docker import build as docker_build
 from pipeline.docker.build import first_line
+from pipeline.docker.engine import engine_errors, epoch_of
 from pipeline.drain import Drained
 from pipeline.errors import (
     BootFailed,
@@ -27,12 +25,14 @@ from pipeline.errors import (
     RuntimeUnavailable,
 )
 from pipeline.runtime import (
+    LOOPBACK,
     Container,
     ContainerSpec,
     ContainerState,
     Instance,
     Limits,
     Mount,
+    Node,
     Output,
 )
 
@@ -67,22 +67,6 @@ def container_options(limits: Limits) -> dict[str, Any]:
     return options
 
 
-@contextmanager
-def _engine_errors(action: str) -> Iterator[None]:
-    """Turn the SDK's connection failures into RuntimeUnavailable; callers map the rest."""
-    try:
-        yield
-    except (
-        requests.exceptions.ConnectionError,
-        requests.exceptions.ChunkedEncodingError,
-        urllib3.exceptions.ProtocolError,
-        docker.errors.DockerException,
-    ) as exc:
-        if isinstance(exc, docker.errors.APIError):
-            raise
-        raise RuntimeUnavailable(f"Docker engine unavailable while trying to {action}") from exc
-
-
 class DockerRuntime:
     def __init__(self, instance: str, home_id: str) -> None:
         self.instance = instance
@@ -96,7 +80,7 @@ class DockerRuntime:
     def client(self) -> docker.DockerClient:
         with self._lock:
             if self._client is None:
-                with _engine_errors("connect"):
+                with engine_errors("connect"):
                     self._client = docker.from_env(timeout=API_TIMEOUT)
             return self._client
 
@@ -130,7 +114,7 @@ class DockerRuntime:
 
     def ping(self) -> bool:
         try:
-            with _engine_errors("ping"):
+            with engine_errors("ping"):
                 return bool(self.client.ping())
         except RuntimeUnavailable:
             return False
@@ -144,7 +128,7 @@ class DockerRuntime:
         return f"temps-{app}-v{number}{'-' + role if role else ''}-{self.home_id}"
 
     def has_image(self, tag: str) -> bool:
-        with _engine_errors("look up an image"):
+        with engine_errors("look up an image"):
             try:
                 self.client.images.get(tag)
                 return True
@@ -154,7 +138,7 @@ class DockerRuntime:
     def image_owner(self, reference: str) -> str | None:
         """The app an image on the engine was built for ("" for none of temps'), or None
         when the engine has no such image."""
-        with _engine_errors("look up an image"):
+        with engine_errors("look up an image"):
             try:
                 attrs = self.client.api.inspect_image(reference)
             except (docker.errors.ImageNotFound, docker.errors.NotFound):
@@ -187,7 +171,7 @@ class DockerRuntime:
         with its last tag; another home's tag keeps it); returns the tags removed."""
         removed: list[str] = []
         ours = f"-{self.home_id}"
-        with _engine_errors("prune images"):
+        with engine_errors("prune images"):
             # The low-level listing: `images.list` inspects every image once more.
             for image in self.client.api.images(filters={"label": f"temps.app={app}"}):
                 tags = {tag for tag in image.get("RepoTags") or [] if tag.endswith(ours)}
@@ -231,7 +215,7 @@ class DockerRuntime:
 
     def boot(self, spec: ContainerSpec, port: int) -> Instance:
         name = spec.name
-        with _engine_errors("start a container"):
+        with engine_errors("start a container"):
             try:
                 container = self._run(
                     spec,
@@ -253,7 +237,7 @@ class DockerRuntime:
 
     def start(self, spec: ContainerSpec) -> None:
         """A background process: no port; Docker restarts it (with its back-off) if it exits."""
-        with _engine_errors("start a container"):
+        with engine_errors("start a container"):
             try:
                 self._run(
                     spec,
@@ -268,7 +252,7 @@ class DockerRuntime:
     def run_once(self, spec: ContainerSpec, command: str, output: Output, timeout: float) -> int:
         """Run `command` in a one-off container, stream its output, return its exit code."""
         name = spec.name
-        with _engine_errors("run the release command"):
+        with engine_errors("run the release command"):
             try:
                 labels = {**spec.labels, "temps.home": self.instance, "temps.role": "release"}
                 container = self._run(
@@ -295,11 +279,11 @@ class DockerRuntime:
 
     def keep_running(self, name: str) -> None:
         """A live slot comes back after a crash or an engine restart."""
-        with _engine_errors("update a container"):
+        with engine_errors("update a container"):
             self.client.api.update_container(name, restart_policy={"Name": "unless-stopped"})
 
     def _inspect(self, name: str) -> dict[str, Any] | None:
-        with _engine_errors("inspect a container"):
+        with engine_errors("inspect a container"):
             try:
                 attrs: dict[str, Any] = self.client.api.inspect_container(name)
             except docker.errors.NotFound:
@@ -314,12 +298,12 @@ class DockerRuntime:
         return ContainerState(
             str(state["Status"]),
             int(state.get("ExitCode", 0)),
-            _epoch(str(state.get("StartedAt", ""))),
+            epoch_of(str(state.get("StartedAt", ""))),
             int(attrs.get("RestartCount", 0)),
         )
 
     def logs_tail(self, name: str, lines: int = 20) -> str:
-        with _engine_errors("read container logs"):
+        with engine_errors("read container logs"):
             try:
                 raw: bytes = self.client.api.logs(name, tail=lines, stdout=True, stderr=True)
             except docker.errors.NotFound:
@@ -332,7 +316,7 @@ class DockerRuntime:
         The container is named by its drain, so nothing can stop a slot that may have served
         without draining it first (`retire.drain_and_stop` is the one caller)."""
         name = drained.container
-        with _engine_errors("stop a container"):
+        with engine_errors("stop a container"):
             try:
                 self.client.api.stop(name, timeout=max(0, round(stop_timeout)))
             except docker.errors.NotFound:
@@ -343,7 +327,7 @@ class DockerRuntime:
 
     def discard(self, name: str) -> None:
         """Kill and remove a slot that never got traffic, in one call: nothing to drain."""
-        with _engine_errors("remove a container"):
+        with engine_errors("remove a container"):
             try:
                 self._remove_if_present(name)
             except docker.errors.APIError as exc:
@@ -355,7 +339,7 @@ class DockerRuntime:
 
     def containers(self) -> list[Container]:
         """Every container this home started, running or not, from one listing."""
-        with _engine_errors("list containers"):
+        with engine_errors("list containers"):
             found = self.client.api.containers(
                 all=True, filters={"label": f"temps.home={self.instance}"}
             )
@@ -373,19 +357,20 @@ class DockerRuntime:
         ]
 
 
+    def nodes(self) -> list[Node]:
+        """The one engine, with this home's running containers."""
+        with engine_errors("describe the engine"):
+            name = str(self.client.info().get("Name", "localhost"))
+        running = tuple(sorted(c.name for c in self.containers() if c.running))
+        return [Node(name, "engine", "ready", "active", LOOPBACK, running)]
+
+    def watch(self, changed: Callable[[], None]) -> None:
+        """The supervisor's tick follows the one engine's containers: nothing more to watch."""
+
+
 def _stream_logs(container: Any, output: Output) -> None:
     try:
         for line in container.logs(stream=True, follow=True):
             output(line.decode("utf-8", "replace"))
     except (docker.errors.DockerException, requests.exceptions.RequestException):
         return
-
-
-def _epoch(text: str) -> float | None:
-    """Docker's RFC 3339 time (nanoseconds, or the zero time before a start) as epoch seconds."""
-    head, _dot, fraction = text.rstrip("Z").partition(".")
-    try:
-        moment = datetime.fromisoformat(f"{head}.{(fraction + '000000')[:6]}+00:00")
-    except ValueError:
-        return None
-    return moment.timestamp() if moment.year > 1 else None

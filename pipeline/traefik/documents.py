@@ -11,6 +11,7 @@ JSON is valid YAML, so the documents are rendered with the json module.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ REDIRECT_PRIORITY = 100_000
 MAX_HSTS_SECONDS = 2 * 365 * 24 * 3600
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 
 
@@ -224,9 +226,21 @@ def validate_service(app: str, document: dict[str, Any]) -> None:
     if not middlewares <= own:
         raise SwitchFailed(f"a service document holds middlewares of its own: {middlewares}")
     for url in servers_of(document):
-        found = re.fullmatch(r"http://127\.0\.0\.1:(\d{1,5})", url)
-        if not found or not 0 < int(found.group(1)) < 65536:
+        if not _server_url(url):
             raise SwitchFailed(f"invalid server URL: {url!r}")
+
+
+def _server_url(url: str) -> bool:
+    """http://<an IPv4 address>:<port>: loopback on a single host, a node's on Swarm. Never a
+    name, which Traefik would resolve at every request."""
+    found = re.fullmatch(r"http://([0-9.]{7,15}):(\d{1,5})", url)
+    if not found or not 0 < int(found.group(2)) < 65536:
+        return False
+    try:
+        address = ipaddress.IPv4Address(found.group(1))
+    except ValueError:
+        return False
+    return not (address.is_unspecified or address.is_multicast or address == _BROADCAST)
 
 
 def validate_site(site: Site) -> None:

@@ -33,6 +33,7 @@ def formation_view(daemon: Daemon, app: App) -> dict[str, Any]:
     background = formation.workers_of(live) if live is not None else {}
     listed = web + [(p, name, None) for p, names in background.items() for name in names]
     now = time.time()
+    node_of = {name: node.name for node in daemon.runtime.nodes() for name in node.containers}
     containers = []
     for process, name, port in listed:
         state = daemon.runtime.state(name)
@@ -42,6 +43,7 @@ def formation_view(daemon: Daemon, app: App) -> dict[str, Any]:
                 "process": process,
                 "container": name,
                 "host_port": port,
+                "node": node_of.get(name),
                 "release": f"v{live.number}" if live else None,
                 "state": state.status,
                 "restarts": state.restarts,

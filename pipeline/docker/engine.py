@@ -1,0 +1,40 @@
+"""What both runtimes share of the Docker engine's API: its failures as temps words them, and
+its times."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+import docker.errors
+import requests
+import urllib3.exceptions
+
+from pipeline.errors import RuntimeUnavailable
+
+
+@contextmanager
+def engine_errors(action: str) -> Iterator[None]:
+    """Turn the SDK's connection failures into RuntimeUnavailable; callers map the rest."""
+    try:
+        yield
+    except (
+        requests.exceptions.ConnectionError,
+        requests.exceptions.ChunkedEncodingError,
+        urllib3.exceptions.ProtocolError,
+        docker.errors.DockerException,
+    ) as exc:
+        if isinstance(exc, docker.errors.APIError):
+            raise
+        raise RuntimeUnavailable(f"Docker engine unavailable while trying to {action}") from exc
+
+
+def epoch_of(text: str) -> float | None:
+    """Docker's RFC 3339 time (nanoseconds, or the zero time before a start) as epoch seconds."""
+    head, _dot, fraction = text.rstrip("Z").partition(".")
+    try:
+        moment = datetime.fromisoformat(f"{head}.{(fraction + '000000')[:6]}+00:00")
+    except ValueError:
+        return None
+    return moment.timestamp() if moment.year > 1 else None

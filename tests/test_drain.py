@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.drain import open_connections, wait_until_drained
+from pipeline.drain import connections_on, open_connections, wait_until_drained
 
 Connect = Callable[[], tuple[socket.socket, socket.socket]]
 
@@ -153,3 +153,23 @@ def test_one_zero_sample_is_not_enough() -> None:
     assert drained is True
     with pytest.raises(StopIteration):
         next(samples)
+
+
+def test_a_port_on_another_address_is_counted_by_where_connections_go() -> None:
+    """A Swarm task's port is on its node's address: the connections counted are the ones
+    going there (Traefik's side), whatever the local port they come from."""
+    remote = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    remote.bind(("127.0.0.2", 0))  # an address of its own, as a node's would be
+    remote.listen(8)
+    number = remote.getsockname()[1]
+    try:
+        assert connections_on(number, "127.0.0.2") == 0
+        client = socket.create_connection(("127.0.0.2", number), timeout=2.0)
+        accepted, _ = remote.accept()
+        assert connections_on(number, "127.0.0.2") == 1
+        assert connections_on(number, "127.0.0.3") == 0, "another address is not counted"
+        client.close()
+        accepted.close()
+        assert wait_until_drained(number, 5.0, counter=lambda p: connections_on(p, "127.0.0.2"))[0]
+    finally:
+        remote.close()

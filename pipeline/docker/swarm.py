@@ -39,6 +39,7 @@ log = structlog.get_logger()
 BOOT_TIMEOUT = 180.0  # a task's image pull on a node that never ran the app
 UNPLACEABLE_SECONDS = 10.0  # a task no node can take fails its boot after this long
 POLL_SECONDS = 0.1
+REAP_SECONDS = 20.0  # beyond the stop grace: Swarm deletes a stopped task of a scaled-down slot
 # A task's state as the container states the gate and the listings know.
 STATE_OF_TASK = {
     "running": "running",
@@ -49,7 +50,6 @@ STATE_OF_TASK = {
     "orphaned": "dead",
     "remove": "exited",
 }
-WAITING = ("new", "allocated", "pending", "assigned", "accepted", "ready", "preparing", "starting")
 
 
 class SwarmRuntime(DockerRuntime):
@@ -133,7 +133,8 @@ class SwarmRuntime(DockerRuntime):
             placement=docker.types.Placement(constraints=list(spec.constraints)),
             log_driver={"Name": "json-file", "Options": {"max-size": "10m", "max-file": "3"}},
         )
-        self._remove_service(spec.name)
+        if self._is_service(spec.name):  # left by a daemon that stopped mid-boot
+            self._retire(spec.name, spec.stop_timeout)
         with engine_errors("create a service"):
             try:
                 self.client.api.create_service(
@@ -208,35 +209,36 @@ class SwarmRuntime(DockerRuntime):
                 return ""
 
     def stop(self, drained: Drained, stop_timeout: float) -> None:
-        """Scale to nothing (its task gets SIGTERM, then SIGKILL after the service's grace),
-        wait until the task has stopped, then remove the service."""
-        name = drained.container
-        if not self._is_service(name):
+        """Its task gets SIGTERM, then SIGKILL after the service's grace period; the service
+        goes once the task has stopped."""
+        if self._is_service(drained.container):
+            self._retire(drained.container, stop_timeout)
+        else:
             super().stop(drained, stop_timeout)
-            return
+
+    def discard(self, name: str) -> None:
+        if self._is_service(name):
+            self._retire(name, 0.0)
+        else:
+            super().discard(name)
+
+    def _retire(self, name: str, stop_timeout: float) -> None:
+        """Scale to nothing, wait until Swarm has deleted the tasks, then remove the service.
+
+        Removing a service while Swarm's task reaper deletes its tasks can crash the manager:
+        Docker 20.10's swarmkit dereferences a task that is gone (SetServiceTasksRemove), and
+        a scaled-down task is reaped the moment it stops. With no task left, nothing races."""
         with engine_errors("stop a service"):
             try:
-                service = self.client.services.get(name)
-                service.scale(0)
+                self.client.services.get(name).scale(0)
             except docker.errors.NotFound:
                 return
             except docker.errors.APIError as exc:
                 raise NotFound(f"could not stop {name}: {exc.explanation}") from exc
-        deadline = time.monotonic() + stop_timeout + 15
-        while time.monotonic() < deadline:
-            if all(
-                (t.get("Status") or {}).get("State") not in ("running", *WAITING)
-                for t in self._tasks(name)
-            ):
-                break
+        deadline = time.monotonic() + stop_timeout + REAP_SECONDS
+        while self._tasks(name) and time.monotonic() < deadline:
             time.sleep(POLL_SECONDS * 2)
         self._remove_service(name)
-
-    def discard(self, name: str) -> None:
-        if self._is_service(name):
-            self._remove_service(name)
-        else:
-            super().discard(name)
 
     def _is_service(self, name: str) -> bool:
         with engine_errors("inspect a service"):

@@ -32,6 +32,9 @@ TLS_FILE = "_default-tls.yml"  # app names start with a letter: no app file can 
 CONFIRM_PROBE_TIMEOUT = 2.0
 
 
+DIAL_TIMEOUT = "2s"
+
+
 def static_config(settings: Settings) -> dict[str, Any]:
     entry_points = {WEB: {"address": str(settings.http)}}
     if settings.https is not None:
@@ -51,7 +54,13 @@ def static_config(settings: Settings) -> dict[str, Any]:
         # without a high per-host idle limit, connection reuse collapses under load.
         "serversTransport": {
             "maxIdleConnsPerHost": 200,
-            "forwardingTimeouts": {"idleConnTimeout": settings.traefik_idle_conn_timeout},
+            # A server that takes a connection in no more than 2 s (a Swarm node that is
+            # gone) is given up, and the retry sends the request to another: Traefik's
+            # default waits 30 s.
+            "forwardingTimeouts": {
+                "idleConnTimeout": settings.traefik_idle_conn_timeout,
+                "dialTimeout": DIAL_TIMEOUT,
+            },
         },
         "log": {"level": "INFO", "format": "json", "filePath": str(settings.traefik_log)},
         "accessLog": {"format": "json", "filePath": str(settings.access_log)},

@@ -20,7 +20,14 @@ from typing import Any
 import httpx
 import pytest
 from support.apprepo import git_push, make_app_repo
-from support.checks import assert_no_failures, push_ok, route_servers, start_load, wait_states
+from support.checks import (
+    assert_no_failures,
+    push_ok,
+    route_servers,
+    start_load,
+    state_path,
+    wait_states,
+)
 from support.daemon import ARTIFACTS, TEMPS_BIN, TempsDaemon, running_daemon
 from support.dockercli import docker
 from support.load import LoadGenerator
@@ -120,6 +127,40 @@ def test_a_push_deploys_three_tasks_over_the_nodes_and_deploys_and_a_rollback_dr
             f"under load: {summary.line()}")  # fmt: skip
 
 
+def test_a_rollback_inside_the_bake_window_is_a_route_flip_to_the_standby_services(
+    swarm_daemon: TempsDaemon, tmp_path: Path, figures: Any
+) -> None:
+    daemon, app, repo = swarm_daemon, "flipper", tmp_path / "repo"
+    daemon.create_app(app)
+    with daemon.client() as api:
+        assert api.patch(f"/api/apps/{app}/formation", json={"web": 2}).status_code == 200
+    push_ok(daemon, repo, app, "v1", bake=60)
+    standby = sorted(e["container"] for e in live_slot(daemon, app))
+    push_ok(daemon, repo, app, "v2", bake=60)
+    assert sorted(services(daemon, app)) == sorted([*standby, *live_containers(daemon, app)])
+    load = start_load(daemon, app)
+    try:
+        started = time.monotonic()
+        with daemon.client() as api:
+            rolled = api.post(f"/api/apps/{app}/rollback?wait=true", json={}, timeout=120)
+        took = time.monotonic() - started
+        time.sleep(1.0)
+    finally:
+        summary = load.stop()
+    assert rolled.status_code == 200 and rolled.json()["state"] == "live", rolled.text
+    assert_no_failures(summary)
+    # The standby's own services serve again: nothing was booted.
+    assert sorted(e["container"] for e in live_slot(daemon, app)) == standby
+    assert daemon.get_app_page(app).headers.get("X-Temps-Release") == "v3"
+    assert state_path(daemon.release(app, 3)) == ["queued", "switching", "live"]
+    figures(f"swarm rollback inside the bake window: a route flip in {took * 1000:.0f} ms; "
+            f"{summary.line()}")  # fmt: skip
+
+
+def live_containers(daemon: TempsDaemon, app: str) -> list[str]:
+    return sorted(e["container"] for e in live_slot(daemon, app))
+
+
 def test_the_daemon_killed_mid_deploy_leaves_one_live_release_and_no_orphan_service(
     swarm_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
@@ -149,9 +190,12 @@ def test_a_lost_node_is_routed_around_and_its_tasks_come_back_gated(
     daemon.create_app(app)
     with daemon.client() as api:
         assert api.patch(f"/api/apps/{app}/formation", json={"web": 3}).status_code == 200
-    push_ok(daemon, repo, app, "v1")
+    # On the workers only: one of them surely runs a task to lose, the other takes it over.
+    push_ok(daemon, repo, app, "v1", settings={"swarm": {"constraints": ["node.role==worker"]}})
     before = live_slot(daemon, app)
-    lost = next(w for w in cluster.workers if w.address in {e["address"] for e in before})
+    workers = {w.address: w for w in cluster.workers}
+    assert {e["address"] for e in before} <= set(workers), f"placed off the workers: {before}"
+    lost = workers[before[0]["address"]]
     # Enough clients that the few whose request the lost node holds do not stop the load.
     load = LoadGenerator(daemon.http_url, f"{app}.{daemon.domain}", workers=30, max_seconds=300)
     load.start()

@@ -69,8 +69,9 @@ def main() -> None:
         gate = summary([r["boot_and_gate"] for r in rows["pushes"] if r["boot_and_gate"]])
         latency = summary([row["latency"] for row in rows["switches"]])
         failures = sum(row["probe_failures"] for row in rows["switches"])
-        report.figure(f"push_{runtime}", seconds, f"{runtime}: push to live {spread(seconds, secs)}")
-        report.figure(f"boot_gate_{runtime}", gate, f"{runtime}: boot and gate {spread(gate, secs)}")
+        pushed, gated = spread(seconds, secs), spread(gate, secs)
+        report.figure(f"push_{runtime}", seconds, f"{runtime}: push to live {pushed}")
+        report.figure(f"boot_gate_{runtime}", gate, f"{runtime}: boot and gate {gated}")
         report.figure(f"switch_{runtime}", latency, f"{runtime}: switch latency {spread(latency)}")
         report.figure(f"probe_failures_{runtime}", failures, f"{runtime}: {failures} probes failed")
     ratio = report.figures["push_swarm"]["median"] / report.figures["push_engine"]["median"]

@@ -3,7 +3,7 @@
 The same small busybox app, `web=1`, on two daemons of the same code: one on the host's
 engine, one with `--runtime swarm` on a Swarm of three engines built on this machine (the
 host engine as manager, two dockerd in network namespaces as workers, Debian's
-docker-registry as the registry; tests/support/swarm.py).
+docker-registry as the registry; tests/support/swarm/).
 - push-to-live: the whole `git push`, with the boot-and-gate share; on Swarm the push to the
   registry and the service's scheduling are in it;
 - switch latency, probed every 1 ms as in switch_latency.

@@ -13,29 +13,21 @@ from support.daemon import ARTIFACTS, TempsDaemon, running_daemon
 
 FIGURES: list[str] = []
 TESTS = Path(__file__).resolve().parent
-# Run as one group on one worker: the security package shares one daemon across its files.
-SHARED_PACKAGES = ("security",)
-# The longest groups go out first, so that none of them is left to run alone at the end.
+# `pytest -n N --dist loadfile` hands out whole modules in the order collected: the longest go
+# out first, so that none of them is left to run alone at the end.
 LONGEST_FIRST = ("test_schema", "test_e2e_drain_paths", "test_e2e_swarm", "test_e2e_https",
                  "security", "test_e2e_formation", "test_e2e_faults")  # fmt: skip
 
 
-def group_of(item: pytest.Item) -> str:
-    """A test module, or a package whose modules share a fixture, runs whole on one worker."""
+def _group_of(item: pytest.Item) -> str:
     relative = item.path.relative_to(TESTS)
-    if len(relative.parts) > 1 and relative.parts[0] in SHARED_PACKAGES:
-        return relative.parts[0]
-    return item.path.stem
+    return relative.parts[0] if len(relative.parts) > 1 else item.path.stem
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test with its group for `pytest -n N --dist loadgroup`, longest first."""
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(group_of(item)))
-
     def rank(item: pytest.Item) -> int:
-        group = group_of(item)
+        group = _group_of(item)
         return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)

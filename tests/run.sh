@@ -42,8 +42,8 @@ run_check() {
 run_check "ruff" "$VENV/bin/ruff" check .
 run_check "mypy" "$VENV/bin/mypy"
 # Test modules run on parallel workers, each module whole on one worker (its daemon is
-# module-scoped; tests/conftest.py groups them); TEMPS_TEST_WORKERS=0 runs them in one process.
-run_check "pytest" "$VENV/bin/pytest" -v -n "${TEMPS_TEST_WORKERS:-2}" --dist loadgroup \
+# module-scoped); TEMPS_TEST_WORKERS=0 runs them in one process.
+run_check "pytest" "$VENV/bin/pytest" -v -n "${TEMPS_TEST_WORKERS:-2}" --dist loadfile \
     --durations=40 "$@"
 
 if ((${#failed[@]})); then

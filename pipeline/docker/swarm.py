@@ -336,11 +336,14 @@ class SwarmRuntime(DockerRuntime):
 
 
 def _published(task: dict[str, Any]) -> dict[int, int]:
-    """Inner port to the port published on the task's node (host mode)."""
+    """Inner port to the port published on the task's node (host mode).
+
+    A port is listed once per binding, IPv4's first, then IPv6's, and the two may have
+    different numbers: the first is the one reached at the node's IPv4 address."""
     ports = ((task.get("Status") or {}).get("PortStatus") or {}).get("Ports") or []
-    return {
-        int(p["TargetPort"]): int(p["PublishedPort"])
-        for p in ports
-        if p.get("PublishedPort") and p.get("Protocol", "tcp") == "tcp"
-    }
+    found: dict[int, int] = {}
+    for port in ports:
+        if port.get("PublishedPort") and port.get("Protocol", "tcp") == "tcp":
+            found.setdefault(int(port["TargetPort"]), int(port["PublishedPort"]))
+    return found
 

@@ -1,7 +1,8 @@
 """The daemon the security tests share, and what they record on it.
 
 One daemon serves the auth matrix, the token tests, the git edge cases, the container
-settings and the load, across the files of this package (each limit and the rate limit run
+settings and the load, across the files of this package (one per test worker that runs some
+of them) (each limit and the rate limit run
 on daemons of their own). It allows a huge number of failed authentications: the matrix
 sends wrong and revoked tokens on purpose, and would lock its own address out otherwise.
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import base64
 import secrets
 
+import httpx
 import pytest
 from support.authmatrix import Hooks, Matrix
-from support.credentials import Secrets
+from support.credentials import Secrets, bearer
 from support.daemon import TempsDaemon
 
 pytestmark = pytest.mark.docker
@@ -22,6 +23,9 @@ def test_no_secret_is_written_to_the_daemon_log_or_the_database(
 ) -> None:
     """The log records failed authentications without what was sent; the database keeps
     token hashes, sealed webhook secrets and sealed environments only."""
+    # A wrong token of its own: the package's files may have run on other test workers.
+    wrong = seen_secrets.add("wrong token", secrets.token_urlsafe(24))
+    assert httpx.get(f"{daemon.api_url}/api/apps", headers=bearer(wrong)).status_code == 401
     # An app's environment is sealed at rest, in the app's row and in each release's.
     password = seen_secrets.add("environment value", secrets.token_urlsafe(24))
     daemon.create_app("sealed-env")

@@ -75,6 +75,13 @@ def settled_services(daemon: TempsDaemon, app: str) -> list[str]:
     return poll(lambda: services(daemon, app), lambda found: found == wanted, timeout=90)
 
 
+def web_formation(daemon: TempsDaemon, app: str, web: int) -> None:
+    """A new app whose first release will run `web` web containers."""
+    daemon.create_app(app)
+    with daemon.client() as api:
+        assert api.patch(f"/api/apps/{app}/formation", json={"web": web}).status_code == 200
+
+
 def nodes(daemon: TempsDaemon) -> list[dict[str, Any]]:
     with daemon.client() as api:
         answer = api.get("/api/nodes")
@@ -86,9 +93,7 @@ def test_a_push_deploys_three_tasks_over_the_nodes_and_deploys_and_a_rollback_dr
     swarm_daemon: TempsDaemon, cluster: SwarmCluster, tmp_path: Path, figures: Any
 ) -> None:
     daemon, app, repo = swarm_daemon, "fleet", tmp_path / "repo"
-    daemon.create_app(app)
-    with daemon.client() as api:
-        assert api.patch(f"/api/apps/{app}/formation", json={"web": 3}).status_code == 200
+    web_formation(daemon, app, 3)
     push_ok(daemon, repo, app, "v1")
 
     slot = live_slot(daemon, app)
@@ -131,9 +136,7 @@ def test_a_rollback_inside_the_bake_window_is_a_route_flip_to_the_standby_servic
     swarm_daemon: TempsDaemon, tmp_path: Path, figures: Any
 ) -> None:
     daemon, app, repo = swarm_daemon, "flipper", tmp_path / "repo"
-    daemon.create_app(app)
-    with daemon.client() as api:
-        assert api.patch(f"/api/apps/{app}/formation", json={"web": 2}).status_code == 200
+    web_formation(daemon, app, 2)
     push_ok(daemon, repo, app, "v1", bake=60)
     standby = sorted(e["container"] for e in live_slot(daemon, app))
     push_ok(daemon, repo, app, "v2", bake=60)
@@ -165,9 +168,7 @@ def test_the_daemon_killed_mid_deploy_leaves_one_live_release_and_no_orphan_serv
     swarm_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     daemon, app, repo = swarm_daemon, "phoenix", tmp_path / "repo"
-    daemon.create_app(app)
-    with daemon.client() as api:
-        assert api.patch(f"/api/apps/{app}/formation", json={"web": 2}).status_code == 200
+    web_formation(daemon, app, 2)
     push_ok(daemon, repo, app, "v1")
     make_app_repo(repo, "v2", settings={"healthcheck": {"grace_period": 4}})
     pushing = threading.Thread(target=git_push, args=(repo, daemon.git_url(app)), daemon=True)
@@ -187,9 +188,7 @@ def test_a_lost_node_is_routed_around_and_its_tasks_come_back_gated(
     swarm_daemon: TempsDaemon, cluster: SwarmCluster, tmp_path: Path, figures: Any
 ) -> None:
     daemon, app, repo = swarm_daemon, "hardy", tmp_path / "repo"
-    daemon.create_app(app)
-    with daemon.client() as api:
-        assert api.patch(f"/api/apps/{app}/formation", json={"web": 3}).status_code == 200
+    web_formation(daemon, app, 3)
     # On the workers only: one of them surely runs a task to lose, the other takes it over.
     push_ok(daemon, repo, app, "v1", settings={"swarm": {"constraints": ["node.role==worker"]}})
     before = live_slot(daemon, app)

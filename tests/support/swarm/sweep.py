@@ -65,8 +65,9 @@ def _leave_host_swarm(settings: SwarmSettings) -> None:
         return  # never touched the host engine
     client = _client(HOST_SOCKET)
     if marker.exists() and client.info()["Swarm"].get("NodeID") == marker.read_text():
-        for service in client.services.list():
-            service.remove()
+        # No service is removed first: removing one while Swarm reaps its tasks can crash
+        # Docker 20.10's manager (pipeline/docker/swarm.py), and this manager is the host's
+        # engine. Leaving drops them all; their containers here go by SIGKILL.
         _remove_task_containers(client)  # SIGKILL: a graceful stop may take its 10 s
         client.swarm.leave(force=True)
         _remove_task_containers(client)
@@ -79,9 +80,10 @@ def _leave_host_swarm(settings: SwarmSettings) -> None:
 
 
 def _remove_task_containers(client: docker.DockerClient) -> None:
-    for container in client.containers.list(all=True, filters={"label": TASK_LABEL}):
+    # The low-level listing: a container may go between a listing and its inspection.
+    for container in client.api.containers(all=True, filters={"label": TASK_LABEL}):
         with contextlib.suppress(docker.errors.NotFound):
-            container.remove(force=True)
+            client.api.remove_container(container["Id"], force=True)
 
 
 def _untag_registry_images(settings: SwarmSettings) -> None:
@@ -91,13 +93,15 @@ def _untag_registry_images(settings: SwarmSettings) -> None:
     client = _client(HOST_SOCKET)
     prefix = marker.read_text() + "/"
     # Task containers a crashed engine left on the host once it was out of the swarm.
-    for container in client.containers.list(all=True):
-        if str(container.attrs["Config"]["Image"]).startswith(prefix):
-            container.remove(force=True)
-    for image in client.images.list():
-        for tag in image.tags:
+    for container in client.api.containers(all=True):
+        if str(container["Image"]).startswith(prefix):
+            with contextlib.suppress(docker.errors.NotFound):
+                client.api.remove_container(container["Id"], force=True)
+    for image in client.api.images():
+        for tag in image.get("RepoTags") or []:
             if tag.startswith(prefix):
-                client.images.remove(tag)
+                with contextlib.suppress(docker.errors.NotFound):
+                    client.api.remove_image(tag)
 
 
 def _stop_registry(settings: SwarmSettings) -> None:

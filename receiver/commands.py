@@ -182,7 +182,8 @@ def _ps(client: Client, words: list[str]) -> None:
     print(f"formation: {wanted} (live: {answer['live_release'] or '-'})")
     for c in answer["containers"]:
         uptime = f"up {c['uptime']:.0f}s" if c["uptime"] is not None else c["state"]
-        print(f"{c['process']:<8}{c['container']:<44}{c['release']:<7}{uptime}")
+        node = c.get("node") or "-"
+        print(f"{c['process']:<8}{c['container']:<44}{c['release']:<7}{uptime:<14}{node}")
 
 
 def _config(client: Client, args: argparse.Namespace) -> None:

@@ -351,11 +351,12 @@ def test_a_daemon_stopped_in_the_bake_window_drains_the_standby_at_its_next_star
         daemon.create_app(app)
         repo = tmp_path / app
         # 10 s requests: they must still run on v1 when the daemon is back, however long
-        # its stop and start take on a loaded machine.
-        push_ok(daemon, repo, app, "v1", bake=BAKE, slow_seconds=10)
+        # its stop and start take on a loaded machine; a 1.2 s gate, so that those started in
+        # it reach v1 before the switch.
+        push_ok(daemon, repo, app, "v1", bake=BAKE, slow_seconds=10, settings=SLOW_GATE)
         load = start_load(daemon, app)
         try:
-            make_app_repo(repo, "v2", bake=BAKE)
+            make_app_repo(repo, "v2", bake=BAKE, settings=SLOW_GATE)
             batches = [push_over_long_requests(daemon, repo, app, 2)]
             code, _ = daemon.terminate()
             # uvicorn re-raises the signal once its graceful shutdown is done.

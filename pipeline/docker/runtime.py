@@ -43,6 +43,8 @@ API_TIMEOUT = 300
 # spoofing of neighbours, ping floods), device nodes, the audit log, file capabilities.
 # CHOWN, SETUID and SETGID stay, for entrypoints that drop to a user of their own.
 DROPPED_CAPABILITIES = ("NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP")
+# Whatever the engine's default driver, an app's output is rotated: 3 x 10 MB.
+LOG_DRIVER, LOG_OPTIONS = "json-file", {"max-size": "10m", "max-file": "3"}
 # Containers of one home share one bridge with inter-container traffic off: an app reaches
 # another only through Traefik, like any client.
 ISOLATED_BRIDGE = {"com.docker.network.bridge.enable_icc": "false"}
@@ -54,10 +56,7 @@ def container_options(limits: Limits) -> dict[str, Any]:
         "privileged": False,
         "pids_limit": limits.pids,
         "cap_drop": list(DROPPED_CAPABILITIES),
-        # Whatever the engine's default driver, an app's output is rotated: 3 x 10 MB.
-        "log_config": docker.types.LogConfig(
-            type="json-file", config={"max-size": "10m", "max-file": "3"}
-        ),
+        "log_config": docker.types.LogConfig(type=LOG_DRIVER, config=LOG_OPTIONS),
     }
     if limits.memory_mb:
         options["mem_limit"] = f"{limits.memory_mb}m"
@@ -355,7 +354,6 @@ class DockerRuntime:
             )
             for c in found
         ]
-
 
     def nodes(self) -> list[Node]:
         """The one engine, with this home's running containers."""

@@ -29,7 +29,12 @@ import structlog
 
 from pipeline.docker.build import first_line
 from pipeline.docker.engine import engine_errors, epoch_of
-from pipeline.docker.runtime import DockerRuntime
+from pipeline.docker.runtime import (
+    DROPPED_CAPABILITIES,
+    LOG_DRIVER,
+    LOG_OPTIONS,
+    DockerRuntime,
+)
 from pipeline.drain import Drained
 from pipeline.errors import BootFailed, BuildFailed, NotFound, RuntimeUnavailable
 from pipeline.runtime import Container, ContainerSpec, ContainerState, Instance, Node, Output
@@ -124,14 +129,14 @@ class SwarmRuntime(DockerRuntime):
             ],
             stop_grace_period=int(spec.stop_timeout * 1e9),
             init=True,
-            cap_drop=["NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP"],
+            cap_drop=list(DROPPED_CAPABILITIES),
         )
         template = docker.types.TaskTemplate(
             container,
             resources=limits,
             restart_policy=docker.types.RestartPolicy("any", delay=int(1e9)),
             placement=docker.types.Placement(constraints=list(spec.constraints)),
-            log_driver={"Name": "json-file", "Options": {"max-size": "10m", "max-file": "3"}},
+            log_driver={"Name": LOG_DRIVER, "Options": LOG_OPTIONS},
         )
         if self._is_service(spec.name):  # left by a daemon that stopped mid-boot
             self._retire(spec.name, spec.stop_timeout)

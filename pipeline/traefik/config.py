@@ -30,9 +30,7 @@ log = structlog.get_logger()
 
 TLS_FILE = "_default-tls.yml"  # app names start with a letter: no app file can clash
 CONFIRM_PROBE_TIMEOUT = 2.0
-
-
-DIAL_TIMEOUT = "2s"
+DIAL_TIMEOUT = "2s"  # for a connection to a server (static_config says why)
 
 
 def static_config(settings: Settings) -> dict[str, Any]:

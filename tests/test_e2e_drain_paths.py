@@ -45,6 +45,8 @@ SLOW_BUILD = ("RUN sleep 1.5",)
 # The long requests start once the push is seen in its gate and must reach the old release:
 # a gate of at least 1.2 s (three passes 0.6 s apart) leaves them time to.
 SLOW_GATE = {"healthcheck": {"interval": 0.6, "recheck_interval": 0.6}}
+# For a release whose long requests last longer than the test apps' 15 s drain_timeout.
+PATIENT = {**SLOW_GATE, "deploy": {"drain_timeout": 40}}
 STATE_TIMEOUT = 120.0
 # Healthy for the gate and the switch's confirmation, then 503 for good: the bake window
 # flips traffic back. The long requests still work: only the health endpoint goes bad.
@@ -235,7 +237,9 @@ def test_a_rollback_cutting_the_window_short_drains_the_standby(
     daemon.create_app(app)
     repo = tmp_path / app
     push_ok(daemon, repo, app, "v1", bake=BAKE, settings=SLOW_GATE)
-    push_ok(daemon, repo, app, "v2", bake=BAKE, settings=SLOW_GATE)
+    # 15 s requests on v2: they start in v3's gate and must still run when the rollback,
+    # which boots v1 again and gates it, retires v2, however slow the machine.
+    push_ok(daemon, repo, app, "v2", bake=BAKE, slow_seconds=15, settings=PATIENT)
     load = start_load(daemon, app)
     try:
         make_app_repo(repo, "v3", bake=BAKE, settings=SLOW_GATE)
@@ -350,10 +354,10 @@ def test_a_daemon_stopped_in_the_bake_window_drains_the_standby_at_its_next_star
         app = "dp-shutdown"
         daemon.create_app(app)
         repo = tmp_path / app
-        # 10 s requests: they must still run on v1 when the daemon is back, however long
-        # its stop and start take on a loaded machine; a 1.2 s gate, so that those started in
-        # it reach v1 before the switch.
-        push_ok(daemon, repo, app, "v1", bake=BAKE, slow_seconds=10, settings=SLOW_GATE)
+        # 25 s requests: they must still run on v1 when the daemon is back, however long
+        # its stop and start take on a loaded machine (10 s was not always enough in CI); a
+        # 1.2 s gate, so that those started in it reach v1 before the switch.
+        push_ok(daemon, repo, app, "v1", bake=BAKE, slow_seconds=25, settings=PATIENT)
         load = start_load(daemon, app)
         try:
             make_app_repo(repo, "v2", bake=BAKE, settings=SLOW_GATE)

@@ -149,9 +149,7 @@ def test_a_killed_or_crashed_web_container_is_routed_around_and_back(
     assert f"http://127.0.0.1:{port}" in servers, servers
     assert summary.total > 500, summary.line()
     # Each event lasts from the command's start to its end, plus the window after it.
-    near = [
-        f for f in summary.failures if any(a <= f.at < b + KILL_WINDOW for a, b in events)
-    ]
+    near = [f for f in summary.failures if any(a <= f.at < b + KILL_WINDOW for a, b in events)]
     assert near == summary.failures, f"failures away from the kill and the crash: {near}"
     assert all(f.status in (502, None) for f in near), summary.failures
     assert len(near) <= MAX_CAUGHT_BY_THE_KILL, summary.line()

@@ -204,8 +204,10 @@ def test_a_lost_node_is_routed_around_and_its_tasks_come_back_gated(
         cluster.kill_node(lost.name)
         after = poll(
             lambda: live_slot(daemon, app),
-            lambda slot: lost.address not in {e["address"] for e in slot}
-            and len(route_servers(daemon, app)) == 3,
+            lambda slot: (
+                lost.address not in {e["address"] for e in slot}
+                and len(route_servers(daemon, app)) == 3
+            ),
             timeout=120,
             interval=0.2,
         )

@@ -287,9 +287,7 @@ class SwarmRuntime(DockerRuntime):
             nodes = self.client.api.nodes()
             services = {
                 str(s["ID"]): str(s["Spec"]["Name"])
-                for s in self.client.api.services(
-                    filters={"label": f"temps.home={self.instance}"}
-                )
+                for s in self.client.api.services(filters={"label": f"temps.home={self.instance}"})
             }
             tasks = self.client.api.tasks(filters={"desired-state": "running"})
         on: dict[str, list[str]] = {}
@@ -320,9 +318,7 @@ class SwarmRuntime(DockerRuntime):
         while True:
             try:
                 with engine_errors("follow events"):
-                    events = self.client.events(
-                        decode=True, filters={"type": ["node", "service"]}
-                    )
+                    events = self.client.events(decode=True, filters={"type": ["node", "service"]})
                     for event in events:
                         log.info(
                             "swarm.event",
@@ -351,4 +347,3 @@ def _published(task: dict[str, Any]) -> dict[int, int]:
         if port.get("PublishedPort") and port.get("Protocol", "tcp") == "tcp":
             found.setdefault(int(port["TargetPort"]), int(port["PublishedPort"]))
     return found
-

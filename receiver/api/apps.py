@@ -13,7 +13,7 @@ from pipeline import sites
 from pipeline.errors import InvalidInput
 from pipeline.git import repo as gitrepo
 from pipeline.sqlite.models import App
-from receiver.api.views import app_view, release_view
+from receiver.api.views import app_view, apps_view, release_view
 from receiver.auth import Principal, bearer_token, guarded_authenticate
 from receiver.daemon import Daemon
 from receiver.problems import ERROR_RESPONSES
@@ -93,11 +93,9 @@ def create_app(body: AppCreate, daemon: DaemonDep, who: PrincipalDep) -> JSONRes
 
 @router.get("/apps")
 def list_apps(daemon: DaemonDep, who: PrincipalDep) -> list[dict[str, Any]]:
-    return [
-        app_view(daemon.store, daemon.settings, app)
-        for app in daemon.store.list_apps()
-        if who.scope == "admin" or who.app == app.name
-    ]
+    apps = daemon.store.list_apps()
+    seen = [app for app in apps if who.scope == "admin" or who.app == app.name]
+    return apps_view(daemon.store, daemon.settings, seen)
 
 
 @router.get("/apps/{name}")

@@ -8,6 +8,7 @@ from typing import Any
 from pipeline.settings import Settings
 from pipeline.sqlite.models import App, Release, ReleaseEvent
 from pipeline.sqlite.store import Store
+from pipeline.states import ReleaseState
 
 
 def release_view(store: Store, release: Release, *, events: bool = True) -> dict[str, Any]:
@@ -49,11 +50,23 @@ def step_timings(history: list[ReleaseEvent]) -> dict[str, float]:
 
 def app_view(store: Store, settings: Settings, app: App) -> dict[str, Any]:
     live = store.live_release(app)
+    return _app(store, settings, app, live, store.domains.of(app))
+
+
+def apps_view(store: Store, settings: Settings, apps: list[App]) -> list[dict[str, Any]]:
+    """`app_view` of many apps, from three queries whatever their number."""
+    live, domains = store.newest_per_app(ReleaseState.LIVE), store.domains.by_app()
+    return [_app(store, settings, app, live.get(app.pk), domains.get(app.pk, [])) for app in apps]
+
+
+def _app(
+    store: Store, settings: Settings, app: App, live: Release | None, domains: list[str]
+) -> dict[str, Any]:
     return {
         "name": app.name,
         "created_at": app.created_at,
         "url": settings.app_url(app.name),
-        "domains": store.domains.of(app),
+        "domains": domains,
         "git_url": f"{settings.listen.url}/{app.name}.git",
         "live_release": release_view(store, live, events=False) if live else None,
     }

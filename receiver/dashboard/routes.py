@@ -23,7 +23,7 @@ from pipeline.sqlite.store import hash_token
 from receiver.api.apps import Number, client_address, daemon_of
 from receiver.api.domains import domains_view
 from receiver.api.formation import formation_view
-from receiver.api.views import app_view, release_view
+from receiver.api.views import app_view, apps_view, release_view
 from receiver.auth import guarded_authenticate
 from receiver.daemon import Daemon
 from receiver.dashboard import actions as dashboard_actions
@@ -110,15 +110,12 @@ async def logout(request: Request) -> Response:
 @router.get("/dashboard")
 def apps_page(request: Request) -> Response:
     def build(session: Session, daemon: Daemon) -> HTMLResponse:
-        rows = []
-        for app in daemon.store.list_apps():
-            newest = daemon.store.releases(app, limit=1)
-            rows.append(
-                (
-                    app_view(daemon.store, daemon.settings, app),
-                    release_view(daemon.store, newest[0], events=False) if newest else None,
-                )
-            )
+        store, apps = daemon.store, daemon.store.list_apps()
+        newest = store.newest_per_app()
+        rows = [
+            (view, release_view(store, newest[app.pk], events=False) if app.pk in newest else None)
+            for app, view in zip(apps, apps_view(store, daemon.settings, apps), strict=True)
+        ]
         body = pages.apps_page(rows, daemon.settings.listen.url)
         return web.html(web.frame(session, "Apps"), body)
 

@@ -41,8 +41,11 @@ def reconcile(ctx: Context) -> None:
     except TempsError as exc:
         log.error("reconcile.docker_unavailable", error=str(exc))
         containers = None
+    # One read of what may need settling, for every app: a query per app made a 500-app
+    # restart seconds slower.
+    unsettled = ctx.store.releases_in(S.LIVE, S.DRAINING, S.STANDBY, *IN_FLIGHT)
     for app in ctx.store.list_apps():
-        live = settle_records(ctx, app)
+        live = settle_records(ctx, app, unsettled.get(app.pk, []))
         if live is None:
             # Never live (a first deploy cut short): a route could only point at an orphan.
             routes.restore_route(ctx.settings, app.name, None)
@@ -78,12 +81,16 @@ def restart_workers(ctx: Context, live: Release, containers: dict[str, Container
         workers.start(Deploy.of(ctx, live), live, wanted)
 
 
-def settle_records(ctx: Context, app: App) -> Release | None:
-    """Finish or close every release left mid-flight; return the one live release."""
-    for release in ctx.store.releases(app, limit=1000):
+def settle_records(ctx: Context, app: App, releases: list[Release]) -> Release | None:
+    """Finish or close every release left mid-flight (of `releases`, the app's live and
+    unsettled ones, newest first); return the one live release."""
+    lives = []
+    for release in releases:
         state = S(release.state)
-        if state == S.DRAINING:
-            promote(ctx, app, release)
+        if state == S.LIVE:
+            lives.append(release)
+        elif state == S.DRAINING:
+            lives.append(promote(ctx, app, release))
         elif state == S.STANDBY:
             transition(ctx.store, app.name, release, S.RETIRED)
         elif state in IN_FLIGHT:
@@ -92,21 +99,21 @@ def settle_records(ctx: Context, app: App) -> Release | None:
             log.warning(
                 "reconcile.interrupted", app=app.name, release=f"v{release.number}", step=str(state)
             )
-    lives = [r for r in ctx.store.releases(app, limit=1000) if r.state == S.LIVE]
     for older in lives[1:]:
         transition(ctx.store, app.name, older, S.RETIRED)
     return lives[0] if lives else None
 
 
-def promote(ctx: Context, app: App, release: Release) -> None:
+def promote(ctx: Context, app: App, release: Release) -> Release:
     """Finish what the crash cut short after a confirmed switch: live, restartable, on main."""
     if release.container:
         ctx.runtime.keep_running(release.container)
-    transition(ctx.store, app.name, release, S.LIVE)
+    promoted = transition(ctx.store, app.name, release, S.LIVE)
     if release.source == ReleaseSource.PUSH:
         # The push that carried it was cut off before its ref update; main names what runs.
         gitrepo.set_main(ctx.settings.repo_path(app.name), release.commit)
     log.info("reconcile.promoted", app=app.name, release=f"v{release.number}")
+    return promoted
 
 
 def republish(ctx: Context, app: App, live: Release, containers: dict[str, Container]) -> None:

@@ -16,15 +16,17 @@ import functools
 import structlog
 
 from pipeline import formation
-from pipeline.appconfig import HealthCheck
+from pipeline.appconfig import AppConfig, HealthCheck
 from pipeline.build import config_of
 from pipeline.context import Context
 from pipeline.errors import TempsError
 from pipeline.health import wait_until_healthy
 from pipeline.periodic import Periodic
 from pipeline.runtime import Container, Instance, Slot
-from pipeline.sqlite.models import App
-from pipeline.traefik import publish
+from pipeline.sqlite.models import App, Release
+from pipeline.states import ReleaseState
+from pipeline.traefik import publish, routes
+from pipeline.traefik.routes import RouteStamp
 
 log = structlog.get_logger()
 
@@ -35,23 +37,46 @@ class Supervisor(Periodic):
     def __init__(self, ctx: Context, interval: float = 1.0) -> None:
         super().__init__(interval)
         self.ctx = ctx
+        # A release's configuration does not change once built: parsed once per live
+        # release, not once a second per app.
+        self._configs: dict[int, AppConfig] = {}
+        # Each app's route as last found right, with the stamp its file had then: reading
+        # and parsing 500 files a second was a third of this check's time.
+        self._routed: dict[str, tuple[tuple[tuple[str, ...], str, str], RouteStamp]] = {}
 
     def check(self) -> None:
         containers = {c.name: c for c in self.ctx.runtime.containers()}
+        # One read of every live release a second; one per app made a 500-app daemon spend a
+        # third of a core here. What it reads may be stale by the time an app's lock is
+        # held, so an app whose slot needs a change is read again under its lock.
+        lives = self.ctx.store.newest_per_app(ReleaseState.LIVE)
+        current = {live.pk for live in lives.values()}
+        self._configs = {pk: config for pk, config in self._configs.items() if pk in current}
         for app in self.ctx.store.list_apps():
             lock = self.ctx.slot_locks.of(app.name)
-            if lock.acquire(blocking=False):
+            if app.pk in lives and lock.acquire(blocking=False):
                 try:
-                    self._follow(app, containers)
+                    if not self._follow(app, lives[app.pk], containers, changes=False):
+                        live = self.ctx.store.live_release(app)
+                        if live is not None:
+                            self._follow(app, live, containers, changes=True)
                 finally:
                     lock.release()
 
-    def _follow(self, app: App, containers: dict[str, Container]) -> None:
-        live = self.ctx.store.live_release(app)
-        slot = formation.slot_of(live) if live is not None else None
-        if live is None or slot is None:
-            return
-        config = config_of(live)
+    def _config(self, release: Release) -> AppConfig:
+        if release.pk not in self._configs:
+            self._configs[release.pk] = config_of(release)
+        return self._configs[release.pk]
+
+    def _follow(
+        self, app: App, live: Release, containers: dict[str, Container], *, changes: bool
+    ) -> bool:
+        """Put the slot's serving containers in the route; False, without `changes`, when
+        that would change something (a container moved, the route differs)."""
+        slot = formation.slot_of(live)
+        if slot is None:
+            return True
+        config = self._config(live)
         serving: list[Instance] = []
         moved = False
         for instance in slot.instances:
@@ -60,6 +85,8 @@ class Supervisor(Periodic):
             if seen is None or port is None:
                 continue  # down, or restarting: out of the route meanwhile
             if (seen.address, port) != (instance.address, instance.host_port):
+                if not changes:
+                    return False
                 moved = True  # restarted; on Swarm perhaps rescheduled to another node
                 back = Instance(instance.container, port, seen.address)
                 if not self._passes(back, config.healthcheck, live.pk):
@@ -73,9 +100,23 @@ class Supervisor(Periodic):
                 live.pk, slot=formation.slot_record(Slot(tuple(recorded)), live)
             )
         label, path = f"v{live.number}", config.healthcheck.path
-        if urls and not publish.is_routed(self.ctx.settings, app.name, urls, label, path):
+        if urls and not self._is_routed(app.name, urls, label, path):
+            if not changes:
+                return False
             publish.route(self.ctx.settings, app.name, urls, label, path)
             log.info("supervise.rerouted", app=app.name, release=label, urls=list(urls))
+        return True
+
+    def _is_routed(self, app: str, urls: tuple[str, ...], label: str, path: str) -> bool:
+        """`publish.is_routed`, remembered while the route's file stays as it was."""
+        wanted, stamp = (urls, label, path), routes.route_stamp(self.ctx.settings, app)
+        if stamp is not None and self._routed.get(app) == (wanted, stamp):
+            return True
+        if not publish.is_routed(self.ctx.settings, app, urls, label, path):
+            return False
+        if stamp is not None:
+            self._routed[app] = (wanted, stamp)
+        return True
 
     def _passes(self, instance: Instance, check: HealthCheck, release_id: int) -> bool:
         state = functools.partial(self.ctx.runtime.state, instance.container)

@@ -21,7 +21,7 @@ import structlog
 from pipeline.bounded_http import BadAnswer, NoAnswer, NotListening, get_head
 from pipeline.errors import TempsError
 from pipeline.settings import Address, Settings
-from pipeline.traefik.config import static_config, write_atomically
+from pipeline.traefik.config import api_client, static_config, write_atomically
 from pipeline.traefik.documents import render
 from pipeline.traefik.homefile import MARKER, ensure_default_certificate, marker_host
 
@@ -38,7 +38,7 @@ class ManagedTraefik:
         self._pid: int | None = None
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
-        self._http = httpx.Client()
+        self._http = api_client()
 
     def start(self) -> None:
         ensure_default_certificate(self.settings)

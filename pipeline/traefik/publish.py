@@ -4,6 +4,7 @@ reconciliation all go through `route`; a domain change goes through `rehost`."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 
@@ -18,7 +19,6 @@ from pipeline.traefik.config import (
 )
 from pipeline.traefik.documents import (
     Site,
-    render,
     router_document,
     service_document,
     split_document,
@@ -66,9 +66,19 @@ def split(
 def is_routed(
     settings: Settings, app: str, server_urls: Sequence[str], label: str, probe_path: str
 ) -> bool:
-    """Whether the app's published service is already exactly this one."""
-    document = service_document(app, server_urls, label, probe_path)
-    return routes.read_route(settings, app) == render(document)
+    """Whether the app's published service is already exactly this one. Compared parsed:
+    rendering it indented, as it is written, runs Python's slow JSON encoder, and the
+    supervisor asks this of every app once a second."""
+    published = routes.read_route(settings, app)
+    if published is None:
+        return False
+    try:
+        found = json.loads(published)
+    except ValueError:
+        return False
+    # Through JSON as well, so that tuples compare equal to the lists they are written as.
+    wanted = json.loads(json.dumps(service_document(app, server_urls, label, probe_path)))
+    return bool(found == wanted)
 
 
 def unroute(settings: Settings, app: str, label: str) -> bool:

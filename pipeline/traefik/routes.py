@@ -41,6 +41,7 @@ TABLE_FILE = "routes.yml"
 SECTIONS = ("routers", "middlewares", "services")
 
 _lock = threading.Lock()
+RouteStamp = tuple[int, int, int]
 # The service documents of each home, as last written: a switch renders the table without
 # reading every app's file again. Loaded from disk on first use and by tidy() at start-up.
 _known: dict[Path, dict[str, dict[str, Any]]] = {}
@@ -54,6 +55,16 @@ def route_path(settings: Settings, app: str) -> Path:
 
 def table_path(settings: Settings) -> Path:
     return settings.dynamic_dir / TABLE_FILE
+
+
+def route_stamp(settings: Settings, app: str) -> RouteStamp | None:
+    """Which version of the app's service document is on disk (inode, mtime, size): a file
+    replaced or edited gets another; None when there is none."""
+    try:
+        found = route_path(settings, app).stat()
+    except FileNotFoundError:
+        return None
+    return found.st_ino, found.st_mtime_ns, found.st_size
 
 
 def read_route(settings: Settings, app: str) -> bytes | None:

@@ -50,17 +50,27 @@ def step_timings(history: list[ReleaseEvent]) -> dict[str, float]:
 
 def app_view(store: Store, settings: Settings, app: App) -> dict[str, Any]:
     live = store.live_release(app)
-    return _app(store, settings, app, live, store.domains.of(app))
+    view = release_view(store, live, events=False) if live else None
+    return _app(settings, app, view, store.domains.of(app))
 
 
 def apps_view(store: Store, settings: Settings, apps: list[App]) -> list[dict[str, Any]]:
-    """`app_view` of many apps, from three queries whatever their number."""
-    live, domains = store.newest_per_app(ReleaseState.LIVE), store.domains.by_app()
-    return [_app(store, settings, app, live.get(app.pk), domains.get(app.pk, [])) for app in apps]
+    """`app_view` of many apps, each live release in brief (`brief_view`), from three queries
+    whatever their number."""
+    live, domains = store.newest_briefs(ReleaseState.LIVE), store.domains.by_app()
+    return [
+        _app(settings, app, brief_view(live.get(app.pk)), domains.get(app.pk, [])) for app in apps
+    ]
+
+
+def brief_view(brief: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A release in brief (`Store.newest_briefs`): what it is and where it runs, without its
+    configuration, traffic report and containers."""
+    return {**brief, "version": f"v{brief['number']}"} if brief else None
 
 
 def _app(
-    store: Store, settings: Settings, app: App, live: Release | None, domains: list[str]
+    settings: Settings, app: App, live: dict[str, Any] | None, domains: list[str]
 ) -> dict[str, Any]:
     return {
         "name": app.name,
@@ -68,5 +78,5 @@ def _app(
         "url": settings.app_url(app.name),
         "domains": domains,
         "git_url": f"{settings.listen.url}/{app.name}.git",
-        "live_release": release_view(store, live, events=False) if live else None,
+        "live_release": live,
     }

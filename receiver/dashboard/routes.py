@@ -23,7 +23,7 @@ from pipeline.sqlite.store import hash_token
 from receiver.api.apps import Number, client_address, daemon_of
 from receiver.api.domains import domains_view
 from receiver.api.formation import formation_view
-from receiver.api.views import app_view, apps_view, release_view
+from receiver.api.views import app_view, apps_view, brief_view, release_view
 from receiver.auth import guarded_authenticate
 from receiver.daemon import Daemon
 from receiver.dashboard import actions as dashboard_actions
@@ -111,9 +111,9 @@ async def logout(request: Request) -> Response:
 def apps_page(request: Request) -> Response:
     def build(session: Session, daemon: Daemon) -> HTMLResponse:
         store, apps = daemon.store, daemon.store.list_apps()
-        newest = store.newest_per_app()
+        newest = store.newest_briefs()
         rows = [
-            (view, release_view(store, newest[app.pk], events=False) if app.pk in newest else None)
+            (view, brief_view(newest.get(app.pk)))
             for app, view in zip(apps, apps_view(store, daemon.settings, apps), strict=True)
         ]
         body = pages.apps_page(rows, daemon.settings.listen.url)

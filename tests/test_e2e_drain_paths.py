@@ -1,11 +1,12 @@
 """End to end, issue 14: no container that served is stopped before it has drained.
 
 Every path that stops a slot is run under steady load through Traefik (keep-alive and new
-connections) with 5 s requests in flight on the slot that is about to stop: the end of the
-bake window, a window cut short by the next push or by a rollback, a flip back after a failed
-bake, `recreate`, a daemon stopped during the window, and pushes that come back to back,
-while the first is building or in its gate. Each long request must come back 200 from the
-release it started on, and the load must see no answer that is not 2xx.
+connections) with long requests in flight on the slot that is about to stop (5 s; 15 s and
+25 s where a rollback or a daemon restart comes between): the end of the bake window, a window
+cut short by the next push or by a rollback, a flip back after a failed bake, `recreate`, a
+daemon stopped during the window, and pushes that come back to back, while the first is
+building or in its gate. Each long request must come back 200 from the release it started on,
+and the load must see no answer that is not 2xx.
 """
 
 from __future__ import annotations

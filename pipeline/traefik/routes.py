@@ -39,9 +39,10 @@ log = structlog.get_logger()
 
 TABLE_FILE = "routes.yml"
 SECTIONS = ("routers", "middlewares", "services")
+# Which version of a route file is on disk: inode, mtime (ns), size.
+RouteStamp = tuple[int, int, int]
 
 _lock = threading.Lock()
-RouteStamp = tuple[int, int, int]
 # The service documents of each home, as last written: a switch renders the table without
 # reading every app's file again. Loaded from disk on first use and by tidy() at start-up.
 _known: dict[Path, dict[str, dict[str, Any]]] = {}

@@ -42,7 +42,7 @@ from common import (
 )
 from support.wait import poll
 
-from pipeline.states import IN_FLIGHT
+from pipeline.release.states import IN_FLIGHT
 
 PUSH_WAIT_SECONDS = 300
 

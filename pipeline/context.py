@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from pipeline.journal import Journal
-from pipeline.retire import Retirements
+from pipeline.app.sealing import Sealer
+from pipeline.release.journal import Journal
+from pipeline.release.states import Failure, ReleaseState, transition
 from pipeline.runtime import Runtime
-from pipeline.sealing import Sealer
 from pipeline.settings import Settings
 from pipeline.sqlite.models import App, Release
 from pipeline.sqlite.store import Store
-from pipeline.states import Failure, ReleaseState, transition
+from pipeline.steps.retire import Retirements
 
 
 class SlotLocks:

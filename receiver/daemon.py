@@ -7,22 +7,22 @@ from dataclasses import dataclass
 
 import structlog
 
-from pipeline import sites
+from pipeline.app.sealing import Sealer, reseal
 from pipeline.context import Context
+from pipeline.deploy.queue import Deployer
 from pipeline.docker.runtime import DockerRuntime
 from pipeline.docker.swarm import SwarmRuntime
 from pipeline.homelock import HomeLock
-from pipeline.https import CertificateWatch
-from pipeline.journal import Journal
-from pipeline.reconcile import reconcile
-from pipeline.sealing import Sealer, reseal
+from pipeline.hosting import sites
+from pipeline.hosting.https import CertificateWatch
+from pipeline.release.journal import Journal
 from pipeline.settings import Settings
 from pipeline.sqlite.schema import migrate_in_child
 from pipeline.sqlite.store import Store, make_engine
-from pipeline.supervise import Supervisor
+from pipeline.supervision.reconcile import reconcile
+from pipeline.supervision.supervise import Supervisor
 from pipeline.traefik import routes
 from pipeline.traefik.process import ManagedTraefik
-from pipeline.worker import Deployer
 from receiver.auth import FailureLimiter, ensure_admin_token
 
 log = structlog.get_logger()

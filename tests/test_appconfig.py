@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.appconfig import AppConfig, DeploySettings, HealthCheck, load_toml
+from pipeline.app.config import AppConfig, DeploySettings, HealthCheck, load_toml
 from pipeline.errors import InvalidInput
 
 FULL = """

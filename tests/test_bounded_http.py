@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import pytest
 
 from pipeline.bounded_http import BadAnswer, NoAnswer, NotListening, get_head
-from pipeline.health import probe
+from pipeline.steps.health import probe
 
 Handler = Callable[[socket.socket], None]
 

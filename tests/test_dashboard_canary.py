@@ -2,8 +2,8 @@
 latency for the canary and the live release side by side.
 
 Releases are recorded in a real SQLite store and moved through the real state machine, with
-the traffic record the canary writes (pipeline.canary); the page is rendered from the same
-views the dashboard's route reads. No Docker: nothing here runs a container.
+the traffic record the canary writes (pipeline.deploy.strategies.canary); the page is
+rendered from the same views the dashboard's route reads. No Docker: nothing here runs a container.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
+from pipeline.release.states import Failure, transition
+from pipeline.release.states import ReleaseState as S
 from pipeline.settings import Settings
 from pipeline.sqlite.models import ReleaseSource
 from pipeline.sqlite.schema import migrate
 from pipeline.sqlite.store import Store, make_engine
-from pipeline.states import Failure, transition
-from pipeline.states import ReleaseState as S
 from receiver.api.views import app_view, release_view
 from receiver.dashboard.formats import canary, milliseconds, percent, traffic
 from receiver.dashboard.pages import Frame

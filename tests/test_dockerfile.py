@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.dockerfile import images_named, is_image_id
+from pipeline.app.dockerfile import images_named, is_image_id
 
 
 def test_from_and_copy_from_name_images_and_stages_do_not() -> None:

@@ -23,8 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline import appconfig, webhooks
-from pipeline.appconfig import AppConfig, load_toml, parse_config
+from pipeline.app import config as appconfig
+from pipeline.app import webhooks
+from pipeline.app.config import AppConfig, load_toml, parse_config
 from pipeline.errors import InvalidInput, Unauthorized
 
 T = TypeVar("T")
@@ -298,7 +299,7 @@ def test_what_parse_config_accepts_is_inside_the_documented_ranges(figures: Figu
 
 def test_nan_is_refused_for_every_number() -> None:
     """What the range properties find first, spelled out: TOML has `nan`, and a range check
-    written as `value < low or value > high` lets it through (pipeline/appconfig.py, _value).
+    written as `value < low or value > high` lets it through (pipeline/app/config.py, _value).
     A NaN deadline never ends the health gate; a NaN interval crashes it; NaN cpus crash the
     container start."""
     floats = [name for name, default in DEFAULTS.items() if isinstance(default, float)]

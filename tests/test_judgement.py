@@ -1,4 +1,5 @@
-"""The canary's judgement (pipeline.judgement) and the split route it is served by."""
+"""The canary's judgement (pipeline.deploy.strategies.judgement) and the split route it is
+served by."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.appconfig import CanarySettings
+from pipeline.app.config import CanarySettings
+from pipeline.deploy.strategies.judgement import MIN_SAMPLE, judge
 from pipeline.errors import SwitchFailed
-from pipeline.judgement import MIN_SAMPLE, judge
 from pipeline.traefik.documents import split_document, validate_service
 from pipeline.traefik.traffic import Served, served_by
 

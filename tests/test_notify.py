@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from tenacity import RetryCallState, Retrying, wait_none
 
-from pipeline import notify
+from pipeline.steps import notify
 
 
 class Flaky(HTTPServer):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.app.sealing import LEGACY_PREFIX, PREFIX, Sealer, reseal
 from pipeline.errors import TempsError
-from pipeline.sealing import LEGACY_PREFIX, PREFIX, Sealer, reseal
 from pipeline.sqlite.schema import migrate
 from pipeline.sqlite.store import Store, make_engine
 

@@ -15,7 +15,7 @@ from sqlalchemy import Column, Dialect, Index, String, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-from pipeline.states import ReleaseState
+from pipeline.release.states import ReleaseState
 
 E = TypeVar("E", bound=enum.StrEnum)
 

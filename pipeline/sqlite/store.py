@@ -21,6 +21,7 @@ from sqlalchemy import Engine, and_, delete, event, func, or_
 from sqlmodel import Session, col, create_engine, select
 
 from pipeline.errors import Conflict, NotFound
+from pipeline.release.states import ReleaseState
 from pipeline.sqlite.certificates import Certificates
 from pipeline.sqlite.deliveries import Deliveries
 from pipeline.sqlite.domains import Domains
@@ -35,7 +36,6 @@ from pipeline.sqlite.models import (
     now,
 )
 from pipeline.sqlite.mounts import Mounts
-from pipeline.states import ReleaseState
 
 BUSY_TIMEOUT_MS = 10_000
 

@@ -9,9 +9,11 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from pipeline import notify, operations, webhooks
-from pipeline.appconfig import parse_config, text
+from pipeline.app import webhooks
+from pipeline.app.config import parse_config, text
+from pipeline.deploy import operations
 from pipeline.sqlite.models import Release
+from pipeline.steps import notify
 from receiver.api.apps import Body, BodyNumber, DaemonDep, Number, PrincipalDep, app_for
 from receiver.api.views import app_view, release_view
 from receiver.auth import Principal

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline import sites
 from pipeline.errors import InvalidInput
 from pipeline.git import repo as gitrepo
+from pipeline.hosting import sites
 from pipeline.sqlite.models import App
 from receiver.api.views import app_view, apps_view, release_view
 from receiver.auth import Principal, bearer_token, guarded_authenticate

@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from pipeline import operations
+from pipeline.deploy import operations
 from pipeline.errors import Conflict
-from pipeline.states import ReleaseState as S
+from pipeline.release.states import ReleaseState as S
 from receiver.api.apps import DaemonDep, PrincipalDep, app_for
 from receiver.api.views import release_view
 from receiver.daemon import Daemon

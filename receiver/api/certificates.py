@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from pipeline import uploads
+from pipeline.hosting import uploads
 from pipeline.sqlite.models import Certificate
 from receiver.api.apps import Body, DaemonDep, PrincipalDep
 from receiver.problems import ERROR_RESPONSES

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import Field
 
-from pipeline import sites
+from pipeline.hosting import sites
 from pipeline.sqlite.models import Certificate
 from pipeline.traefik.documents import MAX_HSTS_SECONDS, Site
 from receiver.api.apps import Body, DaemonDep, PrincipalDep, app_for

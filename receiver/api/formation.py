@@ -10,11 +10,11 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from pydantic import Field, Strict
 
-from pipeline import formation
-from pipeline.build import config_of
 from pipeline.errors import TempsError
-from pipeline.scale import scale
+from pipeline.release import formation
 from pipeline.sqlite.models import App
+from pipeline.steps.build import config_of
+from pipeline.supervision.scale import scale
 from receiver.api.apps import DaemonDep, PrincipalDep, app_for
 from receiver.daemon import Daemon
 from receiver.problems import ERROR_RESPONSES

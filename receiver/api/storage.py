@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from pipeline import storage
+from pipeline.app import storage
 from pipeline.sqlite.models import Mount
 from receiver.api.apps import Body, DaemonDep, PrincipalDep, app_for
 from receiver.problems import ERROR_RESPONSES

@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from pipeline.release.states import ReleaseState
 from pipeline.settings import Settings
 from pipeline.sqlite.models import App, Release, ReleaseEvent
 from pipeline.sqlite.store import Store
-from pipeline.states import ReleaseState
 
 
 def release_view(store: Store, release: Release, *, events: bool = True) -> dict[str, Any]:

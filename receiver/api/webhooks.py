@@ -13,10 +13,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 
-from pipeline import webhooks
+from pipeline.app import webhooks
+from pipeline.app.webhooks import PushEvent
 from pipeline.errors import Conflict, InvalidInput, RuntimeUnavailable, TooLarge, Unauthorized
 from pipeline.sqlite.models import App, ReleaseSource
-from pipeline.webhooks import PushEvent
 from receiver.api.apps import daemon_of
 from receiver.api.views import release_view
 from receiver.daemon import Daemon

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
-from pipeline import operations
+from pipeline.deploy import operations
 from pipeline.errors import InvalidInput, TempsError
 from pipeline.sqlite.models import Release
 from receiver.api.apps import QueryNumber, daemon_of

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from pipeline.formation import WEB
-from pipeline.states import IN_FLIGHT
-from pipeline.states import ReleaseState as S
+from pipeline.release.formation import WEB
+from pipeline.release.states import IN_FLIGHT
+from pipeline.release.states import ReleaseState as S
 
 
 def path(*segments: object) -> str:

@@ -16,8 +16,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 
-from pipeline import sites
 from pipeline.errors import InvalidInput, RuntimeUnavailable, TempsError, Unauthorized
+from pipeline.hosting import sites
 from pipeline.sqlite.models import App
 from pipeline.sqlite.store import hash_token
 from receiver.api.apps import Number, client_address, daemon_of

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pipeline.errors import RuntimeUnavailable
 from pipeline.git import repo as gitrepo
 from pipeline.git.serve import ZERO_SHA, Progress, RefCallback
+from pipeline.release.states import ReleaseState as S
 from pipeline.sqlite.models import App, ReleaseSource
-from pipeline.states import ReleaseState as S
 from receiver.daemon import Daemon
 
 MAIN = "refs/heads/main"

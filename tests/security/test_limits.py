@@ -28,7 +28,7 @@ from support.liveapp import (
 )
 from support.wait import poll
 
-from pipeline import webhooks
+from pipeline.app import webhooks
 
 pytestmark = pytest.mark.docker
 

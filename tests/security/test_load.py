@@ -17,7 +17,7 @@ from support.daemon import TempsDaemon, container_name
 from support.liveapp import NON_TERMINAL, app_containers, assert_serves_v1, clone, deploy_v1
 from support.wait import poll
 
-from pipeline import webhooks
+from pipeline.app import webhooks
 
 pytestmark = pytest.mark.docker
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from pipeline import webhooks
+from pipeline.app import webhooks
 from pipeline.settings import Settings
 from receiver.app import create_app
 from support.credentials import admin, basic, bearer, make_token, wrong_token

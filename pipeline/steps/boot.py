@@ -6,12 +6,12 @@ import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from pipeline import formation
-from pipeline.build import Built, spec_of
 from pipeline.context import Deploy
-from pipeline.health import wait_until_healthy
+from pipeline.release import formation
+from pipeline.release.states import ReleaseState as S
 from pipeline.runtime import Instance, Slot
-from pipeline.states import ReleaseState as S
+from pipeline.steps.build import Built, spec_of
+from pipeline.steps.health import wait_until_healthy
 
 
 def boot(deploy: Deploy, built: Built) -> Slot:

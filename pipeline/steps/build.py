@@ -10,17 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline import procfile, storage
-from pipeline.appconfig import AppConfig, load_toml
+from pipeline.app import procfile, storage
+from pipeline.app.config import AppConfig, load_toml
+from pipeline.app.dockerfile import images_named, is_image_id
 from pipeline.context import Deploy
-from pipeline.dockerfile import images_named, is_image_id
 from pipeline.errors import BuildFailed, InvalidInput, ReleaseCommandFailed
-from pipeline.formation import WEB
 from pipeline.git import repo as gitrepo
 from pipeline.git.fetch import FetchLimits, fetch_commit
+from pipeline.release.formation import WEB
+from pipeline.release.states import ReleaseState as S
 from pipeline.runtime import ContainerSpec, Limits
 from pipeline.sqlite.models import Release, ReleaseSource
-from pipeline.states import ReleaseState as S
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,14 @@ from typing import Any
 
 import structlog
 
-from pipeline import notify, sites
+from pipeline.app.sealing import Sealer
 from pipeline.errors import TempsError
-from pipeline.periodic import Periodic
-from pipeline.sealing import Sealer
+from pipeline.hosting import sites
 from pipeline.settings import Settings
 from pipeline.sqlite.models import App, Certificate, CertificateSource, CertificateState
 from pipeline.sqlite.store import Store
+from pipeline.steps import notify
+from pipeline.supervision.periodic import Periodic
 from pipeline.traefik import certificates, homefile
 
 log = structlog.get_logger()

@@ -15,16 +15,16 @@ import functools
 
 import structlog
 
-from pipeline import formation
-from pipeline.appconfig import AppConfig, HealthCheck
-from pipeline.build import config_of
+from pipeline.app.config import AppConfig, HealthCheck
 from pipeline.context import Context
 from pipeline.errors import TempsError
-from pipeline.health import wait_until_healthy
-from pipeline.periodic import Periodic
+from pipeline.release import formation
+from pipeline.release.states import ReleaseState
 from pipeline.runtime import Container, Instance, Slot
 from pipeline.sqlite.models import App, Release
-from pipeline.states import ReleaseState
+from pipeline.steps.build import config_of
+from pipeline.steps.health import wait_until_healthy
+from pipeline.supervision.periodic import Periodic
 from pipeline.traefik import publish, routes
 from pipeline.traefik.routes import RouteStamp
 

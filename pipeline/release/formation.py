@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pipeline.appconfig import PROCESS_NAME, AppConfig
+from pipeline.app.config import PROCESS_NAME, AppConfig
 from pipeline.errors import InvalidInput
 from pipeline.runtime import LOOPBACK, Instance, Slot
 from pipeline.sqlite.models import Release

@@ -3,13 +3,13 @@ and the pusher sees the same reason with the last lines of the log."""
 
 from __future__ import annotations
 
-from pipeline import formation
 from pipeline.context import Deploy
 from pipeline.errors import DeployError, TempsError
-from pipeline.retire import Leaving, drain_and_stop
+from pipeline.release import formation
+from pipeline.release.states import TERMINAL, Failure, transition
+from pipeline.release.states import ReleaseState as S
 from pipeline.sqlite.models import Release
-from pipeline.states import TERMINAL, Failure, transition
-from pipeline.states import ReleaseState as S
+from pipeline.steps.retire import Leaving, drain_and_stop
 
 LOG_TAIL_LINES = 20
 

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import structlog
 
-from pipeline.sealing import Sealer
+from pipeline.app.sealing import Sealer
+from pipeline.app.webhooks import sign
+from pipeline.release.states import ReleaseState as S
 from pipeline.sqlite.models import App, Release
-from pipeline.states import ReleaseState as S
-from pipeline.webhooks import sign
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipeline import metrics
-from pipeline.appconfig import HealthCheck
+from pipeline.app.config import HealthCheck
 from pipeline.bounded_http import BadAnswer, NoAnswer, NotListening, get_head
 from pipeline.errors import BootFailed, HealthCheckFailed
 from pipeline.runtime import ContainerState

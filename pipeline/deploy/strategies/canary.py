@@ -4,8 +4,8 @@ is judged by the requests it served against the live release's over the same win
 Traefik's weighted service sends `weight` percent of new clients to the new release and
 keeps each on the release it got (a cookie). Each step lasts `duration` seconds, or until
 `min_requests` requests reached the canary; a look at Traefik's access log every half second
-judges its errors at once and, when the step ends, its latency (`pipeline.judgement`). Passing
-every step, the deploy goes on to the switch: 100 % to the new release, then the bake window
+judges its errors at once and, when the step ends, its latency (`judgement`). Passing every
+step, the deploy goes on to the switch: 100 % to the new release, then the bake window
 and the drain as for blue-green. Failing one, the split is withdrawn in one route change and
 the release fails at step `canary` with the figures that failed it; the requests it already
 had finish on it while it drains.
@@ -20,14 +20,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pipeline import formation
-from pipeline.build import config_of
 from pipeline.context import Deploy
+from pipeline.deploy.strategies.judgement import Verdict, judge
 from pipeline.errors import CanaryFailed
-from pipeline.judgement import Verdict, judge
+from pipeline.release import formation
+from pipeline.release.states import ReleaseState as S
 from pipeline.sqlite.models import Release
-from pipeline.states import ReleaseState as S
-from pipeline.switch import Target, route_to
+from pipeline.steps.build import config_of
+from pipeline.steps.switch import Target, route_to
 from pipeline.traefik import publish
 from pipeline.traefik.traffic import Served, served_by
 

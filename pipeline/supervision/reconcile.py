@@ -15,16 +15,17 @@ from collections.abc import Callable
 
 import structlog
 
-from pipeline import formation, workers
-from pipeline.build import config_of
 from pipeline.context import Context, Deploy
 from pipeline.errors import TempsError
 from pipeline.git import repo as gitrepo
-from pipeline.retire import Leaving, retire_in_background
+from pipeline.release import formation
+from pipeline.release.states import IN_FLIGHT, Failure, transition
+from pipeline.release.states import ReleaseState as S
 from pipeline.runtime import Container, Instance, Slot
 from pipeline.sqlite.models import App, Release, ReleaseSource
-from pipeline.states import IN_FLIGHT, Failure, transition
-from pipeline.states import ReleaseState as S
+from pipeline.steps import processes
+from pipeline.steps.build import config_of
+from pipeline.steps.retire import Leaving, retire_in_background
 from pipeline.traefik import publish, routes
 
 log = structlog.get_logger()
@@ -78,7 +79,7 @@ def restart_workers(ctx: Context, live: Release, containers: dict[str, Container
         ctx.store.set_details(live.pk, slot=formation.with_workers(live, present))
     if any(len(present.get(process, [])) < count for process, count in wanted.items()):
         log.warning("reconcile.workers_restarted", release=f"v{live.number}", wanted=wanted)
-        workers.start(Deploy.of(ctx, live), live, wanted)
+        processes.start(Deploy.of(ctx, live), live, wanted)
 
 
 def settle_records(ctx: Context, app: App, releases: list[Release]) -> Release | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from pipeline.appconfig import PROCESS_NAME, AppConfig
+from pipeline.app.config import PROCESS_NAME, AppConfig
 from pipeline.errors import InvalidInput
 
 RELEASE = "release"

@@ -12,16 +12,16 @@ rollback is a new release that rolls the same way.
 
 from __future__ import annotations
 
-from pipeline import formation
-from pipeline.boot import boot, gate, role
-from pipeline.build import Built, built_of, config_of, spec_of
 from pipeline.context import Deploy
 from pipeline.errors import TempsError
-from pipeline.retire import Leaving, drain_and_stop
+from pipeline.release import formation
+from pipeline.release.states import ReleaseState as S
 from pipeline.runtime import Instance, Slot
 from pipeline.sqlite.models import Release
-from pipeline.states import ReleaseState as S
-from pipeline.switch import Target, route_to
+from pipeline.steps.boot import boot, gate, role
+from pipeline.steps.build import Built, built_of, config_of, spec_of
+from pipeline.steps.retire import Leaving, drain_and_stop
+from pipeline.steps.switch import Target, route_to
 
 
 def roll(run: Deploy, built: Built) -> Target:

@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from pipeline import formation
-from pipeline.appconfig import AppConfig
+from pipeline.app.config import AppConfig
 from pipeline.drain import Drained, drain
+from pipeline.release import formation
+from pipeline.release.states import ReleaseState as S
 from pipeline.runtime import LOOPBACK
 from pipeline.sqlite.models import Release
-from pipeline.states import ReleaseState as S
 from pipeline.traefik import publish
 from pipeline.traefik.traffic import finished_during
 

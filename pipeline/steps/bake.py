@@ -10,18 +10,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from pipeline import formation, workers
-from pipeline.build import config_of
 from pipeline.context import Deploy
 from pipeline.errors import DeployError
-from pipeline.failure import LOG_TAIL_LINES
-from pipeline.health import probe
-from pipeline.notify import send_in_background
-from pipeline.retire import Leaving, retire_in_background
+from pipeline.release import formation
+from pipeline.release.states import Failure
+from pipeline.release.states import ReleaseState as S
 from pipeline.sqlite.models import Release
-from pipeline.states import Failure
-from pipeline.states import ReleaseState as S
-from pipeline.switch import report_traffic, route_to
+from pipeline.steps import processes
+from pipeline.steps.build import config_of
+from pipeline.steps.failure import LOG_TAIL_LINES
+from pipeline.steps.health import probe
+from pipeline.steps.notify import send_in_background
+from pipeline.steps.retire import Leaving, retire_in_background
+from pipeline.steps.switch import report_traffic, route_to
 
 
 def bake(deploy: Deploy, pause: Callable[[float], bool]) -> None:
@@ -78,7 +79,7 @@ def flip_back(baking: Deploy, standby: Release, reason: str) -> None:
         baking.say(f"-----> could not switch back to v{standby.number}: {error}")
         return
     baking.move_other(standby, S.LIVE)
-    workers.replace(baking, baking.release, ctx.store.get_release(standby.pk))
+    processes.replace(baking, baking.release, ctx.store.get_release(standby.pk))
     container = baking.release.container or ""
     tail = ctx.runtime.logs_tail(container, LOG_TAIL_LINES)
     failed = baking.move(S.FAILED, failure=Failure(reason, "bake", tail))

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from pipeline import formation
-from pipeline.boot import free_name
-from pipeline.build import built_of, config_of, spec_of
 from pipeline.context import Deploy
 from pipeline.errors import TempsError
-from pipeline.retire import Leaving, drain_and_stop, retire_in_background
+from pipeline.release import formation
 from pipeline.sqlite.models import Release
+from pipeline.steps.boot import free_name
+from pipeline.steps.build import built_of, config_of, spec_of
+from pipeline.steps.retire import Leaving, drain_and_stop, retire_in_background
 
 
 def replace(deploy: Deploy, leaving: Release | None, coming: Release) -> None:

@@ -13,15 +13,16 @@ import functools
 
 import structlog
 
-from pipeline import formation, workers
-from pipeline.boot import free_name
-from pipeline.build import built_of, config_of, spec_of
 from pipeline.context import Context, Deploy
 from pipeline.errors import TempsError
-from pipeline.health import wait_until_healthy
-from pipeline.retire import Leaving, retire_in_background
+from pipeline.release import formation
 from pipeline.runtime import Instance, Slot
 from pipeline.sqlite.models import App
+from pipeline.steps import processes
+from pipeline.steps.boot import free_name
+from pipeline.steps.build import built_of, config_of, spec_of
+from pipeline.steps.health import wait_until_healthy
+from pipeline.steps.retire import Leaving, retire_in_background
 from pipeline.traefik import publish
 
 log = structlog.get_logger()
@@ -42,8 +43,8 @@ def scale(ctx: Context, app: App, wanted: dict[str, int]) -> Slot | None:
         elif count < len(slot.instances):
             slot = _shrink(run, slot, count)
         counts = formation.background(config_of(live), wanted)
-        workers.stop_some(run, live, counts)
-        workers.start(run, live, counts)
+        processes.stop_some(run, live, counts)
+        processes.start(run, live, counts)
         ctx.store.set_details(live.pk, formation=wanted)
         return slot
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import structlog
 
-from pipeline.appconfig import AppConfig
+from pipeline.app.config import AppConfig
 from pipeline.context import Context
 from pipeline.errors import TempsError
+from pipeline.release.states import ReleaseState as S
 from pipeline.sqlite.models import Release
-from pipeline.states import ReleaseState as S
 
 
 def prune_images(ctx: Context, finished: Release) -> None:

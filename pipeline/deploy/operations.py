@@ -6,12 +6,12 @@ import re
 import secrets
 import time
 
-from pipeline.appconfig import STRATEGIES, text
+from pipeline.app.config import STRATEGIES, text
+from pipeline.deploy.queue import Deployer
 from pipeline.errors import Conflict, InvalidInput
 from pipeline.git import repo as gitrepo
+from pipeline.release.states import ReleaseState as S
 from pipeline.sqlite.models import App, Release, ReleaseSource
-from pipeline.states import ReleaseState as S
-from pipeline.worker import Deployer
 
 ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 RESERVED_KEYS = frozenset({"PORT"})

@@ -16,8 +16,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from pipeline import https, sites
 from pipeline.errors import InvalidInput, NotFound, SwitchFailed
+from pipeline.hosting import https, sites
 from pipeline.settings import Settings
 from pipeline.sqlite.models import App, Certificate, CertificateSource, CertificateState
 from pipeline.sqlite.store import Store

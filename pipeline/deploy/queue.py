@@ -15,13 +15,14 @@ from typing import Any
 
 import structlog
 
-from pipeline import formation, metrics
+from pipeline import metrics
 from pipeline.context import Context
+from pipeline.deploy.lifecycle import deploy
 from pipeline.errors import RuntimeUnavailable
-from pipeline.lifecycle import deploy
+from pipeline.release import formation
+from pipeline.release.states import ReleaseState as S
+from pipeline.release.states import transition
 from pipeline.sqlite.models import App, Release, ReleaseSource
-from pipeline.states import ReleaseState as S
-from pipeline.states import transition
 
 log = structlog.get_logger()
 RETIRE_POLL_SECONDS = 0.05

@@ -8,19 +8,19 @@ from __future__ import annotations
 from typing import Protocol
 
 from pipeline import metrics
-from pipeline.bake import bake
-from pipeline.boot import boot, gate
-from pipeline.build import Built, build, release_phase
-from pipeline.canary import canary
 from pipeline.context import Context, Deploy
+from pipeline.deploy.strategies.canary import canary
+from pipeline.deploy.strategies.rolling import roll
 from pipeline.errors import TempsError
-from pipeline.failure import crashed, fail
-from pipeline.notify import send_in_background
-from pipeline.prune import prune_images
-from pipeline.retire import retire_standby, stop_previous
-from pipeline.rolling import roll
 from pipeline.sqlite.models import Release
-from pipeline.switch import Target, hand_over, switch, take_over_standby
+from pipeline.steps.bake import bake
+from pipeline.steps.boot import boot, gate
+from pipeline.steps.build import Built, build, release_phase
+from pipeline.steps.failure import crashed, fail
+from pipeline.steps.notify import send_in_background
+from pipeline.steps.prune import prune_images
+from pipeline.steps.retire import retire_standby, stop_previous
+from pipeline.steps.switch import Target, hand_over, switch, take_over_standby
 
 
 class Lane(Protocol):

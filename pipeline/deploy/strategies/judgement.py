@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.appconfig import CanarySettings
+from pipeline.app.config import CanarySettings
 from pipeline.traefik.traffic import Served
 
 MIN_SAMPLE = 20  # requests a side must have served before it is judged

@@ -6,16 +6,18 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from pipeline import formation, metrics, workers
-from pipeline.appconfig import AppConfig
-from pipeline.build import config_of
+from pipeline import metrics
+from pipeline.app.config import AppConfig
 from pipeline.context import Deploy
 from pipeline.errors import TempsError
-from pipeline.health import probe
-from pipeline.retire import Leaving, drain_slot, retire_in_background
+from pipeline.release import formation
+from pipeline.release.states import ReleaseState as S
 from pipeline.runtime import Slot
 from pipeline.sqlite.models import Release
-from pipeline.states import ReleaseState as S
+from pipeline.steps import processes
+from pipeline.steps.build import config_of
+from pipeline.steps.health import probe
+from pipeline.steps.retire import Leaving, drain_slot, retire_in_background
 from pipeline.traefik import publish, routes
 from pipeline.traefik.traffic import traffic_report
 
@@ -97,7 +99,7 @@ def _hand_over(deploy: Deploy, target: Target) -> None:
     # The new release goes live before the previous one leaves: a crash in between leaves
     # two live records, and reconciliation keeps the newest, which is what Traefik serves.
     previous = deploy.ctx.store.live_release(deploy.app)
-    workers.replace(deploy, previous, deploy.current())  # off the previous record: re-read
+    processes.replace(deploy, previous, deploy.current())  # off the previous record: re-read
     previous = deploy.ctx.store.live_release(deploy.app)
     bake = target.config.deploy.bake
     if previous is None or target.replaced:

@@ -1,0 +1,1 @@
+"""One module per deploy strategy, named after its `Strategy` member."""

@@ -1,0 +1,1 @@
+"""Where apps are served: their hosts, HTTPS certificates ordered or uploaded."""

@@ -4,18 +4,22 @@ one release."""
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
 
 from pipeline.app.sealing import Sealer
 from pipeline.release.journal import Journal
-from pipeline.release.states import Failure, ReleaseState, transition
+from pipeline.release.states import Failure, ReleaseState
+from pipeline.release.transition import transition
 from pipeline.runtime import Runtime
 from pipeline.settings import Settings
 from pipeline.sqlite.models import App, Release
 from pipeline.sqlite.store import Store
-from pipeline.steps.retire import Retirements
+
+log = structlog.get_logger()
 
 
 class SlotLocks:
@@ -47,6 +51,50 @@ class CanaryCalls:
     def take(self, app: str) -> str | None:
         with self._guard:
             return self._calls.pop(app, None)
+
+
+class Retirements:
+    """The slots draining and stopping in the background, by app."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, set[threading.Thread]] = {}
+        self._changed = threading.Condition()
+
+    def start(self, app: str, name: str, work: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                work()
+            except Exception:
+                log.exception("deploy.retire_failed", app=app, container=name)
+            finally:
+                with self._changed:
+                    self._running[app].discard(thread)
+                    self._changed.notify_all()
+
+        thread = threading.Thread(target=run, name=f"retire-{name}", daemon=True)
+        with self._changed:
+            self._running.setdefault(app, set()).add(thread)
+        thread.start()
+
+    def busy(self, app: str) -> bool:
+        with self._changed:
+            return bool(self._running.get(app))
+
+    def wait(self, app: str | None, timeout: float) -> bool:
+        """Wait until the app's retirements (every app's, for None) are over; False on timeout."""
+        deadline = time.monotonic() + timeout
+
+        def over() -> bool:
+            running = [self._running.get(app, set())] if app else self._running.values()
+            return not any(running)
+
+        with self._changed:
+            while not over():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+            return True
 
 
 @dataclass

@@ -16,10 +16,9 @@ import functools
 import subprocess
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.runtime import LOOPBACK
+from pipeline.runtime import LOOPBACK, Drained
 
 _LISTEN = "0A"
 _TIME_WAIT = "06"
@@ -80,19 +79,6 @@ def wait_until_drained(
         if elapsed >= timeout:
             return False, elapsed
         time.sleep(interval)
-
-
-@dataclass(frozen=True)
-class Drained:
-    """Proof that `container`'s ports saw nothing in flight, or that `timeout` ran out first."""
-
-    container: str
-    ports: tuple[int, ...]
-    complete: bool  # False: drain_timeout ended it with connections still open
-    seconds: float
-    started_at: float  # epoch seconds
-    ended_at: float
-    timeout: float
 
 
 def drain(

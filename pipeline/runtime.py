@@ -10,10 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from pipeline.drain import Drained
+from typing import Protocol
 
 Output = Callable[[str], None]
 LOOPBACK = "127.0.0.1"
@@ -114,6 +111,20 @@ class Node:
     availability: str  # active, pause, drain
     address: str
     containers: tuple[str, ...]  # this home's, running there
+
+
+@dataclass(frozen=True)
+class Drained:
+    """Proof that `container`'s ports saw nothing in flight, or that `timeout` ran out first.
+    Only `pipeline.drain.drain` makes one, and a runtime stops a container only when handed one."""
+
+    container: str
+    ports: tuple[int, ...]
+    complete: bool  # False: drain_timeout ended it with connections still open
+    seconds: float
+    started_at: float  # epoch seconds
+    ended_at: float
+    timeout: float
 
 
 class Runtime(Protocol):

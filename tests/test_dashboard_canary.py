@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.release.states import Failure, transition
+from pipeline.release.states import Failure
 from pipeline.release.states import ReleaseState as S
+from pipeline.release.transition import transition
 from pipeline.settings import Settings
 from pipeline.sqlite.models import ReleaseSource
 from pipeline.sqlite.schema import migrate

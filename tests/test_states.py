@@ -14,7 +14,8 @@ import pytest
 
 from pipeline.errors import Conflict
 from pipeline.release.journal import KEEP_FINISHED_IN_MEMORY, MAX_LINE, Chunk, Journal
-from pipeline.release.states import ALLOWED, TERMINAL, Failure, ReleaseState, is_allowed, transition
+from pipeline.release.states import ALLOWED, TERMINAL, Failure, ReleaseState, is_allowed
+from pipeline.release.transition import transition
 from pipeline.sqlite.models import Release, ReleaseSource
 from pipeline.sqlite.schema import migrate
 from pipeline.sqlite.store import Store, make_engine

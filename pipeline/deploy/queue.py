@@ -21,7 +21,7 @@ from pipeline.deploy.lifecycle import deploy
 from pipeline.errors import RuntimeUnavailable
 from pipeline.release import formation
 from pipeline.release.states import ReleaseState as S
-from pipeline.release.states import transition
+from pipeline.release.transition import transition
 from pipeline.sqlite.models import App, Release, ReleaseSource
 
 log = structlog.get_logger()

@@ -17,7 +17,6 @@ import structlog
 from pipeline.docker import build as docker_build
 from pipeline.docker.build import first_line
 from pipeline.docker.engine import engine_errors, epoch_of
-from pipeline.drain import Drained
 from pipeline.errors import (
     BootFailed,
     NotFound,
@@ -29,6 +28,7 @@ from pipeline.runtime import (
     Container,
     ContainerSpec,
     ContainerState,
+    Drained,
     Instance,
     Limits,
     Mount,

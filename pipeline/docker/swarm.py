@@ -35,9 +35,16 @@ from pipeline.docker.runtime import (
     LOG_OPTIONS,
     DockerRuntime,
 )
-from pipeline.drain import Drained
 from pipeline.errors import BootFailed, BuildFailed, NotFound, RuntimeUnavailable
-from pipeline.runtime import Container, ContainerSpec, ContainerState, Instance, Node, Output
+from pipeline.runtime import (
+    Container,
+    ContainerSpec,
+    ContainerState,
+    Drained,
+    Instance,
+    Node,
+    Output,
+)
 
 log = structlog.get_logger()
 

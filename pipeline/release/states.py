@@ -1,22 +1,10 @@
-"""The life of a release: its states, the one table of allowed moves, and `transition`, the
-one writer of a release's state (checked, persisted with its event, logged, measured)."""
+"""The life of a release: its states and the one table of allowed moves between them
+(`pipeline.release.transition` makes the moves)."""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-import structlog
-
-from pipeline import metrics
-from pipeline.errors import Conflict
-
-if TYPE_CHECKING:
-    from pipeline.sqlite.models import Release
-    from pipeline.sqlite.store import Store
-
-log = structlog.get_logger()
 
 
 class ReleaseState(enum.StrEnum):
@@ -97,39 +85,3 @@ class Failure:
     reason: str
     step: str
     log_tail: str | None = None
-
-
-def transition(
-    store: Store,
-    app: str,
-    release: Release,
-    state: ReleaseState,
-    *,
-    container: str | None = None,
-    host_port: int | None = None,
-    failure: Failure | None = None,
-) -> Release:
-    """Move a release to `state` before the step's side effect runs; a move the table does
-    not allow, or one from a stale copy of the release, raises Conflict and changes nothing."""
-    was = ReleaseState(release.state)
-    if not is_allowed(was, state):
-        raise Conflict(f"release v{release.number} cannot go from {was} to {state}")
-    fields: dict[str, object] = {}
-    if container is not None:
-        fields["container"] = container
-    if host_port is not None:
-        fields["host_port"] = host_port
-    if failure is not None:
-        fields |= {"failure_reason": failure.reason, "failed_step": failure.step}
-        if failure.log_tail is not None:
-            fields["log_tail"] = failure.log_tail
-    updated, seconds = store.record_state(release.pk, state, was, **fields)
-    metrics.step_seconds.observe(seconds, str(was))
-    log.info(
-        "deploy.state_changed",
-        app=app,
-        release=f"v{release.number}",
-        state=str(state),
-        was=str(was),
-    )
-    return updated

@@ -6,8 +6,9 @@ from __future__ import annotations
 from pipeline.context import Deploy
 from pipeline.errors import DeployError, TempsError
 from pipeline.release import formation
-from pipeline.release.states import TERMINAL, Failure, transition
+from pipeline.release.states import TERMINAL, Failure
 from pipeline.release.states import ReleaseState as S
+from pipeline.release.transition import transition
 from pipeline.sqlite.models import Release
 from pipeline.steps.retire import Leaving, drain_and_stop
 

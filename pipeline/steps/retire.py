@@ -15,25 +15,20 @@ live slot, not the standby. Pruning waits (Docker keeps an image a container use
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import structlog
 
 from pipeline.app.config import AppConfig
-from pipeline.drain import Drained, drain
+from pipeline.context import Context, Deploy
+from pipeline.drain import drain
 from pipeline.release import formation
 from pipeline.release.states import ReleaseState as S
-from pipeline.runtime import LOOPBACK
+from pipeline.runtime import LOOPBACK, Drained
 from pipeline.sqlite.models import Release
 from pipeline.traefik import publish
 from pipeline.traefik.traffic import finished_during
-
-if TYPE_CHECKING:
-    from pipeline.context import Context, Deploy
 
 log = structlog.get_logger()
 Say = Callable[[str], None]
@@ -91,50 +86,6 @@ class Leaving:
     @property
     def urls(self) -> set[str]:
         return {f"http://{self.address}:{port}" for port in self.ports}
-
-
-class Retirements:
-    """The slots draining and stopping in the background, by app."""
-
-    def __init__(self) -> None:
-        self._running: dict[str, set[threading.Thread]] = {}
-        self._changed = threading.Condition()
-
-    def start(self, app: str, name: str, work: Callable[[], None]) -> None:
-        def run() -> None:
-            try:
-                work()
-            except Exception:
-                log.exception("deploy.retire_failed", app=app, container=name)
-            finally:
-                with self._changed:
-                    self._running[app].discard(thread)
-                    self._changed.notify_all()
-
-        thread = threading.Thread(target=run, name=f"retire-{name}", daemon=True)
-        with self._changed:
-            self._running.setdefault(app, set()).add(thread)
-        thread.start()
-
-    def busy(self, app: str) -> bool:
-        with self._changed:
-            return bool(self._running.get(app))
-
-    def wait(self, app: str | None, timeout: float) -> bool:
-        """Wait until the app's retirements (every app's, for None) are over; False on timeout."""
-        deadline = time.monotonic() + timeout
-
-        def over() -> bool:
-            running = [self._running.get(app, set())] if app else self._running.values()
-            return not any(running)
-
-        with self._changed:
-            while not over():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._changed.wait(remaining)
-            return True
 
 
 def drain_slot(leaving: Leaving, say: Say) -> Drained:

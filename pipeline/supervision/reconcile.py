@@ -19,8 +19,9 @@ from pipeline.context import Context, Deploy
 from pipeline.errors import TempsError
 from pipeline.git import repo as gitrepo
 from pipeline.release import formation
-from pipeline.release.states import IN_FLIGHT, Failure, transition
+from pipeline.release.states import IN_FLIGHT, Failure
 from pipeline.release.states import ReleaseState as S
+from pipeline.release.transition import transition
 from pipeline.runtime import Container, Instance, Slot
 from pipeline.sqlite.models import App, Release, ReleaseSource
 from pipeline.steps import processes

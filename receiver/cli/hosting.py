@@ -8,10 +8,9 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from receiver.commands import Client
+from receiver.cli.client import Client
 
 COMMANDS = ("domains", "https", "certs", "storage")
 

@@ -1,19 +1,18 @@
-"""`temps` on the command line: `temps serve` starts the daemon."""
+"""`temps serve`: the daemon's flags, each also a `TEMPS_` variable, and its start."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import os
-import sys
 from pathlib import Path
+from typing import Any
 
 from pipeline.errors import InvalidInput
 from pipeline.settings import ACME_CA_NAMES, Address, Settings
-from receiver.commands import add_client_commands, run_client
 
 
-def _env(name: str, default: str) -> str:
+def env_or(name: str, default: str) -> str:
     return os.environ.get(f"TEMPS_{name}", default)
 
 
@@ -80,18 +79,14 @@ SERVE_FLAGS = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="temps", description="git-push deploys with zero dropped requests"
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
+def add_serve_command(commands: Any) -> None:
     serve = commands.add_parser("serve", help="run the daemon (API, git, deploy worker, Traefik)")
     for flag, env, value, about in SERVE_FLAGS:
-        serve.add_argument(flag, default=_env(env, value), help=f"{about} (TEMPS_{env})")
+        serve.add_argument(flag, default=env_or(env, value), help=f"{about} (TEMPS_{env})")
     serve.add_argument(
         "--build-concurrency",
         type=int,
-        default=int(_env("BUILD_CONCURRENCY", "2")),
+        default=int(env_or("BUILD_CONCURRENCY", "2")),
         help="builds that may run at once across apps (TEMPS_BUILD_CONCURRENCY)",
     )
     limits = serve.add_argument_group("limits (README, Limits)")
@@ -99,11 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
         limits.add_argument(
             flag,
             type=float,
-            default=float(_env(env, str(default))),
+            default=float(env_or(env, str(default))),
             help=f"{help_text} (TEMPS_{env}, default {default})",
         )
-    add_client_commands(commands, _env)
-    return parser
 
 
 def _limits(args: argparse.Namespace) -> dict[str, int | float]:
@@ -170,19 +163,3 @@ def serve(settings: Settings) -> None:
         proxy_headers=bool(settings.forwarded_allow_ips),
         forwarded_allow_ips=list(settings.forwarded_allow_ips) or None,
     )
-
-
-def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    if args.command != "serve":
-        run_client(args)
-        return
-    try:
-        settings = settings_from(args)
-    except InvalidInput as exc:
-        sys.exit(f"temps: {exc}")
-    serve(settings)
-
-
-if __name__ == "__main__":
-    main()

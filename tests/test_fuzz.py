@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from pipeline.app import config as appconfig
 from pipeline.app import webhooks
 from pipeline.app.config import AppConfig, load_toml, parse_config
+from pipeline.deploy.strategies import Strategy
 from pipeline.errors import InvalidInput, Unauthorized
 
 T = TypeVar("T")
@@ -100,7 +101,7 @@ WRONG_TYPES: list[Any] = ["1", True, [1], {"a": 1}]
 # For each text setting: two good values first, then bad or odd ones.
 TEXTS = {
     "healthcheck.path": ["/", "/health", "health", "", "/a b", "/\u00fc", "//x"],
-    "deploy.strategy": [*appconfig.STRATEGIES, "canary", "", "Blue-Green"],
+    "deploy.strategy": [*Strategy, "canary", "", "Blue-Green"],
     "deploy.release_command": ["", "./migrate", "true", "exit 1", "\u00fc"],
 }
 
@@ -255,7 +256,7 @@ def check_accepted_config(config: AppConfig, given: object) -> None:
     wrong = out_of_range(config)
     assert not wrong, f"accepted values outside their documented range: {wrong} from {given!r}"
     assert config.healthcheck.timeout <= config.healthcheck.deadline
-    assert config.deploy.strategy in appconfig.STRATEGIES
+    assert config.deploy.strategy in set(Strategy)
     assert config.healthcheck.path.startswith("/")
     assert parse_config(config.to_dict()) == config, "the config does not survive a round trip"
 

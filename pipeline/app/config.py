@@ -31,9 +31,9 @@ from pydantic import dataclasses as pydantic_dataclasses
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from pipeline.deploy.strategies import Strategy
 from pipeline.errors import InvalidInput
 
-STRATEGIES = ("blue-green", "recreate", "rolling", "canary")
 # A process type's name, as in a Procfile: what names its containers too.
 PROCESS_NAME = r"^[a-z][a-z0-9_-]{0,30}$"
 # pydantic error types of our own: text that cannot be stored, and the rules beyond a
@@ -61,8 +61,8 @@ def _absolute(path: str) -> str:
 
 
 def _known_strategy(strategy: str) -> str:
-    if strategy not in STRATEGIES:
-        choices = ", ".join(STRATEGIES)
+    if strategy not in set(Strategy):
+        choices = ", ".join(Strategy)
         raise PydanticCustomError(_RULE, f"must be one of {choices}, got {strategy!r}")
     return strategy
 
@@ -102,7 +102,7 @@ class HealthCheck:
 
 @pydantic_dataclasses.dataclass(frozen=True, config=_TABLE)
 class DeploySettings:
-    strategy: Annotated[Text, AfterValidator(_known_strategy)] = "blue-green"
+    strategy: Annotated[Text, AfterValidator(_known_strategy)] = Strategy.BLUE_GREEN.value
     drain_timeout: Annotated[Number, Field(ge=0, le=3600)] = 30.0
     stop_timeout: Annotated[Number, Field(ge=0, le=3600)] = 10.0
     keep_releases: Annotated[Int, Field(ge=1, le=1000)] = 5

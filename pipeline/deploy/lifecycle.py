@@ -5,35 +5,19 @@ step stops the new slot and leaves the live one serving (`failure.fail`).
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from pipeline import metrics
 from pipeline.context import Context, Deploy
-from pipeline.deploy.strategies.canary import canary
-from pipeline.deploy.strategies.rolling import roll
+from pipeline.deploy.strategies import Strategy
+from pipeline.deploy.strategy import Lane, Plan, plan_of
 from pipeline.errors import TempsError
 from pipeline.sqlite.models import Release
 from pipeline.steps.bake import bake
-from pipeline.steps.boot import boot, gate
-from pipeline.steps.build import Built, build, release_phase
+from pipeline.steps.build import build, release_phase
 from pipeline.steps.failure import crashed, fail
 from pipeline.steps.notify import send_in_background
 from pipeline.steps.prune import prune_images
-from pipeline.steps.retire import retire_standby, stop_previous
+from pipeline.steps.retire import retire_standby
 from pipeline.steps.switch import Target, hand_over, switch, take_over_standby
-
-
-class Lane(Protocol):
-    """The app's deploy queue, as the story sees it."""
-
-    def idle(self) -> bool:
-        """No newer deploy waits, and the daemon is not stopping."""
-
-    def pause(self, seconds: float) -> bool:
-        """Wait up to `seconds`; True at once when a deploy comes or the daemon stops."""
-
-    def retired(self) -> bool:
-        """Wait until the app's old slots have drained and stopped; False if a deploy came."""
 
 
 def deploy(ctx: Context, lane: Lane, release_id: int) -> None:
@@ -43,17 +27,12 @@ def deploy(ctx: Context, lane: Lane, release_id: int) -> None:
     try:
         with ctx.slot_locks.of(run.app.name):  # no scaling meanwhile
             try:
-                target = take_over_standby(run, standby)  # a rollback to it: no boot
-                if target is None:
-                    retire_standby(run, standby)
-                    built = build(run)
-                    release_phase(run, built)
-                    target = start(run, built, lane)
+                plan, target = start(run, standby, lane)
                 switch(run, target)
             except TempsError as error:
                 fail(run, error)
             else:
-                hand_over(run, target)  # the previous slot bakes, or drains and retires
+                hand_over(run, target, plan.hand_over)  # the old slot bakes, drains or is gone
     except Exception as exc:
         crashed(run, exc)
     finally:
@@ -66,18 +45,16 @@ def deploy(ctx: Context, lane: Lane, release_id: int) -> None:
         prune_images(ctx, run.current())
 
 
-def start(run: Deploy, built: Built, lane: Lane) -> Target:
-    """The new slot, booted and gated (and judged) as the strategy says."""
-    if built.strategy == "rolling":
-        return roll(run, built)  # one container at a time, each swapped in as it passes
-    if built.strategy == "recreate":
-        stop_previous(run)
-    slot = boot(run, built)
-    gate(run, built, slot)
-    target = Target(slot, built.config)
-    if built.strategy == "canary":
-        canary(run, target, lane.pause)  # a share of the requests first; withdrawn if worse
-    return target
+def start(run: Deploy, standby: Release | None, lane: Lane) -> tuple[Plan, Target]:
+    """The new slot, started as its strategy says, and the strategy that hands over to it."""
+    target = take_over_standby(run, standby)  # a rollback inside the bake window: no boot
+    if target is not None:
+        return plan_of(Strategy.BLUE_GREEN), target  # the standby comes back as blue-green
+    retire_standby(run, standby)
+    built = build(run)
+    release_phase(run, built)
+    plan = plan_of(built.strategy)
+    return plan, plan.start(run, built, lane)
 
 
 def answer(run: Deploy) -> Release:

@@ -6,8 +6,9 @@ import re
 import secrets
 import time
 
-from pipeline.app.config import STRATEGIES, text
+from pipeline.app.config import text
 from pipeline.deploy.queue import Deployer
+from pipeline.deploy.strategies import Strategy
 from pipeline.errors import Conflict, InvalidInput
 from pipeline.git import repo as gitrepo
 from pipeline.release.states import ReleaseState as S
@@ -40,7 +41,8 @@ def rollback(deployer: Deployer, app: App, number: int | None) -> Release:
     if target.formation is not None:
         app = store.update_app(app.name, formation=target.formation)
     # A rollback is to a release that served already: it is not judged as a canary again.
-    strategy = "blue-green" if target.strategy == "canary" else target.strategy
+    canary = target.strategy == Strategy.CANARY
+    strategy = Strategy.BLUE_GREEN.value if canary else target.strategy
     return _again(deployer, app, target, ReleaseSource.ROLLBACK, env, target.number, env, strategy)
 
 
@@ -77,8 +79,8 @@ def _previous_live(deployer: Deployer, app: App) -> Release:
 
 def redeploy(deployer: Deployer, app: App, commit: str | None, strategy: str | None) -> Release:
     """Deploy a commit already in the app's repo (default: the live one), rebuilt if needed."""
-    if strategy is not None and strategy not in STRATEGIES:
-        raise InvalidInput(f"strategy must be one of {', '.join(STRATEGIES)}")
+    if strategy is not None and strategy not in set(Strategy):
+        raise InvalidInput(f"strategy must be one of {', '.join(Strategy)}")
     repo = deployer.ctx.settings.repo_path(app.name)
     if commit is None:
         live = deployer.ctx.store.live_release(app)

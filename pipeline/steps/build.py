@@ -14,6 +14,7 @@ from pipeline.app import procfile, storage
 from pipeline.app.config import AppConfig, load_toml
 from pipeline.app.dockerfile import images_named, is_image_id
 from pipeline.context import Deploy
+from pipeline.deploy.strategies import Strategy
 from pipeline.errors import BuildFailed, InvalidInput, ReleaseCommandFailed
 from pipeline.git import repo as gitrepo
 from pipeline.git.fetch import FetchLimits, fetch_commit
@@ -29,7 +30,7 @@ class Built:
 
     image: str
     config: AppConfig
-    strategy: str
+    strategy: Strategy
 
 
 def config_of(release: Release) -> AppConfig:
@@ -39,7 +40,7 @@ def config_of(release: Release) -> AppConfig:
 def built_of(release: Release) -> Built:
     """What a release that already ran (or is running) was built into."""
     assert release.image is not None
-    return Built(release.image, config_of(release), release.strategy)
+    return Built(release.image, config_of(release), Strategy.named(release.strategy))
 
 
 def limits_of(config: AppConfig, process: str = WEB) -> Limits:
@@ -85,7 +86,7 @@ def build(deploy: Deploy) -> Built:
     strategy = release.strategy or config.deploy.strategy
     if not release.strategy:
         deploy.ctx.store.set_details(deploy.id, strategy=strategy)
-    return Built(release.image, config, strategy)
+    return Built(release.image, config, Strategy(strategy))
 
 
 def build_image(deploy: Deploy) -> None:

@@ -27,13 +27,10 @@ from pipeline.release import formation
 from pipeline.release.states import ReleaseState as S
 from pipeline.runtime import LOOPBACK, Drained
 from pipeline.sqlite.models import Release
-from pipeline.traefik import publish
 from pipeline.traefik.traffic import finished_during
 
 log = structlog.get_logger()
 Say = Callable[[str], None]
-# recreate waits this long at most for a standby that drains and stops in the background.
-RETIREMENT_WAIT_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -166,25 +163,3 @@ def retire_standby(deploy: Deploy, standby: Release | None) -> None:
     deploy.say(f"-----> v{standby.number} leaves its bake window early: draining it meanwhile")
     for leaving in Leaving.every(standby):
         retire_in_background(deploy.ctx, deploy.app.name, leaving, deploy.say)
-
-
-def stop_previous(deploy: Deploy) -> None:
-    """recreate: the old slots stop before the new one boots (downtime, by choice).
-
-    The app must never run twice, so a standby still draining in the background is waited
-    for too."""
-    ctx = deploy.ctx
-    previous = ctx.store.live_release(deploy.app)
-    if previous is not None:
-        deploy.move(S.DRAINING)
-        deploy.say(f"-----> recreate: stopping v{previous.number} before starting {deploy.label}")
-        # Out of Traefik first, or new requests would keep its drain from ever ending: from
-        # here until the switch the app answers 503.
-        if not publish.unroute(ctx.settings, deploy.app.name, deploy.label):
-            deploy.say("-----> Traefik did not confirm the app's route without a server; going on")
-        deploy.move_other(previous, S.RETIRED)
-        for leaving in Leaving.every(previous):
-            drain_and_stop(ctx, leaving, deploy.say)
-    if ctx.retirements.busy(deploy.app.name):
-        deploy.say("-----> recreate: waiting for the standby slot to drain and stop")
-        ctx.retirements.wait(deploy.app.name, RETIREMENT_WAIT_SECONDS)

@@ -1,9 +1,10 @@
-"""The switch and the hand-over: Traefik moves to the new slot, which goes live; the one it
-replaces bakes in standby, or drains and retires. And the traffic report around it."""
+"""The switch and the hand-over: Traefik moves to the new slot, which goes live as its
+strategy hands over (`pipeline.deploy.strategies`). And the traffic report around it."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipeline import metrics
@@ -17,7 +18,6 @@ from pipeline.sqlite.models import Release
 from pipeline.steps import processes
 from pipeline.steps.build import config_of
 from pipeline.steps.health import probe
-from pipeline.steps.retire import Leaving, drain_slot, retire_in_background
 from pipeline.traefik import publish, routes
 from pipeline.traefik.traffic import traffic_report
 
@@ -30,7 +30,10 @@ class Target:
 
     slot: Slot
     config: AppConfig
-    replaced: bool = False  # the live slot is gone already (rolling): no bake, no drain
+
+
+# A strategy's hand-over: the deploy, its target, and the live release it replaces.
+HandOver = Callable[[Deploy, Target, Release | None], None]
 
 
 def take_over_standby(deploy: Deploy, standby: Release | None) -> Target | None:
@@ -83,47 +86,19 @@ def route_to(deploy: Deploy, slot: Slot, label: str, probe_path: str) -> float:
     return took
 
 
-def hand_over(deploy: Deploy, target: Target) -> None:
-    """Make the new slot the live one. What fails here never undoes the switch: the new slot
-    serves, and the pusher is told what did not finish."""
+def hand_over(deploy: Deploy, target: Target, how: HandOver) -> None:
+    """Make the new slot the live one, as its strategy hands over. What fails here never
+    undoes the switch: the new slot serves, and the pusher is told what did not finish."""
     try:
-        _hand_over(deploy, target)
+        # The new release goes live before the previous one leaves: a crash in between leaves
+        # two live records, and reconciliation keeps the newest, which is what Traefik serves.
+        previous = deploy.ctx.store.live_release(deploy.app)
+        processes.replace(deploy, previous, deploy.current())  # off the previous record: re-read
+        how(deploy, target, deploy.ctx.store.live_release(deploy.app))
+        report_traffic(deploy)
     except TempsError as error:
         deploy.log.error("deploy.finish_failed", error=str(error))
         deploy.say(f"-----> {deploy.label} serves, but finishing the deploy failed: {error}")
-
-
-def _hand_over(deploy: Deploy, target: Target) -> None:
-    """The previous slot bakes in standby, or drains; the pusher's answer comes once it is
-    drained, and it stops in the background."""
-    # The new release goes live before the previous one leaves: a crash in between leaves
-    # two live records, and reconciliation keeps the newest, which is what Traefik serves.
-    previous = deploy.ctx.store.live_release(deploy.app)
-    processes.replace(deploy, previous, deploy.current())  # off the previous record: re-read
-    previous = deploy.ctx.store.live_release(deploy.app)
-    bake = target.config.deploy.bake
-    if previous is None or target.replaced:
-        go_live(deploy, target.slot)
-        if previous is not None:
-            deploy.move_other(previous, S.RETIRED)
-    elif bake > 0:
-        go_live(deploy, target.slot)
-        deploy.move_other(previous, S.STANDBY)
-        deploy.say(f"-----> v{previous.number} stays up, idle, for the {bake:g}s bake window")
-    else:
-        deploy.move(S.DRAINING)
-        # The requests in flight are the old release's: its own drain_timeout bounds them.
-        # Traefik left all its containers at once: after the first, the others drain at once.
-        leaving = Leaving.every(previous)
-        drained = [drain_slot(one, deploy.say) for one in leaving]
-        go_live(deploy, target.slot)
-        deploy.move_other(previous, S.RETIRED)
-        # Drained and retired, the old slot gets no request any more: as on Heroku, the
-        # pusher has its answer without waiting for Docker to stop it (0.3-1 s here), and
-        # the app's next deploy (a rollback, say) does not wait for it either.
-        for one, done in zip(leaving, drained, strict=True):
-            retire_in_background(deploy.ctx, deploy.app.name, one, deploy.say, done)
-    report_traffic(deploy)
 
 
 def go_live(deploy: Deploy, slot: Slot) -> None:

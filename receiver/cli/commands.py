@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pipeline.deploy.strategies import Strategy
 from receiver.cli import hosting
 from receiver.cli.client import Client, token_for
 
@@ -47,7 +48,7 @@ def add_client_commands(commands: Any, env: Any) -> None:
     deploy = client_parser("deploy", "deploy a commit already pushed (default: the live one)")
     deploy.add_argument("app")
     deploy.add_argument("--commit")
-    deploy.add_argument("--strategy", choices=["blue-green", "recreate", "rolling", "canary"])
+    deploy.add_argument("--strategy", choices=list(Strategy))
     canary = client_parser("canary", "promote or abort an app's running canary (admin)")
     canary.add_argument("action", choices=["promote", "abort"])
     canary.add_argument("app")

@@ -21,18 +21,31 @@ from collections.abc import Callable
 from typing import Any
 
 from pipeline.context import Deploy
+from pipeline.deploy.strategies import blue_green
 from pipeline.deploy.strategies.judgement import Verdict, judge
+from pipeline.deploy.strategy import Lane
 from pipeline.errors import CanaryFailed
 from pipeline.release import formation
 from pipeline.release.states import ReleaseState as S
 from pipeline.sqlite.models import Release
-from pipeline.steps.build import config_of
+from pipeline.steps.build import Built, config_of
 from pipeline.steps.switch import Target, route_to
 from pipeline.traefik import publish
 from pipeline.traefik.traffic import Served, served_by
 
 LOOK_SECONDS = 0.5
 Pause = Callable[[float], bool]  # True when the deploy should stop waiting
+
+
+def start(run: Deploy, built: Built, lane: Lane) -> Target:
+    target = blue_green.start(run, built, lane)
+    canary(run, target, lane.pause)  # a share of the requests first; withdrawn if worse
+    return target
+
+
+def hand_over(run: Deploy, target: Target, previous: Release | None) -> None:
+    # Promoted, the canary is live as a blue-green release would be: the old slot bakes.
+    blue_green.hand_over(run, target, previous)
 
 
 def canary(run: Deploy, target: Target, pause: Pause) -> None:

@@ -13,6 +13,7 @@ rollback is a new release that rolls the same way.
 from __future__ import annotations
 
 from pipeline.context import Deploy
+from pipeline.deploy.strategy import Lane
 from pipeline.errors import TempsError
 from pipeline.release import formation
 from pipeline.release.states import ReleaseState as S
@@ -21,10 +22,10 @@ from pipeline.sqlite.models import Release
 from pipeline.steps.boot import boot, gate, role
 from pipeline.steps.build import Built, built_of, config_of, spec_of
 from pipeline.steps.retire import Leaving, drain_and_stop
-from pipeline.steps.switch import Target, route_to
+from pipeline.steps.switch import Target, go_live, route_to
 
 
-def roll(run: Deploy, built: Built) -> Target:
+def start(run: Deploy, built: Built, lane: Lane) -> Target:
     """Replace the live web containers one by one; returns the new slot, already routed."""
     live = run.ctx.store.live_release(run.app)
     old = formation.slot_of(live) if live is not None else None
@@ -48,7 +49,14 @@ def roll(run: Deploy, built: Built) -> Target:
     except TempsError:
         _undo(run, live, new, old_left, len(old.instances) - len(old_left))
         raise
-    return Target(Slot(tuple(new)), built.config, replaced=True)
+    return Target(Slot(tuple(new)), built.config)
+
+
+def hand_over(run: Deploy, target: Target, previous: Release | None) -> None:
+    """The live slot is gone already, container by container: no bake, no drain."""
+    go_live(run, target.slot)
+    if previous is not None:
+        run.move_other(previous, S.RETIRED)
 
 
 def _name(run: Deploy, release: Release, index: int) -> str:

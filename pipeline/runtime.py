@@ -8,12 +8,20 @@ task, on whichever node Swarm places it. The deploy story is the same on both.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 Output = Callable[[str], None]
 LOOPBACK = "127.0.0.1"
+
+
+class Backend(enum.StrEnum):
+    """Where apps run (`temps serve --runtime`); `pipeline.backends` opens each."""
+
+    ENGINE = "engine"  # the one Docker engine of this host
+    SWARM = "swarm"  # this engine is a Swarm manager: each container a one-task service
 
 
 @dataclass(frozen=True)
@@ -146,6 +154,9 @@ class Runtime(Protocol):
         memory_mb: int = 0,
     ) -> None: ...
     def prune_images(self, app: str, keep: set[str]) -> list[str]: ...
+    def fence_builds(self, max_pids: int) -> bool:
+        """Hold every build of this home to `max_pids` processes together; False where the
+        host cannot (no writable cgroup v2)."""
 
     # containers
     def container_name(self, app: str, number: int, role: str = "") -> str: ...

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import InvalidInput
+from pipeline.runtime import Backend
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,6 @@ def default_traefik_bin() -> Path:
     return Path(found) if found else beside
 
 
-RUNTIMES = ("engine", "swarm")
 REGISTRY = re.compile(r"[a-z0-9.-]{1,253}:\d{1,5}")
 LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 LETSENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
@@ -99,13 +99,14 @@ class Settings:
     auth_failure_window: float = 60.0
     # Where apps run: "engine" (the one Docker engine) or "swarm" (this engine is a Swarm
     # manager; images go to `registry`, HOST:PORT, for every node to pull).
-    runtime: str = "engine"
+    runtime: str = Backend.ENGINE.value
     registry: str = ""
 
     def __post_init__(self) -> None:
-        if self.runtime not in RUNTIMES:
-            raise InvalidInput(f"--runtime is engine or swarm, got {self.runtime!r}")
-        if self.runtime == "swarm" and not REGISTRY.fullmatch(self.registry):
+        if self.runtime not in set(Backend):
+            choices = " or ".join(Backend)
+            raise InvalidInput(f"--runtime is {choices}, got {self.runtime!r}")
+        if self.runtime == Backend.SWARM and not REGISTRY.fullmatch(self.registry):
             raise InvalidInput(
                 "--runtime swarm needs --registry HOST:PORT, the registry every node pulls from"
             )

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 import structlog
 
 from pipeline.app.sealing import Sealer, reseal
+from pipeline.backends import open_runtime
 from pipeline.context import Context
 from pipeline.deploy.queue import Deployer
-from pipeline.docker.runtime import DockerRuntime
-from pipeline.docker.swarm import SwarmRuntime
 from pipeline.homelock import HomeLock
 from pipeline.hosting import sites
 from pipeline.hosting.https import CertificateWatch
 from pipeline.release.journal import Journal
+from pipeline.runtime import Runtime
 from pipeline.settings import Settings
 from pipeline.sqlite.schema import migrate_in_child
 from pipeline.sqlite.store import Store, make_engine
@@ -33,7 +33,7 @@ class Daemon:
     settings: Settings
     store: Store
     journal: Journal
-    runtime: DockerRuntime
+    runtime: Runtime
     deployer: Deployer
     proxy: ManagedTraefik
     limiter: FailureLimiter
@@ -49,11 +49,7 @@ class Daemon:
         migrate_in_child(settings.db_url)
         store = Store(make_engine(settings.db_url))
         journal = Journal(store, settings.max_log_lines, settings.max_log_bytes)
-        runtime = (
-            SwarmRuntime(settings.instance, settings.instance_id, settings.registry)
-            if settings.runtime == "swarm"
-            else DockerRuntime(settings.instance, settings.instance_id)
-        )
+        runtime = open_runtime(settings)
         sealer = Sealer.from_key_file(settings.secret_key_path)
         ctx = Context(
             settings,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support.ports import free_port
 
 from pipeline.errors import SwitchFailed
 from pipeline.settings import Address, Settings
@@ -497,13 +497,6 @@ def test_the_static_config_has_websecure_and_the_resolver_with_https_only(
 
 
 # --- the real Traefik ---------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def backend(body: bytes) -> type[BaseHTTPRequestHandler]:

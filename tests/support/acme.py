@@ -17,7 +17,6 @@ import ipaddress
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -32,25 +31,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import PrivateFormat
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from support.ports import free_port
+
 LOOPBACK = "127.0.0.1"
 PEM = serialization.Encoding.PEM
-
-
-def free_port(*, udp_too: bool = False) -> int:
-    """A loopback port free now (for TCP, and UDP too when asked: the mock DNS binds both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((LOOPBACK, 0))
-            port = int(tcp.getsockname()[1])
-            if not udp_too:
-                return port
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind((LOOPBACK, port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free loopback port for TCP and UDP in 50 tries")
 
 
 # cryptography rather than the openssl CLI: it is already a dependency, needs no openssl.cnf

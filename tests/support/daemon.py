@@ -7,7 +7,6 @@ import hashlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from support.dockercli import (
     remove_containers_labelled,
     remove_networks_labelled,
 )
+from support.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPS_BIN = REPO_ROOT / ".venv" / "bin" / "temps"
@@ -57,12 +57,6 @@ def remove_build_cgroups(home_id: str) -> None:
                     child.rmdir()
         with contextlib.suppress(OSError):
             path.rmdir()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _pid_alive(pid: int) -> bool:
@@ -300,16 +294,18 @@ class TempsDaemon:
 
 
 def start_daemon(
-    home: Path, args: list[str] | None = None, env: dict[str, str] | None = None, attempts: int = 3
+    home: Path, args: list[str] | None = None, env: dict[str, str] | None = None, attempts: int = 5
 ) -> TempsDaemon:
-    """Start `temps serve`; on free ports taken meanwhile by another process, pick new ones."""
+    """Start `temps serve`; on free ports taken meanwhile by another process (the daemon's own
+    check says "already in use by another program", Traefik's bind "address already in use"),
+    pick new ones."""
     for attempt in range(attempts):
         daemon = TempsDaemon(home=home, extra_args=list(args or ()), env=env)
         try:
             daemon.start()
             return daemon
         except RuntimeError as exc:
-            if "address already in use" not in str(exc) or attempt == attempts - 1:
+            if "already in use" not in str(exc) or attempt == attempts - 1:
                 raise
     raise AssertionError("unreachable")
 

@@ -19,6 +19,7 @@ from pipeline import metrics
 from pipeline.context import Context
 from pipeline.deploy.lifecycle import deploy
 from pipeline.errors import RuntimeUnavailable
+from pipeline.polling import poll_until
 from pipeline.release import formation
 from pipeline.release.states import ReleaseState as S
 from pipeline.release.transition import transition
@@ -26,6 +27,7 @@ from pipeline.sqlite.models import App, Release, ReleaseSource
 
 log = structlog.get_logger()
 RETIRE_POLL_SECONDS = 0.05
+SHUTDOWN_POLL_SECONDS = 0.05
 
 
 @dataclass
@@ -87,14 +89,14 @@ class Deployer:
         """
         self._stopping.set()
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def finished() -> bool:
             with self._lock:
                 for lane in self._lanes.values():
                     lane.arrived.set()  # ends bake windows at once
-                if not any(lane.busy for lane in self._lanes.values()):
-                    break
-            time.sleep(0.05)
-        else:
+                return not any(lane.busy for lane in self._lanes.values())
+
+        if not poll_until(finished, timeout, SHUTDOWN_POLL_SECONDS):
             return False
         # Old slots still draining get the rest of the time; one cut off is drained and
         # stopped at the next start, as an orphan.

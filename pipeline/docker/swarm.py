@@ -36,6 +36,7 @@ from pipeline.docker.runtime import (
     DockerRuntime,
 )
 from pipeline.errors import BootFailed, BuildFailed, NotFound, RuntimeUnavailable
+from pipeline.polling import poll_until
 from pipeline.runtime import (
     Container,
     ContainerSpec,
@@ -247,9 +248,7 @@ class SwarmRuntime(DockerRuntime):
                 return
             except docker.errors.APIError as exc:
                 raise NotFound(f"could not stop {name}: {exc.explanation}") from exc
-        deadline = time.monotonic() + stop_timeout + REAP_SECONDS
-        while self._tasks(name) and time.monotonic() < deadline:
-            time.sleep(POLL_SECONDS * 2)
+        poll_until(lambda: not self._tasks(name), stop_timeout + REAP_SECONDS, POLL_SECONDS * 2)
         self._remove_service(name)
 
     def _is_service(self, name: str) -> bool:

@@ -23,6 +23,7 @@ import structlog
 
 from pipeline.bounded_http import BadAnswer, NoAnswer, NotListening, get_head
 from pipeline.errors import SwitchFailed
+from pipeline.polling import poll_until
 from pipeline.settings import Settings
 from pipeline.traefik.documents import RELEASE_HEADER, RESOLVER, WEB, WEBSECURE
 
@@ -30,6 +31,8 @@ log = structlog.get_logger()
 
 TLS_FILE = "_default-tls.yml"  # app names start with a letter: no app file can clash
 CONFIRM_PROBE_TIMEOUT = 2.0
+API_POLL_SECONDS = 0.005  # the API reflects a change within a few ms: a switch waits on it
+CERTIFICATE_POLL_SECONDS = 0.02  # a TLS handshake each time
 DIAL_TIMEOUT = "2s"  # for a connection to a server (static_config says why)
 
 
@@ -200,47 +203,44 @@ def confirm_certificate(settings: Settings, host: str, der: bytes, present: bool
                settings.https.port)  # fmt: skip
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # compared, not trusted
-    deadline = time.monotonic() + settings.switch_confirm_timeout
-    while time.monotonic() < deadline:
+
+    def presented() -> bool:
         try:
             with (
                 socket.create_connection(address, timeout=2.0) as raw,
                 context.wrap_socket(raw, server_hostname=host) as tls,
             ):
                 served = tls.getpeercert(binary_form=True)
-            if (served == der) == present:
-                return True
         except OSError:
-            pass
-        time.sleep(0.02)
-    return False
+            return False
+        return (served == der) == present
+
+    return poll_until(presented, settings.switch_confirm_timeout, CERTIFICATE_POLL_SECONDS)
 
 
 def _api_lacks(settings: Settings, path: str) -> bool:
-    deadline = time.monotonic() + settings.switch_confirm_timeout
     api = f"{settings.traefik_api.url}/api/http/{path}"
-    while time.monotonic() < deadline:
+
+    def gone() -> bool:
         try:
-            if api_client().get(api).status_code == 404:
-                return True
+            return api_client().get(api).status_code == 404
         except httpx.HTTPError:
-            pass
-        time.sleep(0.005)
-    return False
+            return False
+
+    return poll_until(gone, settings.switch_confirm_timeout, API_POLL_SECONDS)
 
 
 def _api_shows(settings: Settings, path: str, check: Callable[[dict[str, Any]], bool]) -> bool:
-    deadline = time.monotonic() + settings.switch_confirm_timeout
     api = f"{settings.traefik_api.url}/api/http/{path}"
-    while time.monotonic() < deadline:
+
+    def shown() -> bool:
         try:
             response = api_client().get(api)
-            if response.status_code == 200 and check(response.json()):
-                return True
+            return response.status_code == 200 and check(response.json())
         except (httpx.HTTPError, ValueError, KeyError, AttributeError):
-            pass
-        time.sleep(0.005)
-    return False
+            return False
+
+    return poll_until(shown, settings.switch_confirm_timeout, API_POLL_SECONDS)
 
 
 @functools.cache

@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -20,6 +19,7 @@ import structlog
 
 from pipeline.bounded_http import BadAnswer, NoAnswer, NotListening, get_head
 from pipeline.errors import TempsError
+from pipeline.polling import poll_until
 from pipeline.settings import Address, Settings
 from pipeline.traefik.config import api_client, static_config, write_atomically
 from pipeline.traefik.documents import render
@@ -27,6 +27,8 @@ from pipeline.traefik.homefile import MARKER, ensure_default_certificate, marker
 
 log = structlog.get_logger()
 LOGS_KEPT = 3  # rotated files of each Traefik log
+PROCESS_POLL_SECONDS = 0.05
+STOP_SECONDS = 10.0  # SIGTERM, then SIGKILL
 
 
 class ManagedTraefik:
@@ -113,14 +115,15 @@ class ManagedTraefik:
             )
 
     def wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def answers() -> bool:
             if self.ready():
-                return
+                return True
             if not self.alive():
                 raise TempsError(f"Traefik exited at start; see {self._log_path()}")
-            time.sleep(0.05)
-        raise TempsError(f"Traefik did not answer /ping within {timeout:g}s")
+            return False
+
+        if not poll_until(answers, timeout, PROCESS_POLL_SECONDS):
+            raise TempsError(f"Traefik did not answer /ping within {timeout:g}s")
 
     def _spawn(self) -> None:
         with open(self._log_path(), "ab") as output:
@@ -155,11 +158,13 @@ class ManagedTraefik:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             return
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and _running(pid):
+
+        def exited() -> bool:
             if self._process is not None:
-                self._process.poll()
-            time.sleep(0.05)
+                self._process.poll()  # reaps our own child, or it stays a zombie
+            return not _running(pid)
+
+        poll_until(exited, STOP_SECONDS, PROCESS_POLL_SECONDS)
         if _running(pid):
             os.kill(pid, signal.SIGKILL)
         if self._process is not None and self._process.pid == pid:

@@ -6,12 +6,17 @@ import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from pipeline.app.config import HealthCheck
 from pipeline.context import Deploy
+from pipeline.errors import TempsError
 from pipeline.release import formation
 from pipeline.release.states import ReleaseState as S
-from pipeline.runtime import Instance, Slot
+from pipeline.runtime import Instance, Runtime, Slot
+from pipeline.sqlite.models import Release
 from pipeline.steps.build import Built, spec_of
 from pipeline.steps.health import wait_until_healthy
+
+Say = Callable[[str], None]
 
 
 def boot(deploy: Deploy, built: Built) -> Slot:
@@ -70,23 +75,48 @@ def free_name(deploy: Deploy, number: int, process: str = formation.WEB, first: 
         index += 1
 
 
-def gate(deploy: Deploy, built: Built, slot: Slot, *, step: bool = True) -> None:
-    """Every container of the slot passes the health check; the first that fails fails it.
-    `step=False`: the release is health checking already (a rolling deploy's next one)."""
-    ctx = deploy.ctx
-    if step:
-        deploy.move(S.HEALTH_CHECKING)
-    check = built.config.healthcheck
+def start_gated(
+    deploy: Deploy, built: Built, name: str, release: Release | None = None
+) -> Instance:
+    """One more web container of `release` (the deploy's own by default), booted and gated
+    beside the slot that serves (a rolling deploy's next one, a scale up); removed if it
+    fails, never having been routed to."""
+    runtime = deploy.ctx.runtime
+    instance = runtime.boot(spec_of(deploy, built, name, release=release), built.config.port)
+    try:
+        announce(deploy, built.config.healthcheck)
+        gate_one(runtime, instance, built.config.healthcheck, deploy.say)
+    except TempsError:
+        runtime.discard(name)
+        raise
+    return instance
+
+
+def gate_one(runtime: Runtime, instance: Instance, check: HealthCheck, say: Say) -> None:
+    """One container passes the health check, or this raises why it did not."""
+    state = functools.partial(runtime.state, instance.container)
+    wait_until_healthy(instance.url, check, state, say)
+
+
+def announce(deploy: Deploy, check: HealthCheck) -> None:
     deploy.say(
         f"-----> Health check {check.path}: {check.healthy_threshold} passes in a row needed, "
         f"every {check.interval:g}s, deadline {check.deadline:g}s"
     )
+
+
+def gate(deploy: Deploy, built: Built, slot: Slot) -> None:
+    """Every container of the slot passes the health check; the first that fails fails it."""
+    ctx = deploy.ctx
+    deploy.move(S.HEALTH_CHECKING)
+    check = built.config.healthcheck
+    announce(deploy, check)
     gates = [
         functools.partial(
-            wait_until_healthy,
-            instance.url,
+            gate_one,
+            ctx.runtime,
+            instance,
             check,
-            functools.partial(ctx.runtime.state, instance.container),
             _reporter(deploy, instance, many=len(slot.instances) > 1),
         )
         for instance in slot.instances

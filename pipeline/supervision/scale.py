@@ -9,8 +9,6 @@ a deploy (until its hand-over) or a flip back waits for it, and it waits for the
 
 from __future__ import annotations
 
-import functools
-
 import structlog
 
 from pipeline.context import Context, Deploy
@@ -19,9 +17,8 @@ from pipeline.release import formation
 from pipeline.runtime import Instance, Slot
 from pipeline.sqlite.models import App
 from pipeline.steps import processes
-from pipeline.steps.boot import free_name
-from pipeline.steps.build import built_of, config_of, spec_of
-from pipeline.steps.health import wait_until_healthy
+from pipeline.steps.boot import free_name, start_gated
+from pipeline.steps.build import built_of, config_of
 from pipeline.steps.retire import Leaving, retire_in_background
 from pipeline.traefik import publish
 
@@ -58,10 +55,7 @@ def _grow(run: Deploy, slot: Slot, count: int) -> Slot:
         for index in range(len(slot.instances), count):
             name = free_name(run, live.number, first=index)
             run.say(f"-----> scale: starting {name}")
-            instance = ctx.runtime.boot(spec_of(run, built, name), built.config.port)
-            added.append(instance)
-            state = functools.partial(ctx.runtime.state, instance.container)
-            wait_until_healthy(instance.url, check, state, run.say)
+            added.append(start_gated(run, built, name))
         grown = Slot(slot.instances + tuple(added))
         publish.route(ctx.settings, run.app.name, grown.urls, run.label, check.path)
         for instance in added:

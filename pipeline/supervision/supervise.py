@@ -22,8 +22,8 @@ from pipeline.release import formation
 from pipeline.release.states import ReleaseState
 from pipeline.runtime import Container, Instance, Slot
 from pipeline.sqlite.models import App, Release
+from pipeline.steps.boot import gate_one
 from pipeline.steps.build import config_of
-from pipeline.steps.health import wait_until_healthy
 from pipeline.supervision.periodic import Periodic
 from pipeline.traefik import publish, routes
 from pipeline.traefik.routes import RouteStamp
@@ -119,11 +119,10 @@ class Supervisor(Periodic):
         return True
 
     def _passes(self, instance: Instance, check: HealthCheck, release_id: int) -> bool:
-        state = functools.partial(self.ctx.runtime.state, instance.container)
         say = functools.partial(self.ctx.journal.write, release_id)
         say(f"-----> {instance.container} restarted at {instance.url}: gating it")
         try:
-            wait_until_healthy(instance.url, check, state, say)
+            gate_one(self.ctx.runtime, instance, check, say)
         except TempsError as exc:
             log.warning("supervise.gate_failed", container=instance.container, error=str(exc))
             return False

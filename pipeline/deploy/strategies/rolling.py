@@ -19,8 +19,8 @@ from pipeline.release import formation
 from pipeline.release.states import ReleaseState as S
 from pipeline.runtime import Instance, Slot
 from pipeline.sqlite.models import Release
-from pipeline.steps.boot import boot, gate, role
-from pipeline.steps.build import Built, built_of, config_of, spec_of
+from pipeline.steps.boot import boot, gate, role, start_gated
+from pipeline.steps.build import Built, built_of, config_of
 from pipeline.steps.retire import Leaving, drain_and_stop
 from pipeline.steps.switch import Target, go_live, route_to
 
@@ -67,13 +67,7 @@ def _started(run: Deploy, release: Release, built: Built, index: int) -> Instanc
     """One web container of `release` booted and gated; removed if it fails."""
     name = _name(run, release, index)
     run.say(f"-----> rolling: starting {name}")
-    instance = run.ctx.runtime.boot(spec_of(run, built, name, release=release), built.config.port)
-    try:
-        gate(run, built, Slot((instance,)), step=False)
-    except TempsError:
-        run.ctx.runtime.discard(name)  # never routed to
-        raise
-    return instance
+    return start_gated(run, built, name, release)
 
 
 def _swap(

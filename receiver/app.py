@@ -58,18 +58,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     if settings.control_host:
         app.add_middleware(ControlProxyHeaders, secret=lambda: proxy_secret(settings))
-    app.include_router(api.router)
-    app.include_router(api_actions.router)
-    app.include_router(api_domains.router)
-    app.include_router(api_certificates.router)
-    app.include_router(api_storage.router)
-    app.include_router(api_formation.router)
-    app.include_router(api_nodes.router)
-    app.include_router(api_canary.router)
-    app.include_router(api_tokens.router)
-    app.include_router(webhook_routes.router)
-    app.include_router(git_routes.router)
-    app.include_router(dashboard.router)
+    faces = (api, api_actions, api_domains, api_certificates, api_storage, api_formation,
+             api_nodes, api_canary, api_tokens, webhook_routes, git_routes, dashboard)  # fmt: skip
+    for face in faces:
+        app.include_router(face.router)
 
     scraped = metrics.registry_for(_gauges(lambda: app.state.daemon))
 

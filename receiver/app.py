@@ -11,7 +11,6 @@ import structlog
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlalchemy import text
 
 from pipeline import metrics
 from pipeline.errors import TempsError
@@ -109,7 +108,7 @@ def _gauges(daemon_of: Callable[[], Daemon]) -> list[metrics.Gauge]:
 
 def _health(daemon: Daemon) -> JSONResponse:
     checks: dict[str, Any] = {
-        "database": _database_ok(daemon),
+        "database": daemon.store.answers(),
         "traefik": daemon.proxy.ready(),
         "docker": daemon.runtime.ping(),
     }
@@ -121,12 +120,3 @@ def _health(daemon: Daemon) -> JSONResponse:
         "queue_depth": daemon.deployer.queue_depth(),
     }
     return JSONResponse(body, status_code=200 if ok else 503)
-
-
-def _database_ok(daemon: Daemon) -> bool:
-    try:
-        with daemon.store.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        return True
-    except Exception:
-        return False

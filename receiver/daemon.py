@@ -103,6 +103,6 @@ class Daemon:
         self.proxy.stop_watching()
         self.certificates.stop()
         self.supervisor.stop()
-        self.store.engine.dispose()
+        self.store.close()
         self.home_lock.release()
         log.info("daemon.stopped")

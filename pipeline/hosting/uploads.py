@@ -22,7 +22,7 @@ from pipeline.settings import Settings
 from pipeline.sqlite.models import App, Certificate, CertificateSource, CertificateState
 from pipeline.sqlite.store import Store
 from pipeline.traefik import homefile
-from pipeline.traefik.config import confirm_certificate, write_atomically
+from pipeline.traefik.config import confirm_certificate
 
 MAX_PEM_CHARS = 64 * 1024
 
@@ -33,14 +33,7 @@ def upload(settings: Settings, store: Store, text: str, chain: str, key: str) ->
     host = sites.host_name(text)
     app = owner(settings, store, host)
     leaf = checked(host, chain, key)
-    crt, key_file = (
-        settings.uploaded_certs_dir / f"{host}.crt",
-        settings.uploaded_certs_dir / f"{host}.key",
-    )
-    write_atomically(settings.staging_dir, key_file, key.encode())
-    write_atomically(settings.staging_dir, crt, chain.encode())
-    for path in (crt, key_file):
-        path.chmod(0o600)
+    homefile.write_uploaded(settings, host, chain.encode(), key.encode())
     der = leaf.public_bytes(serialization.Encoding.DER)
     homefile.publish_home(settings, https.control_orders(settings, store))
     if not confirm_certificate(settings, host, der):
@@ -74,10 +67,10 @@ def remove(settings: Settings, store: Store, text: str) -> None:
 
 def _served_der(settings: Settings, host: str) -> bytes | None:
     """The leaf of the host's uploaded chain as stored, in DER (None when unreadable)."""
+    chain = homefile.uploaded_chain(settings, host)
     try:
-        chain = (settings.uploaded_certs_dir / f"{host}.crt").read_bytes()
-        leaf = x509.load_pem_x509_certificates(chain)[0]
-    except (OSError, ValueError, IndexError):
+        leaf = x509.load_pem_x509_certificates(chain or b"")[0]
+    except (ValueError, IndexError):
         return None
     return leaf.public_bytes(serialization.Encoding.DER)
 
@@ -135,8 +128,7 @@ def _public(key: PublicKeyTypes) -> bytes:
 
 
 def _discard(settings: Settings, store: Store, host: str) -> None:
-    for suffix in (".crt", ".key"):
-        (settings.uploaded_certs_dir / f"{host}{suffix}").unlink(missing_ok=True)
+    homefile.remove_uploaded(settings, host)
     homefile.publish_home(settings, https.control_orders(settings, store))
 
 

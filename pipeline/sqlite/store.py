@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, and_, delete, event, func, or_
+from sqlalchemy import Engine, and_, delete, event, func, or_, text
 from sqlmodel import Session, col, create_engine, select
 
 from pipeline.errors import Conflict, NotFound
@@ -123,6 +123,19 @@ class Store:
         with self.engine.connect() as connection:
             connection.exec_driver_sql("VACUUM")
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def answers(self) -> bool:
+        """The database can be read (for /healthz)."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    def close(self) -> None:
+        """Close every pooled connection (at the daemon's stop)."""
+        self.engine.dispose()
 
     def make_durable(self) -> None:
         """Sync every commit so far to disk: the log holds them all until a checkpoint."""

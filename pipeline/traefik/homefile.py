@@ -164,6 +164,33 @@ def uploaded_hosts(settings: Settings) -> set[str]:
     return {crt.stem for crt, _key in uploaded_files(settings)}
 
 
+def write_uploaded(settings: Settings, host: str, chain: bytes, key: bytes) -> None:
+    """A host's certificate chain and key, each written whole (0600), key first: a chain
+    is served only beside its key."""
+    crt, key_file = _uploaded_pair(settings, host)
+    write_atomically(settings.staging_dir, key_file, key)
+    write_atomically(settings.staging_dir, crt, chain)
+    for path in (crt, key_file):
+        path.chmod(0o600)
+
+
+def uploaded_chain(settings: Settings, host: str) -> bytes | None:
+    try:
+        return _uploaded_pair(settings, host)[0].read_bytes()
+    except OSError:
+        return None
+
+
+def remove_uploaded(settings: Settings, host: str) -> None:
+    for path in _uploaded_pair(settings, host):
+        path.unlink(missing_ok=True)
+
+
+def _uploaded_pair(settings: Settings, host: str) -> tuple[Path, Path]:
+    directory = settings.uploaded_certs_dir
+    return directory / f"{host}.crt", directory / f"{host}.key"
+
+
 def _merge(into: dict[str, Any], more: dict[str, Any]) -> None:
     for section, entries in more.items():
         into.setdefault(section, {}).update(entries)

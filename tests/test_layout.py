@@ -1,0 +1,89 @@
+"""The code's shape, as docs/architecture.md draws it: imports point one way, each external
+system is reached from its own package only, and the root of pipeline/ stays a small kernel.
+Read from the source with `ast`, so a new import that breaks a rule fails here first."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCT = ("pipeline", "receiver")
+# A library, and the only package of the product that may import it.
+OWNERS = {
+    "docker": "pipeline/docker/",
+    "dulwich": "pipeline/git/",
+    "sqlalchemy": "pipeline/sqlite/",
+    "sqlmodel": "pipeline/sqlite/",
+}
+MAX_ROOT_MODULES = 12
+
+
+def product_files() -> list[Path]:
+    return sorted(p for top in PRODUCT for p in (ROOT / top).rglob("*.py"))
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported(path: Path, modules: frozenset[str] = frozenset()) -> Iterator[str]:
+    """Every module `path` imports, type-only imports included: for `from package import
+    module`, the module (among `modules`), not the package."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                yield full if full in modules else node.module
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = {module_name(p): p for p in product_files()}
+    names = frozenset(modules)
+    return {
+        name: {target for target in imported(path, names) if target in names and target != name}
+        for name, path in modules.items()
+    }
+
+
+def test_no_module_of_the_product_imports_one_that_imports_it_back() -> None:
+    graph = import_graph()
+    circles: list[list[str]] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for target in sorted(graph[name]):
+            if state.get(target) == 1:
+                circles.append(path[path.index(target) :] + [target])
+            elif target not in state:
+                visit(target, [*path, target])
+        state[name] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert not circles, "import circles:\n" + "\n".join(" -> ".join(c) for c in circles)
+
+
+@pytest.mark.parametrize("library", sorted(OWNERS))
+def test_each_external_library_is_imported_by_its_own_package_only(library: str) -> None:
+    owner = OWNERS[library]
+    outside = [
+        str(path.relative_to(ROOT))
+        for path in product_files()
+        if not str(path.relative_to(ROOT)).startswith(owner)
+        and any(name == library or name.startswith(f"{library}.") for name in imported(path))
+    ]
+    assert not outside, f"{library} imported outside {owner}: {outside}"
+
+
+def test_the_root_of_pipeline_is_a_small_kernel() -> None:
+    modules = sorted(p.name for p in (ROOT / "pipeline").glob("*.py"))
+    assert len(modules) <= MAX_ROOT_MODULES, modules

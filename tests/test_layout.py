@@ -61,7 +61,7 @@ def test_no_module_of_the_product_imports_one_that_imports_it_back() -> None:
         state[name] = 1
         for target in sorted(graph[name]):
             if state.get(target) == 1:
-                circles.append(path[path.index(target) :] + [target])
+                circles.append([*path[path.index(target) :], target])
             elif target not in state:
                 visit(target, [*path, target])
         state[name] = 2

@@ -1,7 +1,7 @@
 """What the pipeline asks of a container runtime, and the records it answers with.
 
 A release runs in a slot: the set of containers that serve it (its web containers and
-its background processes). `pipeline.docker.DockerRuntime` is the single-host Docker engine;
+its background processes). `pipeline.docker.runtime.DockerRuntime` is the single-host engine;
 `pipeline.docker.swarm.SwarmRuntime` runs each of those containers as a Swarm service of one
 task, on whichever node Swarm places it. The deploy story is the same on both.
 """

@@ -1,5 +1,2 @@
-"""The Docker engine: the only package that imports the docker SDK."""
-
-from pipeline.docker.runtime import DockerRuntime
-
-__all__ = ["DockerRuntime"]
+"""The Docker engine: the only package that imports the docker SDK. `runtime.DockerRuntime`
+is the single engine, `swarm.SwarmRuntime` a Swarm manager; `pipeline.backends` opens them."""

@@ -182,8 +182,12 @@ def confirm_routers(
     the routers named `gone`; False on timeout."""
 
     def essentials(router: dict[str, Any]) -> tuple[object, ...]:
-        # The API adds the TLS options it applies ("default"): compare what was set.
-        return router.get("rule"), "tls" in router, router.get("tls", {}).get("certResolver")
+        # The API adds the TLS options it applies ("default"): compare what was set. The
+        # middlewares count too (HSTS turned on changes nothing else), each by its name
+        # without the provider the API may add to it.
+        middlewares = tuple(str(m).split("@", 1)[0] for m in router.get("middlewares") or ())
+        tls = router.get("tls", {}).get("certResolver")
+        return router.get("rule"), "tls" in router, tls, middlewares
 
     def shows(router: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
         wanted = essentials(router)

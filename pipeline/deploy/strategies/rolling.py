@@ -13,13 +13,14 @@ rollback is a new release that rolls the same way.
 from __future__ import annotations
 
 from pipeline.context import Deploy
+from pipeline.deploy.strategies import blue_green
 from pipeline.deploy.strategy import Lane
 from pipeline.errors import TempsError
 from pipeline.release import formation
 from pipeline.release.states import ReleaseState as S
 from pipeline.runtime import Instance, Slot
 from pipeline.sqlite.models import Release
-from pipeline.steps.boot import boot, gate, role, start_gated
+from pipeline.steps.boot import role, start_gated
 from pipeline.steps.build import Built, built_of, config_of
 from pipeline.steps.retire import Leaving, drain_and_stop
 from pipeline.steps.switch import Target, go_live, route_to
@@ -29,10 +30,8 @@ def start(run: Deploy, built: Built, lane: Lane) -> Target:
     """Replace the live web containers one by one; returns the new slot, already routed."""
     live = run.ctx.store.live_release(run.app)
     old = formation.slot_of(live) if live is not None else None
-    if live is None or old is None:  # nothing to replace: a plain boot and gate
-        slot = boot(run, built)
-        gate(run, built, slot)
-        return Target(slot, built.config)
+    if live is None or old is None:  # nothing to replace: as blue-green
+        return blue_green.start(run, built, lane)
     count = formation.web_count(run.release.formation)
     run.move(S.BOOTING, container=_name(run, run.release, 0))
     run.move(S.HEALTH_CHECKING)

@@ -91,18 +91,19 @@ def _attempt(number: int) -> RetryCallState:
 
 
 def test_a_canary_decision_is_its_own_event_with_its_figures() -> None:
+    from pipeline.release.records import TrafficRecord
     from pipeline.sqlite.models import App, Release
 
     canary = {"decision": "withdrawn", "reason": "canary errors 4 of 20 requests", "steps": []}
     withdrawn = Release(
         app_id=1, number=2, source="push", commit="c0ffee", state="failed",
-        failed_step="canary", traffic={"canary": canary},
+        failed_step="canary", traffic=TrafficRecord.model_validate({"canary": canary}),
     )  # fmt: skip
     body = notify.payload(App(name="shop"), withdrawn, str(notify.event_for(withdrawn)))
     assert body["event"] == "canary_withdrawn" and body["canary"] == canary
     promoted = Release(
         app_id=1, number=3, source="push", commit="c0ffee", state="live",
-        traffic={"canary": {**canary, "decision": "promoted"}},
+        traffic=TrafficRecord.model_validate({"canary": {**canary, "decision": "promoted"}}),
     )  # fmt: skip
     assert notify.event_for(promoted) == "canary_promoted"
     plain = Release(app_id=1, number=4, source="push", commit="c0ffee", state="live")

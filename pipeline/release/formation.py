@@ -6,32 +6,31 @@ runs in the background, one container each unless the formation says otherwise. 
 formation is what its next release runs with; a release keeps the formation it ran with, and
 a rollback brings it back.
 
-A release's record keeps its containers by process type:
-`{"web": [{"container": ..., "host_port": ...}], "worker": [{"container": ...}]}`; on Swarm
-a web entry also names the `address` of the node its task runs on.
+A release's record keeps its containers by process type (`pipeline.release.records.SlotRecord`);
+on Swarm a web entry also names the `address` of the node its task runs on.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Mapping
 
 from pipeline.app.config import PROCESS_NAME, AppConfig
 from pipeline.errors import InvalidInput
-from pipeline.runtime import LOOPBACK, Instance, Slot
+from pipeline.release.records import WEB, SlotRecord
+from pipeline.runtime import Instance, Slot
 from pipeline.sqlite.models import Release
 
-WEB = "web"
 MAX_CONTAINERS = 20  # of one process type
 
 
-def web_count(formation: dict[str, Any] | None) -> int:
+def web_count(formation: Mapping[str, int] | None) -> int:
     """How many web containers `formation` asks for: one unless it says otherwise."""
     return int((formation or {}).get(WEB, 1))
 
 
 def checked(
-    current: dict[str, Any], changes: dict[str, Any], known: set[str] | None = None
+    current: Mapping[str, int], changes: Mapping[str, object], known: set[str] | None = None
 ) -> dict[str, int]:
     """`current` with `changes` applied, each count checked; `known`: the process types the
     live release declares, when one is live."""
@@ -58,44 +57,31 @@ def checked(
     return merged
 
 
-def background(config: AppConfig, wanted: dict[str, Any] | None) -> dict[str, int]:
+def background(config: AppConfig, wanted: Mapping[str, int] | None) -> dict[str, int]:
     """How many containers each background process type of a release runs: one each unless
     the formation says otherwise."""
     counts = wanted or {}
     return {p: int(counts.get(p, 1)) for p in config.processes if p != WEB}
 
 
-def slot_record(slot: Slot, release: Release | None = None) -> dict[str, Any]:
+def slot_record(slot: Slot, release: Release | None = None) -> SlotRecord:
     """How a release's record keeps its slot; the background processes `release` records
     are kept."""
-    kept = {k: v for k, v in (release.slot or {}).items() if k != WEB} if release else {}
-    web = [_entry(i) for i in slot.instances]
-    return {WEB: web, **kept}
+    known = release.slot if release is not None else None
+    return known.with_slot(slot) if known is not None else SlotRecord.of(slot)
 
 
-def _instance(entry: dict[str, Any]) -> Instance:
-    return Instance(entry["container"], int(entry["host_port"]), entry.get("address", LOOPBACK))
-
-
-def _entry(instance: Instance) -> dict[str, Any]:
-    entry: dict[str, Any] = {"container": instance.container, "host_port": instance.host_port}
-    if instance.address != LOOPBACK:
-        entry["address"] = instance.address  # a Swarm node's
-    return entry
-
-
-def with_workers(release: Release, workers: dict[str, list[str]]) -> dict[str, Any]:
+def with_workers(release: Release, workers: dict[str, list[str]]) -> SlotRecord:
     """The release's record with `workers` as its background processes (none: {})."""
-    web = (release.slot or {}).get(WEB)
-    listed = {p: [{"container": name} for name in names] for p, names in workers.items()}
-    return {**({WEB: web} if web else {}), **listed}
+    known = release.slot or SlotRecord.of(None)
+    return known.with_workers(workers)
 
 
 def slot_of(release: Release) -> Slot | None:
     """The web containers a release runs in, as recorded (None before it booted)."""
-    web = (release.slot or {}).get(WEB)
-    if web:
-        return Slot(tuple(_instance(entry) for entry in web))
+    slot = release.slot.slot if release.slot is not None else None
+    if slot is not None:
+        return slot
     if release.container is None or release.host_port is None:
         return None
     return Slot((Instance(release.container, release.host_port),))
@@ -103,11 +89,7 @@ def slot_of(release: Release) -> Slot | None:
 
 def workers_of(release: Release) -> dict[str, list[str]]:
     """The background containers a release runs, by process type."""
-    return {
-        process: [entry["container"] for entry in entries]
-        for process, entries in (release.slot or {}).items()
-        if process != WEB
-    }
+    return release.slot.workers if release.slot is not None else {}
 
 
 def containers_of(release: Release) -> list[str]:

@@ -1,7 +1,7 @@
 """The records: apps, their domains, releases, each release's state changes and log, tokens.
 
 Kinds are enums in Python and their value text in SQLite, as the columns always held them;
-JSON documents are dicts in Python and text in SQLite.
+JSON documents are typed in Python (records, a config, counts) and text in SQLite.
 """
 
 from __future__ import annotations
@@ -11,13 +11,18 @@ import json
 import time
 from typing import Any, Generic, TypeVar
 
+from pydantic import TypeAdapter
 from sqlalchemy import Column, Dialect, Index, String, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from pipeline.app.config import AppConfig
+from pipeline.release.records import SlotRecord, TrafficRecord
 from pipeline.release.states import ReleaseState
 
 E = TypeVar("E", bound=enum.StrEnum)
+T = TypeVar("T")
+Counts = dict[str, int]  # a formation: process type -> containers
 
 
 class ReleaseSource(enum.StrEnum):
@@ -50,27 +55,38 @@ class EnumText(TypeDecorator[E], Generic[E]):
         return None if value is None else self.kind(value)
 
 
-class JSONText(TypeDecorator[dict[str, Any]]):
-    """A JSON object stored as text (keys sorted)."""
+class JSONRecord(TypeDecorator[T], Generic[T]):
+    """A value of type `T` (a record model, a config, a plain mapping) stored as JSON text,
+    keys sorted, without the values that are None (every such field defaults to None); read
+    back it is validated into a `T` again."""
 
     impl = String
     cache_ok = True
 
-    def process_bind_param(self, value: dict[str, Any] | None, dialect: Dialect) -> str | None:
-        return None if value is None else json.dumps(value, sort_keys=True)
+    def __init__(self, kind: type[T]) -> None:
+        super().__init__()
+        self.kind = kind
+        self.adapter: TypeAdapter[T] = TypeAdapter(kind)
 
-    def process_result_value(self, value: str | None, dialect: Dialect) -> dict[str, Any] | None:
-        return None if value is None else dict(json.loads(value))
+    def process_bind_param(self, value: T | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        document = self.adapter.dump_python(value, mode="json", exclude_none=True)
+        return json.dumps(document, sort_keys=True)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> T | None:
+        return None if value is None else self.adapter.validate_json(value)
 
 
 def _enum(kind: type[E]) -> Any:
     return Field(sa_column=Column(EnumText(kind), nullable=False))
 
 
-def _json(nullable: bool = False) -> Any:
+def _json(kind: type[T], nullable: bool = False) -> Any:
+    """A JSON column of `kind`; not nullable, it starts empty (`kind()`)."""
     if nullable:
-        return Field(default=None, sa_column=Column(JSONText(), nullable=True))
-    return Field(default_factory=dict, sa_column=Column(JSONText(), nullable=False))
+        return Field(default=None, sa_column=Column(JSONRecord(kind), nullable=True))
+    return Field(default_factory=kind, sa_column=Column(JSONRecord(kind), nullable=False))
 
 
 class _Keyed:
@@ -96,7 +112,7 @@ class App(_Keyed, SQLModel, table=True):
     name: str = Field(unique=True, index=True)
     created_at: float = Field(default_factory=now)
     env: str = "{}"  # JSON: the environment the next release gets
-    settings: dict[str, Any] = _json()  # temps.toml keys overridden through the API
+    settings: dict[str, Any] = _json(dict[str, Any])  # temps.toml keys set through the API
     # Where webhooks fetch from; sealed values need secret.key from the home dir.
     repo_url: str | None = None
     branch: str = "main"
@@ -108,7 +124,7 @@ class App(_Keyed, SQLModel, table=True):
     # With HTTPS on: plain HTTP to a host with a certificate redirects; HSTS when above 0.
     https_redirect: bool = True
     hsts_seconds: int = 0
-    formation: dict[str, Any] = _json()  # process type -> count; {} is one web container
+    formation: Counts = _json(Counts)  # process type -> count; {} is one web container
 
 
 class Domain(_Keyed, SQLModel, table=True):
@@ -173,14 +189,13 @@ class Release(_Keyed, SQLModel, table=True):
     state: ReleaseState = _enum(ReleaseState)
     strategy: str = ""  # blue-green or recreate; empty until resolved from temps.toml
     image: str | None = None
-    config: dict[str, Any] = _json()  # snapshot of the AppConfig the release ran with
+    config: AppConfig = _json(AppConfig)  # the temps.toml the release ran with
     env: str = "{}"  # JSON snapshot of the environment the release ran with
     rollback_of: int | None = None  # the release number a rollback reuses
-    traffic: dict[str, Any] | None = _json(nullable=True)  # TrafficReport around the switch
-    formation: dict[str, Any] | None = _json(nullable=True)  # what it runs: {"web": 3}
-    # Its containers by process type: {"web": [{"container": ..., "host_port": ...}, ...]};
-    # `container` and `host_port` name the first web one.
-    slot: dict[str, Any] | None = _json(nullable=True)
+    traffic: TrafficRecord | None = _json(TrafficRecord, nullable=True)
+    formation: Counts | None = _json(Counts, nullable=True)  # what it runs: {"web": 3}
+    # Its containers by process type; `container` and `host_port` name the first web one.
+    slot: SlotRecord | None = _json(SlotRecord, nullable=True)
     container: str | None = None
     host_port: int | None = None
     failure_reason: str | None = None

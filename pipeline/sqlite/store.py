@@ -20,13 +20,16 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, and_, delete, event, func, or_, text
 from sqlmodel import Session, col, create_engine, select
 
+from pipeline.app.config import AppConfig
 from pipeline.errors import Conflict, NotFound
+from pipeline.release.records import SlotRecord, TrafficRecord
 from pipeline.release.states import ReleaseState
 from pipeline.sqlite.certificates import Certificates
 from pipeline.sqlite.deliveries import Deliveries
 from pipeline.sqlite.domains import Domains
 from pipeline.sqlite.models import (
     App,
+    Counts,
     Release,
     ReleaseEvent,
     ReleaseLog,
@@ -66,6 +69,12 @@ def _row(session: Session, model: type[Row], key: int) -> Row:
         raise NotFound(f"no {model.__tablename__[:-1]} with id {key}")
     return found
 
+
+# A release whose slot record (process type -> entries) has an entry naming :container.
+IN_SLOT = text(
+    "EXISTS (SELECT 1 FROM json_each(releases.slot) AS process, json_each(process.value) AS entry"
+    " WHERE json_extract(entry.value, '$.container') = :container)"
+)
 
 # The columns of a release in brief: what a list of apps shows of each one's release.
 BRIEF = (
@@ -110,6 +119,7 @@ class Store:
         self.deliveries = Deliveries(engine)
         # Release numbers are per app and allocated by max + 1: serialise that.
         self._numbering = threading.Lock()
+        self._merging = threading.Lock()  # a traffic record is read, merged and written
         database = engine.url.database
         self._wal = Path(f"{database}-wal") if database and database != ":memory:" else None
 
@@ -194,12 +204,12 @@ class Store:
         source: ReleaseSource,
         commit: str,
         strategy: str = "",
-        config: dict[str, Any] | None = None,
+        config: AppConfig | None = None,
         env: str = "{}",
         image: str | None = None,
         rollback_of: int | None = None,
         app_env: str | None = None,
-        formation: dict[str, Any] | None = None,
+        formation: Counts | None = None,
     ) -> Release:
         """Number and record a queued release; with `app_env`, the app's environment becomes
         that in the same transaction (a rollback brings back the values it ran with)."""
@@ -214,7 +224,7 @@ class Store:
                 commit=commit,
                 state=ReleaseState.QUEUED,
                 strategy=strategy,
-                config=config or {},
+                config=config or AppConfig(),
                 env=env,
                 image=image,
                 rollback_of=rollback_of,
@@ -247,8 +257,7 @@ class Store:
     def release_with_container(self, container: str) -> Release | None:
         """The newest release recorded with this container (a taken-over standby serves two),
         as its first or in its slot."""
-        in_slot = func.instr(col(Release.slot), f'"{container}"') > 0  # the JSON text holds it
-        named = or_(col(Release.container) == container, in_slot)
+        named = or_(col(Release.container) == container, IN_SLOT.bindparams(container=container))
         with self._session() as session:
             query = select(Release).where(named).order_by(col(Release.id).desc())
             return session.exec(query).first()
@@ -326,21 +335,34 @@ class Store:
         release_id: int,
         *,
         image: str | None = None,
-        config: dict[str, Any] | None = None,
+        config: AppConfig | None = None,
         strategy: str | None = None,
         host_port: int | None = None,
-        traffic: dict[str, Any] | None = None,
-        slot: dict[str, Any] | None = None,
-        formation: dict[str, Any] | None = None,
+        slot: SlotRecord | None = None,
+        formation: Counts | None = None,
     ) -> Release:
-        """What a step learned about a release (None: unchanged); never its state."""
+        """What a step learned about a release (None: unchanged); never its state, nor its
+        traffic record (`add_traffic`)."""
         changes = dict(image=image, config=config, strategy=strategy, host_port=host_port)
-        more = dict(traffic=traffic, slot=slot, formation=formation)
+        more = dict(slot=slot, formation=formation)
         with self._session() as session:
             release = _row(session, Release, release_id)
             for key, value in {**changes, **more}.items():
                 if value is not None:
                     setattr(release, key, value)
+            release.updated_at = now()
+            session.add(release)
+            session.commit()
+            return release
+
+    def add_traffic(self, release_id: int, figures: TrafficRecord) -> Release:
+        """The parts of `figures` that are set (the switch's, the canary's, the drain's)
+        replace those of the release's traffic record; the others are kept. Steps on other
+        threads add theirs at the same time (a drain ends while the next switch reports)."""
+        parts = {name: value for name, value in figures if value is not None}
+        with self._merging, self._session() as session:
+            release = _row(session, Release, release_id)
+            release.traffic = (release.traffic or TrafficRecord()).model_copy(update=parts)
             release.updated_at = now()
             session.add(release)
             session.commit()

@@ -17,7 +17,6 @@ from pipeline.release.states import Failure
 from pipeline.release.states import ReleaseState as S
 from pipeline.sqlite.models import Release
 from pipeline.steps import processes
-from pipeline.steps.build import config_of
 from pipeline.steps.failure import LOG_TAIL_LINES
 from pipeline.steps.health import probe
 from pipeline.steps.notify import send_in_background
@@ -33,7 +32,7 @@ def bake(deploy: Deploy, pause: Callable[[float], bool]) -> None:
     if live is None or standby is None:
         return
     baking = Deploy.of(ctx, live)
-    config = config_of(live)
+    config = live.config
     check = config.healthcheck
     slot = formation.slot_of(live)
     assert slot is not None
@@ -71,9 +70,7 @@ def flip_back(baking: Deploy, standby: Release, reason: str) -> None:
     standby_slot = formation.slot_of(standby)
     assert standby_slot is not None
     try:
-        took = route_to(
-            baking, standby_slot, f"v{standby.number}", config_of(standby).healthcheck.path
-        )
+        took = route_to(baking, standby_slot, f"v{standby.number}", standby.config.healthcheck.path)
     except DeployError as error:
         baking.log.error("bake.flip_back_failed", error=str(error))
         baking.say(f"-----> could not switch back to v{standby.number}: {error}")

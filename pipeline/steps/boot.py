@@ -10,6 +10,7 @@ from pipeline.app.config import HealthCheck
 from pipeline.context import Deploy
 from pipeline.errors import TempsError
 from pipeline.release import formation
+from pipeline.release.records import WEB
 from pipeline.release.states import ReleaseState as S
 from pipeline.runtime import Instance, Runtime, Slot
 from pipeline.sqlite.models import Release
@@ -56,14 +57,14 @@ def boot(deploy: Deploy, built: Built) -> Slot:
     return slot
 
 
-def role(index: int, process: str = formation.WEB) -> str:
+def role(index: int, process: str = WEB) -> str:
     # The first web container keeps the name a release has always had.
-    if process != formation.WEB:
+    if process != WEB:
         return f"{process}-{index + 1}"
     return "" if index == 0 else f"web{index + 1}"
 
 
-def free_name(deploy: Deploy, number: int, process: str = formation.WEB, first: int = 0) -> str:
+def free_name(deploy: Deploy, number: int, process: str = WEB, first: int = 0) -> str:
     """The first name for a new container of the process type that no container has: one
     scaled away may still be draining, or finishing its job."""
     runtime = deploy.ctx.runtime

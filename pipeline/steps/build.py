@@ -18,7 +18,7 @@ from pipeline.deploy.strategies import Strategy
 from pipeline.errors import BuildFailed, InvalidInput, ReleaseCommandFailed
 from pipeline.git import repo as gitrepo
 from pipeline.git.fetch import FetchLimits, fetch_commit
-from pipeline.release.formation import WEB
+from pipeline.release.records import WEB
 from pipeline.release.states import ReleaseState as S
 from pipeline.runtime import ContainerSpec, Limits
 from pipeline.sqlite.models import Release, ReleaseSource
@@ -33,14 +33,10 @@ class Built:
     strategy: Strategy
 
 
-def config_of(release: Release) -> AppConfig:
-    return AppConfig.from_dict(release.config)
-
-
 def built_of(release: Release) -> Built:
     """What a release that already ran (or is running) was built into."""
     assert release.image is not None
-    return Built(release.image, config_of(release), Strategy.named(release.strategy))
+    return Built(release.image, release.config, Strategy.named(release.strategy))
 
 
 def limits_of(config: AppConfig, process: str = WEB) -> Limits:
@@ -82,7 +78,7 @@ def build(deploy: Deploy) -> Built:
         build_image(deploy)
     release = deploy.current()
     assert release.image is not None
-    config = config_of(release)
+    config = release.config
     strategy = release.strategy or config.deploy.strategy
     if not release.strategy:
         deploy.ctx.store.set_details(deploy.id, strategy=strategy)
@@ -98,7 +94,7 @@ def build_image(deploy: Deploy) -> None:
         fetch_upstream(deploy, repo)
     config = _read_config(repo, commit, deploy.app.settings)
     tag = ctx.runtime.image_tag(deploy.app.name, commit)
-    ctx.store.set_details(deploy.id, config=config.to_dict(), image=tag)
+    ctx.store.set_details(deploy.id, config=config, image=tag)
     if ctx.runtime.has_image(tag):
         deploy.say(f"-----> Reusing image {tag} built for {commit[:12]}")
         return

@@ -18,6 +18,7 @@ import structlog
 
 from pipeline.app.sealing import Sealer
 from pipeline.app.webhooks import sign
+from pipeline.release.records import CanaryRecord
 from pipeline.release.states import ReleaseState as S
 from pipeline.sqlite.models import App, Release
 
@@ -35,16 +36,16 @@ def event_for(release: Release) -> str | None:
     if release.state == S.LIVE:
         if release.source == "rollback":
             return "rolled_back"
-        return "canary_promoted" if canary.get("decision") == "promoted" else "live"
+        promoted = canary is not None and canary.decision == "promoted"
+        return "canary_promoted" if promoted else "live"
     if release.state == S.FAILED:
         return "canary_withdrawn" if release.failed_step == S.CANARY else "failed"
     return None
 
 
-def canary_of(release: Release) -> dict[str, Any]:
-    """The canary's decision and figures, for a release deployed as a canary ({} otherwise)."""
-    found: dict[str, Any] = (release.traffic or {}).get("canary") or {}
-    return found
+def canary_of(release: Release) -> CanaryRecord | None:
+    """The canary's decision and figures, for a release deployed as a canary."""
+    return release.traffic.canary if release.traffic is not None else None
 
 
 def payload(app: App, release: Release, event: str) -> dict[str, Any]:
@@ -62,7 +63,7 @@ def payload(app: App, release: Release, event: str) -> dict[str, Any]:
         "failed_step": release.failed_step,
         "log_tail": release.log_tail,
         "at": release.updated_at,
-        **({"canary": canary} if canary else {}),
+        **({"canary": canary.model_dump(mode="json", exclude_none=True)} if canary else {}),
     }
 
 

@@ -17,21 +17,21 @@ from pipeline.errors import TempsError
 from pipeline.release import formation
 from pipeline.sqlite.models import Release
 from pipeline.steps.boot import free_name
-from pipeline.steps.build import built_of, config_of, spec_of
+from pipeline.steps.build import built_of, spec_of
 from pipeline.steps.retire import Leaving, drain_and_stop, retire_in_background
 
 
 def replace(deploy: Deploy, leaving: Release | None, coming: Release) -> None:
     """`coming`'s workers take over from `leaving`'s (the release that served until now).
     A worker that will not start is reported; the web switch stands."""
-    overlap = config_of(coming).deploy.worker_overlap
+    overlap = coming.config.deploy.worker_overlap
     old = _leaving(deploy, leaving)
     if old and not overlap:
         deploy.say("-----> worker_overlap = false: stopping the old workers first")
         for one in old:
             drain_and_stop(deploy.ctx, one, deploy.say)
     try:
-        start(deploy, coming, formation.background(config_of(coming), coming.formation))
+        start(deploy, coming, formation.background(coming.config, coming.formation))
     except TempsError as error:
         deploy.log.error("workers.start_failed", error=str(error))
         deploy.say(f"-----> the workers of v{coming.number} did not all start: {error}")

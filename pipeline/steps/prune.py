@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import structlog
 
-from pipeline.app.config import AppConfig
 from pipeline.context import Context
 from pipeline.errors import TempsError
 from pipeline.release.states import ReleaseState as S
@@ -17,7 +16,7 @@ def prune_images(ctx: Context, finished: Release) -> None:
     app = ctx.store.get_app_by_id(finished.app_id)
     log = structlog.get_logger().bind(app=app.name, release=f"v{finished.number}")
     basis = ctx.store.live_release(app) or finished
-    keep_count = AppConfig.from_dict(basis.config).deploy.keep_releases
+    keep_count = basis.config.deploy.keep_releases
     keep: set[str] = set()
     for release in ctx.store.releases(app, limit=1000):
         if release.image is None or release.state in (S.FAILED, S.SUPERSEDED):

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import structlog
 
-from pipeline.app.config import AppConfig
 from pipeline.context import Context, Deploy
 from pipeline.drain import drain
 from pipeline.release import formation
+from pipeline.release.records import DrainRecord, TrafficRecord
 from pipeline.release.states import ReleaseState as S
 from pipeline.runtime import LOOPBACK, Drained
 from pipeline.sqlite.models import Release
@@ -58,7 +58,7 @@ class Leaving:
         container = container or release.container
         if container is None:
             return None
-        deploy = AppConfig.from_dict(release.config).deploy
+        deploy = release.config.deploy
         if ports is None:
             slot = formation.slot_of(release)
             recorded = [i for i in slot.instances if i.container == container] if slot else []
@@ -138,18 +138,16 @@ def retire_in_background(
 
 
 def record_drain(ctx: Context, release_id: int, drained: Drained, finished: int) -> None:
-    """The drained release's traffic report gains how long it drained and what it finished."""
-    release = ctx.store.get_release(release_id)
-    report = dict(release.traffic or {})
-    report["drain"] = {
-        "seconds": round(drained.seconds, 3),
-        "complete": drained.complete,
-        "finished": finished,
-        "timeout": drained.timeout,
-        "started_at": drained.started_at,
-        "ended_at": drained.ended_at,
-    }
-    ctx.store.set_details(release_id, traffic=report)
+    """The drained release's traffic record gains how long it drained and what it finished."""
+    figures = DrainRecord(
+        seconds=round(drained.seconds, 3),
+        complete=drained.complete,
+        finished=finished,
+        timeout=drained.timeout,
+        started_at=drained.started_at,
+        ended_at=drained.ended_at,
+    )
+    ctx.store.add_traffic(release_id, TrafficRecord(drain=figures))
 
 
 def retire_standby(deploy: Deploy, standby: Release | None) -> None:

@@ -12,16 +12,14 @@ from pipeline.app.config import AppConfig
 from pipeline.context import Deploy
 from pipeline.errors import TempsError
 from pipeline.release import formation
+from pipeline.release.records import TrafficRecord
 from pipeline.release.states import ReleaseState as S
 from pipeline.runtime import Slot
 from pipeline.sqlite.models import Release
 from pipeline.steps import processes
-from pipeline.steps.build import config_of
 from pipeline.steps.health import probe
 from pipeline.traefik import publish, routes
 from pipeline.traefik.traffic import traffic_report
-
-KEPT_FIGURES = ("canary", "drain")  # what other steps put in the traffic record
 
 
 @dataclass(frozen=True)
@@ -48,7 +46,7 @@ def take_over_standby(deploy: Deploy, standby: Release | None) -> Target | None:
         return None
     slot = formation.slot_of(standby)
     assert slot is not None
-    config = config_of(standby)
+    config = standby.config
     check = config.healthcheck
     for url in slot.urls:
         result = probe(url + check.path, check.timeout)
@@ -116,6 +114,5 @@ def report_traffic(deploy: Deploy) -> None:
     settings = deploy.ctx.settings
     hosts = set(routes.site_of(settings, deploy.app.name).hosts)
     report = traffic_report(settings.access_log, hosts, started[-1], time.time())
-    kept = {k: v for k, v in (deploy.current().traffic or {}).items() if k in KEPT_FIGURES}
-    deploy.ctx.store.set_details(deploy.id, traffic={**report.to_dict(), **kept})
+    deploy.ctx.store.add_traffic(deploy.id, TrafficRecord.model_validate(report.to_dict()))
     deploy.say(f"-----> {report.summary()}")

@@ -25,7 +25,6 @@ from pipeline.release.transition import transition
 from pipeline.runtime import Container, Instance, Slot
 from pipeline.sqlite.models import App, Release, ReleaseSource
 from pipeline.steps import processes
-from pipeline.steps.build import config_of
 from pipeline.steps.retire import Leaving, retire_in_background
 from pipeline.traefik import publish, routes
 
@@ -73,7 +72,7 @@ def reconcile(ctx: Context) -> None:
 def restart_workers(ctx: Context, live: Release, containers: dict[str, Container]) -> None:
     """The live release's background processes, as its formation wants them: those gone
     (removed by hand, or never started when the daemon stopped mid-deploy) start again."""
-    wanted = formation.background(config_of(live), live.formation)
+    wanted = formation.background(live.config, live.formation)
     recorded = formation.workers_of(live)
     present = {p: [name for name in names if name in containers] for p, names in recorded.items()}
     if present != recorded:
@@ -120,7 +119,7 @@ def promote(ctx: Context, app: App, release: Release) -> Release:
 
 def republish(ctx: Context, app: App, live: Release, containers: dict[str, Container]) -> None:
     """The live slot's running containers, at the ports Docker publishes them on now."""
-    config = config_of(live)
+    config = live.config
     recorded = formation.slot_of(live)
     assert recorded is not None
     running = []

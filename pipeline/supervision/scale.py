@@ -18,7 +18,7 @@ from pipeline.runtime import Instance, Slot
 from pipeline.sqlite.models import App
 from pipeline.steps import processes
 from pipeline.steps.boot import free_name, start_gated
-from pipeline.steps.build import built_of, config_of
+from pipeline.steps.build import built_of
 from pipeline.steps.retire import Leaving, retire_in_background
 from pipeline.traefik import publish
 
@@ -39,7 +39,7 @@ def scale(ctx: Context, app: App, wanted: dict[str, int]) -> Slot | None:
             slot = _grow(run, slot, count)
         elif count < len(slot.instances):
             slot = _shrink(run, slot, count)
-        counts = formation.background(config_of(live), wanted)
+        counts = formation.background(live.config, wanted)
         processes.stop_some(run, live, counts)
         processes.start(run, live, counts)
         ctx.store.set_details(live.pk, formation=wanted)
@@ -72,7 +72,7 @@ def _grow(run: Deploy, slot: Slot, count: int) -> Slot:
 def _shrink(run: Deploy, slot: Slot, count: int) -> Slot:
     ctx = run.ctx
     kept, gone = Slot(slot.instances[:count]), slot.instances[count:]
-    path = config_of(run.release).healthcheck.path
+    path = run.release.config.healthcheck.path
     publish.route(ctx.settings, run.app.name, kept.urls, run.label, path)
     _record(run, kept)
     run.say(f"-----> scale: {run.label} runs {count} web containers; draining the others")

@@ -23,7 +23,6 @@ from pipeline.release.states import ReleaseState
 from pipeline.runtime import Container, Instance, Slot
 from pipeline.sqlite.models import App, Release
 from pipeline.steps.boot import gate_one
-from pipeline.steps.build import config_of
 from pipeline.supervision.periodic import Periodic
 from pipeline.traefik import publish, routes
 from pipeline.traefik.routes import RouteStamp
@@ -65,7 +64,7 @@ class Supervisor(Periodic):
 
     def _config(self, release: Release) -> AppConfig:
         if release.pk not in self._configs:
-            self._configs[release.pk] = config_of(release)
+            self._configs[release.pk] = release.config
         return self._configs[release.pk]
 
     def _follow(

@@ -12,8 +12,8 @@ from pydantic import Field, Strict
 
 from pipeline.errors import TempsError
 from pipeline.release import formation
+from pipeline.release.records import WEB
 from pipeline.sqlite.models import App
-from pipeline.steps.build import config_of
 from pipeline.supervision.scale import scale
 from receiver.api.apps import DaemonDep, PrincipalDep, app_for
 from receiver.daemon import Daemon
@@ -29,7 +29,7 @@ FormationRequest = dict[Annotated[str, Field(max_length=64)], Annotated[int, Str
 def formation_view(daemon: Daemon, app: App) -> dict[str, Any]:
     live = daemon.store.live_release(app)
     slot = formation.slot_of(live) if live is not None else None
-    web = [(formation.WEB, i.container, i.host_port) for i in slot.instances] if slot else []
+    web = [(WEB, i.container, i.host_port) for i in slot.instances] if slot else []
     background = formation.workers_of(live) if live is not None else {}
     listed = web + [(p, name, None) for p, names in background.items() for name in names]
     now = time.time()
@@ -78,7 +78,7 @@ def set_formation(
     app = app_for(daemon, who, name)
     before = app.formation
     live = daemon.store.live_release(app)
-    known = set(config_of(live).processes) if live is not None else None
+    known = set(live.config.processes) if live is not None else None
     wanted = formation.checked(app.formation, body, known)
     app = daemon.store.update_app(app.name, formation=wanted)
     try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from pydantic import BaseModel
+
 from pipeline.release.states import ReleaseState
 from pipeline.settings import Settings
 from pipeline.sqlite.models import App, Release, ReleaseEvent
@@ -24,12 +26,12 @@ def release_view(store: Store, release: Release, *, events: bool = True) -> dict
         "container": release.container,
         "host_port": release.host_port,
         "formation": release.formation,
-        "slot": release.slot,
+        "slot": _document(release.slot),
         "failure_reason": release.failure_reason,
         "failed_step": release.failed_step,
         "log_tail": release.log_tail,
-        "config": release.config,
-        "traffic": release.traffic,
+        "config": release.config.to_dict(),
+        "traffic": _document(release.traffic),
         "created_at": release.created_at,
         "updated_at": release.updated_at,
     }
@@ -38,6 +40,10 @@ def release_view(store: Store, release: Release, *, events: bool = True) -> dict
         view["events"] = [{"state": e.state, "was": e.was, "at": e.at} for e in history]
         view["timings"] = step_timings(history)
     return view
+
+
+def _document(record: BaseModel | None) -> Any:
+    return None if record is None else record.model_dump(mode="json", exclude_none=True)
 
 
 def step_timings(history: list[ReleaseEvent]) -> dict[str, float]:

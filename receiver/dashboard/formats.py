@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from pipeline.release.formation import WEB
+from pipeline.release.records import WEB
 from pipeline.release.states import IN_FLIGHT
 from pipeline.release.states import ReleaseState as S
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 from pipeline.context import Deploy
 from pipeline.deploy.strategies import blue_green
@@ -26,9 +25,11 @@ from pipeline.deploy.strategies.judgement import Verdict, judge
 from pipeline.deploy.strategy import Lane
 from pipeline.errors import CanaryFailed
 from pipeline.release import formation
+from pipeline.release.records import CanaryRecord, CanaryStep, Decision, TrafficRecord
+from pipeline.release.records import Served as ServedRecord
 from pipeline.release.states import ReleaseState as S
 from pipeline.sqlite.models import Release
-from pipeline.steps.build import Built, config_of
+from pipeline.steps.build import Built
 from pipeline.steps.switch import Target, route_to
 from pipeline.traefik import publish
 from pipeline.traefik.traffic import Served, served_by
@@ -56,7 +57,7 @@ def canary(run: Deploy, target: Target, pause: Pause) -> None:
         return
     run.move(S.CANARY)
     run.ctx.canary_calls.take(run.app.name)  # a call left from an earlier canary
-    steps: list[dict[str, Any]] = []
+    steps: list[CanaryStep] = []
     began = time.time()
     for weight in target.config.canary.percents:
         verdict = _step(run, target, live, weight, pause, steps)
@@ -64,7 +65,7 @@ def canary(run: Deploy, target: Target, pause: Pause) -> None:
             _withdraw(run, live, verdict, steps, target.slot.urls, began)
         if verdict.by_hand:
             break
-    _record(run, steps, "promoted", steps[-1]["reason"] if steps else "")
+    _record(run, steps, "promoted", steps[-1].reason if steps else "")
     run.say(f"-----> canary passed: promoting {run.label}")
 
 
@@ -74,7 +75,7 @@ def _step(
     live: Release,
     weight: int,
     pause: Pause,
-    steps: list[dict[str, Any]],
+    steps: list[CanaryStep],
 ) -> Verdict:
     """One weight, held until it is judged."""
     ctx, limits = run.ctx, target.config.canary
@@ -98,16 +99,15 @@ def _step(
         if verdict is None and pause(LOOK_SECONDS):
             verdict = Verdict(False, "a newer deploy came (or the daemon is stopping)")
         if verdict is not None:
-            steps.append(
-                {
-                    "weight": weight,
-                    "seconds": round(time.time() - started, 2),
-                    "canary": served["canary"].to_dict(),
-                    "live": served["live"].to_dict(),
-                    "passed": verdict.passed,
-                    "reason": verdict.reason,
-                }
+            step = CanaryStep(
+                weight=weight,
+                seconds=round(time.time() - started, 2),
+                canary=figures(served["canary"]),
+                live=figures(served["live"]),
+                passed=verdict.passed,
+                reason=verdict.reason,
             )
+            steps.append(step)
             _record(run, steps, "running", verdict.reason)
             return verdict
 
@@ -124,7 +124,7 @@ def _withdraw(
     run: Deploy,
     live: Release,
     verdict: Verdict,
-    steps: list[dict[str, Any]],
+    steps: list[CanaryStep],
     canary_urls: tuple[str, ...],
     began: float,
 ) -> None:
@@ -132,7 +132,7 @@ def _withdraw(
     record counts what the canary answered from its first request to the withdrawal."""
     slot = formation.slot_of(live)
     assert slot is not None
-    took = route_to(run, slot, f"v{live.number}", config_of(live).healthcheck.path)
+    took = route_to(run, slot, f"v{live.number}", live.config.healthcheck.path)
     run.say(
         f"-----> canary withdrawn in {took * 1000:.0f} ms: every request goes to "
         f"v{live.number} again"
@@ -145,15 +145,21 @@ def _withdraw(
 
 def _record(
     run: Deploy,
-    steps: list[dict[str, Any]],
-    decision: str,
+    steps: list[CanaryStep],
+    decision: Decision,
     reason: str,
     until_withdrawn: Served | None = None,
 ) -> None:
     """The canary's figures go in the release's traffic record, step by step."""
-    report = dict(run.current().traffic or {})
-    report["canary"] = {"decision": decision, "reason": reason, "steps": steps}
-    if until_withdrawn is not None:
-        report["canary"]["requests_until_withdrawn"] = until_withdrawn.requests
-        report["canary"]["errors_until_withdrawn"] = until_withdrawn.errors
-    run.ctx.store.set_details(run.id, traffic=report)
+    record = CanaryRecord(
+        decision=decision,
+        reason=reason,
+        steps=tuple(steps),
+        requests_until_withdrawn=until_withdrawn.requests if until_withdrawn else None,
+        errors_until_withdrawn=until_withdrawn.errors if until_withdrawn else None,
+    )
+    run.ctx.store.add_traffic(run.id, TrafficRecord(canary=record))
+
+
+def figures(served: Served) -> ServedRecord:
+    return ServedRecord.model_validate(served.to_dict())

@@ -21,7 +21,7 @@ from pipeline.release.states import ReleaseState as S
 from pipeline.runtime import Instance, Slot
 from pipeline.sqlite.models import Release
 from pipeline.steps.boot import role, start_gated
-from pipeline.steps.build import Built, built_of, config_of
+from pipeline.steps.build import Built, built_of
 from pipeline.steps.retire import Leaving, drain_and_stop
 from pipeline.steps.switch import Target, go_live, route_to
 
@@ -78,7 +78,7 @@ def _swap(
 ) -> None:
     """Route to `new` and the old containers after `leaving`, then drain and stop `leaving`."""
     serving = Slot(tuple(new) + tuple(o for o in kept if o not in leaving))
-    route_to(run, serving, run.label, config_of(live).healthcheck.path)
+    route_to(run, serving, run.label, live.config.healthcheck.path)
     run.ctx.store.set_details(run.id, slot=formation.slot_record(Slot(tuple(new))))
     _record_live(run, live, [o for o in kept if o not in leaving])
     _stop(run, live, leaving)
@@ -90,7 +90,7 @@ def _undo(
     """Put the old release's containers back, one at a time, in place of the new ones."""
     if gone:
         run.say(f"-----> rolling: putting back the {gone} of v{live.number} already replaced")
-    built, path = built_of(live), config_of(live).healthcheck.path
+    built, path = built_of(live), live.config.healthcheck.path
     restored: list[Instance] = []
     for index in range(gone):
         try:

@@ -1,0 +1,151 @@
+"""What a release's record keeps beside its columns, typed: its containers (`SlotRecord`) and
+the figures of its traffic (`TrafficRecord`: the switch, the canary, the drain).
+
+Each is a frozen pydantic model stored as JSON in one column (`pipeline.sqlite.models`) in
+the shape the API has always shown, so a stored record, an API answer and a dashboard page
+read the same document. A value that is None is left out of the stored document (a web
+entry's `address` off Swarm, the parts of a traffic record not written yet). Unknown keys are
+ignored: a record written by a newer daemon still loads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, RootModel
+
+from pipeline.runtime import LOOPBACK, Instance, Slot
+
+WEB = "web"
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Entry(Record):
+    """One container of a release: a web one has a port, on Swarm the node's `address`."""
+
+    container: str
+    host_port: int | None = None
+    address: str | None = None
+
+    @classmethod
+    def web(cls, instance: Instance) -> Entry:
+        address = instance.address if instance.address != LOOPBACK else None
+        return cls(container=instance.container, host_port=instance.host_port, address=address)
+
+    def instance(self) -> Instance:
+        if self.host_port is None:
+            raise ValueError(f"{self.container} is not a web container (it has no port)")
+        return Instance(self.container, self.host_port, self.address or LOOPBACK)
+
+
+class SlotRecord(RootModel[dict[str, tuple[Entry, ...]]]):
+    """A release's containers by process type:
+    `{"web": [{"container": ..., "host_port": ...}], "worker": [{"container": ...}]}`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    @classmethod
+    def of(cls, slot: Slot | None, workers: Mapping[str, list[str]] | None = None) -> SlotRecord:
+        web = {WEB: tuple(Entry.web(i) for i in slot.instances)} if slot else {}
+        listed = {
+            process: tuple(Entry(container=name) for name in names)
+            for process, names in (workers or {}).items()
+        }
+        return cls({**web, **listed})
+
+    @property
+    def slot(self) -> Slot | None:
+        """The web containers, as the runtime knows them (None before any booted)."""
+        web = self.root.get(WEB)
+        return Slot(tuple(entry.instance() for entry in web)) if web else None
+
+    @property
+    def workers(self) -> dict[str, list[str]]:
+        """The background containers by process type."""
+        return {
+            process: [entry.container for entry in entries]
+            for process, entries in self.root.items()
+            if process != WEB
+        }
+
+    def with_slot(self, slot: Slot) -> SlotRecord:
+        """This record with `slot` as its web containers; its workers are kept."""
+        return SlotRecord.of(slot, self.workers)
+
+    def with_workers(self, workers: Mapping[str, list[str]]) -> SlotRecord:
+        """This record with `workers` as its background processes (none: {})."""
+        return SlotRecord.of(self.slot, workers)
+
+    def containers(self) -> list[str]:
+        return [entry.container for entries in self.root.values() for entry in entries]
+
+
+class Counts(Record):
+    requests: int
+    errors: int
+
+
+class Served(Record):
+    """What one side of a canary answered over a step."""
+
+    requests: int
+    errors: int
+    p50_ms: float | None = None  # None without a sample
+    p95_ms: float | None = None
+    error_rate: float
+
+
+class CanaryStep(Record):
+    weight: int
+    seconds: float
+    canary: Served
+    live: Served
+    passed: bool
+    reason: str
+
+
+Decision = Literal["running", "promoted", "withdrawn"]
+
+
+class CanaryRecord(Record):
+    """The canary's decision and each step's figures; withdrawn, what the canary answered
+    from its first request to the withdrawal."""
+
+    decision: Decision
+    reason: str
+    steps: tuple[CanaryStep, ...]
+    requests_until_withdrawn: int | None = None
+    errors_until_withdrawn: int | None = None
+
+
+class DrainRecord(Record):
+    """How long the release's old slot drained and how many requests it finished."""
+
+    seconds: float
+    complete: bool
+    finished: int
+    timeout: float
+    started_at: float
+    ended_at: float
+
+
+class TrafficRecord(Record):
+    """The requests around a release's switch (`window_seconds`, `requests`, `errors` and as
+    many seconds `before`), its canary's figures and its drain's. A canary withdrawn before
+    any switch records only `canary`."""
+
+    window_seconds: float | None = None
+    requests: int | None = None
+    errors: int | None = None
+    before: Counts | None = None
+    canary: CanaryRecord | None = None
+    drain: DrainRecord | None = None
+
+    @property
+    def switched(self) -> bool:
+        """Whether the record has the switch's figures."""
+        return self.requests is not None

@@ -15,7 +15,8 @@ import dataclasses
 import itertools
 import math
 import tomllib
-from typing import Annotated, Any
+from collections.abc import Mapping
+from typing import Annotated
 
 import annotated_types
 from pydantic import (
@@ -139,7 +140,7 @@ class Resources:
 
     @model_validator(mode="before")
     @classmethod
-    def _gather_processes(cls, data: Any) -> Any:
+    def _gather_processes(cls, data: object) -> object:
         if not isinstance(data, dict):
             return data
         tables = {k: v for k, v in data.items() if isinstance(v, dict) and k != "processes"}
@@ -219,11 +220,11 @@ class AppConfig:
     # image's own command is the one web process.
     processes: dict[ProcessName, Text] = dataclasses.field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AppConfig:
+    def from_dict(cls, data: Mapping[str, object]) -> AppConfig:
         return parse_config(data)
 
 
@@ -331,7 +332,7 @@ def text(value: str, what: str) -> str:
         raise InvalidInput(f"{what} {exc.message()}") from None
 
 
-def load_toml(text: str, overrides: dict[str, Any] | None = None) -> AppConfig:
+def load_toml(text: str, overrides: Mapping[str, object] | None = None) -> AppConfig:
     """temps.toml, with the settings the API overrides laid over it."""
     try:
         data = tomllib.loads(text)
@@ -340,17 +341,18 @@ def load_toml(text: str, overrides: dict[str, Any] | None = None) -> AppConfig:
     return parse_config(merge(data, overrides or {}))
 
 
-def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+def merge(base: Mapping[str, object], overrides: Mapping[str, object]) -> dict[str, object]:
     merged = dict(base)
     for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge(merged[key], value)
+        known = merged.get(key)
+        if isinstance(value, dict) and isinstance(known, dict):
+            merged[key] = merge(known, value)
         else:
             merged[key] = value
     return merged
 
 
-def parse_config(data: dict[str, Any]) -> AppConfig:
+def parse_config(data: Mapping[str, object]) -> AppConfig:
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as exc:

@@ -9,8 +9,8 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from pipeline.errors import InvalidInput, Unauthorized
 
@@ -81,7 +81,7 @@ def parse_gitlab_push(body: bytes) -> PushEvent:
     return PushEvent(_text(data, "ref"), after, _optional_url(clone_url))
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
+def _json_object(body: bytes) -> dict[str, object]:
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -91,14 +91,14 @@ def _json_object(body: bytes) -> dict[str, Any]:
     return data
 
 
-def _text(data: dict[str, Any], key: str) -> str:
+def _text(data: Mapping[str, object], key: str) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not value or len(value) > 1024:
         raise InvalidInput(f"payload field {key!r} is missing or not a string")
     return value
 
 
-def _sha(data: dict[str, Any], key: str) -> str:
+def _sha(data: Mapping[str, object], key: str) -> str:
     value = _text(data, key)
     if not _SHA.match(value):
         raise InvalidInput(f"payload field {key!r} is not a commit SHA")

@@ -66,7 +66,7 @@ def _again(
         strategy=base.strategy if strategy is None else strategy,
         rollback_of=rollback_of,
         app_env=app_env,
-        **({"env": env} if env is not None else {}),
+        env=app.env if env is None else env,
     )
 
 

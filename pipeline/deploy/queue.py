@@ -11,7 +11,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Unpack
 
 import structlog
 
@@ -24,6 +24,7 @@ from pipeline.release import formation
 from pipeline.release.states import ReleaseState as S
 from pipeline.release.transition import transition
 from pipeline.sqlite.models import App, Release, ReleaseSource
+from pipeline.sqlite.store import ReleaseFields
 
 log = structlog.get_logger()
 RETIRE_POLL_SECONDS = 0.05
@@ -51,7 +52,7 @@ class Deployer:
         *,
         source: ReleaseSource,
         commit: str,
-        **fields: Any,
+        **fields: Unpack[ReleaseFields],
     ) -> Release:
         """Record a release and queue it; `fields` are Release columns (image, config, env...)."""
         if not self.ctx.runtime.ping():

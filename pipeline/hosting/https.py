@@ -13,7 +13,6 @@ what Traefik's resolver did, and each app's routers moved when it changes.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import structlog
 
@@ -125,10 +124,22 @@ class CertificateWatch(Periodic):
         return False
 
     def _record(
-        self, host: str, state: CertificateState, expires_at: float | None = None, **why: Any
+        self,
+        host: str,
+        state: CertificateState,
+        expires_at: float | None = None,
+        reason: str | None = None,
+        retry_at: float | None = None,
     ) -> None:
         acme = CertificateSource.ACME
-        seen = Certificate(host=host, source=acme, state=state, expires_at=expires_at, **why)
+        seen = Certificate(
+            host=host,
+            source=acme,
+            state=state,
+            expires_at=expires_at,
+            reason=reason,
+            retry_at=retry_at,
+        )
         self.store.certificates.record(seen)
 
     def _tell(self, app: App | None, host: str, reason: str) -> None:

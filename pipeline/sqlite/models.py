@@ -112,7 +112,7 @@ class App(_Keyed, SQLModel, table=True):
     name: str = Field(unique=True, index=True)
     created_at: float = Field(default_factory=now)
     env: str = "{}"  # JSON: the environment the next release gets
-    settings: dict[str, Any] = _json(dict[str, Any])  # temps.toml keys set through the API
+    settings: dict[str, object] = _json(dict[str, object])  # temps.toml keys set by the API
     # Where webhooks fetch from; sealed values need secret.key from the home dir.
     repo_url: str | None = None
     branch: str = "main"

@@ -15,7 +15,7 @@ import hashlib
 import os
 import threading
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from sqlalchemy import Engine, and_, delete, event, func, or_, text
 from sqlmodel import Session, col, create_engine, select
@@ -75,6 +75,19 @@ IN_SLOT = text(
     "EXISTS (SELECT 1 FROM json_each(releases.slot) AS process, json_each(process.value) AS entry"
     " WHERE json_extract(entry.value, '$.container') = :container)"
 )
+
+
+class ReleaseFields(TypedDict, total=False):
+    """What a new release may be queued with besides its app, source and commit."""
+
+    strategy: str
+    config: AppConfig | None
+    env: str
+    image: str | None
+    rollback_of: int | None
+    app_env: str | None
+    formation: Counts | None
+
 
 # The columns of a release in brief: what a list of apps shows of each one's release.
 BRIEF = (
@@ -181,7 +194,7 @@ class Store:
         with self._session() as session:
             return _row(session, App, app_id)
 
-    def update_app(self, name: str, **fields: Any) -> App:
+    def update_app(self, name: str, **fields: object) -> App:
         with self._session() as session:
             app = session.exec(select(App).where(App.name == name)).first()
             if app is None:
@@ -369,7 +382,7 @@ class Store:
             return release
 
     def record_state(
-        self, release_id: int, state: ReleaseState, was: ReleaseState, **fields: Any
+        self, release_id: int, state: ReleaseState, was: ReleaseState, **fields: object
     ) -> tuple[Release, float]:
         """A state change and its event in one transaction (`states.transition` is the one
         caller); returns the release and the seconds it spent in `was`."""

@@ -6,9 +6,9 @@ is still there) skips the build and runs with the config snapshot it was queued 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pipeline.app import procfile, storage
 from pipeline.app.config import AppConfig, load_toml
@@ -138,7 +138,7 @@ def fetch_upstream(deploy: Deploy, repo: Path) -> None:
     fetch_commit(repo, app.repo_url, app.branch, deploy.release.commit, token, deploy.say, limits)
 
 
-def _read_config(repo: Path, commit: str, overrides: dict[str, Any]) -> AppConfig:
+def _read_config(repo: Path, commit: str, overrides: Mapping[str, object]) -> AppConfig:
     if gitrepo.read_file(repo, commit, "Dockerfile") is None:
         raise BuildFailed("no Dockerfile at the root of the repository")
     raw = gitrepo.read_file(repo, commit, "temps.toml") or b""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 import structlog
@@ -48,7 +48,7 @@ def canary_of(release: Release) -> CanaryRecord | None:
     return release.traffic.canary if release.traffic is not None else None
 
 
-def payload(app: App, release: Release, event: str) -> dict[str, Any]:
+def payload(app: App, release: Release, event: str) -> dict[str, object]:
     canary = canary_of(release)
     return {
         "event": event,
@@ -80,7 +80,7 @@ def send_certificate_failed(sealer: Sealer, app: App, host: str, reason: str) ->
     _send(sealer, app, {**body, "at": time.time()}, 0)
 
 
-def _send(sealer: Sealer, app: App, document: dict[str, Any], number: int) -> None:
+def _send(sealer: Sealer, app: App, document: dict[str, object], number: int) -> None:
     if not app.notify_url or not app.notify_secret_sealed:
         return
     body = json.dumps(document).encode()

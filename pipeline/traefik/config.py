@@ -14,7 +14,7 @@ import os
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from pipeline.errors import SwitchFailed
 from pipeline.polling import poll_until
 from pipeline.settings import Settings
 from pipeline.traefik.documents import RELEASE_HEADER, RESOLVER, WEB, WEBSECURE
+from pipeline.traefik.dynamic import Dynamic, Router
 
 log = structlog.get_logger()
 
@@ -36,7 +37,7 @@ CERTIFICATE_POLL_SECONDS = 0.02  # a TLS handshake each time
 DIAL_TIMEOUT = "2s"  # for a connection to a server (static_config says why)
 
 
-def static_config(settings: Settings) -> dict[str, Any]:
+def static_config(settings: Settings) -> dict[str, object]:
     entry_points = {WEB: {"address": str(settings.http)}}
     if settings.https is not None:
         entry_points[WEBSECURE] = {"address": str(settings.https)}
@@ -68,7 +69,7 @@ def static_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _certificate_resolvers(settings: Settings) -> dict[str, Any]:
+def _certificate_resolvers(settings: Settings) -> dict[str, object]:
     """The ACME resolver the websecure routers name: HTTP-01 answered on the web entrypoint and
     TLS-ALPN-01 on websecure (the CA offers both, Traefik's ACME client picks one);
     certificates kept under the home (0600), renewed by Traefik by the CA's lifetime."""
@@ -144,7 +145,7 @@ def confirm_route(
     )
 
 
-def confirm_split(settings: Settings, app: str, document: dict[str, Any]) -> bool:
+def confirm_split(settings: Settings, app: str, document: Dynamic) -> bool:
     """Wait until Traefik's API shows the app's service split as `document` says: the
     weights, and each half's servers; False on timeout."""
     services = document["http"]["services"]
@@ -160,7 +161,7 @@ def confirm_split(settings: Settings, app: str, document: dict[str, Any]) -> boo
     halves = {
         name: sorted(server["url"] for server in service["loadBalancer"]["servers"])
         for name, service in services.items()
-        if name != app
+        if name != app and "loadBalancer" in service
     }
     return _api_shows(settings, f"services/{app}@file", weights) and all(
         _api_shows(settings, f"services/{name}@file", servers(urls))
@@ -176,12 +177,12 @@ def confirm_unrouted(settings: Settings, app: str) -> bool:
 
 
 def confirm_routers(
-    settings: Settings, routers: dict[str, dict[str, Any]], gone: Iterable[str] = ()
+    settings: Settings, routers: Mapping[str, Router], gone: Iterable[str] = ()
 ) -> bool:
     """Wait until Traefik's API shows each of `routers` with its rule and TLS, and none of
     the routers named `gone`; False on timeout."""
 
-    def essentials(router: dict[str, Any]) -> tuple[object, ...]:
+    def essentials(router: Mapping[str, Any]) -> tuple[object, ...]:
         # The API adds the TLS options it applies ("default"): compare what was set. The
         # middlewares count too (HSTS turned on changes nothing else), each by its name
         # without the provider the API may add to it.
@@ -189,7 +190,7 @@ def confirm_routers(
         tls = router.get("tls", {}).get("certResolver")
         return router.get("rule"), "tls" in router, tls, middlewares
 
-    def shows(router: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
+    def shows(router: Router) -> Callable[[dict[str, Any]], bool]:
         wanted = essentials(router)
         return lambda seen: seen.get("status") == "enabled" and essentials(seen) == wanted
 

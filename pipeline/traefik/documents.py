@@ -14,11 +14,21 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from pipeline.errors import SwitchFailed
+from pipeline.traefik.dynamic import (
+    HTTP,
+    Dynamic,
+    LoadBalancer,
+    Middleware,
+    Retry,
+    Router,
+    RouterTLS,
+    Service,
+    merged,
+)
 
 RELEASE_HEADER = "X-Temps-Release"
 RESOLVER = "acme"
@@ -70,7 +80,7 @@ def retry_middleware(app: str) -> str:
 
 def service_document(
     app: str, server_urls: Sequence[str], release: str, health_path: str | None = None
-) -> dict[str, Any]:
+) -> Dynamic:
     """The app's service over the slot's containers; without a server Traefik answers the
     app's hosts with 503.
 
@@ -78,9 +88,11 @@ def service_document(
     stopped answering out of the balance, and the retry middleware sends an idempotent
     request that could not reach one to another (Traefik retries no POST by default). One
     container has nowhere else to send it: its service has no health check of Traefik's."""
-    balancer: dict[str, Any] = {"servers": [{"url": url} for url in server_urls]}
-    balancer["passHostHeader"] = True
-    retry: dict[str, Any] = {"attempts": max(len(server_urls), 1) + 1, "initialInterval": "20ms"}
+    balancer: LoadBalancer = {
+        "servers": [{"url": url} for url in server_urls],
+        "passHostHeader": True,
+    }
+    retry: Retry = {"attempts": max(len(server_urls), 1) + 1, "initialInterval": "20ms"}
     if health_path is not None and len(server_urls) > 1:
         balancer["healthCheck"] = {"path": health_path, "interval": "500ms", "timeout": "1s"}
         # Between two checks, a server whose request just failed is left out at once.
@@ -118,47 +130,46 @@ def split_document(
     weight: int,
     release: str,
     health_path: str | None = None,
-) -> dict[str, Any]:
+) -> Dynamic:
     """The app's service split between the live release and a canary: `weight` percent of
     new clients to the canary, the rest to the live release, each client kept on the one it
     got by a cookie. Each half balances its own containers as `service_document` does."""
     live, canary = canary_services(app)
-    document = service_document(app, live_urls, release, health_path)
+    http = service_document(app, live_urls, release, health_path)["http"]
     halves = {
-        live: document["http"]["services"][app],
-        canary: service_document(app, canary_urls, release, health_path)["http"]["services"][app],
+        live: _service(http, app),
+        canary: _service(service_document(app, canary_urls, release, health_path)["http"], app),
     }
-    sticky = {"name": canary_cookie(app), "httpOnly": True, "sameSite": "lax"}
-    document["http"]["services"] = {
-        app: {
-            "weighted": {
-                "services": [
-                    {"name": live, "weight": 100 - weight},
-                    {"name": canary, "weight": weight},
-                ],
-                "sticky": {"cookie": sticky},
-            }
-        },
-        **halves,
+    split: Service = {
+        "weighted": {
+            "services": [
+                {"name": live, "weight": 100 - weight},
+                {"name": canary, "weight": weight},
+            ],
+            "sticky": {"cookie": {"name": canary_cookie(app), "httpOnly": True, "sameSite": "lax"}},
+        }
     }
-    return document
+    http["services"] = {app: split, **halves}
+    return {"http": http}
 
 
-def servers_of(document: dict[str, Any]) -> list[str]:
+def _service(http: HTTP, name: str) -> Service:
+    return http.get("services", {})[name]
+
+
+def servers_of(document: Dynamic) -> list[str]:
     """Every server URL a service document routes to, in either half of a split."""
-    return [
-        server["url"]
-        for service in document["http"]["services"].values()
-        for server in service.get("loadBalancer", {}).get("servers", [])
-    ]
+    services = document.get("http", {}).get("services", {})
+    balancers = [s["loadBalancer"] for s in services.values() if "loadBalancer" in s]
+    return [server["url"] for balancer in balancers for server in balancer["servers"]]
 
 
-def router_document(site: Site) -> dict[str, Any]:
+def router_document(site: Site) -> Dynamic:
     """The routers that send the site's hosts to the app's service: every host on the web
     entrypoint, the redirected ones sent to HTTPS first, and one websecure router per host."""
     release = [release_middleware(site.app), retry_middleware(site.app)]
     secure = [*release, site.hsts_middleware] if site.hsts_seconds > 0 else release
-    routers: dict[str, Any] = {
+    routers: dict[str, Router] = {
         site.app: {
             "rule": host_rule(site.hosts),
             "service": site.app,
@@ -176,16 +187,17 @@ def router_document(site: Site) -> dict[str, Any]:
             "priority": REDIRECT_PRIORITY,
         }
     for host in site.hosts if site.https else ():
+        tls: RouterTLS = {"certResolver": RESOLVER} if host in site.acme else {}
         routers[site.tls_router(host)] = {
             "rule": host_rule([host]),
             "service": site.app,
             "entryPoints": [WEBSECURE],
             "middlewares": secure,
-            "tls": {"certResolver": RESOLVER} if host in site.acme else {},
+            "tls": tls,
         }
     if secure is release:
         return {"http": {"routers": routers}}
-    hsts = {"headers": {"stsSeconds": site.hsts_seconds}}
+    hsts: Middleware = {"headers": {"stsSeconds": site.hsts_seconds}}
     return {"http": {"routers": routers, "middlewares": {site.hsts_middleware: hsts}}}
 
 
@@ -193,23 +205,20 @@ def host_rule(hosts: Sequence[str]) -> str:
     return " || ".join(f"Host(`{host}`)" for host in hosts)
 
 
-def route_document(site: Site, service: dict[str, Any]) -> dict[str, Any]:
+def route_document(site: Site, service: Dynamic) -> Dynamic:
     """An app's whole route: the site's routers (and their middlewares) over the service
     document."""
-    http: dict[str, dict[str, Any]] = {}
-    for part in (service["http"], router_document(site)["http"]):
-        for section, entries in part.items():
-            http.setdefault(section, {}).update(entries)
+    http = merged(service.get("http", {}), router_document(site).get("http", {}))
     # A service written before the retry middleware existed has none: its routers name only
     # the middlewares that are there (and the home's shared ones, whose names start with "_").
     defined = set(http.get("middlewares", ()))
-    for router in http["routers"].values():
-        names = router["middlewares"]
+    for router in http.get("routers", {}).values():
+        names = router.get("middlewares", [])
         router["middlewares"] = [n for n in names if n in defined or n.startswith("_")]
-    return {"http": {section: http[section] for section in sorted(http)}}
+    return {"http": http}
 
 
-def validate_service(app: str, document: dict[str, Any]) -> None:
+def validate_service(app: str, document: Dynamic) -> None:
     """Refuse anything that would freeze Traefik's file provider for every app."""
     if not _NAME.match(app):
         raise SwitchFailed(f"invalid app name for a route: {app!r}")
@@ -257,7 +266,7 @@ def validate_site(site: Site) -> None:
         raise SwitchFailed(f"HSTS of {site.hsts_seconds}s is out of range")
 
 
-def validate_route(app: str, document: dict[str, Any]) -> None:
+def validate_route(app: str, document: Dynamic) -> None:
     """A whole route (`route_document`): the app's routers over its service."""
     http = document["http"]
     routers = set(http.get("routers", ()))
@@ -268,8 +277,10 @@ def validate_route(app: str, document: dict[str, Any]) -> None:
     if not hosts or rule != host_rule(hosts):
         raise SwitchFailed(f"invalid router rule: {rule!r}")
     validate_site(Site(app, hosts))
-    validate_service(app, {"http": {k: v for k, v in http.items() if k != "routers"}})
+    service = http.copy()
+    service.pop("routers", None)
+    validate_service(app, {"http": service})
 
 
-def render(document: dict[str, Any]) -> bytes:
+def render(document: Mapping[str, object]) -> bytes:
     return json.dumps(document, indent=2).encode() + b"\n"

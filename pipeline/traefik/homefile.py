@@ -14,11 +14,21 @@ from __future__ import annotations
 import secrets
 import subprocess
 from pathlib import Path
-from typing import Any
 
 from pipeline.settings import Settings
 from pipeline.traefik.config import TLS_FILE, write_atomically
 from pipeline.traefik.documents import HTTPS_REDIRECT, RESOLVER, WEB, WEBSECURE, render
+from pipeline.traefik.dynamic import (
+    HTTP,
+    TLS,
+    CertificateFiles,
+    Dynamic,
+    Middleware,
+    RedirectRegex,
+    RedirectScheme,
+    RouterTLS,
+    merged,
+)
 
 MARKER = "_temps-marker"  # not a valid app name: no app's router can clash
 MARKER_DOMAIN = "marker.temps.invalid"
@@ -31,14 +41,14 @@ def marker_host(settings: Settings) -> str:
     return f"{settings.instance_id}.{MARKER_DOMAIN}"
 
 
-def marker_document(settings: Settings) -> dict[str, Any]:
+def marker_document(settings: Settings) -> Dynamic:
     """A route only this home's Traefik has: it answers its host with a redirect naming it.
 
     Whatever answers /ping on the API address may be another program or another home's
     Traefik; one that shows this router in its API and answers this host on the web
     entrypoint reads this home's files."""
     host = marker_host(settings)
-    redirect = {"regex": ".*", "replacement": f"http://{host}/{MARKER}"}
+    redirect: RedirectRegex = {"regex": ".*", "replacement": f"http://{host}/{MARKER}"}
     return {
         "http": {
             "routers": {
@@ -81,16 +91,19 @@ def publish_home(settings: Settings, control_orders: bool = True) -> bool:
     order waits for its retry)."""
     cert, key = fallback_files(settings)
     document = marker_document(settings)
-    tls: dict[str, Any] = {
+    tls: TLS = {
         "stores": {"default": {"defaultCertificate": {"certFile": str(cert), "keyFile": str(key)}}}
     }
-    uploads = [{"certFile": str(crt), "keyFile": str(key)} for crt, key in uploaded_files(settings)]
+    uploads: list[CertificateFiles] = [
+        {"certFile": str(crt), "keyFile": str(key)} for crt, key in uploaded_files(settings)
+    ]
     if uploads:
         tls["certificates"] = uploads
     if settings.https is not None:
-        document["http"]["middlewares"].update(https_redirect(settings))
+        parts: list[HTTP] = [document["http"], {"middlewares": https_redirect(settings)}]
         if settings.control_host:
-            _merge(document["http"], control_routes(settings, control_orders)["http"])
+            parts.append(control_routes(settings, control_orders)["http"])
+        document["http"] = merged(*parts)
     content = render({"tls": tls, **document})
     target = settings.dynamic_dir / TLS_FILE
     if target.exists() and target.read_bytes() == content:
@@ -99,22 +112,23 @@ def publish_home(settings: Settings, control_orders: bool = True) -> bool:
     return True
 
 
-def https_redirect(settings: Settings) -> dict[str, Any]:
+def https_redirect(settings: Settings) -> dict[str, Middleware]:
     """The one middleware every redirecting router uses: to the same URL over HTTPS."""
     assert settings.https is not None
-    scheme: dict[str, Any] = {"scheme": "https", "permanent": True}
+    scheme: RedirectScheme = {"scheme": "https", "permanent": True}
     if settings.https.port != 443:
         scheme["port"] = str(settings.https.port)
     return {HTTPS_REDIRECT: {"redirectScheme": scheme}}
 
 
-def control_routes(settings: Settings, orders: bool) -> dict[str, Any]:
+def control_routes(settings: Settings, orders: bool) -> Dynamic:
     """The daemon's API, git and dashboard at the control host, over HTTPS only: plain HTTP
     redirects (a token must never cross the network in clear). Every request it forwards
     carries the home's proxy secret, the daemon's sign to believe its X-Forwarded-For."""
     host = settings.control_host
     rule = f"Host(`{host}`)"
-    tls = {"certResolver": RESOLVER} if orders and host not in uploaded_hosts(settings) else {}
+    ordered = orders and host not in uploaded_hosts(settings)
+    tls: RouterTLS = {"certResolver": RESOLVER} if ordered else {}
     return {
         "http": {
             "routers": {
@@ -189,8 +203,3 @@ def remove_uploaded(settings: Settings, host: str) -> None:
 def _uploaded_pair(settings: Settings, host: str) -> tuple[Path, Path]:
     directory = settings.uploaded_certs_dir
     return directory / f"{host}.crt", directory / f"{host}.key"
-
-
-def _merge(into: dict[str, Any], more: dict[str, Any]) -> None:
-    for section, entries in more.items():
-        into.setdefault(section, {}).update(entries)

@@ -20,7 +20,6 @@ import json
 import shutil
 import threading
 from pathlib import Path
-from typing import Any
 
 import structlog
 
@@ -34,18 +33,18 @@ from pipeline.traefik.documents import (
     validate_service,
     validate_site,
 )
+from pipeline.traefik.dynamic import Dynamic, merged
 
 log = structlog.get_logger()
 
 TABLE_FILE = "routes.yml"
-SECTIONS = ("routers", "middlewares", "services")
 # Which version of a route file is on disk: inode, mtime (ns), size.
 RouteStamp = tuple[int, int, int]
 
 _lock = threading.Lock()
 # The service documents of each home, as last written: a switch renders the table without
 # reading every app's file again. Loaded from disk on first use and by tidy() at start-up.
-_known: dict[Path, dict[str, dict[str, Any]]] = {}
+_known: dict[Path, dict[str, Dynamic]] = {}
 # The sites of each home's apps, as last published.
 _sites: dict[Path, dict[str, Site]] = {}
 
@@ -76,7 +75,7 @@ def read_route(settings: Settings, app: str) -> bytes | None:
         return None
 
 
-def publish_route(settings: Settings, app: str, document: dict[str, Any]) -> None:
+def publish_route(settings: Settings, app: str, document: Dynamic) -> None:
     """Validate, keep the app's service document, and publish the table with it."""
     validate_service(app, document)
     _put(settings, app, render(document))
@@ -112,19 +111,15 @@ def restore_route(settings: Settings, app: str, previous: bytes | None) -> None:
     _put(settings, app, previous)
 
 
-def render_table(routes: dict[str, dict[str, Any]], sites: dict[str, Site]) -> bytes:
+def render_table(routes: dict[str, Dynamic], sites: dict[str, Site]) -> bytes:
     """All apps' routers, middlewares and services in one document, by app name: each app's
     service document under the routers of its site."""
-    http: dict[str, dict[str, Any]] = {}
-    for app in sorted(routes):
-        document = route_document(sites[app], routes[app])
-        for section in SECTIONS:
-            entries = document["http"].get(section)
-            if entries:
-                http.setdefault(section, {}).update(entries)
+    http = merged(
+        *(route_document(sites[app], routes[app]).get("http", {}) for app in sorted(routes))
+    )
     # Traefik refuses an empty section ("cannot be a standalone element") and then freezes
     # every route; with no route at all the document is empty, which it reads as no routes.
-    document = {"http": http} if http else {}
+    document: Dynamic = {"http": http} if http else {}
     # Compact: Traefik parses this whole file at every switch.
     return json.dumps(document, separators=(",", ":")).encode() + b"\n"
 
@@ -186,7 +181,7 @@ def _put_back(sites: dict[str, Site], app: str, site: Site | None) -> None:
         sites[app] = site
 
 
-def _routes(settings: Settings) -> dict[str, dict[str, Any]]:
+def _routes(settings: Settings) -> dict[str, Dynamic]:
     """The service documents of this home, read from disk the first time (call with the lock
     held). A route file written before sites existed holds its router too: it is left out."""
     routes = _known.get(settings.routes_dir)
@@ -208,12 +203,12 @@ def _routes(settings: Settings) -> dict[str, dict[str, Any]]:
     return routes
 
 
-def _table(settings: Settings, routes: dict[str, dict[str, Any]]) -> bytes:
+def _table(settings: Settings, routes: dict[str, Dynamic]) -> bytes:
     """(Call with the lock held.)"""
     return render_table(routes, {app: _site(settings, app) for app in routes})
 
 
-def _publish_table(settings: Settings, routes: dict[str, dict[str, Any]]) -> None:
+def _publish_table(settings: Settings, routes: dict[str, Dynamic]) -> None:
     write_atomically(settings.staging_dir, table_path(settings), _table(settings, routes))
 
 

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 BLOCK = 64 * 1024
 REDIRECT_ROUTER = "_redirect@file"  # an app's router that sends plain HTTP to HTTPS
@@ -38,7 +37,7 @@ class TrafficReport:
     errors: int
     before: dict[str, int]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
     def summary(self) -> str:
@@ -97,7 +96,7 @@ class Served:
     def error_rate(self) -> float:
         return self.errors / self.requests if self.requests else 0.0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {**asdict(self), "error_rate": round(self.error_rate, 4)}
 
 

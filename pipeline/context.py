@@ -7,13 +7,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Unpack
 
 import structlog
 
 from pipeline.app.sealing import Sealer
 from pipeline.release.journal import Journal
-from pipeline.release.states import Failure, ReleaseState
-from pipeline.release.transition import transition
+from pipeline.release.states import ReleaseState
+from pipeline.release.transition import Change, transition
 from pipeline.runtime import Runtime
 from pipeline.settings import Settings
 from pipeline.sqlite.models import App, Release
@@ -146,25 +147,10 @@ class Deploy:
     def current(self) -> Release:
         return self.ctx.store.get_release(self.id)
 
-    def move(
-        self,
-        state: ReleaseState,
-        *,
-        container: str | None = None,
-        host_port: int | None = None,
-        failure: Failure | None = None,
-    ) -> Release:
+    def move(self, state: ReleaseState, **change: Unpack[Change]) -> Release:
         """This release to `state`, through the one transition function."""
         was = self._moved[-1] if self._moved else self.release
-        moved = transition(
-            self.ctx.store,
-            self.app.name,
-            was,
-            state,
-            container=container,
-            host_port=host_port,
-            failure=failure,
-        )
+        moved = transition(self.ctx.store, self.app.name, was, state, **change)
         self._moved[:] = [moved]
         return moved
 

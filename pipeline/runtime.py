@@ -72,6 +72,20 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class ImageBuild:
+    """An image to build from a build context (a tar stream) and tag; each step gets at most
+    `memory_mb` (swap included; 0: no limit), and a build still running after `timeout` is
+    stopped and fails the deploy. Its lines go to `output`."""
+
+    tag: str
+    context: Iterable[bytes]
+    labels: dict[str, str]
+    output: Output
+    timeout: float
+    memory_mb: int = 0
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     """A container to start from a release's image."""
 
@@ -144,15 +158,7 @@ class Runtime(Protocol):
     def image_tag(self, app: str, commit: str) -> str: ...
     def has_image(self, tag: str) -> bool: ...
     def image_owner(self, reference: str) -> str | None: ...
-    def build(
-        self,
-        tag: str,
-        context: Iterable[bytes],
-        labels: dict[str, str],
-        output: Output,
-        timeout: float,
-        memory_mb: int = 0,
-    ) -> None: ...
+    def build(self, image: ImageBuild) -> None: ...
     def prune_images(self, app: str, keep: set[str]) -> list[str]: ...
     def fence_builds(self, max_pids: int) -> bool:
         """Hold every build of this home to `max_pids` processes together; False where the

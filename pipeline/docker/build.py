@@ -16,7 +16,7 @@ import contextlib
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ import requests
 import structlog
 
 from pipeline.errors import BuildFailed, RuntimeUnavailable
+from pipeline.runtime import ImageBuild
 
 log = structlog.get_logger()
 Output = Callable[[str], None]
@@ -56,17 +57,13 @@ def fence_builds(home: str, max_pids: int, root: Path = CGROUP_ROOT) -> bool:
 def build(
     client: docker.DockerClient,
     home: str,
-    tag: str,
-    context: Iterable[bytes],
-    labels: dict[str, str],
-    output: Output,
-    timeout: float,
-    memory_mb: int,
+    image: ImageBuild,
 ) -> None:
-    """Build `context` and tag it `tag`; BuildFailed with the reason if it does not."""
+    """Build the image's context and tag it; BuildFailed with the reason if it does not."""
+    tag, output, timeout = image.tag, image.output, image.timeout
     parent = f"/{CGROUP.format(home=home)}/{uuid.uuid4().hex[:12]}"
     with _engine_errors():
-        response = _request(client, tag, context, labels, parent, memory_mb)
+        response = _request(client, image, parent)
     failure: list[BaseException] = []
 
     def consume() -> None:
@@ -99,29 +96,22 @@ def remove_cgroup(relative: str, root: Path = CGROUP_ROOT) -> None:
             (base / relative.lstrip("/")).rmdir()
 
 
-def _request(
-    client: docker.DockerClient,
-    tag: str,
-    context: Iterable[bytes],
-    labels: dict[str, str],
-    parent: str,
-    memory_mb: int,
-) -> requests.Response:
+def _request(client: docker.DockerClient, image: ImageBuild, parent: str) -> requests.Response:
     api = client.api
     params: dict[str, str | int] = {
-        "t": tag,
-        "labels": json.dumps(labels),
+        "t": image.tag,
+        "labels": json.dumps(image.labels),
         "rm": 1,
         "forcerm": 1,
         "pull": 0,
         "cgroupparent": parent,
     }
-    if memory_mb:
-        params["memory"] = params["memswap"] = memory_mb * 1024 * 1024
+    if image.memory_mb:
+        params["memory"] = params["memswap"] = image.memory_mb * 1024 * 1024
     response: requests.Response = api.post(
         f"{api.base_url}/v{api.api_version}/build",
         params=params,
-        data=context,
+        data=image.context,
         headers={"Content-Type": "application/x-tar"},
         stream=True,
         timeout=None,

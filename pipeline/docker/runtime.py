@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import docker
@@ -29,6 +29,7 @@ from pipeline.runtime import (
     ContainerSpec,
     ContainerState,
     Drained,
+    ImageBuild,
     Instance,
     Limits,
     Mount,
@@ -147,20 +148,8 @@ class DockerRuntime:
         labels = (attrs.get("Config") or {}).get("Labels") or {}
         return str(labels.get("temps.app", ""))
 
-    def build(
-        self,
-        tag: str,
-        context: Iterable[bytes],
-        labels: dict[str, str],
-        output: Output,
-        timeout: float,
-        memory_mb: int = 0,
-    ) -> None:
-        """Build and tag; each step gets at most `memory_mb` (swap included; 0: no limit),
-        and a build still running after `timeout` is stopped and fails the deploy."""
-        docker_build.build(
-            self.client, self.home_id, tag, context, labels, output, timeout, memory_mb
-        )
+    def build(self, image: ImageBuild) -> None:
+        docker_build.build(self.client, self.home_id, image)
 
     def fence_builds(self, max_pids: int) -> bool:
         return docker_build.fence_builds(self.home_id, max_pids)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import docker.errors
@@ -42,6 +42,7 @@ from pipeline.runtime import (
     ContainerSpec,
     ContainerState,
     Drained,
+    ImageBuild,
     Instance,
     Node,
     Output,
@@ -75,17 +76,9 @@ class SwarmRuntime(DockerRuntime):
     def image_tag(self, app: str, commit: str) -> str:
         return f"{self.registry}/temps/{app}:{commit[:12]}-{self.home_id}"
 
-    def build(
-        self,
-        tag: str,
-        context: Iterable[bytes],
-        labels: dict[str, str],
-        output: Output,
-        timeout: float,
-        memory_mb: int = 0,
-    ) -> None:
-        super().build(tag, context, labels, output, timeout, memory_mb)
-        self._pinned(tag, output)
+    def build(self, image: ImageBuild) -> None:
+        super().build(image)
+        self._pinned(image.tag, image.output)
 
     def _pinned(self, tag: str, output: Output | None = None) -> str:
         """The image by digest in the registry, pushed first if the registry lacks it."""

@@ -13,6 +13,7 @@ what Traefik's resolver did, and each app's routers moved when it changes.
 from __future__ import annotations
 
 import time
+from typing import TypedDict, Unpack
 
 import structlog
 
@@ -28,6 +29,14 @@ from pipeline.traefik import certificates, homefile
 
 log = structlog.get_logger()
 ISSUED, FAILED, PENDING = CertificateState.ISSUED, CertificateState.FAILED, CertificateState.PENDING
+
+
+class Seen(TypedDict, total=False):
+    """What the daemon saw of an ordered certificate besides its state."""
+
+    expires_at: float | None
+    reason: str | None
+    retry_at: float | None
 
 
 class CertificateWatch(Periodic):
@@ -123,24 +132,9 @@ class CertificateWatch(Periodic):
             return True
         return False
 
-    def _record(
-        self,
-        host: str,
-        state: CertificateState,
-        expires_at: float | None = None,
-        reason: str | None = None,
-        retry_at: float | None = None,
-    ) -> None:
-        acme = CertificateSource.ACME
-        seen = Certificate(
-            host=host,
-            source=acme,
-            state=state,
-            expires_at=expires_at,
-            reason=reason,
-            retry_at=retry_at,
-        )
-        self.store.certificates.record(seen)
+    def _record(self, host: str, state: CertificateState, **seen: Unpack[Seen]) -> None:
+        found = Certificate(host=host, source=CertificateSource.ACME, state=state, **seen)
+        self.store.certificates.record(found)
 
     def _tell(self, app: App | None, host: str, reason: str) -> None:
         if app is not None:  # the control host's failures are in the log and the API

@@ -20,7 +20,7 @@ from pipeline.git import repo as gitrepo
 from pipeline.git.fetch import FetchLimits, fetch_commit
 from pipeline.release.records import WEB
 from pipeline.release.states import ReleaseState as S
-from pipeline.runtime import ContainerSpec, Limits
+from pipeline.runtime import ContainerSpec, ImageBuild, Limits
 from pipeline.sqlite.models import Release, ReleaseSource
 
 
@@ -108,12 +108,14 @@ def build_image(deploy: Deploy) -> None:
         # are the containers'.
         settings = ctx.settings
         ctx.runtime.build(
-            tag,
-            gitrepo.stream_tar(repo, commit),
-            {"temps.app": deploy.app.name},
-            deploy.say,
-            settings.build_timeout,
-            settings.build_memory_mb,
+            ImageBuild(
+                tag,
+                gitrepo.stream_tar(repo, commit),
+                {"temps.app": deploy.app.name},
+                deploy.say,
+                settings.build_timeout,
+                settings.build_memory_mb,
+            )
         )
 
 

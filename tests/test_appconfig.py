@@ -6,6 +6,7 @@ import pytest
 
 from pipeline.app.config import AppConfig, DeploySettings, HealthCheck, load_toml
 from pipeline.errors import InvalidInput
+from pipeline.runtime import Backend
 
 FULL = """
 port = 5000
@@ -268,6 +269,13 @@ def test_worker_overlap_is_true_or_false() -> None:
     assert refused("[deploy]\nworker_overlap = 0\n") == (
         "temps.toml: deploy.worker_overlap must be true or false, got 0"
     )
+
+
+def test_swarm_constraints_become_the_placement_swarm_reads() -> None:
+    config = load_toml('[swarm]\nconstraints = ["node.role == worker", "node.labels.zone!=b"]\n')
+    assert config.swarm.constraints == ["node.role == worker", "node.labels.zone!=b"]
+    assert config.swarm.placement == {Backend.SWARM: ("node.role == worker", "node.labels.zone!=b")}
+    assert load_toml("").swarm.placement == {Backend.SWARM: ()}
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ task, on whichever node Swarm places it. The deploy story is the same on both.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 Output = Callable[[str], None]
@@ -96,7 +96,9 @@ class ContainerSpec:
     limits: Limits
     mounts: tuple[Mount, ...] = ()
     command: tuple[str, ...] = ()  # empty: the image's own command
-    constraints: tuple[str, ...] = ()  # Swarm placement constraints ("node.role==worker")
+    # Where it may run, in each backend's own terms, by backend; one that places nothing
+    # (the single engine) ignores it.
+    placement: Mapping[Backend, tuple[str, ...]] = field(default_factory=dict)
     stop_timeout: float = 10.0  # SIGTERM to SIGKILL, where the runtime must know it at start
 
 

@@ -1,13 +1,37 @@
-"""One typed settings object; every path under the home dir is derived here."""
+"""The daemon's settings: one pydantic-settings model, and every path under the home.
+
+Each field carries its default and its help once. `temps serve` makes a flag of each
+(`max_push_bytes`: `--max-push-bytes`) and reads the same name from the environment
+(`TEMPS_MAX_PUSH_BYTES`): a flag wins over its variable, a variable over the default
+(receiver/cli/serve.py). A field marked `Flag.NONE` is tuning only the code and tests set.
+
+The model reads no environment of its own accord: `Settings(home=...)` is its arguments and
+the defaults, nothing else, and only `temps serve` reads TEMPS_ variables, through
+pydantic-settings' env source. Tests and benchmarks build Settings directly, in a shell that
+may hold TEMPS_ variables meant for a daemon or the client (the end-to-end tests set
+TEMPS_URL and TEMPS_TOKEN), and settings that changed with the shell would be tests that do.
+
+Text, from a flag or a variable, is read by the field's annotation (`HostPort` parses
+HOST:PORT, a home is made absolute, a list is split at commas), so both read a value the
+same way; a value given in code is taken as it is.
+"""
 
 from __future__ import annotations
 
+import enum
 import hashlib
+import math
 import re
 import shutil
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, BeforeValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pipeline.errors import InvalidInput
 from pipeline.runtime import Backend
@@ -46,63 +70,179 @@ REGISTRY = re.compile(r"[a-z0-9.-]{1,253}:\d{1,5}")
 LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 LETSENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 ACME_CA_NAMES = {"letsencrypt": LETSENCRYPT, "letsencrypt-staging": LETSENCRYPT_STAGING}
+MIB = 1024 * 1024
 
 
-@dataclass(frozen=True)
-class Settings:
-    home: Path
-    listen: Address = Address("127.0.0.1", 7000)
-    http: Address = Address("127.0.0.1", 8080)
-    traefik_api: Address = Address("127.0.0.1", 7001)
-    domain: str = "localhost"
+class Flag(enum.Enum):
+    """A mark in a field's annotation; a field without one is a flag of `temps serve`."""
+
+    LIMIT = "limits (README, Limits)"  # a flag under this heading of --help
+    NONE = "none"  # tuning the code and tests set: no flag, no TEMPS_ variable
+
+
+def read_as(parse: Callable[[str], Any], *, optional: bool = False) -> BeforeValidator:
+    """Text read by `parse`, which words what is wrong with it as an InvalidInput or a
+    ValueError; with `optional`, empty text is None. A value given in code stays as it is."""
+
+    def validate(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if optional and not value:
+            return None
+        try:
+            return parse(value)
+        except (InvalidInput, ValueError) as exc:
+            raise PydanticCustomError("text", "{reason}", {"reason": str(exc)}) from None
+
+    return BeforeValidator(validate)
+
+
+def _absolute(text: str) -> Path:
+    return Path(text).expanduser().resolve()
+
+
+def _comma_list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _whole_part(text: str) -> int | str:
+    """As the limit flags have always read a count: any number (1e9), its whole part."""
+    try:
+        number = float(text)
+    except ValueError:
+        return text  # not a number: the int field words it
+    if not math.isfinite(number):
+        raise ValueError(f"expected a whole number, got {text!r}")
+    return int(number)
+
+
+def _at_least_one(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+HostPort = Annotated[Address, read_as(Address.parse)]
+Limit = Annotated[int, read_as(_whole_part), Flag.LIMIT]
+LimitSeconds = Annotated[float, Flag.LIMIT]
+
+
+class Settings(BaseSettings):
+    """What the daemon runs with; `temps serve --help` lists the flags made of it."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TEMPS_",
+        env_prefix_target="all",  # an older name is a variable with the prefix too
+        enable_decoding=False,  # a variable is text read by its field, never JSON
+        frozen=True,
+        extra="forbid",
+    )
+
+    home: Annotated[Path, read_as(_absolute)] = Field(
+        default_factory=lambda: _absolute("~/.temps"),
+        description="state directory: database, repos, Traefik's files, tokens",
+    )
+    listen: HostPort = Field(Address("127.0.0.1", 7000), description="API and git address")
+    http: HostPort = Field(Address("127.0.0.1", 8080), description="Traefik's web entrypoint")
+    domain: Annotated[str, read_as(str.lower)] = Field(
+        "localhost", description="apps are served at <app>.<domain>"
+    )
+    traefik_api: HostPort = Field(
+        Address("127.0.0.1", 7001), description="Traefik's API, ping and metrics, loopback"
+    )
     # HTTPS: Traefik's websecure entrypoint, and the ACME CA its certificates come from.
-    https: Address | None = None
-    acme_email: str = ""
-    acme_ca: str = LETSENCRYPT
-    acme_cert_hours: int = 2160  # the CA's certificate lifetime: Traefik renews by it
-    # A host whose order the CA refused is asked for again after this long.
-    acme_retry_seconds: float = 3600.0
+    https: Annotated[Address | None, read_as(Address.parse, optional=True)] = Field(
+        None, description="Traefik's websecure entrypoint for HTTPS, e.g. 0.0.0.0:443"
+    )
+    acme_email: str = Field("", description="contact address given to the ACME CA")
+    acme_ca: Annotated[str, read_as(lambda text: ACME_CA_NAMES.get(text, text))] = Field(
+        LETSENCRYPT, description="ACME directory URL, or letsencrypt / letsencrypt-staging"
+    )
+    acme_cert_hours: Annotated[int, read_as(_at_least_one)] = Field(
+        2160, description="certificate lifetime the CA gives, hours: Traefik renews by it"
+    )
     # The host at which Traefik serves the daemon itself (API, git, dashboard) over HTTPS.
-    control_host: str | None = None
-    traefik_bin: Path = field(default_factory=default_traefik_bin)
-    build_concurrency: int = 2
-    # How long Traefik gets to show the new route in its API and data plane.
-    switch_confirm_timeout: float = 10.0
-    # Traefik applies the first file change at once, later ones after this period.
-    traefik_throttle: str = "100ms"
-    # Idle backend connections close after this, so the drain can see zero.
-    traefik_idle_conn_timeout: str = "1s"
-    # Limits: each has a flag and a TEMPS_* variable (README, "Limits").
-    # Proxies whose X-Forwarded-For names the client; none by default.
-    forwarded_allow_ips: tuple[str, ...] = ()
-    build_memory_mb: int = 4096  # each build step's container, swap included; 0: no limit
-    build_pids: int = 4096  # processes of all builds together; 0: no limit
-    max_push_bytes: int = 512 * 1024 * 1024
-    max_object_bytes: int = 100 * 1024 * 1024  # one file (object) of a push, unpacked
-    max_unpacked_bytes: int = 1024 * 1024 * 1024  # all objects of a push, unpacked
-    max_fetch_bytes: int = 512 * 1024 * 1024  # what a webhook's fetch may bring
-    fetch_timeout: float = 300.0  # seconds a webhook's fetch may take
-    max_webhook_bytes: int = 5 * 1024 * 1024
-    max_request_bytes: int = 1024 * 1024
-    build_timeout: float = 1800.0
-    max_env_vars: int = 200
-    max_log_lines: int = 10_000
-    max_traefik_log_bytes: int = 100 * 1024 * 1024  # then rotated, 3 files kept
-    # The daemon's own log: a file rotated past max_daemon_log_bytes (3 kept), or stderr
-    # when None (systemd's journal, a terminal, a test's pipe).
-    log_file: Path | None = None
-    max_daemon_log_bytes: int = 50 * 1024 * 1024
-    max_log_bytes: int = 4 * 1024 * 1024
-    keep_release_logs: int = 100  # releases per app whose log is kept
-    # Failed authentications per client address before it must wait.
-    auth_failures_allowed: int = 10
-    auth_failure_window: float = 60.0
+    control_host: Annotated[str | None, read_as(str.lower, optional=True)] = Field(
+        None,
+        description="serve the API, git and dashboard at this host over HTTPS; needs --https",
+    )
+    forwarded_allow_ips: Annotated[tuple[str, ...], read_as(_comma_list)] = Field(
+        (),
+        description="comma-separated proxy addresses whose X-Forwarded-For is believed; "
+        "none: the peer address is the client",
+    )
     # Where apps run: "engine" (the one Docker engine) or "swarm" (this engine is a Swarm
     # manager; images go to `registry`, HOST:PORT, for every node to pull).
-    runtime: str = Backend.ENGINE.value
-    registry: str = ""
+    runtime: str = Field(
+        Backend.ENGINE.value, description="engine: this Docker host; swarm: this Swarm manager"
+    )
+    registry: str = Field(
+        "", description="HOST:PORT every Swarm node pulls images from (swarm only)"
+    )
+    # The daemon's own log: a file rotated past max_daemon_log_bytes (3 kept), or stderr
+    # when None (systemd's journal, a terminal, a test's pipe).
+    log_file: Annotated[Path | None, read_as(_absolute, optional=True)] = Field(
+        None,
+        description="write the daemon's log to this file, rotated past "
+        "--max-daemon-log-bytes with 3 kept; none: stderr, for systemd's journal",
+    )
+    build_concurrency: int = Field(2, description="builds that may run at once across apps")
 
-    def __post_init__(self) -> None:
+    # Limits (README, "Limits").
+    max_push_bytes: Limit = Field(512 * MIB, description="largest git push body")
+    max_object_bytes: Limit = Field(100 * MIB, description="largest file of a push, unpacked")
+    max_unpacked_bytes: Limit = Field(1024 * MIB, description="what a push may unpack to")
+    max_request_bytes: Limit = Field(MIB, description="largest API request body")
+    max_webhook_bytes: Limit = Field(5 * MIB, description="largest webhook payload")
+    max_fetch_bytes: Limit = Field(512 * MIB, description="most a webhook's fetch reads")
+    fetch_timeout: LimitSeconds = Field(300.0, description="seconds a webhook's fetch may take")
+    build_timeout: LimitSeconds = Field(1800.0, description="seconds a build may take")
+    build_memory_mb: Limit = Field(
+        4096, description="memory of each build step, swap included; 0: no limit"
+    )
+    build_pids: Limit = Field(4096, description="processes of all builds together; 0: no limit")
+    max_env_vars: Limit = Field(200, description="environment variables per app")
+    max_log_lines: Limit = Field(10_000, description="log lines kept per release")
+    max_log_bytes: Limit = Field(4 * MIB, description="log bytes kept per release")
+    max_traefik_log_bytes: Limit = Field(
+        100 * MIB, description="Traefik's access and own log, then rotated, 3 files kept"
+    )
+    max_daemon_log_bytes: Limit = Field(
+        50 * MIB, description="the daemon's --log-file, then rotated, 3 files kept"
+    )
+    keep_release_logs: Limit = Field(100, description="releases per app whose log is kept")
+    auth_failures_allowed: Limit = Field(
+        10,
+        validation_alias=AliasChoices("auth_failures_allowed", "auth_failures"),
+        description="failed logins per client address per minute",
+    )
+    acme_retry_seconds: LimitSeconds = Field(
+        3600.0, description="seconds until a host whose order the CA refused is ordered again"
+    )
+
+    traefik_bin: Annotated[Path, Flag.NONE] = Field(default_factory=default_traefik_bin)
+    # How long Traefik gets to show the new route in its API and data plane.
+    switch_confirm_timeout: Annotated[float, Flag.NONE] = 10.0
+    # Traefik applies the first file change at once, later ones after this period.
+    traefik_throttle: Annotated[str, Flag.NONE] = "100ms"
+    # Idle backend connections close after this, so the drain can see zero.
+    traefik_idle_conn_timeout: Annotated[str, Flag.NONE] = "1s"
+    auth_failure_window: Annotated[float, Flag.NONE] = 60.0
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Its arguments only: `temps serve` reads the environment (see the top)."""
+        return (init_settings,)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
         if self.runtime not in set(Backend):
             choices = " or ".join(Backend)
             raise InvalidInput(f"--runtime is {choices}, got {self.runtime!r}")
@@ -122,6 +262,7 @@ class Settings:
             raise InvalidInput(
                 f"invalid domain {self.domain!r}: use lowercase letters, digits, '.' and '-'"
             )
+        return self
 
     def default_host(self, app: str) -> str:
         """The host name every app is served at; custom domains come on top of it."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import structlog
 
 from pipeline.app.sealing import Sealer, reseal
-from pipeline.backends import open_runtime
+from pipeline.backends.opener import open_runtime
 from pipeline.context import Context
 from pipeline.deploy.queue import Deployer
 from pipeline.homelock import HomeLock

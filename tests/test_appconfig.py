@@ -6,6 +6,7 @@ import pytest
 
 from pipeline.app.config import AppConfig, DeploySettings, HealthCheck, load_toml
 from pipeline.errors import InvalidInput
+from pipeline.runtime import Backend
 
 FULL = """
 port = 5000
@@ -268,3 +269,36 @@ def test_worker_overlap_is_true_or_false() -> None:
     assert refused("[deploy]\nworker_overlap = 0\n") == (
         "temps.toml: deploy.worker_overlap must be true or false, got 0"
     )
+
+
+def test_swarm_constraints_become_the_placement_swarm_reads() -> None:
+    config = load_toml('[swarm]\nconstraints = ["node.role == worker", "node.labels.zone!=b"]\n')
+    assert config.swarm.constraints == ["node.role == worker", "node.labels.zone!=b"]
+    assert config.swarm.placement == {Backend.SWARM: ("node.role == worker", "node.labels.zone!=b")}
+    assert load_toml("").swarm.placement == {Backend.SWARM: ()}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '[swarm]\nconstraints = ["role==worker"]\n',
+            "swarm.constraints[0]: a placement constraint is node.<id|hostname|role|platform.os|"
+            "labels.KEY> or engine.labels.KEY, then == or !=, then a value; got 'role==worker'",
+        ),
+        (
+            '[swarm]\nconstraints = "node.role==worker"\n',
+            "swarm.constraints must be a list, got 'node.role==worker'",
+        ),
+        ("[swarm]\nconstraints = [1]\n", "swarm.constraints[0] must be a string, got 1"),
+        ('[swarm]\nconstraints = ["node.role==worker\\u0000"]\n', "holds a NUL character"),
+        ("[swarm]\nnodes = 3\n", "unknown key swarm.nodes"),
+        ("swarm = 1\n", "[swarm] must be a table"),
+        (
+            "[swarm]\nconstraints = [" + ", ".join(['"node.role==worker"'] * 11) + "]\n",
+            "swarm.constraints List should have at most 10 items after validation, not 11",
+        ),
+    ],
+)
+def test_a_bad_swarm_section_is_worded_as_before(text: str, message: str) -> None:
+    assert refused(text) == f"temps.toml: {message}"

@@ -5,8 +5,8 @@ validator; this module only words its errors the way temps has always worded the
 
 The settings are pydantic dataclasses (frozen, unknown keys forbidden), so to the rest of the
 code they stay plain dataclasses: `dataclasses.asdict`, `fields` and class defaults work.
-Every value is strict: `"8000"` is not a port and `true` is not a number; an integer is
-taken where a float is asked for, and becomes one.
+Their values are strict (`pipeline/app/values.py`); `[swarm]` is declared beside the Swarm
+backend (`pipeline/backends/swarm.py`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from typing import Annotated
 import annotated_types
 from pydantic import (
     AfterValidator,
-    ConfigDict,
     Field,
     Strict,
     TypeAdapter,
@@ -32,27 +31,16 @@ from pydantic import dataclasses as pydantic_dataclasses
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from pipeline.app.values import TABLE, Int, Number, Text, well_formed
+from pipeline.backends.swarm import CONSTRAINT_FORM, SwarmSettings
 from pipeline.deploy.strategies import Strategy
 from pipeline.errors import InvalidInput
 
 # A process type's name, as in a Procfile: what names its containers too.
 PROCESS_NAME = r"^[a-z][a-z0-9_-]{0,30}$"
-# pydantic error types of our own: text that cannot be stored, and the rules beyond a
-# field's type and range, which are reported only once every value has its type and range.
-_TEXT, _RULE = "text", "rule"
-
-_TABLE = ConfigDict(extra="forbid", allow_inf_nan=False)  # no unknown keys, no NaN
-
-
-def _well_formed(value: str) -> str:
-    """Text that can be stored and sent on: valid UTF-8 (no lone surrogates), no NUL."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise PydanticCustomError(_TEXT, "is not valid text") from None
-    if "\x00" in value:
-        raise PydanticCustomError(_TEXT, "holds a NUL character")
-    return value
+# The pydantic error type of the rules beyond a field's type and range, which are reported
+# only once every value has its type and range.
+_RULE = "rule"
 
 
 def _absolute(path: str) -> str:
@@ -68,12 +56,7 @@ def _known_strategy(strategy: str) -> str:
     return strategy
 
 
-Text = Annotated[str, Strict(), AfterValidator(_well_formed)]
-Int = Annotated[int, Strict()]
-Number = Annotated[float, Strict()]  # strict still takes an integer, as a float
-
-
-@pydantic_dataclasses.dataclass(frozen=True, config=_TABLE)
+@pydantic_dataclasses.dataclass(frozen=True, config=TABLE)
 class HealthCheck:
     path: Annotated[Text, AfterValidator(_absolute)] = "/"
     interval: Annotated[Number, Field(ge=0.01, le=600)] = 1.0
@@ -101,7 +84,7 @@ class HealthCheck:
         return min(self.interval, self.recheck_interval) if transitional else self.interval
 
 
-@pydantic_dataclasses.dataclass(frozen=True, config=_TABLE)
+@pydantic_dataclasses.dataclass(frozen=True, config=TABLE)
 class DeploySettings:
     strategy: Annotated[Text, AfterValidator(_known_strategy)] = Strategy.BLUE_GREEN.value
     drain_timeout: Annotated[Number, Field(ge=0, le=3600)] = 30.0
@@ -121,7 +104,7 @@ Pids = Annotated[Int, Field(ge=16, le=1_000_000)]
 ProcessName = Annotated[Text, Field(pattern=PROCESS_NAME)]
 
 
-@pydantic_dataclasses.dataclass(frozen=True, config=_TABLE)
+@pydantic_dataclasses.dataclass(frozen=True, config=TABLE)
 class ProcessResources:
     """`[resources.<process>]`: what differs for one process type; the rest is `[resources]`."""
 
@@ -130,7 +113,7 @@ class ProcessResources:
     pids: Pids | None = None
 
 
-@pydantic_dataclasses.dataclass(frozen=True, config=_TABLE)
+@pydantic_dataclasses.dataclass(frozen=True, config=TABLE)
 class Resources:
     memory_mb: MemoryMb = 1024
     cpus: Cpus = 1.0
@@ -170,7 +153,7 @@ def _rising_percents(steps: list[int]) -> list[int]:
 Percent = Annotated[Int, Field(ge=1, le=100)]
 
 
-@pydantic_dataclasses.dataclass(frozen=True, config=_TABLE)
+@pydantic_dataclasses.dataclass(frozen=True, config=TABLE)
 class CanarySettings:
     """`strategy = "canary"`: a share of the requests goes to the new release, which is
     judged by what it served against the live release over the same window."""
@@ -192,23 +175,7 @@ class CanarySettings:
         return [step for step in (self.steps or [self.weight]) if step < 100]
 
 
-# Swarm's placement constraints, as `docker service create --constraint` takes them.
-CONSTRAINT = (
-    r"^(node\.(id|hostname|role|platform\.(os|arch)|labels\.[A-Za-z0-9_.-]+)"
-    r"|engine\.labels\.[A-Za-z0-9_.-]+) ?(==|!=) ?[A-Za-z0-9_.-]+$"
-)
-
-
-@pydantic_dataclasses.dataclass(frozen=True, config=_TABLE)
-class SwarmSettings:
-    """Where an app's containers may run when temps serves a Swarm (`--runtime swarm`)."""
-
-    constraints: Annotated[
-        list[Annotated[Text, Field(pattern=CONSTRAINT)]], Field(max_length=10)
-    ] = dataclasses.field(default_factory=list)
-
-
-@pydantic_dataclasses.dataclass(frozen=True, config=_TABLE)
+@pydantic_dataclasses.dataclass(frozen=True, config=TABLE)
 class AppConfig:
     port: Annotated[Int, Field(ge=1, le=65535)] = 8000
     healthcheck: HealthCheck = dataclasses.field(default_factory=HealthCheck)
@@ -263,6 +230,8 @@ def _bounds(info: FieldInfo) -> tuple[float, float | None] | None:
 _RANGES: dict[str, tuple[float, float | None]] = {
     name: bounds for name, info in _FIELDS.items() if (bounds := _bounds(info)) is not None
 }
+# What a value must look like, by setting, where its pattern refuses it.
+_FORMS = {"swarm.constraints": CONSTRAINT_FORM}
 _TYPE_NAMES = {
     "bool_type": "true or false",
     "int_type": "an integer",
@@ -291,11 +260,8 @@ def _worded(error: ErrorDetails) -> str:
         name = f"{loc[0]}.{loc[1]}[{loc[2]}]"
         if kind in ("greater_than_equal", "less_than_equal"):
             return f"{name} must be between 1 and 100, got {value!r}"
-    if kind == "string_pattern_mismatch" and loc[:2] == ["swarm", "constraints"]:
-        return (
-            f"{name}: a placement constraint is node.<id|hostname|role|platform.os|labels.KEY> "
-            f"or engine.labels.KEY, then == or !=, then a value; got {value!r}"
-        )
+    if kind == "string_pattern_mismatch" and ".".join(loc[:2]) in _FORMS:
+        return f"{name}: {_FORMS['.'.join(loc[:2])]}; got {value!r}"
     if kind == "string_pattern_mismatch":
         return (
             f"{name}: a process type is lowercase letters, digits, '-' and '_' (at most 31, "
@@ -327,7 +293,7 @@ def _worded(error: ErrorDetails) -> str:
 def text(value: str, what: str) -> str:
     """A string that can be stored and sent on: valid UTF-8 (no lone surrogates), no NUL."""
     try:
-        return _well_formed(value)
+        return well_formed(value)
     except PydanticCustomError as exc:
         raise InvalidInput(f"{what} {exc.message()}") from None
 

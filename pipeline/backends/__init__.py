@@ -1,23 +1,7 @@
-"""The runtime the daemon runs apps on, opened from its `Backend` (`temps serve --runtime`).
+"""The runtimes apps run on, by `Backend` (`temps serve --runtime`): `opener.open_runtime`
+opens the daemon's, and a backend's own section of temps.toml sits beside it (`swarm.py`,
+a leaf that imports no docker).
 
 A backend is a package of its own that implements `pipeline.runtime.Runtime`; adding one is
-that package, a `Backend` member and its line in `OPENERS`.
+that package, a `Backend` member and its line in `opener.OPENERS`.
 """
-
-from __future__ import annotations
-
-from collections.abc import Callable
-
-from pipeline.docker.runtime import DockerRuntime
-from pipeline.docker.swarm import SwarmRuntime
-from pipeline.runtime import Backend, Runtime
-from pipeline.settings import Settings
-
-OPENERS: dict[Backend, Callable[[Settings], Runtime]] = {
-    Backend.ENGINE: lambda s: DockerRuntime(s.instance, s.instance_id),
-    Backend.SWARM: lambda s: SwarmRuntime(s.instance, s.instance_id, s.registry),
-}
-
-
-def open_runtime(settings: Settings) -> Runtime:
-    return OPENERS[Backend(settings.runtime)](settings)

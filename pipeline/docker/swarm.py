@@ -38,6 +38,7 @@ from pipeline.docker.runtime import (
 from pipeline.errors import BootFailed, BuildFailed, NotFound, RuntimeUnavailable
 from pipeline.polling import poll_until
 from pipeline.runtime import (
+    Backend,
     Container,
     ContainerSpec,
     ContainerState,
@@ -136,7 +137,9 @@ class SwarmRuntime(DockerRuntime):
             container,
             resources=limits,
             restart_policy=docker.types.RestartPolicy("any", delay=int(1e9)),
-            placement=docker.types.Placement(constraints=list(spec.constraints)),
+            placement=docker.types.Placement(
+                constraints=list(spec.placement.get(Backend.SWARM, ()))
+            ),
             log_driver={"Name": LOG_DRIVER, "Options": LOG_OPTIONS},
         )
         if self._is_service(spec.name):  # left by a daemon that stopped mid-boot

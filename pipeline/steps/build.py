@@ -69,7 +69,7 @@ def spec_of(
         mounts=storage.mounts_of(deploy.ctx.settings, deploy.ctx.store, deploy.app),
         command=("/bin/sh", "-c", command) if command else (),
         stop_timeout=built.config.deploy.stop_timeout,
-        constraints=tuple(built.config.swarm.constraints),
+        placement=built.config.swarm.placement,
     )
 
 

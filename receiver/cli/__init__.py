@@ -7,8 +7,9 @@ import argparse
 import sys
 
 from pipeline.errors import InvalidInput
+from receiver.cli.client import env_or
 from receiver.cli.commands import add_client_commands, run_client
-from receiver.cli.serve import add_serve_command, env_or, serve, settings_from
+from receiver.cli.serve import add_serve_command, serve, settings_from
 
 
 def build_parser() -> argparse.ArgumentParser:

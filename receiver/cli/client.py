@@ -43,6 +43,11 @@ class Client:
                 sys.stdout.flush()
 
 
+def env_or(name: str, default: str) -> str:
+    """A client flag's default: its TEMPS_ variable, else `default`."""
+    return os.environ.get(f"TEMPS_{name}", default)
+
+
 def token_for(home: str) -> str:
     token = os.environ.get("TEMPS_TOKEN")
     if token:

@@ -132,7 +132,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix="TEMPS_",
-        env_prefix_target="all",  # an older name is a variable with the prefix too
+        env_prefix_target="all",  # an older name takes the prefix too: TEMPS_AUTH_FAILURES
         enable_decoding=False,  # a variable is text read by its field, never JSON
         frozen=True,
         extra="forbid",

@@ -5,12 +5,19 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from pipeline.release.states import ReleaseState
 from pipeline.settings import Settings
 from pipeline.sqlite.models import App, Release, ReleaseEvent
 from pipeline.sqlite.store import Store
+
+
+class View(BaseModel):
+    """An answer of the API. Built from records (`from_attributes`) or their columns; every
+    field is always in the answer, null when it has no value."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
 
 
 def release_view(store: Store, release: Release, *, events: bool = True) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any
+from typing import TypeAlias
 
 from pipeline.errors import InvalidInput
 from pipeline.settings import ACME_CA_NAMES, Address, Settings
@@ -79,7 +79,12 @@ SERVE_FLAGS = [
 ]
 
 
-def add_serve_command(commands: Any) -> None:
+# What `ArgumentParser.add_subparsers` returns: each command adds its parser to it (generic
+# only to type checkers, hence the quotes).
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def add_serve_command(commands: Commands) -> None:
     serve = commands.add_parser("serve", help="run the daemon (API, git, deploy worker, Traefik)")
     for flag, env, value, about in SERVE_FLAGS:
         serve.add_argument(flag, default=env_or(env, value), help=f"{about} (TEMPS_{env})")

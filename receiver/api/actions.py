@@ -23,7 +23,6 @@ from receiver.waits import waiting
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 WAIT_SECONDS = 900.0
-# Without `wait`, a deploy is answered as soon as it is queued.
 QUEUED: Responses = {202: {"model": ReleaseDetail, "description": "Queued; not waited for"}}
 
 
@@ -52,7 +51,13 @@ class EnvChange(EnvView):
     release: ReleaseDetail | None  # the release the change started, if one is live
 
 
+ENV_QUEUED: Responses = {
+    202: {"model": EnvChange, "description": "A release started; not waited for"}
+}
+
+
 async def _answer(daemon: Daemon, release: Release, wait: bool, answer: Response) -> ReleaseDetail:
+    """The release once its deploy has ended with `wait`; without, as queued (202)."""
     if wait:
         release = await waiting(operations.wait_for, daemon.deployer, release, WAIT_SECONDS)
     else:
@@ -124,11 +129,6 @@ async def _change_env(
     if release is None:
         return EnvChange(env=masked, release=None)
     return EnvChange(env=masked, release=await _answer(daemon, release, wait, answer))
-
-
-ENV_QUEUED: Responses = {
-    202: {"model": EnvChange, "description": "A release started; not waited for"}
-}
 
 
 @router.put("/apps/{name}/config", responses=ENV_QUEUED)

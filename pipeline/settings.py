@@ -27,7 +27,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AliasChoices, BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -80,11 +80,11 @@ class Flag(enum.Enum):
     NONE = "none"  # tuning the code and tests set: no flag, no TEMPS_ variable
 
 
-def read_as(parse: Callable[[str], Any], *, optional: bool = False) -> BeforeValidator:
+def read_as(parse: Callable[[str], object], *, optional: bool = False) -> BeforeValidator:
     """Text read by `parse`, which words what is wrong with it as an InvalidInput or a
     ValueError; with `optional`, empty text is None. A value given in code stays as it is."""
 
-    def validate(value: Any) -> Any:
+    def validate(value: object) -> object:
         if not isinstance(value, str):
             return value
         if optional and not value:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Literal
 
 import structlog
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 
 from pipeline import metrics
 from pipeline.errors import TempsError
@@ -27,6 +27,7 @@ from receiver.api import nodes as api_nodes
 from receiver.api import storage as api_storage
 from receiver.api import tokens as api_tokens
 from receiver.api import webhooks as webhook_routes
+from receiver.api.views import View
 from receiver.daemon import Daemon
 from receiver.dashboard import routes as dashboard
 from receiver.git import routes as git_routes
@@ -72,15 +73,13 @@ def create_app(settings: Settings) -> FastAPI:
     def metrics_page() -> PlainTextResponse:
         return PlainTextResponse(metrics.render(scraped), media_type=metrics.CONTENT_TYPE)
 
-    @app.get(
-        "/healthz",
-        responses={
-            503: {"description": "a component is down", "content": {"application/json": {}}}
-        },
-    )
-    async def healthz() -> JSONResponse:
+    @app.get("/healthz", responses={503: {"model": Health, "description": "a component is down"}})
+    async def healthz(answer: Response) -> Health:
         # Its checks wait on Docker and Traefik, which may hang: not on the API's threads.
-        return await waiting(_health, app.state.daemon)
+        health = await waiting(_health, app.state.daemon)
+        if health.status != "ok":
+            answer.status_code = 503
+        return health
 
     return app
 
@@ -106,17 +105,23 @@ def _gauges(daemon_of: Callable[[], Daemon]) -> list[metrics.Gauge]:
     ]
 
 
-def _health(daemon: Daemon) -> JSONResponse:
-    checks: dict[str, Any] = {
-        "database": daemon.store.answers(),
-        "traefik": daemon.proxy.ready(),
-        "docker": daemon.runtime.ping(),
-    }
-    ok = all(checks.values())
-    body = {
-        "status": "ok" if ok else "degraded",
-        **checks,
-        "traefik_restarts": daemon.proxy.restarts,
-        "queue_depth": daemon.deployer.queue_depth(),
-    }
-    return JSONResponse(body, status_code=200 if ok else 503)
+class Health(View):
+    status: Literal["ok", "degraded"]  # degraded: one of the three checks failed
+    database: bool
+    traefik: bool
+    docker: bool
+    traefik_restarts: int
+    queue_depth: int  # deploys running or waiting
+
+
+def _health(daemon: Daemon) -> Health:
+    database, traefik = daemon.store.answers(), daemon.proxy.ready()
+    docker = daemon.runtime.ping()
+    return Health(
+        status="ok" if database and traefik and docker else "degraded",
+        database=database,
+        traefik=traefik,
+        docker=docker,
+        traefik_restarts=daemon.proxy.restarts,
+        queue_depth=daemon.deployer.queue_depth(),
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
@@ -65,8 +64,10 @@ _PROBLEM_SCHEMA = {
     "required": ["type", "title", "status", "detail"],
 }
 _PROBLEM = {"content": {"application/problem+json": {"schema": _PROBLEM_SCHEMA}}}
+# What a route's `responses` documents: status -> description, and content or model.
+Responses = dict[int | str, dict[str, object]]
 # Every answer an API route may give besides its own: documented once, for every route.
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+ERROR_RESPONSES: Responses = {
     answer.status: {"description": answer.meaning, **_PROBLEM}
     for answer in sorted((answer for _, answer in ANSWERS), key=lambda a: a.status)
     if answer.meaning is not None

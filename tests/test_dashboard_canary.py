@@ -91,6 +91,10 @@ SWITCH = {"window_seconds": 2.5, "requests": 1234, "errors": 0, "before": {"requ
           "errors": 0}}  # fmt: skip
 
 
+def record(document: dict[str, Any] | None) -> TrafficRecord | None:
+    return None if document is None else TrafficRecord.model_validate(document)
+
+
 def release_page_of(
     store: Store,
     settings: Settings,
@@ -110,7 +114,7 @@ def release_page_of(
     if traffic is not None:
         store.add_traffic(release.pk, TrafficRecord.model_validate(traffic))
     view = release_view(store, store.get_release(release.pk))
-    running = view["state"] == S.CANARY
+    running = view.state == S.CANARY
     body = release_page(
         app_view(store, settings, app), view, ["-----> canary"], 1, running, time.time()
     )
@@ -136,20 +140,26 @@ def test_canary_figures_are_worded_as_the_page_shows_them() -> None:
     assert milliseconds(None) == "-", "a side without a sample has no percentile"
     assert milliseconds(9.8) == "9.8" and milliseconds(0.42) == "0.42"
     assert milliseconds(1234.5) == "1,234"
-    figures = canary({"canary": WITHDRAWN})
+    figures = canary(record({"canary": WITHDRAWN}))
     assert figures is not None and figures.tone == "bad" and figures.hurt == "4 of 130 requests"
     (step,) = figures.steps
     assert (step.weight, step.seconds, step.passed) == ("10%", "12 s", False)
     assert step.canary.error_rate == "3.3%" and step.live.error_rate == "0.1%"
-    running = canary({"canary": {"decision": "running", "steps": []}})
+    running = canary(record({"canary": {"decision": "running", "reason": "", "steps": []}}))
     assert running is not None and running.tone == "info" and running.steps == ()
-    for nothing in (None, {}, SWITCH, {"canary": None}, {"canary": "garbled"}):
-        assert canary(nothing) is None, nothing
-    garbled = canary({"canary": {"decision": 3, "steps": "x"}})
-    assert garbled is not None and garbled.steps == () and garbled.hurt is None
+    for nothing in (None, {}, SWITCH, {"canary": None}):
+        assert canary(record(nothing)) is None, nothing
+    # A garbled canary record never reaches the page: the record refuses it.
+    for garbled in (
+        {"canary": "garbled"},
+        {"canary": {"decision": 3, "steps": "x"}},
+        {"canary": {"decision": "running", "steps": []}},  # without its reason
+    ):
+        with pytest.raises(ValidationError):
+            TrafficRecord.model_validate(garbled)
     # A canary withdrawn before any switch has no switch traffic to show.
-    assert traffic({"canary": WITHDRAWN}) is None and traffic({}) is None
-    assert traffic({**SWITCH, "canary": PROMOTED}) is not None
+    assert traffic(record({"canary": WITHDRAWN})) is None and traffic(record({})) is None
+    assert traffic(record({**SWITCH, "canary": PROMOTED})) is not None
 
 
 def test_withdrawn_canary_shows_each_side_and_the_requests_hurt(

@@ -19,39 +19,51 @@ from support.daemon import TempsDaemon
 from support.dockercli import docker
 from support.wait import poll
 
+from receiver.api.formation import FormationView
+from receiver.api.views import AppView, ReleaseDetail
 from receiver.dashboard.formats import formation_label
 from receiver.dashboard.pages import Frame, app_page
 from receiver.dashboard.release import release_page
 from receiver.dashboard.templating import render_page
 
 HOSTILE = '<script>alert("x")</script>'
-APP = {
-    "name": "demo",
-    "url": "http://demo.localhost",
-    "git_url": "http://127.0.0.1:7000/demo.git",
-    "live_release": None,
-}
+APP = AppView(
+    name="demo",
+    created_at=time.time() - 60,
+    url="http://demo.localhost",
+    domains=[],
+    git_url="http://127.0.0.1:7000/demo.git",
+    live_release=None,
+)
 PROCESSES_RE = re.compile(r'<table class="table processes">(.*?)</table>', re.S)
 ROW_RE = re.compile(r"<tr>(.*?)</tr>", re.S)
 
 
-def release(number: int, formation: dict[str, int] | None) -> dict[str, Any]:
+def release(number: int, formation: dict[str, int] | None) -> ReleaseDetail:
     at = time.time() - 60
-    return {
+    view = {
         "number": number,
-        "version": f"v{number}",
         "state": "live",
         "source": "push",
         "rollback_of": None,
         "commit": "0123456789abcdef",
         "image": "temps/demo:0123456789ab",
         "strategy": "blue-green",
+        "container": None,
+        "host_port": None,
         "formation": formation,
+        "slot": None,
+        "config": {},
+        "traffic": None,
+        "failure_reason": None,
+        "failed_step": None,
+        "log_tail": None,
         "created_at": at,
         "updated_at": at,
         "events": [],
         "timings": {},
     }
+    return ReleaseDetail.model_validate(view)
 
 
 def container(name: str, **fields: Any) -> dict[str, Any]:
@@ -83,16 +95,18 @@ def test_formation_label() -> None:
 
 
 def test_app_page_shows_the_formation_of_each_release_and_the_live_containers() -> None:
-    processes = {
-        "app": "demo",
-        "formation": {"web": 3},
-        "live_release": "v3",
-        "live_formation": {"web": 3},
-        "containers": [
-            container("temps-demo-v3-a", restarts=2),
-            container(HOSTILE, process=HOSTILE, state="exited", uptime=None),
-        ],
-    }
+    processes = FormationView.model_validate(
+        {
+            "app": "demo",
+            "formation": {"web": 3},
+            "live_release": "v3",
+            "live_formation": {"web": 3},
+            "containers": [
+                container("temps-demo-v3-a", restarts=2),
+                container(HOSTILE, process=HOSTILE, state="exited", uptime=None),
+            ],
+        }
+    )
     releases = [release(3, {"web": 3}), release(2, {"web": 2}), release(1, None)]
     page = render_page(Frame("t"), app_page(APP, releases, None, processes))
 
@@ -118,8 +132,9 @@ def test_app_page_shows_the_formation_of_each_release_and_the_live_containers() 
 
 
 def test_app_page_without_live_containers_or_without_docker() -> None:
-    idle = {"app": "demo", "formation": {"web": 1}, "live_release": None,
-            "live_formation": None, "containers": []}  # fmt: skip
+    idle = FormationView(
+        app="demo", formation={"web": 1}, live_release=None, live_formation=None, containers=[]
+    )
     page = render_page(Frame("t"), app_page(APP, [], None, idle))
     assert "<h2>Processes</h2>" in page and "No containers: nothing is live." in page
     assert '<code class="formation">web=1</code>' in page

@@ -5,8 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from markupsafe import Markup
+from pydantic import ValidationError
 
+from pipeline.release.records import TrafficRecord
+from receiver.api.domains import DomainsView
+from receiver.api.views import AppView, ReleaseDetail
 from receiver.dashboard.formats import seconds, source_label, step_breakdown
 from receiver.dashboard.pages import Frame, app_page
 from receiver.dashboard.release import release_page
@@ -17,17 +22,22 @@ from receiver.dashboard.web import safe_next
 HOSTILE = '<script>alert("x")</script>'
 
 
-def release(**fields: Any) -> dict[str, Any]:
+def release(**fields: Any) -> ReleaseDetail:
     at = time.time() - 30
     view: dict[str, Any] = {
         "number": 2,
-        "version": "v2",
         "state": "live",
         "source": "push",
         "rollback_of": None,
         "commit": "0123456789abcdef",
         "image": "temps/demo:0123456789ab",
         "strategy": "blue-green",
+        "container": "temps-demo-v2-0123",
+        "host_port": 40001,
+        "formation": None,
+        "slot": None,
+        "config": {},
+        "traffic": None,
         "failure_reason": None,
         "failed_step": None,
         "log_tail": None,
@@ -41,15 +51,31 @@ def release(**fields: Any) -> dict[str, Any]:
         "timings": {"queued": 1.0, "building": 4.0},
     }
     view.update(fields)
-    return view
+    return ReleaseDetail.model_validate(view)
 
 
-APP = {
-    "name": "demo",
-    "url": "http://demo.localhost",
-    "git_url": "http://127.0.0.1:7000/demo.git",
-    "live_release": None,
-}
+def app(**fields: Any) -> AppView:
+    view: dict[str, Any] = {
+        "name": "demo",
+        "created_at": time.time() - 60,
+        "url": "http://demo.localhost",
+        "domains": [],
+        "git_url": "http://127.0.0.1:7000/demo.git",
+        "live_release": None,
+    }
+    return AppView.model_validate(view | fields)
+
+
+APP = app()
+
+
+def hosts(https: bool, entries: list[dict[str, Any]]) -> DomainsView:
+    """The app's domains view with these hosts (the first the default)."""
+    names = [entry["host"] for entry in entries] or ["demo.localhost"]
+    return DomainsView.model_validate(
+        {"app": "demo", "default": names[0], "domains": names[1:], "https": https,
+         "redirect": True, "hsts_seconds": 0, "hosts": entries}
+    )  # fmt: skip
 
 
 def test_values_are_escaped_and_markup_is_not() -> None:
@@ -64,9 +90,12 @@ def test_pages_escape_what_comes_from_the_records() -> None:
         failure_reason=HOSTILE,
         failed_step="building",
         log_tail=HOSTILE,
-        source=HOSTILE,
+        strategy=HOSTILE,
+        image=HOSTILE,
         commit=HOSTILE,
     )
+    with pytest.raises(ValidationError):  # a source is one of the five a release has
+        release(source=HOSTILE)
     body = release_page(APP, failed, [HOSTILE], 1, following=False, now=time.time())
     history = app_page(APP, [failed])
     page = render_page(Frame("t", "csrf", [("error", HOSTILE)]), body) + render_page(
@@ -78,7 +107,7 @@ def test_pages_escape_what_comes_from_the_records() -> None:
 
 
 def test_app_page_lists_the_domains() -> None:
-    page = render_page(Frame("t"), app_page({**APP, "domains": ["www.example.com", HOSTILE]}, []))
+    page = render_page(Frame("t"), app_page(app(domains=["www.example.com", HOSTILE]), []))
     assert '<code class="domain">www.example.com</code>' in page
     assert "<script>" not in page and "&lt;script&gt;" in page
     bare = render_page(Frame("t"), app_page(APP, []))
@@ -86,21 +115,22 @@ def test_app_page_lists_the_domains() -> None:
 
 
 def test_app_page_shows_each_hosts_certificate_with_https() -> None:
-    hosts = {
-        "https": True,
-        "hosts": [
+    seen = {"retry_at": None, "updated_at": time.time()}
+    https = hosts(
+        True,
+        [
             {"host": "demo.example.com", "certificate": {"source": "acme", "state": "issued",
-             "expires_at": time.time() + 86400 * 60, "reason": None}},
+             "expires_at": time.time() + 86400 * 60, "reason": None, **seen}},
             {"host": "www.demo.test", "certificate": {"source": "acme", "state": "failed",
-             "expires_at": None, "reason": HOSTILE}},
+             "expires_at": None, "reason": HOSTILE, **seen}},
         ],
-    }  # fmt: skip
-    page = render_page(Frame("t"), app_page(APP, [], hosts))
+    )  # fmt: skip
+    page = render_page(Frame("t"), app_page(APP, [], https))
     assert "<h2>HTTPS</h2>" in page
     assert '<span class="badge badge-ok">issued</span> acme' in page
     assert '<span class="badge badge-bad">failed</span> acme' in page
     assert "<script>" not in page and "&lt;script&gt;" in page
-    assert "<h2>HTTPS</h2>" not in render_page(Frame("t"), app_page(APP, [], {"https": False}))
+    assert "<h2>HTTPS</h2>" not in render_page(Frame("t"), app_page(APP, [], hosts(False, [])))
 
 
 def test_release_page_shows_traffic_when_present_and_tolerates_its_absence() -> None:
@@ -116,7 +146,7 @@ def test_release_page_shows_traffic_when_present_and_tolerates_its_absence() -> 
             Frame("t"), release_page(APP, view, [], 0, following=False, now=time.time())
         )
         assert "Traffic during switch" in page
-    one_error = part("switch_traffic", {"requests": 10, "errors": 1})
+    one_error = part("switch_traffic", TrafficRecord(requests=10, errors=1))
     assert '<span class="traffic-bad">1 error</span> in 10 requests' in one_error
 
 
@@ -128,8 +158,8 @@ def test_formatters() -> None:
     assert step_breakdown({"queued": 1.0, "building": 3.0, "draining": 1.5}) == (
         "build\u00a03.0\u00a0s · drain\u00a01.5\u00a0s"
     )
-    assert source_label({"source": "rollback", "rollback_of": 3}) == "rollback of v3"
-    assert source_label({"source": "config"}) == "config change"
+    assert source_label(release(source="rollback", rollback_of=3)) == "rollback of v3"
+    assert source_label(release(source="config")) == "config change"
 
 
 def test_running_release_is_followed_and_its_current_step_counts_up() -> None:

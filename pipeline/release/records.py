@@ -3,21 +3,30 @@ the figures of its traffic (`TrafficRecord`: the switch, the canary, the drain).
 
 Each is a frozen pydantic model stored as JSON in one column (`pipeline.sqlite.models`) in
 the shape the API has always shown, so a stored record, an API answer and a dashboard page
-read the same document. A value that is None is left out of the stored document (a web
-entry's `address` off Swarm, the parts of a traffic record not written yet). Unknown keys are
-ignored: a record written by a newer daemon still loads.
+read the same document. A value that is None is left out of the document wherever a record
+is dumped (a web entry's `address` off Swarm, the parts of a traffic record not written yet):
+`Absent` fields. Unknown keys are ignored: a record written by a newer daemon still loads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from pipeline.runtime import LOOPBACK, Instance, Slot
 
 WEB = "web"
+T = TypeVar("T")
+
+
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+# A value a record may not have: None, and then no key in the record's document.
+Absent = Annotated[T | None, Field(exclude_if=_is_none)]
 
 
 class Record(BaseModel):
@@ -28,8 +37,8 @@ class Entry(Record):
     """One container of a release: a web one has a port, on Swarm the node's `address`."""
 
     container: str
-    host_port: int | None = None
-    address: str | None = None
+    host_port: Absent[int] = None
+    address: Absent[str] = None
 
     @classmethod
     def web(cls, instance: Instance) -> Entry:
@@ -94,8 +103,8 @@ class Served(Record):
 
     requests: int
     errors: int
-    p50_ms: float | None = None  # None without a sample
-    p95_ms: float | None = None
+    p50_ms: Absent[float] = None  # None without a sample
+    p95_ms: Absent[float] = None
     error_rate: float
 
 
@@ -118,8 +127,8 @@ class CanaryRecord(Record):
     decision: Decision
     reason: str
     steps: tuple[CanaryStep, ...]
-    requests_until_withdrawn: int | None = None
-    errors_until_withdrawn: int | None = None
+    requests_until_withdrawn: Absent[int] = None
+    errors_until_withdrawn: Absent[int] = None
 
 
 class DrainRecord(Record):
@@ -138,12 +147,12 @@ class TrafficRecord(Record):
     many seconds `before`), its canary's figures and its drain's. A canary withdrawn before
     any switch records only `canary`."""
 
-    window_seconds: float | None = None
-    requests: int | None = None
-    errors: int | None = None
-    before: Counts | None = None
-    canary: CanaryRecord | None = None
-    drain: DrainRecord | None = None
+    window_seconds: Absent[float] = None
+    requests: Absent[int] = None
+    errors: Absent[int] = None
+    before: Absent[Counts] = None
+    canary: Absent[CanaryRecord] = None
+    drain: Absent[DrainRecord] = None
 
     @property
     def switched(self) -> bool:

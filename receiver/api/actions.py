@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
+from pydantic import JsonValue
 
 from pipeline.app import webhooks
 from pipeline.app.config import parse_config, text
@@ -15,14 +15,15 @@ from pipeline.deploy import operations
 from pipeline.sqlite.models import Release
 from pipeline.steps import notify
 from receiver.api.apps import Body, BodyNumber, DaemonDep, Number, PrincipalDep, app_for
-from receiver.api.views import app_view, release_view
+from receiver.api.views import AppWithSettings, ReleaseDetail, View, app_view, release_view
 from receiver.auth import Principal
 from receiver.daemon import Daemon
-from receiver.problems import ERROR_RESPONSES
+from receiver.problems import ERROR_RESPONSES, Responses
 from receiver.waits import waiting
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 WAIT_SECONDS = 900.0
+QUEUED: Responses = {202: {"model": ReleaseDetail, "description": "Queued; not waited for"}}
 
 
 class RollbackRequest(Body):
@@ -39,41 +40,58 @@ class EnvRequest(Body):
 
 
 class AppSettingsRequest(Body):
-    settings: dict[str, Any]
+    settings: dict[str, JsonValue]
 
 
-async def _answer(daemon: Daemon, release: Release, wait: bool) -> JSONResponse:
+class EnvView(View):
+    env: dict[str, str]  # secret values masked
+
+
+class EnvChange(EnvView):
+    release: ReleaseDetail | None  # the release the change started, if one is live
+
+
+ENV_QUEUED: Responses = {
+    202: {"model": EnvChange, "description": "A release started; not waited for"}
+}
+
+
+async def _answer(daemon: Daemon, release: Release, wait: bool, answer: Response) -> ReleaseDetail:
+    """The release once its deploy has ended with `wait`; without, as queued (202)."""
     if wait:
         release = await waiting(operations.wait_for, daemon.deployer, release, WAIT_SECONDS)
-    view = await run_in_threadpool(release_view, daemon.store, release)
-    return JSONResponse(view, status_code=200 if wait else 202)
+    else:
+        answer.status_code = 202
+    return await run_in_threadpool(release_view, daemon.store, release)
 
 
-@router.post("/apps/{name}/rollback")
+@router.post("/apps/{name}/rollback", responses=QUEUED)
 async def rollback(
     name: str,
     daemon: DaemonDep,
     who: PrincipalDep,
+    answer: Response,
     body: RollbackRequest | None = None,
     wait: bool = False,
-) -> JSONResponse:
+) -> ReleaseDetail:
     number = body.release if body else None
 
     def start() -> Release:
         return operations.rollback(daemon.deployer, app_for(daemon, who, name), number)
 
     release = await run_in_threadpool(start)
-    return await _answer(daemon, release, wait)
+    return await _answer(daemon, release, wait, answer)
 
 
-@router.post("/apps/{name}/deploy")
+@router.post("/apps/{name}/deploy", responses=QUEUED)
 async def deploy(
     name: str,
     daemon: DaemonDep,
     who: PrincipalDep,
+    answer: Response,
     body: DeployRequest | None = None,
     wait: bool = False,
-) -> JSONResponse:
+) -> ReleaseDetail:
     request = body or DeployRequest()
 
     def start() -> Release:
@@ -81,13 +99,13 @@ async def deploy(
         return operations.redeploy(daemon.deployer, app, request.commit, request.strategy)
 
     release = await run_in_threadpool(start)
-    return await _answer(daemon, release, wait)
+    return await _answer(daemon, release, wait, answer)
 
 
 @router.get("/apps/{name}/config")
-def get_config(name: str, daemon: DaemonDep, who: PrincipalDep) -> dict[str, Any]:
+def get_config(name: str, daemon: DaemonDep, who: PrincipalDep) -> EnvView:
     app = app_for(daemon, who, name)
-    return {"env": operations.masked_env(daemon.deployer.ctx.sealer.open_env(app.env))}
+    return EnvView(env=operations.masked_env(daemon.deployer.ctx.sealer.open_env(app.env)))
 
 
 async def _change_env(
@@ -96,7 +114,8 @@ async def _change_env(
     name: str,
     change: Callable[[dict[str, str]], dict[str, str]],
     wait: bool,
-) -> JSONResponse:
+    answer: Response,
+) -> EnvChange:
     """Apply `change` to the app's environment (all SQLite work off the event loop)."""
 
     def apply() -> tuple[dict[str, str], Release | None]:
@@ -107,27 +126,34 @@ async def _change_env(
         return operations.masked_env(daemon.deployer.ctx.sealer.open_env(app.env)), release
 
     masked, release = await run_in_threadpool(apply)
-    body: dict[str, Any] = {"env": masked, "release": None}
-    if release is not None:
-        if wait:
-            release = await waiting(operations.wait_for, daemon.deployer, release, WAIT_SECONDS)
-        body["release"] = await run_in_threadpool(release_view, daemon.store, release)
-    return JSONResponse(body, status_code=202 if release is not None and not wait else 200)
+    if release is None:
+        return EnvChange(env=masked, release=None)
+    return EnvChange(env=masked, release=await _answer(daemon, release, wait, answer))
 
 
-@router.put("/apps/{name}/config")
+@router.put("/apps/{name}/config", responses=ENV_QUEUED)
 async def replace_config(
-    name: str, body: EnvRequest, daemon: DaemonDep, who: PrincipalDep, wait: bool = False
-) -> JSONResponse:
+    name: str,
+    body: EnvRequest,
+    daemon: DaemonDep,
+    who: PrincipalDep,
+    answer: Response,
+    wait: bool = False,
+) -> EnvChange:
     who.require_admin()
     env = {key: value for key, value in body.env.items() if value is not None}
-    return await _change_env(daemon, who, name, lambda _old: env, wait)
+    return await _change_env(daemon, who, name, lambda _old: env, wait, answer)
 
 
-@router.patch("/apps/{name}/config")
+@router.patch("/apps/{name}/config", responses=ENV_QUEUED)
 async def update_config(
-    name: str, body: EnvRequest, daemon: DaemonDep, who: PrincipalDep, wait: bool = False
-) -> JSONResponse:
+    name: str,
+    body: EnvRequest,
+    daemon: DaemonDep,
+    who: PrincipalDep,
+    answer: Response,
+    wait: bool = False,
+) -> EnvChange:
     """Merge into the environment; a key set to null is removed."""
     who.require_admin()
 
@@ -139,19 +165,20 @@ async def update_config(
                 env[key] = value
         return env
 
-    return await _change_env(daemon, who, name, merge, wait)
+    return await _change_env(daemon, who, name, merge, wait, answer)
 
 
 @router.patch("/apps/{name}")
 def update_app_settings(
     name: str, body: AppSettingsRequest, daemon: DaemonDep, who: PrincipalDep
-) -> dict[str, Any]:
+) -> AppWithSettings:
     """Override temps.toml keys for this app (e.g. the default strategy) from the next deploy."""
     who.require_admin()
     app_for(daemon, who, name)
     parse_config(body.settings)
     app = daemon.store.update_app(name, settings=body.settings)
-    return {**app_view(daemon.store, daemon.settings, app), "settings": body.settings}
+    view = app_view(daemon.store, daemon.settings, app)
+    return AppWithSettings(**dict(view), settings=body.settings)
 
 
 @router.get(
@@ -195,10 +222,38 @@ class NotificationRequest(Body):
     secret: str | None = None
 
 
+class SourceView(View):
+    repo_url: str | None
+    branch: str
+    token_set: bool
+
+
+class WebhookSecret(View):
+    secret: str  # shown this once
+    github_url: str
+    gitlab_url: str
+
+
+class NotificationsOff(View):
+    url: None
+
+
+class Notifications(View):
+    url: str
+    secret: str  # shown this once
+    signature_header: str
+
+
+class DeliveryView(View):
+    provider: str
+    delivery_id: str
+    event: str
+    outcome: str  # queued, ignored: <why>
+    received_at: float
+
+
 @router.put("/apps/{name}/source")
-def set_source(
-    name: str, body: SourceRequest, daemon: DaemonDep, who: PrincipalDep
-) -> dict[str, Any]:
+def set_source(name: str, body: SourceRequest, daemon: DaemonDep, who: PrincipalDep) -> SourceView:
     """The upstream repository webhooks fetch from, its deploy branch and optional token."""
     who.require_admin()
     app_for(daemon, who, name)
@@ -209,13 +264,13 @@ def set_source(
     app = daemon.store.update_app(
         name, repo_url=body.repo_url, branch=body.branch, repo_token_sealed=sealed
     )
-    return {"repo_url": app.repo_url, "branch": app.branch, "token_set": sealed is not None}
+    return SourceView(repo_url=app.repo_url, branch=app.branch, token_set=sealed is not None)
 
 
 @router.post("/apps/{name}/webhook-secret")
 def rotate_webhook_secret(
     name: str, daemon: DaemonDep, who: PrincipalDep, body: SecretRequest | None = None
-) -> dict[str, Any]:
+) -> WebhookSecret:
     """Set or rotate the app's webhook secret; the answer is the only time it is shown."""
     who.require_admin()
     app_for(daemon, who, name)
@@ -226,41 +281,32 @@ def rotate_webhook_secret(
         webhook_secret_hash=webhooks.hash_secret(secret),
     )
     base = daemon.settings.listen.url
-    return {
-        "secret": secret,
-        "github_url": f"{base}/hooks/github/{name}",
-        "gitlab_url": f"{base}/hooks/gitlab/{name}",
-    }
+    return WebhookSecret(
+        secret=secret,
+        github_url=f"{base}/hooks/github/{name}",
+        gitlab_url=f"{base}/hooks/gitlab/{name}",
+    )
 
 
 @router.put("/apps/{name}/notifications")
 def set_notifications(
     name: str, body: NotificationRequest, daemon: DaemonDep, who: PrincipalDep
-) -> dict[str, Any]:
+) -> Notifications | NotificationsOff:
     """Where to POST signed release events; a null url turns them off."""
     who.require_admin()
     app_for(daemon, who, name)
     if body.url is None:
         daemon.store.update_app(name, notify_url=None, notify_secret_sealed=None)
-        return {"url": None}
+        return NotificationsOff(url=None)
     operations.validate_source(body.url, "main")
     secret = operations.new_secret(body.secret)
     daemon.store.update_app(
         name, notify_url=body.url, notify_secret_sealed=daemon.deployer.ctx.sealer.seal(secret)
     )
-    return {"url": body.url, "secret": secret, "signature_header": notify.SIGNATURE_HEADER}
+    return Notifications(url=body.url, secret=secret, signature_header=notify.SIGNATURE_HEADER)
 
 
 @router.get("/apps/{name}/deliveries")
-def list_deliveries(name: str, daemon: DaemonDep, who: PrincipalDep) -> list[dict[str, Any]]:
+def list_deliveries(name: str, daemon: DaemonDep, who: PrincipalDep) -> list[DeliveryView]:
     app = app_for(daemon, who, name)
-    return [
-        {
-            "provider": d.provider,
-            "delivery_id": d.delivery_id,
-            "event": d.event,
-            "outcome": d.outcome,
-            "received_at": d.received_at,
-        }
-        for d in daemon.store.deliveries.of(app)
-    ]
+    return [DeliveryView.model_validate(d) for d in daemon.store.deliveries.of(app)]

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.errors import InvalidInput
 from pipeline.git import repo as gitrepo
 from pipeline.hosting import sites
 from pipeline.sqlite.models import App
-from receiver.api.views import app_view, apps_view, release_view
+from receiver.api.views import (
+    AppBrief,
+    AppView,
+    ReleaseDetail,
+    ReleaseWithLog,
+    app_view,
+    apps_view,
+    release_view,
+    release_with_log,
+)
 from receiver.auth import Principal, bearer_token, guarded_authenticate
 from receiver.daemon import Daemon
 from receiver.problems import ERROR_RESPONSES
@@ -81,36 +89,35 @@ def validate_app_name(name: str) -> str:
 
 
 @router.post("/apps", status_code=201)
-def create_app(body: AppCreate, daemon: DaemonDep, who: PrincipalDep) -> JSONResponse:
+def create_app(body: AppCreate, daemon: DaemonDep, who: PrincipalDep) -> AppView:
     who.require_admin()
     name = validate_app_name(body.name)
     sites.refuse_taken(daemon.settings, daemon.store, daemon.settings.default_host(name))
     app = daemon.store.create_app(name)
     sites.rehost(daemon.settings, daemon.store, app)  # kept for the first switch to publish
     gitrepo.init_bare(daemon.settings.repo_path(name))
-    return JSONResponse(app_view(daemon.store, daemon.settings, app), status_code=201)
+    return app_view(daemon.store, daemon.settings, app)
 
 
 @router.get("/apps")
-def list_apps(daemon: DaemonDep, who: PrincipalDep) -> list[dict[str, Any]]:
+def list_apps(daemon: DaemonDep, who: PrincipalDep) -> list[AppBrief]:
     apps = daemon.store.list_apps()
     seen = [app for app in apps if who.scope == "admin" or who.app == app.name]
     return apps_view(daemon.store, daemon.settings, seen)
 
 
 @router.get("/apps/{name}")
-def get_app(name: str, daemon: DaemonDep, who: PrincipalDep) -> dict[str, Any]:
+def get_app(name: str, daemon: DaemonDep, who: PrincipalDep) -> AppView:
     return app_view(daemon.store, daemon.settings, app_for(daemon, who, name))
 
 
 @router.get("/apps/{name}/releases")
-def list_releases(name: str, daemon: DaemonDep, who: PrincipalDep) -> list[dict[str, Any]]:
+def list_releases(name: str, daemon: DaemonDep, who: PrincipalDep) -> list[ReleaseDetail]:
     app = app_for(daemon, who, name)
     return [release_view(daemon.store, release) for release in daemon.store.releases(app)]
 
 
 @router.get("/apps/{name}/releases/{number}")
-def get_release(name: str, number: Number, daemon: DaemonDep, who: PrincipalDep) -> dict[str, Any]:
+def get_release(name: str, number: Number, daemon: DaemonDep, who: PrincipalDep) -> ReleaseWithLog:
     app = app_for(daemon, who, name)
-    release = daemon.store.release_by_number(app, number)
-    return {**release_view(daemon.store, release), "log": daemon.store.log_lines(release.pk)}
+    return release_with_log(daemon.store, daemon.store.release_by_number(app, number))

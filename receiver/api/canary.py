@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from pipeline.deploy import operations
 from pipeline.errors import Conflict
 from pipeline.release.states import ReleaseState as S
 from receiver.api.apps import DaemonDep, PrincipalDep, app_for
-from receiver.api.views import release_view
+from receiver.api.views import ReleaseDetail, release_view
 from receiver.daemon import Daemon
 from receiver.problems import ERROR_RESPONSES
 
@@ -18,7 +16,7 @@ router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 DECIDED_WAIT_SECONDS = 60.0
 
 
-def _decide(daemon: Daemon, name: str, decision: str) -> dict[str, Any]:
+def _decide(daemon: Daemon, name: str, decision: str) -> ReleaseDetail:
     """Hand the decision to the app's running canary, and answer once its deploy has ended."""
     app = daemon.store.get_app(name)
     running = daemon.store.newest_in(app, S.CANARY)
@@ -31,7 +29,7 @@ def _decide(daemon: Daemon, name: str, decision: str) -> dict[str, Any]:
 
 
 @router.post("/apps/{name}/canary/promote")
-def promote(name: str, daemon: DaemonDep, who: PrincipalDep) -> dict[str, Any]:
+def promote(name: str, daemon: DaemonDep, who: PrincipalDep) -> ReleaseDetail:
     """Promote the running canary now: 100 % of the requests to the new release."""
     who.require_admin()
     app_for(daemon, who, name)
@@ -39,7 +37,7 @@ def promote(name: str, daemon: DaemonDep, who: PrincipalDep) -> dict[str, Any]:
 
 
 @router.post("/apps/{name}/canary/abort")
-def abort(name: str, daemon: DaemonDep, who: PrincipalDep) -> dict[str, Any]:
+def abort(name: str, daemon: DaemonDep, who: PrincipalDep) -> ReleaseDetail:
     """Withdraw the running canary now; the new release fails at step canary."""
     who.require_admin()
     app_for(daemon, who, name)

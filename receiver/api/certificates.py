@@ -3,13 +3,12 @@ upload for their hosts instead of ordering one from the ACME CA (admin only)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Response
 
 from pipeline.hosting import uploads
-from pipeline.sqlite.models import Certificate
+from pipeline.sqlite.models import CertificateSource, CertificateState
 from receiver.api.apps import Body, DaemonDep, PrincipalDep
+from receiver.api.views import View
 from receiver.problems import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
@@ -20,25 +19,36 @@ class CertificateUpload(Body):
     key: str  # PEM, unencrypted
 
 
-def certificate_view(record: Certificate) -> dict[str, Any]:
-    fields = ("host", "source", "state", "expires_at", "reason", "retry_at", "updated_at")
-    return {name: getattr(record, name) for name in fields}
+class CertificateSeen(View):
+    """A host's certificate as the daemon last saw it; for a host it has not seen yet (its
+    router is ordering one), pending, without `retry_at` and `updated_at`."""
+
+    source: CertificateSource
+    state: CertificateState
+    expires_at: float | None
+    reason: str | None  # failed: why the CA refused
+    retry_at: float | None
+    updated_at: float | None
+
+
+class CertificateView(CertificateSeen):
+    host: str
 
 
 @router.get("/certificates")
-def list_certificates(daemon: DaemonDep, who: PrincipalDep) -> list[dict[str, Any]]:
+def list_certificates(daemon: DaemonDep, who: PrincipalDep) -> list[CertificateView]:
     who.require_admin()
-    return [certificate_view(c) for c in daemon.store.certificates.by_host().values()]
+    return [CertificateView.model_validate(c) for c in daemon.store.certificates.by_host().values()]
 
 
 @router.put("/certificates/{host}")
 def upload_certificate(
     host: str, body: CertificateUpload, daemon: DaemonDep, who: PrincipalDep
-) -> dict[str, Any]:
+) -> CertificateView:
     """Served for the host once Traefik presents it; the host's router stops ordering one."""
     who.require_admin()
     record = uploads.upload(daemon.settings, daemon.store, host, body.certificate, body.key)
-    return certificate_view(record)
+    return CertificateView.model_validate(record)
 
 
 @router.delete("/certificates/{host}", status_code=204)

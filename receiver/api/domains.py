@@ -3,15 +3,17 @@ the certificate of each host when HTTPS is on."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter
 from pydantic import Field
 
 from pipeline.hosting import sites
-from pipeline.sqlite.models import Certificate
+from pipeline.sqlite.models import Certificate, CertificateSource, CertificateState
 from pipeline.traefik.documents import MAX_HSTS_SECONDS, Site
 from receiver.api.apps import Body, DaemonDep, PrincipalDep, app_for
+from receiver.api.certificates import CertificateSeen
+from receiver.api.views import View
 from receiver.daemon import Daemon
 from receiver.problems import ERROR_RESPONSES
 
@@ -27,44 +29,65 @@ class HttpsRequest(Body):
     hsts_seconds: Annotated[int, Field(ge=0, le=MAX_HSTS_SECONDS)] | None = None
 
 
-def domains_view(daemon: Daemon, site: Site) -> dict[str, Any]:
+class HostView(View):
+    host: str
+    certificate: CertificateSeen | None  # None without HTTPS
+
+
+class DomainsView(View):
+    """The app's hosts, the default one first, and its HTTPS choices."""
+
+    app: str
+    default: str
+    domains: list[str]  # besides the default
+    https: bool
+    redirect: bool
+    hsts_seconds: int
+    hosts: list[HostView]
+
+
+def domains_view(daemon: Daemon, site: Site) -> DomainsView:
     """The app's hosts, each with its certificate as last seen (None without HTTPS), and
     its HTTPS choices."""
     certificates = daemon.store.certificates.by_host() if site.https else {}
     app = daemon.store.get_app(site.app)
-    return {
-        "app": site.app,
-        "default": site.hosts[0],
-        "domains": list(site.hosts[1:]),
-        "https": site.https,
-        "redirect": app.https_redirect,
-        "hsts_seconds": app.hsts_seconds,
-        "hosts": [
-            {"host": host, "certificate": certificate_view(certificates.get(host), site.https)}
+    return DomainsView(
+        app=site.app,
+        default=site.hosts[0],
+        domains=list(site.hosts[1:]),
+        https=site.https,
+        redirect=app.https_redirect,
+        hsts_seconds=app.hsts_seconds,
+        hosts=[
+            HostView(host=host, certificate=certificate_view(certificates.get(host), site.https))
             for host in site.hosts
         ],
-    }
+    )
 
 
-def certificate_view(record: Certificate | None, https: bool) -> dict[str, Any] | None:
+def certificate_view(record: Certificate | None, https: bool) -> CertificateSeen | None:
     if not https:
         return None
     if record is None:  # not seen by the watch yet: its router orders one
-        return {"source": "acme", "state": "pending", "expires_at": None, "reason": None}
-    view = {k: getattr(record, k) for k in ("source", "state", "expires_at", "reason")}
-    return {**view, "retry_at": record.retry_at, "updated_at": record.updated_at}
+        return CertificateSeen(
+            source=CertificateSource.ACME,
+            state=CertificateState.PENDING,
+            expires_at=None,
+            reason=None,
+            retry_at=None,
+            updated_at=None,
+        )
+    return CertificateSeen.model_validate(record)
 
 
 @router.get("/apps/{name}/domains")
-def list_domains(name: str, daemon: DaemonDep, who: PrincipalDep) -> dict[str, Any]:
+def list_domains(name: str, daemon: DaemonDep, who: PrincipalDep) -> DomainsView:
     app = app_for(daemon, who, name)
     return domains_view(daemon, sites.site_of(daemon.settings, daemon.store, app))
 
 
 @router.post("/apps/{name}/domains", status_code=201)
-def add_domain(
-    name: str, body: DomainRequest, daemon: DaemonDep, who: PrincipalDep
-) -> dict[str, Any]:
+def add_domain(name: str, body: DomainRequest, daemon: DaemonDep, who: PrincipalDep) -> DomainsView:
     """Served at once, without a deploy; a host another app has is a 409 naming it."""
     who.require_admin()  # a host is claimed across apps, like the tokens that may deploy them
     app = app_for(daemon, who, name)
@@ -72,9 +95,7 @@ def add_domain(
 
 
 @router.patch("/apps/{name}/https")
-def set_https(
-    name: str, body: HttpsRequest, daemon: DaemonDep, who: PrincipalDep
-) -> dict[str, Any]:
+def set_https(name: str, body: HttpsRequest, daemon: DaemonDep, who: PrincipalDep) -> DomainsView:
     """Redirect plain HTTP to HTTPS once a host has its certificate (on by default), and
     HSTS; applied at once to the app's hosts."""
     who.require_admin()
@@ -84,7 +105,7 @@ def set_https(
 
 
 @router.delete("/apps/{name}/domains/{host}")
-def remove_domain(name: str, host: str, daemon: DaemonDep, who: PrincipalDep) -> dict[str, Any]:
+def remove_domain(name: str, host: str, daemon: DaemonDep, who: PrincipalDep) -> DomainsView:
     who.require_admin()
     app = app_for(daemon, who, name)
     return domains_view(daemon, sites.remove_domain(daemon.settings, daemon.store, app, host))

@@ -4,7 +4,7 @@ and the containers of its live release with their state."""
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
@@ -13,9 +13,10 @@ from pydantic import Field, Strict
 from pipeline.errors import TempsError
 from pipeline.release import formation
 from pipeline.release.records import WEB
-from pipeline.sqlite.models import App
+from pipeline.sqlite.models import App, Counts
 from pipeline.supervision.scale import scale
 from receiver.api.apps import DaemonDep, PrincipalDep, app_for
+from receiver.api.views import View
 from receiver.daemon import Daemon
 from receiver.problems import ERROR_RESPONSES
 
@@ -26,7 +27,28 @@ router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 FormationRequest = dict[Annotated[str, Field(max_length=64)], Annotated[int, Strict()]]
 
 
-def formation_view(daemon: Daemon, app: App) -> dict[str, Any]:
+class ContainerView(View):
+    """One container of the live release, as Docker sees it now."""
+
+    process: str
+    container: str
+    host_port: int | None  # web containers only
+    node: str | None  # where it runs, when the runtime says
+    release: str | None  # "v<number>"
+    state: str  # Docker's: created, running, restarting, exited, dead; or missing
+    restarts: int
+    uptime: float | None  # seconds, while running
+
+
+class FormationView(View):
+    app: str
+    formation: Counts  # what the app's releases run from now on
+    live_release: str | None
+    live_formation: Counts | None  # what its live release runs
+    containers: list[ContainerView]
+
+
+def formation_view(daemon: Daemon, app: App) -> FormationView:
     live = daemon.store.live_release(app)
     slot = formation.slot_of(live) if live is not None else None
     web = [(WEB, i.container, i.host_port) for i in slot.instances] if slot else []
@@ -39,30 +61,28 @@ def formation_view(daemon: Daemon, app: App) -> dict[str, Any]:
         state = daemon.runtime.state(name)
         started = state.started_at
         containers.append(
-            {
-                "process": process,
-                "container": name,
-                "host_port": port,
-                "node": node_of.get(name),
-                "release": f"v{live.number}" if live else None,
-                "state": state.status,
-                "restarts": state.restarts,
-                "uptime": round(now - started, 1)
-                if started and state.status == "running"
-                else None,
-            }
+            ContainerView(
+                process=process,
+                container=name,
+                host_port=port,
+                node=node_of.get(name),
+                release=f"v{live.number}" if live else None,
+                state=state.status,
+                restarts=state.restarts,
+                uptime=round(now - started, 1) if started and state.status == "running" else None,
+            )
         )
-    return {
-        "app": app.name,
-        "formation": formation.checked(app.formation, {}),
-        "live_release": f"v{live.number}" if live else None,
-        "live_formation": live.formation if live else None,
-        "containers": containers,
-    }
+    return FormationView(
+        app=app.name,
+        formation=formation.checked(app.formation, {}),
+        live_release=f"v{live.number}" if live else None,
+        live_formation=live.formation if live else None,
+        containers=containers,
+    )
 
 
 @router.get("/apps/{name}/formation")
-async def get_formation(name: str, daemon: DaemonDep, who: PrincipalDep) -> dict[str, Any]:
+async def get_formation(name: str, daemon: DaemonDep, who: PrincipalDep) -> FormationView:
     # Docker is asked about each container: not on the event loop.
     app = await run_in_threadpool(app_for, daemon, who, name)
     return await run_in_threadpool(formation_view, daemon, app)
@@ -71,7 +91,7 @@ async def get_formation(name: str, daemon: DaemonDep, who: PrincipalDep) -> dict
 @router.patch("/apps/{name}/formation")
 def set_formation(
     name: str, body: FormationRequest, daemon: DaemonDep, who: PrincipalDep
-) -> dict[str, Any]:
+) -> FormationView:
     """The formation of the app's live release, changed at once without a release (added
     containers are gated before they are routed, removed ones drained), and of its next ones."""
     who.require_admin()

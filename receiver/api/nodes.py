@@ -3,11 +3,9 @@ and this home's containers on it. Admin only: it maps the infrastructure."""
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
-
 from fastapi import APIRouter
 
+from pipeline.runtime import Node
 from receiver.api.apps import DaemonDep, PrincipalDep
 from receiver.problems import ERROR_RESPONSES
 
@@ -15,6 +13,6 @@ router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 
 
 @router.get("/nodes")
-def list_nodes(daemon: DaemonDep, who: PrincipalDep) -> list[dict[str, Any]]:
+def list_nodes(daemon: DaemonDep, who: PrincipalDep) -> list[Node]:
     who.require_admin()
-    return [dataclasses.asdict(node) for node in daemon.runtime.nodes()]
+    return daemon.runtime.nodes()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Response
 
 from pipeline.errors import InvalidInput
-from pipeline.sqlite.models import Scope, Token
+from pipeline.sqlite.models import Scope
 from receiver.api.apps import Body, DaemonDep, Number, PrincipalDep, validate_app_name
+from receiver.api.views import View
 from receiver.auth import new_token
 from receiver.problems import ERROR_RESPONSES
 
@@ -21,19 +22,21 @@ class TokenRequest(Body):
     app: str | None = None
 
 
-def token_view(row: Token) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "name": row.name,
-        "scope": row.scope,
-        "app": row.app,
-        "created_at": row.created_at,
-        "revoked_at": row.revoked_at,
-    }
+class TokenView(View):
+    id: int
+    name: str
+    scope: Scope
+    app: str | None  # the one app a deploy token may act on
+    created_at: float
+    revoked_at: float | None
+
+
+class NewToken(TokenView):
+    token: str  # shown this once; only its hash is kept
 
 
 @router.post("/tokens", status_code=201)
-def create_token(body: TokenRequest, daemon: DaemonDep, who: PrincipalDep) -> dict[str, Any]:
+def create_token(body: TokenRequest, daemon: DaemonDep, who: PrincipalDep) -> NewToken:
     who.require_admin()
     if not 1 <= len(body.name) <= 64 or not body.name.isprintable():
         raise InvalidInput("a token name is 1 to 64 printable characters")
@@ -45,13 +48,13 @@ def create_token(body: TokenRequest, daemon: DaemonDep, who: PrincipalDep) -> di
         raise InvalidInput("an admin token covers every app; leave out 'app'")
     secret = new_token()
     row = daemon.store.add_token(body.name, secret, Scope(body.scope), body.app)
-    return {**token_view(row), "token": secret}
+    return NewToken(**dict(TokenView.model_validate(row)), token=secret)
 
 
 @router.get("/tokens")
-def list_tokens(daemon: DaemonDep, who: PrincipalDep) -> list[dict[str, Any]]:
+def list_tokens(daemon: DaemonDep, who: PrincipalDep) -> list[TokenView]:
     who.require_admin()
-    return [token_view(row) for row in daemon.store.token_hashes()]
+    return [TokenView.model_validate(row) for row in daemon.store.token_hashes()]
 
 
 @router.delete("/tokens/{token_id}", status_code=204)

@@ -1,49 +1,120 @@
-"""How records look in the API."""
+"""How records look in the API: the models of its answers, and the functions that build them.
+
+The dashboard renders the same models (receiver.dashboard), so a page shows what the API
+answers. A release's `slot`, `traffic` and `config` are the records it is stored with
+(pipeline.release.records, pipeline.app.config), not copies of them.
+"""
 
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from collections.abc import Mapping
+from typing import TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, JsonValue, computed_field
 
+from pipeline.app.config import AppConfig
+from pipeline.release.records import SlotRecord, TrafficRecord
 from pipeline.release.states import ReleaseState
 from pipeline.settings import Settings
-from pipeline.sqlite.models import App, Release, ReleaseEvent
+from pipeline.sqlite.models import App, Counts, Release, ReleaseEvent, ReleaseSource
 from pipeline.sqlite.store import Store
 
 
-def release_view(store: Store, release: Release, *, events: bool = True) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "number": release.number,
-        "version": f"v{release.number}",
-        "state": release.state,
-        "source": release.source,
-        "rollback_of": release.rollback_of,
-        "commit": release.commit,
-        "image": release.image,
-        "strategy": release.strategy,
-        "container": release.container,
-        "host_port": release.host_port,
-        "formation": release.formation,
-        "slot": _document(release.slot),
-        "failure_reason": release.failure_reason,
-        "failed_step": release.failed_step,
-        "log_tail": release.log_tail,
-        "config": release.config.to_dict(),
-        "traffic": _document(release.traffic),
-        "created_at": release.created_at,
-        "updated_at": release.updated_at,
-    }
-    if events:
-        history = store.events(release.pk)
-        view["events"] = [{"state": e.state, "was": e.was, "at": e.at} for e in history]
-        view["timings"] = step_timings(history)
-    return view
+class View(BaseModel):
+    """An answer of the API. Built from records (`from_attributes`) or their columns; every
+    field is always in the answer, null when it has no value."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
 
 
-def _document(record: BaseModel | None) -> Any:
-    return None if record is None else record.model_dump(mode="json", exclude_none=True)
+class ReleaseBrief(View):
+    """A release in brief (`Store.newest_briefs`): what it is and where it runs, without its
+    configuration, traffic record and containers."""
+
+    number: int
+    state: ReleaseState
+    source: ReleaseSource
+    rollback_of: int | None
+    commit: str
+    image: str | None
+    strategy: str
+    container: str | None  # its first web container
+    host_port: int | None
+    failure_reason: str | None
+    failed_step: str | None
+    created_at: float
+    updated_at: float
+
+    @computed_field  # type: ignore[prop-decorator]  # mypy takes no decorator over a property
+    @property
+    def version(self) -> str:
+        return f"v{self.number}"
+
+
+class ReleaseView(ReleaseBrief):
+    """A release with what it ran: its formation, containers, configuration and traffic."""
+
+    formation: Counts | None  # None: recorded before formations, one web container
+    slot: SlotRecord | None
+    log_tail: str | None
+    config: AppConfig
+    traffic: TrafficRecord | None
+
+
+class EventView(View):
+    state: ReleaseState
+    was: ReleaseState | None
+    at: float
+
+
+class ReleaseDetail(ReleaseView):
+    """A release with its state changes and the seconds it spent in each state."""
+
+    events: list[EventView]
+    timings: dict[str, float]
+
+
+class ReleaseWithLog(ReleaseDetail):
+    log: list[str]
+
+
+class AppBrief(View):
+    """An app as a list shows it, its live release in brief."""
+
+    name: str
+    created_at: float
+    url: str
+    domains: list[str]
+    git_url: str
+    live_release: ReleaseBrief | None
+
+
+class AppView(AppBrief):
+    live_release: ReleaseView | None
+
+
+class AppWithSettings(AppView):
+    settings: dict[str, JsonValue]  # the temps.toml keys set through the API
+
+
+A = TypeVar("A", bound=AppBrief)
+
+
+def release_view(store: Store, release: Release) -> ReleaseDetail:
+    return ReleaseDetail.model_validate(_with_history(store, release))
+
+
+def release_with_log(store: Store, release: Release) -> ReleaseWithLog:
+    log = store.log_lines(release.pk)
+    return ReleaseWithLog.model_validate(_with_history(store, release) | {"log": log})
+
+
+def _with_history(store: Store, release: Release) -> dict[str, object]:
+    """The release's columns, its state changes and the seconds spent in each state."""
+    history = store.events(release.pk)
+    columns = {name: getattr(release, name) for name in ReleaseView.model_fields}
+    return columns | {"events": history, "timings": step_timings(history)}
 
 
 def step_timings(history: list[ReleaseEvent]) -> dict[str, float]:
@@ -54,35 +125,35 @@ def step_timings(history: list[ReleaseEvent]) -> dict[str, float]:
     return timings
 
 
-def app_view(store: Store, settings: Settings, app: App) -> dict[str, Any]:
+def app_view(store: Store, settings: Settings, app: App) -> AppView:
     live = store.live_release(app)
-    view = release_view(store, live, events=False) if live else None
-    return _app(settings, app, view, store.domains.of(app))
+    view = ReleaseView.model_validate(live) if live else None
+    return _app(AppView, settings, app, store.domains.of(app), view)
 
 
-def apps_view(store: Store, settings: Settings, apps: list[App]) -> list[dict[str, Any]]:
-    """`app_view` of many apps, each live release in brief (`brief_view`), from three queries
-    whatever their number."""
+def apps_view(store: Store, settings: Settings, apps: list[App]) -> list[AppBrief]:
+    """The apps, each live release in brief (`brief_view`), from three queries whatever
+    their number."""
     live, domains = store.newest_briefs(ReleaseState.LIVE), store.domains.by_app()
     return [
-        _app(settings, app, brief_view(live.get(app.pk)), domains.get(app.pk, [])) for app in apps
+        _app(AppBrief, settings, app, domains.get(app.pk, []), brief_view(live.get(app.pk)))
+        for app in apps
     ]
 
 
-def brief_view(brief: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A release in brief (`Store.newest_briefs`): what it is and where it runs, without its
-    configuration, traffic report and containers."""
-    return {**brief, "version": f"v{brief['number']}"} if brief else None
+def brief_view(brief: Mapping[str, object] | None) -> ReleaseBrief | None:
+    """A release's columns in brief (`Store.newest_briefs`) as its view."""
+    return ReleaseBrief.model_validate(brief) if brief else None
 
 
 def _app(
-    settings: Settings, app: App, live: dict[str, Any] | None, domains: list[str]
-) -> dict[str, Any]:
-    return {
-        "name": app.name,
-        "created_at": app.created_at,
-        "url": settings.app_url(app.name),
-        "domains": domains,
-        "git_url": f"{settings.listen.url}/{app.name}.git",
-        "live_release": live,
-    }
+    view: type[A], settings: Settings, app: App, domains: list[str], live: ReleaseBrief | None
+) -> A:
+    return view(
+        name=app.name,
+        created_at=app.created_at,
+        url=settings.app_url(app.name),
+        domains=domains,
+        git_url=f"{settings.listen.url}/{app.name}.git",
+        live_release=live,
+    )

@@ -7,10 +7,10 @@ upstream repository and deploys it through the same pipeline as a push.
 from __future__ import annotations
 
 import hashlib
+from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 
 from pipeline.app import webhooks
@@ -18,11 +18,34 @@ from pipeline.app.webhooks import PushEvent
 from pipeline.errors import Conflict, InvalidInput, RuntimeUnavailable, TooLarge, Unauthorized
 from pipeline.sqlite.models import App, ReleaseSource
 from receiver.api.apps import daemon_of
-from receiver.api.views import release_view
+from receiver.api.views import ReleaseDetail, View, release_view
 from receiver.daemon import Daemon
-from receiver.problems import ERROR_RESPONSES
+from receiver.problems import ERROR_RESPONSES, Responses
 
 router = APIRouter(prefix="/hooks", responses=ERROR_RESPONSES)
+
+
+class Ping(View):
+    ok: Literal[True]
+    event: Literal["ping"]
+
+
+class Duplicate(View):
+    """A delivery seen before (a redelivery, or a replay under a new id): not acted on."""
+
+    duplicate: str  # its delivery id
+    deployed: Literal[False]
+
+
+class Ignored(View):
+    ignored: str  # why: the event, or the branch pushed
+
+
+# 200: a ping or a duplicate; 202: ignored, or the release it queued.
+Acknowledged = Ping | Duplicate | Ignored | ReleaseDetail
+ACCEPTED: Responses = {
+    202: {"model": Ignored | ReleaseDetail, "description": "Ignored, or queued as a release"}
+}
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -38,22 +61,29 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("/github/{name}")
-async def github(name: str, request: Request) -> JSONResponse:
+@router.post("/github/{name}", responses=ACCEPTED)
+async def github(name: str, request: Request, answer: Response) -> Acknowledged:
     daemon = daemon_of(request)
     body = await _body(request, daemon.settings.max_webhook_bytes)
     # The SQLite writes and Docker's ping block: off the event loop.
-    return await run_in_threadpool(_github, daemon, name, body, request.headers)
+    return _status(await run_in_threadpool(_github, daemon, name, body, request.headers), answer)
 
 
-@router.post("/gitlab/{name}")
-async def gitlab(name: str, request: Request) -> JSONResponse:
+@router.post("/gitlab/{name}", responses=ACCEPTED)
+async def gitlab(name: str, request: Request, answer: Response) -> Acknowledged:
     daemon = daemon_of(request)
     body = await _body(request, daemon.settings.max_webhook_bytes)
-    return await run_in_threadpool(_gitlab, daemon, name, body, request.headers)
+    return _status(await run_in_threadpool(_gitlab, daemon, name, body, request.headers), answer)
 
 
-def _github(daemon: Daemon, name: str, body: bytes, headers: Headers) -> JSONResponse:
+def _status(acknowledged: Acknowledged, answer: Response) -> Acknowledged:
+    """202 for what was queued or ignored: acted on (or not) later, not while answering."""
+    if isinstance(acknowledged, Ignored | ReleaseDetail):
+        answer.status_code = 202
+    return acknowledged
+
+
+def _github(daemon: Daemon, name: str, body: bytes, headers: Headers) -> Acknowledged:
     app = daemon.store.get_app(name)
     if not app.webhook_secret_sealed:
         raise Unauthorized(f"app {name!r} has no webhook secret; set one through the API")
@@ -61,14 +91,14 @@ def _github(daemon: Daemon, name: str, body: bytes, headers: Headers) -> JSONRes
     webhooks.verify_github(secret, body, headers.get("x-hub-signature-256"))
     event = headers.get("x-github-event", "")
     if event == "ping":
-        return JSONResponse({"ok": True, "event": "ping"})
+        return Ping(ok=True, event="ping")
     delivery = _delivery_id(headers.get("x-github-delivery"), "X-GitHub-Delivery")
     if event != "push":
         return _ignored(daemon, app, "github", delivery, event, f"{event or 'unnamed'} event")
     return _queue(daemon, app, "github", delivery, body, webhooks.parse_github_push(body))
 
 
-def _gitlab(daemon: Daemon, name: str, body: bytes, headers: Headers) -> JSONResponse:
+def _gitlab(daemon: Daemon, name: str, body: bytes, headers: Headers) -> Acknowledged:
     app = daemon.store.get_app(name)
     if not app.webhook_secret_hash:
         raise Unauthorized(f"app {name!r} has no webhook secret; set one through the API")
@@ -92,25 +122,25 @@ def _delivery_id(value: str | None, header: str) -> str:
 
 def _ignored(
     daemon: Daemon, app: App, provider: str, delivery: str, event: str, why: str
-) -> JSONResponse:
+) -> Ignored:
     claimed = daemon.store.deliveries.claim(app, provider, delivery, event)
     if claimed is not None:
         daemon.store.deliveries.settle(claimed, f"ignored: {why}")
-    return JSONResponse({"ignored": why}, status_code=202)
+    return Ignored(ignored=why)
 
 
 def _queue(
     daemon: Daemon, app: App, provider: str, delivery: str, body: bytes, push: PushEvent
-) -> JSONResponse:
+) -> Acknowledged:
     digest = hashlib.sha256(body).hexdigest()
     claimed = daemon.store.deliveries.claim(app, provider, delivery, "push", digest)
     if claimed is None:
         # The same id (a redelivery) or the same signed body under a new id (a replay).
-        return JSONResponse({"duplicate": delivery, "deployed": False})
+        return Duplicate(duplicate=delivery, deployed=False)
     why = push.ignored_because(app.branch)
     if why is not None:
         daemon.store.deliveries.settle(claimed, f"ignored: {why}")
-        return JSONResponse({"ignored": why}, status_code=202)
+        return Ignored(ignored=why)
     if not app.repo_url:
         # The upstream is an admin's choice, never the payload's: a payload may name any host.
         daemon.store.deliveries.forget(claimed)  # once the URL is set, a retry deploys
@@ -125,4 +155,4 @@ def _queue(
         daemon.store.deliveries.forget(claimed)
         raise
     daemon.store.deliveries.settle(claimed, "queued", release.id)
-    return JSONResponse(release_view(daemon.store, release), status_code=202)
+    return release_view(daemon.store, release)

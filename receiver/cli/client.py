@@ -21,9 +21,10 @@ class Client:
             headers={"Authorization": f"Bearer {token}"},
         )
 
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def call(self, method: str, path: str, json: object = None) -> Any:
+        """The JSON of the API's answer (models in receiver.api), None for an empty one."""
         try:
-            response = self.http.request(method, path, **kwargs)
+            response = self.http.request(method, path, json=json)
         except httpx.HTTPError as exc:
             sys.exit(f"temps: cannot reach the daemon at {self.http.base_url}: {exc}")
         if response.status_code >= 400:

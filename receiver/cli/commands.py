@@ -6,17 +6,19 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pipeline.deploy.strategies import Strategy
 from receiver.cli import hosting
 from receiver.cli.client import Client, token_for
+from receiver.cli.serve import Commands
 
 
-def add_client_commands(commands: Any, env: Any) -> None:
+def add_client_commands(commands: Commands, env: Callable[[str, str], str]) -> None:
     def client_parser(name: str, help_text: str) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text)
+        parser = commands.add_parser(name, help=help_text)
         parser.add_argument(
             "--url",
             default=env("URL", "http://" + env("LISTEN", "127.0.0.1:7000")),
@@ -192,7 +194,7 @@ def _release_line(release: dict[str, Any]) -> None:
         sys.exit(1)
 
 
-def _print(value: Any) -> None:
+def _print(value: object) -> None:
     print(json.dumps(value, indent=2))
 
 

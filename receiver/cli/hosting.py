@@ -82,7 +82,7 @@ def _domains(client: Client, args: argparse.Namespace) -> None:
 
 
 def _https(client: Client, args: argparse.Namespace) -> None:
-    body: dict[str, Any] = {}
+    body: dict[str, bool | int] = {}
     if args.redirect:
         body["redirect"] = args.redirect == "on"
     if args.hsts is not None:

@@ -13,7 +13,7 @@ import argparse
 import functools
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TypeAlias
 
 from pydantic import AliasChoices, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
@@ -55,14 +55,14 @@ def worded(error: ErrorDetails) -> str:
 
 
 @functools.cache
-def _adapter(field: str) -> TypeAdapter[Any]:
+def _adapter(field: str) -> TypeAdapter[object]:
     return TypeAdapter(Settings.model_fields[field].rebuild_annotation())
 
 
-def _reader(field: str) -> Callable[[str], Any]:
+def _reader(field: str) -> Callable[[str], object]:
     """The flag's type: its text read as the field's annotation reads it."""
 
-    def read(text: str) -> Any:
+    def read(text: str) -> object:
         try:
             return _adapter(field).validate_python(text)
         except ValidationError as exc:
@@ -76,7 +76,12 @@ def _shown(info: FieldInfo) -> str:
     return "none" if default in (None, "", ()) else str(default)
 
 
-def add_serve_command(commands: Any) -> None:
+# What `ArgumentParser.add_subparsers` returns: each command adds its parser to it (generic
+# only to type checkers, hence the quotes).
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def add_serve_command(commands: Commands) -> None:
     serve = commands.add_parser("serve", help="run the daemon (API, git, deploy worker, Traefik)")
     limits = serve.add_argument_group(Flag.LIMIT.value)
     for name, info in flag_fields().items():

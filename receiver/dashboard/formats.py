@@ -9,12 +9,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import quote
 
-from pipeline.release.records import WEB
+from pipeline.release import records
+from pipeline.release.records import WEB, TrafficRecord
 from pipeline.release.states import IN_FLIGHT
 from pipeline.release.states import ReleaseState as S
+from receiver.api.views import ReleaseBrief
 
 
 def path(*segments: object) -> str:
@@ -137,19 +138,17 @@ def step_breakdown(timings: Mapping[str, float]) -> str:
     )
 
 
-def source_label(release: Mapping[str, Any]) -> str:
-    source = str(release.get("source") or "")
-    rollback_of = release.get("rollback_of")
-    if source == "rollback" and rollback_of:
-        return f"rollback of v{rollback_of}"
-    return {"config": "config change"}.get(source, source)
+def source_label(release: ReleaseBrief) -> str:
+    if release.source == "rollback" and release.rollback_of:
+        return f"rollback of v{release.rollback_of}"
+    return {"config": "config change"}.get(release.source, release.source)
 
 
 def step_label(state: str | None) -> str:
     return STEP_LABELS.get(state or "", state or "?")
 
 
-def formation_label(formation: Mapping[str, Any] | None) -> str:
+def formation_label(formation: Mapping[str, int] | None) -> str:
     """`web=3 worker=1`, web first. A release recorded before formations (None) ran one web
     container."""
     counts = {WEB: 1, **(formation or {})}
@@ -164,8 +163,8 @@ def container_tone(state: str) -> str:
     return CONTAINER_TONES.get(state, "muted")
 
 
-def can_roll_back(release: Mapping[str, Any]) -> bool:
-    return release["state"] in ROLLBACK_TARGETS and bool(release.get("image"))
+def can_roll_back(release: ReleaseBrief) -> bool:
+    return release.state in ROLLBACK_TARGETS and bool(release.image)
 
 
 @dataclass(frozen=True)
@@ -178,25 +177,22 @@ class Traffic:
     detail: str
 
 
-def traffic(report: object) -> Traffic | None:
+def traffic(report: TrafficRecord | None) -> Traffic | None:
     """The switch's traffic report in words; None when there is no report, as for a canary
     withdrawn (or still running) before any switch: its record holds only the canary's."""
-    if not isinstance(report, Mapping) or set(report) <= {"canary"}:
+    if report is None or (not report.switched and report.drain is None):
         return None
-    requests, errors = _count(report.get("requests")), _count(report.get("errors"))
-    window, before = report.get("window_seconds"), report.get("before")
+    requests, errors = report.requests or 0, report.errors or 0
     details = []
-    if isinstance(window, int | float):
-        details.append(f"over {seconds(float(window))}")
-    if isinstance(before, Mapping):
-        earlier = _count(before.get("errors")), _count(before.get("requests"))
-        details.append(f"before: {earlier[0]:,} of {earlier[1]:,}")
-    drain = report.get("drain")
-    if isinstance(drain, Mapping) and isinstance(drain.get("seconds"), int | float):
-        cut = "" if drain.get("complete") else " (drain_timeout)"
+    if report.window_seconds is not None:
+        details.append(f"over {seconds(report.window_seconds)}")
+    if report.before is not None:
+        details.append(f"before: {report.before.errors:,} of {report.before.requests:,}")
+    if report.drain is not None:
+        drain = report.drain
+        cut = "" if drain.complete else " (drain_timeout)"
         details.append(
-            f"drained {seconds(float(drain['seconds']))}{cut}, "
-            f"{_plural(_count(drain.get('finished')), 'request')} finished"
+            f"drained {seconds(drain.seconds)}{cut}, {_plural(drain.finished, 'request')} finished"
         )
     return Traffic(
         tone="bad" if errors else "ok",
@@ -210,18 +206,14 @@ def _plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
-def _count(value: object) -> int:
-    return value if isinstance(value, int) else 0
-
-
 def percent(rate: float) -> str:
     """A share as a percentage: 0.0333 is `3.3%`."""
     return f"{rate * 100:.1f}%"
 
 
-def milliseconds(value: object) -> str:
+def milliseconds(value: float | None) -> str:
     """A latency in ms, to three figures or so; `-` without a sample (None)."""
-    if not isinstance(value, int | float):
+    if value is None:
         return "-"
     if value < 1:
         return f"{value:.2f}"
@@ -260,53 +252,40 @@ class Canary:
     hurt: str | None  # withdrawn: `4 of 130 requests` failed on the canary until then
 
 
-def canary(report: object) -> Canary | None:
+def canary(report: TrafficRecord | None) -> Canary | None:
     """The canary's figures in the release's traffic record; None when it ran no canary."""
-    figures = report.get("canary") if isinstance(report, Mapping) else None
-    if not isinstance(figures, Mapping):
+    figures = report.canary if report is not None else None
+    if figures is None:
         return None
-    decision = str(figures.get("decision") or "")
-    steps = figures.get("steps")
-    requests = figures.get("requests_until_withdrawn")
-    errors = figures.get("errors_until_withdrawn")
+    requests, errors = figures.requests_until_withdrawn, figures.errors_until_withdrawn
     hurt = None
-    if isinstance(requests, int) and isinstance(errors, int):
+    if requests is not None and errors is not None:
         hurt = f"{errors:,} of {_plural(requests, 'request')}"
     return Canary(
-        decision=decision,
-        tone=CANARY_TONES.get(decision, "muted"),
-        reason=str(figures.get("reason") or ""),
-        steps=tuple(_canary_step(s) for s in _items(steps) if isinstance(s, Mapping)),
+        decision=figures.decision,
+        tone=CANARY_TONES.get(figures.decision, "muted"),
+        reason=figures.reason,
+        steps=tuple(_canary_step(step) for step in figures.steps),
         hurt=hurt,
     )
 
 
-def _items(value: object) -> list[object]:
-    return value if isinstance(value, list) else []
-
-
-def _canary_step(step: Mapping[str, Any]) -> CanaryStep:
-    weight, spent = step.get("weight"), step.get("seconds")
+def _canary_step(step: records.CanaryStep) -> CanaryStep:
     return CanaryStep(
-        weight=f"{weight:g}%" if isinstance(weight, int | float) else "?",
-        seconds=seconds(float(spent)) if isinstance(spent, int | float) else "-",
-        canary=_served(step.get("canary")),
-        live=_served(step.get("live")),
-        passed=step.get("passed") is True,
-        reason=str(step.get("reason") or ""),
+        weight=f"{step.weight:g}%",
+        seconds=seconds(step.seconds),
+        canary=_served(step.canary),
+        live=_served(step.live),
+        passed=step.passed,
+        reason=step.reason,
     )
 
 
-def _served(side: object) -> Served:
-    figures: Mapping[str, Any] = side if isinstance(side, Mapping) else {}
-    requests, errors = _count(figures.get("requests")), _count(figures.get("errors"))
-    rate = figures.get("error_rate")
-    if not isinstance(rate, int | float):
-        rate = errors / requests if requests else 0.0
+def _served(side: records.Served) -> Served:
     return Served(
-        requests=f"{requests:,}",
-        errors=f"{errors:,}",
-        error_rate=percent(float(rate)),
-        p50=milliseconds(figures.get("p50_ms")),
-        p95=milliseconds(figures.get("p95_ms")),
+        requests=f"{side.requests:,}",
+        errors=f"{side.errors:,}",
+        error_rate=percent(side.error_rate),
+        p50=milliseconds(side.p50_ms),
+        p95=milliseconds(side.p95_ms),
     )

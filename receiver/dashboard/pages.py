@@ -1,16 +1,17 @@
 """The dashboard's pages as plain data: each names its template (templates/) and what it shows.
 
-Pages take the same dictionaries the API answers with (`receiver.api.views`), so the
-dashboard shows what the API shows, including keys that views gain later (`traffic`).
+Pages take the same models the API answers with (`receiver.api.views` and the views of
+domains and formation), so the dashboard shows what the API shows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-View = Mapping[str, Any]
+from receiver.api.domains import DomainsView
+from receiver.api.formation import FormationView
+from receiver.api.views import AppBrief, AppView, ReleaseBrief, ReleaseDetail
 
 
 @dataclass
@@ -36,17 +37,17 @@ def login_page(next_path: str, error: str | None = None) -> Page:
     return Page("login.html", {"next_path": next_path, "error": error})
 
 
-def apps_page(apps: Sequence[tuple[View, View | None]], api_url: str) -> Page:
+def apps_page(apps: Sequence[tuple[AppBrief, ReleaseBrief | None]], api_url: str) -> Page:
     """`apps`: each app's view with its newest release (or None)."""
     count = f"{len(apps)} app" + ("" if len(apps) == 1 else "s") if apps else ""
     return Page("apps.html", {"rows": apps, "count": count, "api_url": api_url})
 
 
 def app_page(
-    app: View,
-    releases: Sequence[View],
-    hosts: View | None = None,
-    processes: View | None = None,
+    app: AppView,
+    releases: Sequence[ReleaseDetail],
+    hosts: DomainsView | None = None,
+    processes: FormationView | None = None,
     processes_error: str | None = None,
 ) -> Page:
     """`hosts`: the app's domains view (receiver.api.domains), with each host's certificate.
@@ -55,7 +56,7 @@ def app_page(
     context = {
         "app": app,
         "releases": releases,
-        "hosts": hosts or {},
+        "hosts": hosts,
         "processes": processes,
         "processes_error": processes_error,
     }

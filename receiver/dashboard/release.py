@@ -7,9 +7,10 @@ timeline and status rendered from `timeline` for each chunk.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from receiver.api.views import AppView, ReleaseDetail
 from receiver.dashboard.formats import (
     canary,
     deploy_seconds,
@@ -18,7 +19,7 @@ from receiver.dashboard.formats import (
     step_label,
     tone,
 )
-from receiver.dashboard.pages import Page, View
+from receiver.dashboard.pages import Page
 
 MAX_LOG_LINES = 3000  # shown on the page; the raw log has them all
 
@@ -34,19 +35,23 @@ class Step:
 
 
 def release_page(
-    app: View, release: View, log: Sequence[str], position: int, following: bool, now: float
+    app: AppView,
+    release: ReleaseDetail,
+    log: Sequence[str],
+    position: int,
+    following: bool,
+    now: float,
 ) -> Page:
-    timings: Mapping[str, float] = release.get("timings") or {}
-    total = deploy_seconds(timings)
+    total = deploy_seconds(release.timings)
     shown = log[-MAX_LOG_LINES:]
     context = {
-        "app": app["name"],
+        "app": app.name,
         "release": release,
         "now": now,
         "following": following,
         "duration": seconds(total) if total is not None and not following else "—",
         "steps": timeline(release, following, now),
-        "canary": canary(release.get("traffic")),
+        "canary": canary(release.traffic),
         "position": position,
         "log": "\n".join(shown),
         "shown": len(shown),
@@ -55,16 +60,16 @@ def release_page(
     return Page("release.html", context)
 
 
-def timeline(release: View, following: bool, now: float) -> list[Step]:
+def timeline(release: ReleaseDetail, following: bool, now: float) -> list[Step]:
     """The release's steps with when each began and how long it took."""
-    events: Sequence[View] = release.get("events") or []
+    events = release.events
     steps = []
     for index, event in enumerate(events):
-        state, at = event["state"], float(event["at"])
+        state, at = event.state, event.at
         last = index == len(events) - 1
         current = last and following and is_running(state)
         if not last:
-            duration = seconds(float(events[index + 1]["at"]) - at)
+            duration = seconds(events[index + 1].at - at)
         else:
             duration = f"{seconds(now - at)} so far" if current else ""
         steps.append(

@@ -10,7 +10,6 @@ problem document.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -22,7 +21,7 @@ from pipeline.sqlite.models import App
 from pipeline.sqlite.store import hash_token
 from receiver.api.apps import Number, client_address, daemon_of
 from receiver.api.domains import domains_view
-from receiver.api.formation import formation_view
+from receiver.api.formation import FormationView, formation_view
 from receiver.api.views import app_view, apps_view, brief_view, release_view
 from receiver.auth import guarded_authenticate
 from receiver.daemon import Daemon
@@ -138,7 +137,7 @@ def app_page(name: str, request: Request) -> Response:
     return web.guarded(request, build)
 
 
-def _processes(daemon: Daemon, app: App) -> tuple[dict[str, Any] | None, str | None]:
+def _processes(daemon: Daemon, app: App) -> tuple[FormationView | None, str | None]:
     """The app's formation view, or why Docker could not give it: the rest of the page stands."""
     try:
         return formation_view(daemon, app), None
@@ -184,13 +183,13 @@ def _follow_log(name: str, number: int, request: Request, position: int) -> Resp
         return JSONResponse({"detail": str(error)}, status_code=status_for(error)[0])
     chunk = daemon.journal.follow(release_id, max(position, 0), FOLLOW_WAIT)
     view = release_view(daemon.store, daemon.store.get_release(release_id))
-    body: dict[str, Any] = {
+    body = {
         "lines": chunk.lines,
         "position": chunk.position,
         "done": chunk.done,
-        "state": view["state"],
+        "state": view.state,
         "timeline": part("timeline", release_pages.timeline(view, not chunk.done, time.time())),
-        "badge": part("badge", view["state"]),
+        "badge": part("badge", view.state),
     }
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 

@@ -22,6 +22,31 @@ from receiver.dashboard.session import Session
 router = APIRouter(include_in_schema=False)
 
 
+def _confirm(
+    session: Session,
+    name: str,
+    action: str,
+    verb: str,
+    question: str,
+    details: list[str],
+    **form: str,
+) -> HTMLResponse:
+    """The page that asks before `action` of app `name` starts (`verb`: "Roll back"); the
+    button says `submit` when given, else the verb, and `form` goes with the POST."""
+    submit = form.pop("submit", verb)
+    body = pages.confirm_page(
+        question=question,
+        details=details,
+        action=path("apps", name, action),
+        csrf=session.csrf,
+        fields=form,
+        submit=submit,
+        cancel=path("apps", name),
+    )
+    crumbs = [("Apps", web.HOME), (name, path("apps", name)), (verb, None)]
+    return web.html(web.frame(session, f"{verb} {name}", crumbs), body)
+
+
 @router.get("/dashboard/apps/{name}/rollback")
 def rollback_confirm(name: str, request: Request, release: QueryNumber) -> Response:
     def build(session: Session, daemon: Daemon) -> HTMLResponse:
@@ -34,17 +59,11 @@ def rollback_confirm(name: str, request: Request, release: QueryNumber) -> Respo
             "It goes through the same health gate and switch as any deploy; "
             + (f"v{live.number} keeps serving until then." if live else "nothing is live now."),
         ]
-        body = pages.confirm_page(
-            question=f"Roll back {name} to v{target.number}?",
-            details=details,
-            action=path("apps", name, "rollback"),
-            csrf=session.csrf,
-            fields={"release": str(target.number)},
-            submit=f"Roll back to v{target.number}",
-            cancel=path("apps", name),
+        question = f"Roll back {name} to v{target.number}?"
+        number, submit = str(target.number), f"Roll back to v{target.number}"
+        return _confirm(
+            session, name, "rollback", "Roll back", question, details, release=number, submit=submit
         )
-        crumbs = [("Apps", web.HOME), (name, path("apps", name)), ("Roll back", None)]
-        return web.html(web.frame(session, f"Roll back {name}", crumbs), body)
 
     return web.guarded(request, build)
 
@@ -70,21 +89,12 @@ def redeploy_confirm(name: str, request: Request) -> Response:
     def build(session: Session, daemon: Daemon) -> HTMLResponse:
         live = daemon.store.live_release(daemon.store.get_app(name))
         what = f"the live commit {short_sha(live.commit)}" if live else "the newest commit"
-        body = pages.confirm_page(
-            question=f"Redeploy {name}?",
-            details=[
-                f"This deploys {what} again as a new release, rebuilding it only if its image "
-                "is gone, through the same health gate and switch.",
-                "The app's current environment applies to the new release.",
-            ],
-            action=path("apps", name, "redeploy"),
-            csrf=session.csrf,
-            fields={},
-            submit="Redeploy",
-            cancel=path("apps", name),
-        )
-        crumbs = [("Apps", web.HOME), (name, path("apps", name)), ("Redeploy", None)]
-        return web.html(web.frame(session, f"Redeploy {name}", crumbs), body)
+        details = [
+            f"This deploys {what} again as a new release, rebuilding it only if its image "
+            "is gone, through the same health gate and switch.",
+            "The app's current environment applies to the new release.",
+        ]
+        return _confirm(session, name, "redeploy", "Redeploy", f"Redeploy {name}?", details)
 
     return web.guarded(request, build)
 

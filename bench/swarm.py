@@ -30,8 +30,9 @@ from common import (
     summary,
 )
 from formation import live_app, push_to_live
-from support.swarm import swarm_cluster
 from switch_latency import measure
+
+from tests.support.swarm import swarm_cluster
 
 RUNTIMES = ("swarm", "engine")
 

@@ -8,8 +8,9 @@ from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
-from support.busybox import ensure_busybox_image
-from support.daemon import ARTIFACTS, TempsDaemon, running_daemon
+
+from tests.support.busybox import ensure_busybox_image
+from tests.support.daemon import ARTIFACTS, TempsDaemon, running_daemon
 
 FIGURES: list[str] = []
 TESTS = Path(__file__).resolve().parent

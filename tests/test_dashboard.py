@@ -14,10 +14,11 @@ from types import ModuleType
 
 import httpx
 import pytest
-from support.apprepo import git_push, make_app_repo
-from support.checks import assert_serves, wait_states
-from support.daemon import TempsDaemon
-from support.wait import poll
+
+from tests.support.apprepo import git_push, make_app_repo
+from tests.support.checks import assert_serves, wait_states
+from tests.support.daemon import TempsDaemon
+from tests.support.wait import poll
 
 pytestmark = pytest.mark.docker
 
@@ -156,7 +157,7 @@ def test_pages_need_a_session_and_actions_a_csrf_token(
 
 def browser_support() -> ModuleType:
     try:
-        from support import browser
+        from tests.support import browser
     except ImportError as exc:
         pytest.fail(f"the dashboard browser test needs selenium (a test dependency): {exc}")
     return browser

@@ -14,15 +14,15 @@ from typing import Any
 
 import httpx
 import pytest
-from support.checks import push_ok
-from support.daemon import TempsDaemon
-from support.dockercli import docker
-from support.wait import poll
 
 from receiver.dashboard.formats import formation_label
 from receiver.dashboard.pages import Frame, app_page
 from receiver.dashboard.release import release_page
 from receiver.dashboard.templating import render_page
+from tests.support.checks import push_ok
+from tests.support.daemon import TempsDaemon
+from tests.support.dockercli import docker
+from tests.support.wait import poll
 
 HOSTILE = '<script>alert("x")</script>'
 APP = {

@@ -17,11 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
-from support.apprepo import git_push, make_app_repo
-from support.checks import assert_no_failures, rejection, route_servers
-from support.daemon import TEMPS_BIN, TempsDaemon
-from support.load import LoadGenerator, version_of
-from support.wait import poll
+
+from tests.support.apprepo import git_push, make_app_repo
+from tests.support.checks import assert_no_failures, rejection, route_servers
+from tests.support.daemon import TEMPS_BIN, TempsDaemon
+from tests.support.load import LoadGenerator, version_of
+from tests.support.wait import poll
 
 pytestmark = pytest.mark.docker
 

@@ -16,11 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-from support.apprepo import git_push, make_app_repo, remote_main
-from support.daemon import TempsDaemon, container_name
-from support.dockercli import app_images, container_names, docker
-from support.load import LoadGenerator, LoadSummary, SlowRequest, version_of
-from support.wait import poll
+
+from tests.support.apprepo import git_push, make_app_repo, remote_main
+from tests.support.daemon import TempsDaemon, container_name
+from tests.support.dockercli import app_images, container_names, docker
+from tests.support.load import LoadGenerator, LoadSummary, SlowRequest, version_of
+from tests.support.wait import poll
 
 pytestmark = pytest.mark.docker
 

@@ -14,11 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
-from support.checks import assert_no_failures, push_ok
-from support.credentials import make_token
-from support.daemon import TEMPS_BIN, TempsDaemon
-from support.liveapp import deploy_v1
-from support.load import LoadGenerator, version_of
+
+from tests.support.checks import assert_no_failures, push_ok
+from tests.support.credentials import make_token
+from tests.support.daemon import TEMPS_BIN, TempsDaemon
+from tests.support.liveapp import deploy_v1
+from tests.support.load import LoadGenerator, version_of
 
 pytestmark = pytest.mark.docker
 

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.apprepo import PUSH_TIMEOUT, git, git_push, make_app_repo, turns_bad_after
-from support.checks import (
+
+from tests.support.apprepo import PUSH_TIMEOUT, git, git_push, make_app_repo, turns_bad_after
+from tests.support.checks import (
     assert_no_failures,
     assert_serves,
     container,
@@ -30,11 +31,11 @@ from support.checks import (
     start_load,
     wait_states,
 )
-from support.daemon import TempsDaemon
-from support.dockercli import container_names
-from support.inflight import InFlight, assert_all_answered
-from support.load import LoadSummary
-from support.wait import poll
+from tests.support.daemon import TempsDaemon
+from tests.support.dockercli import container_names
+from tests.support.inflight import InFlight, assert_all_answered
+from tests.support.load import LoadSummary
+from tests.support.wait import poll
 
 pytestmark = pytest.mark.docker
 

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.apprepo import git_push, make_app_repo, remote_main
-from support.checks import (
+
+from tests.support.apprepo import git_push, make_app_repo, remote_main
+from tests.support.checks import (
     ContainerEvents,
     api_post,
     assert_no_failures,
@@ -40,9 +41,9 @@ from support.checks import (
     state_path,
     wait_states,
 )
-from support.daemon import TempsDaemon
-from support.dockercli import docker
-from support.load import SlowRequest
+from tests.support.daemon import TempsDaemon
+from tests.support.dockercli import docker
+from tests.support.load import SlowRequest
 
 pytestmark = pytest.mark.docker
 

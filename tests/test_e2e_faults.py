@@ -26,13 +26,14 @@ from typing import Any
 
 import httpx
 import pytest
-from support.apprepo import git, git_push, make_app_repo, remote_main
-from support.checks import assert_no_failures, rejection, route_servers, start_load
-from support.daemon import TempsDaemon, container_name, running_daemon
-from support.dockercli import container_names, docker
-from support.load import LoadSummary, SlowRequest, version_of
-from support.sockproxy import UnixSocketProxy
-from support.wait import poll
+
+from tests.support.apprepo import git, git_push, make_app_repo, remote_main
+from tests.support.checks import assert_no_failures, rejection, route_servers, start_load
+from tests.support.daemon import TempsDaemon, container_name, running_daemon
+from tests.support.dockercli import container_names, docker
+from tests.support.load import LoadSummary, SlowRequest, version_of
+from tests.support.sockproxy import UnixSocketProxy
+from tests.support.wait import poll
 
 pytestmark = pytest.mark.docker
 

@@ -13,11 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
-from support.checks import assert_no_failures, push_ok, route_servers, start_load
-from support.daemon import TEMPS_BIN, TempsDaemon
-from support.dockercli import docker
-from support.liveapp import app_containers, deploy_v1
-from support.wait import poll
+
+from tests.support.checks import assert_no_failures, push_ok, route_servers, start_load
+from tests.support.daemon import TEMPS_BIN, TempsDaemon
+from tests.support.dockercli import docker
+from tests.support.liveapp import app_containers, deploy_v1
+from tests.support.wait import poll
 
 pytestmark = pytest.mark.docker
 

@@ -22,8 +22,9 @@ from typing import Any
 
 import httpx
 import pytest
-from support.apprepo import git, git_push, make_app_repo
-from support.checks import (
+
+from tests.support.apprepo import git, git_push, make_app_repo
+from tests.support.checks import (
     assert_no_failures,
     assert_serves,
     push_ok,
@@ -31,8 +32,8 @@ from support.checks import (
     start_load,
     state_path,
 )
-from support.daemon import TEMPS_BIN, TempsDaemon, free_port, home_id_of
-from support.wait import poll
+from tests.support.daemon import TEMPS_BIN, TempsDaemon, free_port, home_id_of
+from tests.support.wait import poll
 
 pytestmark = pytest.mark.docker
 

@@ -28,14 +28,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from support.acme import Pebble
-from support.apprepo import make_app_repo, run_git
-from support.checks import assert_no_failures, push_ok, remote_lines
-from support.daemon import ARTIFACTS, TempsDaemon, free_port
-from support.liveapp import deploy_v1
-from support.load import LoadGenerator
-from support.sink import NotificationSink
-from support.wait import poll
+
+from tests.support.acme import Pebble
+from tests.support.apprepo import make_app_repo, run_git
+from tests.support.checks import assert_no_failures, push_ok, remote_lines
+from tests.support.daemon import ARTIFACTS, TempsDaemon, free_port
+from tests.support.liveapp import deploy_v1
+from tests.support.load import LoadGenerator
+from tests.support.sink import NotificationSink
+from tests.support.wait import poll
 
 pytestmark = pytest.mark.docker
 

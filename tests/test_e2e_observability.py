@@ -15,10 +15,11 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from support.apprepo import git_push, make_app_repo
-from support.daemon import TempsDaemon
-from support.load import LoadGenerator, SlowRequest
-from support.wait import poll
+
+from tests.support.apprepo import git_push, make_app_repo
+from tests.support.daemon import TempsDaemon
+from tests.support.load import LoadGenerator, SlowRequest
+from tests.support.wait import poll
 
 pytestmark = pytest.mark.docker
 

@@ -18,8 +18,9 @@ from typing import Any
 
 import httpx
 import pytest
-from support.apprepo import git_push, make_app_repo, turns_bad_after
-from support.checks import (
+
+from tests.support.apprepo import git_push, make_app_repo, turns_bad_after
+from tests.support.checks import (
     ContainerEvents,
     FirstSeen,
     api_post,
@@ -36,9 +37,9 @@ from support.checks import (
     state_path,
     wait_states,
 )
-from support.daemon import TEMPS_BIN, TempsDaemon
-from support.dockercli import app_images, docker
-from support.wait import poll
+from tests.support.daemon import TEMPS_BIN, TempsDaemon
+from tests.support.dockercli import app_images, docker
+from tests.support.wait import poll
 
 pytestmark = pytest.mark.docker
 

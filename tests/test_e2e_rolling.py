@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.apprepo import git_push, make_app_repo
-from support.checks import assert_no_failures, push_ok, rejection, route_servers, start_load
-from support.daemon import TempsDaemon
-from support.liveapp import app_containers
+
+from tests.support.apprepo import git_push, make_app_repo
+from tests.support.checks import assert_no_failures, push_ok, rejection, route_servers, start_load
+from tests.support.daemon import TempsDaemon
+from tests.support.liveapp import app_containers
 
 pytestmark = pytest.mark.docker
 

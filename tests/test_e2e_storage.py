@@ -13,10 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.checks import push_ok
-from support.credentials import make_token
-from support.daemon import TEMPS_BIN, TempsDaemon
-from support.dockercli import docker
+
+from tests.support.checks import push_ok
+from tests.support.credentials import make_token
+from tests.support.daemon import TEMPS_BIN, TempsDaemon
+from tests.support.dockercli import docker
 
 pytestmark = pytest.mark.docker
 

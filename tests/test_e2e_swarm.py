@@ -19,8 +19,9 @@ from typing import Any
 
 import httpx
 import pytest
-from support.apprepo import git_push, make_app_repo
-from support.checks import (
+
+from tests.support.apprepo import git_push, make_app_repo
+from tests.support.checks import (
     assert_no_failures,
     push_ok,
     route_servers,
@@ -28,11 +29,11 @@ from support.checks import (
     state_path,
     wait_states,
 )
-from support.daemon import ARTIFACTS, TEMPS_BIN, TempsDaemon, running_daemon
-from support.dockercli import docker
-from support.load import LoadGenerator
-from support.swarm import SwarmCluster, swarm_cluster
-from support.wait import poll
+from tests.support.daemon import ARTIFACTS, TEMPS_BIN, TempsDaemon, running_daemon
+from tests.support.dockercli import docker
+from tests.support.load import LoadGenerator
+from tests.support.swarm import SwarmCluster, swarm_cluster
+from tests.support.wait import poll
 
 pytestmark = pytest.mark.docker
 

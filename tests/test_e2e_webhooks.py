@@ -24,19 +24,20 @@ from typing import Any
 
 import httpx
 import pytest
-from support.apprepo import git, git_env, git_push, make_app_repo, remote_main
-from support.checks import (
+
+from tests.support.apprepo import git, git_env, git_push, make_app_repo, remote_main
+from tests.support.checks import (
     api_post,
     assert_no_failures,
     assert_serves,
     remote_lines,
     start_load,
 )
-from support.daemon import TEMPS_BIN, TempsDaemon, free_port
-from support.gitserver import GitHttpServer
-from support.sink import NotificationSink, Received
-from support.wait import poll
-from support.webhooks import (
+from tests.support.daemon import TEMPS_BIN, TempsDaemon, free_port
+from tests.support.gitserver import GitHttpServer
+from tests.support.sink import NotificationSink, Received
+from tests.support.wait import poll
+from tests.support.webhooks import (
     ZERO_SHA,
     WebhookClient,
     encode,

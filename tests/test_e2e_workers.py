@@ -18,10 +18,11 @@ from typing import Any
 
 import httpx
 import pytest
-from support.apprepo import git_push, make_app_repo
-from support.checks import push_ok, rejection
-from support.daemon import TEMPS_BIN, TempsDaemon
-from support.dockercli import docker
+
+from tests.support.apprepo import git_push, make_app_repo
+from tests.support.checks import push_ok, rejection
+from tests.support.daemon import TEMPS_BIN, TempsDaemon
+from tests.support.dockercli import docker
 
 pytestmark = pytest.mark.docker
 

@@ -11,10 +11,10 @@ import zlib
 from pathlib import Path
 
 import pytest
-from support.apprepo import git, git_env
 
 from pipeline.errors import InvalidInput, TooLarge
 from pipeline.git.pack import PackLimits, check_pack
+from tests.support.apprepo import git, git_env
 
 ROOMY = PackLimits(max_object_bytes=10**9, max_unpacked_bytes=10**10)
 BLOB = 3

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from support.apprepo import git, git_env
 
 from pipeline.git.repo import init_bare
 from pipeline.git.serve import ZERO_SHA, Progress, serve
+from tests.support.apprepo import git, git_env
 
 MAIN = "refs/heads/main"
 OnRef = Callable[[str, str, str, Progress], str | None]

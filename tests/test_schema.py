@@ -42,9 +42,10 @@ from schemathesis.checks import (
 )
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Err
-from support.apprepo import git_push, make_app_repo
-from support.credentials import admin
-from support.daemon import MANY_FAILURES, TempsDaemon, running_daemon
+
+from tests.support.apprepo import git_push, make_app_repo
+from tests.support.credentials import admin
+from tests.support.daemon import MANY_FAILURES, TempsDaemon, running_daemon
 
 pytestmark = pytest.mark.docker
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from support.ports import free_port
 
 from pipeline.errors import SwitchFailed
 from pipeline.settings import Address, Settings
@@ -44,6 +43,7 @@ from pipeline.traefik.routes import (
     table_path,
     tidy,
 )
+from tests.support.ports import free_port
 
 URL = "http://127.0.0.1:18000"
 

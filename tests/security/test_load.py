@@ -10,14 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
-from support.apprepo import git, git_push, make_app_repo
-from support.checks import assert_no_failures, rejection, start_load, states
-from support.credentials import admin, wrong_token
-from support.daemon import TempsDaemon, container_name
-from support.liveapp import NON_TERMINAL, app_containers, assert_serves_v1, clone, deploy_v1
-from support.wait import poll
 
 from pipeline.app import webhooks
+from tests.support.apprepo import git, git_push, make_app_repo
+from tests.support.checks import assert_no_failures, rejection, start_load, states
+from tests.support.credentials import admin, wrong_token
+from tests.support.daemon import TempsDaemon, container_name
+from tests.support.liveapp import NON_TERMINAL, app_containers, assert_serves_v1, clone, deploy_v1
+from tests.support.wait import poll
 
 pytestmark = pytest.mark.docker
 

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.apprepo import git, git_push, make_app_repo, remote_main, run_git
-from support.authmatrix import GIT_SERVICES
-from support.checks import rejection, same_commit, states
-from support.credentials import basic
-from support.daemon import TempsDaemon
-from support.liveapp import Snapshot, assert_serves_v1, assert_unchanged, clone, deploy_v1
+
+from tests.support.apprepo import git, git_push, make_app_repo, remote_main, run_git
+from tests.support.authmatrix import GIT_SERVICES
+from tests.support.checks import rejection, same_commit, states
+from tests.support.credentials import basic
+from tests.support.daemon import TempsDaemon
+from tests.support.liveapp import Snapshot, assert_serves_v1, assert_unchanged, clone, deploy_v1
 
 pytestmark = pytest.mark.docker
 

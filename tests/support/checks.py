@@ -16,11 +16,11 @@ from typing import Any
 
 import httpx
 
-from support.apprepo import git_push, make_app_repo
-from support.daemon import TempsDaemon, container_name
-from support.dockercli import container_names
-from support.load import LoadGenerator, LoadSummary, version_of
-from support.wait import poll
+from tests.support.apprepo import git_push, make_app_repo
+from tests.support.daemon import TempsDaemon, container_name
+from tests.support.dockercli import container_names
+from tests.support.load import LoadGenerator, LoadSummary, version_of
+from tests.support.wait import poll
 
 REJECTED_RE = re.compile(r"\[remote rejected\] main -> main \((?P<reason>.*)\)")
 SETTLE_TIMEOUT = 15.0

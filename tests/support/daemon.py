@@ -16,12 +16,12 @@ from typing import Any
 
 import httpx
 
-from support.dockercli import (
+from tests.support.dockercli import (
     remove_app_images,
     remove_containers_labelled,
     remove_networks_labelled,
 )
-from support.ports import free_port
+from tests.support.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPS_BIN = REPO_ROOT / ".venv" / "bin" / "temps"

@@ -15,23 +15,24 @@ from tests.support.daemon import ARTIFACTS, TempsDaemon, running_daemon
 FIGURES: list[str] = []
 TESTS = Path(__file__).resolve().parent
 # `pytest -n N --dist loadfile` hands out whole modules in the order collected: the longest go
-# out first, so that none of them is left to run alone at the end.
-LONGEST_FIRST = ("test_schema", "test_e2e_drain_paths", "test_e2e_swarm", "test_e2e_https",
-                 "security", "test_e2e_formation", "test_e2e_faults")  # fmt: skip
+# out first, so that none of them is left to run alone at the end. Each is a module or a
+# folder of them, as a path under tests/ without `.py`.
+LONGEST_FIRST = ("receiver/test_openapi", "e2e/test_drain_paths", "e2e/test_swarm",
+                 "e2e/test_https", "security", "e2e/test_formation", "e2e/test_faults")  # fmt: skip
 
 
-def _group_of(item: pytest.Item) -> str:
-    relative = item.path.relative_to(TESTS)
-    return relative.parts[0] if len(relative.parts) > 1 else item.path.stem
+def rank_of(path: Path) -> int:
+    """Where a test module goes in LONGEST_FIRST's order: after all of it when it is not named."""
+    module = path.relative_to(TESTS).with_suffix("").as_posix()
+    for rank, group in enumerate(LONGEST_FIRST):
+        if module == group or module.startswith(f"{group}/"):
+            return rank
+    return len(LONGEST_FIRST)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        group = _group_of(item)
-        return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
-
-    items.sort(key=rank)
+    items.sort(key=lambda item: rank_of(item.path))
 
 
 @pytest.fixture(scope="session")

@@ -17,12 +17,12 @@ import pytest
 
 from tests.support.apprepo import git_push, make_app_repo
 from tests.support.checks import assert_serves, wait_states
-from tests.support.daemon import TempsDaemon
+from tests.support.daemon import ARTIFACTS, TempsDaemon
 from tests.support.wait import poll
 
 pytestmark = pytest.mark.docker
 
-SHOTS = Path(__file__).resolve().parent / "artifacts" / "dashboard"
+SHOTS = ARTIFACTS / "dashboard"
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
 DEPLOY_TIMEOUT = 120.0
 

@@ -1,15 +1,23 @@
-"""Notification delivery against a real receiver on loopback: retries, backoff, giving up."""
+"""Notifications against a real receiver on loopback: which releases are news, the signed body
+sent for them, and delivery's retries, backoff and giving up."""
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
 
 import pytest
 from tenacity import RetryCallState, Retrying, wait_none
 
+from pipeline.app.sealing import Sealer
+from pipeline.app.webhooks import sign
+from pipeline.sqlite.models import App, Release
 from pipeline.steps import notify
+from tests.support.wait import poll
 
 
 class Flaky(HTTPServer):
@@ -19,6 +27,7 @@ class Flaky(HTTPServer):
         super().__init__(("127.0.0.1", 0), _Answer)
         self.statuses = statuses
         self.bodies: list[bytes] = []
+        self.headers: list[dict[str, str]] = []
 
     @property
     def url(self) -> str:
@@ -33,6 +42,7 @@ class _Answer(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.server.bodies.append(self.rfile.read(int(self.headers["content-length"])))
+        self.server.headers.append(dict(self.headers))
         statuses = self.server.statuses
         self.send_response(statuses.pop(0) if len(statuses) > 1 else statuses[0])
         self.send_header("Content-Length", "0")
@@ -91,8 +101,6 @@ def _attempt(number: int) -> RetryCallState:
 
 
 def test_a_canary_decision_is_its_own_event_with_its_figures() -> None:
-    from pipeline.sqlite.models import App, Release
-
     canary = {"decision": "withdrawn", "reason": "canary errors 4 of 20 requests", "steps": []}
     withdrawn = Release(
         app_id=1, number=2, source="push", commit="c0ffee", state="failed",
@@ -109,3 +117,76 @@ def test_a_canary_decision_is_its_own_event_with_its_figures() -> None:
     assert notify.event_for(plain) == "live" and "canary" not in notify.payload(
         App(name="shop"), plain, "live"
     )
+
+
+def release(**fields: Any) -> Release:
+    return Release(**{"app_id": 1, "number": 4, "source": "push", "commit": "c0ffee", **fields})
+
+
+@pytest.mark.parametrize(
+    ("fields", "event"),
+    [
+        ({"state": "live"}, "live"),
+        ({"state": "live", "source": "rollback", "rollback_of": 2}, "rolled_back"),
+        ({"state": "live", "traffic": {"canary": {"decision": "promoted"}}}, "canary_promoted"),
+        ({"state": "live", "traffic": {"drain": {"seconds": 1.0}}}, "live"),
+        ({"state": "failed", "failed_step": "health_checking"}, "failed"),
+        ({"state": "failed", "failed_step": "bake"}, "failed"),
+        ({"state": "failed", "failed_step": "canary"}, "canary_withdrawn"),
+        ({"state": "building"}, None),
+        ({"state": "retired"}, None),
+        ({"state": "superseded"}, None),
+    ],
+)
+def test_only_a_release_that_went_live_or_failed_is_news(
+    fields: dict[str, Any], event: str | None
+) -> None:
+    assert notify.event_for(release(**fields)) == event
+
+
+def test_the_payload_says_what_happened_to_the_release() -> None:
+    failed = release(
+        state="failed", failed_step="health_checking", failure_reason="HTTP 500",
+        log_tail="boom", updated_at=1700000000.5,
+    )  # fmt: skip
+    assert notify.payload(App(name="shop"), failed, "failed") == {
+        "event": "failed", "app": "shop", "release": 4, "version": "v4", "state": "failed",
+        "source": "push", "commit": "c0ffee", "rollback_of": None,
+        "failure_reason": "HTTP 500", "failed_step": "health_checking", "log_tail": "boom",
+        "at": 1700000000.5,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("receiver", [[200]], indirect=True)
+def test_news_is_posted_signed_with_the_app_s_secret_and_nothing_else_is(
+    receiver: Flaky,
+) -> None:
+    sealer = Sealer(bytes(32))
+    app = App(name="shop", notify_url=receiver.url, notify_secret_sealed=sealer.seal("s3cret"))
+    notify.send_in_background(sealer, app, release(state="building"))
+    notify.send_in_background(sealer, App(name="quiet"), release(state="live"))  # no URL
+    notify.send_in_background(sealer, app, release(state="live", rollback_of=2))
+    poll(lambda: len(receiver.bodies), lambda n: n > 0, timeout=10, interval=0.02)
+    time.sleep(0.2)  # what should not have been sent has had the time to arrive
+    assert len(receiver.bodies) == 1
+    body, headers = receiver.bodies[0], receiver.headers[0]
+    assert json.loads(body)["event"] == "live" and json.loads(body)["rollback_of"] == 2
+    assert headers[notify.SIGNATURE_HEADER] == sign("s3cret", body)
+    assert headers["Content-Type"] == "application/json"
+    assert headers["User-Agent"] == "temps-notify"
+
+
+@pytest.mark.parametrize("receiver", [[200]], indirect=True)
+def test_a_refused_certificate_is_posted_with_its_host_and_reason(receiver: Flaky) -> None:
+    sealer = Sealer(bytes(32))
+    app = App(name="shop", notify_url=receiver.url, notify_secret_sealed=sealer.seal("s3cret"))
+    before = time.time()
+    notify.send_certificate_failed(sealer, app, "shop.example", "rate limited")
+    poll(lambda: len(receiver.bodies), lambda n: n > 0, timeout=10, interval=0.02)
+    sent = json.loads(receiver.bodies[0])
+    assert sent.pop("at") >= before
+    assert sent == {
+        "event": "certificate_failed", "app": "shop", "host": "shop.example",
+        "reason": "rate limited",
+    }  # fmt: skip
+    assert receiver.headers[0][notify.SIGNATURE_HEADER] == sign("s3cret", receiver.bodies[0])

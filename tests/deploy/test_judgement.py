@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.app.config import CanarySettings
-from pipeline.deploy.strategies.judgement import MIN_SAMPLE, judge
+from pipeline.deploy.strategies.judgement import MIN_SAMPLE, Verdict, judge
 from pipeline.errors import SwitchFailed
 from pipeline.traefik.documents import split_document, validate_service
 from pipeline.traefik.traffic import Served, served_by
@@ -85,3 +85,40 @@ def test_served_by_splits_the_access_log_by_server(tmp_path: Path) -> None:
     assert (found["live"].requests, found["live"].errors) == (5, 0)
     assert (found["canary"].requests, found["canary"].errors) == (5, 1)
     assert found["canary"].p95_ms == 10.0 and found["live"].p50_ms == 5.0
+
+
+@pytest.mark.parametrize(
+    ("canary", "live", "passed"),
+    [
+        (served(100, 2), served(1000), True),  # 2 %: at max_error_rate, not above
+        (served(100, 3), served(1000), False),  # 3 %: above it, and 3 points above live
+        (served(100, 3), served(1000, 25), True),  # 3 % against 2.5 %: half a point more
+        (served(100, p95=None), served(1000, p95=20.0), True),  # no latency to compare
+        (served(100, p95=90.0), served(MIN_SAMPLE - 1, p95=20.0), True),  # live too few
+        (served(100, p95=40.0), served(1000, p95=20.0), True),  # 2.0x: at max_p95_ratio
+        (served(100, p95=41.0), served(1000, p95=20.0), False),  # 2.05x, 21 ms slower
+        (served(100, p95=9.5), served(1000, p95=0.0), True),  # 9.5 ms: below the gap
+    ],
+)
+def test_a_limit_is_broken_only_past_it(canary: Served, live: Served, passed: bool) -> None:
+    verdict = judge(canary, live, LIMITS, final=True)
+    assert verdict is not None and verdict.passed is passed, verdict
+
+
+def test_errors_are_judged_before_latency_and_a_pass_states_both_sides() -> None:
+    both = judge(served(100, 50, p95=500.0), served(1000, p95=5.0), LIMITS, final=True)
+    assert both is not None and both.reason.startswith("canary errors 50 of 100"), both
+    passed = judge(served(100, 1), served(1000, p95=None), LIMITS, final=True)
+    assert passed == Verdict(
+        True, "canary 1 errors in 100 requests, p95 5 ms; live 0 errors in 1000 requests, p95 -"
+    )
+
+
+def test_the_app_s_own_limits_are_the_ones_applied() -> None:
+    lenient = CanarySettings(max_error_rate=0.5, max_p95_ratio=10)
+    verdict = judge(served(100, 40, p95=90.0), served(1000, p95=10.0), lenient, final=True)
+    assert verdict is not None and verdict.passed, verdict
+    strict = CanarySettings(max_error_rate=0.0, max_error_rate_increase=0.0)
+    verdict = judge(served(MIN_SAMPLE, 1), served(1000), strict, final=False)
+    assert verdict is not None and not verdict.passed
+    assert "(max_error_rate 0, max_error_rate_increase 0)" in verdict.reason

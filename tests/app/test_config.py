@@ -37,29 +37,45 @@ def refused(text: str) -> str:
     return str(caught.value)
 
 
-def test_an_empty_file_gives_the_documented_defaults() -> None:
-    config = load_toml("")
-    assert config == AppConfig()
-    assert config.port == 8000
-    assert config.healthcheck == HealthCheck(
-        path="/",
-        interval=1.0,
-        recheck_interval=0.25,
-        timeout=2.0,
-        healthy_threshold=3,
-        unhealthy_threshold=3,
-        grace_period=0.0,
-        deadline=60.0,
-    )
-    assert config.deploy == DeploySettings(
-        strategy="blue-green",
-        drain_timeout=30.0,
-        stop_timeout=10.0,
-        keep_releases=5,
-        release_command="",
-        release_timeout=600.0,
-        bake=30.0,
-    )
+@pytest.mark.parametrize(
+    ("text", "port", "check", "deploy"),
+    [
+        (
+            "",
+            8000,
+            HealthCheck(
+                path="/", interval=1.0, recheck_interval=0.25, timeout=2.0,
+                healthy_threshold=3, unhealthy_threshold=3, grace_period=0.0, deadline=60.0,
+            ),
+            DeploySettings(
+                strategy="blue-green", drain_timeout=30.0, stop_timeout=10.0, keep_releases=5,
+                release_command="", release_timeout=600.0, bake=30.0,
+            ),
+        ),
+        (
+            FULL,
+            5000,
+            HealthCheck(
+                path="/up", interval=0.5, recheck_interval=0.1, timeout=1.5,
+                healthy_threshold=4, unhealthy_threshold=2, grace_period=3.0, deadline=45.5,
+            ),
+            DeploySettings(
+                strategy="recreate", drain_timeout=12.0, stop_timeout=7.5, keep_releases=9,
+                release_command="python manage.py migrate", release_timeout=120.0, bake=15.0,
+            ),
+        ),
+    ],
+    ids=["empty-file-has-the-documented-defaults", "every-key-is-parsed"],
+)  # fmt: skip
+def test_each_key_is_read_or_keeps_its_documented_default(
+    text: str, port: int, check: HealthCheck, deploy: DeploySettings
+) -> None:
+    config = load_toml(text)
+    assert (config.port, config.healthcheck, config.deploy) == (port, check, deploy)
+
+
+def test_an_empty_file_is_the_default_config() -> None:
+    assert load_toml("") == AppConfig()
 
 
 def test_probes_come_sooner_while_a_release_is_in_transition() -> None:
@@ -69,30 +85,6 @@ def test_probes_come_sooner_while_a_release_is_in_transition() -> None:
     # A recheck never waits longer than the ordinary interval.
     slow = HealthCheck(interval=0.2, recheck_interval=0.5)
     assert slow.pause_after(transitional=True) == 0.2
-
-
-def test_every_key_is_parsed() -> None:
-    config = load_toml(FULL)
-    assert config.port == 5000
-    assert config.healthcheck == HealthCheck(
-        path="/up",
-        interval=0.5,
-        recheck_interval=0.1,
-        timeout=1.5,
-        healthy_threshold=4,
-        unhealthy_threshold=2,
-        grace_period=3.0,
-        deadline=45.5,
-    )
-    assert config.deploy == DeploySettings(
-        strategy="recreate",
-        drain_timeout=12.0,
-        stop_timeout=7.5,
-        keep_releases=9,
-        release_command="python manage.py migrate",
-        release_timeout=120.0,
-        bake=15.0,
-    )
 
 
 def test_integers_for_durations_become_floats() -> None:

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import base64
 import stat
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from pipeline.errors import Forbidden, Unauthorized
 from pipeline.settings import Settings
-from pipeline.sqlite.schema import migrate
-from pipeline.sqlite.store import Store, hash_token, make_engine
+from pipeline.sqlite.store import Store, hash_token
 from receiver.auth import (
     Principal,
     authenticate,
@@ -21,31 +18,11 @@ from receiver.auth import (
     ensure_admin_token,
     new_token,
 )
+from tests.support.store import open_store
 
 
 def basic(credentials: str) -> str:
     return "Basic " + base64.b64encode(credentials.encode()).decode()
-
-
-def open_store(settings: Settings) -> Store:
-    migrate(settings.db_url)
-    return Store(make_engine(settings.db_url))
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    settings = Settings(home=tmp_path / "home")
-    settings.make_dirs()
-    return settings
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[Store]:
-    store = open_store(settings)
-    try:
-        yield store
-    finally:
-        store.engine.dispose()
 
 
 # --- headers ------------------------------------------------------------------------------

@@ -12,9 +12,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 
 import pytest
 
@@ -22,57 +20,10 @@ from pipeline.app.config import HealthCheck
 from pipeline.errors import BootFailed, HealthCheckFailed
 from pipeline.runtime import ContainerState
 from pipeline.steps.health import wait_until_healthy
+from tests.support.scripted import ScriptedServer
 
 RUNNING = ContainerState("running", 0)
 QUICK = {"interval": 0.01, "recheck_interval": 0.01, "timeout": 0.2}
-
-
-class Scripted(ThreadingHTTPServer):
-    """Answers each GET with the next status of `statuses`, the last one from then on."""
-
-    daemon_threads = True
-
-    def __init__(self, statuses: list[int], listening: bool = True) -> None:
-        super().__init__(("127.0.0.1", 0), _Answer, bind_and_activate=False)
-        self.server_bind()  # the port is taken; until `server_activate`, connections are refused
-        if listening:
-            self.server_activate()
-        self.statuses = list(statuses)
-        self.paths: list[str] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Answer(BaseHTTPRequestHandler):
-    server: Scripted
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet: the tests read `Scripted.paths`."""
-
-    def do_GET(self) -> None:
-        self.server.paths.append(self.path)
-        statuses = self.server.statuses
-        status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
-        self.send_response(status)
-        if 300 <= status < 400:
-            self.send_header("Location", "/elsewhere")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-
-@contextmanager
-def app_answering(statuses: list[int]) -> Iterator[Scripted]:
-    server = Scripted(statuses)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02})
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def closed_port() -> int:
@@ -91,14 +42,14 @@ def gate(
 
 
 def test_three_passes_in_a_row_let_the_release_through() -> None:
-    with app_answering([200]) as app:
+    with ScriptedServer([200]) as app:
         said = gate(app.url, HealthCheck(path="/health", **QUICK))
     assert said == [f"health /health: HTTP 200 ({n}/3)" for n in (1, 2, 3)]
     assert app.paths == ["/health"] * 3
 
 
 def test_a_failure_starts_the_count_of_passes_again() -> None:
-    with app_answering([200, 200, 503, 204, 200, 200]) as app:
+    with ScriptedServer([200, 200, 503, 204, 200, 200]) as app:
         said = gate(app.url, HealthCheck(path="/up", **QUICK))
     assert said == [
         "health /up: HTTP 200 (1/3)",
@@ -120,7 +71,7 @@ def test_failures_in_a_row_stop_the_release(
     statuses: list[int], threshold: int, last: str, probes: int
 ) -> None:
     check = HealthCheck(path="/health", unhealthy_threshold=threshold, **QUICK)
-    with app_answering(statuses) as app, pytest.raises(HealthCheckFailed) as failed:
+    with ScriptedServer(statuses) as app, pytest.raises(HealthCheckFailed) as failed:
         gate(app.url, check)
     assert str(failed.value) == f"health check /health failed {threshold} times in a row: {last}"
     assert app.paths == ["/health"] * probes  # a redirect is not followed to /elsewhere
@@ -128,7 +79,7 @@ def test_failures_in_a_row_stop_the_release(
 
 def test_failures_within_the_grace_period_do_not_count() -> None:
     check = HealthCheck(unhealthy_threshold=1, grace_period=30, **QUICK)
-    with app_answering([500, 500, 500, 200]) as app:
+    with ScriptedServer([500, 500, 500, 200]) as app:
         said = gate(app.url, check)
     assert said == [f"health /: HTTP 200 ({n}/3)" for n in (1, 2, 3)]  # no failure reported
     assert len(app.paths) == 6
@@ -137,7 +88,7 @@ def test_failures_within_the_grace_period_do_not_count() -> None:
 def test_an_app_that_answers_badly_until_the_deadline_fails_on_its_last_answer() -> None:
     check = HealthCheck(path="/health", unhealthy_threshold=100, deadline=0.3, **QUICK)
     started = time.monotonic()
-    with app_answering([500]) as app, pytest.raises(HealthCheckFailed) as failed:
+    with ScriptedServer([500]) as app, pytest.raises(HealthCheckFailed) as failed:
         gate(app.url, check)
     assert len(app.paths) > 1
     assert str(failed.value) == "not healthy within 0.3s: last probe /health HTTP 500"
@@ -160,29 +111,23 @@ def test_nothing_listening_is_waited_for_until_the_deadline_and_never_counts_as_
 def test_an_app_that_listens_late_passes_soon_after_it_listens() -> None:
     """While nothing listens, the port is tried every 50 ms: not one `interval` (here 2 s)."""
     check = HealthCheck(interval=2, recheck_interval=2, timeout=0.5, healthy_threshold=1)
-    app = Scripted([200], listening=False)
-
-    def listen_later() -> None:
-        time.sleep(0.3)
-        app.server_activate()
-        app.serve_forever(poll_interval=0.02)
-
-    late = threading.Thread(target=listen_later)
+    app = ScriptedServer([200], listening=False)
+    late = threading.Timer(0.3, app.start)
     late.start()
     started = time.monotonic()
     try:
         said = gate(app.url, check)
         took = time.monotonic() - started
     finally:
-        app.shutdown()
-        app.server_close()
+        late.cancel()
         late.join(5)
+        app.close()
     assert said == ["health /: HTTP 200 (1/1)"]
     assert 0.3 <= took < 1.0
 
 
 def test_a_container_that_has_exited_ends_the_gate_before_any_probe() -> None:
-    with app_answering([200]) as app, pytest.raises(BootFailed) as failed:
+    with ScriptedServer([200]) as app, pytest.raises(BootFailed) as failed:
         gate(app.url, HealthCheck(**QUICK), lambda: ContainerState("exited", 3))
     assert str(failed.value) == "container exited with code 3 during boot"
     assert app.paths == []
@@ -190,6 +135,6 @@ def test_a_container_that_has_exited_ends_the_gate_before_any_probe() -> None:
 
 def test_a_container_that_exits_during_the_gate_ends_it_at_its_next_probe() -> None:
     states = iter([RUNNING, RUNNING, ContainerState("restarting", 137)])
-    with app_answering([200]) as app, pytest.raises(BootFailed, match="code 137"):
+    with ScriptedServer([200]) as app, pytest.raises(BootFailed, match="code 137"):
         gate(app.url, HealthCheck(healthy_threshold=5, **QUICK), lambda: next(states))
     assert len(app.paths) == 2

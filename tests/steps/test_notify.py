@@ -4,10 +4,8 @@ sent for them, and delivery's retries, backoff and giving up."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
@@ -17,47 +15,15 @@ from pipeline.app.sealing import Sealer
 from pipeline.app.webhooks import sign
 from pipeline.sqlite.models import App, Release
 from pipeline.steps import notify
+from tests.support.scripted import ScriptedServer
 from tests.support.wait import poll
 
 
-class Flaky(HTTPServer):
-    """Answers each POST with the next status of `statuses`, the last one from then on."""
-
-    def __init__(self, statuses: list[int]) -> None:
-        super().__init__(("127.0.0.1", 0), _Answer)
-        self.statuses = statuses
-        self.bodies: list[bytes] = []
-        self.headers: list[dict[str, str]] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/events"
-
-
-class _Answer(BaseHTTPRequestHandler):
-    server: Flaky
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet: the test reads `Flaky.bodies`."""
-
-    def do_POST(self) -> None:
-        self.server.bodies.append(self.rfile.read(int(self.headers["content-length"])))
-        self.server.headers.append(dict(self.headers))
-        statuses = self.server.statuses
-        self.send_response(statuses.pop(0) if len(statuses) > 1 else statuses[0])
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-
 @pytest.fixture
-def receiver(request: pytest.FixtureRequest) -> Iterator[Flaky]:
-    server = Flaky(list(request.param))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(10)
+def receiver(request: pytest.FixtureRequest) -> Iterator[ScriptedServer]:
+    """Answers each POST with the next status of the test's list, the last one from then on."""
+    with ScriptedServer(list(request.param)) as server:
+        yield server
 
 
 def send(url: str) -> bool:
@@ -65,27 +31,27 @@ def send(url: str) -> bool:
 
 
 @pytest.mark.parametrize("receiver", [[500, 502, 200]], indirect=True)
-def test_a_failing_receiver_is_tried_again_until_it_takes_it(receiver: Flaky) -> None:
+def test_a_failing_receiver_is_tried_again_until_it_takes_it(receiver: ScriptedServer) -> None:
     assert send(receiver.url)
     assert receiver.bodies == [b'{"event": "live"}'] * 3
 
 
 @pytest.mark.parametrize("receiver", [[503]], indirect=True)
-def test_delivery_gives_up_after_the_last_attempt(receiver: Flaky) -> None:
+def test_delivery_gives_up_after_the_last_attempt(receiver: ScriptedServer) -> None:
     assert not send(receiver.url)
     assert len(receiver.bodies) == notify.ATTEMPTS == 3
 
 
 @pytest.mark.parametrize("receiver", [[204]], indirect=True)
-def test_a_receiver_that_takes_it_at_once_gets_one_post(receiver: Flaky) -> None:
+def test_a_receiver_that_takes_it_at_once_gets_one_post(receiver: ScriptedServer) -> None:
     assert send(receiver.url)
     assert len(receiver.bodies) == 1
 
 
 def test_a_receiver_that_does_not_answer_counts_as_a_failed_attempt() -> None:
-    closed = Flaky([200])
+    closed = ScriptedServer([200])
     url = closed.url
-    closed.server_close()  # nothing listens on the port any more
+    closed.close()  # nothing listens on the port any more
     assert not send(url)
 
 
@@ -159,7 +125,7 @@ def test_the_payload_says_what_happened_to_the_release() -> None:
 
 @pytest.mark.parametrize("receiver", [[200]], indirect=True)
 def test_news_is_posted_signed_with_the_app_s_secret_and_nothing_else_is(
-    receiver: Flaky,
+    receiver: ScriptedServer,
 ) -> None:
     sealer = Sealer(bytes(32))
     app = App(name="shop", notify_url=receiver.url, notify_secret_sealed=sealer.seal("s3cret"))
@@ -169,15 +135,15 @@ def test_news_is_posted_signed_with_the_app_s_secret_and_nothing_else_is(
     poll(lambda: len(receiver.bodies), lambda n: n > 0, timeout=10, interval=0.02)
     time.sleep(0.2)  # what should not have been sent has had the time to arrive
     assert len(receiver.bodies) == 1
-    body, headers = receiver.bodies[0], receiver.headers[0]
+    body, headers = receiver.bodies[0], receiver.requests[0].headers
     assert json.loads(body)["event"] == "live" and json.loads(body)["rollback_of"] == 2
-    assert headers[notify.SIGNATURE_HEADER] == sign("s3cret", body)
-    assert headers["Content-Type"] == "application/json"
-    assert headers["User-Agent"] == "temps-notify"
+    assert headers[notify.SIGNATURE_HEADER.lower()] == sign("s3cret", body)
+    assert headers["content-type"] == "application/json"
+    assert headers["user-agent"] == "temps-notify"
 
 
 @pytest.mark.parametrize("receiver", [[200]], indirect=True)
-def test_a_refused_certificate_is_posted_with_its_host_and_reason(receiver: Flaky) -> None:
+def test_a_refused_certificate_is_posted_with_its_host_and_reason(receiver: ScriptedServer) -> None:
     sealer = Sealer(bytes(32))
     app = App(name="shop", notify_url=receiver.url, notify_secret_sealed=sealer.seal("s3cret"))
     before = time.time()
@@ -189,4 +155,6 @@ def test_a_refused_certificate_is_posted_with_its_host_and_reason(receiver: Flak
         "event": "certificate_failed", "app": "shop", "host": "shop.example",
         "reason": "rate limited",
     }  # fmt: skip
-    assert receiver.headers[0][notify.SIGNATURE_HEADER] == sign("s3cret", receiver.bodies[0])
+    assert receiver.requests[0].headers[notify.SIGNATURE_HEADER.lower()] == sign(
+        "s3cret", receiver.bodies[0]
+    )

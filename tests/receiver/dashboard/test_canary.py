@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +19,7 @@ from pipeline.release.states import ReleaseState as S
 from pipeline.release.transition import transition
 from pipeline.settings import Settings
 from pipeline.sqlite.models import ReleaseSource
-from pipeline.sqlite.schema import migrate
-from pipeline.sqlite.store import Store, make_engine
+from pipeline.sqlite.store import Store
 from receiver.api.views import app_view, release_view
 from receiver.dashboard.formats import canary, milliseconds, percent, traffic
 from receiver.dashboard.pages import Frame
@@ -34,23 +31,6 @@ STEPS_RE = re.compile(r'<table class="table canary-steps">(.*?)</table>', re.S)
 ROW_RE = re.compile(r"<tr>(.*?)</tr>", re.S)
 CELL_RE = re.compile(r'<td data-label="([^"]+)"[^>]*>(.*?)</td>', re.S)
 GATED = (S.BUILDING, S.BOOTING, S.HEALTH_CHECKING, S.CANARY)
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    settings = Settings(home=tmp_path / "home")
-    settings.make_dirs()
-    return settings
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[Store]:
-    migrate(settings.db_url)
-    store = Store(make_engine(settings.db_url))
-    try:
-        yield store
-    finally:
-        store.engine.dispose()
 
 
 def served(requests: int, errors: int, p50: float | None, p95: float | None) -> dict[str, Any]:

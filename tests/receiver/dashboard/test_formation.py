@@ -22,36 +22,12 @@ from receiver.dashboard.templating import render_page
 from tests.support.checks import push_ok
 from tests.support.daemon import TempsDaemon
 from tests.support.dockercli import docker
+from tests.support.views import APP, release_view
 from tests.support.wait import poll
 
 HOSTILE = '<script>alert("x")</script>'
-APP = {
-    "name": "demo",
-    "url": "http://demo.localhost",
-    "git_url": "http://127.0.0.1:7000/demo.git",
-    "live_release": None,
-}
 PROCESSES_RE = re.compile(r'<table class="table processes">(.*?)</table>', re.S)
 ROW_RE = re.compile(r"<tr>(.*?)</tr>", re.S)
-
-
-def release(number: int, formation: dict[str, int] | None) -> dict[str, Any]:
-    at = time.time() - 60
-    return {
-        "number": number,
-        "version": f"v{number}",
-        "state": "live",
-        "source": "push",
-        "rollback_of": None,
-        "commit": "0123456789abcdef",
-        "image": "temps/demo:0123456789ab",
-        "strategy": "blue-green",
-        "formation": formation,
-        "created_at": at,
-        "updated_at": at,
-        "events": [],
-        "timings": {},
-    }
 
 
 def container(name: str, **fields: Any) -> dict[str, Any]:
@@ -93,7 +69,11 @@ def test_app_page_shows_the_formation_of_each_release_and_the_live_containers() 
             container(HOSTILE, process=HOSTILE, state="exited", uptime=None),
         ],
     }
-    releases = [release(3, {"web": 3}), release(2, {"web": 2}), release(1, None)]
+    releases = [
+        release_view(3, formation={"web": 3}),
+        release_view(2, formation={"web": 2}),
+        release_view(1, formation=None),
+    ]
     page = render_page(Frame("t"), app_page(APP, releases, None, processes))
 
     assert '<dt>Formation</dt><dd><code class="formation">web=3</code></dd>' in page
@@ -132,7 +112,9 @@ def test_app_page_without_live_containers_or_without_docker() -> None:
 
 def test_release_page_shows_the_release_formation() -> None:
     for formation, shown in (({"web": 3}, "web=3"), (None, "web=1")):
-        body = release_page(APP, release(3, formation), [], 0, following=False, now=time.time())
+        body = release_page(
+            APP, release_view(3, formation=formation), [], 0, following=False, now=time.time()
+        )
         page = render_page(Frame("t"), body)
         assert f'<dt>Formation</dt><dd><code class="formation">{shown}</code></dd>' in page
 

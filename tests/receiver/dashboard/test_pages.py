@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from markupsafe import Markup
 
@@ -13,43 +12,9 @@ from receiver.dashboard.release import release_page
 from receiver.dashboard.session import Sessions
 from receiver.dashboard.templating import environment, part, render_page
 from receiver.dashboard.web import safe_next
+from tests.support.views import APP, release_view
 
 HOSTILE = '<script>alert("x")</script>'
-
-
-def release(**fields: Any) -> dict[str, Any]:
-    at = time.time() - 30
-    view: dict[str, Any] = {
-        "number": 2,
-        "version": "v2",
-        "state": "live",
-        "source": "push",
-        "rollback_of": None,
-        "commit": "0123456789abcdef",
-        "image": "temps/demo:0123456789ab",
-        "strategy": "blue-green",
-        "failure_reason": None,
-        "failed_step": None,
-        "log_tail": None,
-        "created_at": at,
-        "updated_at": at + 5,
-        "events": [
-            {"state": "queued", "was": None, "at": at},
-            {"state": "building", "was": "queued", "at": at + 1},
-            {"state": "live", "was": "building", "at": at + 5},
-        ],
-        "timings": {"queued": 1.0, "building": 4.0},
-    }
-    view.update(fields)
-    return view
-
-
-APP = {
-    "name": "demo",
-    "url": "http://demo.localhost",
-    "git_url": "http://127.0.0.1:7000/demo.git",
-    "live_release": None,
-}
 
 
 def test_values_are_escaped_and_markup_is_not() -> None:
@@ -59,7 +24,7 @@ def test_values_are_escaped_and_markup_is_not() -> None:
 
 
 def test_pages_escape_what_comes_from_the_records() -> None:
-    failed = release(
+    failed = release_view(
         state="failed",
         failure_reason=HOSTILE,
         failed_step="building",
@@ -108,10 +73,10 @@ def test_release_page_shows_traffic_when_present_and_tolerates_its_absence() -> 
     report = {"window_seconds": 2.5, "requests": 1234, "errors": 0, "before": before}
     shown = render_page(
         Frame("t"),
-        release_page(APP, release(traffic=report), [], 0, following=False, now=time.time()),
+        release_page(APP, release_view(traffic=report), [], 0, following=False, now=time.time()),
     )
     assert "0 errors" in shown and "1,234 requests" in shown and "before: 2 of 1,100" in shown
-    for view in (release(), release(traffic=None)):
+    for view in (release_view(), release_view(traffic=None)):
         page = render_page(
             Frame("t"), release_page(APP, view, [], 0, following=False, now=time.time())
         )
@@ -133,7 +98,7 @@ def test_formatters() -> None:
 
 
 def test_running_release_is_followed_and_its_current_step_counts_up() -> None:
-    running = release(
+    running = release_view(
         state="building",
         events=[
             {"state": "queued", "was": None, "at": 100.0},

@@ -236,7 +236,7 @@ def test_a_failed_validation_is_ordered_again_after_the_retry_delay(
 
 
 def test_https_load_through_deploys_a_rollback_domain_changes_and_a_renewal(
-    secure: Secure, tmp_path: Path, figures: Any
+    secure: Secure, tmp_path: Path
 ) -> None:
     daemon, app, host = secure.daemon, "busy", "www.busy.test"
     repo = tmp_path / "repo"
@@ -270,10 +270,6 @@ def test_https_load_through_deploys_a_rollback_domain_changes_and_a_renewal(
         assert_no_failures(summary)
     assert renewed["expires_at"] > first["expires_at"], "no renewal while the load ran"
     assert served_certificate(secure, host).serial_number != first_serial
-    figures(
-        f"HTTPS under {DEPLOYS} deploys, a rollback, a domain added and removed and a renewal: "
-        + "; ".join(summary.line() for summary in summaries)
-    )
 
 
 def test_the_acme_store_is_kept_private(secure: Secure) -> None:

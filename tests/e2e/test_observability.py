@@ -42,7 +42,7 @@ def push(daemon: TempsDaemon, repo: Path, app: str, version: str, **opts: Any) -
 
 
 def test_report_counts_the_load_sent_during_the_switch(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Any
+    temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     app = "traffic"
     temps_daemon.create_app(app)
@@ -66,10 +66,6 @@ def test_report_counts_the_load_sent_during_the_switch(
     assert report["errors"] == 0
     assert abs(report["requests"] - len(sent)) <= max(5, len(sent) // 10), (report, len(sent))
     assert "errors in" in output and "requests during the switch" in output
-    figures(
-        f"traffic report: {report['requests']} requests / {report['errors']} errors in "
-        f"{report['window_seconds']} s; the load sent {len(sent)} in that window"
-    )
 
 
 def test_errors_the_test_causes_during_a_switch_are_reported(

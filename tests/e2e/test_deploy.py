@@ -7,9 +7,7 @@ of the promise "no request is dropped during a deploy or a failed deploy" would 
 from __future__ import annotations
 
 import json
-import re
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -18,14 +16,20 @@ import httpx
 import pytest
 
 from tests.support.apprepo import git_push, make_app_repo, remote_main
+from tests.support.checks import (
+    REJECTED_RE,
+    assert_no_failures,
+    same_commit,
+    start_load,
+    under_load,
+)
 from tests.support.daemon import TempsDaemon, container_name
 from tests.support.dockercli import app_images, container_names, docker
-from tests.support.load import LoadGenerator, LoadSummary, SlowRequest, version_of
+from tests.support.load import SlowRequest, version_of
 from tests.support.wait import poll
 
 pytestmark = pytest.mark.docker
 
-REJECTED_RE = re.compile(r"\[remote rejected\] main -> main \((?P<reason>.*)\)")
 # The health gate and every state a release can reach after it has started.
 GATE_OR_LATER = {
     "health_checking",
@@ -71,13 +75,6 @@ def assert_serves(daemon: TempsDaemon, app: str, version: str) -> None:
     )
 
 
-def same_commit(a: str | None, b: str | None) -> bool:
-    """Equal, allowing either side to be abbreviated."""
-    if not a or not b:
-        return False
-    return a.startswith(b) or b.startswith(a)
-
-
 def states(releases: list[dict[str, Any]]) -> list[tuple[int, str]]:
     return [(r["number"], r["state"]) for r in releases]
 
@@ -101,29 +98,14 @@ def assert_history(daemon: TempsDaemon, app: str, commit: str) -> None:
     assert numbers == sorted(numbers, reverse=True), f"releases not newest first: {numbers}"
 
 
-def assert_no_failures(summary: LoadSummary) -> None:
-    assert summary.total > 0, "the load generator sent nothing"
-    assert summary.non_2xx == 0 and summary.errors == 0, (
-        f"{summary.line()}\nfirst failures: {summary.failures}"
-    )
-
-
 def app_container(app: str, number: int) -> str:
     return container_name(app, number)
-
-
-def start_load(daemon: TempsDaemon, app: str) -> LoadGenerator:
-    load = LoadGenerator(daemon.http_url, f"{app}.{daemon.domain}", rate=150.0)
-    load.start()
-    return load
 
 
 # --- tests ---------------------------------------------------------------------------------------
 
 
-def test_pushes_under_load_drop_no_request(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
-) -> None:
+def test_pushes_under_load_drop_no_request(temps_daemon: TempsDaemon, tmp_path: Path) -> None:
     app = "steady"
     temps_daemon.create_app(app)
     repo = tmp_path / app
@@ -135,23 +117,20 @@ def test_pushes_under_load_drop_no_request(
         time.sleep(1.0)
         for number in range(2, 7):
             version = f"v{number}"
-            started = time.monotonic()
             commit = deploy(temps_daemon, repo, app, version)
-            figures(f"deploy {app} {version}: git push took {time.monotonic() - started:.1f} s")
             assert_serves(temps_daemon, app, version)
             assert_history(temps_daemon, app, commit)
         time.sleep(1.0)
     finally:
         summary = load.stop()
 
-    figures(f"load during 5 deploys of {app}: {summary.line()}")
     assert_no_failures(summary)
     assert set(summary.versions) <= {f"v{n}" for n in range(1, 7)}, summary.versions
     assert "v6" in summary.versions, f"the load never saw the last version: {summary.line()}"
 
 
 def test_request_in_flight_completes_on_old_release(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+    temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     app = "inflight"
     temps_daemon.create_app(app)
@@ -176,10 +155,6 @@ def test_request_in_flight_completes_on_old_release(
         code, output = push.result(timeout=300)
 
     result = slow.result()
-    figures(
-        f"in-flight request across a switch: status {result.status}, body "
-        f"{result.body.strip()!r}, {result.finished - result.started:.1f} s"
-    )
     assert code == 0, f"git push of v2 failed (exit {code}):\n{output}"
     assert result.error is None, f"slow request failed: {result.error}"
     assert result.status == 200, f"slow request: {result.status} {result.body!r}"
@@ -208,7 +183,6 @@ def test_request_in_flight_completes_on_old_release(
 def test_failed_deploy_is_rejected_and_changes_nothing(
     temps_daemon: TempsDaemon,
     tmp_path: Path,
-    figures: Callable[[str], None],
     app: str,
     broken: dict[str, bool],
     why: list[str],
@@ -217,20 +191,14 @@ def test_failed_deploy_is_rejected_and_changes_nothing(
     repo = tmp_path / app
     good = deploy(temps_daemon, repo, app, "v1")
 
-    load = start_load(temps_daemon, app)
-    try:
-        time.sleep(0.5)
+    with under_load(temps_daemon, app) as load:
         bad, code, output = push_version(temps_daemon, repo, app, "v2", **broken)
-        time.sleep(0.5)
-    finally:
-        summary = load.stop()
-    figures(f"load during a failed deploy of {app}: {summary.line()}")
+    summary = load.summary()
 
     assert code != 0, f"a broken push was accepted:\n{output}"
     rejected = REJECTED_RE.search(output)
     assert rejected, f"no '[remote rejected]' line in git's output:\n{output}"
     assert rejected.group("reason").strip(), f"rejection without a reason:\n{output}"
-    figures(f"rejection reason for {app}: {rejected.group('reason')}")
     for words in why:
         assert words in output.lower(), f"git's output does not say {words!r}:\n{output}"
 
@@ -314,9 +282,7 @@ def auth_hint(daemon: TempsDaemon, app: str, credentials: tuple[str, str] | None
     return lines[0]
 
 
-def test_keeps_the_last_five_images(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
-) -> None:
+def test_keeps_the_last_five_images(temps_daemon: TempsDaemon, tmp_path: Path) -> None:
     app = "pruned"
     temps_daemon.create_app(app)
     repo = tmp_path / app
@@ -330,7 +296,6 @@ def test_keeps_the_last_five_images(
         timeout=SETTLE_TIMEOUT,
         interval=0.5,
     )
-    figures(f"images of {app} after 7 deploys: {images}")
     assert len(images) == KEEP_RELEASES, f"docker images temps/{app}: {images}"
     live = temps_daemon.releases(app)[0]
     live_image = live.get("image") or ""

@@ -13,9 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 import sqlite3
-import statistics
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,20 +35,18 @@ from tests.support.checks import (
     remote_lines,
     route_servers,
     same_commit,
-    start_load,
     state_path,
+    under_load,
     wait_states,
 )
-from tests.support.daemon import TempsDaemon
+from tests.support.daemon import MANY_FAILURES, TempsDaemon
 from tests.support.dockercli import docker
 from tests.support.load import SlowRequest
 
 pytestmark = pytest.mark.docker
 
-# git sends its first request of every push without credentials and the token only after the
-# 401; the daemon counts that 401 as a failed login and blocks the address after 10 a minute.
-# This module pushes far more often than that, so its daemon allows more.
-TEMPS_SERVE_ARGS = ["--auth-failures", "100000"]
+# This module pushes far more often than the default limit of failed logins lets one address.
+TEMPS_SERVE_ARGS = MANY_FAILURES
 
 INTERVAL = 0.2  # healthcheck.interval of every test app (support.apprepo)
 HEALTH_CGI = "/cgi-bin/health"
@@ -188,7 +184,7 @@ FAILURES = [
 
 @pytest.mark.parametrize("case", FAILURES, ids=[case.app.removeprefix("f-") for case in FAILURES])
 def test_failed_deploy_under_load_keeps_the_old_release(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None], case: Failure
+    temps_daemon: TempsDaemon, tmp_path: Path, case: Failure
 ) -> None:
     app = case.app
     temps_daemon.create_app(app)
@@ -197,15 +193,10 @@ def test_failed_deploy_under_load_keeps_the_old_release(
     servers_before = route_servers(temps_daemon, app)
 
     make_app_repo(repo, "v2", **case.opts)
-    load = start_load(temps_daemon, app)
-    try:
-        time.sleep(0.5)
+    with under_load(temps_daemon, app) as load:
         code, output = git_push(repo, temps_daemon.git_url(app))
-        time.sleep(0.5)
-    finally:
-        summary = load.stop()
+    summary = load.summary()
     release = temps_daemon.release(app, 2)
-    figures(f"failed deploy {app}: {release['failure_reason']!r}; load {summary.line()}")
 
     # The pusher: refused, with the reason and the lines that explain it.
     assert code != 0, f"the push of a broken v2 was accepted:\n{output}"
@@ -244,7 +235,7 @@ def test_failed_deploy_under_load_keeps_the_old_release(
 
 
 def test_flapping_health_is_not_routed_before_three_passes_in_a_row(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+    temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     app = "f-flapping"
     temps_daemon.create_app(app)
@@ -252,14 +243,9 @@ def test_flapping_health_is_not_routed_before_three_passes_in_a_row(
     push_ok(temps_daemon, repo, app, "v1")
 
     make_app_repo(repo, "v2", health_cgi=ANSWER_FLAPPING, settings=CGI_SETTINGS)
-    load = start_load(temps_daemon, app)
-    try:
-        time.sleep(0.5)
+    with under_load(temps_daemon, app) as load:
         code, output = git_push(repo, temps_daemon.git_url(app))
-        time.sleep(0.5)
-    finally:
-        summary = load.stop()
-    figures(f"flapping gate {app}: load {summary.line()}")
+    summary = load.summary()
     assert code == 0, f"v2 (healthy after its flaps) was refused:\n{output}"
 
     release = temps_daemon.release(app, 2)
@@ -299,7 +285,7 @@ def test_flapping_health_is_not_routed_before_three_passes_in_a_row(
 
 
 def test_exit_on_boot_is_detected_within_a_probe_interval(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+    temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     """Measured on dockerd's own clock: the container's `start` and `die` events against the
     release's `failed` event (the failed state is recorded once the container is removed)."""
@@ -331,17 +317,6 @@ def test_exit_on_boot_is_detected_within_a_probe_interval(
         else:
             samples["exit later"].append(failed_at - died)
 
-    def shown(key: str) -> str:
-        values = samples[key]
-        listed = ", ".join(f"{v * 1000:.0f}" for v in values)
-        return f"median {statistics.median(values) * 1000:.0f} ms ({listed})"
-
-    figures(
-        f"exit at once -> deploy failed ({app}, interval {INTERVAL:g}s, deadline 20s): "
-        f"container start to failed {shown('start')}; exit to failed {shown('exit')}; "
-        f"booting event to failed {shown('booting')}"
-    )
-    figures(f"exit 1 s after start -> deploy failed ({app}): exit to failed {shown('exit later')}")
     for took in samples["start"]:
         assert 0 <= took < bound, f"a crash at boot failed the deploy {took:.2f}s after start"
     for took in samples["exit"] + samples["exit later"]:
@@ -351,7 +326,7 @@ def test_exit_on_boot_is_detected_within_a_probe_interval(
 
 
 def test_a_failing_release_is_rechecked_sooner_than_the_interval(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+    temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     """After the first counted failure the gate probes every recheck_interval, so three 503s
     in a row reject the push in a fraction of `interval`; the times are the release log's."""
@@ -375,7 +350,6 @@ def test_a_failing_release_is_rechecked_sooner_than_the_interval(
     failures = [at for at, line in rows if "HTTP 503 (failure" in line]
     assert len(failures) == 3, f"expected 3 counted failures in v2's log: {rows}"
     gaps = [later - earlier for earlier, later in itertools.pairwise(failures)]
-    figures(f"recheck {app}: gaps between failing probes {[round(g * 1000) for g in gaps]} ms")
     for gap in gaps:
         assert recheck * 0.9 <= gap < interval / 2, f"failing probes {gap:.3f}s apart"
     assert_serves(temps_daemon, app, "v1", 1)
@@ -386,7 +360,7 @@ def test_a_failing_release_is_rechecked_sooner_than_the_interval(
 
 
 def test_release_command_runs_with_the_app_env_and_streams_to_the_pusher(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+    temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     app = "f-release-ok"
     temps_daemon.create_app(app)
@@ -400,14 +374,9 @@ def test_release_command_runs_with_the_app_env_and_streams_to_the_pusher(
 
     command = 'echo "migrating table $TABLE"; echo "migration finished"'
     make_app_repo(repo, "v3", settings={"deploy": {"release_command": command}})
-    load = start_load(temps_daemon, app)
-    try:
-        time.sleep(0.5)
+    with under_load(temps_daemon, app) as load:
         code, output = git_push(repo, temps_daemon.git_url(app))
-        time.sleep(0.5)
-    finally:
-        summary = load.stop()
-    figures(f"deploy with a release command {app}: load {summary.line()}")
+    summary = load.summary()
     assert code == 0, f"the push with a passing release command failed:\n{output}"
 
     said = remote_lines(output)
@@ -430,7 +399,7 @@ def test_release_command_runs_with_the_app_env_and_streams_to_the_pusher(
 
 
 def test_recreate_strategy_stops_the_old_release_before_starting_the_new(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+    temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     app = "f-recreate"
     temps_daemon.create_app(app)
@@ -452,8 +421,9 @@ def test_recreate_strategy_stops_the_old_release_before_starting_the_new(
 
     gone = first_event(events, "destroy", container(app, 1))
     started = first_event(events, "start", container(app, 2))
-    figures(f"recreate {app}: v1 removed {(started.at - gone.at) * 1000:.0f} ms before v2 started")
-    assert gone.at < started.at, "v2 started before v1 was gone"
+    assert gone.at < started.at, (
+        f"v2 started {(gone.at - started.at) * 1000:.0f} ms before v1 was gone"
+    )
     assert_only_containers(app, [container(app, 2)])
 
 
@@ -497,7 +467,7 @@ def test_strategy_is_overridable_for_one_deploy(temps_daemon: TempsDaemon, tmp_p
 
 
 def test_old_container_gets_sigterm_then_sigkill_after_stop_timeout(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+    temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     app = "f-signals"
     temps_daemon.create_app(app)
@@ -539,7 +509,6 @@ def test_old_container_gets_sigterm_then_sigkill_after_stop_timeout(
     sent = signals(stubborn)
     assert [signal for signal, _ in sent] == ["15", "9"], f"signals to {stubborn}: {sent}"
     grace = sent[1][1] - sent[0][1]
-    figures(f"stop signals {app}: SIGTERM, then SIGKILL {grace:.2f} s later (stop_timeout 2)")
     assert 1.5 <= grace <= 4.0, f"SIGKILL came {grace:.2f}s after SIGTERM, stop_timeout is 2"
     assert sent[0][1] > event_at(temps_daemon.release(app, 2), "draining"), (
         "v1 got SIGTERM before v2's drain began"
@@ -553,7 +522,7 @@ def test_old_container_gets_sigterm_then_sigkill_after_stop_timeout(
 
 
 def test_drain_timeout_bounds_the_wait_for_a_request_in_flight(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+    temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     app = "f-drain-bound"
     temps_daemon.create_app(app)
@@ -570,7 +539,6 @@ def test_drain_timeout_bounds_the_wait_for_a_request_in_flight(
 
     release = temps_daemon.release(app, 2)
     drained = release["timings"]["draining"]
-    figures(f"drain_timeout 1s with an 8 s request in flight ({app}): draining took {drained} s")
     assert 1.0 <= drained < 4.0, f"draining took {drained}s with drain_timeout 1s"
     assert "-----> v1 still busy after drain_timeout 1s; stopping it anyway" in release["log"], (
         release["log"]

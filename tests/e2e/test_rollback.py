@@ -1,9 +1,9 @@
 """End to end, issue 4: releases, instant rollback, the bake window, app config, the CLI.
 
-Rollbacks run under a steady load through Traefik while a tight loop of requests notes when
-the old version is served again: that is the rollback time reported in the figures, inside
-the bake window (a route flip to the standby container) and outside it (a boot of the old
-image through the full gate).
+Rollbacks run under a steady load through Traefik while a tight loop of requests waits for the
+old version to be served again, inside the bake window (a route flip to the standby container)
+and outside it (a boot of the old image through the full gate); none of its answers may fail.
+How long each takes is bench/rollback.py's to measure.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import pytest
 
 from tests.support.apprepo import git_push, make_app_repo, turns_bad_after
 from tests.support.checks import (
+    ContainerEvent,
     ContainerEvents,
     FirstSeen,
     api_post,
@@ -30,23 +31,22 @@ from tests.support.checks import (
     container,
     event_at,
     measure,
-    median_line,
     push_ok,
     serves,
     start_load,
     state_path,
+    under_load,
     wait_states,
 )
-from tests.support.daemon import TEMPS_BIN, TempsDaemon
+from tests.support.daemon import MANY_FAILURES, TEMPS_BIN, TempsDaemon
 from tests.support.dockercli import app_images, docker
+from tests.support.load import LoadSummary
 from tests.support.wait import poll
 
 pytestmark = pytest.mark.docker
 
-# git sends its first request of every push without credentials and the token only after the
-# 401; the daemon counts that 401 as a failed login and blocks the address after 10 a minute.
-# This module pushes far more often than that, so its daemon allows more.
-TEMPS_SERVE_ARGS = ["--auth-failures", "100000"]
+# This module pushes far more often than the default limit of failed logins lets one address.
+TEMPS_SERVE_ARGS = MANY_FAILURES
 
 BAKE = 10.0
 RUNS = 4
@@ -83,53 +83,60 @@ def env_of(name: str) -> dict[str, str]:
 # --- rollback under load, inside and outside the bake window ---------------------------------
 
 
+Check = Callable[[dict[str, Any], dict[str, Any]], None]
+
+
+def roll_back_repeatedly(
+    daemon: TempsDaemon, app: str, previous: str, check: Check
+) -> tuple[LoadSummary, list[ContainerEvent]]:
+    """RUNS rollbacks under load, each to the release in state `previous` (standby or retired),
+    each watched by a tight loop of requests until the old page is served again, with no answer
+    that is not 2xx; `check(answer, previous release)` after each. What the load saw, and what
+    dockerd did to the app's containers meanwhile."""
+    content = {1: "v1", 2: "v2"}  # release number -> the page it serves
+    with ContainerEvents(app) as watch:
+        with under_load(daemon, app) as load:
+            for _ in range(RUNS):
+                releases = settled(daemon, app, standby=previous == "standby")
+                live = releases[0]
+                was = next(r for r in releases if r["state"] == previous)
+                target = content[was["number"]]
+                assert serves(daemon, app)[1] == content[live["number"]]
+                seen = FirstSeen(daemon, app, target)
+                answer, _ = measure(rollback(daemon, app), seen)
+                assert answer.status_code == 200, answer.text
+                body = answer.json()
+                assert not seen.bad, f"the probe loop got {seen.bad[:5]}"
+                content[body["number"]] = target
+                assert (body["state"], body["source"], body["rollback_of"]) == (
+                    "live",
+                    "rollback",
+                    was["number"],
+                ), body
+                check(body, was)
+                assert_serves(daemon, app, target, body["number"])
+        events = watch.events()
+    return load.summary(), events
+
+
 def test_rollback_inside_the_bake_window_flips_to_the_standby_container(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+    temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     app = "r-instant"
     temps_daemon.create_app(app)
     repo = tmp_path / app
     push_ok(temps_daemon, repo, app, "v1", bake=BAKE)
     push_ok(temps_daemon, repo, app, "v2", bake=BAKE)
-    content = {1: "v1", 2: "v2"}  # release number -> the page it serves
     wait_states(temps_daemon, app, [(2, "live"), (1, "standby")])
 
-    took: list[float] = []
-    with ContainerEvents(app) as watch:
-        load = start_load(temps_daemon, app)
-        try:
-            time.sleep(0.5)
-            for _ in range(RUNS):
-                releases = settled(temps_daemon, app, standby=True)
-                live = releases[0]
-                standby = next(r for r in releases if r["state"] == "standby")
-                target = content[standby["number"]]
-                assert serves(temps_daemon, app)[1] == content[live["number"]]
-                seen = FirstSeen(temps_daemon, app, target)
-                answer, seconds = measure(rollback(temps_daemon, app), seen)
-                assert answer.status_code == 200, answer.text
-                body = answer.json()
-                assert not seen.bad, f"the probe loop got {seen.bad[:5]}"
-                took.append(seconds)
-                content[body["number"]] = target
-                assert (body["state"], body["source"], body["rollback_of"]) == (
-                    "live",
-                    "rollback",
-                    standby["number"],
-                ), body
-                # The standby container itself serves again: nothing was built or booted.
-                assert body["container"] == standby["container"], (body, standby)
-                # No build, no boot, no gate: one probe, then straight to the switch.
-                path = state_path(temps_daemon.release(app, body["number"]))
-                assert path == ["queued", "switching", "live"], path
-                assert_serves(temps_daemon, app, target, body["number"])
-            time.sleep(0.5)
-        finally:
-            summary = load.stop()
-        events = watch.events()
+    def flipped(body: dict[str, Any], standby: dict[str, Any]) -> None:
+        # The standby container itself serves again: nothing was built or booted.
+        assert body["container"] == standby["container"], (body, standby)
+        # No build, no boot, no gate: one probe, then straight to the switch.
+        path = state_path(temps_daemon.release(app, body["number"]))
+        assert path == ["queued", "switching", "live"], path
 
-    figures(median_line(f"rollback inside the bake window ({app})", took))
-    figures(f"load during {RUNS} rollbacks inside the bake window ({app}): {summary.line()}")
+    summary, events = roll_back_repeatedly(temps_daemon, app, "standby", flipped)
     assert_no_failures(summary)
     started = [(e.action, e.name) for e in events]
     assert not [e for e in started if e[0] in ("create", "start")], (
@@ -143,52 +150,25 @@ def test_rollback_inside_the_bake_window_flips_to_the_standby_container(
 
 
 def test_rollback_outside_the_bake_window_boots_the_old_image(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+    temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     app = "r-boot"
     temps_daemon.create_app(app)
     repo = tmp_path / app
     push_ok(temps_daemon, repo, app, "v1", bake=0)
     push_ok(temps_daemon, repo, app, "v2", bake=0)
-    content = {1: "v1", 2: "v2"}
     wait_states(temps_daemon, app, [(2, "live"), (1, "retired")])
     images = {r["number"]: r["image"] for r in temps_daemon.releases(app)}
 
-    took: list[float] = []
-    with ContainerEvents(app) as watch:
-        load = start_load(temps_daemon, app)
-        try:
-            time.sleep(0.5)
-            for _ in range(RUNS):
-                releases = settled(temps_daemon, app, standby=False)
-                previous = next(r for r in releases if r["state"] == "retired")
-                target = content[previous["number"]]
-                seen = FirstSeen(temps_daemon, app, target)
-                answer, seconds = measure(rollback(temps_daemon, app), seen)
-                assert answer.status_code == 200, answer.text
-                body = answer.json()
-                assert not seen.bad, f"the probe loop got {seen.bad[:5]}"
-                took.append(seconds)
-                number = body["number"]
-                content[number] = target
-                images[number] = body["image"]
-                assert (body["state"], body["source"], body["rollback_of"]) == (
-                    "live",
-                    "rollback",
-                    previous["number"],
-                ), body
-                assert body["image"] == previous["image"], "the rollback did not reuse the image"
-                assert body["container"] == container(app, number), body
-                path = state_path(temps_daemon.release(app, number))
-                assert "building" not in path and "health_checking" in path, path
-                assert_serves(temps_daemon, app, target, number)
-            time.sleep(0.5)
-        finally:
-            summary = load.stop()
-        events = watch.events()
+    def booted(body: dict[str, Any], previous: dict[str, Any]) -> None:
+        number = body["number"]
+        images[number] = body["image"]
+        assert body["image"] == previous["image"], "the rollback did not reuse the image"
+        assert body["container"] == container(app, number), body
+        path = state_path(temps_daemon.release(app, number))
+        assert "building" not in path and "health_checking" in path, path
 
-    figures(median_line(f"rollback outside the bake window, boot + gate ({app})", took))
-    figures(f"load during {RUNS} rollbacks outside the bake window ({app}): {summary.line()}")
+    summary, events = roll_back_repeatedly(temps_daemon, app, "retired", booted)
     assert_no_failures(summary)
     created = sorted({e.name for e in events if e.action == "start"})
     expected = sorted(container(app, n) for n in range(3, 3 + RUNS))
@@ -233,7 +213,7 @@ def test_rollback_to_a_standby_slot_that_no_longer_answers_boots_its_image(
 
 
 def test_rollback_after_the_bake_window_has_ended_boots_the_old_image(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+    temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     app = "r-after-bake"
     bake = 1.5
@@ -244,15 +224,10 @@ def test_rollback_after_the_bake_window_has_ended_boots_the_old_image(
     wait_states(temps_daemon, app, [(2, "live"), (1, "retired")], timeout=bake + 15)
     assert_only_containers(app, [container(app, 2)])
 
-    load = start_load(temps_daemon, app)
-    try:
-        time.sleep(0.5)
+    with under_load(temps_daemon, app) as load:
         seen = FirstSeen(temps_daemon, app, "v1")
-        answer, seconds = measure(rollback(temps_daemon, app, {"release": 1}), seen)
-        time.sleep(0.5)
-    finally:
-        summary = load.stop()
-    figures(f"rollback after a {bake:g}s bake window ended ({app}): {seconds * 1000:.0f} ms")
+        answer, _ = measure(rollback(temps_daemon, app, {"release": 1}), seen)
+    summary = load.summary()
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert (body["number"], body["state"], body["source"], body["rollback_of"]) == (
@@ -270,7 +245,7 @@ def test_rollback_after_the_bake_window_has_ended_boots_the_old_image(
 
 
 def test_release_failing_health_in_the_bake_window_is_switched_back(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+    temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     app = "r-bake-fails"
     temps_daemon.create_app(app)
@@ -296,10 +271,6 @@ def test_release_failing_health_in_the_bake_window_is_switched_back(
 
     bad = temps_daemon.release(app, 2)
     good = temps_daemon.release(app, 1)
-    figures(
-        f"bake flip-back ({app}): v2 failed {event_at(bad, 'failed') - event_at(bad, 'live'):.2f}"
-        f" s after going live ({bad['failure_reason']}); load {summary.line()}"
-    )
     assert_no_failures(summary)
     assert summary.versions == ["v1", "v2"], f"v2 never served: {summary.per_version}"
     last = [o.version for o in load.outcomes()[-20:]]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,22 +78,52 @@ def live_v1(daemon: TempsDaemon, repo: Path, app: str, web: int = 1) -> None:
     assert code == 0, output  # nothing live: the first release switches as blue-green
 
 
+def push_v2_under_load(
+    daemon: TempsDaemon, repo: Path, app: str, page: str, **canary: object
+) -> tuple[int, str, LoadGenerator]:
+    """Push v2 with `page` and the `canary` settings while page_load runs: git's exit code and
+    output, and the load, stopped."""
+    load = page_load(daemon, app)
+    try:
+        commit(repo, "v2", page, **canary)
+        code, output = git_push(repo, daemon.git_url(app))
+    finally:
+        load.stop()
+    return code, output, load
+
+
+def push_until_its_canary(
+    daemon: TempsDaemon, repo: Path, app: str
+) -> Callable[[], tuple[int, str]]:
+    """Push the repo's tip in the background and return once v2 is in its canary; what is
+    returned waits for the push's exit code and output."""
+    pushed: dict[str, tuple[int, str]] = {}
+    pusher = threading.Thread(
+        target=lambda: pushed.update(result=git_push(repo, daemon.git_url(app))), daemon=True
+    )
+    pusher.start()
+    poll(lambda: [r["state"] for r in daemon.releases(app) if r["number"] == 2],
+         lambda states: states == ["canary"], timeout=60)  # fmt: skip
+
+    def answer() -> tuple[int, str]:
+        pusher.join(timeout=120)
+        return pushed["result"]
+
+    return answer
+
+
 def canary_record(daemon: TempsDaemon, app: str, number: int) -> dict[str, Any]:
     record: dict[str, Any] = daemon.release(app, number)["traffic"]["canary"]
     return record
 
 
 def test_a_release_failing_a_fifth_of_its_requests_is_withdrawn(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Any
+    temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     daemon, app, repo = temps_daemon, "canary-bad", tmp_path / "repo"
     live_v1(daemon, repo, app)
-    load = page_load(daemon, app)
-    try:
-        commit(repo, "v2", FAILING_PAGE)
-        code, output = git_push(repo, daemon.git_url(app))
-    finally:
-        summary = load.stop()
+    code, output, load = push_v2_under_load(daemon, repo, app, FAILING_PAGE)
+    summary = load.summary()
     reason = rejection(output) or ""
     assert code != 0 and "canary withdrawn" in reason, output
     release = daemon.release(app, 2)
@@ -111,23 +142,15 @@ def test_a_release_failing_a_fifth_of_its_requests_is_withdrawn(
     assert daemon.app(app)["live_release"]["number"] == 1
     live = daemon.app(app)["live_release"]["slot"]["web"]
     assert route_servers(daemon, app) == [f"http://127.0.0.1:{live[0]['host_port']}"]
-    figures(
-        f"canary with 20% failing at weight 10%: withdrawn after {step['seconds']}s, "
-        f"{len(failures)} requests hurt of {summary.total} ({summary.line()})"
-    )
 
 
 def test_a_good_release_of_two_containers_is_promoted_and_ends_as_a_normal_deploy(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Any
+    temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     daemon, app, repo = temps_daemon, "canary-good", tmp_path / "repo"
     live_v1(daemon, repo, app, web=2)  # each side balances two containers
-    load = page_load(daemon, app)
-    try:
-        commit(repo, "v2", GOOD_PAGE, steps=[10, 50])
-        code, output = git_push(repo, daemon.git_url(app))
-    finally:
-        summary = load.stop()
+    code, output, load = push_v2_under_load(daemon, repo, app, GOOD_PAGE, steps=[10, 50])
+    summary = load.summary()
     assert code == 0, output
     assert_no_failures(summary)
     assert "canary passed: promoting v2" in output
@@ -142,7 +165,6 @@ def test_a_good_release_of_two_containers_is_promoted_and_ends_as_a_normal_deplo
     assert len(live) == 2
     assert summary.per_version.get("v2", 0) > 0 and summary.per_version.get("v1", 0) > 0
     assert daemon.app(app)["live_release"]["number"] == 2
-    figures(f"canary 10 -> 50 -> 100% of a good release under load: {summary.line()}")
     # A rollback goes to a release that served already: no canary again.
     with daemon.client() as api:
         rolled = api.post(f"/api/apps/{app}/rollback?wait=true", json={}, timeout=120).json()
@@ -155,12 +177,10 @@ def test_a_release_three_times_slower_at_p95_is_withdrawn(
 ) -> None:
     daemon, app, repo = temps_daemon, "canary-slow", tmp_path / "repo"
     live_v1(daemon, repo, app)
-    load = page_load(daemon, app)
-    try:
-        commit(repo, "v2", SLOW_PAGE, weight=20, min_requests=40)
-        code, output = git_push(repo, daemon.git_url(app))
-    finally:
-        summary = load.stop()
+    code, output, load = push_v2_under_load(
+        daemon, repo, app, SLOW_PAGE, weight=20, min_requests=40
+    )
+    summary = load.summary()
     assert code != 0 and "max_p95_ratio" in (rejection(output) or ""), output
     assert summary.non_2xx == 0 and summary.errors == 0, summary.failures
     step = canary_record(daemon, app, 2)["steps"][-1]
@@ -173,13 +193,7 @@ def test_a_client_with_the_cookie_stays_on_one_release_and_a_canary_is_promoted_
     daemon, app, repo = temps_daemon, "canary-sticky", tmp_path / "repo"
     live_v1(daemon, repo, app)
     commit(repo, "v2", GOOD_PAGE, weight=50, duration=300, min_requests=1_000_000)
-    pushed: dict[str, Any] = {}
-    pusher = threading.Thread(
-        target=lambda: pushed.update(result=git_push(repo, daemon.git_url(app))), daemon=True
-    )
-    pusher.start()
-    poll(lambda: daemon.release(app, 2)["state"] if len(daemon.releases(app)) > 1 else "",
-         lambda state: state == "canary", timeout=60)  # fmt: skip
+    pushed = push_until_its_canary(daemon, repo, app)
     url, host = f"{daemon.http_url}{PAGE}", {"Host": f"{app}.{daemon.domain}"}
     seen_by_client = []
     for _ in range(8):
@@ -196,8 +210,7 @@ def test_a_client_with_the_cookie_stays_on_one_release_and_a_canary_is_promoted_
         timeout=60,
     )  # fmt: skip
     assert promoted.returncode == 0, promoted.stderr
-    pusher.join(timeout=120)
-    code, output = pushed["result"]
+    code, output = pushed()
     assert code == 0, output
     record = canary_record(daemon, app, 2)
     assert record["decision"] == "promoted" and record["reason"] == "promoted by hand"
@@ -213,14 +226,9 @@ def test_canary_abort_by_hand_and_without_a_canary(
         idle = api.post(f"/api/apps/{app}/canary/abort")
     assert idle.status_code == 409 and "no canary running" in idle.text
     commit(repo, "v2", GOOD_PAGE, duration=300, min_requests=1_000_000)
-    pushed: dict[str, Any] = {}
-    pusher = threading.Thread(
-        target=lambda: pushed.update(result=git_push(repo, daemon.git_url(app))), daemon=True
-    )
-    pusher.start()
-    poll(lambda: daemon.releases(app)[0]["state"], lambda s: s == "canary", timeout=60)
+    pushed = push_until_its_canary(daemon, repo, app)
     with daemon.client() as api:
         aborted = api.post(f"/api/apps/{app}/canary/abort", timeout=60)
     assert aborted.status_code == 200 and aborted.json()["state"] == "failed", aborted.text
-    pusher.join(timeout=120)
-    assert "aborted by hand" in (rejection(pushed["result"][1]) or ""), pushed["result"][1]
+    _code, output = pushed()
+    assert "aborted by hand" in (rejection(output) or ""), output

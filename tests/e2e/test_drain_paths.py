@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -136,19 +135,40 @@ def stopped_after_drain(daemon: TempsDaemon, app: str, number: int) -> dict[str,
     return drain
 
 
-def finish(
-    load_summary: LoadSummary, batches: list[InFlight], figures: Callable[[str], None], what: str
-) -> None:
-    long = assert_all_answered(batches)
-    figures(f"{what}: {load_summary.line()}; {long} long requests answered 200")
+def finish(load_summary: LoadSummary, batches: list[InFlight]) -> None:
+    assert_all_answered(batches)
     assert_no_failures(load_summary)
+
+
+def push_v2_over_long_requests(
+    daemon: TempsDaemon,
+    repo: Path,
+    app: str,
+    v2: dict[str, Any],
+    states: list[tuple[int, str]],
+    drained: int,
+    **long: Any,
+) -> dict[str, Any]:
+    """Under load, push v2 (`v2`: make_app_repo options) over long requests (`long`: where
+    push_over_long_requests starts them) and wait for `states`. Every long request and the
+    load must come back clean; the drain record of release `drained`, once it is gone."""
+    load = start_load(daemon, app)
+    try:
+        make_app_repo(repo, "v2", **v2)
+        batches = [push_over_long_requests(daemon, repo, app, 2, **long)]
+        wait_states(daemon, app, states, timeout=30)
+        drain = stopped_after_drain(daemon, app, drained)
+    finally:
+        summary = load.stop()
+    finish(summary, batches)
+    return drain
 
 
 # --- the standby retired by the next push: back to back, while building and while gated -------
 
 
 def test_back_to_back_pushes_drain_every_slot_that_served(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+    temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     daemon = temps_daemon
     app = "dp-pairs"
@@ -195,11 +215,7 @@ def test_back_to_back_pushes_drain_every_slot_that_served(
         time.sleep(0.5)
     finally:
         summary = load.stop()
-    finish(summary, batches, figures, f"{2 * PAIRS} pairs of back-to-back pushes ({app})")
-    figures(
-        f"back-to-back pushes: the standby's drain ended {min(overlaps):.1f}-{max(overlaps):.1f} s "
-        "after the next deploy began its build"
-    )
+    finish(summary, batches)
     assert all(overlap > 0 for overlap in overlaps), (
         f"a deploy waited for the standby's drain before going live: {overlaps}"
     )
@@ -210,30 +226,23 @@ def test_back_to_back_pushes_drain_every_slot_that_served(
 
 
 def test_the_end_of_the_bake_window_drains_the_standby(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+    temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     daemon = temps_daemon
     app = "dp-bake-end"
     daemon.create_app(app)
     repo = tmp_path / app
     push_ok(daemon, repo, app, "v1", bake=1, settings=SLOW_GATE)
-    load = start_load(daemon, app)
-    try:
-        make_app_repo(repo, "v2", bake=1, settings=SLOW_GATE)
-        batches = [push_over_long_requests(daemon, repo, app, 2)]
-        # A 1 s window ends while the long requests on v1 still have seconds to run.
-        wait_states(daemon, app, [(2, "live"), (1, "retired")], timeout=30)
-        drain = stopped_after_drain(daemon, app, 1)
-    finally:
-        summary = load.stop()
-    finish(summary, batches, figures, f"bake window ending with requests in flight ({app})")
+    # A 1 s window ends while the long requests on v1 still have seconds to run.
+    v2 = {"bake": 1, "settings": SLOW_GATE}
+    drain = push_v2_over_long_requests(daemon, repo, app, v2, [(2, "live"), (1, "retired")], 1)
     assert drain["seconds"] > 1.0 and drain["finished"] >= 3, drain
     log = "\n".join(daemon.release(app, 2)["log"])
     assert "-----> v1 drained in" in log and "-----> Stopped v1: drained" in log, log
 
 
 def test_a_rollback_cutting_the_window_short_drains_the_standby(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+    temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     daemon = temps_daemon
     app = "dp-rollback"
@@ -261,13 +270,13 @@ def test_a_rollback_cutting_the_window_short_drains_the_standby(
         drain = stopped_after_drain(daemon, app, 2)
     finally:
         summary = load.stop()
-    finish(summary, batches, figures, f"rollback cutting the bake window short ({app})")
+    finish(summary, batches)
     assert drain["finished"] >= 3, drain
     assert_serves(daemon, app, "v1", 4)
 
 
 def test_a_flip_back_after_a_failed_bake_drains_the_bad_release(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+    temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     daemon = temps_daemon
     app = "dp-flip"
@@ -275,16 +284,10 @@ def test_a_flip_back_after_a_failed_bake_drains_the_bad_release(
     repo = tmp_path / app
     settings = {"healthcheck": {"path": "/cgi-bin/health", "interval": 0.3}}
     push_ok(daemon, repo, app, "v1", bake=BAKE, settings=settings, health_cgi="echo; echo ok")
-    load = start_load(daemon, app)
-    try:
-        make_app_repo(repo, "v2", bake=BAKE, settings=settings, health_cgi=TURNS_BAD)
-        # Long requests on the release that is about to fail its bake window.
-        batches = [push_over_long_requests(daemon, repo, app, 2, during="live", on=2)]
-        wait_states(daemon, app, [(2, "failed"), (1, "live")], timeout=30)
-        drain = stopped_after_drain(daemon, app, 2)
-    finally:
-        summary = load.stop()
-    finish(summary, batches, figures, f"flip back after a failed bake ({app})")
+    # Long requests on the release that is about to fail its bake window.
+    v2 = {"bake": BAKE, "settings": settings, "health_cgi": TURNS_BAD}
+    states = [(2, "failed"), (1, "live")]
+    drain = push_v2_over_long_requests(daemon, repo, app, v2, states, 2, during="live", on=2)
     assert drain["finished"] >= 3, drain
     assert_serves(daemon, app, "v1", 1)
 
@@ -293,7 +296,7 @@ def test_a_flip_back_after_a_failed_bake_drains_the_bad_release(
 
 
 def test_recreate_drains_the_live_release_and_the_standby_before_stopping_them(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+    temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     """recreate has downtime by choice: new requests between the old slots' stop and the new
     one's switch fail, and only those. Requests that reached an old slot never do."""
@@ -332,10 +335,6 @@ def test_recreate_drains_the_live_release_and_the_standby_before_stopping_them(
     gap = (event_at(v3, "draining"), event_at(v3, "live") + 0.5)
     failed = [o for o in load.outcomes() if o.status is None or not 200 <= o.status < 300]
     outside = [o for o in failed if not gap[0] <= load.started_wall + o.at <= gap[1]]
-    figures(
-        f"recreate with long requests on the live and the standby slot ({app}): all 200; "
-        f"{summary.line()}; {gap[1] - gap[0]:.1f} s of downtime by design"
-    )
     assert summary.total > 0 and not outside, (
         f"{len(outside)} failures outside the recreate gap {gap}: {outside[:5]}"
     )
@@ -347,7 +346,6 @@ def test_a_daemon_stopped_in_the_bake_window_drains_the_standby_at_its_next_star
     busybox_image: str,
     tmp_path_factory: pytest.TempPathFactory,
     tmp_path: Path,
-    figures: Callable[[str], None],
 ) -> None:
     daemon = TempsDaemon(
         home=tmp_path_factory.mktemp("home-dp-shutdown"), extra_args=TEMPS_SERVE_ARGS
@@ -373,7 +371,7 @@ def test_a_daemon_stopped_in_the_bake_window_drains_the_standby_at_its_next_star
             drain = stopped_after_drain(daemon, app, 1)
         finally:
             summary = load.stop()
-        finish(summary, batches, figures, f"daemon restarted in the bake window ({app})")
+        finish(summary, batches)
         assert drain["finished"] >= 3, drain
         assert_serves(daemon, app, "v2", 2)
     finally:

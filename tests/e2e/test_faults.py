@@ -189,7 +189,6 @@ def push_in_background(
 def crash_and_restart(
     daemon: TempsDaemon,
     push: Future[tuple[int, str]],
-    figures: Callable[[str], None],
     what: str,
     at_kill: Callable[[], None] = lambda: None,
 ) -> tuple[int, str]:
@@ -200,15 +199,9 @@ def crash_and_restart(
     daemon.kill()
     at_kill()
     code, output = push.result(timeout=PUSH_AFTER_KILL_TIMEOUT)
-    answered = time.monotonic() - killed
     assert code != 0, f"a push whose daemon was killed {what} exited 0:\n{output}"
     time.sleep(max(0.0, killed + DOWN_SECONDS - time.monotonic()))
-    restarting = time.monotonic()
     daemon.restart()
-    figures(
-        f"SIGKILL {what}: git push ended {answered:.1f} s after the kill; the restarted daemon "
-        f"was ready in {time.monotonic() - restarting:.1f} s"
-    )
     return code, output
 
 
@@ -320,7 +313,7 @@ class Deploying:
 class KillPoint:
     """Where in a deploy the daemon is killed, and what it must have left once restarted."""
 
-    what: str  # "during build": for the figures and the test id
+    what: str  # "during build": for the messages and the test id
     label: str  # of the app
     v2: dict[str, Any]  # make_app_repo options of the v2 the kill interrupts
     reach: Callable[[Deploying], None]  # waits, in the deploy, for the moment to kill
@@ -440,9 +433,7 @@ KILL_POINTS = [
 
 
 @pytest.mark.parametrize("point", KILL_POINTS, ids=lambda point: point.id)
-def test_sigkill_mid_deploy(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None], point: KillPoint
-) -> None:
+def test_sigkill_mid_deploy(temps_daemon: TempsDaemon, tmp_path: Path, point: KillPoint) -> None:
     daemon = temps_daemon
     app, repo, _ = deploy_first(daemon, tmp_path, point.label)
     route_file = daemon.home / "traefik" / "dynamic" / "routes.yml"
@@ -453,17 +444,12 @@ def test_sigkill_mid_deploy(
         with ThreadPoolExecutor(max_workers=1) as pool:
             run = Deploying(daemon, app, push_in_background(pool, daemon, app, repo), route_file)
             point.reach(run)
-            crash_and_restart(daemon, run.push, figures, point.what, lambda: point.at_kill(run))
+            crash_and_restart(daemon, run.push, point.what, lambda: point.at_kill(run))
         if run.slow is not None:
-            result = run.slow.result()
-            figures(
-                f"request in flight on the old slot across the crash: HTTP {result.status}, "
-                f"{result.body.strip()!r}, {result.finished - result.started:.1f} s"
-            )
+            run.slow.result()  # the request in flight ends before the load does
         time.sleep(1.0)
     finally:
         summary = load.stop()
-    figures(f"load across SIGKILL {point.what}: {summary.line()}")
 
     live = point.check(run, summary)
     assert_no_failures(summary)
@@ -477,7 +463,7 @@ def test_sigkill_mid_deploy(
 
 
 def test_five_concurrent_pushes_end_on_the_last_queued(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+    temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     daemon = temps_daemon
     app, repo, _ = deploy_first(daemon, tmp_path, "five")
@@ -501,14 +487,11 @@ def test_five_concurrent_pushes_end_on_the_last_queued(
     load = start_load(daemon, app)
     try:
         time.sleep(0.5)
-        started = time.monotonic()
         with ThreadPoolExecutor(max_workers=len(clones)) as pool:
             answers = list(pool.map(push, clones, timeout=300))
-        took = time.monotonic() - started
         time.sleep(0.5)
     finally:
         summary = load.stop()
-    figures(f"five concurrent pushes to {app}: all answered in {took:.1f} s; {summary.line()}")
 
     releases = {r["number"]: r for r in daemon.releases(app)}
     assert sorted(releases) == list(range(1, 7)), f"releases of {app}: {sorted(releases)}"
@@ -521,7 +504,6 @@ def test_five_concurrent_pushes_end_on_the_last_queued(
 
     newest = releases[6]
     outcome = {n: (releases[n]["state"], pushed[n][0]) for n in range(2, 7)}
-    figures(f"five concurrent pushes: (state, git exit) by release {outcome}")
     assert newest["state"] == "live", f"the last queued release v6 is not live: {outcome}"
     for number in range(2, 6):
         state = releases[number]["state"]
@@ -548,9 +530,7 @@ def test_five_concurrent_pushes_end_on_the_last_queued(
     assert_no_failures(summary)
 
 
-def test_two_apps_deploy_at_once(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
-) -> None:
+def test_two_apps_deploy_at_once(temps_daemon: TempsDaemon, tmp_path: Path) -> None:
     daemon = temps_daemon
     first, first_repo, _ = deploy_first(daemon, tmp_path, "pair-a")
     second, second_repo, _ = deploy_first(daemon, tmp_path, "pair-b")
@@ -571,7 +551,6 @@ def test_two_apps_deploy_at_once(
         summaries = [load.stop() for load in loads]
 
     for app, (code, output), summary in zip((first, second), answers, summaries, strict=True):
-        figures(f"two apps deploying at once, {app}: {summary.line()}")
         assert code == 0, f"git push of v2 to {app} failed (exit {code}):\n{output}"
         assert_consistent(daemon, app, "v2", 2)
         assert daemon.release(app, 1)["state"] == "retired"
@@ -647,37 +626,29 @@ def wait_traefik_restarted(daemon: TempsDaemon, old_pid: int) -> dict[str, Any]:
     return body
 
 
+def traefik_comes_back(daemon: TempsDaemon, app: str, pid: int) -> None:
+    """SIGKILL Traefik `pid`: the daemon starts another, which serves the app as before."""
+    traefik_outage(daemon, app)
+    wait_traefik_restarted(daemon, pid)
+    assert_consistent(daemon, app, "v1", 1)
+
+
 def test_traefik_killed_is_restarted_and_routes_come_back(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+    temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     daemon = temps_daemon
     app, repo, _ = deploy_first(daemon, tmp_path, "traefik-kill")
 
-    # The Traefik this daemon started.
+    # The Traefik this daemon started, then one it adopted after its own restart.
     pid = daemon.traefik_pid()
     assert pid is not None
-    gap, not_2xx = traefik_outage(daemon, app)
-    figures(
-        f"Traefik SIGKILLed (child of the daemon): first 2xx again after {gap * 1000:.0f} ms; "
-        f"other answers before it, by status: {not_2xx}"
-    )
-    body = wait_traefik_restarted(daemon, pid)
-    figures(f"/healthz after the Traefik restart: {body}")
-    assert_consistent(daemon, app, "v1", 1)
-
-    # A Traefik the daemon adopted after its own restart is watched just the same.
+    traefik_comes_back(daemon, app, pid)
     daemon.kill()
     daemon.restart()
     adopted = daemon.traefik_pid()
     assert adopted is not None and adopted != pid
     assert daemon.healthz().json().get("traefik_restarts") == 0, "the adopted Traefik restarted"
-    gap, not_2xx = traefik_outage(daemon, app)
-    figures(
-        f"Traefik SIGKILLed (adopted after a daemon restart): first 2xx again after "
-        f"{gap * 1000:.0f} ms; other answers before it, by status: {not_2xx}"
-    )
-    wait_traefik_restarted(daemon, adopted)
-    assert_consistent(daemon, app, "v1", 1)
+    traefik_comes_back(daemon, app, adopted)
 
     # Routes still change through the new Traefik.
     load = start_load(daemon, app)
@@ -696,7 +667,6 @@ def test_docker_unreachable_refuses_the_push_then_recovers(
     docker_proxy: UnixSocketProxy,
     temps_daemon: TempsDaemon,
     tmp_path: Path,
-    figures: Callable[[str], None],
 ) -> None:
     daemon = temps_daemon
     app, repo, v1 = deploy_first(daemon, tmp_path, "no-docker")
@@ -710,7 +680,6 @@ def test_docker_unreachable_refuses_the_push_then_recovers(
         make_app_repo(repo, "v2")
         code, output = git_push(repo, daemon.git_url(app))
         reason = rejection(output)
-        figures(f"push with Docker unreachable: exit {code}, reason {reason!r}")
         assert code != 0, f"a push was accepted with Docker unreachable:\n{output}"
         assert reason == ENGINE_DOWN, f"rejection reason {reason!r}:\n{output}"
 
@@ -741,7 +710,6 @@ def test_docker_unreachable_refuses_the_push_then_recovers(
         time.sleep(0.5)
     finally:
         summary = load.stop()
-    figures(f"load while Docker was unreachable and back: {summary.line()}")
     assert_no_failures(summary)
     live = assert_consistent(daemon, app, "v2", 2)
     assert_settled(daemon, app, live)
@@ -751,7 +719,6 @@ def test_docker_lost_during_build_fails_the_push_clearly(
     docker_proxy: UnixSocketProxy,
     temps_daemon: TempsDaemon,
     tmp_path: Path,
-    figures: Callable[[str], None],
 ) -> None:
     daemon = temps_daemon
     app, repo, v1 = deploy_first(daemon, tmp_path, "lost-docker")
@@ -764,7 +731,6 @@ def test_docker_lost_during_build_fails_the_push_clearly(
             docker_proxy.stop()
             code, output = push.result(timeout=120)
         reason = rejection(output)
-        figures(f"push with Docker lost mid-build: exit {code}, reason {reason!r}")
         health = daemon.healthz()
         docker_proxy.start()
         time.sleep(0.5)
@@ -795,7 +761,7 @@ def test_docker_lost_during_build_fails_the_push_clearly(
 
 
 def test_concurrent_api_writers_and_a_push_never_see_database_locked(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+    temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     daemon = temps_daemon
     app, repo, _ = deploy_first(daemon, tmp_path, "sqlite")
@@ -836,18 +802,12 @@ def test_concurrent_api_writers_and_a_push_never_see_database_locked(
         with ThreadPoolExecutor(max_workers=writers + 1) as pool:
             push = push_in_background(pool, daemon, app, repo)
             wait_release(daemon, app, 2, lambda r: r["state"] != "queued", push, "started")
-            started = time.monotonic()
             for future in [pool.submit(write, index) for index in range(writers)]:
                 future.result(timeout=300)
-            took = time.monotonic() - started
             code, output = push.result(timeout=300)
         time.sleep(0.5)
     finally:
         summary = load.stop()
-    figures(
-        f"{len(answers)} API calls from {writers} writers in {took:.1f} s during a push: "
-        f"statuses {sorted({status for _, status, _ in answers})}"
-    )
 
     locked = [a for a in answers if "database is locked" in a[2]]
     assert not locked, f"'database is locked' in answers: {locked[:3]}"
@@ -879,7 +839,7 @@ def answers(url: str) -> bool:
 
 
 def test_sigterm_while_idle_exits_fast_and_traefik_keeps_serving(
-    temps_daemon: TempsDaemon, tmp_path: Path, figures: Callable[[str], None]
+    temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     daemon = temps_daemon
     app, repo, _ = deploy_first(daemon, tmp_path, "sigterm")
@@ -889,7 +849,6 @@ def test_sigterm_while_idle_exits_fast_and_traefik_keeps_serving(
     try:
         time.sleep(0.5)
         code, took = daemon.terminate(timeout=15)
-        figures(f"SIGTERM to an idle daemon: exit {code} after {took:.2f} s")
         assert took <= 5.0, f"the idle daemon took {took:.1f} s to exit on SIGTERM"
         # uvicorn re-raises the signal once its graceful shutdown is done.
         assert code in (0, -signal.SIGTERM), f"temps serve exited {code} on SIGTERM"
@@ -903,7 +862,6 @@ def test_sigterm_while_idle_exits_fast_and_traefik_keeps_serving(
         time.sleep(0.5)
     finally:
         summary = load.stop()
-    figures(f"load across SIGTERM and restart: {summary.line()}")
     assert_no_failures(summary)
 
     assert daemon.traefik_pid() == traefik, "the restarted daemon did not adopt Traefik"

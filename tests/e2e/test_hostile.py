@@ -14,7 +14,7 @@ import os
 import stat
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -177,32 +177,46 @@ def receive_pack(daemon: TempsDaemon, app: str, body: bytes, **headers: str) -> 
     )
 
 
-@pytest.mark.parametrize("length", [b"0001", b"0002", b"0003", b"ffff", b"zzzz"])
-def test_a_malformed_pkt_line_is_refused_clearly(
-    temps_daemon: TempsDaemon, tmp_path: Path, length: bytes
-) -> None:
-    daemon = temps_daemon
-    app = f"g-pkt-{length.decode()}"
-    with live_under_load(daemon, tmp_path, app) as repo:
-        body = length + b"x" * (4 * 1024 * 1024)
-        answer = receive_pack(daemon, app, body)
-        assert answer.status_code == 200, answer.text[:200]
-        assert b"malformed git request" in answer.content, answer.content[:200]
-        assert [r["number"] for r in daemon.releases(app)] == [1]
-    push_next_good(daemon, repo, app, "v2", 2)
+def pkt_line_of_length(length: bytes) -> Callable[[], bytes]:
+    """A pkt-line whose length field is `length`, with 4 MiB after it."""
+    return lambda: length + b"x" * (4 * 1024 * 1024)
 
 
-def test_a_gzip_body_that_inflates_past_the_limit_is_refused(
-    temps_daemon: TempsDaemon, tmp_path: Path
+def gzip_bomb() -> bytes:
+    """64 MiB of zeros in less than 256 KiB."""
+    bomb = gzip.compress(b"\0" * (64 * 1024 * 1024), compresslevel=9)
+    assert len(bomb) < 256 * 1024
+    return bomb
+
+
+# (app, the body, headers, the status, what the answer says)
+LYING_BODIES: list[tuple[str, Callable[[], bytes], dict[str, str], int, str]] = [
+    *[
+        (f"g-pkt-{length.decode()}", pkt_line_of_length(length), {}, 200, "malformed git request")
+        for length in (b"0001", b"0002", b"0003", b"ffff", b"zzzz")
+    ],
+    ("g-gzip", gzip_bomb, {"Content-Encoding": "gzip"}, 413, "larger than the limit"),
+]
+
+
+@pytest.mark.parametrize(
+    ("app", "body", "headers", "status", "said"), LYING_BODIES, ids=[r[0] for r in LYING_BODIES]
+)
+def test_a_receive_pack_body_that_lies_is_refused_clearly(
+    temps_daemon: TempsDaemon,
+    tmp_path: Path,
+    app: str,
+    body: Callable[[], bytes],
+    headers: dict[str, str],
+    status: int,
+    said: str,
 ) -> None:
+    """A malformed pkt-line, or a gzip body that inflates past the limit."""
     daemon = temps_daemon
-    app = "g-gzip"
     with live_under_load(daemon, tmp_path, app) as repo:
-        bomb = gzip.compress(b"\0" * (64 * 1024 * 1024), compresslevel=9)
-        assert len(bomb) < 256 * 1024
-        answer = receive_pack(daemon, app, bomb, **{"Content-Encoding": "gzip"})
-        assert answer.status_code == 413, answer.text[:300]
-        assert "larger than the limit" in answer.text
+        answer = receive_pack(daemon, app, body(), **headers)
+        assert answer.status_code == status, answer.text[:300]
+        assert said in answer.text, answer.text[:300]
         assert [r["number"] for r in daemon.releases(app)] == [1]
     push_next_good(daemon, repo, app, "v2", 2)
 
@@ -228,16 +242,21 @@ def test_a_small_push_that_unpacks_huge_is_refused_before_it_is_unpacked(
 # --- builds and apps are fenced ----------------------------------------------------------------
 
 
-def test_a_build_step_over_its_memory_is_killed_and_rejects_the_push(
-    temps_daemon: TempsDaemon, tmp_path: Path
+@pytest.mark.parametrize(
+    ("app", "step"),
+    [
+        # The shell holds what the command substitution prints: 300 MB at once.
+        ("b-hungry", "RUN x=$(head -c 300000000 /dev/zero | tr '\\0' a)"),
+        ("b-forks", FORKING_STEP),
+    ],
+    ids=["over-its-memory", "forking-past-its-pids"],
+)
+def test_a_build_step_past_the_build_fence_is_stopped_and_rejects_the_push(
+    temps_daemon: TempsDaemon, tmp_path: Path, app: str, step: str
 ) -> None:
     daemon = temps_daemon
-    app = "b-hungry"
     with live_under_load(daemon, tmp_path, app) as repo:
-        # The shell holds what the command substitution prints: 300 MB at once.
-        make_app_repo(
-            repo, "v2", dockerfile_extra=("RUN x=$(head -c 300000000 /dev/zero | tr '\\0' a)",)
-        )
+        make_app_repo(repo, "v2", dockerfile_extra=(step,))
         assert_refused(daemon, repo, app, "build failed")
     push_next_good(daemon, repo, app, "v3", 3)
 
@@ -263,17 +282,6 @@ def test_an_app_cannot_build_on_another_apps_image(
             git(repo, "reset", "-q", "--hard", "HEAD~2")
         assert [r["state"] for r in daemon.releases(app)] == ["failed", "failed", "live"]
     push_next_good(daemon, repo, app, "v4", 4)
-
-
-def test_a_forking_build_stops_at_the_build_fence(
-    temps_daemon: TempsDaemon, tmp_path: Path
-) -> None:
-    daemon = temps_daemon
-    app = "b-forks"
-    with live_under_load(daemon, tmp_path, app) as repo:
-        make_app_repo(repo, "v2", dockerfile_extra=(FORKING_STEP,))
-        assert_refused(daemon, repo, app, "build failed")
-    push_next_good(daemon, repo, app, "v3", 3)
 
 
 def docker_json(*args: str) -> Any:

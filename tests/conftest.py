@@ -1,18 +1,17 @@
-"""Fixtures for the end-to-end tests: a local busybox base image, a `temps serve` daemon on
-free ports, and figures collected for the summary at the end of the run."""
+"""Fixtures for the end-to-end tests: a local busybox base image and a `temps serve` daemon on
+free ports; and the order modules go out to test workers in. Tests check; bench/ measures."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.busybox import ensure_busybox_image
-from tests.support.daemon import ARTIFACTS, TempsDaemon, running_daemon
+from tests.support.daemon import TempsDaemon, running_daemon
 
-FIGURES: list[str] = []
 TESTS = Path(__file__).resolve().parent
 # `pytest -n N --dist loadfile` hands out whole modules in the order collected: the longest go
 # out first, so that none of them is left to run alone at the end. Each is a module or a
@@ -55,25 +54,6 @@ def temps_daemon(
         yield daemon
 
 
-@pytest.fixture
-def figures(request: pytest.FixtureRequest) -> Callable[[str], None]:
-    """Record a line for the figures section printed at the end of the run.
-
-    The line travels in the test's report, so it reaches the summary from an xdist worker too.
-    """
-
-    def add(line: str) -> None:
-        print(line)
-        request.node.user_properties.append(("figure", line))
-
-    return add
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when == "teardown":
-        FIGURES.extend(str(value) for key, value in report.user_properties if key == "figure")
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
@@ -83,13 +63,3 @@ def pytest_runtest_makereport(
     if report.failed and isinstance(daemon, TempsDaemon):
         report.sections.append(("temps daemon log (last lines)", daemon.log_tail()))
     return report
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not FIGURES:
-        return
-    terminalreporter.section("temps end-to-end figures")
-    for line in FIGURES:
-        terminalreporter.write_line(line)
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "e2e-figures.txt").write_text("\n".join(FIGURES) + "\n")

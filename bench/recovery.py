@@ -16,14 +16,11 @@ measures how long it takes.
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-import httpx
 from common import (
     TempsDaemon,
     commit_app,
@@ -37,43 +34,20 @@ from common import (
     summary,
 )
 
+from tests.support.outage import traefik_outage
+
 OUTAGE_TIMEOUT = 30.0
 READY_TIMEOUT = 30.0
 
 
-def pid_gone(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return status.rsplit(")", 1)[1].split()[0] in ("Z", "X")
-
-
-def traefik_outage(daemon: TempsDaemon, app: str) -> tuple[float, dict[int, int]]:
-    """SIGKILL the daemon's Traefik: (seconds to the next 2xx through Traefik, the other
-    statuses answered before it)."""
+def outage(daemon: TempsDaemon, app: str) -> tuple[float, dict[int, int]]:
+    """Traefik SIGKILLed: seconds to the next 2xx, the other statuses answered before it; then
+    until the daemon reports its new Traefik, so that the next kill aims at that one."""
     pid = daemon.traefik_pid()
-    if pid is None:
-        raise RuntimeError("the daemon has no Traefik pid")
-    os.kill(pid, signal.SIGKILL)
-    killed = time.monotonic()
-    while not pid_gone(pid):
-        time.sleep(0.005)
-    others: Counter[int] = Counter()
-    headers = {"Host": f"{app}.{daemon.domain}", "Connection": "close"}
-    while time.monotonic() - killed < OUTAGE_TIMEOUT:
-        try:
-            response = httpx.get(f"{daemon.http_url}/", headers=headers, timeout=1.0)
-        except httpx.HTTPError:
-            response = None
-        if response is not None and response.is_success:
-            seconds = time.monotonic() - killed
-            wait_traefik_back(daemon, pid)
-            return seconds, dict(others)
-        if response is not None:
-            others[response.status_code] += 1
-        time.sleep(0.02)
-    raise RuntimeError(f"no 2xx through Traefik within {OUTAGE_TIMEOUT:g} s of killing it")
+    found = traefik_outage(daemon, app, OUTAGE_TIMEOUT)
+    assert pid is not None
+    wait_traefik_back(daemon, pid)
+    return found
 
 
 def wait_traefik_back(daemon: TempsDaemon, old_pid: int) -> None:
@@ -95,10 +69,10 @@ def restarted(daemon: TempsDaemon) -> float:
 
 
 def one_run(daemon: TempsDaemon, app: str) -> dict[str, Any]:
-    child, child_others = traefik_outage(daemon, app)
+    child, child_others = outage(daemon, app)
     daemon.kill()
     after_kill = restarted(daemon)
-    adopted, adopted_others = traefik_outage(daemon, app)
+    adopted, adopted_others = outage(daemon, app)
     code, sigterm = daemon.terminate(timeout=15)
     if code not in (0, -signal.SIGTERM):
         raise RuntimeError(f"temps serve exited {code} on SIGTERM")

@@ -9,7 +9,6 @@ restarting or confused; what temps records must come back consistent by itself.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shutil
@@ -17,7 +16,6 @@ import signal
 import tempfile
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from tests.support.checks import assert_no_failures, rejection, route_servers, s
 from tests.support.daemon import TempsDaemon, container_name, running_daemon
 from tests.support.dockercli import container_names, docker
 from tests.support.load import LoadSummary, SlowRequest, version_of
+from tests.support.outage import pid_gone, traefik_outage
 from tests.support.sockproxy import UnixSocketProxy
 from tests.support.wait import poll
 
@@ -569,44 +568,6 @@ def deploy_span(daemon: TempsDaemon, app: str) -> tuple[float, float]:
 
 
 # --- 4. Traefik killed ---------------------------------------------------------------------------
-
-
-def pid_gone(pid: int) -> bool:
-    """Exited (a zombie counts: it holds no socket any more)."""
-    try:
-        status = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return status.rsplit(")", 1)[1].split()[0] in ("Z", "X")
-
-
-def traefik_outage(
-    daemon: TempsDaemon, app: str, timeout: float = 30.0
-) -> tuple[float, dict[int, int]]:
-    """SIGKILL the managed Traefik: (seconds until a 2xx comes back through it, how many of
-    each other status were answered before that).
-
-    Probes every 20 ms on a fresh connection each, from the moment the process is gone.
-    """
-    pid = daemon.traefik_pid()
-    assert pid is not None, "no traefik.pid"
-    os.kill(pid, signal.SIGKILL)
-    killed = time.monotonic()
-    gone = poll(lambda: pid_gone(pid), bool, timeout=5, interval=0.005)
-    assert gone, f"Traefik {pid} survived SIGKILL"
-    not_2xx: Counter[int] = Counter()
-    headers = {"Host": f"{app}.{daemon.domain}", "Connection": "close"}
-    while time.monotonic() - killed < timeout:
-        try:
-            response = httpx.get(f"{daemon.http_url}/", headers=headers, timeout=1.0)
-        except httpx.HTTPError:
-            response = None
-        if response is not None:
-            if response.is_success:
-                return time.monotonic() - killed, dict(not_2xx)
-            not_2xx[response.status_code] += 1
-        time.sleep(0.02)
-    raise AssertionError(f"no 2xx through Traefik within {timeout:g} s of killing it")
 
 
 def wait_traefik_restarted(daemon: TempsDaemon, old_pid: int) -> dict[str, Any]:

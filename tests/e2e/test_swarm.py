@@ -31,8 +31,8 @@ from tests.support.checks import (
 )
 from tests.support.daemon import TEMPS_BIN, TempsDaemon, running_daemon
 from tests.support.dockercli import docker
-from tests.support.load import LoadGenerator
 from tests.support.swarm import SwarmCluster, swarm_cluster
+from tests.support.swarm.loss import live_slot, lose_a_node_under_load
 from tests.support.wait import poll
 
 pytestmark = pytest.mark.docker
@@ -64,10 +64,6 @@ def services(daemon: TempsDaemon, app: str) -> list[str]:
     out = docker("service", "ls", "--filter", f"label=temps.home={daemon.home.resolve()}",
                  "--filter", f"label=temps.app={app}", "--format", "{{.Name}}")  # fmt: skip
     return sorted(line for line in out.splitlines() if line.strip())
-
-
-def live_slot(daemon: TempsDaemon, app: str) -> list[dict[str, Any]]:
-    return list(daemon.app(app)["live_release"]["slot"]["web"])
 
 
 def settled_services(daemon: TempsDaemon, app: str) -> list[str]:
@@ -179,31 +175,12 @@ def test_a_lost_node_is_routed_around_and_its_tasks_come_back_gated(
     # On the workers only: one of them surely runs a task to lose, the other takes it over.
     push_ok(daemon, repo, app, "v1", settings={"swarm": {"constraints": ["node.role==worker"]}})
     before = live_slot(daemon, app)
-    workers = {w.address: w for w in cluster.workers}
-    assert {e["address"] for e in before} <= set(workers), f"placed off the workers: {before}"
-    lost = workers[before[0]["address"]]
-    # Enough clients that the few whose request the lost node holds do not stop the load.
-    load = LoadGenerator(daemon.http_url, f"{app}.{daemon.domain}", workers=30, max_seconds=300)
-    load.start()
-    try:
-        time.sleep(1.0)
-        killed_at = time.monotonic()
-        cluster.kill_node(lost.name)
-        after = poll(
-            lambda: live_slot(daemon, app),
-            lambda slot: (
-                lost.address not in {e["address"] for e in slot}
-                and len(route_servers(daemon, app)) == 3
-            ),
-            timeout=120,
-            interval=0.2,
-        )
-        back_in = time.monotonic() - killed_at
-        time.sleep(2.0)  # the load goes on over the replacements
-    finally:
-        summary = load.stop()
-    assert len(after) == 3 and lost.address not in {e["address"] for e in after}, (
-        f"{back_in:.1f} s after the kill: {after}"
+    workers = {w.address for w in cluster.workers}
+    assert {e["address"] for e in before} <= workers, f"placed off the workers: {before}"
+    loss = lose_a_node_under_load(daemon, cluster, app)
+    after, summary = loss.after, loss.load
+    assert len(after) == 3 and loss.lost.address not in {e["address"] for e in after}, (
+        f"{loss.back_in:.1f} s after the kill: {after}"
     )
     assert sorted(route_servers(daemon, app)) == sorted(
         f"http://{e['address']}:{e['host_port']}" for e in after

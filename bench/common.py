@@ -32,9 +32,9 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
-sys.path.insert(0, str(REPO_ROOT / "tests"))
+sys.path.insert(0, str(REPO_ROOT))
 
-from support.apprepo import (  # noqa: E402
+from tests.support.apprepo import (  # noqa: E402
     CRASH_CMD,
     DOCKERFILE,
     SERVE_CMD,
@@ -42,8 +42,8 @@ from support.apprepo import (  # noqa: E402
     git,
     git_env,
 )
-from support.busybox import ensure_busybox_image  # noqa: E402
-from support.daemon import TempsDaemon  # noqa: E402
+from tests.support.busybox import ensure_busybox_image  # noqa: E402
+from tests.support.daemon import TempsDaemon  # noqa: E402
 
 PUSH_TIMEOUT = 300.0
 

@@ -39,13 +39,13 @@ from common import (
     step_seconds,
     summary,
 )
-from support.daemon import free_port
-from support.dockercli import docker, lines
 
 from pipeline.settings import Address, Settings
 from pipeline.traefik.config import static_config
 from pipeline.traefik.documents import render
 from pipeline.traefik.homefile import ensure_default_certificate
+from tests.support.daemon import free_port
+from tests.support.dockercli import docker, lines
 
 SCRIPT = REPO_ROOT / "bench" / "baseline_deploy.sh"
 RATIO_TARGET = 1.2

@@ -39,7 +39,8 @@ from common import (
     parse_args,
     rss_mb,
 )
-from support.apprepo import git_push, make_app_repo
+
+from tests.support.apprepo import git_push, make_app_repo
 
 RSS_TARGET_MB = 250
 GATE = {"path": "/cgi-bin/health", "interval": 0.2, "timeout": 1.0, "deadline": 4}

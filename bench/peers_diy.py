@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from support.dockercli import docker, lines, remove_containers_labelled
+from tests.support.dockercli import docker, lines, remove_containers_labelled
 
 STOP_SECONDS = 15.0
 

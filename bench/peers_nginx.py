@@ -23,7 +23,8 @@ from peers_diy import (
     stop_process,
     wait_listening,
 )
-from support.daemon import free_port
+
+from tests.support.daemon import free_port
 
 HOST = "peers.localhost"
 

@@ -29,7 +29,8 @@ from peers_diy import (
     stop_process,
     wait_listening,
 )
-from support.daemon import free_port
+
+from tests.support.daemon import free_port
 
 TRAEFIK = REPO_ROOT / ".venv" / "bin" / "traefik"
 HOST = "peers.localhost"

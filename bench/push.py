@@ -30,7 +30,8 @@ from common import (
     spread,
     summary,
 )
-from support.apprepo import git
+
+from tests.support.apprepo import git
 
 RATIO_TARGET = 1.3
 REFSPEC = "{commit}:refs/heads/bench"

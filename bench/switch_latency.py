@@ -42,8 +42,9 @@ from common import (
     summary,
     switch_confirm_seconds,
 )
-from support.acme import Pebble
-from support.daemon import free_port
+
+from tests.support.acme import Pebble
+from tests.support.daemon import free_port
 
 MEDIAN_TARGET = 0.050
 P95_TARGET = 0.150

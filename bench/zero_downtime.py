@@ -40,9 +40,9 @@ from common import (
     secs,
     summary,
 )
-from support.wait import poll
 
 from pipeline.release.states import IN_FLIGHT
+from tests.support.wait import poll
 
 PUSH_WAIT_SECONDS = 300
 

@@ -1,36 +1,37 @@
-"""Fixtures for the end-to-end tests: a local busybox base image, a `temps serve` daemon on
-free ports, and figures collected for the summary at the end of the run."""
+"""Fixtures for the end-to-end tests: a local busybox base image and a `temps serve` daemon on
+free ports; and the order modules go out to test workers in. Tests check; bench/ measures."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
-from support.busybox import ensure_busybox_image
-from support.daemon import ARTIFACTS, TempsDaemon, running_daemon
 
-FIGURES: list[str] = []
+from tests.support.busybox import ensure_busybox_image
+from tests.support.daemon import TempsDaemon, running_daemon
+
 TESTS = Path(__file__).resolve().parent
 # `pytest -n N --dist loadfile` hands out whole modules in the order collected: the longest go
-# out first, so that none of them is left to run alone at the end.
-LONGEST_FIRST = ("test_schema", "test_e2e_drain_paths", "test_e2e_swarm", "test_e2e_https",
-                 "security", "test_e2e_formation", "test_e2e_faults")  # fmt: skip
+# out first, so that none of them is left to run alone at the end. Each is a module or a
+# folder of them, as a path under tests/ without `.py`.
+LONGEST_FIRST = ("receiver/test_openapi", "e2e/test_drain_paths", "e2e/test_swarm",
+                 "e2e/test_https", "security", "e2e/test_formation", "e2e/test_faults")  # fmt: skip
 
 
-def _group_of(item: pytest.Item) -> str:
-    relative = item.path.relative_to(TESTS)
-    return relative.parts[0] if len(relative.parts) > 1 else item.path.stem
+def rank_of(path: Path) -> int:
+    """Where a test module goes in LONGEST_FIRST's order: after all of it when it is not named."""
+    module = path.relative_to(TESTS).with_suffix("").as_posix()
+    for rank, group in enumerate(LONGEST_FIRST):
+        if module == group or module.startswith(f"{group}/"):
+            return rank
+    return len(LONGEST_FIRST)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        group = _group_of(item)
-        return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
-
-    items.sort(key=rank)
+    items.sort(key=lambda item: rank_of(item.path))
 
 
 @pytest.fixture(scope="session")
@@ -53,25 +54,6 @@ def temps_daemon(
         yield daemon
 
 
-@pytest.fixture
-def figures(request: pytest.FixtureRequest) -> Callable[[str], None]:
-    """Record a line for the figures section printed at the end of the run.
-
-    The line travels in the test's report, so it reaches the summary from an xdist worker too.
-    """
-
-    def add(line: str) -> None:
-        print(line)
-        request.node.user_properties.append(("figure", line))
-
-    return add
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when == "teardown":
-        FIGURES.extend(str(value) for key, value in report.user_properties if key == "figure")
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
@@ -81,13 +63,3 @@ def pytest_runtest_makereport(
     if report.failed and isinstance(daemon, TempsDaemon):
         report.sections.append(("temps daemon log (last lines)", daemon.log_tail()))
     return report
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not FIGURES:
-        return
-    terminalreporter.section("temps end-to-end figures")
-    for line in FIGURES:
-        terminalreporter.write_line(line)
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "e2e-figures.txt").write_text("\n".join(FIGURES) + "\n")

@@ -1,6 +1,9 @@
 """The code's shape, as docs/architecture.md draws it: imports point one way, each external
 system is reached from its own package only, and the root of pipeline/ stays a small kernel.
-Read from the source with `ast`, so a new import that breaks a rule fails here first."""
+Read from the source with `ast`, so a new import that breaks a rule fails here first.
+
+And the tests' shape: every folder of them is a package, and the modules CI starts first
+are still where conftest names them."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import LONGEST_FIRST, TESTS
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCT = ("pipeline", "receiver")
@@ -20,6 +25,7 @@ OWNERS = {
     "sqlmodel": "pipeline/sqlite/",
 }
 MAX_ROOT_MODULES = 12
+IGNORED = {"__pycache__", "artifacts"}
 
 
 def product_files() -> list[Path]:
@@ -87,3 +93,17 @@ def test_each_external_library_is_imported_by_its_own_package_only(library: str)
 def test_the_root_of_pipeline_is_a_small_kernel() -> None:
     modules = sorted(p.name for p in (ROOT / "pipeline").glob("*.py"))
     assert len(modules) <= MAX_ROOT_MODULES, modules
+
+
+def test_every_folder_of_tests_is_a_package() -> None:
+    """Without `__init__.py`, pytest would put the folder on sys.path and import its modules
+    by their bare names: two `test_config.py` would clash, and `tests/receiver/` could stand in
+    for the real `receiver`."""
+    folders = [TESTS, *(p for p in TESTS.rglob("*") if p.is_dir() and not IGNORED & set(p.parts))]
+    bare = [str(p.relative_to(ROOT)) for p in folders if not (p / "__init__.py").exists()]
+    assert not bare, f"test folders without __init__.py: {bare}"
+
+
+@pytest.mark.parametrize("group", LONGEST_FIRST)
+def test_each_module_run_first_exists(group: str) -> None:
+    assert (TESTS / f"{group}.py").is_file() or (TESTS / group).is_dir(), group

@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.authmatrix import Hooks, Matrix
-from support.credentials import Secrets, admin, make_token, wrong_token
-from support.daemon import MANY_FAILURES, TempsDaemon, running_daemon
+
+from tests.support.authmatrix import Hooks, Matrix
+from tests.support.credentials import Secrets, admin, make_token, wrong_token
+from tests.support.daemon import MANY_FAILURES, TempsDaemon, running_daemon
 
 HERE = Path(__file__).resolve().parent
 LAST = HERE / "test_secrets.py"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from support.authmatrix import (
+
+from tests.support.authmatrix import (
     HOOK_CREDENTIALS,
     OPERATIONS,
     ROLES,
@@ -22,8 +23,8 @@ from support.authmatrix import (
     request_for,
     state_of,
 )
-from support.checks import states
-from support.daemon import TempsDaemon
+from tests.support.checks import states
+from tests.support.daemon import TempsDaemon
 
 pytestmark = pytest.mark.docker
 

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.daemon import TempsDaemon, container_name
-from support.dockercli import docker
-from support.liveapp import deploy_v1
+
+from tests.support.daemon import TempsDaemon, container_name
+from tests.support.dockercli import docker
+from tests.support.liveapp import deploy_v1
 
 pytestmark = pytest.mark.docker
 

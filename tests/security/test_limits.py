@@ -14,21 +14,21 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.apprepo import git, git_push, make_app_repo, remote_main
-from support.checks import rejection
-from support.credentials import admin, bearer
-from support.daemon import MANY_FAILURES, TempsDaemon, home_id_of, running_daemon
-from support.dockercli import docker, image_exists, lines, remove_app_images
-from support.liveapp import (
+
+from pipeline.app import webhooks
+from tests.support.apprepo import git, git_push, make_app_repo, remote_main
+from tests.support.checks import rejection
+from tests.support.credentials import admin, bearer
+from tests.support.daemon import MANY_FAILURES, TempsDaemon, home_id_of, running_daemon
+from tests.support.dockercli import docker, image_exists, lines, remove_app_images
+from tests.support.liveapp import (
     Snapshot,
     app_containers,
     assert_serves_v1,
     assert_unchanged,
     deploy_v1,
 )
-from support.wait import poll
-
-from pipeline.app import webhooks
+from tests.support.wait import poll
 
 pytestmark = pytest.mark.docker
 

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.apprepo import git, git_push, make_app_repo, remote_main, run_git
-from support.authmatrix import GIT_SERVICES
-from support.checks import rejection, same_commit, states
-from support.credentials import basic
-from support.daemon import TempsDaemon
-from support.liveapp import Snapshot, assert_serves_v1, assert_unchanged, clone, deploy_v1
+
+from tests.support.apprepo import git, git_push, make_app_repo, remote_main, run_git
+from tests.support.authmatrix import GIT_SERVICES
+from tests.support.checks import rejection, same_commit, states
+from tests.support.credentials import basic
+from tests.support.daemon import TempsDaemon
+from tests.support.liveapp import Snapshot, assert_serves_v1, assert_unchanged, clone, deploy_v1
 
 pytestmark = pytest.mark.docker
 
@@ -41,16 +42,31 @@ def test_a_shallow_push_is_refused_with_the_way_out(daemon: TempsDaemon, tmp_pat
     assert_serves_v1(daemon, app)
 
 
-def test_push_options_get_a_clear_client_error(daemon: TempsDaemon, tmp_path: Path) -> None:
-    app = "pushopts"
+@pytest.mark.parametrize(
+    ("app", "push", "said"),
+    [
+        ("pushopts", ("-o", "ci.skip", "main:main"), r"does not support push options"),
+        (
+            "keepmain",
+            (":refs/heads/main",),
+            r"\[remote rejected\] main \(.*deleting main is not allowed.*\)",
+        ),
+    ],
+    ids=["push-options-get-a-clear-client-error", "deleting-main-is-refused"],
+)
+def test_a_push_git_can_send_but_temps_does_not_take_is_refused_clearly(
+    daemon: TempsDaemon, tmp_path: Path, app: str, push: tuple[str, ...], said: str
+) -> None:
     repo = tmp_path / app
     deploy_v1(daemon, repo, app)
     before = Snapshot.of(daemon, app)
     make_app_repo(repo, "v2")
-    code, output = run_git(repo, "push", "-o", "ci.skip", daemon.git_url(app), "main:main")
+    *options, refspec = push
+    code, output = run_git(repo, "push", *options, daemon.git_url(app), refspec)
     assert code != 0, output
-    assert "does not support push options" in output, output
+    assert re.search(said, output), output
     assert_unchanged(daemon, app, before)
+    assert_serves_v1(daemon, app)
 
 
 def test_a_push_to_another_branch_is_stored_not_deployed(
@@ -66,19 +82,6 @@ def test_a_push_to_another_branch_is_stored_not_deployed(
     assert "only main deploys" in output, output
     code, refs = run_git(repo, "ls-remote", daemon.git_url(app), "refs/heads/feature")
     assert code == 0 and refs.split()[0] == commit, refs
-    assert_unchanged(daemon, app, before)
-    assert_serves_v1(daemon, app)
-
-
-def test_deleting_main_is_refused(daemon: TempsDaemon, tmp_path: Path) -> None:
-    app = "keepmain"
-    repo = tmp_path / app
-    deploy_v1(daemon, repo, app)
-    before = Snapshot.of(daemon, app)
-    code, output = run_git(repo, "push", daemon.git_url(app), ":refs/heads/main")
-    assert code != 0, output
-    reason = re.search(r"\[remote rejected\] main \((?P<why>.*)\)", output)
-    assert reason and "deleting main is not allowed" in reason.group("why"), output
     assert_unchanged(daemon, app, before)
     assert_serves_v1(daemon, app)
 

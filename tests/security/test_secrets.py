@@ -11,9 +11,10 @@ import secrets
 
 import httpx
 import pytest
-from support.authmatrix import Hooks, Matrix
-from support.credentials import Secrets, bearer
-from support.daemon import TempsDaemon
+
+from tests.support.authmatrix import Hooks, Matrix
+from tests.support.credentials import Secrets, bearer
+from tests.support.daemon import TempsDaemon
 
 pytestmark = pytest.mark.docker
 

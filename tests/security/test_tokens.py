@@ -13,10 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.apprepo import run_git
-from support.credentials import Secrets, admin, basic, bearer, make_token, wrong_token
-from support.daemon import TEMPS_BIN, TempsDaemon, running_daemon
-from support.wait import poll
+
+from tests.support.apprepo import run_git
+from tests.support.credentials import Secrets, admin, basic, bearer, make_token, wrong_token
+from tests.support.daemon import TEMPS_BIN, TempsDaemon, running_daemon
+from tests.support.wait import poll
 
 pytestmark = pytest.mark.docker
 

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import PrivateFormat
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from support.ports import free_port
+from tests.support.ports import free_port
 
 LOOPBACK = "127.0.0.1"
 PEM = serialization.Encoding.PEM

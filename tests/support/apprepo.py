@@ -9,7 +9,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from support.busybox import BUSYBOX_IMAGE
+from tests.support.busybox import BUSYBOX_IMAGE
 
 PUSH_TIMEOUT = 240.0
 

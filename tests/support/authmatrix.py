@@ -17,8 +17,8 @@ import httpx
 from pipeline.app import webhooks
 from pipeline.settings import Settings
 from receiver.app import create_app
-from support.credentials import admin, basic, bearer, make_token, wrong_token
-from support.daemon import TempsDaemon
+from tests.support.credentials import admin, basic, bearer, make_token, wrong_token
+from tests.support.daemon import TempsDaemon
 
 PUBLIC = {("GET", "/healthz"), ("GET", "/metrics")}  # health and scrape endpoints, no token
 

@@ -13,7 +13,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from support.dockercli import docker, image_exists
+from tests.support.dockercli import docker, image_exists
 
 BUSYBOX_IMAGE = "temps-test/busybox:latest"
 BUSYBOX_BINARY = Path("/bin/busybox")

@@ -5,22 +5,22 @@ from __future__ import annotations
 
 import json
 import re
-import statistics
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from support.apprepo import git_push, make_app_repo
-from support.daemon import TempsDaemon, container_name
-from support.dockercli import container_names
-from support.load import LoadGenerator, LoadSummary, version_of
-from support.wait import poll
+from tests.support.apprepo import git_push, make_app_repo
+from tests.support.daemon import TempsDaemon, container_name
+from tests.support.dockercli import container_names
+from tests.support.load import LoadGenerator, LoadSummary, version_of
+from tests.support.wait import poll
 
 REJECTED_RE = re.compile(r"\[remote rejected\] main -> main \((?P<reason>.*)\)")
 SETTLE_TIMEOUT = 15.0
@@ -79,6 +79,30 @@ def start_load(daemon: TempsDaemon, app: str, rate: float = 150.0) -> LoadGenera
     load = LoadGenerator(daemon.http_url, f"{app}.{daemon.domain}", rate=rate, max_seconds=300)
     load.start()
     return load
+
+
+@contextmanager
+def under_load(daemon: TempsDaemon, app: str, settle: float = 0.5) -> Iterator[LoadGenerator]:
+    """Steady load on `app` through Traefik over the block, from `settle` seconds before it to
+    `settle` seconds after; stopped however the block ends. `load.summary()` says what it saw."""
+    load = start_load(daemon, app)
+    try:
+        time.sleep(settle)
+        yield load
+        time.sleep(settle)
+    finally:
+        load.stop()
+
+
+def deploys_and_a_rollback(daemon: TempsDaemon, repo: Path, app: str, deploys: int) -> LoadSummary:
+    """`deploys` pushes after v1, then a rollback, under load: what the load saw."""
+    with under_load(daemon, app, settle=0) as load:
+        for number in range(2, deploys + 2):
+            push_ok(daemon, repo, app, f"v{number}")
+        with daemon.client() as api:
+            rolled = api.post(f"/api/apps/{app}/rollback?wait=true", json={}, timeout=300)
+        assert rolled.status_code == 200 and rolled.json()["state"] == "live", rolled.text
+    return load.summary()
 
 
 def serves(daemon: TempsDaemon, app: str) -> tuple[int, str | None, str | None]:
@@ -296,16 +320,9 @@ class FirstSeen:
         return self.seen_at
 
 
-def median_line(label: str, samples: list[float]) -> str:
-    shown = ", ".join(f"{s * 1000:.0f}" for s in samples)
-    return (
-        f"{label}: median {statistics.median(samples) * 1000:.0f} ms over {len(samples)} runs "
-        f"(ms: {shown})"
-    )
-
-
 def measure(action: Callable[[], httpx.Response], seen: FirstSeen) -> tuple[httpx.Response, float]:
-    """Run `action` (a rollback) while `seen` watches; (its answer, seconds to the version)."""
+    """Run `action` (a rollback) while `seen` watches; (its answer, seconds to the version).
+    The version must come back: a check, whatever the caller does with the seconds."""
     seen.start()
     sent = time.monotonic()
     response = action()

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from support.daemon import TempsDaemon
+from tests.support.daemon import TempsDaemon
 
 
 def bearer(token: str | None) -> dict[str, str]:

@@ -16,19 +16,21 @@ from typing import Any
 
 import httpx
 
-from support.dockercli import (
+from tests.support.dockercli import (
     remove_app_images,
     remove_containers_labelled,
     remove_networks_labelled,
 )
-from support.ports import free_port
+from tests.support.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPS_BIN = REPO_ROOT / ".venv" / "bin" / "temps"
-ARTIFACTS = REPO_ROOT / "tests" / "artifacts"  # daemon logs and figures kept after a run
+ARTIFACTS = REPO_ROOT / "tests" / "artifacts"  # daemon logs and screenshots kept after a run
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
-# For a daemon that tests send wrong tokens on purpose: it must not lock their address out.
+# For a daemon that tests send wrong tokens on purpose, or push to often: git sends its first
+# request of every push without credentials and the token only after the 401, which the
+# daemon counts as a failed login (10 a minute lock an address out by default).
 MANY_FAILURES = ["--auth-failures", "1000000"]
 
 

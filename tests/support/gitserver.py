@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from support.apprepo import git, git_env
+from tests.support.apprepo import git, git_env
 
 CGI_TIMEOUT = 60.0
 # Headers the CGI program gets as CONTENT_* rather than HTTP_*.

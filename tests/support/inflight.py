@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from support.daemon import TempsDaemon
-from support.load import SlowRequest, SlowResult
+from tests.support.daemon import TempsDaemon
+from tests.support.load import SlowRequest, SlowResult
 
 LONG_SECONDS = 5.0
 

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from support.apprepo import git, git_push, make_app_repo, remote_main, run_git
-from support.checks import states
-from support.daemon import TempsDaemon
-from support.dockercli import container_names
-from support.wait import poll
+from tests.support.apprepo import git, git_push, make_app_repo, remote_main, run_git
+from tests.support.checks import states
+from tests.support.daemon import TempsDaemon
+from tests.support.dockercli import container_names
+from tests.support.wait import poll
 
 SETTLE_TIMEOUT = 20.0
 NON_TERMINAL = {

@@ -1,6 +1,6 @@
 """Check the swarm harness end to end on this machine, and print one PASS or FAIL line.
 
-    cd tests && ../.venv/bin/python -m support.swarm_selftest [--netns-manager]
+    .venv/bin/python -m tests.support.swarm_selftest [--netns-manager]
 
 Brings a cluster up (the host engine as manager unless --netns-manager), runs a 3-replica
 host-mode service from a registry image, reads each task over HTTP from the host, kills the
@@ -21,9 +21,9 @@ from typing import Any
 import docker
 from docker.types import EndpointSpec, RestartPolicy, ServiceMode
 
-from support.busybox import ensure_busybox_image
-from support.swarm import HOST_SOCKET, SwarmCluster, SwarmSettings, swarm_cluster
-from support.wait import poll
+from tests.support.busybox import ensure_busybox_image
+from tests.support.swarm import HOST_SOCKET, SwarmCluster, SwarmSettings, swarm_cluster
+from tests.support.wait import poll
 
 # Each task serves the hostname of its node, so a reply says where it came from.
 HTTPD = ["sh", "-c", "echo $NODE > /www/index.html && exec httpd -f -p 8000 -h /www"]
@@ -122,7 +122,7 @@ def check_nothing_left(settings: SwarmSettings) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m support.swarm_selftest")
+    parser = argparse.ArgumentParser(prog="python -m tests.support.swarm_selftest")
     parser.add_argument("--netns-manager", action="store_true", help="leave the host engine be")
     args = parser.parse_args()
     settings = SwarmSettings(host_manager=not args.netns_manager)

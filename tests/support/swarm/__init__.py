@@ -36,14 +36,14 @@ behind per-node directories. Mounts made by a node stay in its namespace and van
 The package, by concern: `settings` (names, addresses, the records of nodes and engines),
 `cluster` (`swarm_cluster`, bring-up, the swarm itself, `SwarmCluster`), `host` (bridge and
 registry), `node` (starting and killing namespaced engines), `sweep` (teardown), `helpers`,
-and `launch` (what runs inside a namespace: `python -m support.swarm launch|forward`, by
-way of `__main__`).
+and `launch` (what runs inside a namespace: `python -m tests.support.swarm launch|forward`,
+by way of `__main__`).
 """
 
-from support.swarm.cluster import SwarmCluster, swarm_cluster
-from support.swarm.host import push_image
-from support.swarm.launch import main
-from support.swarm.settings import (
+from tests.support.swarm.cluster import SwarmCluster, swarm_cluster
+from tests.support.swarm.host import push_image
+from tests.support.swarm.launch import main
+from tests.support.swarm.settings import (
     HOST_SOCKET,
     NODE_LABEL,
     REGISTRY_BINARY,
@@ -54,7 +54,7 @@ from support.swarm.settings import (
     SwarmNode,
     SwarmSettings,
 )
-from support.swarm.sweep import sweep
+from tests.support.swarm.sweep import sweep
 
 __all__ = [
     "HOST_SOCKET",

@@ -1,7 +1,7 @@
-"""`python -m support.swarm launch ...` and `python -m support.swarm forward ...`: the harness
-re-invokes itself this way inside a node's namespace (`helpers._self_command`)."""
+"""`python -m tests.support.swarm launch ...` and `python -m tests.support.swarm forward ...`:
+the harness re-invokes itself this way inside a node's namespace (`helpers._self_command`)."""
 
-from support.swarm.launch import main
+from tests.support.swarm.launch import main
 
 # Guarded so that importing this module (as a check, or by a tool) starts nothing.
 if __name__ == "__main__":

@@ -11,10 +11,10 @@ from typing import Any
 
 import docker
 
-from support.swarm.helpers import _client, _exclusive, _has_network, _mark, _run
-from support.swarm.host import _make_bridge, _start_registry, push_image
-from support.swarm.node import _kill_node_processes, _reap, _start_engine, _wait_engine
-from support.swarm.settings import (
+from tests.support.swarm.helpers import _client, _exclusive, _has_network, _mark, _run
+from tests.support.swarm.host import _make_bridge, _start_registry, push_image
+from tests.support.swarm.node import _kill_node_processes, _reap, _start_engine, _wait_engine
+from tests.support.swarm.settings import (
     HOST_SOCKET,
     NODE_LABEL,
     SWARM_PORT,
@@ -25,8 +25,8 @@ from support.swarm.settings import (
     _Member,
     _Started,
 )
-from support.swarm.sweep import _remove_tree, sweep
-from support.wait import poll
+from tests.support.swarm.sweep import _remove_tree, sweep
+from tests.support.wait import poll
 
 
 @dataclass

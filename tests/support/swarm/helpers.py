@@ -17,7 +17,7 @@ from typing import Any
 
 import docker
 
-from support.swarm.settings import TESTS_DIR, SwarmHarnessError, SwarmSettings
+from tests.support.swarm.settings import TESTS_DIR, SwarmHarnessError, SwarmSettings
 
 
 @contextlib.contextmanager
@@ -46,7 +46,7 @@ def _mounts() -> list[tuple[str, str, str]]:
 def _in_namespace(netns: str, argv: list[str], stdout: Any) -> subprocess.Popen[bytes]:
     """Start a process in the node's namespace, in its own session so that a Ctrl-C meant
     for pytest does not reach it: the sweep ends it."""
-    env = {**os.environ, "PYTHONPATH": str(TESTS_DIR)}
+    env = {**os.environ, "PYTHONPATH": str(TESTS_DIR.parent)}
     stderr = subprocess.STDOUT if stdout is not subprocess.PIPE else None
     return subprocess.Popen(
         ["ip", "netns", "exec", netns, *argv],
@@ -58,7 +58,7 @@ def _in_namespace(netns: str, argv: list[str], stdout: Any) -> subprocess.Popen[
 
 
 def _self_command(args: list[str]) -> list[str]:
-    return [sys.executable, "-m", "support.swarm", *args]
+    return [sys.executable, "-m", "tests.support.swarm", *args]
 
 
 def _client(sock: Path) -> docker.DockerClient:

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import docker
 
-from support.swarm.helpers import _free_port, _http_ok, _mark, _run
-from support.swarm.settings import (
+from tests.support.swarm.helpers import _free_port, _http_ok, _mark, _run
+from tests.support.swarm.settings import (
     HOST_SOCKET,
     REGISTRY_BINARY,
     SwarmHarnessError,
     SwarmSettings,
     _Started,
 )
-from support.wait import poll
+from tests.support.wait import poll
 
 
 def _make_bridge(settings: SwarmSettings) -> None:

@@ -1,6 +1,6 @@
-"""The two helpers run inside a node's namespace, as `python -m support.swarm launch ...` and
-`python -m support.swarm forward ...` (see `__main__.py`); the harness starts them by
-`helpers._self_command`."""
+"""The two helpers run inside a node's namespace, as `python -m tests.support.swarm launch ...`
+and `python -m tests.support.swarm forward ...` (see `__main__.py`); the harness starts them
+by `helpers._self_command`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import os
 import socket
 from typing import NoReturn
 
-from support.swarm.helpers import _run
+from tests.support.swarm.helpers import _run
 
 
 def _launch(hostname: str, mounts: list[str], binds: list[str], argv: list[str]) -> NoReturn:
@@ -65,7 +65,7 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m support.swarm")
+    parser = argparse.ArgumentParser(prog="python -m tests.support.swarm")
     commands = parser.add_subparsers(dest="command", required=True)
     launch = commands.add_parser("launch", help="exec dockerd as a node (run by the harness)")
     launch.add_argument("--hostname", required=True)

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import docker
 
-from support.swarm.helpers import _in_namespace, _mounts, _run, _self_command
-from support.swarm.settings import (
+from tests.support.swarm.helpers import _in_namespace, _mounts, _run, _self_command
+from tests.support.swarm.settings import (
     NODE_LABEL,
     SwarmHarnessError,
     SwarmSettings,
     _Engine,
     _Started,
 )
-from support.wait import poll
+from tests.support.wait import poll
 
 
 def _start_engine(

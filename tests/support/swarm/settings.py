@@ -16,8 +16,8 @@ REGISTRY_BINARY = Path("/usr/bin/docker-registry")
 SWARM_PORT = 2377
 NODE_LABEL = "temps.swarm.node"  # engine and swarm node label: the harness's name of the node
 TASK_LABEL = "com.docker.swarm.service.id"  # on every container of a swarm task
-# This file is tests/support/swarm/settings.py: tests/ is put on a node's PYTHONPATH,
-# so that `python -m support.swarm` runs there.
+# This file is tests/support/swarm/settings.py: the folder above tests/ is put on a node's
+# PYTHONPATH, so that `python -m tests.support.swarm` runs there.
 TESTS_DIR = Path(__file__).resolve().parents[2]
 
 

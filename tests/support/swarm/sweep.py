@@ -13,7 +13,7 @@ from pathlib import Path
 
 import docker
 
-from support.swarm.helpers import (
+from tests.support.swarm.helpers import (
     _client,
     _has_network,
     _mounts,
@@ -21,15 +21,15 @@ from support.swarm.helpers import (
     _run,
     _try,
 )
-from support.swarm.node import _cgroup_roots, _cgroup_tree_pids, _kill, _kill_node_processes
-from support.swarm.settings import (
+from tests.support.swarm.node import _cgroup_roots, _cgroup_tree_pids, _kill, _kill_node_processes
+from tests.support.swarm.settings import (
     HOST_SOCKET,
     REGISTRY_BINARY,
     TASK_LABEL,
     SwarmHarnessError,
     SwarmSettings,
 )
-from support.wait import poll
+from tests.support.wait import poll
 
 
 def sweep(settings: SwarmSettings) -> None:

@@ -1,0 +1,1 @@
+"""The deploy story and its strategies (pipeline/deploy/)."""

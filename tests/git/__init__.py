@@ -1,0 +1,1 @@
+"""Repositories and pushes (pipeline/git/): packs, receive-pack, commit trees."""

@@ -1,0 +1,1 @@
+"""A release's states and the one function that changes them (pipeline/release/)."""

@@ -1,0 +1,1 @@
+"""The SQLite store (pipeline/sqlite/): its migrations against its models."""

@@ -1,0 +1,1 @@
+"""Traefik (pipeline/traefik/): routes and documents, certificates, the access log."""

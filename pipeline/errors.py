@@ -65,6 +65,19 @@ class MigrationFailed(TempsError):
     pass
 
 
+class RecordsBusy(TempsError):
+    """Another process held the database's write lock for longer than the daemon waits for it
+    (`--records-busy-seconds`): the write was rolled back, nothing of it is kept."""
+
+    RETRY_AFTER_SECONDS = 5
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the records are busy (database locked by another process); nothing was "
+            "deployed, try again"
+        )
+
+
 class DeployError(TempsError):
     """A deploy step failed. `reason` is one line for the pusher; `log_tail` explains it."""
 

@@ -216,6 +216,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("auth_failures_allowed", "auth_failures"),
         description="failed logins per client address per minute",
     )
+    records_busy_seconds: LimitSeconds = Field(
+        10.0,
+        description="seconds a write waits for another process's lock on the database "
+        "before its request is refused as busy",
+    )
     acme_retry_seconds: LimitSeconds = Field(
         3600.0, description="seconds until a host whose order the CA refused is ordered again"
     )

@@ -47,7 +47,7 @@ class Daemon:
         settings.make_dirs()
         home_lock = HomeLock.take(settings.lock_path)
         migrate_in_child(settings.db_url)
-        store = Store(make_engine(settings.db_url))
+        store = Store(make_engine(settings.db_url, settings.records_busy_seconds))
         journal = Journal(store, settings.max_log_lines, settings.max_log_bytes)
         runtime = open_runtime(settings)
         sealer = Sealer.from_key_file(settings.secret_key_path)

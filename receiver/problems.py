@@ -18,6 +18,7 @@ from pipeline.errors import (
     InvalidInput,
     NotFound,
     RateLimited,
+    RecordsBusy,
     RuntimeUnavailable,
     TempsError,
     TooLarge,
@@ -32,6 +33,7 @@ class Answer:
     status: int
     title: str  # the problem's title
     meaning: str | None = None  # what the OpenAPI schema says this status means
+    retry_after: int | None = None  # seconds, when trying again later may well work
 
 
 # The one table: the first class an error is an instance of decides how every face of the
@@ -45,7 +47,11 @@ ANSWERS: tuple[tuple[type[Exception], Answer], ...] = (
     (Unauthorized, Answer(401, "Unauthorized", "Missing or invalid credentials")),
     (Forbidden, Answer(403, "Forbidden", "Not allowed for this token")),
     (RateLimited, Answer(429, "Too Many Requests", "Too many failed authentications")),
-    (RuntimeUnavailable, Answer(503, "Service Unavailable", "Docker engine unavailable")),
+    (RecordsBusy, Answer(503, "Service Unavailable", retry_after=RecordsBusy.RETRY_AFTER_SECONDS)),
+    (
+        RuntimeUnavailable,
+        Answer(503, "Service Unavailable", "Docker engine unavailable, or the records busy"),
+    ),
     (DeployError, Answer(422, "Deploy Failed")),
     (RequestValidationError, Answer(422, "Unprocessable Content", "Invalid request")),
     (Exception, Answer(500, "Internal Server Error", "Unexpected error")),
@@ -110,6 +116,8 @@ async def _temps_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, TempsError)
     answer = answer_for(error)
     headers = UNAUTHORIZED_HEADERS if answer.status == 401 else None
+    if answer.retry_after is not None:
+        headers = {"Retry-After": str(answer.retry_after)}
     return problem(answer.status, answer.title, str(error), headers)
 
 

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar
 
-from sqlalchemy import Engine, and_, delete, event, func, or_, text
+import structlog
+from sqlalchemy import Engine, ExceptionContext, and_, delete, event, func, or_, text
 from sqlmodel import Session, col, create_engine, select
 
 from pipeline.app.config import AppConfig
-from pipeline.errors import Conflict, NotFound
+from pipeline.errors import Conflict, NotFound, RecordsBusy
 from pipeline.release.records import SlotRecord, TrafficRecord
 from pipeline.release.states import ReleaseState
 from pipeline.sqlite.certificates import Certificates
@@ -40,19 +42,33 @@ from pipeline.sqlite.models import (
 )
 from pipeline.sqlite.mounts import Mounts
 
-BUSY_TIMEOUT_MS = 10_000
+log = structlog.get_logger()
+
+BUSY_SECONDS = 10.0  # Settings.records_busy_seconds
+LOCKED = ("database is locked", "database table is locked")
 
 
-def make_engine(db_url: str) -> Engine:
+def make_engine(db_url: str, busy_seconds: float = BUSY_SECONDS) -> Engine:
+    """The engine of the records. A write waits up to `busy_seconds` for a lock another
+    process holds (a backup, an operator's shell, a long transaction), then SQLite gives up:
+    the statement fails as RecordsBusy, and its transaction is rolled back whole."""
     engine = create_engine(
-        db_url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
+        db_url, connect_args={"check_same_thread": False, "timeout": busy_seconds}
     )
+
+    @event.listens_for(engine, "handle_error")
+    def _busy(context: ExceptionContext) -> None:
+        if isinstance(context.original_exception, sqlite3.OperationalError) and any(
+            words in str(context.original_exception) for words in LOCKED
+        ):
+            log.warning("records.busy", waited_seconds=busy_seconds)
+            raise RecordsBusy() from context.original_exception
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()

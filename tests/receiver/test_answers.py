@@ -7,17 +7,13 @@ and the answers are built from a real SQLite store the way the routes build them
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from pipeline.release.records import SlotRecord, TrafficRecord
 from pipeline.runtime import Instance, Slot
 from pipeline.settings import Settings
 from pipeline.sqlite.models import ReleaseSource
-from pipeline.sqlite.schema import migrate
-from pipeline.sqlite.store import Store, make_engine
+from pipeline.sqlite.store import Store
 from receiver.api.views import app_view, release_view
 from receiver.app import create_app
 
@@ -30,23 +26,6 @@ NOT_JSON = {
 ARBITRARY = {"JsonValue"}
 # What makes a schema say something: without any of these it takes any value.
 TYPED = {"type", "$ref", "anyOf", "oneOf", "allOf", "const", "enum"}
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    settings = Settings(home=tmp_path / "home")
-    settings.make_dirs()
-    return settings
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[Store]:
-    migrate(settings.db_url)
-    store = Store(make_engine(settings.db_url))
-    try:
-        yield store
-    finally:
-        store.engine.dispose()
 
 
 def loose_parts(

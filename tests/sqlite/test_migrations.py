@@ -21,7 +21,7 @@ from sqlmodel import SQLModel
 import migrations
 from pipeline.errors import MigrationFailed
 from pipeline.sqlite.schema import current_revision, head_revision, migrate, migrate_in_child
-from pipeline.sqlite.store import BUSY_TIMEOUT_MS, Store, make_engine
+from pipeline.sqlite.store import BUSY_SECONDS, Store, make_engine
 
 Columns = tuple[str, ...]
 
@@ -173,7 +173,7 @@ def test_migrating_twice_changes_nothing(db_url: str, engine: Engine) -> None:
 def test_the_database_is_in_wal_mode(db_url: str, engine: Engine) -> None:
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert connection.execute(text("PRAGMA busy_timeout")).scalar() == BUSY_TIMEOUT_MS
+        assert connection.execute(text("PRAGMA busy_timeout")).scalar() == BUSY_SECONDS * 1000
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
         # NORMAL (1): commits reach the disk at checkpoints and through Store.make_durable.
         assert connection.execute(text("PRAGMA synchronous")).scalar() == 1

@@ -16,7 +16,7 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, TypedDict, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 import structlog
 from sqlalchemy import Engine, ExceptionContext, and_, delete, event, func, or_, text
@@ -93,16 +93,22 @@ IN_SLOT = text(
 )
 
 
-class ReleaseFields(TypedDict, total=False):
-    """What a new release may be queued with besides its app, source and commit."""
+class ReleaseColumns(TypedDict, total=False):
+    """What a new release may be recorded with besides its app, source and commit; what is
+    not given has the column's default (no image, the default config, no environment)."""
 
     strategy: str
-    config: AppConfig | None
+    config: AppConfig
     env: str
     image: str | None
     rollback_of: int | None
-    app_env: str | None
     formation: Counts | None
+
+
+class ReleaseFields(ReleaseColumns, total=False):
+    """What a release may be queued with: its columns, and the app's environment to set."""
+
+    app_env: str | None
 
 
 # The columns of a release in brief: what a list of apps shows of each one's release.
@@ -232,13 +238,8 @@ class Store:
         *,
         source: ReleaseSource,
         commit: str,
-        strategy: str = "",
-        config: AppConfig | None = None,
-        env: str = "{}",
-        image: str | None = None,
-        rollback_of: int | None = None,
         app_env: str | None = None,
-        formation: Counts | None = None,
+        **columns: Unpack[ReleaseColumns],
     ) -> Release:
         """Number and record a queued release; with `app_env`, the app's environment becomes
         that in the same transaction (a rollback brings back the values it ran with)."""
@@ -252,12 +253,7 @@ class Store:
                 source=source,
                 commit=commit,
                 state=ReleaseState.QUEUED,
-                strategy=strategy,
-                config=config or AppConfig(),
-                env=env,
-                image=image,
-                rollback_of=rollback_of,
-                formation=formation,
+                **columns,
             )
             session.add(release)
             session.flush()

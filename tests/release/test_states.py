@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.app.config import AppConfig
 from pipeline.errors import Conflict
 from pipeline.release.journal import KEEP_FINISHED_IN_MEMORY, MAX_LINE, Chunk, Journal
 from pipeline.release.states import ALLOWED, TERMINAL, Failure, ReleaseState, is_allowed
@@ -139,7 +140,7 @@ def journal(store: Store) -> Journal:
 def release(store: Store) -> Release:
     app = store.create_app("shop")
     return store.create_release(
-        app, source=ReleaseSource.PUSH, commit="a" * 40, strategy="blue-green", config={}
+        app, source=ReleaseSource.PUSH, commit="a" * 40, strategy="blue-green", config=AppConfig()
     )
 
 

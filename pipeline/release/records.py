@@ -89,9 +89,6 @@ class SlotRecord(RootModel[dict[str, tuple[Entry, ...]]]):
         """This record with `workers` as its background processes (none: {})."""
         return SlotRecord.of(self.slot, workers)
 
-    def containers(self) -> list[str]:
-        return [entry.container for entries in self.root.values() for entry in entries]
-
 
 class Counts(Record):
     requests: int

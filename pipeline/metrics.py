@@ -55,13 +55,28 @@ class Gauge(NamedTuple):
     read: Callable[[], float]
 
 
+class LabelledGauge(NamedTuple):
+    """Values read when scraped, one per set of label values (an app, say)."""
+
+    name: str
+    help: str
+    labels: tuple[str, ...]
+    read: Callable[[], Iterable[tuple[Sequence[str], float]]]
+
+
 class _Readings(Collector):
-    def __init__(self, gauges: Iterable[Gauge]) -> None:
+    def __init__(self, gauges: Iterable[Gauge | LabelledGauge]) -> None:
         self._gauges = tuple(gauges)
 
     def collect(self) -> Iterable[Metric]:
         for gauge in self._gauges:
-            yield GaugeMetricFamily(gauge.name, gauge.help, value=gauge.read())
+            if isinstance(gauge, Gauge):
+                yield GaugeMetricFamily(gauge.name, gauge.help, value=gauge.read())
+                continue
+            family = GaugeMetricFamily(gauge.name, gauge.help, labels=gauge.labels)
+            for values, reading in gauge.read():
+                family.add_metric(list(values), reading)
+            yield family
 
 
 STEP_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
@@ -79,7 +94,7 @@ switch_seconds = Histogram(
 _SHARED = (deploys, step_seconds, health_probes, switch_seconds)
 
 
-def registry_for(gauges: Iterable[Gauge]) -> CollectorRegistry:
+def registry_for(gauges: Iterable[Gauge | LabelledGauge]) -> CollectorRegistry:
     """One daemon's metrics: the process's counters and histograms, then its own gauges."""
     registry = CollectorRegistry(auto_describe=False)
     for metric in _SHARED:

@@ -123,6 +123,9 @@ class Container:
     running: bool
     ports: dict[int, int]
     address: str = LOOPBACK
+    # Not running, but the runtime brings it back by itself: Docker's restart policy between
+    # two tries, a Swarm service placing its task again. Whoever watches leaves it to that.
+    waiting: bool = False
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Literal
 
@@ -15,6 +15,7 @@ from fastapi.responses import PlainTextResponse
 from pipeline import metrics
 from pipeline.errors import TempsError
 from pipeline.settings import Settings
+from pipeline.supervision.census import Census
 from pipeline.traefik.homefile import proxy_secret
 from receiver import problems
 from receiver.api import actions as api_actions
@@ -84,7 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-def _gauges(daemon_of: Callable[[], Daemon]) -> list[metrics.Gauge]:
+def _gauges(daemon_of: Callable[[], Daemon]) -> list[metrics.Gauge | metrics.LabelledGauge]:
     """What /metrics reads from the running daemon each time it is scraped."""
     return [
         metrics.Gauge(
@@ -102,6 +103,31 @@ def _gauges(daemon_of: Callable[[], Daemon]) -> list[metrics.Gauge]:
             "Restarts of the managed Traefik.",
             lambda: daemon_of().proxy.restarts,
         ),
+        metrics.LabelledGauge(
+            "temps_app_containers_missing",
+            "Containers of each app's live formation that should run and do not (a process "
+            "type stopped on purpose counts none), as the supervisor last counted them.",
+            ("app",),
+            lambda: _missing(daemon_of().supervisor.census),
+        ),
+        metrics.LabelledGauge(
+            "temps_app_containers_running",
+            "Containers of each app's live formation running, by process type.",
+            ("app", "process"),
+            lambda: _running(daemon_of().supervisor.census),
+        ),
+    ]
+
+
+def _missing(census: Mapping[str, Census]) -> list[tuple[Sequence[str], float]]:
+    return [((app,), sum(c.missing for c in counts.values())) for app, counts in census.items()]
+
+
+def _running(census: Mapping[str, Census]) -> list[tuple[Sequence[str], float]]:
+    return [
+        ((app, process), count.running)
+        for app, counts in census.items()
+        for process, count in counts.items()
     ]
 
 

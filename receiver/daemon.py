@@ -85,6 +85,8 @@ class Daemon:
         if self.settings.build_pids and self.runtime.fence_builds(self.settings.build_pids):
             log.info("build.pids_fenced", max_pids=self.settings.build_pids)
         reconcile(self.deployer.ctx)
+        # What the records say runs is running (or being started) before the daemon serves.
+        self.supervisor.check_now()
         self.certificates.start()
         self.supervisor.start()
         self.runtime.watch(self.supervisor.wake)

@@ -18,9 +18,10 @@ import structlog
 from pipeline import metrics
 from pipeline.context import Context
 from pipeline.deploy.lifecycle import deploy
-from pipeline.errors import RuntimeUnavailable
+from pipeline.errors import Conflict, RuntimeUnavailable
 from pipeline.polling import poll_until
 from pipeline.release import formation
+from pipeline.release.records import WEB
 from pipeline.release.states import ReleaseState as S
 from pipeline.release.transition import transition
 from pipeline.sqlite.models import App, Release, ReleaseSource
@@ -60,6 +61,13 @@ class Deployer:
             raise RuntimeUnavailable("the Docker engine does not answer; nothing was deployed")
         if self._stopping.is_set():
             raise RuntimeUnavailable("temps is shutting down; nothing was deployed")
+        if WEB in app.stopped:
+            # A release nobody asked to serve should not start serving (`pipeline.supervision
+            # .stopping`); a stopped worker, though, stays stopped across deploys.
+            raise Conflict(
+                f"{app.name} is stopped (temps ps stop); start it with "
+                f"`temps ps start {app.name}` before deploying; nothing was deployed"
+            )
         fields.setdefault("env", app.env)
         fields.setdefault("formation", formation.checked(app.formation, {}))
         # Numbering and queueing happen together, so the queue order is the release order.

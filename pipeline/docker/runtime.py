@@ -335,6 +335,7 @@ class DockerRuntime:
             Container(
                 name=c["Names"][0].lstrip("/"),
                 running=c["State"] == "running",
+                waiting=c["State"] == "restarting",
                 ports={
                     int(p["PrivatePort"]): int(p["PublicPort"])
                     for p in c.get("Ports") or []

@@ -277,7 +277,8 @@ class SwarmRuntime(DockerRuntime):
             name = str(service["Spec"]["Name"])
             task = running.get(str(service["ID"]))
             if task is None:
-                found.append(Container(name, False, {}))
+                # Swarm keeps its services' tasks running: it places this one again itself.
+                found.append(Container(name, False, {}, waiting=True))
                 continue
             address = (nodes[str(task["NodeID"])].get("Status") or {}).get("Addr", "")
             found.append(Container(name, True, _published(task), str(address)))

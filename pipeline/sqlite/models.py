@@ -125,6 +125,9 @@ class App(_Keyed, SQLModel, table=True):
     https_redirect: bool = True
     hsts_seconds: int = 0
     formation: Counts = _json(Counts)  # process type -> count; {} is one web container
+    # Process types stopped on purpose (`temps ps stop`): none of their containers runs, and
+    # nothing restarts them until `temps ps start`.
+    stopped: list[str] = _json(list[str])
 
 
 class Domain(_Keyed, SQLModel, table=True):

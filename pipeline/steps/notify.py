@@ -1,4 +1,5 @@
-"""Outbound notifications: a signed JSON POST when a release goes live, fails or rolls back.
+"""Outbound notifications: a signed JSON POST when a release goes live, fails or rolls back,
+and when a container of a live release had to be started again.
 
 tenacity: retries as data (attempts, waits, what to retry on, a hook per failed attempt)
 instead of a loop that has to get its sleeps and its last attempt right by hand. It is
@@ -72,6 +73,22 @@ def send_in_background(sealer: Sealer, app: App, release: Release) -> None:
     event = event_for(release)
     if event is not None:
         _send(sealer, app, payload(app, release, event), release.number)
+
+
+def send_restored(
+    sealer: Sealer, app: App, release: Release, container: str, process: str, why: str
+) -> None:
+    """A container of the live release was found down and started again."""
+    body = {
+        "event": "container_restored",
+        "app": app.name,
+        "release": release.number,
+        "version": f"v{release.number}",
+        "process": process,
+        "container": container,
+        "reason": why,
+    }
+    _send(sealer, app, {**body, "at": time.time()}, release.number)
 
 
 def send_certificate_failed(sealer: Sealer, app: App, host: str, reason: str) -> None:

@@ -30,8 +30,10 @@ def replace(deploy: Deploy, leaving: Release | None, coming: Release) -> None:
         deploy.say("-----> worker_overlap = false: stopping the old workers first")
         for one in old:
             drain_and_stop(deploy.ctx, one, deploy.say)
+    wanted = formation.background(coming.config, coming.formation)
+    stopped = deploy.ctx.store.get_app(deploy.app.name).stopped  # `temps ps stop`: kept so
     try:
-        start(deploy, coming, formation.background(coming.config, coming.formation))
+        start(deploy, coming, {p: n for p, n in wanted.items() if p not in stopped})
     except TempsError as error:
         deploy.log.error("workers.start_failed", error=str(error))
         deploy.say(f"-----> the workers of v{coming.number} did not all start: {error}")

@@ -44,7 +44,11 @@ class Periodic:
             self._wake.clear()
             if self._stop.is_set():
                 return
-            try:
-                self.check()
-            except (TempsError, OSError) as exc:
-                log.error(f"{self.name}.check_failed", error=str(exc))
+            self.check_now()
+
+    def check_now(self) -> None:
+        """One check, on the caller's thread; a failure is logged."""
+        try:
+            self.check()
+        except (TempsError, OSError) as exc:
+            log.error(f"{self.name}.check_failed", error=str(exc))

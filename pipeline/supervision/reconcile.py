@@ -4,7 +4,9 @@
   becomes live. Any other release caught mid-flight is marked `interrupted` with its step.
 - Of several live records (a crash between the two state changes of a hand-over) the newest
   wins; a standby slot's bake window died with the daemon, so it retires.
-- Every app's route is rewritten from its live release, at the port Docker publishes now.
+- Every app's route is rewritten from its live release, at the port Docker publishes now
+  (a web stopped on purpose keeps answering 503). What of the live formation is not
+  running is the supervisor's: the daemon runs its first check before it serves.
 - Containers of this home that no live release owns are drained, then removed, in the
   background: a standby whose window died with the daemon may still finish requests.
 """
@@ -15,17 +17,19 @@ from collections.abc import Callable
 
 import structlog
 
-from pipeline.context import Context, Deploy
+from pipeline.context import Context
 from pipeline.errors import TempsError
 from pipeline.git import repo as gitrepo
 from pipeline.release import formation
+from pipeline.release.records import WEB
 from pipeline.release.states import IN_FLIGHT, Failure
 from pipeline.release.states import ReleaseState as S
 from pipeline.release.transition import transition
 from pipeline.runtime import Container, Instance, Slot
 from pipeline.sqlite.models import App, Release, ReleaseSource
-from pipeline.steps import processes
 from pipeline.steps.retire import Leaving, retire_in_background
+from pipeline.supervision import stopping
+from pipeline.supervision.stopping import RETRY_AFTER_SECONDS
 from pipeline.traefik import publish, routes
 
 log = structlog.get_logger()
@@ -55,8 +59,10 @@ def reconcile(ctx: Context) -> None:
             if containers is None:
                 continue  # the engine is away: the routes Traefik has are the best guess
             try:
-                republish(ctx, app, live, containers)
-                restart_workers(ctx, live, containers)
+                if WEB in app.stopped:
+                    keep_stopped(ctx, app, live)
+                else:
+                    republish(ctx, app, live, containers)
             except TempsError as exc:
                 log.error("reconcile.route_failed", app=app.name, error=str(exc))
     if containers is None:
@@ -67,19 +73,6 @@ def reconcile(ctx: Context) -> None:
         remove_orphans(ctx, [c for name, c in containers.items() if name not in owned])
     except TempsError as exc:
         log.error("reconcile.docker_unavailable", error=str(exc))
-
-
-def restart_workers(ctx: Context, live: Release, containers: dict[str, Container]) -> None:
-    """The live release's background processes, as its formation wants them: those gone
-    (removed by hand, or never started when the daemon stopped mid-deploy) start again."""
-    wanted = formation.background(live.config, live.formation)
-    recorded = formation.workers_of(live)
-    present = {p: [name for name in names if name in containers] for p, names in recorded.items()}
-    if present != recorded:
-        ctx.store.set_details(live.pk, slot=formation.with_workers(live, present))
-    if any(len(present.get(process, [])) < count for process, count in wanted.items()):
-        log.warning("reconcile.workers_restarted", release=f"v{live.number}", wanted=wanted)
-        processes.start(Deploy.of(ctx, live), live, wanted)
 
 
 def settle_records(ctx: Context, app: App, releases: list[Release]) -> Release | None:
@@ -146,6 +139,13 @@ def republish(ctx: Context, app: App, live: Release, containers: dict[str, Conta
     # Like a switch: confirmed through Traefik, the route it had put back if it does not.
     publish.route(ctx.settings, app.name, slot.urls, label, config.healthcheck.path)
     log.info("reconcile.route_rewritten", app=app.name, urls=list(slot.urls))
+
+
+def keep_stopped(ctx: Context, app: App, live: Release) -> None:
+    """A web stopped on purpose answers 503 with `Retry-After`, whatever the route was."""
+    label = f"v{live.number}"
+    if not publish.is_routed(ctx.settings, app.name, (), label, "/", RETRY_AFTER_SECONDS):
+        stopping.unroute(ctx.settings, app.name, label)
 
 
 def remove_orphans(ctx: Context, orphans: list[Container]) -> None:

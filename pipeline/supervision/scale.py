@@ -12,8 +12,9 @@ from __future__ import annotations
 import structlog
 
 from pipeline.context import Context, Deploy
-from pipeline.errors import TempsError
+from pipeline.errors import Conflict, TempsError
 from pipeline.release import formation
+from pipeline.release.records import WEB
 from pipeline.runtime import Instance, Slot
 from pipeline.sqlite.models import App
 from pipeline.steps import processes
@@ -35,18 +36,27 @@ def scale(ctx: Context, app: App, wanted: dict[str, int]) -> Slot | None:
         assert slot is not None
         run = Deploy.of(ctx, live)
         count = formation.web_count(wanted)
+        stopped = ctx.store.get_app(app.name).stopped
+        if WEB in stopped and count != len(slot.instances):
+            raise Conflict(
+                f"the web of {app.name} is stopped (temps ps stop); start it with "
+                f"`temps ps start {app.name}` before scaling it"
+            )
         if count > len(slot.instances):
-            slot = _grow(run, slot, count)
+            slot = grow(run, slot, count)
         elif count < len(slot.instances):
             slot = _shrink(run, slot, count)
-        counts = formation.background(live.config, wanted)
+        # A stopped process type keeps its new count for `temps ps start`; none starts now.
+        background = formation.background(live.config, wanted)
+        counts = {p: n for p, n in background.items() if p not in stopped}
         processes.stop_some(run, live, counts)
         processes.start(run, live, counts)
         ctx.store.set_details(live.pk, formation=wanted)
         return slot
 
 
-def _grow(run: Deploy, slot: Slot, count: int) -> Slot:
+def grow(run: Deploy, slot: Slot, count: int) -> Slot:
+    """Up to `count` web containers: the new ones booted and gated, then routed with `slot`."""
     ctx, live = run.ctx, run.release
     built = built_of(live)
     check = built.config.healthcheck

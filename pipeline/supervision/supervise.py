@@ -1,7 +1,9 @@
 """Live slots between deploys: a web container that crashed comes back by its restart policy
 (Docker's back-off), on a new host port; this puts it back in the route once it passes the
 gate again, and takes it out while it is down. On Swarm, a task whose node was lost comes
-back on another node, at that node's address: the same story.
+back on another node, at that node's address: the same story. A container of the live
+release that nothing brings back (stopped or removed outside temps) is started again by
+`pipeline.supervision.restore`, then gated and routed the same way.
 
 Once a second, and at once when the runtime reports a change (a Swarm node or service event),
 one listing of the home's containers is compared with each live slot. An app
@@ -23,11 +25,14 @@ from pipeline.release.states import ReleaseState
 from pipeline.runtime import Container, Instance, Slot
 from pipeline.sqlite.models import App, Release
 from pipeline.steps.boot import gate_one
+from pipeline.supervision.census import Census, count
 from pipeline.supervision.periodic import Periodic
+from pipeline.supervision.restore import Restorer
 from pipeline.traefik import publish, routes
 from pipeline.traefik.routes import RouteStamp
 
 log = structlog.get_logger()
+Listing = dict[str, Container]  # this home's containers by name
 
 
 class Supervisor(Periodic):
@@ -39,6 +44,9 @@ class Supervisor(Periodic):
         # A release's configuration does not change once built: parsed once per live
         # release, not once a second per app.
         self._configs: dict[int, AppConfig] = {}
+        self.restorer = Restorer(ctx)
+        # Each app's containers running against those wanted, as the last check found them.
+        self.census: dict[str, Census] = {}
         # Each app's route as last found right, with the stamp its file had then: reading
         # and parsing 500 files a second was a third of this check's time.
         self._routed: dict[str, tuple[tuple[tuple[str, ...], str, str], RouteStamp]] = {}
@@ -51,16 +59,35 @@ class Supervisor(Periodic):
         lives = self.ctx.store.newest_per_app(ReleaseState.LIVE)
         current = {live.pk for live in lives.values()}
         self._configs = {pk: config for pk, config in self._configs.items() if pk in current}
+        census: dict[str, Census] = {}
         for app in self.ctx.store.list_apps():
+            live = lives.get(app.pk)
+            if live is None:
+                continue
             lock = self.ctx.slot_locks.of(app.name)
-            if app.pk in lives and lock.acquire(blocking=False):
+            if lock.acquire(blocking=False):
                 try:
-                    if not self._follow(app, lives[app.pk], containers, changes=False):
-                        live = self.ctx.store.live_release(app)
-                        if live is not None:
-                            self._follow(app, live, containers, changes=True)
+                    containers = self._keep(app, live, containers)
                 finally:
                     lock.release()
+            census[app.name] = count(app, live, containers)
+        self.census = census
+
+    def _keep(self, app: App, live: Release, containers: dict[str, Container]) -> Listing:
+        """Start again what is down, route what serves; the listing, taken again when
+        something was started."""
+        if self.restorer.needed(app, live, containers):
+            app = self.ctx.store.get_app(app.name)  # `temps ps stop` may have just run
+            fresh = self.ctx.store.live_release(app)
+            if fresh is not None and self.restorer.restore(app, fresh, containers):
+                containers = {c.name: c for c in self.ctx.runtime.containers()}
+                self._follow(app, self.ctx.store.get_release(fresh.pk), containers, changes=True)
+                return containers
+        if not self._follow(app, live, containers, changes=False):
+            fresh = self.ctx.store.live_release(app)
+            if fresh is not None:
+                self._follow(app, fresh, containers, changes=True)
+        return containers
 
     def _config(self, release: Release) -> AppConfig:
         if release.pk not in self._configs:

@@ -79,10 +79,14 @@ def retry_middleware(app: str) -> str:
 
 
 def service_document(
-    app: str, server_urls: Sequence[str], release: str, health_path: str | None = None
+    app: str,
+    server_urls: Sequence[str],
+    release: str,
+    health_path: str | None = None,
+    retry_after: int | None = None,
 ) -> Dynamic:
     """The app's service over the slot's containers; without a server Traefik answers the
-    app's hosts with 503.
+    app's hosts with 503 (with `retry_after`, telling clients when to come back).
 
     With several containers, Traefik's own health check on `health_path` takes one that
     stopped answering out of the balance, and the retry middleware sends an idempotent
@@ -101,12 +105,13 @@ def service_document(
         # Traefik answers 502 without a network error to retry on. Another container can
         # answer it (GET, HEAD: Traefik retries no other method unless told to).
         retry["status"] = ["502"]
+    headers = {RELEASE_HEADER: release}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return {
         "http": {
             "middlewares": {
-                release_middleware(app): {
-                    "headers": {"customResponseHeaders": {RELEASE_HEADER: release}}
-                },
+                release_middleware(app): {"headers": {"customResponseHeaders": headers}},
                 retry_middleware(app): {"retry": retry},
             },
             "services": {app: {"loadBalancer": balancer}},

@@ -64,7 +64,12 @@ def split(
 
 
 def is_routed(
-    settings: Settings, app: str, server_urls: Sequence[str], label: str, probe_path: str
+    settings: Settings,
+    app: str,
+    server_urls: Sequence[str],
+    label: str,
+    probe_path: str,
+    retry_after: int | None = None,
 ) -> bool:
     """Whether the app's published service is already exactly this one. Compared parsed:
     rendering it indented, as it is written, runs Python's slow JSON encoder, and the
@@ -77,14 +82,16 @@ def is_routed(
     except ValueError:
         return False
     # Through JSON as well, so that tuples compare equal to the lists they are written as.
-    wanted = json.loads(json.dumps(service_document(app, server_urls, label, probe_path)))
+    document = service_document(app, server_urls, label, probe_path, retry_after)
+    wanted = json.loads(json.dumps(document))
     return bool(found == wanted)
 
 
-def unroute(settings: Settings, app: str, label: str) -> bool:
-    """Keep the app's hosts with no server behind them (Traefik answers 503); False when
-    Traefik did not confirm it in time."""
-    routes.publish_route(settings, app, service_document(app, (), label))
+def unroute(settings: Settings, app: str, label: str, retry_after: int | None = None) -> bool:
+    """Keep the app's hosts with no server behind them (Traefik answers 503, with a
+    `Retry-After` when given); False when Traefik did not confirm it in time."""
+    document = service_document(app, (), label, retry_after=retry_after)
+    routes.publish_route(settings, app, document)
     return confirm_unrouted(settings, app)
 
 

@@ -177,7 +177,7 @@ def update_app_settings(
     app_for(daemon, who, name)
     parse_config(body.settings)
     app = daemon.store.update_app(name, settings=body.settings)
-    view = app_view(daemon.store, daemon.settings, app)
+    view = app_view(daemon.store, daemon.settings, daemon.supervisor.census, app)
     return AppWithSettings(**dict(view), settings=body.settings)
 
 

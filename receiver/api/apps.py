@@ -96,19 +96,21 @@ def create_app(body: AppCreate, daemon: DaemonDep, who: PrincipalDep) -> AppView
     app = daemon.store.create_app(name)
     sites.rehost(daemon.settings, daemon.store, app)  # kept for the first switch to publish
     gitrepo.init_bare(daemon.settings.repo_path(name))
-    return app_view(daemon.store, daemon.settings, app)
+    return app_view(daemon.store, daemon.settings, daemon.supervisor.census, app)
 
 
 @router.get("/apps")
 def list_apps(daemon: DaemonDep, who: PrincipalDep) -> list[AppBrief]:
     apps = daemon.store.list_apps()
     seen = [app for app in apps if who.scope == "admin" or who.app == app.name]
-    return apps_view(daemon.store, daemon.settings, seen)
+    return apps_view(daemon.store, daemon.settings, daemon.supervisor.census, seen)
 
 
 @router.get("/apps/{name}")
 def get_app(name: str, daemon: DaemonDep, who: PrincipalDep) -> AppView:
-    return app_view(daemon.store, daemon.settings, app_for(daemon, who, name))
+    return app_view(
+        daemon.store, daemon.settings, daemon.supervisor.census, app_for(daemon, who, name)
+    )
 
 
 @router.get("/apps/{name}/releases")

@@ -14,8 +14,10 @@ from pipeline.errors import TempsError
 from pipeline.release import formation
 from pipeline.release.records import WEB
 from pipeline.sqlite.models import App, Counts
+from pipeline.supervision import census, stopping
+from pipeline.supervision.census import Census
 from pipeline.supervision.scale import scale
-from receiver.api.apps import DaemonDep, PrincipalDep, app_for
+from receiver.api.apps import Body, DaemonDep, PrincipalDep, app_for
 from receiver.api.views import View
 from receiver.daemon import Daemon
 from receiver.problems import ERROR_RESPONSES
@@ -45,7 +47,17 @@ class FormationView(View):
     formation: Counts  # what the app's releases run from now on
     live_release: str | None
     live_formation: Counts | None  # what its live release runs
+    processes: Census | None  # running against wanted, by process type, counted now
+    stopped: list[str]  # process types stopped on purpose (`temps ps stop`)
     containers: list[ContainerView]
+
+
+class ProcessChoice(Body):
+    """The process types to stop or start; none named: every one."""
+
+    processes: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=32
+    )
 
 
 def formation_view(daemon: Daemon, app: App) -> FormationView:
@@ -55,6 +67,7 @@ def formation_view(daemon: Daemon, app: App) -> FormationView:
     background = formation.workers_of(live) if live is not None else {}
     listed = web + [(p, name, None) for p, names in background.items() for name in names]
     now = time.time()
+    listing = {c.name: c for c in daemon.runtime.containers()}
     node_of = {name: node.name for node in daemon.runtime.nodes() for name in node.containers}
     containers = []
     for process, name, port in listed:
@@ -77,6 +90,8 @@ def formation_view(daemon: Daemon, app: App) -> FormationView:
         formation=formation.checked(app.formation, {}),
         live_release=f"v{live.number}" if live else None,
         live_formation=live.formation if live else None,
+        processes=census.count(app, live, listing) if live else None,
+        stopped=app.stopped,
         containers=containers,
     )
 
@@ -106,4 +121,28 @@ def set_formation(
     except TempsError:
         app = daemon.store.update_app(app.name, formation=before)
         raise
+    return formation_view(daemon, app)
+
+
+@router.post("/apps/{name}/stop")
+def stop_processes(
+    name: str, daemon: DaemonDep, who: PrincipalDep, body: ProcessChoice | None = None
+) -> FormationView:
+    """Stop the app (or the process types named) on purpose: its web answers 503 with
+    `Retry-After`, nothing restarts it until it is started again."""
+    who.require_admin()
+    app_for(daemon, who, name)
+    app = stopping.stop(daemon.deployer.ctx, name, body.processes if body else [])
+    return formation_view(daemon, app)
+
+
+@router.post("/apps/{name}/start")
+def start_processes(
+    name: str, daemon: DaemonDep, who: PrincipalDep, body: ProcessChoice | None = None
+) -> FormationView:
+    """Start what `stop` stopped (or the process types named): web containers are gated
+    before they are routed."""
+    who.require_admin()
+    app_for(daemon, who, name)
+    app = stopping.start(daemon.deployer.ctx, name, body.processes if body else [])
     return formation_view(daemon, app)

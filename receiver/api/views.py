@@ -19,6 +19,9 @@ from pipeline.release.states import ReleaseState
 from pipeline.settings import Settings
 from pipeline.sqlite.models import App, Counts, Release, ReleaseEvent, ReleaseSource
 from pipeline.sqlite.store import Store
+from pipeline.supervision.census import Census
+
+Censuses = Mapping[str, Census]  # app -> its census
 
 
 class View(BaseModel):
@@ -88,6 +91,10 @@ class AppBrief(View):
     domains: list[str]
     git_url: str
     live_release: ReleaseBrief | None
+    # The live formation's containers running against those wanted, by process type, as the
+    # supervisor last counted them (null until it has, or with nothing live).
+    processes: Census | None
+    stopped: list[str]  # process types stopped on purpose (`temps ps stop`)
 
 
 class AppView(AppBrief):
@@ -125,18 +132,20 @@ def step_timings(history: list[ReleaseEvent]) -> dict[str, float]:
     return timings
 
 
-def app_view(store: Store, settings: Settings, app: App) -> AppView:
+def app_view(store: Store, settings: Settings, census: Censuses, app: App) -> AppView:
     live = store.live_release(app)
     view = ReleaseView.model_validate(live) if live else None
-    return _app(AppView, settings, app, store.domains.of(app), view)
+    return _app(AppView, settings, census, app, store.domains.of(app), view)
 
 
-def apps_view(store: Store, settings: Settings, apps: list[App]) -> list[AppBrief]:
+def apps_view(
+    store: Store, settings: Settings, census: Censuses, apps: list[App]
+) -> list[AppBrief]:
     """The apps, each live release in brief (`brief_view`), from three queries whatever
     their number."""
     live, domains = store.newest_briefs(ReleaseState.LIVE), store.domains.by_app()
     return [
-        _app(AppBrief, settings, app, domains.get(app.pk, []), brief_view(live.get(app.pk)))
+        _app(AppBrief, settings, census, app, domains.get(app.pk, []), brief_view(live.get(app.pk)))
         for app in apps
     ]
 
@@ -147,7 +156,12 @@ def brief_view(brief: Mapping[str, object] | None) -> ReleaseBrief | None:
 
 
 def _app(
-    view: type[A], settings: Settings, app: App, domains: list[str], live: ReleaseBrief | None
+    view: type[A],
+    settings: Settings,
+    census: Censuses,
+    app: App,
+    domains: list[str],
+    live: ReleaseBrief | None,
 ) -> A:
     return view(
         name=app.name,
@@ -156,4 +170,6 @@ def _app(
         domains=domains,
         git_url=f"{settings.listen.url}/{app.name}.git",
         live_release=live,
+        processes=census.get(app.name) if live is not None else None,
+        stopped=app.stopped,
     )

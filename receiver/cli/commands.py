@@ -54,8 +54,14 @@ def add_client_commands(commands: Commands, env: Callable[[str, str], str]) -> N
     canary = client_parser("canary", "promote or abort an app's running canary (admin)")
     canary.add_argument("action", choices=["promote", "abort"])
     canary.add_argument("app")
-    ps = client_parser("ps", "an app's containers; `ps scale APP web=N` sets its formation")
-    ps.add_argument("words", nargs="+", metavar="APP | scale APP web=N")
+    ps = client_parser(
+        "ps",
+        "an app's containers; `ps scale APP web=N` sets its formation; "
+        "`ps stop|start APP [PROCESS...]` stops or starts it on purpose",
+    )
+    ps.add_argument(
+        "words", nargs="+", metavar="APP | scale APP web=N | stop APP [PROCESS] | start APP"
+    )
     hosting.add_commands(client_parser)
     tokens = client_parser("tokens", "create, list or revoke API and git tokens (admin)")
     tokens.add_argument("action", choices=["create", "list", "revoke"])
@@ -90,7 +96,8 @@ def run_client(args: argparse.Namespace) -> None:
         else:
             for app in client.call("GET", "/api/apps"):
                 live = app["live_release"]
-                print(f"{app['name']:<32} {live['version'] if live else '-':<6} {app['url']}")
+                version = live["version"] if live else "-"
+                print(f"{app['name']:<32} {version:<6} {_counts(app):<24} {app['url']}")
     elif command == "releases":
         for r in client.call("GET", f"/api/apps/{args.app}/releases"):
             reason = f"  {r['failure_reason']}" if r["failure_reason"] else ""
@@ -135,14 +142,33 @@ def _ps(client: Client, words: list[str]) -> None:
                 sys.exit(f"temps: expected PROCESS=COUNT, got {pair!r}")
             body[process] = int(count)
         answer = client.call("PATCH", f"/api/apps/{words[1]}/formation", json=body)
+    elif words[0] in ("stop", "start"):
+        if len(words) < 2:
+            sys.exit(f"temps: ps {words[0]} APP [PROCESS...]")
+        chosen = {"processes": words[2:]}
+        answer = client.call("POST", f"/api/apps/{words[1]}/{words[0]}", json=chosen)
     else:
         answer = client.call("GET", f"/api/apps/{words[0]}/formation")
     wanted = " ".join(f"{k}={v}" for k, v in answer["formation"].items())
     print(f"formation: {wanted} (live: {answer['live_release'] or '-'})")
+    if answer["processes"]:
+        print(f"running: {_counts(answer)}")
     for c in answer["containers"]:
         uptime = f"up {c['uptime']:.0f}s" if c["uptime"] is not None else c["state"]
         node = c.get("node") or "-"
         print(f"{c['process']:<8}{c['container']:<44}{c['release']:<7}{uptime:<14}{node}")
+
+
+def _counts(view: dict[str, Any]) -> str:
+    """`web 2/2 worker 0/1 (stopped)`: each process type's containers running of wanted."""
+    counts = view.get("processes") or {}
+    return (
+        " ".join(
+            f"{process} {c['running']}/{c['wanted']}" + (" (stopped)" if c["stopped"] else "")
+            for process, c in counts.items()
+        )
+        or "-"
+    )
 
 
 def _config(client: Client, args: argparse.Namespace) -> None:

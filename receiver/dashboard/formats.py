@@ -15,6 +15,7 @@ from pipeline.release import records
 from pipeline.release.records import WEB, TrafficRecord
 from pipeline.release.states import IN_FLIGHT
 from pipeline.release.states import ReleaseState as S
+from pipeline.supervision.census import Census
 from receiver.api.views import ReleaseBrief
 
 
@@ -153,6 +154,27 @@ def formation_label(formation: Mapping[str, int] | None) -> str:
     container."""
     counts = {WEB: 1, **(formation or {})}
     return " ".join(f"{process}={counts[process]}" for process in sorted(counts, key=_web_first))
+
+
+def running_label(census: Census | None) -> str:
+    """`web 2/2 · worker 0/1 stopped`: each process type's containers running of wanted."""
+    if not census:
+        return ""
+    return " · ".join(
+        f"{process} {census[process].running}/{census[process].wanted}"
+        + (" stopped" if census[process].stopped else "")
+        for process in sorted(census, key=_web_first)
+    )
+
+
+def running_tone(census: Census | None) -> str:
+    """ok when the formation runs whole, warn while some of it is stopped on purpose, bad
+    while some that should run does not."""
+    if not census:
+        return "neutral"
+    if any(count.missing for count in census.values()):
+        return "bad"
+    return "warn" if any(count.stopped for count in census.values()) else "ok"
 
 
 def _web_first(process: str) -> tuple[bool, str]:

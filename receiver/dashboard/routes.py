@@ -113,7 +113,9 @@ def apps_page(request: Request) -> Response:
         newest = store.newest_briefs()
         rows = [
             (view, brief_view(newest.get(app.pk)))
-            for app, view in zip(apps, apps_view(store, daemon.settings, apps), strict=True)
+            for app, view in zip(
+                apps, apps_view(store, daemon.settings, daemon.supervisor.census, apps), strict=True
+            )
         ]
         body = pages.apps_page(rows, daemon.settings.listen.url)
         return web.html(web.frame(session, "Apps"), body)
@@ -130,7 +132,7 @@ def app_page(name: str, request: Request) -> Response:
         releases = [release_view(daemon.store, r) for r in daemon.store.releases(app, HISTORY)]
         hosts = domains_view(daemon, sites.site_of(daemon.settings, daemon.store, app))
         processes, trouble = _processes(daemon, app)
-        view = app_view(daemon.store, daemon.settings, app)
+        view = app_view(daemon.store, daemon.settings, daemon.supervisor.census, app)
         body = pages.app_page(view, releases, hosts, processes, trouble)
         return web.html(web.frame(session, name, [("Apps", web.HOME), (name, None)]), body)
 
@@ -152,7 +154,7 @@ def release_page(name: str, number: Number, request: Request) -> Response:
         release_id = _release_id(daemon, name, number)
         chunk = daemon.journal.follow(release_id, 0, 0.0)
         body = release_pages.release_page(
-            app_view(daemon.store, daemon.settings, app),
+            app_view(daemon.store, daemon.settings, daemon.supervisor.census, app),
             release_view(daemon.store, daemon.store.get_release(release_id)),
             chunk.lines,
             chunk.position,

@@ -56,6 +56,8 @@ def environment() -> Environment:
             formats.container_tone,
             formats.formation_label,
             formats.iso,
+            formats.running_label,
+            formats.running_tone,
             formats.seconds,
             formats.short_sha,
             formats.source_label,

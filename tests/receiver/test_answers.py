@@ -107,5 +107,5 @@ def test_answers_leave_out_what_a_record_does_not_have(store: Store, settings: S
     assert answer["version"] == "v1" and answer["failure_reason"] is None
     assert answer["config"]["deploy"]["strategy"] == "blue-green"
     assert [event["state"] for event in answer["events"]] == ["queued"]
-    shown = app_view(store, settings, app).model_dump(mode="json")
+    shown = app_view(store, settings, {}, app).model_dump(mode="json")
     assert shown["live_release"] is None and shown["domains"] == []

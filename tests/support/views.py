@@ -18,6 +18,8 @@ def app_view(**fields: Any) -> AppView:
         "domains": [],
         "git_url": "http://127.0.0.1:7000/demo.git",
         "live_release": None,
+        "processes": None,
+        "stopped": [],
     }
     return AppView.model_validate(view | fields)
 

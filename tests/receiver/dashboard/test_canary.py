@@ -96,7 +96,7 @@ def release_page_of(
     view = release_view(store, store.get_release(release.pk))
     running = view.state == S.CANARY
     body = release_page(
-        app_view(store, settings, app), view, ["-----> canary"], 1, running, time.time()
+        app_view(store, settings, {}, app), view, ["-----> canary"], 1, running, time.time()
     )
     return render_page(Frame("demo v1"), body)
 

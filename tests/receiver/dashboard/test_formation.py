@@ -66,6 +66,11 @@ def test_app_page_shows_the_formation_of_each_release_and_the_live_containers() 
             "formation": {"web": 3},
             "live_release": "v3",
             "live_formation": {"web": 3},
+            "processes": {
+                "web": {"wanted": 3, "running": 2},
+                "worker": {"wanted": 1, "running": 0, "stopped": True},
+            },
+            "stopped": ["worker"],
             "containers": [
                 container("temps-demo-v3-a", restarts=2),
                 container(HOSTILE, process=HOSTILE, state="exited", uptime=None),
@@ -80,6 +85,8 @@ def test_app_page_shows_the_formation_of_each_release_and_the_live_containers() 
     page = render_page(Frame("t"), app_page(APP, releases, None, processes))
 
     assert '<dt>Formation</dt><dd><code class="formation">web=3</code></dd>' in page
+    running = '<span class="running running-bad">web 2/3 · worker 0/1 stopped</span>'
+    assert f"<dt>Running</dt><dd>{running}</dd>" in page, "one web container is missing"
     for number, shown in ((3, "web=3"), (2, "web=2"), (1, "web=1")):
         row = page.split(f'releases/{number}">v{number}</a>', 1)[1].split("</tr>", 1)[0]
         assert f'<td data-label="Formation"><code class="formation">{shown}</code>' in row, row
@@ -102,7 +109,13 @@ def test_app_page_shows_the_formation_of_each_release_and_the_live_containers() 
 
 def test_app_page_without_live_containers_or_without_docker() -> None:
     idle = FormationView(
-        app="demo", formation={"web": 1}, live_release=None, live_formation=None, containers=[]
+        app="demo",
+        formation={"web": 1},
+        live_release=None,
+        live_formation=None,
+        processes=None,
+        stopped=[],
+        containers=[],
     )
     page = render_page(Frame("t"), app_page(APP, [], None, idle))
     assert "<h2>Processes</h2>" in page and "No containers: nothing is live." in page
@@ -112,6 +125,7 @@ def test_app_page_without_live_containers_or_without_docker() -> None:
     down = render_page(Frame("t"), app_page(APP, [], None, None, trouble))
     assert "<h2>Processes</h2>" in down and trouble in down
     assert '<dt>Formation</dt><dd><span class="muted">—</span></dd>' in down
+    assert '<dt>Running</dt><dd><span class="muted">—</span></dd>' in down
 
 
 def test_release_page_shows_the_release_formation() -> None:
@@ -156,16 +170,20 @@ def test_app_and_release_pages_show_a_live_web_3_release(
             assert '<span class="version">v1</span>' in row and 'data-state="running"' in row
             assert re.search(r'<td data-label="Uptime">[\d.]+ s</td>', row), row
 
-        # The table reads Docker, not the release's record: a killed container shows exited.
+        # The table reads Docker, not the release's record: a killed container is started
+        # again by the supervisor, a new container under the same name, up for a moment.
         killed = names[1]
+        before = live_formation(daemon, app)["containers"][1]["uptime"]
         docker("kill", killed)
         poll(
             lambda: live_formation(daemon, app)["containers"][1],
-            lambda seen: seen["state"] == "exited",
+            lambda seen: seen["state"] == "running" and seen["uptime"] < before,
             timeout=30,
         )
-        row = processes_rows(dashboard.get(f"/dashboard/apps/{app}").text)[1]
-        assert f"<code>{killed}</code>" in row and 'data-state="exited"' in row, row
+        page = dashboard.get(f"/dashboard/apps/{app}").text
+        row = processes_rows(page)[1]
+        assert f"<code>{killed}</code>" in row and 'data-state="running"' in row, row
+        assert '<dt>Running</dt><dd><span class="running running-ok">web 3/3</span>' in page
 
         shown = dashboard.get(f"/dashboard/apps/{app}/releases/1")
         assert shown.status_code == 200, shown.text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.errors import RecordsBusy, RuntimeUnavailable
+from pipeline.errors import Conflict, RecordsBusy, RuntimeUnavailable
 from pipeline.git import repo as gitrepo
 from pipeline.git.serve import ZERO_SHA, Progress, RefCallback
 from pipeline.release.states import ReleaseState as S
@@ -34,7 +34,7 @@ def _deploy_and_follow(
 ) -> str | None:
     try:
         release = daemon.deployer.submit(app, source=ReleaseSource.PUSH, commit=commit)
-    except (RuntimeUnavailable, RecordsBusy) as exc:
+    except (RuntimeUnavailable, RecordsBusy, Conflict) as exc:
         return str(exc)
     if forced:
         # Allowed, as on Heroku; the release log keeps that history was rewritten.

@@ -38,13 +38,37 @@ class _Tries:
     last: float = 0.0
 
 
-class Restorer:
+class Backoff:
+    """When to try again: at once the first time, then after `first_wait` seconds, doubling
+    up to `longest_wait`; after `calm` seconds without a try, at once again."""
+
     def __init__(
-        self, ctx: Context, first_wait: float = 1.0, longest_wait: float = 60.0, calm: float = 300.0
+        self, first_wait: float = 1.0, longest_wait: float = 60.0, calm: float = 300.0
     ) -> None:
-        self.ctx = ctx
         self.first_wait, self.longest_wait, self.calm = first_wait, longest_wait, calm
         self._tries: dict[str, _Tries] = {}
+
+    def due(self, key: str, now: float) -> bool:
+        tries = self._tries.get(key)
+        if tries is None or now - tries.last >= self.calm:
+            return True
+        wait = min(self.first_wait * 2.0 ** (tries.count - 1), self.longest_wait)
+        return now - tries.last >= wait
+
+    def tried(self, key: str, now: float) -> int:
+        """Count a try of `key` at `now`; its number in the current run of tries."""
+        tries = self._tries.setdefault(key, _Tries())
+        if now - tries.last >= self.calm:
+            tries.count = 0
+        tries.count += 1
+        tries.last = now
+        return tries.count
+
+
+class Restorer:
+    def __init__(self, ctx: Context, backoff: Backoff | None = None) -> None:
+        self.ctx = ctx
+        self.backoff = backoff or Backoff()
 
     def needed(self, app: App, live: Release, containers: dict[str, Container]) -> bool:
         """Whether `restore` has something to start now (read without the app's lock: the
@@ -78,22 +102,11 @@ class Restorer:
                     down.append((process, name))
         return down
 
-    def _due(self, name: str) -> bool:
-        now = time.monotonic()
-        tries = self._tries.get(name)
-        if tries is None or now - tries.last >= self.calm:
-            return True
-        wait = min(self.first_wait * 2.0 ** (tries.count - 1), self.longest_wait)
-        return now - tries.last >= wait
+    def _due(self, key: str) -> bool:
+        return self.backoff.due(key, time.monotonic())
 
-    def _tried(self, name: str) -> int:
-        now = time.monotonic()
-        tries = self._tries.setdefault(name, _Tries())
-        if now - tries.last >= self.calm:
-            tries.count = 0
-        tries.count += 1
-        tries.last = now
-        return tries.count
+    def _tried(self, key: str) -> int:
+        return self.backoff.tried(key, time.monotonic())
 
     def _start_again(self, run: Deploy, process: str, name: str, why: str) -> None:
         attempt = self._tried(name)

@@ -150,9 +150,8 @@ def _ps(client: Client, words: list[str]) -> None:
     else:
         answer = client.call("GET", f"/api/apps/{words[0]}/formation")
     wanted = " ".join(f"{k}={v}" for k, v in answer["formation"].items())
-    print(f"formation: {wanted} (live: {answer['live_release'] or '-'})")
-    if answer["processes"]:
-        print(f"running: {_counts(answer)}")
+    running = f" running: {_counts(answer)}" if answer["processes"] else ""
+    print(f"formation: {wanted} (live: {answer['live_release'] or '-'}){running}")
     for c in answer["containers"]:
         uptime = f"up {c['uptime']:.0f}s" if c["uptime"] is not None else c["state"]
         node = c.get("node") or "-"

@@ -93,7 +93,7 @@ def test_scaling_up_and_down_twice_drops_nothing_and_makes_no_release(
     )  # fmt: skip
     assert scaled.returncode == 0, scaled.stderr
     lines = scaled.stdout.splitlines()
-    assert lines[0] == "formation: web=2 (live: v1)"
+    assert lines[0] == "formation: web=2 (live: v1) running: web 2/2"
     assert len(lines) == 3 and all(" v1 " in line and "up " in line for line in lines[1:])
 
 

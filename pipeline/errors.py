@@ -10,6 +10,8 @@
     ├── Forbidden             valid credentials, not allowed here
     ├── RateLimited           too many failed authentications from one address
     ├── MigrationFailed       the database could not be brought to the current schema
+    ├── RecordsBusy           another process held the database's lock past the budget
+    ├── DiskFull              a write refused for want of space on the disk holding a path
     └── DeployError           a step of a deploy failed; carries the reason and log tail
         ├── BuildFailed       no Dockerfile, a Dockerfile error, a bad tree
         ├── ReleaseCommandFailed the release command exited non-zero
@@ -76,6 +78,19 @@ class RecordsBusy(TempsError):
             "the records are busy (database locked by another process); nothing was "
             "deployed, try again"
         )
+
+
+class DiskFull(TempsError):
+    """A write under `path` was refused for want of space (ENOSPC, or SQLite's "database or
+    disk is full"): it was rolled back, nothing of it is kept, and what serves goes on.
+    `free` is what the disk had left then, worded ("3.1 MB")."""
+
+    def __init__(self, path: str, free: str) -> None:
+        super().__init__(
+            f"the disk holding {path} is full ({free} free); nothing was deployed, "
+            "free space and push again"
+        )
+        self.path = path
 
 
 class DeployError(TempsError):

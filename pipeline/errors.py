@@ -18,6 +18,7 @@
         ├── BootFailed        the container could not start or exited
         ├── HealthCheckFailed the health gate did not pass
         ├── SwitchFailed      Traefik did not confirm the new route
+        ├── SpaceShort        a disk a deploy writes to has less than --min-free-mb free
         └── RuntimeUnavailable the Docker engine does not answer
 
 Library exceptions are turned into these at the module that talks to the library;
@@ -124,6 +125,18 @@ class CanaryFailed(DeployError):
 
 class SwitchFailed(DeployError):
     """Traefik did not confirm the new route."""
+
+
+class SpaceShort(DeployError):
+    """Refused before anything was built or booted: a disk the deploy writes to (the home's,
+    Docker's data root) has less free than `--min-free-mb`. `short` names each such disk
+    with its figure ("the disk holding /srv/temps has 310.2 MB free")."""
+
+    def __init__(self, short: str, minimum_mb: int) -> None:
+        super().__init__(
+            f"not enough free space to deploy: {short}, under --min-free-mb ({minimum_mb} MB); "
+            "nothing was deployed, free space and push again"
+        )
 
 
 class RuntimeUnavailable(DeployError):

@@ -21,6 +21,7 @@ from pipeline.errors import (
     RateLimited,
     RecordsBusy,
     RuntimeUnavailable,
+    SpaceShort,
     TempsError,
     TooLarge,
     Unauthorized,
@@ -56,6 +57,7 @@ ANSWERS: tuple[tuple[type[Exception], Answer], ...] = (
     # 507 rather than 503: trying again does not help until someone frees space, and a
     # client that retries on 503 would only keep the disk busy.
     (DiskFull, Answer(507, "Insufficient Storage", "The disk holding the home is full")),
+    (SpaceShort, Answer(507, "Insufficient Storage")),
     (DeployError, Answer(422, "Deploy Failed")),
     (RequestValidationError, Answer(422, "Unprocessable Content", "Invalid request")),
     (Exception, Answer(500, "Internal Server Error", "Unexpected error")),

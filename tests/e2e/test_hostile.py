@@ -47,6 +47,9 @@ TEMPS_SERVE_ARGS = [
     "64",
     "--build-pids",
     "300",
+    # A home on a small disk deploys (its records then fill up on purpose).
+    "--min-free-mb",
+    "1",
 ]
 # 2,000 processes at once in one RUN step, then a check that they all ran: with the build
 # fence at 300 the forks fail and so does the step. Bounded: unfenced, it only runs 2,000.

@@ -24,6 +24,11 @@ from receiver.problems import ERROR_RESPONSES, git_refusal, status_for
         (errors.RuntimeUnavailable("x"), 503, "Service Unavailable"),
         (errors.RecordsBusy(), 503, "Service Unavailable"),
         (errors.DiskFull("/srv/temps", "3.1 MB"), 507, "Insufficient Storage"),
+        (
+            errors.SpaceShort("the disk holding /srv/temps has 3.1 MB free", 512),
+            507,
+            "Insufficient Storage",
+        ),
         (errors.BuildFailed("x"), 422, "Deploy Failed"),
         (errors.HealthCheckFailed("x"), 422, "Deploy Failed"),
         (errors.MigrationFailed("x"), 500, "Internal Server Error"),

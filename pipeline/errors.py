@@ -10,12 +10,15 @@
     ├── Forbidden             valid credentials, not allowed here
     ├── RateLimited           too many failed authentications from one address
     ├── MigrationFailed       the database could not be brought to the current schema
+    ├── RecordsBusy           another process held the database's lock past the budget
+    ├── DiskFull              a write refused for want of space on the disk holding a path
     └── DeployError           a step of a deploy failed; carries the reason and log tail
         ├── BuildFailed       no Dockerfile, a Dockerfile error, a bad tree
         ├── ReleaseCommandFailed the release command exited non-zero
         ├── BootFailed        the container could not start or exited
         ├── HealthCheckFailed the health gate did not pass
         ├── SwitchFailed      Traefik did not confirm the new route
+        ├── SpaceShort        a disk a deploy writes to has less than --min-free-mb free
         └── RuntimeUnavailable the Docker engine does not answer
 
 Library exceptions are turned into these at the module that talks to the library;
@@ -78,6 +81,19 @@ class RecordsBusy(TempsError):
         )
 
 
+class DiskFull(TempsError):
+    """A write under `path` was refused for want of space (ENOSPC, or SQLite's "database or
+    disk is full"): it was rolled back, nothing of it is kept, and what serves goes on.
+    `free` is what the disk had left then, worded ("3.1 MB")."""
+
+    def __init__(self, path: str, free: str) -> None:
+        super().__init__(
+            f"the disk holding {path} is full ({free} free); nothing was deployed, "
+            "free space and push again"
+        )
+        self.path = path
+
+
 class DeployError(TempsError):
     """A deploy step failed. `reason` is one line for the pusher; `log_tail` explains it."""
 
@@ -109,6 +125,18 @@ class CanaryFailed(DeployError):
 
 class SwitchFailed(DeployError):
     """Traefik did not confirm the new route."""
+
+
+class SpaceShort(DeployError):
+    """Refused before anything was built or booted: a disk the deploy writes to (the home's,
+    Docker's data root) has less free than `--min-free-mb`. `short` names each such disk
+    with its figure ("the disk holding /srv/temps has 310.2 MB free")."""
+
+    def __init__(self, short: str, minimum_mb: int) -> None:
+        super().__init__(
+            f"not enough free space to deploy: {short}, under --min-free-mb ({minimum_mb} MB); "
+            "nothing was deployed, free space and push again"
+        )
 
 
 class RuntimeUnavailable(DeployError):

@@ -169,6 +169,10 @@ class Runtime(Protocol):
         """Hold every build of this home to `max_pids` processes together; False where the
         host cannot (no writable cgroup v2)."""
 
+    def data_root(self) -> str | None:
+        """Where the engine keeps images and containers, a path on this host; None when it
+        cannot say, or keeps them on another host."""
+
     # containers
     def container_name(self, app: str, number: int, role: str = "") -> str: ...
     def boot(self, spec: ContainerSpec, port: int) -> Instance:

@@ -221,6 +221,11 @@ class Settings(BaseSettings):
         description="seconds a write waits for another process's lock on the database "
         "before its request is refused as busy",
     )
+    min_free_mb: Limit = Field(
+        512,
+        description="MB a deploy needs free on the home's disk and on Docker's data root, "
+        "else it is refused before it builds; 0: no check",
+    )
     acme_retry_seconds: LimitSeconds = Field(
         3600.0, description="seconds until a host whose order the CA refused is ordered again"
     )

@@ -14,12 +14,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pipeline.errors import (
     Conflict,
     DeployError,
+    DiskFull,
     Forbidden,
     InvalidInput,
     NotFound,
     RateLimited,
     RecordsBusy,
     RuntimeUnavailable,
+    SpaceShort,
     TempsError,
     TooLarge,
     Unauthorized,
@@ -52,6 +54,10 @@ ANSWERS: tuple[tuple[type[Exception], Answer], ...] = (
         RuntimeUnavailable,
         Answer(503, "Service Unavailable", "Docker engine unavailable, or the records busy"),
     ),
+    # 507 rather than 503: trying again does not help until someone frees space, and a
+    # client that retries on 503 would only keep the disk busy.
+    (DiskFull, Answer(507, "Insufficient Storage", "The disk holding the home is full")),
+    (SpaceShort, Answer(507, "Insufficient Storage")),
     (DeployError, Answer(422, "Deploy Failed")),
     (RequestValidationError, Answer(422, "Unprocessable Content", "Invalid request")),
     (Exception, Answer(500, "Internal Server Error", "Unexpected error")),

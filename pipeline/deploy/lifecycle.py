@@ -1,6 +1,6 @@
-"""The life of a release, top to bottom: build, release phase, boot, gate, switch, bake or
-drain, retire, prune, notify. Each step persists its state before its side effect; a failed
-step stops the new slot and leaves the live one serving (`failure.fail`).
+"""The life of a release, top to bottom: room on the disks, build, release phase, boot, gate,
+switch, bake or drain, retire, prune, notify. Each step persists its state before its side
+effect; a failed step stops the new slot and leaves the live one serving (`failure.fail`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pipeline.steps.failure import crashed, fail
 from pipeline.steps.notify import send_in_background
 from pipeline.steps.prune import prune_images
 from pipeline.steps.retire import retire_standby
+from pipeline.steps.space import check_free_space
 from pipeline.steps.switch import Target, hand_over, switch, take_over_standby
 
 
@@ -50,6 +51,7 @@ def start(run: Deploy, standby: Release | None, lane: Lane) -> tuple[Plan, Targe
     target = take_over_standby(run, standby)  # a rollback inside the bake window: no boot
     if target is not None:
         return plan_of(Strategy.BLUE_GREEN), target  # the standby comes back as blue-green
+    check_free_space(run)  # before anything is built, booted or stopped
     retire_standby(run, standby)
     built = build(run)
     release_phase(run, built)

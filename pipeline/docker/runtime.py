@@ -49,6 +49,8 @@ LOG_DRIVER, LOG_OPTIONS = "json-file", {"max-size": "10m", "max-file": "3"}
 # Containers of one home share one bridge with inter-container traffic off: an app reaches
 # another only through Traefik, like any client.
 ISOLATED_BRIDGE = {"com.docker.network.bridge.enable_icc": "false"}
+# The SDK's base URL for an engine on a local unix socket (TCP, SSH and npipe differ).
+LOCAL_ENGINE = "http+docker://localhost"
 
 
 def container_options(limits: Limits) -> dict[str, Any]:
@@ -153,6 +155,18 @@ class DockerRuntime:
 
     def fence_builds(self, max_pids: int) -> bool:
         return docker_build.fence_builds(self.home_id, max_pids)
+
+    def data_root(self) -> str | None:
+        """The engine's `DockerRootDir`, where its images, layers and containers are; None
+        for an engine reached over TCP or SSH, whose paths are another host's."""
+        with engine_errors("read the engine's data root"):
+            if self.client.api.base_url != LOCAL_ENGINE:
+                return None
+            try:
+                root = self.client.info().get("DockerRootDir")
+            except docker.errors.APIError:
+                return None
+        return str(root) if root else None
 
     def prune_images(self, app: str, keep: set[str]) -> list[str]:
         """Remove this home's tags of the app's images that are not in `keep` (an image goes

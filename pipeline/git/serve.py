@@ -4,6 +4,10 @@ and receive-pack, through dulwich's server handlers.
 A push runs `on_ref` as dulwich's `update` hook (the entry it looks up in `repo.hooks` for
 each pushed ref): the objects are stored, the ref has not moved, and refusing it is raising
 `HookError`, which the pusher sees as `! [remote rejected] <ref> (<reason>)`.
+
+A pack the disk has no room for fails the push before any hook runs: dulwich answers with
+the error's text as the unpack status (git prints `remote unpack failed: <text>`), so the
+text is made to name the disk, and the part of the pack written so far is removed.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from dulwich.refs import Ref, RefsContainer
 from dulwich.repo import Repo
 from dulwich.server import DictBackend, ReceivePackHandler, UploadPackHandler
 
+from pipeline import disk
 from pipeline.errors import InvalidInput
 
 log = structlog.get_logger()
@@ -67,6 +72,7 @@ def serve(repo_path: Path, service: str, read: Read, write: Write, on_ref: RefCa
         handler = _handler(repo, proto, service)
         if isinstance(handler, ReceivePackHandler):
             repo.hooks["update"] = DeployOnUpdate(repo.refs, on_ref, _progress_of(handler))
+            _unpack_or_say_the_disk_is_full(repo, repo_path)
         try:
             handler.handle()
         except GitProtocolError as exc:
@@ -97,6 +103,38 @@ class DeployOnUpdate(Hook):
             # which runs next, would fail (and dulwich ignores that it did).
             self.refs.set_if_equals(ref_name, None, new_sha)
         return b"", b""
+
+
+class _NoRoom(OSError):
+    """ENOSPC worded for the pusher: dulwich sends `str()` of it as the unpack status."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def _unpack_or_say_the_disk_is_full(repo: Repo, repo_path: Path) -> None:
+    """Wrap the repository's unpacking of a pushed pack: when the disk is full, the temporary
+    pack dulwich leaves behind is removed (it would keep the space), and the error names the
+    disk. A pack another push to this repository is writing meanwhile is removed as well:
+    its writer is failing on the same full disk."""
+    store = repo.object_store
+    unpack = store.add_thin_pack
+    objects = Path(store.path)
+
+    def add_thin_pack(*args: Any, **kwargs: Any) -> Any:
+        before = set(objects.glob("tmp_pack_*"))
+        try:
+            return unpack(*args, **kwargs)
+        except OSError as exc:
+            if not disk.is_full(exc):
+                raise
+            for partial in set(objects.glob("tmp_pack_*")) - before:
+                partial.unlink(missing_ok=True)
+            refused = disk.full(repo_path)
+            log.error("git.disk_full", repo=repo_path.name, error=str(refused))
+            raise _NoRoom(exc.errno, str(refused)) from exc
+
+    store.add_thin_pack = add_thin_pack  # type: ignore[method-assign]
 
 
 def _current(refs: RefsContainer, name: Ref) -> ObjectID:

@@ -61,14 +61,21 @@ class Journal:
             lines = self._within_cap(release_id, lines)
             if not lines:
                 return
-            self.store.append_log(release_id, lines)
-            with self._changed:
-                # A release that left memory (or was never followed) is read from the store:
-                # a new entry here would show a follower a cut-off log that never ends.
-                follow = self._live.get(release_id)
-                if follow is not None:
-                    follow.lines.extend(lines)
-                    self._changed.notify_all()
+            try:
+                self.store.append_log(release_id, lines)
+            finally:
+                # Followers get the lines even when the store refused them (a full disk): they
+                # say why the deploy stops, and the store's error goes on to the deploy.
+                self._show(release_id, lines)
+
+    def _show(self, release_id: int, lines: list[str]) -> None:
+        with self._changed:
+            # A release that left memory (or was never followed) is read from the store: a
+            # new entry here would show a follower a cut-off log that never ends.
+            follow = self._live.get(release_id)
+            if follow is not None:
+                follow.lines.extend(lines)
+                self._changed.notify_all()
 
     def _within_cap(self, release_id: int, lines: list[str]) -> list[str]:
         """At most max_lines and max_bytes per release, and MAX_LINE characters a line. Build

@@ -22,6 +22,7 @@ import structlog
 from sqlalchemy import Engine, ExceptionContext, and_, delete, event, func, or_, text
 from sqlmodel import Session, col, create_engine, select
 
+from pipeline import disk
 from pipeline.app.config import AppConfig
 from pipeline.errors import Conflict, NotFound, RecordsBusy
 from pipeline.release.records import SlotRecord, TrafficRecord
@@ -46,23 +47,40 @@ log = structlog.get_logger()
 
 BUSY_SECONDS = 10.0  # Settings.records_busy_seconds
 LOCKED = ("database is locked", "database table is locked")
+FULL = "database or disk is full"  # SQLITE_FULL
+
+
+def is_full(error: BaseException) -> bool:
+    """A write SQLite refused for want of space on the disk holding the database."""
+    if isinstance(error, sqlite3.OperationalError):
+        return FULL in str(error) or getattr(error, "sqlite_errorname", "") == "SQLITE_FULL"
+    return disk.is_full(error)
 
 
 def make_engine(db_url: str, busy_seconds: float = BUSY_SECONDS) -> Engine:
     """The engine of the records. A write waits up to `busy_seconds` for a lock another
     process holds (a backup, an operator's shell, a long transaction), then SQLite gives up:
-    the statement fails as RecordsBusy, and its transaction is rolled back whole."""
+    the statement fails as RecordsBusy, and its transaction is rolled back whole. A write
+    the disk has no room for fails as DiskFull, rolled back whole as well: SQLite keeps the
+    file as it was before the transaction, and the next write once there is room goes in."""
     engine = create_engine(
         db_url, connect_args={"check_same_thread": False, "timeout": busy_seconds}
     )
+    database = engine.url.database
+    holder = Path(database).parent if database and database != ":memory:" else Path.cwd()
 
     @event.listens_for(engine, "handle_error")
-    def _busy(context: ExceptionContext) -> None:
-        if isinstance(context.original_exception, sqlite3.OperationalError) and any(
-            words in str(context.original_exception) for words in LOCKED
+    def _refused(context: ExceptionContext) -> None:
+        error = context.original_exception
+        if isinstance(error, sqlite3.OperationalError) and any(
+            words in str(error) for words in LOCKED
         ):
             log.warning("records.busy", waited_seconds=busy_seconds)
-            raise RecordsBusy() from context.original_exception
+            raise RecordsBusy() from error
+        if is_full(error):
+            refused = disk.full(holder)
+            log.error("records.disk_full", path=refused.path, error=str(error))
+            raise refused from error
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -3,8 +3,10 @@ and the pusher sees the same reason with the last lines of the log."""
 
 from __future__ import annotations
 
+import contextlib
+
 from pipeline.context import Deploy
-from pipeline.errors import DeployError, TempsError
+from pipeline.errors import DeployError, DiskFull, RecordsBusy, TempsError
 from pipeline.release import formation
 from pipeline.release.states import TERMINAL, Failure
 from pipeline.release.states import ReleaseState as S
@@ -16,8 +18,20 @@ LOG_TAIL_LINES = 20
 
 
 def fail(deploy: Deploy, error: TempsError) -> None:
-    reason = error.reason if isinstance(error, DeployError) else str(error)
     release = deploy.current()
+    step = str(release.state)
+    try:
+        record_failure(deploy, error, release)
+    finally:
+        # Even when the failure cannot be recorded (the disk that holds the records is
+        # full), the new slot goes: it must not run on unrecorded and unrouted.
+        for name in formation.containers_of(release):
+            remove_new_container(deploy, release, name, routed=step in (S.SWITCHING, S.CANARY))
+
+
+def record_failure(deploy: Deploy, error: TempsError, release: Release) -> None:
+    """Tell the pusher, and move the release to failed with the step, reason and log tail."""
+    reason = error.reason if isinstance(error, DeployError) else str(error)
     container = release.container
     tail = error.log_tail if isinstance(error, DeployError) else ""
     if container is not None and not tail:
@@ -34,9 +48,7 @@ def fail(deploy: Deploy, error: TempsError) -> None:
         # Nothing new to show the pusher, but the record keeps the deploy's own last lines.
         tail = "\n".join(deploy.ctx.store.log_lines(deploy.id)[-LOG_TAIL_LINES:])
     tail = "\n".join(tail.splitlines()[-LOG_TAIL_LINES:])
-    failed = deploy.move(S.FAILED, failure=Failure(reason, step, tail))
-    for name in formation.containers_of(failed):
-        remove_new_container(deploy, failed, name, routed=step in (S.SWITCHING, S.CANARY))
+    deploy.move(S.FAILED, failure=Failure(reason, step, tail))
 
 
 def remove_new_container(deploy: Deploy, failed: Release, container: str, routed: bool) -> None:
@@ -55,13 +67,19 @@ def remove_new_container(deploy: Deploy, failed: Release, container: str, routed
 
 
 def crashed(deploy: Deploy, exc: Exception) -> None:
-    """A bug, not a failed deploy: recorded as a failure of the step it was in."""
-    deploy.log.exception("deploy.crashed")
+    """A bug, not a failed deploy: recorded as a failure of the step it was in. Or a failure
+    whose record could not be written (a full disk, a busy database): tried once more."""
+    if isinstance(exc, DiskFull | RecordsBusy):
+        deploy.log.error("deploy.unrecorded", error=str(exc))
+        reason = str(exc)
+    else:
+        deploy.log.exception("deploy.crashed")
+        reason = f"internal error: {type(exc).__name__}: {exc}"
     release = deploy.current()
     if S(release.state) in TERMINAL or release.state == S.LIVE:
         return
-    reason = f"internal error: {type(exc).__name__}: {exc}"
-    deploy.say(f"-----> {reason}")
+    with contextlib.suppress(DiskFull, RecordsBusy):
+        deploy.say(f"-----> {reason}")  # the state below matters more than the line
     # From the record as it is now: the crash may have come between a step's write and the
     # deploy's note of it.
     failure = Failure(reason, str(release.state))

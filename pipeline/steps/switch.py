@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pipeline import metrics
 from pipeline.app.config import AppConfig
 from pipeline.context import Deploy
-from pipeline.errors import TempsError
+from pipeline.errors import DiskFull, RecordsBusy, TempsError
 from pipeline.release import formation
 from pipeline.release.records import TrafficRecord
 from pipeline.release.states import ReleaseState as S
@@ -71,10 +71,15 @@ def switch(deploy: Deploy, target: Target) -> None:
     deploy.ctx.store.set_details(deploy.id, slot=formation.slot_record(target.slot))
     took = route_to(deploy, target.slot, deploy.label, target.config.healthcheck.path)
     deploy.log.info("traefik.switched", seconds=round(took, 4))
-    deploy.say(
-        f"-----> Traefik routes {deploy.app.name} to {deploy.label} "
-        f"(confirmed in {took * 1000:.0f} ms)"
-    )
+    try:
+        deploy.say(
+            f"-----> Traefik routes {deploy.app.name} to {deploy.label} "
+            f"(confirmed in {took * 1000:.0f} ms)"
+        )
+    except (DiskFull, RecordsBusy) as error:
+        # The new slot serves from here: a line that cannot be recorded must not fail the
+        # deploy, which would stop the slot Traefik now routes to. The hand-over records.
+        deploy.log.error("deploy.log_unwritten", error=str(error))
 
 
 def route_to(deploy: Deploy, slot: Slot, label: str, probe_path: str) -> float:

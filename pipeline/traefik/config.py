@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import structlog
 
+from pipeline import disk
 from pipeline.bounded_http import BadAnswer, NoAnswer, NotListening, get_head
 from pipeline.errors import SwitchFailed
 from pipeline.polling import poll_until
@@ -90,13 +91,21 @@ def _certificate_resolvers(settings: Settings) -> dict[str, object]:
 
 
 def write_atomically(staging: Path, target: Path, content: bytes, durable: bool = True) -> None:
-    """Write whole, then rename over `target`; `durable` also fsyncs the file and its dir."""
+    """Write whole, then rename over `target`; `durable` also fsyncs the file and its dir.
+
+    A write the disk has no room for raises DiskFull naming it, with `target` as it was
+    (Traefik goes on with what it had) and no partial file left in `staging`."""
     temp = staging / (target.name + ".tmp")
-    with open(temp, "wb") as handle:
-        handle.write(content)
-        if durable:
-            handle.flush()
-            os.fsync(handle.fileno())
+    with disk.writing(target.parent):
+        try:
+            with open(temp, "wb") as handle:
+                handle.write(content)
+                if durable:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+        except OSError:
+            temp.unlink(missing_ok=True)
+            raise
     os.replace(temp, target)
     if not durable:
         return

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import structlog
 
-from pipeline.errors import SwitchFailed
+from pipeline.errors import DiskFull, SwitchFailed
 from pipeline.settings import Settings
 from pipeline.traefik.config import TLS_FILE, write_atomically
 from pipeline.traefik.documents import (
@@ -164,8 +164,13 @@ def _put(settings: Settings, app: str, content: bytes | None) -> None:
         _known[settings.routes_dir] = routes
         if content is None:
             path.unlink(missing_ok=True)
-        else:
+            return
+        try:
             write_atomically(settings.staging_dir, path, content, durable=False)
+        except DiskFull as exc:
+            # Traefik has moved already: raising now would have a deploy stop the slot it
+            # routes to. The file is written again with the app's next route, or at start.
+            log.error("traefik.route_file_unwritten", app=app, error=str(exc))
 
 
 def _site(settings: Settings, app: str) -> Site:

@@ -14,6 +14,7 @@ import tempfile
 import threading
 import zlib
 from collections.abc import AsyncIterator
+from io import SEEK_END
 from pathlib import Path
 from typing import IO, cast
 
@@ -22,7 +23,8 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
-from pipeline.errors import InvalidInput, TooLarge
+from pipeline import disk
+from pipeline.errors import DiskFull, InvalidInput, TooLarge
 from pipeline.git import serve as gitserve
 from pipeline.git.pack import PackLimits, check_pack
 from pipeline.git.serve import SERVICES as SERVICES
@@ -61,9 +63,11 @@ async def serve_rpc(
     if service == "git-receive-pack":
         try:
             commands, pack_start = _command_lines(body)
-            # Before anything is unpacked: what the pack unpacks to, within the limits.
+            # Before anything is unpacked: what the pack unpacks to, within the limits, and
+            # room on the disk for the pack as it is stored.
             await run_in_threadpool(check_pack, body, pack_start, pack_limits)
-        except (InvalidInput, TooLarge) as exc:
+            disk.ensure_room(repo_path, room_for_pack(body, pack_start))
+        except (InvalidInput, TooLarge, DiskFull) as exc:
             body.close()
             sideband = any(b"side-band" in line for line in commands)
             return _git_error(service, str(exc), sideband=sideband)
@@ -99,6 +103,15 @@ async def serve_rpc(
     return StreamingResponse(
         stream(), media_type=f"application/x-{service}-result", headers=NO_CACHE
     )
+
+
+def room_for_pack(body: IO[bytes], pack_start: int) -> int:
+    """What storing the pushed pack takes: the pack as sent, with its index (28 bytes an
+    object, half the pack for packs of tiny objects) and the few objects git leaves out of a
+    thin pack, which the server appends."""
+    size = body.seek(0, SEEK_END) - pack_start
+    body.seek(0)
+    return size + size // 2 + disk.MIB
 
 
 def _command_lines(body: IO[bytes]) -> tuple[list[bytes], int]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pipeline.errors import Conflict, RecordsBusy, RuntimeUnavailable
+import contextlib
+
+from pipeline.errors import Conflict, DiskFull, RecordsBusy, RuntimeUnavailable
 from pipeline.git import repo as gitrepo
 from pipeline.git.serve import ZERO_SHA, Progress, RefCallback
 from pipeline.release.states import ReleaseState as S
@@ -10,6 +12,7 @@ from pipeline.sqlite.models import App, ReleaseSource
 from receiver.daemon import Daemon
 
 MAIN = "refs/heads/main"
+FORCED = "-----> Force push: main was rewritten, not extended"
 KEEPALIVE_SECONDS = 15.0
 
 
@@ -34,11 +37,14 @@ def _deploy_and_follow(
 ) -> str | None:
     try:
         release = daemon.deployer.submit(app, source=ReleaseSource.PUSH, commit=commit)
-    except (RuntimeUnavailable, RecordsBusy, Conflict) as exc:
+    except (RuntimeUnavailable, RecordsBusy, DiskFull, Conflict) as exc:
+        # Refused before anything was recorded: the ref stays where it was.
         return str(exc)
     if forced:
-        # Allowed, as on Heroku; the release log keeps that history was rewritten.
-        daemon.journal.write(release.pk, "-----> Force push: main was rewritten, not extended")
+        # Allowed, as on Heroku; the release log keeps that history was rewritten. The deploy
+        # runs already: a note that cannot be written must not refuse the ref it deploys.
+        with contextlib.suppress(RecordsBusy, DiskFull):
+            daemon.journal.write(release.pk, FORCED)
     progress(f"-----> temps: deploying {commit[:12]} to {app.name} as v{release.number}\n")
     position = 0
     while True:

@@ -33,6 +33,7 @@ from tests.support.checks import (
     state_path,
 )
 from tests.support.daemon import TEMPS_BIN, TempsDaemon, free_port, home_id_of
+from tests.support.disk import fill, small_disk
 from tests.support.wait import poll
 
 pytestmark = pytest.mark.docker
@@ -46,6 +47,9 @@ TEMPS_SERVE_ARGS = [
     "64",
     "--build-pids",
     "300",
+    # A home on a small disk deploys (its records then fill up on purpose).
+    "--min-free-mb",
+    "1",
 ]
 # 2,000 processes at once in one RUN step, then a check that they all ran: with the build
 # fence at 300 the forks fail and so does the step. Bounded: unfenced, it only runs 2,000.
@@ -434,31 +438,6 @@ def test_the_home_is_private(temps_daemon: TempsDaemon) -> None:
 
 
 # --- a lane always recovers -----------------------------------------------------------------------
-
-
-@contextmanager
-def small_disk(path: Path, size_mb: int) -> Iterator[Path]:
-    path.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(path)], check=True
-    )
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
-
-
-def fill(disk: Path) -> Path:
-    """Take every free byte of the file system at `disk`."""
-    filler = disk / "filler"
-    with filler.open("wb") as out:
-        try:
-            while True:
-                out.write(b"\0" * (1024 * 1024))
-                out.flush()
-        except OSError:
-            pass
-    return filler
 
 
 def test_a_deploy_whose_records_cannot_be_written_does_not_stall_the_lane(

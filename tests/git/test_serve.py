@@ -4,6 +4,7 @@ over smart HTTP, answered by dulwich with our update hook in place."""
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from pipeline.git.repo import init_bare
 from pipeline.git.serve import ZERO_SHA, Progress, serve
 from tests.support.apprepo import git, git_env
+from tests.support.disk import fill, small_disk
 
 MAIN = "refs/heads/main"
 OnRef = Callable[[str, str, str, Progress], str | None]
@@ -156,3 +158,32 @@ def test_an_accepted_ref_names_its_commit_though_another_push_moved_it_meanwhile
     pushed = push(bare, work, first, second, deploy_while_another_lands)
     assert pushed.report == ["unpack ok", f"ok {MAIN}"]
     assert main_of(bare) == second
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_a_pack_the_disk_has_no_room_for_is_refused_naming_it_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    with small_disk(tmp_path / "disk", 4) as mounted:
+        bare, work = mounted / "app.git", tmp_path / "work"
+        init_bare(bare)
+        work.mkdir()
+        git(work, "init", "-q", "-b", "main")
+        git(work, "config", "user.name", "T")
+        git(work, "config", "user.email", "t@example.invalid")
+        first = commit(work, "one")
+        assert push(bare, work, ZERO_SHA, first, accept).report == ["unpack ok", f"ok {MAIN}"]
+        (work / "noise.bin").write_bytes(os.urandom(2 * 1024 * 1024))  # does not compress
+        second = commit(work, "two")
+        filler = fill(mounted, leave=512 * 1024)
+
+        pushed = push(bare, work, first, second, accept)
+
+        assert len(pushed.report) == 1, pushed.report  # no ref was updated, no hook ran
+        assert pushed.report[0].startswith(f"unpack the disk holding {bare} is full (")
+        assert pushed.report[0].endswith("free space and push again")
+        assert main_of(bare) == first
+        assert not list((bare / "objects").glob("tmp_pack_*")), "the partial pack was kept"
+        filler.unlink()
+        assert push(bare, work, first, second, accept).report == ["unpack ok", f"ok {MAIN}"]
+        assert main_of(bare) == second

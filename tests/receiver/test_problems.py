@@ -22,6 +22,13 @@ from receiver.problems import ERROR_RESPONSES, git_refusal, status_for
         (errors.Forbidden("x"), 403, "Forbidden"),
         (errors.RateLimited("x"), 429, "Too Many Requests"),
         (errors.RuntimeUnavailable("x"), 503, "Service Unavailable"),
+        (errors.RecordsBusy(), 503, "Service Unavailable"),
+        (errors.DiskFull("/srv/temps", "3.1 MB"), 507, "Insufficient Storage"),
+        (
+            errors.SpaceShort("the disk holding /srv/temps has 3.1 MB free", 512),
+            507,
+            "Insufficient Storage",
+        ),
         (errors.BuildFailed("x"), 422, "Deploy Failed"),
         (errors.HealthCheckFailed("x"), 422, "Deploy Failed"),
         (errors.MigrationFailed("x"), 500, "Internal Server Error"),
@@ -35,7 +42,7 @@ def test_each_error_has_one_status_and_title(error: Exception, status: int, titl
 
 
 def test_the_schema_documents_each_status_an_api_route_may_answer_once() -> None:
-    assert sorted(ERROR_RESPONSES) == [400, 401, 403, 404, 409, 413, 422, 429, 500, 503]
+    assert sorted(ERROR_RESPONSES) == [400, 401, 403, 404, 409, 413, 422, 429, 500, 503, 507]
     assert ERROR_RESPONSES[422]["description"] == "Invalid request"
 
 

@@ -93,6 +93,8 @@ class TempsDaemon:
     extra_args: list[str] = field(default_factory=list)  # more `temps serve` flags
     # Extra environment for `temps serve` (e.g. DOCKER_HOST), laid over the test's own.
     env: dict[str, str] | None = None
+    # Where its log goes, when not in the home (a home on a disk a test fills up).
+    log_dir: Path | None = None
 
     @property
     def api_url(self) -> str:
@@ -108,7 +110,7 @@ class TempsDaemon:
 
     @property
     def log_path(self) -> Path:
-        return self.home / "daemon-test.log"
+        return (self.log_dir or self.home) / "daemon-test.log"
 
     @property
     def admin_token(self) -> str:
@@ -296,13 +298,17 @@ class TempsDaemon:
 
 
 def start_daemon(
-    home: Path, args: list[str] | None = None, env: dict[str, str] | None = None, attempts: int = 5
+    home: Path,
+    args: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    attempts: int = 5,
+    log_dir: Path | None = None,
 ) -> TempsDaemon:
     """Start `temps serve`; on free ports taken meanwhile by another process (the daemon's own
     check says "already in use by another program", Traefik's bind "address already in use"),
     pick new ones."""
     for attempt in range(attempts):
-        daemon = TempsDaemon(home=home, extra_args=list(args or ()), env=env)
+        daemon = TempsDaemon(home=home, extra_args=list(args or ()), env=env, log_dir=log_dir)
         try:
             daemon.start()
             return daemon
@@ -314,10 +320,14 @@ def start_daemon(
 
 @contextlib.contextmanager
 def running_daemon(
-    home: Path, artifact: str, args: list[str] | None = None, env: dict[str, str] | None = None
+    home: Path,
+    artifact: str,
+    args: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    log_dir: Path | None = None,
 ) -> Iterator[TempsDaemon]:
     """A started daemon, stopped on exit; its log is kept as `artifacts/<artifact>-daemon.log`."""
-    daemon = start_daemon(home, args, env)
+    daemon = start_daemon(home, args, env, log_dir=log_dir)
     try:
         yield daemon
     finally:

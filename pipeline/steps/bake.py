@@ -1,9 +1,10 @@
 """The bake window: the previous slot stays up, unrouted, while the new one keeps being probed.
 
 Each probe reads the live slot as recorded now and looks at each web container where it runs
-now (`pipeline.steps.replicas`): a container the supervisor or Swarm put back elsewhere is
-judged there, one lost with its node is not held against the release, and one that crashes
-counts as its own failure. When one container fails `unhealthy_threshold` times in a row,
+now (`pipeline.steps.replicas`), and judges each on its own (`pipeline.steps.judge`): a
+container the supervisor or Swarm put back elsewhere is judged there, one lost with its node is
+not held against the release, and one that crashes counts as its own failure. When one
+container fails `unhealthy_threshold` times in a row,
 traffic flips back to the standby's containers that run on a node that is up and answer (a
 route change, no boot), and the new release is marked failed. When none of them can serve,
 the flip is refused: the release stays live, the reason goes to its log, and the window goes
@@ -27,8 +28,9 @@ from pipeline.sqlite.models import Release
 from pipeline.steps import processes
 from pipeline.steps.failure import LOG_TAIL_LINES
 from pipeline.steps.health import probe
+from pipeline.steps.judge import Judge, Judged
 from pipeline.steps.notify import send_in_background
-from pipeline.steps.replicas import Judge, Judged, place_slot, recorded_as, serving_now
+from pipeline.steps.replicas import place_slot, recorded_as, serving_now
 from pipeline.steps.retire import Leaving, retire_in_background
 from pipeline.steps.switch import report_traffic, route_to
 

@@ -64,8 +64,12 @@ class Judge:
 
     @property
     def unsettled(self) -> bool:
-        """A run of failures, or a container coming back, is being watched: look sooner."""
-        return any(r.failures or r.returning_since is not None for r in self._runs.values())
+        """A run of failures, or a container coming back, is being watched: look sooner (not
+        for a container gone with its node: it comes back when the runtime places it)."""
+        return any(
+            r.failures or (r.returning_since is not None and not r.lost)
+            for r in self._runs.values()
+        )
 
     def forgive(self, container: str) -> None:
         """Start the container's run again (a flip back that could not happen)."""

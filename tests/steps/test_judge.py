@@ -62,6 +62,7 @@ def test_a_container_lost_with_its_node_is_not_held_against_the_release() -> Non
         "bake: shop-v3: its node node-11 is down: not held against it"
     )
     assert judge.judge(LOST, None, 5.0).line is None  # said once
+    assert not judge.unsettled  # nothing to confirm until the runtime places it again
     # Swarm starts it again on another node: judged there, from a clean run.
     elsewhere = Placement(WEB1, Whereabouts.RUNNING, Instance("shop-v3", 30007, W2), node_lost=True)
     back = judge.judge(elsewhere, PASS, 6.0)

@@ -333,6 +333,50 @@ def test_a_replica_restarted_in_the_bake_window_is_probed_at_its_new_port(
     assert not any("switched back" in line for line in final), "\n".join(final)
 
 
+# Healthy until a file appears in the container, then 503 for good.
+BAD_ON_CUE = r"""if [ -e /tmp/bad ]; then
+  printf 'Status: 503 Service Unavailable
+Content-Type: text/plain
+
+bad
+'
+else
+  printf 'Content-Type: text/plain
+
+ok
+'
+fi
+"""
+
+
+def test_a_release_gone_bad_stays_live_when_no_standby_container_can_take_over(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    app, bake = "r-bake-no-standby", 12.0
+    temps_daemon.create_app(app)
+    repo = tmp_path / app
+    push_ok(temps_daemon, repo, app, "v1", bake=bake)
+    push_ok(temps_daemon, repo, app, "v2", bake=bake, health_cgi=BAD_ON_CUE,
+            settings={"healthcheck": {"path": HEALTH_CGI}})  # fmt: skip
+    wait_states(temps_daemon, app, [(2, "live"), (1, "standby")])
+    # The standby goes bad first (its health check answers 404), then the live release.
+    docker("exec", container(app, 1), "rm", "/www/health", timeout=30)
+    docker("exec", container(app, 2), "touch", "/tmp/bad", timeout=30)
+
+    def log() -> list[str]:
+        return [str(line) for line in temps_daemon.release(app, 2)["log"]]
+
+    refused = poll(log, lambda lines: any("can take over" in line for line in lines), timeout=30)
+    told = [line for line in refused if "no container of v1 can take over" in line]
+    assert told, "\n".join(refused)
+    assert "HTTP 503" in told[0] and "HTTP 404" in told[0] and "v2 stays live" in told[0], told
+    assert serves(temps_daemon, app)[2] == "v2"  # still routed: a route to nothing is a 503
+
+    # The window ends as any other: the release that serves stays live, the standby retires.
+    wait_states(temps_daemon, app, [(2, "live"), (1, "retired")], timeout=bake + 30)
+    assert not any("switched back" in line for line in log())
+
+
 # --- config releases and rollback of a config snapshot --------------------------------------------
 
 

@@ -56,7 +56,7 @@ def place_slot(
     away = {node.address: node for node in runtime.nodes() if not is_up(node)}
     placements = []
     for recorded in slot.instances:
-        placement = place(recorded, listed.get(recorded.container), port, away, (last or {}))
+        placement = place(recorded, listed.get(recorded.container), port, away, last or {})
         if placement.whereabouts is Whereabouts.STOPPED:
             state = runtime.state(recorded.container)
             detail = f"not running ({state.status}, exit code {state.exit_code})"

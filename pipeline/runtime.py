@@ -191,5 +191,9 @@ class Runtime(Protocol):
     def discard(self, name: str) -> None: ...
     def containers(self) -> list[Container]: ...
     def nodes(self) -> list[Node]: ...
+    def node_loss_seconds(self) -> float:
+        """How long a lost node may still be listed as up: until then its containers are
+        listed as running and just stop answering (0 for the one engine: it is this host)."""
+
     def watch(self, changed: Callable[[], None]) -> None:
         """Call `changed` when the runtime sees its containers change (Swarm's events)."""

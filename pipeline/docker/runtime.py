@@ -366,6 +366,10 @@ class DockerRuntime:
         running = tuple(sorted(c.name for c in self.containers() if c.running))
         return [Node(name, "engine", "ready", "active", LOOPBACK, running)]
 
+    def node_loss_seconds(self) -> float:
+        """The one engine is this host: when it is lost, so is the daemon."""
+        return 0.0
+
     def watch(self, changed: Callable[[], None]) -> None:
         """The supervisor's tick follows the one engine's containers: nothing more to watch."""
 

@@ -55,6 +55,12 @@ BOOT_TIMEOUT = 180.0  # a task's image pull on a node that never ran the app
 UNPLACEABLE_SECONDS = 10.0  # a task no node can take fails its boot after this long
 POLL_SECONDS = 0.1
 REAP_SECONDS = 20.0  # beyond the stop grace: Swarm deletes a stopped task of a scaled-down slot
+# A manager declares a node down once it has missed heartbeats for three periods, each period
+# drawn up to half a second longer than the swarm's HeartbeatPeriod (swarmkit's dispatcher);
+# one more second covers the listing that reports it.
+HEARTBEATS_MISSED = 3
+HEARTBEAT_EPSILON = 0.5
+DEFAULT_HEARTBEAT = 5.0  # seconds, when the swarm's spec does not say
 # A task's state as the container states the gate and the listings know.
 STATE_OF_TASK = {
     "running": "running",
@@ -309,6 +315,14 @@ class SwarmRuntime(DockerRuntime):
             )
             for node in nodes
         ]
+
+    def node_loss_seconds(self) -> float:
+        """How long after a node's last heartbeat the manager may still list it as ready."""
+        with engine_errors("inspect the swarm"):
+            spec = self.client.api.inspect_swarm().get("Spec") or {}
+        nanoseconds = (spec.get("Dispatcher") or {}).get("HeartbeatPeriod")
+        period = int(nanoseconds) / 1e9 if nanoseconds else DEFAULT_HEARTBEAT
+        return HEARTBEATS_MISSED * (period + HEARTBEAT_EPSILON) + 1.0
 
     def watch(self, changed: Callable[[], None]) -> None:
         """Call `changed` at every node and service event: a node lost or back, a task

@@ -1,7 +1,14 @@
 """The bake window: the previous slot stays up, unrouted, while the new one keeps being probed.
 
-If the new slot fails `unhealthy_threshold` probes in a row, traffic flips back to the
-previous slot (a route change, no boot) and the new release is marked failed. A newer
+Each probe reads the live slot as recorded now and looks at each web container where it runs
+now (`pipeline.steps.replicas`), and judges each on its own (`pipeline.steps.judge`): a
+container the supervisor or Swarm put back elsewhere is judged there, one lost with its node is
+not held against the release, and one that crashes counts as its own failure. When one
+container fails `unhealthy_threshold` times in a row,
+traffic flips back to the standby's containers that run on a node that is up and answer (a
+route change, no boot), and the new release is marked failed. When none of them can serve,
+the flip is refused: the release stays live, the reason goes to its log, and the window goes
+on (a standby Swarm puts back elsewhere may take over at the next failing run). A newer
 deploy ends the window early; it then decides what happens to the standby slot.
 """
 
@@ -10,16 +17,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from pipeline.app.config import AppConfig
 from pipeline.context import Deploy
-from pipeline.errors import DeployError
+from pipeline.errors import DeployError, TempsError
 from pipeline.release import formation
 from pipeline.release.states import Failure
 from pipeline.release.states import ReleaseState as S
+from pipeline.runtime import Slot
 from pipeline.sqlite.models import Release
 from pipeline.steps import processes
 from pipeline.steps.failure import LOG_TAIL_LINES
 from pipeline.steps.health import probe
+from pipeline.steps.judge import Judge, Judged
 from pipeline.steps.notify import send_in_background
+from pipeline.steps.replicas import place_slot, recorded_as, serving_now
 from pipeline.steps.retire import Leaving, retire_in_background
 from pipeline.steps.switch import report_traffic, route_to
 
@@ -34,26 +45,17 @@ def bake(deploy: Deploy, pause: Callable[[float], bool]) -> None:
     baking = Deploy.of(ctx, live)
     config = live.config
     check = config.healthcheck
-    slot = formation.slot_of(live)
-    assert slot is not None
     ends = time.monotonic() + config.deploy.bake
-    failures = 0
+    judge = Judge(check, _node_loss_seconds(baking))
     baking.log.info("bake.started", standby=f"v{standby.number}", seconds=config.deploy.bake)
     while (remaining := ends - time.monotonic()) > 0:
-        results = [probe(url + check.path, check.timeout) for url in slot.urls]
-        bad = [result for result in results if not result.ok]
-        failures = failures + 1 if bad else 0
-        detail = (bad or results)[0].detail
-        if failures:
-            baking.say(
-                f"bake: health {check.path}: {detail} "
-                f"(failure {failures}/{check.unhealthy_threshold})"
-            )
-        if failures >= check.unhealthy_threshold:
+        failing = look(baking, judge, config)
+        if failing is not None:
             with ctx.slot_locks.of(deploy.app.name):
-                flip_back(baking, standby, f"failed health during the bake window: {detail}")
-            return
-        if pause(min(check.pause_after(transitional=failures > 0), remaining)):
+                if flip_back(baking, standby, failing):
+                    return
+            judge.forgive(failing.container)
+        if pause(min(check.pause_after(transitional=judge.unsettled), remaining)):
             baking.log.info("bake.cut_short", standby=f"v{standby.number}")
             return
     baking.say(f"-----> bake window over: {baking.label} stays live, v{standby.number} retires")
@@ -64,25 +66,78 @@ def bake(deploy: Deploy, pause: Callable[[float], bool]) -> None:
     baking.log.info("bake.finished")
 
 
-def flip_back(baking: Deploy, standby: Release, reason: str) -> None:
-    """Route back to the standby slot, then fail and stop the release that went bad."""
-    ctx = baking.ctx
-    standby_slot = formation.slot_of(standby)
-    assert standby_slot is not None
+def _node_loss_seconds(baking: Deploy) -> float:
     try:
-        took = route_to(baking, standby_slot, f"v{standby.number}", standby.config.healthcheck.path)
+        return baking.ctx.runtime.node_loss_seconds()
+    except TempsError as error:
+        baking.log.warning("bake.runtime_unavailable", error=str(error))
+        return 0.0
+
+
+def look(baking: Deploy, judge: Judge, config: AppConfig) -> Judged | None:
+    """One probe of each web container of the live slot as recorded now, where it runs now;
+    the first container whose run of failures fails the release, if one does."""
+    slot = formation.slot_of(baking.current())
+    assert slot is not None
+    check = config.healthcheck
+    try:
+        placements = place_slot(baking.ctx.runtime, slot, config.port, judge.last_seen)
+    except TempsError as error:  # the engine does not answer: no telling where they run
+        baking.log.warning("bake.runtime_unavailable", error=str(error))
+        return None
+    failing = None
+    for placement in placements:
+        where = placement.now
+        result = probe(where.url + check.path, check.timeout) if where is not None else None
+        judged = judge.judge(placement, result, time.monotonic())
+        if judged.line is not None:
+            baking.say(judged.line)
+        if judged.decisive and failing is None:
+            failing = judged
+    return failing
+
+
+def flip_back(baking: Deploy, standby: Release, failing: Judged) -> bool:
+    """Route back to the standby's containers that run on a node that is up and answer, then
+    fail and stop the release that went bad. False when none of them can serve (or Traefik
+    does not confirm): the release stays live, and the log says why."""
+    ctx = baking.ctx
+    reason = f"failed health during the bake window: {failing.reason}"
+    standby = ctx.store.get_release(standby.pk)
+    recorded = formation.slot_of(standby)
+    assert recorded is not None
+    config = standby.config
+    try:
+        serving, left_out = serving_now(ctx.runtime, recorded, config.port, config.healthcheck)
+    except TempsError as error:
+        serving, left_out = [], [str(error)]
+    to = f"v{standby.number}"
+    if not serving:
+        baking.log.error("bake.flip_back_refused", to=to, reason=reason, standby=left_out)
+        baking.say(
+            f"-----> {reason}; no container of {to} can take over ({'; '.join(left_out)}): "
+            f"{baking.label} stays live"
+        )
+        return False
+    try:
+        took = route_to(baking, Slot(tuple(serving)), to, config.healthcheck.path)
     except DeployError as error:
-        baking.log.error("bake.flip_back_failed", error=str(error))
-        baking.say(f"-----> could not switch back to v{standby.number}: {error}")
-        return
+        baking.log.error("bake.flip_back_failed", to=to, error=str(error))
+        baking.say(f"-----> could not switch back to {to}: {error}; {baking.label} stays live")
+        return False
+    moved = recorded_as(recorded, serving)
+    if moved != recorded:
+        ctx.store.set_details(standby.pk, slot=formation.slot_record(moved, standby))
     baking.move_other(standby, S.LIVE)
     processes.replace(baking, baking.release, ctx.store.get_release(standby.pk))
-    container = baking.release.container or ""
-    tail = ctx.runtime.logs_tail(container, LOG_TAIL_LINES)
+    tail = ctx.runtime.logs_tail(failing.container, LOG_TAIL_LINES)
     failed = baking.move(S.FAILED, failure=Failure(reason, "bake", tail))
-    baking.log.warning("bake.flipped_back", to=f"v{standby.number}", reason=reason)
-    baking.say(f"-----> {reason}: switched back to v{standby.number} in {took * 1000:.0f} ms")
+    baking.log.warning("bake.flipped_back", to=to, reason=reason, servers=[i.url for i in serving])
+    baking.say(f"-----> {reason}: switched back to {to} in {took * 1000:.0f} ms")
+    if left_out:
+        baking.say(f"-----> {to} serves without {'; '.join(left_out)}")
     send_in_background(ctx.sealer, baking.app, failed)
     # It served until the flip: the requests it took before still finish on it.
     for leaving in Leaving.every(failed):
         retire_in_background(ctx, baking.app.name, leaving, baking.say)
+    return True

@@ -33,6 +33,9 @@ class Probe:
     ok: bool
     answered: bool  # False when nothing listened: refused, reset, closed without a response
     detail: str
+    # Nothing came back at all: refused, reset, or silent until the timeout. From a node that
+    # is lost but not yet declared down, this is all a probe gets (`pipeline.steps.replicas`).
+    silent: bool = False
 
 
 def probe(url: str, timeout: float) -> Probe:
@@ -40,8 +43,10 @@ def probe(url: str, timeout: float) -> Probe:
     try:
         answer = get_head(url, timeout)
     except NotListening as exc:
-        return Probe(False, False, f"not listening ({exc})")
-    except (NoAnswer, BadAnswer) as exc:
+        return Probe(False, False, f"not listening ({exc})", silent=True)
+    except NoAnswer as exc:
+        return Probe(False, True, str(exc), silent=True)
+    except BadAnswer as exc:
         return Probe(False, True, str(exc))
     ok = 200 <= answer.status < 300
     return Probe(ok, True, f"HTTP {answer.status}")

@@ -284,6 +284,99 @@ def test_release_failing_health_in_the_bake_window_is_switched_back(
     assert_only_containers(app, [container(app, 1)])
 
 
+def published_port(name: str) -> int | None:
+    """The loopback port Docker publishes the container's port 8000 on now (None: not running)."""
+    out = docker("port", name, "8000/tcp", timeout=30, check=False).strip().splitlines()
+    return int(out[0].rsplit(":", 1)[1]) if out else None
+
+
+def test_a_replica_restarted_in_the_bake_window_is_probed_at_its_new_port(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    app, bake = "r-bake-restart", 15.0
+    temps_daemon.create_app(app)
+    with temps_daemon.client() as api:
+        assert api.patch(f"/api/apps/{app}/formation", json={"web": 2}).status_code == 200
+    repo = tmp_path / app
+    push_ok(temps_daemon, repo, app, "v1", bake=bake)
+    push_ok(temps_daemon, repo, app, "v2", bake=bake)
+    wait_states(temps_daemon, app, [(2, "live"), (1, "standby")])
+    web = temps_daemon.app(app)["live_release"]["slot"]["web"]
+    name, old_port = web[1]["container"], web[1]["host_port"]
+    assert published_port(name) == old_port
+
+    # The app's process dies; Docker's restart policy starts the container again on a new
+    # port (`docker kill` would not do: Docker takes it for a stop by hand, and leaves it).
+    # The exec dies with the container, and may say so: its exit status means nothing here.
+    docker("exec", name, "sh", "-c", "kill -KILL $(pidof httpd)", timeout=30, check=False)
+    new_port = poll(lambda: published_port(name), lambda p: p not in (None, old_port), timeout=30)
+    assert new_port not in (None, old_port), f"{name} did not come back on a new port"
+    url = f"http://127.0.0.1:{new_port}"
+
+    def log() -> list[str]:
+        return [str(line) for line in temps_daemon.release(app, 2)["log"]]
+
+    probed = poll(log, lambda lines: any(f"at {url}: health /health: HTTP 200" in line
+                                         for line in lines), timeout=30)  # fmt: skip
+    assert any(f"at {url}: health /health: HTTP 200" in line for line in probed), "\n".join(probed)
+    crash = [line for line in probed if name in line and "(failure 1/3)" in line]
+    assert crash, "the crash was not counted:\n" + "\n".join(probed)
+    assert not any("(failure 3/3)" in line for line in probed), "\n".join(probed)
+    old_url = f"http://127.0.0.1:{old_port}"
+    crashed_at = next(i for i, line in enumerate(probed) if name in line and url in line)
+    assert not any(old_url in line for line in probed[crashed_at:]), "probed at the old port"
+
+    # One crash that came back healthy does not fail the release: the window ends as usual.
+    wait_states(temps_daemon, app, [(2, "live"), (1, "retired")], timeout=bake + 30)
+    final = log()
+    assert any("bake window over: v2 stays live" in line for line in final), "\n".join(final)
+    assert not any("switched back" in line for line in final), "\n".join(final)
+
+
+# Healthy until a file appears in the container, then 503 for good.
+BAD_ON_CUE = r"""if [ -e /tmp/bad ]; then
+  printf 'Status: 503 Service Unavailable
+Content-Type: text/plain
+
+bad
+'
+else
+  printf 'Content-Type: text/plain
+
+ok
+'
+fi
+"""
+
+
+def test_a_release_gone_bad_stays_live_when_no_standby_container_can_take_over(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    app, bake = "r-bake-no-standby", 12.0
+    temps_daemon.create_app(app)
+    repo = tmp_path / app
+    push_ok(temps_daemon, repo, app, "v1", bake=bake)
+    push_ok(temps_daemon, repo, app, "v2", bake=bake, health_cgi=BAD_ON_CUE,
+            settings={"healthcheck": {"path": HEALTH_CGI}})  # fmt: skip
+    wait_states(temps_daemon, app, [(2, "live"), (1, "standby")])
+    # The standby goes bad first (its health check answers 404), then the live release.
+    docker("exec", container(app, 1), "rm", "/www/health", timeout=30)
+    docker("exec", container(app, 2), "touch", "/tmp/bad", timeout=30)
+
+    def log() -> list[str]:
+        return [str(line) for line in temps_daemon.release(app, 2)["log"]]
+
+    refused = poll(log, lambda lines: any("can take over" in line for line in lines), timeout=30)
+    told = [line for line in refused if "no container of v1 can take over" in line]
+    assert told, "\n".join(refused)
+    assert "HTTP 503" in told[0] and "HTTP 404" in told[0] and "v2 stays live" in told[0], told
+    assert serves(temps_daemon, app)[2] == "v2"  # still routed: a route to nothing is a 503
+
+    # The window ends as any other: the release that serves stays live, the standby retires.
+    wait_states(temps_daemon, app, [(2, "live"), (1, "retired")], timeout=bake + 30)
+    assert not any("switched back" in line for line in log())
+
+
 # --- config releases and rollback of a config snapshot --------------------------------------------
 
 

@@ -1,10 +1,13 @@
 """A worker node lost under load: what the swarm test checks is routed around, and what
-bench/swarm.py times."""
+bench/swarm.py times; and where requests went after it, from Traefik's own access log."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from tests.support.checks import route_servers
@@ -55,3 +58,57 @@ def lose_a_node_under_load(daemon: TempsDaemon, cluster: SwarmCluster, app: str)
     finally:
         summary = load.stop()
     return NodeLoss(lost, after, back_in, summary)
+
+
+def node_down_at(daemon: TempsDaemon, address: str, timeout: float = PLACED_TIMEOUT) -> float:
+    """When (epoch seconds, polled every 50 ms) the daemon's `temps nodes` first lists the
+    node at `address` as anything but ready."""
+
+    def state() -> str:
+        with daemon.client() as api:
+            listed = api.get("/api/nodes").json()
+        return next(str(n["state"]) for n in listed if n["address"] == address)
+
+    seen = poll(state, lambda found: found != "ready", timeout=timeout, interval=0.05)
+    assert seen != "ready", f"the node at {address} was still ready after {timeout:g}s"
+    return time.time()
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One request as Traefik's access log has it: the server it was sent to, and when."""
+
+    started: float  # epoch seconds
+    server: str  # ServiceURL
+    status: int
+    retries: int
+
+
+def requests_sent(access_log: Path, since: float) -> list[Sent]:
+    """Every request Traefik logged that started at `since` or later."""
+    found = []
+    for line in access_log.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # a line Traefik is still writing
+        started = _epoch(str(entry.get("StartUTC", "")))
+        if started is not None and started >= since:
+            found.append(
+                Sent(
+                    started,
+                    str(entry.get("ServiceURL", "")),
+                    int(entry.get("DownstreamStatus", 0)),
+                    int(entry.get("RetryAttempts", 0)),
+                )
+            )
+    return found
+
+
+def _epoch(text: str) -> float | None:
+    """Traefik's StartUTC (nanoseconds, `Z`) as epoch seconds."""
+    head, dot, tail = text.rstrip("Z").partition(".")
+    if not head:
+        return None
+    fraction = (tail + "000000")[:6] if dot else "000000"
+    return datetime.fromisoformat(f"{head}.{fraction}+00:00").timestamp()

@@ -3,7 +3,8 @@
 Each probe reads the live slot as recorded now and looks at each web container where it runs
 now (`pipeline.steps.replicas`), and judges each on its own (`pipeline.steps.judge`): a
 container the supervisor or Swarm put back elsewhere is judged there, one lost with its node is
-not held against the release, and one that crashes counts as its own failure. When one
+not held against the release, and one that crashes counts as its own failure; a web stopped
+on purpose (`temps ps stop`) ends the window. When one
 container fails `unhealthy_threshold` times in a row,
 traffic flips back to the standby's containers that run on a node that is up and answer (a
 route change, no boot), and the new release is marked failed. When none of them can serve,
@@ -21,6 +22,7 @@ from pipeline.app.config import AppConfig
 from pipeline.context import Deploy
 from pipeline.errors import DeployError, TempsError
 from pipeline.release import formation
+from pipeline.release.records import WEB
 from pipeline.release.states import Failure
 from pipeline.release.states import ReleaseState as S
 from pipeline.runtime import Slot
@@ -49,6 +51,10 @@ def bake(deploy: Deploy, pause: Callable[[float], bool]) -> None:
     judge = Judge(check, _node_loss_seconds(baking))
     baking.log.info("bake.started", standby=f"v{standby.number}", seconds=config.deploy.bake)
     while (remaining := ends - time.monotonic()) > 0:
+        if WEB in ctx.store.get_app(deploy.app.name).stopped:
+            # Stopped on purpose (`temps ps stop`): no container of it is a crash to flip on.
+            baking.say(f"-----> {baking.label} was stopped (temps ps stop): the window ends")
+            break
         failing = look(baking, judge, config)
         if failing is not None:
             with ctx.slot_locks.of(deploy.app.name):

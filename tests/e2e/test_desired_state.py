@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.support.apprepo import git_push, make_app_repo
-from tests.support.checks import push_ok, route_servers, start_load
+from tests.support.checks import push_ok, route_servers, start_load, states
 from tests.support.daemon import TEMPS_BIN, TempsDaemon
 from tests.support.dockercli import docker
 from tests.support.sink import NotificationSink
@@ -254,3 +254,21 @@ def test_a_stopped_worker_stays_stopped_across_a_deploy(
     ps(daemon, "start", app, "worker")
     workers = [c for c in formation(daemon, app)["containers"] if c["process"] == "worker"]
     assert [(w["state"], w["release"]) for w in workers] == [("running", "v2")], workers
+
+
+def test_ps_stop_in_a_bake_window_ends_it_without_a_flip_back(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    daemon, app, repo = temps_daemon, "keep-baking", tmp_path / "repo"
+    deploy(daemon, repo, app, web=1, worker=1)
+    push_ok(daemon, repo, app, "v2", crash=True, procfile=PROCFILE, bake=60)
+    assert dict(states(daemon, app)) == {1: "standby", 2: "live"}
+    ps(daemon, "stop", app)
+    seen = poll(lambda: dict(states(daemon, app)), lambda s: s[1] == "retired", timeout=30)
+    assert seen == {1: "retired", 2: "live"}, "a stop on purpose was taken for a crash"
+    assert answer(daemon, app).status_code == 503
+    ps(daemon, "start", app)
+    assert answer(daemon, app).status_code == 200
+    assert "v2 was stopped (temps ps stop): the window ends" in "\n".join(
+        daemon.release(app, 2)["log"]
+    )

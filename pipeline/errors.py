@@ -14,6 +14,7 @@
     ├── DiskFull              a write refused for want of space on the disk holding a path
     └── DeployError           a step of a deploy failed; carries the reason and log tail
         ├── BuildFailed       no Dockerfile, a Dockerfile error, a bad tree
+        │   └── LayerGone     a cached layer the build reused was removed meanwhile
         ├── ReleaseCommandFailed the release command exited non-zero
         ├── BootFailed        the container could not start or exited
         ├── HealthCheckFailed the health gate did not pass
@@ -105,6 +106,11 @@ class DeployError(TempsError):
 
 class BuildFailed(DeployError):
     """No Dockerfile, a Dockerfile error, a bad tree, a failed fetch."""
+
+
+class LayerGone(BuildFailed):
+    """A layer the build was reusing from Docker's cache was removed meanwhile (an image
+    pruned as the build ran): building again finds the cache as it is now."""
 
 
 class ReleaseCommandFailed(DeployError):

@@ -26,7 +26,7 @@ import docker.errors
 import requests
 import structlog
 
-from pipeline.errors import BuildFailed, RuntimeUnavailable
+from pipeline.errors import BuildFailed, LayerGone, RuntimeUnavailable
 from pipeline.runtime import ImageBuild
 
 log = structlog.get_logger()
@@ -138,6 +138,8 @@ def _follow(client: docker.DockerClient, response: requests.Response, output: Ou
                 if "Cannot locate specified Dockerfile" in message:
                     message = "no Dockerfile at the root of the repository"
                 _remove_layers(client, last_layer)
+                if "unable to find image" in message:
+                    raise LayerGone(f"build failed: {first_line(message)}")
                 raise BuildFailed(f"build failed: {first_line(message)}")
 
 

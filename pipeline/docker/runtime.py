@@ -349,7 +349,9 @@ class DockerRuntime:
             Container(
                 name=c["Names"][0].lstrip("/"),
                 running=c["State"] == "running",
-                waiting=c["State"] == "restarting",
+                # Restarting: Docker's back-off brings it back. Removing: gone in a moment,
+                # and only then can a container of its name start.
+                waiting=c["State"] in ("restarting", "removing"),
                 ports={
                     int(p["PrivatePort"]): int(p["PublicPort"])
                     for p in c.get("Ports") or []

@@ -134,10 +134,11 @@ def flip_back(baking: Deploy, standby: Release, failing: Judged) -> bool:
     moved = recorded_as(recorded, serving)
     if moved != recorded:
         ctx.store.set_details(standby.pk, slot=formation.slot_record(moved, standby))
-    baking.move_other(standby, S.LIVE)
-    processes.replace(baking, baking.release, ctx.store.get_release(standby.pk))
     tail = ctx.runtime.logs_tail(failing.container, LOG_TAIL_LINES)
+    # One state change after the other, nothing between: two live releases are never shown.
+    baking.move_other(standby, S.LIVE)
     failed = baking.move(S.FAILED, failure=Failure(reason, "bake", tail))
+    processes.replace(baking, failed, ctx.store.get_release(standby.pk))
     baking.log.warning("bake.flipped_back", to=to, reason=reason, servers=[i.url for i in serving])
     baking.say(f"-----> {reason}: switched back to {to} in {took * 1000:.0f} ms")
     if left_out:

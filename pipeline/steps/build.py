@@ -15,7 +15,7 @@ from pipeline.app.config import AppConfig, load_toml
 from pipeline.app.dockerfile import images_named, is_image_id
 from pipeline.context import Deploy
 from pipeline.deploy.strategies import Strategy
-from pipeline.errors import BuildFailed, InvalidInput, ReleaseCommandFailed
+from pipeline.errors import BuildFailed, InvalidInput, LayerGone, ReleaseCommandFailed
 from pipeline.git import repo as gitrepo
 from pipeline.git.fetch import FetchLimits, fetch_commit
 from pipeline.release.records import WEB
@@ -107,16 +107,24 @@ def build_image(deploy: Deploy) -> None:
         # serves many releases (rollbacks, config changes), so the release and commit labels
         # are the containers'.
         settings = ctx.settings
-        ctx.runtime.build(
-            ImageBuild(
-                tag,
-                gitrepo.stream_tar(repo, commit),
-                {"temps.app": deploy.app.name},
-                deploy.say,
-                settings.build_timeout,
-                settings.build_memory_mb,
-            )
-        )
+        for attempt in (1, 2):
+            try:
+                ctx.runtime.build(
+                    ImageBuild(
+                        tag,
+                        gitrepo.stream_tar(repo, commit),
+                        {"temps.app": deploy.app.name},
+                        deploy.say,
+                        settings.build_timeout,
+                        settings.build_memory_mb,
+                    )
+                )
+                return
+            except LayerGone as error:
+                # Another image of this engine was pruned as this one reused its layers.
+                if attempt == 2:
+                    raise
+                deploy.say(f"-----> {error}: a cached layer was removed meanwhile; building again")
 
 
 def refuse_other_apps_images(deploy: Deploy, dockerfile: bytes) -> None:

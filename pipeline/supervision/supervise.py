@@ -55,7 +55,8 @@ class Supervisor(Periodic):
         containers = {c.name: c for c in self.ctx.runtime.containers()}
         # One read of every live release a second; one per app made a 500-app daemon spend a
         # third of a core here. What it reads may be stale by the time an app's lock is
-        # held, so an app whose slot needs a change is read again under its lock.
+        # held, so an app whose slot needs a change is read again under its lock, and so are
+        # the containers.
         lives = self.ctx.store.newest_per_app(ReleaseState.LIVE)
         current = {live.pk for live in lives.values()}
         self._configs = {pk: config for pk, config in self._configs.items() if pk in current}
@@ -77,8 +78,12 @@ class Supervisor(Periodic):
         """Start again what is down, route what serves; the listing, taken again when
         something was started."""
         if self.restorer.needed(app, live, containers):
-            app = self.ctx.store.get_app(app.name)  # `temps ps stop` may have just run
+            # All read again under the lock: a deploy that held it may have just made another
+            # release live, with containers the listing (taken before) has never seen, and
+            # `temps ps stop` may have just run.
+            app = self.ctx.store.get_app(app.name)
             fresh = self.ctx.store.live_release(app)
+            containers = {c.name: c for c in self.ctx.runtime.containers()}
             if fresh is not None and self.restorer.restore(app, fresh, containers):
                 containers = {c.name: c for c in self.ctx.runtime.containers()}
                 self._follow(app, self.ctx.store.get_release(fresh.pk), containers, changes=True)
@@ -86,6 +91,7 @@ class Supervisor(Periodic):
         if not self._follow(app, live, containers, changes=False):
             fresh = self.ctx.store.live_release(app)
             if fresh is not None:
+                containers = {c.name: c for c in self.ctx.runtime.containers()}
                 self._follow(app, fresh, containers, changes=True)
         return containers
 

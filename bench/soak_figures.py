@@ -12,12 +12,17 @@ from common import Report, secs
 
 TRENDS = {
     "daemon_rss_mib": ("daemon RSS", "MiB", True),
+    "daemon_anon_mib": ("daemon RSS, anonymous", "MiB", False),
+    "daemon_file_mib": ("daemon RSS, mapped files", "MiB", False),
+    "daemon_mappings": ("daemon memory mappings", "", False),
     "daemon_fds": ("daemon open fds", "", True),
     "daemon_threads": ("daemon threads", "", True),
     "traefik_rss_mib": ("Traefik RSS", "MiB", False),
     "traefik_fds": ("Traefik open fds", "", False),
     "sqlite_bytes": ("SQLite file (records grow by design)", "KiB", False),
+    "git_packs": ("pack files in the apps' repositories", "", False),
 }
+PEAK_EVERY = 50  # operations: the daemon's most open fds in each such stretch
 
 
 def trend(points: list[tuple[float, float]]) -> dict[str, Any]:
@@ -92,6 +97,12 @@ def report_figures(report: Report, run: dict[str, Any], warmup: int) -> None:
     for key, (text, unit, _judged) in TRENDS.items():
         stats = trend(points(samples, key, warmup))
         report.figure(f"trend_{key}", stats, f"{text}: {trend_line(stats, unit)}")
+    peaks: dict[int, int] = {}
+    for sample in samples:
+        stretch = sample["done"] // PEAK_EVERY * PEAK_EVERY
+        peaks[stretch] = max(peaks.get(stretch, 0), sample.get("daemon_fds") or 0)
+    line = ", ".join(f"{stretch}+: {peak}" for stretch, peak in sorted(peaks.items()))
+    report.figure("daemon_fds_peaks", peaks, f"daemon open fds, most per {PEAK_EVERY}: {line}")
     zombies = max((s["daemon_children"].get("Z", 0) for s in samples), default=0)
     report.figure("zombies_max", zombies, f"daemon's zombie children, most at once: {zombies}")
     start, end = labelled(samples, "start"), labelled(samples, "end")

@@ -30,7 +30,8 @@ REST = "rest"
 
 
 def proc_status(pid: int) -> dict[str, int]:
-    """VmRSS (KiB) and Threads of a process from /proc/<pid>/status; empty once it is gone."""
+    """VmRSS, its anonymous and file-backed parts (KiB) and Threads of a process, from
+    /proc/<pid>/status; empty once it is gone."""
     found: dict[str, int] = {}
     try:
         text = Path(f"/proc/{pid}/status").read_text()
@@ -38,7 +39,7 @@ def proc_status(pid: int) -> dict[str, int]:
         return found
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if key in ("VmRSS", "Threads"):
+        if key in ("VmRSS", "RssAnon", "RssFile", "Threads"):
             found[key] = int(value.split()[0])
     return found
 
@@ -46,6 +47,13 @@ def proc_status(pid: int) -> dict[str, int]:
 def open_fds(pid: int) -> int | None:
     try:
         return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+
+
+def mappings(pid: int) -> int | None:
+    try:
+        return len(Path(f"/proc/{pid}/maps").read_text().splitlines())
     except OSError:
         return None
 
@@ -139,6 +147,10 @@ def take(daemon: TempsDaemon, apps: list[str], done: int) -> dict[str, Any]:
     sample: dict[str, Any] = {"at": time.time(), "done": done}
     status = proc_status(pid)
     sample["daemon_rss_mib"] = status["VmRSS"] / 1024 if "VmRSS" in status else None
+    # Where it is: the heap (anonymous) or mapped files, such as a pack index left mapped.
+    sample["daemon_anon_mib"] = status["RssAnon"] / 1024 if "RssAnon" in status else None
+    sample["daemon_file_mib"] = status["RssFile"] / 1024 if "RssFile" in status else None
+    sample["daemon_mappings"] = mappings(pid)
     sample["daemon_threads"] = status.get("Threads")
     sample["daemon_fds"] = open_fds(pid)
     sample["daemon_children"] = dict(children(pid))
@@ -151,6 +163,7 @@ def take(daemon: TempsDaemon, apps: list[str], done: int) -> dict[str, Any]:
     sample["sqlite_wal_bytes"] = file_size(daemon.home / "temps.db-wal")
     parts = disk_use(daemon.home)
     sample["home_bytes"] = sum(parts.values())
+    sample["git_packs"] = len(list(daemon.home.glob("repos/*.git/objects/pack/*.pack")))
     sample["home_parts"] = parts
     try:
         sample["images"] = images(apps, daemon.home)

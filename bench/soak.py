@@ -9,9 +9,10 @@ deploy in parallel; `soak-c` has a 3 s bake window, so its rollback is the flip 
 standby slot, where the others boot the old image again. A scale makes no release but boots
 and gates or drains and stops containers: it counts as one of the --deploys.
 
-Every --sample-seconds: the daemon's RSS, open fds, threads and children, Traefik's RSS and
-fds, the SQLite file, the home's disk use by part, this home's images and containers in
-Docker; each sample with the number of operations finished. After the first full cycle of
+Every --sample-seconds: the daemon's RSS (anonymous and mapped files), open fds, threads,
+children and memory mappings, Traefik's RSS and fds, the SQLite file, the home's disk use by
+part, the pack files of the apps' repositories, this home's images and containers in Docker;
+each sample with the number of operations finished. After the first full cycle of
 every app (each has then built more than keep_releases images, so pruning has work) and at
 the end, the deploys pause until every app has settled and one more sample is taken.
 
@@ -19,7 +20,8 @@ Targets: 0 failed requests; no growth of the daemon's RSS, fds and threads beyon
 --warmup operations, within noise (the least-squares slope per 100 operations, and the rise
 it makes over the run against twice the samples' spread around the line); the home's disk
 use (outside the records, git history and logs, which grow by design) and Docker's images
-and containers of the home no higher at the end than after the first cycle.
+of the home no higher at the end than after the first cycle, and its containers those of the
+live formations.
 
     .venv/bin/python bench/soak.py [--deploys 300] [--rate 20] [--sample-seconds 2]
 """
@@ -101,7 +103,9 @@ class SoakApp:
                 git(self.repo, "commit", "-q", "-m", f"{version} as a canary")
             pushed = push(self.repo, self.daemon.git_url(self.name))
             ok = (pushed.code == 0) == (operation != "fail")
-            return ok, "" if ok else pushed.output[-300:]
+            lines = pushed.output.splitlines() or [""]
+            reason = next((line for line in lines if "[remote rejected]" in line), lines[-1])
+            return ok, "" if ok else reason[:300]
         if operation == "rollback":
             done = rollback_with_curl(self.daemon, self.name)
             ok = done.status == 200 and done.body.get("state") == ReleaseState.LIVE

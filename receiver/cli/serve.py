@@ -10,6 +10,7 @@ and its help names the TEMPS_ variable beside each flag.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 from collections.abc import Callable
@@ -110,6 +111,19 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise InvalidInput(f"{variables}: {worded(error)}") from None
 
 
+def raise_open_files_limit() -> None:
+    """The soft limit of open files up to the hard one. A push opens every pack of its
+    repository (dulwich), and systemd starts a service at 1,024: with a few hundred packs,
+    pushes to a busy app were refused with "Too many open files" (bench/soak.py)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 def serve(settings: Settings) -> None:
     import uvicorn
 
@@ -120,6 +134,7 @@ def serve(settings: Settings) -> None:
     # sealed secrets, the database, logs (its own log file too, opened next).
     os.umask(0o077)
     configure(log_file=settings.log_file, max_bytes=settings.max_daemon_log_bytes)
+    raise_open_files_limit()
     uvicorn.run(
         create_app(settings),
         host=settings.listen.host,

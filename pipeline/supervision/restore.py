@@ -113,6 +113,7 @@ class Restorer:
         ctx, live = run.ctx, run.release
         built = built_of(live)
         spec = spec_of(run, built, name, process, live)
+        told = run.log.bind(container=name, attempt=attempt)  # app and release bound already
         try:
             if process == WEB:
                 ctx.runtime.boot(spec, built.config.port)
@@ -120,27 +121,12 @@ class Restorer:
             else:
                 ctx.runtime.start(spec)
         except TempsError as error:
-            log.warning(
-                "supervise.restore_failed",
-                app=run.app.name,
-                release=run.label,
-                container=name,
-                attempt=attempt,
-                error=str(error),
-            )
+            told.warning("supervise.restore_failed", error=str(error))
             run.say(f"-----> {name} {why}; starting it again failed (try {attempt}): {error}")
             return
         gated = ", gating it before it is routed" if process == WEB else ""
         run.say(f"-----> {name} {why}: started again (try {attempt}){gated}")
-        log.warning(
-            "supervise.restored",
-            app=run.app.name,
-            release=run.label,
-            container=name,
-            process=process,
-            why=why,
-            attempt=attempt,
-        )
+        told.warning("supervise.restored", process=process, why=why)
         send_restored(ctx.sealer, run.app, live, name, process, why)
 
     def _short_workers(self, app: App, live: Release) -> dict[str, int]:
@@ -162,10 +148,10 @@ class Restorer:
         try:
             processes.start(run, run.release, counts)
         except TempsError as error:
-            log.warning("supervise.workers_start_failed", app=run.app.name, error=str(error))
+            run.log.warning("supervise.workers_start_failed", error=str(error))
             run.say(f"-----> the workers of {run.label} did not all start: {error}")
             return
-        log.warning("supervise.workers_started", app=run.app.name, release=run.label, to=counts)
+        run.log.warning("supervise.workers_started", to=counts)
 
 
 def _why(ctx: Context, name: str, seen: Container | None) -> str:

@@ -19,8 +19,10 @@ Layouts (objects per app; the table's other objects once):
 - `today`: router, service, release-header middleware and retry middleware, per app (what
   temps wrote up to issue 29);
 - `shared-retry`: router, service, release-header middleware; one retry middleware;
+- `shared-release`: router and service; one retry middleware, and one release-header
+  middleware for every app at the same release (the header says `v1`, not the app);
 - `no-header`: router and service; one retry middleware (what a release header set without
-  an object per app would give: Traefik has no way to set it that knows the app);
+  any object would give);
 - `bare`: router and service, no middleware at all;
 - `services`: services only, no router (the floor of the service half);
 - `shared-retry-toml`: `shared-retry` written as TOML (`routes.toml`; needs `tomli-w`), for
@@ -132,7 +134,11 @@ RETRY = {"retry": {"attempts": 2, "initialInterval": "20ms"}}
 def handmade(kind: str, count: int, probed_url: str, rest_url: str) -> Document:
     routers: Document = {}
     services: Document = {}
-    middlewares: Document = {"_retry": RETRY} if kind in ("shared-retry", "no-header") else {}
+    middlewares: Document = {}
+    if kind in ("shared-retry", "shared-release", "no-header"):
+        middlewares["_retry"] = RETRY
+    if kind == "shared-release":
+        middlewares[f"_release-{RELEASE}"] = _header(RELEASE)
     for app in app_names(count):
         services[app] = _service(probed_url if app == PROBED else rest_url)
         if kind == "today":
@@ -142,6 +148,8 @@ def handmade(kind: str, count: int, probed_url: str, rest_url: str) -> Document:
         elif kind == "shared-retry":
             middlewares[f"{app}-release"] = _header(RELEASE)
             routers[app] = _router(app, [f"{app}-release", "_retry"])
+        elif kind == "shared-release":
+            routers[app] = _router(app, [f"_release-{RELEASE}", "_retry"])
         elif kind == "no-header":
             routers[app] = _router(app, ["_retry"])
         elif kind == "bare":
@@ -373,7 +381,7 @@ def main() -> None:
         sizes=(str, "1,100,500,1000", "numbers of apps, comma-separated"),
         layouts=(
             str,
-            "today,shared-retry,no-header,bare,services,shared-retry-toml,temps",
+            "today,shared-retry,shared-release,no-header,bare,services,shared-retry-toml,temps",
             "layouts, comma-separated",
         ),
         switches=(int, 6, "switches of each kind per layout and size, per round (default 6)"),

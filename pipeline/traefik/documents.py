@@ -6,6 +6,15 @@ host names, and the routers that match them) moves when a domain is added or rem
 route table joins them (`pipeline.traefik.routes`), so a domain change never touches the
 servers and a switch never touches the hosts, whichever comes first.
 
+Traefik rebuilds every router, service and middleware of its file provider at every change,
+and its cost grows with their number (BENCHMARKS.md, "traefik_rebuild"). So an app has objects
+of its own only where it differs from every other: its routers and its service. Its
+middlewares are shared with the apps that need the same: the release header by its value (a
+header middleware cannot tell which app it answers for, but `X-Temps-Release: v3` is the same
+for every app at v3; with a stopped app's `Retry-After` too), the retries, HSTS by its
+lifetime. A shared middleware's name starts with "_", as no app's does, and says its value;
+each app's route holds the definitions its routers name, and the table defines each once.
+
 JSON is valid YAML, so the documents are rendered with the json module.
 """
 
@@ -34,11 +43,22 @@ RELEASE_HEADER = "X-Temps-Release"
 RESOLVER = "acme"
 WEB, WEBSECURE = "web", "websecure"
 # Shared by every app's redirecting router; no app's middleware name starts with "_".
-HTTPS_REDIRECT = "_temps-https"
+HTTPS_REDIRECT = "_temps-https"  # defined in the home's own file (`homefile`)
+SHARED = "_"  # the first character of a shared middleware's name, and of no app's
+RELEASE_PREFIX = f"{SHARED}temps-release-"
+# The retries the routers share. One container: a request that could not reach it is sent
+# once more. Several (Traefik's health check on): the request, or a GET answered 502, goes to
+# another container, with a fixed number of attempts rather than one per container: Traefik's
+# passive check takes a container out of the balance at its first failure, so each retry goes
+# to one not known to have failed, and more attempts would only matter when a fourth container
+# fails within the same request.
+RETRY, RETRY_BALANCED = "_temps-retry", "_temps-retry-balanced"
+RETRY_ATTEMPTS, RETRY_BALANCED_ATTEMPTS = 2, 4
 # Above a rule's length (Traefik's default priority), below its own ACME challenge router.
 REDIRECT_PRIORITY = 100_000
 MAX_HSTS_SECONDS = 2 * 365 * 24 * 3600
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+_RELEASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,40}$")  # "v12": a middleware's name holds it
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
@@ -67,15 +87,36 @@ class Site:
 
     @property
     def hsts_middleware(self) -> str:
-        return f"{self.app}_hsts"
+        """Shared by every site with the same HSTS lifetime."""
+        return f"{SHARED}temps-hsts-{self.hsts_seconds}"
 
 
-def release_middleware(app: str) -> str:
-    return f"{app}-release"
+def release_middleware(release: str, retry_after: int | None = None) -> str:
+    """The middleware that answers with `X-Temps-Release: <release>` (and `Retry-After`),
+    shared by every app routed to a release of that label."""
+    after = "" if retry_after is None else f"-retry-after-{retry_after}"
+    return f"{RELEASE_PREFIX}{release}{after}"
 
 
-def retry_middleware(app: str) -> str:
-    return f"{app}-retry"
+def shared_retries() -> dict[str, Middleware]:
+    single: Retry = {"attempts": RETRY_ATTEMPTS, "initialInterval": "20ms"}
+    # Docker's proxy accepts a connection for a container that just died, then closes it:
+    # Traefik answers 502 without a network error to retry on. Another container can answer
+    # it (GET, HEAD: Traefik retries no other method unless told to).
+    balanced: Retry = {
+        "attempts": RETRY_BALANCED_ATTEMPTS,
+        "initialInterval": "20ms",
+        "status": ["502"],
+    }
+    return {RETRY: {"retry": single}, RETRY_BALANCED: {"retry": balanced}}
+
+
+def retry_of(service: Dynamic) -> str:
+    """The retry of the app's routers: the balanced one where Traefik's own health check
+    watches several containers (of the live release, or of a canary)."""
+    services = service.get("http", {}).get("services", {}).values()
+    checked = any("healthCheck" in found.get("loadBalancer", {}) for found in services)
+    return RETRY_BALANCED if checked else RETRY
 
 
 def service_document(
@@ -89,30 +130,24 @@ def service_document(
     app's hosts with 503 (with `retry_after`, telling clients when to come back).
 
     With several containers, Traefik's own health check on `health_path` takes one that
-    stopped answering out of the balance, and the retry middleware sends an idempotent
-    request that could not reach one to another (Traefik retries no POST by default). One
-    container has nowhere else to send it: its service has no health check of Traefik's."""
-    balancer: LoadBalancer = {
-        "servers": [{"url": url} for url in server_urls],
-        "passHostHeader": True,
-    }
-    retry: Retry = {"attempts": max(len(server_urls), 1) + 1, "initialInterval": "20ms"}
+    stopped answering out of the balance, and the routers' retry middleware (`retry_of`)
+    sends an idempotent request that could not reach one to another (Traefik retries no POST
+    by default). One container has nowhere else to send it: its service has no health check
+    of Traefik's. The load balancer passes the Host header on, Traefik's default."""
+    balancer: LoadBalancer = {"servers": [{"url": url} for url in server_urls]}
     if health_path is not None and len(server_urls) > 1:
         balancer["healthCheck"] = {"path": health_path, "interval": "500ms", "timeout": "1s"}
         # Between two checks, a server whose request just failed is left out at once.
         balancer["passiveHealthCheck"] = {"failureWindow": "2s", "maxFailedAttempts": 1}
-        # Docker's proxy accepts a connection for a container that just died, then closes it:
-        # Traefik answers 502 without a network error to retry on. Another container can
-        # answer it (GET, HEAD: Traefik retries no other method unless told to).
-        retry["status"] = ["502"]
     headers = {RELEASE_HEADER: release}
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
     return {
         "http": {
             "middlewares": {
-                release_middleware(app): {"headers": {"customResponseHeaders": headers}},
-                retry_middleware(app): {"retry": retry},
+                release_middleware(release, retry_after): {
+                    "headers": {"customResponseHeaders": headers}
+                },
             },
             "services": {app: {"loadBalancer": balancer}},
         }
@@ -169,17 +204,20 @@ def servers_of(document: Dynamic) -> list[str]:
     return [server["url"] for balancer in balancers for server in balancer["servers"]]
 
 
-def router_document(site: Site) -> Dynamic:
+def router_document(site: Site, named: Sequence[str] = ()) -> Dynamic:
     """The routers that send the site's hosts to the app's service: every host on the web
-    entrypoint, the redirected ones sent to HTTPS first, and one websecure router per host."""
-    release = [release_middleware(site.app), retry_middleware(site.app)]
-    secure = [*release, site.hsts_middleware] if site.hsts_seconds > 0 else release
+    entrypoint, the redirected ones sent to HTTPS first, and one websecure router per host.
+    Each serving router names the middlewares `named` (the service's release header and its
+    retry: `route_document`), the websecure ones HSTS too; the retries and HSTS they name are
+    defined beside them."""
+    serving = list(named)
+    secure = [*serving, site.hsts_middleware] if site.hsts_seconds > 0 else serving
     routers: dict[str, Router] = {
         site.app: {
             "rule": host_rule(site.hosts),
             "service": site.app,
             "entryPoints": [WEB],
-            "middlewares": release,
+            "middlewares": serving,
         }
     }
     redirected = [host for host in site.hosts if host in site.redirected]
@@ -200,10 +238,14 @@ def router_document(site: Site) -> Dynamic:
             "middlewares": secure,
             "tls": tls,
         }
-    if secure is release:
-        return {"http": {"routers": routers}}
-    hsts: Middleware = {"headers": {"stsSeconds": site.hsts_seconds}}
-    return {"http": {"routers": routers, "middlewares": {site.hsts_middleware: hsts}}}
+    retries = shared_retries()
+    middlewares = {name: retries[name] for name in serving if name in retries}
+    if secure is not serving:
+        middlewares[site.hsts_middleware] = {"headers": {"stsSeconds": site.hsts_seconds}}
+    http: HTTP = {"routers": routers}
+    if middlewares:
+        http["middlewares"] = middlewares
+    return {"http": http}
 
 
 def host_rule(hosts: Sequence[str]) -> str:
@@ -211,16 +253,40 @@ def host_rule(hosts: Sequence[str]) -> str:
 
 
 def route_document(site: Site, service: Dynamic) -> Dynamic:
-    """An app's whole route: the site's routers (and their middlewares) over the service
-    document."""
-    http = merged(service.get("http", {}), router_document(site).get("http", {}))
-    # A service written before the retry middleware existed has none: its routers name only
-    # the middlewares that are there (and the home's shared ones, whose names start with "_").
-    defined = set(http.get("middlewares", ()))
-    for router in http.get("routers", {}).values():
-        names = router.get("middlewares", [])
-        router["middlewares"] = [n for n in names if n in defined or n.startswith("_")]
-    return {"http": http}
+    """An app's whole route: the site's routers over the service document, naming its release
+    header and its retry, with the definitions of every middleware they name (but the home's
+    HTTPS redirect)."""
+    http = service.get("http", {})
+    named = [*http.get("middlewares", {}), retry_of(service)]
+    return {"http": merged(http, router_document(site, named).get("http", {}))}
+
+
+def current_service(app: str, document: Dynamic) -> tuple[Dynamic, bool]:
+    """A service document as this version writes it, from one an earlier version may have
+    written; and whether it changed. Earlier ones held the app's routers and the middlewares
+    they name, a release header and a retry of the app's own, and Traefik's default of passing
+    the Host header on."""
+    http = document.get("http", {})
+    changed = http.pop("routers", None) is not None
+    middlewares = http.get("middlewares", {})
+    kept: dict[str, Middleware] = {}
+    for name, found in middlewares.items():
+        if name == f"{app}-release":
+            headers = found.get("headers", {}).get("customResponseHeaders", {})
+            after = headers.get("Retry-After")
+            retry_after = None if after is None else int(after)
+            kept[release_middleware(headers[RELEASE_HEADER], retry_after)] = found
+        elif name.startswith(RELEASE_PREFIX):
+            kept[name] = found
+    if kept != middlewares:
+        http["middlewares"] = kept
+        changed = True
+    for service in http.get("services", {}).values():
+        balancer = service.get("loadBalancer")
+        if balancer is not None and balancer.get("passHostHeader") is True:
+            del balancer["passHostHeader"]
+            changed = True
+    return document, changed
 
 
 def validate_service(app: str, document: Dynamic) -> None:
@@ -230,18 +296,33 @@ def validate_service(app: str, document: Dynamic) -> None:
     http = document["http"]
     if set(http) - {"middlewares", "services"}:
         raise SwitchFailed("a service document holds only the app's service and middleware")
-    middlewares = set(http["middlewares"])
-    own = {release_middleware(app), retry_middleware(app)}
     services = set(http["services"])
-    if app not in services or release_middleware(app) not in middlewares:
+    if app not in services:
         raise SwitchFailed("a route file must hold exactly the app's router and service")
     if services - {app, *canary_services(app)}:
         raise SwitchFailed(f"a service document holds services of its own: {services}")
-    if not middlewares <= own:
-        raise SwitchFailed(f"a service document holds middlewares of its own: {middlewares}")
+    _validate_release(http.get("middlewares", {}))
     for url in servers_of(document):
         if not _server_url(url):
             raise SwitchFailed(f"invalid server URL: {url!r}")
+
+
+def _validate_release(middlewares: Mapping[str, Middleware]) -> None:
+    """One middleware: the release header, named after what it sends, as every app that
+    names it expects."""
+    if len(middlewares) != 1:
+        raise SwitchFailed(f"a service document holds one middleware, not {sorted(middlewares)}")
+    [(name, middleware)] = middlewares.items()
+    headers = middleware.get("headers", {}).get("customResponseHeaders", {})
+    release, after = headers.get(RELEASE_HEADER, ""), headers.get("Retry-After")
+    if not _RELEASE.match(release) or set(headers) - {RELEASE_HEADER, "Retry-After"}:
+        raise SwitchFailed(f"invalid release header: {headers}")
+    if after is not None and not after.isdigit():
+        raise SwitchFailed(f"invalid Retry-After: {after!r}")
+    if set(middleware) != {"headers"} or set(middleware["headers"]) != {"customResponseHeaders"}:
+        raise SwitchFailed(f"the release header middleware does more: {middleware}")
+    if name != release_middleware(release, None if after is None else int(after)):
+        raise SwitchFailed(f"the release header middleware is misnamed: {name!r}")
 
 
 def _server_url(url: str) -> bool:
@@ -272,7 +353,8 @@ def validate_site(site: Site) -> None:
 
 
 def validate_route(app: str, document: Dynamic) -> None:
-    """A whole route (`route_document`): the app's routers over its service."""
+    """A whole route (`route_document`): the app's routers over its service, and the shared
+    middlewares they name."""
     http = document["http"]
     routers = set(http.get("routers", ()))
     if app not in routers or any(not name.startswith(f"{app}_") for name in routers - {app}):
@@ -284,6 +366,9 @@ def validate_route(app: str, document: Dynamic) -> None:
     validate_site(Site(app, hosts))
     service = http.copy()
     service.pop("routers", None)
+    # The retries and HSTS the routers name are no part of the app's service.
+    middlewares = service.get("middlewares", {}).items()
+    service["middlewares"] = {n: m for n, m in middlewares if n.startswith(RELEASE_PREFIX)}
     validate_service(app, {"http": service})
 
 

@@ -28,12 +28,13 @@ from pipeline.settings import Settings
 from pipeline.traefik.config import TLS_FILE, write_atomically
 from pipeline.traefik.documents import (
     Site,
+    current_service,
     render,
     route_document,
     validate_service,
     validate_site,
 )
-from pipeline.traefik.dynamic import Dynamic, merged
+from pipeline.traefik.dynamic import Dynamic, Router, merged
 
 log = structlog.get_logger()
 
@@ -87,6 +88,15 @@ def site_of(settings: Settings, app: str) -> Site:
         return _site(settings, app)
 
 
+def routers_of(settings: Settings, app: str) -> dict[str, Router]:
+    """The app's routers as the table has them; none when it has no route."""
+    with _lock:
+        service = _routes(settings).get(app)
+        if service is None:
+            return {}
+        return route_document(_site(settings, app), service)["http"].get("routers", {})
+
+
 def publish_site(settings: Settings, site: Site) -> bool:
     """Keep the app's site and, when the app has a route, publish the table with it;
     returns whether it had one (an app never deployed has nothing to route yet)."""
@@ -113,7 +123,7 @@ def restore_route(settings: Settings, app: str, previous: bytes | None) -> None:
 
 def render_table(routes: dict[str, Dynamic], sites: dict[str, Site]) -> bytes:
     """All apps' routers, middlewares and services in one document, by app name: each app's
-    service document under the routers of its site."""
+    service document under the routers of its site, the shared middlewares once."""
     http = merged(
         *(route_document(sites[app], routes[app]).get("http", {}) for app in sorted(routes))
     )
@@ -188,14 +198,15 @@ def _put_back(sites: dict[str, Site], app: str, site: Site | None) -> None:
 
 def _routes(settings: Settings) -> dict[str, Dynamic]:
     """The service documents of this home, read from disk the first time (call with the lock
-    held). A route file written before sites existed holds its router too: it is left out."""
+    held). One an earlier version wrote is written again as this one writes it (so that
+    reconciliation finds the live ones as it would publish them, rather than publishing
+    every app again)."""
     routes = _known.get(settings.routes_dir)
     if routes is None:
         routes = {}
         for path in sorted(settings.routes_dir.glob("*.json")):
             try:
-                document = json.loads(path.read_bytes())
-                document["http"].pop("routers", None)
+                document, changed = current_service(path.stem, json.loads(path.read_bytes()))
                 validate_service(path.stem, document)
             except (ValueError, KeyError, TypeError, AttributeError, SwitchFailed) as exc:
                 # Left out of the table, where it would freeze every route; reconciliation
@@ -203,6 +214,8 @@ def _routes(settings: Settings) -> dict[str, Dynamic]:
                 log.error("traefik.route_file_invalid", file=path.name, error=str(exc))
                 path.unlink()
                 continue
+            if changed:
+                write_atomically(settings.staging_dir, path, render(document), durable=False)
             routes[path.stem] = document
         _known[settings.routes_dir] = routes
     return routes

@@ -11,7 +11,9 @@ moment never lose each other's change.
 
 What is kept per app is its service document; its routers come from its site (the hosts it
 is served at), which the daemon sets from the records at start and on every domain change.
-An app with a service and no site set is served at its default host.
+An app with a service and no site set is served at its default host. Each app's share of the
+table is kept rendered (`pipeline.traefik.table`): a switch or a domain change renders its own
+app's again, and the table is the others' joined to it.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from pipeline.traefik.documents import (
     validate_service,
     validate_site,
 )
-from pipeline.traefik.dynamic import Dynamic, Router, merged
+from pipeline.traefik.dynamic import Dynamic, Router
+from pipeline.traefik.table import Part, join, render_part
 
 log = structlog.get_logger()
 
@@ -48,6 +51,8 @@ _lock = threading.Lock()
 _known: dict[Path, dict[str, Dynamic]] = {}
 # The sites of each home's apps, as last published.
 _sites: dict[Path, dict[str, Site]] = {}
+# Each app's part of each home's table, as last published.
+_parts: dict[Path, dict[str, Part]] = {}
 
 
 def route_path(settings: Settings, app: str) -> Path:
@@ -109,7 +114,7 @@ def publish_site(settings: Settings, site: Site) -> bool:
         if site.app not in routes:
             return False
         try:
-            _publish_table(settings, routes)
+            _publish_table(settings, routes, site.app)
         except OSError:
             _put_back(sites, site.app, was)
             raise
@@ -119,19 +124,6 @@ def publish_site(settings: Settings, site: Site) -> bool:
 def restore_route(settings: Settings, app: str, previous: bytes | None) -> None:
     """Put back what read_route() returned before a publish; None removes the app's route."""
     _put(settings, app, previous)
-
-
-def render_table(routes: dict[str, Dynamic], sites: dict[str, Site]) -> bytes:
-    """All apps' routers, middlewares and services in one document, by app name: each app's
-    service document under the routers of its site, the shared middlewares once."""
-    http = merged(
-        *(route_document(sites[app], routes[app]).get("http", {}) for app in sorted(routes))
-    )
-    # Traefik refuses an empty section ("cannot be a standalone element") and then freezes
-    # every route; with no route at all the document is empty, which it reads as no routes.
-    document: Dynamic = {"http": http} if http else {}
-    # Compact: Traefik parses this whole file at every switch.
-    return json.dumps(document, separators=(",", ":")).encode() + b"\n"
 
 
 def tidy(settings: Settings, sites: dict[str, Site]) -> list[str]:
@@ -151,8 +143,10 @@ def tidy(settings: Settings, sites: dict[str, Site]) -> list[str]:
         validate_site(site)
     with _lock:
         _known.pop(settings.routes_dir, None)
+        _parts.pop(settings.routes_dir, None)
         _sites[settings.routes_dir] = dict(sites)
-        content = _table(settings, _routes(settings))
+        content, parts = _table(settings, _routes(settings))
+        _parts[settings.routes_dir] = parts
         target = table_path(settings)
         if not target.is_file() or target.read_bytes() != content:
             write_atomically(settings.staging_dir, target, content)
@@ -170,7 +164,7 @@ def _put(settings: Settings, app: str, content: bytes | None) -> None:
         # The table first: it is what Traefik switches on. The app's own file follows without
         # an fsync of its own: after a crash, reconciliation writes every live route again
         # from the records, and an unreadable file is left out of the table.
-        _publish_table(settings, routes)
+        _publish_table(settings, routes, app)
         _known[settings.routes_dir] = routes
         if content is None:
             path.unlink(missing_ok=True)
@@ -221,13 +215,26 @@ def _routes(settings: Settings) -> dict[str, Dynamic]:
     return routes
 
 
-def _table(settings: Settings, routes: dict[str, Dynamic]) -> bytes:
-    """(Call with the lock held.)"""
-    return render_table(routes, {app: _site(settings, app) for app in routes})
+def _table(
+    settings: Settings, routes: dict[str, Dynamic], changed: str = ""
+) -> tuple[bytes, dict[str, Part]]:
+    """The table of `routes`, and its parts: the app `changed` rendered again, every other
+    as it was (call with the lock held)."""
+    rendered = _parts.get(settings.routes_dir, {})
+    parts = {}
+    for app in sorted(routes):
+        part = rendered.get(app) if app != changed else None
+        if part is None:
+            part = render_part(route_document(_site(settings, app), routes[app]))
+        parts[app] = part
+    return join(parts.values()), parts
 
 
-def _publish_table(settings: Settings, routes: dict[str, Dynamic]) -> None:
-    write_atomically(settings.staging_dir, table_path(settings), _table(settings, routes))
+def _publish_table(settings: Settings, routes: dict[str, Dynamic], changed: str) -> None:
+    """(Call with the lock held.) The parts are kept once the table is written."""
+    content, parts = _table(settings, routes, changed)
+    write_atomically(settings.staging_dir, table_path(settings), content)
+    _parts[settings.routes_dir] = parts
 
 
 def _clear(directory: Path, keep: set[str]) -> list[str]:

@@ -20,13 +20,11 @@ JSON is valid YAML, so the documents are rendered with the json module.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pipeline.errors import SwitchFailed
 from pipeline.traefik.dynamic import (
     HTTP,
     Dynamic,
@@ -57,10 +55,7 @@ RETRY_ATTEMPTS, RETRY_BALANCED_ATTEMPTS = 2, 4
 # Above a rule's length (Traefik's default priority), below its own ACME challenge router.
 REDIRECT_PRIORITY = 100_000
 MAX_HSTS_SECONDS = 2 * 365 * 24 * 3600
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
-_RELEASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,40}$")  # "v12": a middleware's name holds it
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 
 
@@ -287,89 +282,6 @@ def current_service(app: str, document: Dynamic) -> tuple[Dynamic, bool]:
             del balancer["passHostHeader"]
             changed = True
     return document, changed
-
-
-def validate_service(app: str, document: Dynamic) -> None:
-    """Refuse anything that would freeze Traefik's file provider for every app."""
-    if not _NAME.match(app):
-        raise SwitchFailed(f"invalid app name for a route: {app!r}")
-    http = document["http"]
-    if set(http) - {"middlewares", "services"}:
-        raise SwitchFailed("a service document holds only the app's service and middleware")
-    services = set(http["services"])
-    if app not in services:
-        raise SwitchFailed("a route file must hold exactly the app's router and service")
-    if services - {app, *canary_services(app)}:
-        raise SwitchFailed(f"a service document holds services of its own: {services}")
-    _validate_release(http.get("middlewares", {}))
-    for url in servers_of(document):
-        if not _server_url(url):
-            raise SwitchFailed(f"invalid server URL: {url!r}")
-
-
-def _validate_release(middlewares: Mapping[str, Middleware]) -> None:
-    """One middleware: the release header, named after what it sends, as every app that
-    names it expects."""
-    if len(middlewares) != 1:
-        raise SwitchFailed(f"a service document holds one middleware, not {sorted(middlewares)}")
-    [(name, middleware)] = middlewares.items()
-    headers = middleware.get("headers", {}).get("customResponseHeaders", {})
-    release, after = headers.get(RELEASE_HEADER, ""), headers.get("Retry-After")
-    if not _RELEASE.match(release) or set(headers) - {RELEASE_HEADER, "Retry-After"}:
-        raise SwitchFailed(f"invalid release header: {headers}")
-    if after is not None and not after.isdigit():
-        raise SwitchFailed(f"invalid Retry-After: {after!r}")
-    if set(middleware) != {"headers"} or set(middleware["headers"]) != {"customResponseHeaders"}:
-        raise SwitchFailed(f"the release header middleware does more: {middleware}")
-    if name != release_middleware(release, None if after is None else int(after)):
-        raise SwitchFailed(f"the release header middleware is misnamed: {name!r}")
-
-
-def _server_url(url: str) -> bool:
-    """http://<an IPv4 address>:<port>: loopback on a single host, a node's on Swarm. Never a
-    name, which Traefik would resolve at every request."""
-    found = re.fullmatch(r"http://([0-9.]{7,15}):(\d{1,5})", url)
-    if not found or not 0 < int(found.group(2)) < 65536:
-        return False
-    try:
-        address = ipaddress.IPv4Address(found.group(1))
-    except ValueError:
-        return False
-    return not (address.is_unspecified or address.is_multicast or address == _BROADCAST)
-
-
-def validate_site(site: Site) -> None:
-    if not _NAME.match(site.app):
-        raise SwitchFailed(f"invalid app name for a route: {site.app!r}")
-    if not site.hosts:
-        raise SwitchFailed(f"app {site.app!r} has no host name to be served at")
-    for host in site.hosts:
-        if not HOST.fullmatch(host):
-            raise SwitchFailed(f"invalid host name in route: {host!r}")
-    if len(set(site.hosts)) != len(site.hosts):
-        raise SwitchFailed(f"a host of app {site.app!r} is named twice: {site.hosts}")
-    if not 0 <= site.hsts_seconds <= MAX_HSTS_SECONDS:
-        raise SwitchFailed(f"HSTS of {site.hsts_seconds}s is out of range")
-
-
-def validate_route(app: str, document: Dynamic) -> None:
-    """A whole route (`route_document`): the app's routers over its service, and the shared
-    middlewares they name."""
-    http = document["http"]
-    routers = set(http.get("routers", ()))
-    if app not in routers or any(not name.startswith(f"{app}_") for name in routers - {app}):
-        raise SwitchFailed("a route file must hold exactly the app's router and service")
-    rule = http["routers"][app]["rule"]
-    hosts = tuple(re.findall(r"Host\(`([^`]*)`\)", rule))
-    if not hosts or rule != host_rule(hosts):
-        raise SwitchFailed(f"invalid router rule: {rule!r}")
-    validate_site(Site(app, hosts))
-    service = http.copy()
-    service.pop("routers", None)
-    # The retries and HSTS the routers name are no part of the app's service.
-    middlewares = service.get("middlewares", {}).items()
-    service["middlewares"] = {n: m for n, m in middlewares if n.startswith(RELEASE_PREFIX)}
-    validate_service(app, {"http": service})
 
 
 def render(document: Mapping[str, object]) -> bytes:

@@ -28,16 +28,10 @@ import structlog
 from pipeline.errors import DiskFull, SwitchFailed
 from pipeline.settings import Settings
 from pipeline.traefik.config import TLS_FILE, write_atomically
-from pipeline.traefik.documents import (
-    Site,
-    current_service,
-    render,
-    route_document,
-    validate_service,
-    validate_site,
-)
+from pipeline.traefik.documents import Site, current_service, render, route_document
 from pipeline.traefik.dynamic import Dynamic, Router
 from pipeline.traefik.table import Part, join, render_part
+from pipeline.traefik.validation import validate_service, validate_site
 
 log = structlog.get_logger()
 

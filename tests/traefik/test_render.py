@@ -32,9 +32,6 @@ from pipeline.traefik.documents import (
     router_document,
     service_document,
     split_document,
-    validate_route,
-    validate_service,
-    validate_site,
 )
 from pipeline.traefik.process import ManagedTraefik
 from pipeline.traefik.routes import (
@@ -48,6 +45,7 @@ from pipeline.traefik.routes import (
     table_path,
     tidy,
 )
+from pipeline.traefik.validation import validate_route, validate_service, validate_site
 from tests.support.ports import free_port
 
 URL = "http://127.0.0.1:18000"

@@ -198,7 +198,11 @@ def assert_stopped(daemon: TempsDaemon, app: str) -> None:
     shown = formation(daemon, app)
     assert shown["stopped"] == ["web", "worker"], shown
     assert {c["state"] for c in shown["containers"]} == {"missing"}, shown["containers"]
-    assert daemon.app(app)["processes"]["web"] == {"wanted": 1, "running": 0, "stopped": True}
+    # What the supervisor last counted: within a check or two of the stop.
+    counted = poll(
+        lambda: daemon.app(app)["processes"]["web"], lambda c: c["running"] == 0, timeout=30
+    )
+    assert counted == {"wanted": 1, "running": 0, "stopped": True}
 
 
 def test_ps_stop_holds_until_ps_start_across_restarts(

@@ -48,7 +48,6 @@ pytestmark = pytest.mark.docker
 # This module pushes far more often than the default limit of failed logins lets one address.
 TEMPS_SERVE_ARGS = MANY_FAILURES
 
-INTERVAL = 0.2  # healthcheck.interval of every test app (support.apprepo)
 HEALTH_CGI = "/cgi-bin/health"
 
 # Shell CGI scripts for `/cgi-bin/health` (busybox httpd honours a `Status:` header).
@@ -293,7 +292,9 @@ def test_exit_on_boot_is_detected_within_a_probe_interval(
     temps_daemon.create_app(app)
     repo = tmp_path / app
     push_ok(temps_daemon, repo, app, "v1")
-    bound = 2 * INTERVAL + 1.0
+    # Far inside the gate's 20 s deadline: the exit is seen, not waited out. How soon is
+    # bench/failure_detection.py's figure, not this test's (a loaded machine is slower).
+    bound = 5.0
 
     at_once = {"crash": True}
     later = {"cmd": "sleep 1; echo giving up; exit 1"}

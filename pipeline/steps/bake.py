@@ -15,6 +15,7 @@ deploy ends the window early; it then decides what happens to the standby slot.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -35,6 +36,8 @@ from pipeline.steps.notify import send_in_background
 from pipeline.steps.replicas import place_slot, recorded_as, serving_now
 from pipeline.steps.retire import Leaving, retire_in_background
 from pipeline.steps.switch import report_traffic, route_to
+
+TAIL_SECONDS = 5.0  # the most a flip back waits for the failed container's last lines
 
 
 def bake(deploy: Deploy, pause: Callable[[float], bool]) -> None:
@@ -70,6 +73,23 @@ def bake(deploy: Deploy, pause: Callable[[float], bool]) -> None:
         retire_in_background(ctx, deploy.app.name, leaving, baking.say)
     report_traffic(baking)
     baking.log.info("bake.finished")
+
+
+def _tail_within(baking: Deploy, container: str, seconds: float) -> str:
+    """The failed container's last lines, or none after `seconds`: Swarm's service logs can
+    hang while a node is lost, and the flip back must not wait for them."""
+    found: list[str] = []
+
+    def read() -> None:
+        try:
+            found.append(baking.ctx.runtime.logs_tail(container, LOG_TAIL_LINES))
+        except TempsError as error:
+            baking.log.warning("bake.log_tail_unread", error=str(error))
+
+    reader = threading.Thread(target=read, name=f"tail-{container}", daemon=True)
+    reader.start()
+    reader.join(seconds)
+    return found[0] if found else ""
 
 
 def _node_loss_seconds(baking: Deploy) -> float:
@@ -134,7 +154,7 @@ def flip_back(baking: Deploy, standby: Release, failing: Judged) -> bool:
     moved = recorded_as(recorded, serving)
     if moved != recorded:
         ctx.store.set_details(standby.pk, slot=formation.slot_record(moved, standby))
-    tail = ctx.runtime.logs_tail(failing.container, LOG_TAIL_LINES)
+    tail = _tail_within(baking, failing.container, TAIL_SECONDS)
     # One state change after the other, nothing between: two live releases are never shown.
     baking.move_other(standby, S.LIVE)
     failed = baking.move(S.FAILED, failure=Failure(reason, "bake", tail))

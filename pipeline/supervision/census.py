@@ -4,11 +4,12 @@ stays about the daemon itself."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from pydantic import BaseModel, ConfigDict
 
 from pipeline.release import formation
 from pipeline.release.records import WEB
-from pipeline.runtime import Container
 from pipeline.sqlite.models import App, Release
 
 
@@ -31,24 +32,25 @@ Census = dict[str, ProcessCount]  # process type -> its count
 def expected(app: App, live: Release) -> dict[str, list[str]]:
     """The containers of the live release that should be running, by process type: every
     one it records, but none of a process type stopped on purpose."""
-    slot = formation.slot_of(live)
-    recorded = {WEB: [i.container for i in slot.instances] if slot else []}
-    recorded |= formation.workers_of(live)
-    return {p: names for p, names in recorded.items() if p not in app.stopped}
+    return {p: names for p, names in _recorded(live).items() if p not in app.stopped}
 
 
-def count(app: App, live: Release, containers: dict[str, Container]) -> Census:
-    slot = formation.slot_of(live)
-    names = {WEB: [i.container for i in slot.instances] if slot else []}
-    names |= formation.workers_of(live)
+def count(app: App, live: Release, running: Collection[str]) -> Census:
+    """Each process type's containers in `running` (names) against the live formation's."""
+    names = _recorded(live)
     wanted = {WEB: formation.web_count(live.formation)}
     wanted |= formation.background(live.config, live.formation)
-    census: Census = {}
-    for process, number in wanted.items():
-        seen = (containers.get(name) for name in names.get(process, []))
-        census[process] = ProcessCount(
+    return {
+        process: ProcessCount(
             wanted=number,
-            running=sum(1 for c in seen if c is not None and c.running),
+            running=sum(1 for name in names.get(process, []) if name in running),
             stopped=process in app.stopped,
         )
-    return census
+        for process, number in wanted.items()
+    }
+
+
+def _recorded(live: Release) -> dict[str, list[str]]:
+    """Every container the live release records, by process type."""
+    slot = formation.slot_of(live)
+    return {WEB: [i.container for i in slot.instances] if slot else []} | formation.workers_of(live)

@@ -71,7 +71,7 @@ class Supervisor(Periodic):
                     containers = self._keep(app, live, containers)
                 finally:
                     lock.release()
-            census[app.name] = count(app, live, containers)
+            census[app.name] = count(app, live, {n for n, c in containers.items() if c.running})
         self.census = census
 
     def _keep(self, app: App, live: Release, containers: dict[str, Container]) -> Listing:

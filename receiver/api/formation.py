@@ -67,7 +67,6 @@ def formation_view(daemon: Daemon, app: App) -> FormationView:
     background = formation.workers_of(live) if live is not None else {}
     listed = web + [(p, name, None) for p, names in background.items() for name in names]
     now = time.time()
-    listing = {c.name: c for c in daemon.runtime.containers()}
     node_of = {name: node.name for node in daemon.runtime.nodes() for name in node.containers}
     containers = []
     for process, name, port in listed:
@@ -85,12 +84,13 @@ def formation_view(daemon: Daemon, app: App) -> FormationView:
                 uptime=round(now - started, 1) if started and state.status == "running" else None,
             )
         )
+    running = {c.container for c in containers if c.state == "running"}
     return FormationView(
         app=app.name,
         formation=formation.checked(app.formation, {}),
         live_release=f"v{live.number}" if live else None,
         live_formation=live.formation if live else None,
-        processes=census.count(app, live, listing) if live else None,
+        processes=census.count(app, live, running) if live else None,
         stopped=app.stopped,
         containers=containers,
     )

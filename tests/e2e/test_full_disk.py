@@ -19,7 +19,14 @@ from pathlib import Path
 import pytest
 
 from tests.support.apprepo import git_push, make_app_repo, remote_main
-from tests.support.checks import assert_no_failures, assert_serves, push_ok, rejection, under_load
+from tests.support.checks import (
+    assert_no_failures,
+    assert_serves,
+    push_ok,
+    rejection,
+    release_numbers,
+    under_load,
+)
 from tests.support.daemon import MANY_FAILURES, TempsDaemon, running_daemon
 from tests.support.disk import fill, free_bytes, small_disk
 
@@ -64,16 +71,6 @@ def filled(disk: Path) -> Iterator[list[Path]]:
     finally:
         for filler in fillers:
             filler.unlink(missing_ok=True)
-
-
-def release_numbers(daemon: TempsDaemon, app: str) -> list[int]:
-    with sqlite3.connect(daemon.home / "temps.db", timeout=30) as records:
-        rows = records.execute(
-            "SELECT number FROM releases JOIN apps ON apps.id = releases.app_id "
-            "WHERE apps.name = ? ORDER BY number",
-            (app,),
-        )
-        return [number for (number,) in rows]
 
 
 def integrity(daemon: TempsDaemon) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.apprepo import git_push, make_app_repo, remote_main
-from tests.support.checks import assert_serves, push_ok, rejection
+from tests.support.checks import assert_serves, push_ok, rejection, release_numbers
 from tests.support.daemon import TempsDaemon
 
 pytestmark = pytest.mark.docker
@@ -52,16 +52,6 @@ def locked(daemon: TempsDaemon, seconds: float) -> Iterator[threading.Event]:
         yield released
     finally:
         holder.join(seconds + 30)
-
-
-def release_numbers(daemon: TempsDaemon, app: str) -> list[int]:
-    with sqlite3.connect(daemon.home / "temps.db", timeout=30) as records:
-        rows = records.execute(
-            "SELECT number FROM releases JOIN apps ON apps.id = releases.app_id "
-            "WHERE apps.name = ? ORDER BY number",
-            (app,),
-        )
-        return [number for (number,) in rows]
 
 
 def test_a_push_past_the_busy_budget_is_refused_with_the_cause_and_nothing_written(

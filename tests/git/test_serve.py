@@ -85,10 +85,9 @@ def commit(work: Path, text: str) -> str:
     return git(work, "rev-parse", "HEAD").strip()
 
 
-@pytest.fixture
-def repos(tmp_path: Path) -> tuple[Path, Path, str]:
-    """A bare repo whose main is the first commit of a work repo, pushed through serve."""
-    bare, work = tmp_path / "app.git", tmp_path / "work"
+def pushed_once(bare: Path, work: Path) -> str:
+    """A bare repo at `bare` whose main is the first commit of a work repo at `work`,
+    pushed through serve; returns that commit."""
     init_bare(bare)
     work.mkdir()
     git(work, "init", "-q", "-b", "main")
@@ -96,7 +95,14 @@ def repos(tmp_path: Path) -> tuple[Path, Path, str]:
     git(work, "config", "user.email", "t@example.invalid")
     first = commit(work, "one")
     assert push(bare, work, ZERO_SHA, first, accept).report == ["unpack ok", f"ok {MAIN}"]
-    return bare, work, first
+    return first
+
+
+@pytest.fixture
+def repos(tmp_path: Path) -> tuple[Path, Path, str]:
+    """A bare repo whose main is the first commit of a work repo, pushed through serve."""
+    bare, work = tmp_path / "app.git", tmp_path / "work"
+    return bare, work, pushed_once(bare, work)
 
 
 def test_the_ref_moves_after_the_hook_accepts_and_progress_reaches_the_pusher(
@@ -166,13 +172,7 @@ def test_a_pack_the_disk_has_no_room_for_is_refused_naming_it_and_leaves_nothing
 ) -> None:
     with small_disk(tmp_path / "disk", 4) as mounted:
         bare, work = mounted / "app.git", tmp_path / "work"
-        init_bare(bare)
-        work.mkdir()
-        git(work, "init", "-q", "-b", "main")
-        git(work, "config", "user.name", "T")
-        git(work, "config", "user.email", "t@example.invalid")
-        first = commit(work, "one")
-        assert push(bare, work, ZERO_SHA, first, accept).report == ["unpack ok", f"ok {MAIN}"]
+        first = pushed_once(bare, work)
         (work / "noise.bin").write_bytes(os.urandom(2 * 1024 * 1024))  # does not compress
         second = commit(work, "two")
         filler = fill(mounted, leave=512 * 1024)

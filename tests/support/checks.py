@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import subprocess
 import threading
 import time
@@ -332,3 +333,14 @@ def measure(action: Callable[[], httpx.Response], seen: FirstSeen) -> tuple[http
         f"(answer {response.status_code}: {response.text[:300]})"
     )
     return response, seen_at - sent
+
+
+def release_numbers(daemon: TempsDaemon, app: str) -> list[int]:
+    """The app's release numbers as the database holds them, read past the daemon."""
+    with sqlite3.connect(daemon.home / "temps.db", timeout=30) as records:
+        rows = records.execute(
+            "SELECT number FROM releases JOIN apps ON apps.id = releases.app_id "
+            "WHERE apps.name = ? ORDER BY number",
+            (app,),
+        )
+        return [number for (number,) in rows]

@@ -18,7 +18,8 @@ from dulwich.refs import Ref
 from dulwich.repo import Repo
 
 from pipeline.errors import BuildFailed
-from pipeline.git.repo import open_repo
+from pipeline.git import compact
+from pipeline.git.repo import opened
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,8 @@ def fetch_commit(
     The named commit may be older than the branch tip, but not off it: a delivery naming a
     commit the branch no longer leads to (a replay of an old one, say) deploys nothing.
     """
-    repo = open_repo(repo_path)
     budget = _Budget(limits.seconds, limits.max_bytes)
-    try:
+    with opened(repo_path) as repo:
         client, path = get_transport_and_path(
             url,
             username="x-access-token" if token else None,
@@ -104,8 +104,7 @@ def fetch_commit(
             raise BuildFailed(
                 f"commit {commit[:12]} is not on {branch} at {_redacted(url)} (force-pushed away?)"
             )
-    finally:
-        repo.close()
+    compact.merge_if_many(repo_path)
 
 
 def _reachable(repo: Repo, commit: ObjectID, tip: ObjectID) -> bool:

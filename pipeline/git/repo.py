@@ -8,6 +8,7 @@ import re
 import stat
 import tarfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from dulwich.repo import Repo
 from typing_extensions import Buffer
 
 from pipeline.errors import BuildFailed, InvalidInput, NotFound
+from pipeline.git import locks
 
 MAIN_REF = Ref(b"refs/heads/main")
 GITLINK = 0o160000
@@ -40,57 +42,57 @@ def open_repo(path: Path) -> Repo:
         raise NotFound(f"no repository at {path}") from exc
 
 
+@contextmanager
+def opened(path: Path) -> Iterator[Repo]:
+    """The repository, held shared so its packs are not merged under it, and closed after:
+    dulwich keeps every pack it opened open until then."""
+    with locks.shared(path):
+        repo = open_repo(path)
+        try:
+            yield repo
+        finally:
+            repo.close()
+
+
 def head_commit(path: Path) -> str | None:
-    repo = open_repo(path)
-    try:
+    with opened(path) as repo:
         refs = repo.get_refs()
         sha = refs.get(MAIN_REF)
         return sha.decode() if sha else None
-    finally:
-        repo.close()
 
 
 def resolve_commit(path: Path, commit: str) -> str:
     """The full SHA of a commit in the repository, from its full or abbreviated SHA."""
     if not re.fullmatch(r"[0-9a-f]{4,40}", commit):
         raise InvalidInput(f"not a commit SHA: {commit!r}")
-    repo = open_repo(path)
-    try:
+    with opened(path) as repo:
         if len(commit) == 40:
             _commit_tree(repo, commit)
             return commit
         matches = {sha.decode() for sha in repo.object_store if sha.decode().startswith(commit)}
         commits = [sha for sha in matches if isinstance(repo[ObjectID(sha.encode())], Commit)]
-    finally:
-        repo.close()
     if len(commits) != 1:
         raise NotFound(f"commit {commit} is {'ambiguous' if commits else 'not in the repository'}")
     return commits[0]
 
 
 def set_main(path: Path, commit: str) -> None:
-    repo = open_repo(path)
-    try:
+    with opened(path) as repo:
         repo.refs[MAIN_REF] = ObjectID(commit.encode())
-    finally:
-        repo.close()
 
 
 def is_fast_forward(path: Path, old: str, new: str) -> bool:
     """Whether `new` descends from `old`; a push that is not rewrote history (a force push)."""
-    repo = open_repo(path)
-    try:
-        return can_fast_forward(repo, ObjectID(old.encode()), ObjectID(new.encode()))
-    except KeyError:
-        return False
-    finally:
-        repo.close()
+    with opened(path) as repo:
+        try:
+            return can_fast_forward(repo, ObjectID(old.encode()), ObjectID(new.encode()))
+        except KeyError:
+            return False
 
 
 def read_file(path: Path, commit: str, name: str) -> bytes | None:
     """The blob at `name` in the commit's root tree, or None when absent."""
-    repo = open_repo(path)
-    try:
+    with opened(path) as repo:
         tree = _commit_tree(repo, commit)
         try:
             mode, sha = tree[name.encode()]
@@ -101,24 +103,19 @@ def read_file(path: Path, commit: str, name: str) -> bytes | None:
             return None
         obj = repo[sha]
         return obj.data if isinstance(obj, Blob) else None
-    finally:
-        repo.close()
 
 
 def stream_tar(path: Path, commit: str) -> Iterator[bytes]:
     """The commit's tree as an uncompressed tar (symlinks kept, submodules skipped), made
     piece by piece as the build reads it: the context is never written out whole, on disk or
     in memory; at most one file of the tree is held at a time."""
-    repo = open_repo(path)
-    try:
+    with opened(path) as repo:
         tree = _commit_tree(repo, commit)
         sink = _Pieces()
         with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             for _ in _add_tree(repo, tree, "", tar):
                 yield from sink.take()
         yield from sink.take()  # the end-of-archive blocks
-    finally:
-        repo.close()
 
 
 class _Pieces(io.RawIOBase):

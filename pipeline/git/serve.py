@@ -12,8 +12,7 @@ text is made to name the disk, and the part of the pack written so far is remove
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -32,6 +31,7 @@ from dulwich.server import DictBackend, ReceivePackHandler, UploadPackHandler
 
 from pipeline import disk
 from pipeline.errors import InvalidInput
+from pipeline.git.repo import opened
 
 log = structlog.get_logger()
 
@@ -57,7 +57,7 @@ def advertisement(repo_path: Path, service: str) -> bytes:
     proto = ReceivableProtocol(lambda _n: b"", write)
     proto.write_pkt_line(f"# service={service}\n".encode())
     proto.write_pkt_line(None)
-    with _opened(repo_path) as repo:
+    with opened(repo_path) as repo:
         _handler(repo, proto, service, advertise_refs=True).handle()
     return b"".join(chunks)
 
@@ -67,7 +67,7 @@ def serve(repo_path: Path, service: str, read: Read, write: Write, on_ref: RefCa
     as it is produced. Blocking: run it in a thread.
 
     Raises InvalidInput for a request that breaks git's protocol."""
-    with _opened(repo_path) as repo:
+    with opened(repo_path) as repo:
         proto = ReceivableProtocol(read, write)
         handler = _handler(repo, proto, service)
         if isinstance(handler, ReceivePackHandler):
@@ -157,16 +157,6 @@ def _progress_of(handler: ReceivePackHandler) -> Progress:
             handler.proto.write_pkt_line(bytes([SIDE_BAND_CHANNEL_PROGRESS]))
 
     return progress
-
-
-@contextmanager
-def _opened(repo_path: Path) -> Iterator[Repo]:
-    # Closed after every request: dulwich leaks pack file handles otherwise.
-    repo = Repo(str(repo_path))
-    try:
-        yield repo
-    finally:
-        repo.close()
 
 
 def _handler(

@@ -25,6 +25,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from pipeline import disk
 from pipeline.errors import DiskFull, InvalidInput, TooLarge
+from pipeline.git import compact
 from pipeline.git import serve as gitserve
 from pipeline.git.pack import PackLimits, check_pack
 from pipeline.git.serve import SERVICES as SERVICES
@@ -93,6 +94,8 @@ async def serve_rpc(
         finally:
             body.close()
             loop.call_soon_threadsafe(queue.put_nowait, None)
+        if service == "git-receive-pack":
+            compact.merge_if_many(repo_path)  # once the pusher has its answer
 
     threading.Thread(target=run, name=f"{service}-{repo_path.name}", daemon=True).start()
 

@@ -5,7 +5,10 @@
 #   bash install.sh --engine-only        # only make sure a Docker engine answers
 #
 # Environment overrides: TEMPS_HOME (default /var/lib/temps), TEMPS_LISTEN (API and git,
-# default 127.0.0.1:7000), TEMPS_HTTP (Traefik's web entrypoint, default 127.0.0.1:8080).
+# default 127.0.0.1:7000), TEMPS_HTTP (Traefik's web entrypoint, default 127.0.0.1:8080),
+# TEMPS_PREFIX (the virtual environment's parent, default /opt/temps), TEMPS_BIN_DIR (where
+# the `temps` command is linked, default /usr/local/bin), TEMPS_CLIENT_FILE (where the CLI
+# reads the local daemon's URL and home, default /etc/temps/client.toml).
 #
 # Sourcing this file (`source install.sh`) only defines the functions; tests/run.sh does that
 # so the package and engine logic lives in one place.
@@ -72,6 +75,19 @@ install_venv() {
     fi
     log "installing temps from $src into $venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check "$src"
+}
+
+# `temps` on PATH, and the file that tells it where the local daemon listens and which home
+# holds its admin token (readable by root only: the home is 0700).
+install_cli() {
+    local bin_dir="${TEMPS_BIN_DIR:-/usr/local/bin}" client_file="${TEMPS_CLIENT_FILE:-/etc/temps/client.toml}"
+    mkdir -p "$bin_dir" "$(dirname "$client_file")"
+    ln -sfn "$TEMPS_PREFIX/venv/bin/temps" "$bin_dir/temps"
+    log "linked $bin_dir/temps; writing $client_file"
+    printf 'url = "http://%s"\nhome = "%s"\n' "$(local_address "$TEMPS_LISTEN")" "$TEMPS_HOME" \
+        >"$client_file.partial"
+    chmod 0644 "$client_file.partial"
+    mv -f "$client_file.partial" "$client_file"
 }
 
 serve_command() {
@@ -195,12 +211,13 @@ temps is running: http://$api (apps are served through Traefik on $TEMPS_HTTP)
 Admin token: $token_file
 
 Create an app:
-  curl -H "Authorization: Bearer \$(cat $token_file)" -d '{"name":"myapp"}' \\
-       -H 'content-type: application/json' http://$api/api/apps
+  temps apps create myapp
 
 Add the git remote in your app's repository and deploy:
   git remote add temps http://temps:\$(cat $token_file)@$api/myapp.git
   git push temps main
+
+Inside that repository, \`temps releases\`, \`temps logs\` and the other commands know the app.
 EOF
 }
 
@@ -226,6 +243,7 @@ main() {
     ensure_packages git openssl curl ca-certificates iproute2 python3 python3-venv
     ensure_engine
     install_venv "$src"
+    install_cli
     mkdir -p "$TEMPS_HOME/logs"
     chmod 0700 "$TEMPS_HOME"
     serve_command

@@ -51,6 +51,18 @@ def create_token(body: TokenRequest, daemon: DaemonDep, who: PrincipalDep) -> Ne
     return NewToken(**dict(TokenView.model_validate(row)), token=secret)
 
 
+class Whoami(View):
+    name: str
+    scope: Scope
+    app: str | None
+
+
+@router.get("/whoami")
+def whoami(who: PrincipalDep) -> Whoami:
+    """The token a request carries: what `temps login` checks before it stores one."""
+    return Whoami(name=who.name, scope=who.scope, app=who.app)
+
+
 @router.get("/tokens")
 def list_tokens(daemon: DaemonDep, who: PrincipalDep) -> list[TokenView]:
     who.require_admin()

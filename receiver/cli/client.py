@@ -1,11 +1,11 @@
-"""The client's side of the REST API: one authenticated HTTP client, and the admin token it
-finds in the daemon's home."""
+"""The client's side of the REST API: one authenticated HTTP client (where it points and
+with which token: receiver.cli.target)."""
 
 from __future__ import annotations
 
 import os
+import ssl
 import sys
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,11 +14,12 @@ API_TIMEOUT = 930.0  # a ?wait=true call may block for a whole deploy
 
 
 class Client:
-    def __init__(self, base_url: str, token: str) -> None:
+    def __init__(self, base_url: str, token: str, ca_file: str | None = None) -> None:
         self.http = httpx.Client(
             base_url=base_url,
             timeout=API_TIMEOUT,
             headers={"Authorization": f"Bearer {token}"},
+            verify=trusted(ca_file),
         )
 
     def call(self, method: str, path: str, json: object = None) -> Any:
@@ -49,12 +50,6 @@ def env_or(name: str, default: str) -> str:
     return os.environ.get(f"TEMPS_{name}", default)
 
 
-def token_for(home: str) -> str:
-    token = os.environ.get("TEMPS_TOKEN")
-    if token:
-        return token
-    path = Path(home).expanduser() / "admin-token"
-    try:
-        return path.read_text().strip()
-    except OSError:
-        sys.exit(f"temps: no token: set TEMPS_TOKEN or make {path} readable")
+def trusted(ca_file: str | None) -> ssl.SSLContext | bool:
+    """A CA of one's own (a company's, a test CA) when named, else the usual trust store."""
+    return ssl.create_default_context(cafile=ca_file) if ca_file else True

@@ -11,64 +11,73 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.deploy.strategies import Strategy
-from receiver.cli import hosting
-from receiver.cli.client import Client, token_for
+from receiver.cli import hosting, session
+from receiver.cli.appwords import settings_start, take_app
+from receiver.cli.client import Client
 from receiver.cli.serve import Commands
+from receiver.cli.target import resolve
+
+ClientParser = Callable[..., argparse.ArgumentParser]
 
 
 def add_client_commands(commands: Commands, env: Callable[[str, str], str]) -> None:
-    def client_parser(name: str, help_text: str) -> argparse.ArgumentParser:
+    def client_parser(name: str, help_text: str, *, of_app: bool = True) -> argparse.ArgumentParser:
         parser = commands.add_parser(name, help=help_text)
+        parser.add_argument("--url", help="daemon URL (TEMPS_URL; default: `temps login`'s)")
         parser.add_argument(
-            "--url",
-            default=env("URL", "http://" + env("LISTEN", "127.0.0.1:7000")),
-            help="daemon URL (TEMPS_URL)",
+            "--home", help="home dir holding admin-token (TEMPS_HOME; default: the install's)"
         )
-        parser.add_argument(
-            "--home",
-            default=env("HOME", str(Path.home() / ".temps")),
-            help="home dir holding admin-token (TEMPS_HOME)",
-        )
+        if of_app:
+            parser.add_argument(
+                "-a",
+                "--app",
+                dest="app_flag",
+                metavar="APP",
+                help="the app (default: the one the repository's `temps` remote deploys)",
+            )
         return parser
 
-    apps = client_parser("apps", "create or list apps")
+    apps = client_parser("apps", "create or list apps", of_app=False)
     apps.add_argument("action", choices=["create", "list"])
     apps.add_argument("name", nargs="?")
-    releases = client_parser("releases", "list an app's releases")
-    releases.add_argument("app")
+    client_parser("releases", "list an app's releases").add_argument(
+        "words", nargs="*", metavar="APP"
+    )
     rollback = client_parser("rollback", "roll back to release N (default: the previous live one)")
-    rollback.add_argument("app")
-    rollback.add_argument("release", nargs="?", type=int)
+    rollback.add_argument("words", nargs="*", metavar="[APP] [N]")
     config = client_parser("config", "get, set or unset environment variables")
     config.add_argument("action", choices=["get", "set", "unset"])
-    config.add_argument("app")
-    config.add_argument("pairs", nargs="*", help="KEY=VALUE for set, KEY for unset")
+    config.add_argument("words", nargs="*", metavar="[APP] KEY=VALUE | KEY")
     logs = client_parser("logs", "show a release's log (default: the newest release)")
-    logs.add_argument("app")
-    logs.add_argument("release", nargs="?", type=int)
+    logs.add_argument("words", nargs="*", metavar="[APP] [N]")
     logs.add_argument("--follow", "-f", action="store_true")
     deploy = client_parser("deploy", "deploy a commit already pushed (default: the live one)")
-    deploy.add_argument("app")
+    deploy.add_argument("words", nargs="*", metavar="APP")
     deploy.add_argument("--commit")
     deploy.add_argument("--strategy", choices=list(Strategy))
     canary = client_parser("canary", "promote or abort an app's running canary (admin)")
     canary.add_argument("action", choices=["promote", "abort"])
-    canary.add_argument("app")
+    canary.add_argument("words", nargs="*", metavar="APP")
     ps = client_parser(
         "ps",
-        "an app's containers; `ps scale APP web=N` sets its formation; "
-        "`ps stop|start APP [PROCESS...]` stops or starts it on purpose",
+        "an app's containers; `ps scale [APP] web=N` sets its formation; "
+        "`ps stop|start [APP] [PROCESS...]` stops or starts it on purpose",
     )
     ps.add_argument(
-        "words", nargs="+", metavar="APP | scale APP web=N | stop APP [PROCESS] | start APP"
+        "words", nargs="*", metavar="[APP] | scale [APP] web=N | stop [APP] [PROCESS] | start"
     )
     hosting.add_commands(client_parser)
-    tokens = client_parser("tokens", "create, list or revoke API and git tokens (admin)")
+    tokens = client_parser(
+        "tokens", "create, list or revoke API and git tokens (admin)", of_app=False
+    )
     tokens.add_argument("action", choices=["create", "list", "revoke"])
     tokens.add_argument("name", nargs="?", help="a name for create, the id for revoke")
     tokens.add_argument("--scope", choices=["admin", "deploy"], default="deploy")
     tokens.add_argument("--app", help="the app a deploy token may act on")
-    client_parser("nodes", "where apps run: the engine, or each Swarm node and its containers")
+    client_parser(
+        "nodes", "where apps run: the engine, or each Swarm node and its containers", of_app=False
+    )
+    session.add_commands(client_parser)
     hook = commands.add_parser("hook", help="install the deploy hook into a bare repository")
     hook.add_argument("action", choices=["install"])
     hook.add_argument("repo", help="path of the bare repository")
@@ -86,7 +95,11 @@ def run_client(args: argparse.Namespace) -> None:
     if args.command == "hook":
         install_hook(args)
         return
-    client = Client(args.url, token_for(args.home))
+    if args.command in session.COMMANDS:
+        session.run(args)
+        return
+    target = resolve(args.url, args.home)
+    client = Client(target.url, target.token, target.ca_file)
     command = args.command
     if command == "apps":
         if args.action == "create":
@@ -99,23 +112,27 @@ def run_client(args: argparse.Namespace) -> None:
                 version = live["version"] if live else "-"
                 print(f"{app['name']:<32} {version:<6} {_counts(app):<24} {app['url']}")
     elif command == "releases":
-        for r in client.call("GET", f"/api/apps/{args.app}/releases"):
+        app, _ = take_app(args.app_flag, args.words, 1)
+        for r in client.call("GET", f"/api/apps/{app}/releases"):
             reason = f"  {r['failure_reason']}" if r["failure_reason"] else ""
             print(f"{r['version']:<6} {r['state']:<16} {r['source']:<9} {r['commit'][:12]}{reason}")
     elif command == "rollback":
-        body = {"release": args.release} if args.release else {}
-        _release_line(client.call("POST", f"/api/apps/{args.app}/rollback?wait=true", json=body))
+        app, number = _app_and_number(args)
+        body = {"release": number} if number else {}
+        _release_line(client.call("POST", f"/api/apps/{app}/rollback?wait=true", json=body))
     elif command == "deploy":
+        app, _ = take_app(args.app_flag, args.words, 1)
         body = {"commit": args.commit, "strategy": args.strategy}
-        _release_line(client.call("POST", f"/api/apps/{args.app}/deploy?wait=true", json=body))
+        _release_line(client.call("POST", f"/api/apps/{app}/deploy?wait=true", json=body))
     elif command == "canary":
-        _release_line(client.call("POST", f"/api/apps/{args.app}/canary/{args.action}"))
+        app, _ = take_app(args.app_flag, args.words, 1)
+        _release_line(client.call("POST", f"/api/apps/{app}/canary/{args.action}"))
     elif command == "config":
         _config(client, args)
     elif command == "tokens":
         _tokens(client, args)
     elif command == "ps":
-        _ps(client, args.words)
+        _ps(client, args.app_flag, args.words)
     elif command == "nodes":
         for node in client.call("GET", "/api/nodes"):
             where = f"{node['name']} ({node['address']})"
@@ -126,29 +143,44 @@ def run_client(args: argparse.Namespace) -> None:
     elif command in hosting.COMMANDS:
         hosting.run(client, args)
     elif command == "logs":
-        number = args.release or client.call("GET", f"/api/apps/{args.app}/releases")[0]["number"]
+        app, number = _app_and_number(args)
+        number = number or client.call("GET", f"/api/apps/{app}/releases")[0]["number"]
         follow = "true" if args.follow else "false"
-        client.stream(f"/api/apps/{args.app}/releases/{number}/log?follow={follow}")
+        client.stream(f"/api/apps/{app}/releases/{number}/log?follow={follow}")
 
 
-def _ps(client: Client, words: list[str]) -> None:
-    if words[0] == "scale":
-        if len(words) < 3:
-            sys.exit("temps: ps scale APP web=N")
+def _app_and_number(args: argparse.Namespace) -> tuple[str, int | None]:
+    """`[APP] [N]`: a release number is digits, which no app name is."""
+    words = list(args.words)
+    number = int(words.pop()) if words and words[-1].isdigit() else None
+    if len(words) > 1:
+        sys.exit(f"temps: {args.command} [APP] [N]")
+    app, _ = take_app(args.app_flag, words, 1)
+    return app, number
+
+
+def _ps(client: Client, given: str | None, words: list[str]) -> None:
+    verb = words[0] if words and words[0] in ("scale", "stop", "start") else None
+    rest = words[1:] if verb else words
+    if verb == "scale":
+        start = settings_start(rest)
+        if start > 1 or start == len(rest):
+            sys.exit("temps: ps scale [APP] web=N")
+        app, _ = take_app(given, rest[:start], 1)
         body: dict[str, int] = {}
-        for pair in words[2:]:
+        for pair in rest[start:]:
             process, sep, count = pair.partition("=")
             if not sep or not count.isdigit():
                 sys.exit(f"temps: expected PROCESS=COUNT, got {pair!r}")
             body[process] = int(count)
-        answer = client.call("PATCH", f"/api/apps/{words[1]}/formation", json=body)
-    elif words[0] in ("stop", "start"):
-        if len(words) < 2:
-            sys.exit(f"temps: ps {words[0]} APP [PROCESS...]")
-        chosen = {"processes": words[2:]}
-        answer = client.call("POST", f"/api/apps/{words[1]}/{words[0]}", json=chosen)
+        answer = client.call("PATCH", f"/api/apps/{app}/formation", json=body)
+    elif verb in ("stop", "start"):
+        app, processes = take_app(given, rest, 2, least=1)
+        chosen = {"processes": processes}
+        answer = client.call("POST", f"/api/apps/{app}/{verb}", json=chosen)
     else:
-        answer = client.call("GET", f"/api/apps/{words[0]}/formation")
+        app, _ = take_app(given, rest, 1)
+        answer = client.call("GET", f"/api/apps/{app}/formation")
     wanted = " ".join(f"{k}={v}" for k, v in answer["formation"].items())
     running = f" running: {_counts(answer)}" if answer["processes"] else ""
     print(f"formation: {wanted} (live: {answer['live_release'] or '-'}){running}")
@@ -171,19 +203,29 @@ def _counts(view: dict[str, Any]) -> str:
 
 
 def _config(client: Client, args: argparse.Namespace) -> None:
-    path = f"/api/apps/{args.app}/config"
+    words: list[str] = args.words
+    if args.action == "set":
+        start = settings_start(words)
+        if start > 1:
+            sys.exit(f"temps: expected KEY=VALUE, got {words[1]!r}")
+        app, pairs = take_app(args.app_flag, words[:start], 1)[0], words[start:]
+    elif args.action == "unset":
+        app, pairs = take_app(args.app_flag, words, 2, least=1)
+    else:
+        app, pairs = take_app(args.app_flag, words, 1)
+    path = f"/api/apps/{app}/config"
     if args.action == "get":
         answer = client.call("GET", path)
     elif args.action == "set":
         env: dict[str, str | None] = {}
-        for pair in args.pairs:
+        for pair in pairs:
             key, sep, value = pair.partition("=")
             if not sep:
                 sys.exit(f"temps: expected KEY=VALUE, got {pair!r}")
             env[key] = value
         answer = client.call("PATCH", path + "?wait=true", json={"env": env})
     else:
-        answer = client.call("PATCH", path + "?wait=true", json={"env": dict.fromkeys(args.pairs)})
+        answer = client.call("PATCH", path + "?wait=true", json={"env": dict.fromkeys(pairs)})
     for key, value in sorted(answer["env"].items()):
         print(f"{key}={value}")
     if answer.get("release"):

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from receiver.cli.appwords import take_app
 from receiver.cli.client import Client
 
 COMMANDS = ("domains", "https", "certs", "storage")
@@ -23,20 +24,18 @@ SUBJECTS = {
 }
 
 
-def add_commands(client_parser: Callable[[str, str], argparse.ArgumentParser]) -> None:
+def add_commands(client_parser: Callable[..., argparse.ArgumentParser]) -> None:
     parsers = {}
     for command, (about, actions) in SUBJECTS.items():
-        parsers[command] = client_parser(command, about)
+        parsers[command] = client_parser(command, about, of_app=command != "certs")
         parsers[command].add_argument("action", choices=actions)
-    parsers["domains"].add_argument("app")
-    parsers["domains"].add_argument("host", nargs="?", help="the host name to add or remove")
+    parsers["domains"].add_argument("words", nargs="*", metavar="[APP] [HOST]")
     parsers["certs"].add_argument("host", nargs="?")
     parsers["certs"].add_argument("--cert", type=Path, help="PEM: the certificate, then its chain")
     parsers["certs"].add_argument("--key", type=Path, help="PEM: its unencrypted private key")
-    parsers["storage"].add_argument("app")
-    parsers["storage"].add_argument("volume", nargs="?", help="NAME:/path, or NAME to unmount")
+    parsers["storage"].add_argument("words", nargs="*", metavar="[APP] [NAME:/path | NAME]")
     https = client_parser("https", "show or set an app's HTTP->HTTPS redirect and HSTS")
-    https.add_argument("app")
+    https.add_argument("words", nargs="*", metavar="APP")
     https.add_argument("--redirect", choices=["on", "off"])
     https.add_argument("--hsts", type=int, metavar="SECONDS", help="0 turns HSTS off")
 
@@ -47,33 +46,43 @@ def run(client: Client, args: argparse.Namespace) -> None:
     )
 
 
+def _app_and_subject(args: argparse.Namespace) -> tuple[str, str | None]:
+    """`list [APP]`, or `add|remove|mount|unmount [APP] SUBJECT`."""
+    full = 1 if args.action == "list" else 2
+    if len(args.words) > full:
+        sys.exit(f"temps: {args.command} {args.action}: too many words: {' '.join(args.words)}")
+    app, rest = take_app(args.app_flag, args.words, full)
+    if full == 2 and not rest:
+        what = {"mount": "NAME:/path", "unmount": "NAME"}.get(args.action, "HOST")
+        sys.exit(f"temps: {args.command} {args.action} [APP] {what}")
+    return app, rest[0] if rest else None
+
+
 def _storage(client: Client, args: argparse.Namespace) -> None:
-    path = f"/api/apps/{args.app}/storage"
+    app, volume = _app_and_subject(args)
+    path = f"/api/apps/{app}/storage"
     if args.action == "mount":
-        name, sep, where = (args.volume or "").partition(":")
+        name, sep, where = (volume or "").partition(":")
         if not sep:
-            sys.exit("temps: storage mount APP NAME:/path")
+            sys.exit("temps: storage mount [APP] NAME:/path")
         client.call("POST", path, json={"name": name, "path": where})
-        print(f"{name} will be mounted at {where} from the next deploy of {args.app}")
+        print(f"{name} will be mounted at {where} from the next deploy of {app}")
         return
     if args.action == "unmount":
-        if not args.volume:
-            sys.exit("temps: storage unmount APP NAME")
-        client.call("DELETE", f"{path}/{args.volume}")
-        print(f"{args.volume} is not mounted from the next deploy on; its data is kept")
+        client.call("DELETE", f"{path}/{volume}")
+        print(f"{volume} is not mounted from the next deploy on; its data is kept")
         return
     for mount in client.call("GET", path):
         print(f"{mount['name']:<32} {mount['path']:<32} {mount['volume']}")
 
 
 def _domains(client: Client, args: argparse.Namespace) -> None:
-    path = f"/api/apps/{args.app}/domains"
-    if args.action != "list" and not args.host:
-        sys.exit(f"temps: domains {args.action} APP HOST")
+    app, host = _app_and_subject(args)
+    path = f"/api/apps/{app}/domains"
     if args.action == "add":
-        answer = client.call("POST", path, json={"host": args.host})
+        answer = client.call("POST", path, json={"host": host})
     elif args.action == "remove":
-        answer = client.call("DELETE", f"{path}/{args.host}")
+        answer = client.call("DELETE", f"{path}/{host}")
     else:
         answer = client.call("GET", path)
     for entry in answer["hosts"]:
@@ -82,15 +91,16 @@ def _domains(client: Client, args: argparse.Namespace) -> None:
 
 
 def _https(client: Client, args: argparse.Namespace) -> None:
+    app, _ = take_app(args.app_flag, args.words, 1)
     body: dict[str, bool | int] = {}
     if args.redirect:
         body["redirect"] = args.redirect == "on"
     if args.hsts is not None:
         body["hsts_seconds"] = args.hsts
     if body:
-        answer = client.call("PATCH", f"/api/apps/{args.app}/https", json=body)
+        answer = client.call("PATCH", f"/api/apps/{app}/https", json=body)
     else:
-        answer = client.call("GET", f"/api/apps/{args.app}/domains")
+        answer = client.call("GET", f"/api/apps/{app}/domains")
     print(f"https: {'on' if answer['https'] else 'off (the daemon runs without --https)'}")
     print(f"redirect: {'on' if answer['redirect'] else 'off'}")
     print(f"hsts: {answer['hsts_seconds'] or 'off'}")

@@ -10,6 +10,7 @@ while the tests run. A chain is verified with `curl --cacert <pebble's root>`, n
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import os
 import socket
@@ -434,3 +435,50 @@ def test_the_control_host_serves_the_api_and_git_over_https(secure: Secure, tmp_
     assert any("Health check" in line for line in lines), lines
     answer = httpx.get(f"{daemon.http_url}/", headers={"Host": f"{app}.{DOMAIN}"}, timeout=10)
     assert answer.status_code in (200, 301)
+
+
+def test_login_to_the_control_host_keeps_its_url_token_and_ca(
+    secure: Secure,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`temps login https://CONTROL` over the daemon's own HTTPS (pebble's certificate,
+    trusted through --ca-file), then a call that uses what it stored. The CLI runs in this
+    process so that the control host's name can resolve to 127.0.0.1 here."""
+    daemon = secure.daemon
+    poll(
+        lambda: curl(secure, CONTROL, path="/healthz"),
+        lambda result: result[0] == 0,
+        timeout=ISSUE_TIMEOUT,
+        interval=0.5,
+    )
+    resolve = socket.getaddrinfo
+
+    def to_loopback(host: Any, *rest: Any, **named: Any) -> Any:
+        return resolve("127.0.0.1" if host == CONTROL else host, *rest, **named)
+
+    monkeypatch.setattr(socket, "getaddrinfo", to_loopback)
+    for name in [name for name in os.environ if name.startswith("TEMPS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("TEMPS_CLIENT_FILE", str(tmp_path / "none.toml"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.stdin", io.StringIO(daemon.admin_token + "\n"))
+    control = f"https://{CONTROL}:{daemon.https_port}"
+    from receiver.cli import main
+
+    with pytest.raises(SystemExit, match="ca-file"):
+        main(["login", control])  # pebble's CA is nobody's trust anchor
+    monkeypatch.setattr("sys.stdin", io.StringIO(daemon.admin_token + "\n"))
+    main(["login", control, "--ca-file", str(secure.roots)])
+    assert f"logged in to {control} as admin" in capsys.readouterr().out
+    stored = tmp_path / "config" / "temps" / "credentials.json"
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    assert json.loads(stored.read_text())["ca_file"] == str(secure.roots)
+
+    daemon.create_app("ctl-login")
+    main(["apps", "list"])
+    assert "ctl-login" in capsys.readouterr().out
+    main(["logout"])
+    assert not stored.exists()

@@ -267,6 +267,11 @@ class Settings(BaseSettings):
             raise InvalidInput(
                 "--runtime swarm needs --registry HOST:PORT, the registry every node pulls from"
             )
+        if self.publish_ports and self.runtime == Backend.SWARM:
+            raise InvalidInput(
+                "--publish-ports is for --runtime engine: on Swarm each task is published on "
+                "its node already"
+            )
         if self.control_host is not None and self.https is None:
             raise InvalidInput("--control-host needs --https: the control host is HTTPS only")
         if self.control_host is not None and not re.fullmatch(

@@ -230,3 +230,13 @@ def test_a_bad_variable_is_named(
     with pytest.raises(SystemExit) as exited:
         main(["serve", "--home", str(tmp_path)])
     assert exited.value.code == message
+
+
+def test_published_ports_are_refused_on_swarm(tmp_path: Path) -> None:
+    swarm = ["--runtime", "swarm", "--registry", "127.0.0.1:5000", "--publish-ports"]
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--home", str(tmp_path), *swarm])
+    assert exited.value.code == (
+        "temps: --publish-ports is for --runtime engine: on Swarm each task is published on "
+        "its node already"
+    )

@@ -4,7 +4,8 @@ bridge, and nothing is published on the host.
 Docker gives a container the lowest free address of its network each time it starts, so a
 container started again after an older one left has a new address. The daemon of this
 module is its own (a network of its own): v1 boots first and takes the bridge's first
-address, v2 the next; once v1 is gone, v2 started again takes v1's.
+address, v2 the next; once v1 is gone, v2 started again (by hand, or booted anew by the
+supervisor after it was removed) takes v1's.
 """
 
 from __future__ import annotations
@@ -47,6 +48,18 @@ def octets(address: str) -> tuple[int, ...]:
     return tuple(int(part) for part in address.split("."))
 
 
+def moved_from(daemon: TempsDaemon, app: str, was: dict[str, Any]) -> dict[str, Any]:
+    """The live container's record once it names an address other than `was`'s and Traefik
+    routes there alone."""
+    return poll(
+        lambda: live_entry(daemon, app),
+        lambda entry: (
+            entry["address"] != was["address"] and route_servers(daemon, app) == [url_of(entry)]
+        ),
+        timeout=60,
+    )
+
+
 def test_a_container_publishes_nothing_and_traefik_routes_to_its_bridge_address(
     temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
@@ -86,13 +99,7 @@ def test_a_container_started_again_at_a_new_address_is_routed_and_drained_there(
     # Stopped and started again by hand (the supervisor may start it first: the same story);
     # the lowest free address on the bridge is now v1's.
     docker("restart", "--time", "1", name, timeout=60, check=False)
-    moved = poll(
-        lambda: live_entry(daemon, app),
-        lambda entry: (
-            entry["address"] != was["address"] and route_servers(daemon, app) == [url_of(entry)]
-        ),
-        timeout=60,
-    )
+    moved = moved_from(daemon, app, was)
     assert moved["address"] != was["address"], f"{name} was not routed at a new address: {moved}"
     assert moved["address"] == on_bridge(name)[0], moved
     assert moved["endpoint"] != was["endpoint"], (moved, was)
@@ -114,3 +121,29 @@ def test_a_container_started_again_at_a_new_address_is_routed_and_drained_there(
         timeout=60,
     )
     assert drain is not None and drain["complete"], daemon.release(app, 2)
+
+
+def test_a_container_removed_outside_temps_is_started_again_and_routed_at_its_new_address(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    """The restore path: nothing brings a removed container back but the supervisor, which
+    boots it anew under its name; the bridge gives it the lowest free address, v1's."""
+    daemon, app, repo = temps_daemon, "b-restored", tmp_path / "b-restored"
+    daemon.create_app(app)
+    push_ok(daemon, repo, app, "v1")
+    push_ok(daemon, repo, app, "v2")
+    assert_only_containers(app, [container(app, 2)])
+    name, was = container(app, 2), live_entry(daemon, app)
+    old_id = inspect(name)["Id"]
+
+    docker("rm", "-f", name, timeout=60)
+    moved = moved_from(daemon, app, was)
+    assert inspect(name)["Id"] != old_id, "the same container, not one started again"
+    assert moved["address"] == on_bridge(name)[0], moved
+    log = "\n".join(daemon.release(app, 2)["log"])
+    assert f"{name} was removed outside temps: started again" in log, log
+    assert f"{name} restarted at {url_of(moved)}: gating it" in log, log
+    with daemon.client() as api:
+        shown = api.get(f"/api/apps/{app}/formation").json()["containers"]
+    assert [(c["address"], c["state"]) for c in shown] == [(moved["address"], "running")], shown
+    assert version_of(daemon.get_app_page(app).text) == "v2"

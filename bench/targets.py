@@ -4,9 +4,10 @@
   (three passes in a row, `interval` 1 s, `recheck_interval` 0.25 s), warm base image, the
   whole `git push` of a new commit, median of --pushes; target <= 1.5 s.
 - throughput through temps' Traefik: `hey` without a rate limit (keep-alive, -c 20) straight
-  to the container's published port, then through Traefik over HTTP, then over HTTPS (pebble's
-  certificate, a daemon of its own), interleaved; the ratio of requests per second against
-  the direct figure of the same round; target >= 0.8.
+  to the container's address on the home's bridge, then through Traefik over HTTP, then over
+  HTTPS (pebble's certificate, a daemon of its own), interleaved; the ratio of requests per
+  second against the direct figure of the same round; target >= 0.8. (bench/bridge.py sets
+  the bridge against ports published on loopback.)
 
     .venv/bin/python bench/targets.py [--runs 3] [--pushes 5] [--seconds 10]
 """
@@ -71,14 +72,14 @@ def hey(url: str, host: str, seconds: int) -> dict[str, Any]:
 
 
 def live_app(daemon: TempsDaemon, app: str) -> tuple[str, str]:
-    """An app pushed and live; (its container's direct URL, its host name)."""
+    """An app pushed and live; (where Traefik reaches its container, its host name)."""
     daemon.create_app(app)
     repo = daemon.home.parent / "repos" / app
     commit_app(repo, "v1")
     if push(repo, daemon.git_url(app)).code != 0:
         raise RuntimeError(f"the push of {app} failed")
-    port = daemon.app(app)["live_release"]["host_port"]
-    return f"http://127.0.0.1:{port}/", f"{app}.{daemon.domain}"
+    (web,) = daemon.app(app)["live_release"]["slot"]["web"]
+    return f"http://{web.get('address', '127.0.0.1')}:{web['host_port']}/", f"{app}.{daemon.domain}"
 
 
 def throughput(seconds: int, runs: int) -> list[dict[str, float]]:

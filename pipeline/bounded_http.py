@@ -10,6 +10,7 @@ read, and the connection is closed at once, so a probe never lingers as a reques
 from __future__ import annotations
 
 import functools
+import math
 import socket
 import ssl
 import time
@@ -41,9 +42,13 @@ class Answer:
     headers: dict[str, str]  # names lowercased
 
 
-def get_head(url: str, timeout: float, host: str | None = None) -> Answer:
+def get_head(
+    url: str, timeout: float, host: str | None = None, connect_timeout: float = math.inf
+) -> Answer:
     """GET `url` and return its status and headers within `timeout` seconds.
 
+    A connection not taken within `connect_timeout` (when shorter) is given up as nothing
+    listening there, rather than waited for until `timeout` as no answer.
     An https URL is for the daemon's own Traefik on loopback: `host` goes in the SNI too, and
     the certificate is not checked (what is probed is the route behind it, not the chain)."""
     parts = urlsplit(url)
@@ -52,14 +57,20 @@ def get_head(url: str, timeout: float, host: str | None = None) -> Answer:
     address = (parts.hostname or "127.0.0.1", parts.port or (443 if secure else 80))
     deadline = time.monotonic() + timeout
     name = host or parts.netloc
+    connect_within = min(timeout, connect_timeout)
+    connected = False
     try:
-        with socket.create_connection(address, timeout=timeout) as raw:
+        with socket.create_connection(address, timeout=connect_within) as raw:
+            connected = True
+            raw.settimeout(max(deadline - time.monotonic(), 0.001))
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if not secure:
                 return _exchange(raw, target, name, deadline, timeout)
             with _unchecked().wrap_socket(raw, server_hostname=name.split(":")[0]) as sock:
                 return _exchange(sock, target, name, deadline, timeout)
     except TimeoutError as exc:
+        if not connected and connect_within < timeout:
+            raise NotListening(f"no connection within {connect_within:g}s") from exc
         raise NoAnswer(f"no answer within {timeout:g}s") from exc
     except (ConnectionError, OSError) as exc:  # ssl.SSLError is an OSError
         raise NotListening(type(exc).__name__) from exc

@@ -1,4 +1,4 @@
-"""Drain: wait until no request is in flight on the old slot's host port.
+"""Drain: wait until no request is in flight on the old slot's ports.
 
 Traefik has no drain of its own. After the switch is confirmed it sends nothing new to the
 old server, and with a short idle timeout its idle connections close within about a second,
@@ -44,8 +44,9 @@ def connections_on(port: int, address: str = LOOPBACK) -> int:
     """Like open_connections, but filtered in the kernel by `ss`: /proc/net/tcp lists every
     socket on the host (thousands in TIME_WAIT under load) and reading it takes 25-200 ms.
 
-    A loopback port is counted on Docker's side (its proxy's accepted connections); a port
-    on another address (a Swarm node's) on Traefik's side, by where its connections go."""
+    A loopback port (published by Docker) is counted on Docker's side, its proxy's accepted
+    connections; a port at another address (a container's on the home's bridge, a Swarm
+    node's) on Traefik's side, by where its connections go."""
     where = f"sport = :{port}" if address == LOOPBACK else f"dst {address}:{port}"
     try:
         found = subprocess.run(

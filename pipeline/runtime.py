@@ -26,16 +26,22 @@ class Backend(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Instance:
-    """One container of a slot and where Traefik reaches it: a loopback port on a single
-    host, a node's address and port on Swarm."""
+    """One container of a slot and where Traefik reaches it: on a single host its address on
+    the home's bridge and the port the app serves on (or, with published ports, a loopback
+    port Docker publishes it on); on Swarm its node's address and the port published there.
+
+    `endpoint` names the container's attachment to the bridge, which Docker makes anew each
+    time the container starts: a container restarted at the same address is still a new
+    start, to be gated again. "" where the runtime does not say (Swarm, older records)."""
 
     container: str
-    host_port: int
+    port: int
     address: str = LOOPBACK
+    endpoint: str = ""
 
     @property
     def url(self) -> str:
-        return f"http://{self.address}:{self.host_port}"
+        return f"http://{self.address}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -116,8 +122,9 @@ class ContainerState:
 
 @dataclass(frozen=True)
 class Container:
-    """One of this home's containers as a listing shows it; `ports` maps inner to published,
-    published at `address` (loopback, or on Swarm the address of the node it runs on)."""
+    """One of this home's containers as a listing shows it; `ports` maps each port it serves
+    on inside to the port it is reached at, at `address`: the same port at its address on the
+    home's bridge, a published one on loopback, or on Swarm one published on its node."""
 
     name: str
     running: bool
@@ -126,6 +133,14 @@ class Container:
     # Not running, but the runtime brings it back by itself: Docker's restart policy between
     # two tries, a Swarm service placing its task again. Whoever watches leaves it to that.
     waiting: bool = False
+    endpoint: str = ""  # as `Instance.endpoint`: new at each start, "" where not known
+
+    def instance(self, port: int) -> Instance | None:
+        """Where Traefik reaches it serving on `port` inside, if it runs and serves there."""
+        reached = self.ports.get(port) if self.running else None
+        if reached is None:
+            return None
+        return Instance(self.name, reached, self.address, self.endpoint)
 
 
 @dataclass(frozen=True)
@@ -176,7 +191,8 @@ class Runtime(Protocol):
     # containers
     def container_name(self, app: str, number: int, role: str = "") -> str: ...
     def boot(self, spec: ContainerSpec, port: int) -> Instance:
-        """Start a container that serves on `port` and publish it on loopback."""
+        """Start a container that serves on `port` inside; the instance says where Traefik
+        reaches it."""
 
     def start(self, spec: ContainerSpec) -> None:
         """Start a background process: no port, restarted by Docker if it exits."""

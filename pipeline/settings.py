@@ -179,6 +179,13 @@ class Settings(BaseSettings):
     registry: str = Field(
         "", description="HOST:PORT every Swarm node pulls images from (swarm only)"
     )
+    # Off: Traefik reaches each web container at its address on the home's bridge. On: each
+    # is published on 127.0.0.1 and Traefik goes through Docker's proxy (engine only).
+    publish_ports: bool = Field(
+        False,
+        description="publish each web container's port on 127.0.0.1 and route there, for "
+        "a host where Traefik cannot reach the containers' bridge (engine only)",
+    )
     # The daemon's own log: a file rotated past max_daemon_log_bytes (3 kept), or stderr
     # when None (systemd's journal, a terminal, a test's pipe).
     log_file: Annotated[Path | None, read_as(_absolute, optional=True)] = Field(
@@ -259,6 +266,11 @@ class Settings(BaseSettings):
         if self.runtime == Backend.SWARM and not REGISTRY.fullmatch(self.registry):
             raise InvalidInput(
                 "--runtime swarm needs --registry HOST:PORT, the registry every node pulls from"
+            )
+        if self.publish_ports and self.runtime == Backend.SWARM:
+            raise InvalidInput(
+                "--publish-ports is for --runtime engine: on Swarm each task is published on "
+                "its node already"
             )
         if self.control_host is not None and self.https is None:
             raise InvalidInput("--control-host needs --https: the control host is HTTPS only")

@@ -161,3 +161,26 @@ def test_closed_or_refused_means_not_listening() -> None:
     # The server is gone now: its port refuses.
     result = probe(url, 1.0)
     assert (result.ok, result.answered) == (False, False), result
+
+
+@contextmanager
+def taking_no_connection() -> Iterator[str]:
+    """A loopback address where a connection is never taken: a listener whose one-place
+    queue is full drops every SYN, as an address nobody holds any more never answers."""
+    with socket.socket() as listener, socket.socket() as first:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        first.connect(listener.getsockname())  # fills the queue: nothing accepts it
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/health"
+
+
+def test_a_connection_not_taken_is_no_answer_or_within_connect_timeout_not_listening() -> None:
+    with taking_no_connection() as url:
+        with pytest.raises(NoAnswer):
+            get_head(url, 0.3)
+        started = time.monotonic()
+        with pytest.raises(NotListening, match=r"no connection within 0\.1s"):
+            get_head(url, 30.0, connect_timeout=0.1)
+        assert time.monotonic() - started < 10.0  # not the 30 s of its timeout
+        result = probe(url, 30.0, connect_timeout=0.1)
+    assert (result.ok, result.answered, result.silent) == (False, False, True), result

@@ -106,6 +106,8 @@ def test_without_flags_or_variables_the_settings_are_the_models_defaults(
         ("TEMPS_FETCH_TIMEOUT", "12.5", "fetch_timeout", 12.5),
         ("TEMPS_AUTH_FAILURES", "55", "auth_failures_allowed", 55),  # its older name
         ("TEMPS_AUTH_FAILURES_ALLOWED", "56", "auth_failures_allowed", 56),
+        ("TEMPS_PUBLISH_PORTS", "1", "publish_ports", True),
+        ("TEMPS_PUBLISH_PORTS", "false", "publish_ports", False),
     ],
 )
 def test_a_variable_sets_its_field(
@@ -141,6 +143,15 @@ def test_a_flag_wins_over_its_variable(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert settings.listen == Address("127.0.0.1", 7200)
     assert settings.auth_failures_allowed == 100_000
     assert settings.http == Address("127.0.0.1", 8100)  # no flag: the variable
+
+
+def test_a_switch_takes_no_value_and_wins_over_its_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert settings_of("--home", str(tmp_path)).publish_ports is False
+    monkeypatch.setenv("TEMPS_PUBLISH_PORTS", "0")
+    assert settings_of("--home", str(tmp_path), "--publish-ports").publish_ports is True
+    assert "(TEMPS_PUBLISH_PORTS, default off)" in " ".join(serve_help(capsys).split())
 
 
 def test_a_flag_wins_over_a_bad_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -201,6 +212,11 @@ def test_a_bad_flag_is_named(
             "TEMPS_AUTH_FAILURES: expected a whole number, got 'lots'",
         ),
         (
+            "TEMPS_PUBLISH_PORTS",
+            "maybe",
+            "temps: TEMPS_PUBLISH_PORTS: expected 1 or 0 (true or false), got 'maybe'",
+        ),
+        (
             "TEMPS_RUNTIME",
             "swarm",  # a rule across fields words itself, as it always has
             "temps: --runtime swarm needs --registry HOST:PORT, the registry every node pulls from",
@@ -214,3 +230,13 @@ def test_a_bad_variable_is_named(
     with pytest.raises(SystemExit) as exited:
         main(["serve", "--home", str(tmp_path)])
     assert exited.value.code == message
+
+
+def test_published_ports_are_refused_on_swarm(tmp_path: Path) -> None:
+    swarm = ["--runtime", "swarm", "--registry", "127.0.0.1:5000", "--publish-ports"]
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--home", str(tmp_path), *swarm])
+    assert exited.value.code == (
+        "temps: --publish-ports is for --runtime engine: on Swarm each task is published on "
+        "its node already"
+    )

@@ -10,7 +10,9 @@ from pipeline.runtime import Backend, Runtime
 from pipeline.settings import Settings
 
 OPENERS: dict[Backend, Callable[[Settings], Runtime]] = {
-    Backend.ENGINE: lambda s: DockerRuntime(s.instance, s.instance_id),
+    Backend.ENGINE: lambda s: DockerRuntime(
+        s.instance, s.instance_id, publish_ports=s.publish_ports
+    ),
     Backend.SWARM: lambda s: SwarmRuntime(s.instance, s.instance_id, s.registry),
 }
 

@@ -47,8 +47,14 @@ DROPPED_CAPABILITIES = ("NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP")
 # Whatever the engine's default driver, an app's output is rotated: 3 x 10 MB.
 LOG_DRIVER, LOG_OPTIONS = "json-file", {"max-size": "10m", "max-file": "3"}
 # Containers of one home share one bridge with inter-container traffic off: an app reaches
-# another only through Traefik, like any client.
+# another only through Traefik, like any client. The host still reaches them (its packets
+# leave by the bridge, they are not forwarded across it): Traefik, on the host, routes to
+# each container's address there.
 ISOLATED_BRIDGE = {"com.docker.network.bridge.enable_icc": "false"}
+# A web container's label: the port its app serves on inside, which the listing reads.
+PORT_LABEL = "temps.port"
+# The length Docker shortens its ids to: enough to tell two starts of a container apart.
+SHORT_ID = 12
 # The SDK's base URL for an engine on a local unix socket (TCP, SSH and npipe differ).
 LOCAL_ENGINE = "http+docker://localhost"
 
@@ -70,9 +76,14 @@ def container_options(limits: Limits) -> dict[str, Any]:
 
 
 class DockerRuntime:
-    def __init__(self, instance: str, home_id: str) -> None:
+    """Web containers publish nothing: Traefik reaches each at its address on the home's
+    bridge. With `publish_ports`, for a host where Traefik cannot reach the bridge, each is
+    published on loopback instead, at a port Docker picks (and its proxy copies every byte)."""
+
+    def __init__(self, instance: str, home_id: str, *, publish_ports: bool = False) -> None:
         self.instance = instance
         self.home_id = home_id
+        self.publish_ports = publish_ports
         self._client: docker.DockerClient | None = None
         self._network_name: str | None = None
         self._lock = threading.Lock()
@@ -86,12 +97,16 @@ class DockerRuntime:
                     self._client = docker.from_env(timeout=API_TIMEOUT)
             return self._client
 
+    @property
+    def network_name(self) -> str:
+        return f"temps-{self.home_id}"
+
     def _network(self) -> str:
         """This home's bridge, made on first use (see ISOLATED_BRIDGE)."""
         with self._lock:
             if self._network_name is not None:
                 return self._network_name
-        name = f"temps-{self.home_id}"
+        name = self.network_name
         # One maker at a time: the engine's duplicate check does not stop containers booted
         # side by side from making three networks of one name.
         with self._making_network:
@@ -217,13 +232,14 @@ class DockerRuntime:
 
     def boot(self, spec: ContainerSpec, port: int) -> Instance:
         name = spec.name
+        published = {"ports": {f"{port}/tcp": (LOOPBACK, None)}} if self.publish_ports else {}
         with engine_errors("start a container"):
             try:
                 container = self._run(
                     spec,
                     environment={**spec.env, "PORT": str(port)},
-                    labels={**spec.labels, "temps.home": self.instance},
-                    ports={f"{port}/tcp": ("127.0.0.1", None)},
+                    labels={**spec.labels, "temps.home": self.instance, PORT_LABEL: str(port)},
+                    **published,
                 )
                 container.reload()
             except docker.errors.APIError as exc:
@@ -232,10 +248,24 @@ class DockerRuntime:
         if container.status != "running":
             code = container.attrs["State"].get("ExitCode", -1)
             raise BootFailed(f"container exited with code {code} during boot", self.logs_tail(name))
-        bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp") or []
-        if not bindings:
-            raise BootFailed(f"container {name} has no published port {port}")
-        return Instance(container=name, host_port=int(bindings[0]["HostPort"]))
+        network = self._on_network(container.attrs["NetworkSettings"])
+        endpoint = str(network.get("EndpointID") or "")[:SHORT_ID]
+        if self.publish_ports:
+            bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp")
+            if not bindings:
+                raise BootFailed(f"container {name} has no published port {port}")
+            return Instance(name, int(bindings[0]["HostPort"]), LOOPBACK, endpoint)
+        address = str(network.get("IPAddress") or "")
+        if not address:
+            raise BootFailed(f"container {name} has no address on {self.network_name}")
+        return Instance(name, port, address, endpoint)
+
+    def _on_network(self, settings: dict[str, Any] | None) -> dict[str, Any]:
+        """The container's attachment to this home's bridge, from its `NetworkSettings`
+        (as inspected or listed); {} while it has none (not running)."""
+        networks = (settings or {}).get("Networks") or {}
+        found: dict[str, Any] = networks.get(self.network_name) or {}
+        return found
 
     def start(self, spec: ContainerSpec) -> None:
         """A background process: no port; Docker restarts it (with its back-off) if it exits."""
@@ -345,21 +375,33 @@ class DockerRuntime:
             found = self.client.api.containers(
                 all=True, filters={"label": f"temps.home={self.instance}"}
             )
-        return [
-            Container(
-                name=c["Names"][0].lstrip("/"),
-                running=c["State"] == "running",
-                # Restarting: Docker's back-off brings it back. Removing: gone in a moment,
-                # and only then can a container of its name start.
-                waiting=c["State"] in ("restarting", "removing"),
-                ports={
-                    int(p["PrivatePort"]): int(p["PublicPort"])
-                    for p in c.get("Ports") or []
-                    if p.get("PublicPort") and p.get("Type", "tcp") == "tcp"
-                },
-            )
-            for c in found
-        ]
+        return [self._listed(c) for c in found]
+
+    def _listed(self, found: dict[str, Any]) -> Container:
+        """A container as one listing shows it: a port Docker publishes is where it is
+        reached (it was booted with published ports); else its address on the bridge and the
+        port its label says it serves on."""
+        network = self._on_network(found.get("NetworkSettings"))
+        published = {
+            int(p["PrivatePort"]): int(p["PublicPort"])
+            for p in found.get("Ports") or []
+            if p.get("PublicPort") and p.get("Type", "tcp") == "tcp"
+        }
+        address, ports = LOOPBACK, published
+        if not published:
+            address = str(network.get("IPAddress") or "")
+            served = str((found.get("Labels") or {}).get(PORT_LABEL, ""))
+            ports = {int(served): int(served)} if address and served.isdigit() else {}
+        return Container(
+            name=found["Names"][0].lstrip("/"),
+            running=found["State"] == "running",
+            ports=ports,
+            address=address,
+            # Restarting: Docker's back-off brings it back. Removing: gone in a moment, and
+            # only then can a container of its name start.
+            waiting=found["State"] in ("restarting", "removing"),
+            endpoint=str(network.get("EndpointID") or "")[:SHORT_ID],
+        )
 
     def nodes(self) -> list[Node]:
         """The one engine, with this home's running containers."""

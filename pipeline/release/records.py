@@ -34,21 +34,32 @@ class Record(BaseModel):
 
 
 class Entry(Record):
-    """One container of a release: a web one has a port, on Swarm the node's `address`."""
+    """One container of a release. A web one has the `address` and port Traefik reaches it
+    at (its address on the home's bridge, a node's on Swarm; none: a port published on
+    loopback) and the `endpoint` of the start of it that was gated there.
+
+    The port keeps its first name, `host_port`, from when every container was published on
+    the host: records written since read the same, and the API shows the same keys."""
 
     container: str
     host_port: Absent[int] = None
     address: Absent[str] = None
+    endpoint: Absent[str] = None
 
     @classmethod
     def web(cls, instance: Instance) -> Entry:
-        address = instance.address if instance.address != LOOPBACK else None
-        return cls(container=instance.container, host_port=instance.host_port, address=address)
+        return cls(
+            container=instance.container,
+            host_port=instance.port,
+            address=instance.address if instance.address != LOOPBACK else None,
+            endpoint=instance.endpoint or None,
+        )
 
     def instance(self) -> Instance:
         if self.host_port is None:
             raise ValueError(f"{self.container} is not a web container (it has no port)")
-        return Instance(self.container, self.host_port, self.address or LOOPBACK)
+        address = self.address or LOOPBACK
+        return Instance(self.container, self.host_port, address, self.endpoint or "")
 
 
 class SlotRecord(RootModel[dict[str, tuple[Entry, ...]]]):

@@ -51,9 +51,7 @@ def boot(deploy: Deploy, built: Built) -> Slot:
             raise failed[0]
         instances = [attempt.result() for attempt in running]
     slot = Slot(tuple(instances))
-    ctx.store.set_details(
-        deploy.id, host_port=slot.first.host_port, slot=formation.slot_record(slot)
-    )
+    ctx.store.set_details(deploy.id, host_port=slot.first.port, slot=formation.slot_record(slot))
     return slot
 
 

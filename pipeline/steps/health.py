@@ -14,6 +14,7 @@ not up to an `interval` later.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,12 @@ from pipeline.runtime import ContainerState
 
 Report = Callable[[str], None]
 NOT_LISTENING_PAUSE = 0.05  # seconds between tries of a port nothing listens on yet
+# A container going through the gate takes a connection at once, or refuses it. One not taken
+# within this is to an address nobody holds: a container that died leaves its address on the
+# bridge, and a connection to it waits for a reply that never comes (a port published on
+# loopback refused it at once). Like a refused one it does not count, and the container's
+# state is read again before the next try, so an exit is seen at once.
+GATE_CONNECT_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -38,10 +45,11 @@ class Probe:
     silent: bool = False
 
 
-def probe(url: str, timeout: float) -> Probe:
-    """One probe, over within `timeout` whatever the app does; only the status is read."""
+def probe(url: str, timeout: float, connect_timeout: float = math.inf) -> Probe:
+    """One probe, over within `timeout` whatever the app does; only the status is read. A
+    connection not taken within `connect_timeout` is nothing listening."""
     try:
-        answer = get_head(url, timeout)
+        answer = get_head(url, timeout, connect_timeout=connect_timeout)
     except NotListening as exc:
         return Probe(False, False, f"not listening ({exc})", silent=True)
     except NoAnswer as exc:
@@ -67,7 +75,7 @@ def wait_until_healthy(
         state = container_state()
         if state.stopped:
             raise BootFailed(f"container exited with code {state.exit_code} during boot")
-        result = probe(url, check.timeout)
+        result = probe(url, check.timeout, GATE_CONNECT_SECONDS)
         metrics.health_probes.inc(
             "pass" if result.ok else "fail" if result.answered else "not_listening"
         )

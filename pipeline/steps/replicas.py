@@ -1,11 +1,11 @@
 """Each web container of a slot on its own: where it runs now.
 
 A slot's record says where each container was put. Since then Docker may have restarted one
-on a new port, Swarm may have started one again on another node after losing its node, and
-the supervisor records the new address once it has gated the container there. So every look
-starts from the record as it is now and asks the runtime where each container runs and which
-nodes are up (`place_slot`): the bake window judges each one there
-(`pipeline.steps.judge`), and a flip back routes only to what runs and answers
+(at a new address on the bridge, or the same), Swarm may have started one again on another
+node after losing its node, and the supervisor records the new address once it has gated the
+container there. So every look starts from the record as it is now and asks the runtime
+where each container runs and which nodes are up (`place_slot`): the bake window judges each
+one there (`pipeline.steps.judge`), and a flip back routes only to what runs and answers
 (`serving_now`).
 """
 
@@ -78,9 +78,8 @@ def place(
     down or drained (`away`, by address)."""
     before = last.get(recorded.container, recorded)
     lost = [away[a] for a in (recorded.address, before.address) if a in away]
-    published = seen.ports.get(port) if seen is not None and seen.running else None
-    if seen is not None and published is not None and seen.address not in away:
-        now = Instance(recorded.container, published, seen.address)
+    now = seen.instance(port) if seen is not None else None
+    if now is not None and now.address not in away:
         return Placement(recorded, Whereabouts.RUNNING, now, node_lost=bool(lost))
     if lost:
         node = lost[0]

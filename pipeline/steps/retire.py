@@ -35,7 +35,7 @@ Say = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Leaving:
-    """A slot on its way out: its container, the host ports it served on, its limits."""
+    """A slot on its way out: its container, the ports it served on, its limits."""
 
     container: str
     ports: tuple[int, ...]
@@ -43,7 +43,7 @@ class Leaving:
     stop_timeout: float
     label: str  # "v3", or the container's name when no release owns it
     release_id: int | None = None
-    address: str = LOOPBACK  # where the ports are: a Swarm node's address
+    address: str = LOOPBACK  # where the ports are: on the bridge, on loopback, on a node
 
     @classmethod
     def of(
@@ -62,7 +62,7 @@ class Leaving:
         if ports is None:
             slot = formation.slot_of(release)
             recorded = [i for i in slot.instances if i.container == container] if slot else []
-            ports = tuple(i.host_port for i in recorded)
+            ports = tuple(i.port for i in recorded)
             address = recorded[0].address if recorded else LOOPBACK
         return cls(
             container,

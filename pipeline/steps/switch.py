@@ -67,7 +67,7 @@ def take_over_standby(deploy: Deploy, standby: Release | None) -> Target | None:
 def switch(deploy: Deploy, target: Target) -> None:
     # The slot is recorded here too: a taken-over standby slot comes to switching unrecorded.
     first = target.slot.first
-    deploy.move(S.SWITCHING, container=first.container, host_port=first.host_port)
+    deploy.move(S.SWITCHING, container=first.container, host_port=first.port)
     deploy.ctx.store.set_details(deploy.id, slot=formation.slot_record(target.slot))
     took = route_to(deploy, target.slot, deploy.label, target.config.healthcheck.path)
     deploy.log.info("traefik.switched", seconds=round(took, 4))

@@ -25,7 +25,7 @@ from pipeline.release.records import WEB
 from pipeline.release.states import IN_FLIGHT, Failure
 from pipeline.release.states import ReleaseState as S
 from pipeline.release.transition import transition
-from pipeline.runtime import Container, Instance, Slot
+from pipeline.runtime import Container, Slot
 from pipeline.sqlite.models import App, Release, ReleaseSource
 from pipeline.steps.retire import Leaving, retire_in_background
 from pipeline.supervision import stopping
@@ -111,28 +111,27 @@ def promote(ctx: Context, app: App, release: Release) -> Release:
 
 
 def republish(ctx: Context, app: App, live: Release, containers: dict[str, Container]) -> None:
-    """The live slot's running containers, at the ports Docker publishes them on now."""
+    """The live slot's running containers, where Docker has them now (a container started
+    again while the daemon was down may have a new address)."""
     config = live.config
     recorded = formation.slot_of(live)
     assert recorded is not None
     running = []
     for instance in recorded.instances:
         container = containers.get(instance.container)
-        port = container.ports.get(config.port) if container and container.running else None
-        if container is None or port is None:
+        now = container.instance(config.port) if container is not None else None
+        if now is None:
             log.error(
                 "reconcile.live_container_missing", app=app.name, container=instance.container
             )
         else:
-            running.append(Instance(instance.container, port, container.address))
+            running.append(now)
     if not running:
         return
     slot = Slot(tuple(running))
     if slot != recorded:
         first = slot.first
-        ctx.store.set_details(
-            live.pk, host_port=first.host_port, slot=formation.slot_record(slot, live)
-        )
+        ctx.store.set_details(live.pk, host_port=first.port, slot=formation.slot_record(slot, live))
     label = f"v{live.number}"
     if publish.is_routed(ctx.settings, app.name, slot.urls, label, config.healthcheck.path):
         return
@@ -151,7 +150,7 @@ def keep_stopped(ctx: Context, app: App, live: Release) -> None:
 def remove_orphans(ctx: Context, orphans: list[Container]) -> None:
     """Traefik may have routed to them until the routes were rewritten a moment ago."""
     for container in orphans:
-        ports = tuple(container.ports.values())  # as Docker publishes them now
+        ports = tuple(container.ports.values())  # where Docker has it now
         release = ctx.store.release_with_container(container.name)
         leaving = (
             Leaving.of(release, container.name, ports, container.address)

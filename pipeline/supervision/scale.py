@@ -87,9 +87,7 @@ def _shrink(run: Deploy, slot: Slot, count: int) -> Slot:
     _record(run, kept)
     run.say(f"-----> scale: {run.label} runs {count} web containers; draining the others")
     for instance in gone:
-        leaving = Leaving.of(
-            run.release, instance.container, (instance.host_port,), instance.address
-        )
+        leaving = Leaving.of(run.release, instance.container, (instance.port,), instance.address)
         retire_in_background(ctx, run.app.name, leaving, run.say)
     return kept
 
@@ -97,5 +95,5 @@ def _shrink(run: Deploy, slot: Slot, count: int) -> Slot:
 def _record(run: Deploy, slot: Slot) -> None:
     first = slot.first
     record = formation.slot_record(slot, run.current())
-    run.ctx.store.set_details(run.id, host_port=first.host_port, slot=record)
+    run.ctx.store.set_details(run.id, host_port=first.port, slot=record)
     log.info("scale.changed", app=run.app.name, release=run.label, web=len(slot.instances))

@@ -1,14 +1,16 @@
 """Live slots between deploys: a web container that crashed comes back by its restart policy
-(Docker's back-off), on a new host port; this puts it back in the route once it passes the
-gate again, and takes it out while it is down. On Swarm, a task whose node was lost comes
-back on another node, at that node's address: the same story. A container of the live
-release that nothing brings back (stopped or removed outside temps) is started again by
-`pipeline.supervision.restore`, then gated and routed the same way.
+(Docker's back-off), perhaps at a new address on the bridge; this puts it back in the route
+once it passes the gate again, and takes it out while it is down. On Swarm, a task whose
+node was lost comes back on another node, at that node's address: the same story. A
+container of the live release that nothing brings back (stopped or removed outside temps) is
+started again by `pipeline.supervision.restore`, then gated and routed the same way. A start
+is told by the container's endpoint on the bridge, new at each start: one started again at
+the address it had is gated again all the same.
 
-Once a second, and at once when the runtime reports a change (a Swarm node or service event),
-one listing of the home's containers is compared with each live slot. An app
-whose slot lock is held (a deploy, a scale, a flip back) is left to that. The slot's record
-keeps every container it has; only the route follows which of them serve.
+Once a second, and at once when the runtime reports a change (a Swarm node or service
+event), one listing of the home's containers is compared with each live slot. An app whose
+slot lock is held (a deploy, a scale, a flip back) is left to that. The slot's record keeps
+every container it has; only the route follows which of them serve.
 """
 
 from __future__ import annotations
@@ -113,21 +115,22 @@ class Supervisor(Periodic):
         moved = False
         for instance in slot.instances:
             seen = containers.get(instance.container)
-            port = seen.ports.get(config.port) if seen is not None and seen.running else None
-            if seen is None or port is None:
+            now = seen.instance(config.port) if seen is not None else None
+            if now is None:
                 continue  # down, or restarting: out of the route meanwhile
-            if (seen.address, port) != (instance.address, instance.host_port):
+            if now != instance:
                 if not changes:
                     return False
-                moved = True  # restarted; on Swarm perhaps rescheduled to another node
-                back = Instance(instance.container, port, seen.address)
-                if not self._passes(back, config.healthcheck, live.pk):
+                # Started again since it was gated (at the same address or a new one); on
+                # Swarm perhaps rescheduled to another node.
+                moved = True
+                if not self._passes(now, config.healthcheck, live.pk):
                     continue
-                instance = back
+                instance = now
             serving.append(instance)
         urls = tuple(instance.url for instance in serving)
         if moved:
-            recorded = [_with_port(i, serving) for i in slot.instances]
+            recorded = [_as_serving(i, serving) for i in slot.instances]
             self.ctx.store.set_details(
                 live.pk, slot=formation.slot_record(Slot(tuple(recorded)), live)
             )
@@ -161,7 +164,7 @@ class Supervisor(Periodic):
         return True
 
 
-def _with_port(instance: Instance, serving: list[Instance]) -> Instance:
+def _as_serving(instance: Instance, serving: list[Instance]) -> Instance:
     for current in serving:
         if current.container == instance.container:
             return current

@@ -13,6 +13,7 @@ from pydantic import Field, Strict
 from pipeline.errors import TempsError
 from pipeline.release import formation
 from pipeline.release.records import WEB
+from pipeline.runtime import LOOPBACK
 from pipeline.sqlite.models import App, Counts
 from pipeline.supervision import census, stopping
 from pipeline.supervision.census import Census
@@ -34,7 +35,8 @@ class ContainerView(View):
 
     process: str
     container: str
-    host_port: int | None  # web containers only
+    host_port: int | None  # web containers only: the port Traefik reaches it on, at `address`
+    address: str | None = None  # its address on the home's bridge, its node's; None: loopback
     node: str | None  # where it runs, when the runtime says
     release: str | None  # "v<number>"
     state: str  # Docker's: created, running, restarting, exited, dead; or missing
@@ -63,20 +65,21 @@ class ProcessChoice(Body):
 def formation_view(daemon: Daemon, app: App) -> FormationView:
     live = daemon.store.live_release(app)
     slot = formation.slot_of(live) if live is not None else None
-    web = [(WEB, i.container, i.host_port) for i in slot.instances] if slot else []
+    web = [(WEB, i.container, i) for i in slot.instances] if slot else []
     background = formation.workers_of(live) if live is not None else {}
     listed = web + [(p, name, None) for p, names in background.items() for name in names]
     now = time.time()
     node_of = {name: node.name for node in daemon.runtime.nodes() for name in node.containers}
     containers = []
-    for process, name, port in listed:
+    for process, name, recorded in listed:
         state = daemon.runtime.state(name)
         started = state.started_at
         containers.append(
             ContainerView(
                 process=process,
                 container=name,
-                host_port=port,
+                host_port=recorded.port if recorded else None,
+                address=recorded.address if recorded and recorded.address != LOOPBACK else None,
                 node=node_of.get(name),
                 release=f"v{live.number}" if live else None,
                 state=state.status,

@@ -52,6 +52,8 @@ def worded(error: ErrorDetails) -> str:
         return f"expected a whole number, got {value!r}"
     if kind.startswith("float_"):
         return f"expected a number, got {value!r}"
+    if kind.startswith("bool_"):
+        return f"expected 1 or 0 (true or false), got {value!r}"
     return f"{error['msg']}, got {value!r}"
 
 
@@ -74,6 +76,8 @@ def _reader(field: str) -> Callable[[str], object]:
 
 def _shown(info: FieldInfo) -> str:
     default = info.get_default(call_default_factory=True)
+    if isinstance(default, bool):
+        return "on" if default else "off"
     return "none" if default in (None, "", ()) else str(default)
 
 
@@ -89,12 +93,18 @@ def add_serve_command(commands: Commands) -> None:
         group = limits if Flag.LIMIT in info.metadata else serve
         variables = " or ".join(variables_of(name))
         about = f"{info.description} ({variables}, default {_shown(info)})"
+        # A switch takes no value: given, it is on (its variable reads 1/0, true/false).
+        taken = (
+            {"action": "store_const", "const": True}
+            if info.annotation is bool
+            else {"type": _reader(name)}
+        )
         group.add_argument(
             *(f"--{flag.replace('_', '-')}" for flag in names_of(name)),
             dest=name,
-            type=_reader(name),
             default=argparse.SUPPRESS,  # not given: its variable, else the field's default
             help=about.replace("%", "%%"),
+            **taken,
         )
 
 

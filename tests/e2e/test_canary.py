@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.support.apprepo import git_push, make_app_repo
-from tests.support.checks import assert_no_failures, rejection, route_servers
+from tests.support.checks import assert_no_failures, recorded_urls, rejection, route_servers
 from tests.support.daemon import TEMPS_BIN, TempsDaemon
 from tests.support.load import LoadGenerator, version_of
 from tests.support.wait import poll
@@ -140,8 +140,7 @@ def test_a_release_failing_a_fifth_of_its_requests_is_withdrawn(
     assert len(failures) <= record["errors_until_withdrawn"] + 2, (len(failures), record)
     assert summary.per_version["v1"] > 0
     assert daemon.app(app)["live_release"]["number"] == 1
-    live = daemon.app(app)["live_release"]["slot"]["web"]
-    assert route_servers(daemon, app) == [f"http://127.0.0.1:{live[0]['host_port']}"]
+    assert route_servers(daemon, app) == recorded_urls(daemon.app(app)["live_release"])
 
 
 def test_a_good_release_of_two_containers_is_promoted_and_ends_as_a_normal_deploy(
@@ -158,11 +157,9 @@ def test_a_good_release_of_two_containers_is_promoted_and_ends_as_a_normal_deplo
     assert record["decision"] == "promoted"
     assert [s["weight"] for s in record["steps"]] == [10, 50]
     assert all(s["passed"] and s["canary"]["requests"] > 0 for s in record["steps"]), record
-    live = daemon.app(app)["live_release"]["slot"]["web"]
-    assert sorted(route_servers(daemon, app)) == sorted(
-        f"http://127.0.0.1:{c['host_port']}" for c in live
-    )
-    assert len(live) == 2
+    live = daemon.app(app)["live_release"]
+    assert sorted(route_servers(daemon, app)) == recorded_urls(live)
+    assert len(live["slot"]["web"]) == 2
     assert summary.per_version.get("v2", 0) > 0 and summary.per_version.get("v1", 0) > 0
     assert daemon.app(app)["live_release"]["number"] == 2
     # A rollback goes to a release that served already: no canary again.

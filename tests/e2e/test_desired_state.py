@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.support.apprepo import git_push, make_app_repo
-from tests.support.checks import push_ok, route_servers, start_load, states
+from tests.support.checks import push_ok, route_servers, start_load, states, url_of
 from tests.support.daemon import TEMPS_BIN, TempsDaemon
 from tests.support.dockercli import docker
 from tests.support.sink import NotificationSink
@@ -74,7 +74,7 @@ def container_id(name: str) -> str:
 def routed_ports(daemon: TempsDaemon, app: str) -> set[str]:
     """The live slot's recorded addresses that Traefik routes to."""
     slot = daemon.app(app)["live_release"]["slot"]["web"]
-    recorded = {f"http://127.0.0.1:{entry['host_port']}" for entry in slot}
+    recorded = {url_of(entry) for entry in slot}
     return recorded & set(route_servers(daemon, app))
 
 

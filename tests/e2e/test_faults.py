@@ -26,7 +26,13 @@ import httpx
 import pytest
 
 from tests.support.apprepo import git, git_push, make_app_repo, remote_main
-from tests.support.checks import assert_no_failures, rejection, route_servers, start_load
+from tests.support.checks import (
+    assert_no_failures,
+    recorded_urls,
+    rejection,
+    route_servers,
+    start_load,
+)
 from tests.support.daemon import TempsDaemon, container_name, running_daemon
 from tests.support.dockercli import container_names, docker
 from tests.support.load import LoadSummary, SlowRequest, version_of
@@ -209,7 +215,8 @@ def live_numbers(releases: list[dict[str, Any]]) -> list[int]:
 
 
 def assert_consistent(daemon: TempsDaemon, app: str, version: str, live: int) -> dict[str, Any]:
-    """One live release, served through Traefik on its own port; no container but its own."""
+    """One live release, served through Traefik at its own address; no container but its
+    own."""
     releases = daemon.releases(app)
     assert live_numbers(releases) == [live], (
         f"live releases of {app}: {live_numbers(releases)}, expected [{live}]; "
@@ -217,10 +224,8 @@ def assert_consistent(daemon: TempsDaemon, app: str, version: str, live: int) ->
     )
     record = next(r for r in releases if r["number"] == live)
     assert_serves(daemon, app, version, live)
-    servers = route_servers(daemon, app)
-    assert servers == [f"http://127.0.0.1:{record['host_port']}"], (
-        f"Traefik routes {app} to {servers}; the live v{live} is on port {record['host_port']}"
-    )
+    servers, recorded = route_servers(daemon, app), recorded_urls(daemon.release(app, live))
+    assert servers == recorded, f"Traefik routes {app} to {servers}; v{live} is at {recorded}"
     own = [container_name(app, live)]
     names = poll(
         lambda: container_names(f"label=temps.app={app}"),

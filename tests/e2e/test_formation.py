@@ -18,8 +18,10 @@ from tests.support.checks import (
     assert_no_failures,
     deploys_and_a_rollback,
     push_ok,
+    recorded_urls,
     route_servers,
     start_load,
+    url_of,
 )
 from tests.support.daemon import MANY_FAILURES, TEMPS_BIN, TempsDaemon
 from tests.support.dockercli import docker
@@ -62,8 +64,7 @@ def test_deploys_of_three_web_containers_and_a_rollback_drop_nothing(
     assert_no_failures(summary)
     live = daemon.app(app)["live_release"]
     assert live["formation"] == {"web": 3} and len(live["slot"]["web"]) == 3
-    servers = sorted(route_servers(daemon, app))
-    assert servers == sorted(f"http://127.0.0.1:{c['host_port']}" for c in live["slot"]["web"])
+    assert sorted(route_servers(daemon, app)) == recorded_urls(live)
     assert sorted(settled_containers(app, 3)) == sorted(live_containers(daemon, app))
 
 
@@ -100,19 +101,20 @@ def test_scaling_up_and_down_twice_drops_nothing_and_makes_no_release(
 def test_a_killed_or_crashed_web_container_is_routed_around_and_back(
     temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
-    """A GET that reaches a container as it dies may get a 502 (Docker's proxy took the
-    connection, then closed it with the request sent: Traefik retries no such request), or
+    """A GET that reaches a container as it dies may get a 502 (the container took the
+    connection, then it was reset with the request sent: Traefik retries no such request), or
     rarely its connection closed with no answer; these are counted and reported. From then on
     Traefik's health check and retry keep every request on the others. A container
-    that crashed comes back by its restart policy on a new port, and is routed again once it
-    passes the gate; one stopped by `docker kill` is started again by the supervisor (Docker
-    does not restart what was killed by hand), gated and routed the same way."""
+    that crashed comes back by its restart policy (a new start, at its address on the bridge
+    or a new one), and is routed again once it passes the gate; one stopped by `docker kill`
+    is started again by the supervisor (Docker does not restart what was killed by hand),
+    gated and routed the same way."""
     daemon, app = temps_daemon, "sturdy"
     daemon.create_app(app)
     formation(daemon, app, 3)
     push_ok(daemon, tmp_path / "repo", app, "v1")
     _first, killed, crashed = live_containers(daemon, app)
-    crashed_port, killed_port = live_port(daemon, app, crashed), live_port(daemon, app, killed)
+    crashed_was, killed_was = live_entry(daemon, app, crashed), live_entry(daemon, app, killed)
     load = start_load(daemon, app)
     try:
         time.sleep(1.0)
@@ -130,18 +132,21 @@ def test_a_killed_or_crashed_web_container_is_routed_around_and_back(
             lambda seen: seen[crashed]["restarts"] >= 1 and seen[crashed]["state"] == "running",
             timeout=30,
         )
-        # Docker gives the restarted container a new host port: routed once it passed the gate.
-        port = poll(
-            lambda: live_port(daemon, app, crashed),
+        # Each came back as a new start (a new endpoint on the bridge, perhaps at the same
+        # address): recorded and routed once it passed the gate.
+        came_back = poll(
+            lambda: live_entry(daemon, app, crashed),
             lambda found: (
-                found != crashed_port and f"http://127.0.0.1:{found}" in route_servers(daemon, app)
+                found["endpoint"] != crashed_was["endpoint"]
+                and url_of(found) in route_servers(daemon, app)
             ),
             timeout=30,
         )
         again = poll(
-            lambda: live_port(daemon, app, killed),
+            lambda: live_entry(daemon, app, killed),
             lambda found: (
-                found != killed_port and f"http://127.0.0.1:{found}" in route_servers(daemon, app)
+                found["endpoint"] != killed_was["endpoint"]
+                and url_of(found) in route_servers(daemon, app)
             ),
             timeout=30,
         )
@@ -150,10 +155,11 @@ def test_a_killed_or_crashed_web_container_is_routed_around_and_back(
         summary = load.stop()
     assert back[crashed]["restarts"] >= 1, back
     servers = route_servers(daemon, app)
-    assert port != crashed_port and again != killed_port and len(servers) == 3, servers
-    assert {f"http://127.0.0.1:{p}" for p in (port, again)} <= set(servers), servers
+    assert len(servers) == 3 and {url_of(came_back), url_of(again)} <= set(servers), servers
     log = "\n".join(daemon.release(app, 1)["log"])
     assert f"{killed} was exited (exit code 137): started again (try 1)" in log, log
+    for name, entry in ((crashed, came_back), (killed, again)):
+        assert f"{name} restarted at {url_of(entry)}: gating it" in log, log
     assert summary.total > 500, summary.line()
     # Each event lasts from the command's start to its end, plus the window after it.
     near = [f for f in summary.failures if any(a <= f.at < b + KILL_WINDOW for a, b in events)]
@@ -165,10 +171,11 @@ def test_a_killed_or_crashed_web_container_is_routed_around_and_back(
     )
 
 
-def live_port(daemon: TempsDaemon, app: str, container: str) -> int:
+def live_entry(daemon: TempsDaemon, app: str, container: str) -> dict[str, Any]:
+    """The container's entry in the live release's record: where it is routed, which start."""
     for entry in daemon.app(app)["live_release"]["slot"]["web"]:
         if entry["container"] == container:
-            return int(entry["host_port"])
+            return dict(entry)
     raise AssertionError(f"{container} is not in the live slot")
 
 

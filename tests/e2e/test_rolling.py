@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from tests.support.apprepo import git_push, make_app_repo
-from tests.support.checks import assert_no_failures, push_ok, rejection, route_servers, start_load
+from tests.support.checks import (
+    assert_no_failures,
+    push_ok,
+    recorded_urls,
+    rejection,
+    route_servers,
+    start_load,
+)
 from tests.support.daemon import TempsDaemon
 from tests.support.liveapp import app_containers
 
@@ -73,8 +80,7 @@ def test_rolling_deploys_under_load_drop_nothing_and_stay_within_one_extra(
     assert count.most <= 4, f"{count.most} containers at once for web=3"
     live = daemon.app(app)["live_release"]
     assert live["number"] == 4 and len(live["slot"]["web"]) == 3
-    ports = sorted(f"http://127.0.0.1:{c['host_port']}" for c in live["slot"]["web"])
-    assert sorted(route_servers(daemon, app)) == ports
+    assert sorted(route_servers(daemon, app)) == recorded_urls(live)
     assert [(r["number"], r["state"]) for r in daemon.releases(app)][:2] == [
         (4, "live"),
         (3, "retired"),
@@ -105,7 +111,6 @@ def test_a_rolling_deploy_that_fails_half_way_puts_the_old_containers_back(
     assert_no_failures(summary)
     live = daemon.app(app)["live_release"]
     assert live["number"] == 1 and len(live["slot"]["web"]) == 3
-    ports = sorted(f"http://127.0.0.1:{c['host_port']}" for c in live["slot"]["web"])
-    assert sorted(route_servers(daemon, app)) == ports
+    assert sorted(route_servers(daemon, app)) == recorded_urls(live)
     assert sorted(app_containers(app)) == sorted(c["container"] for c in live["slot"]["web"])
     assert daemon.get_app_page(app).text.strip() == "version v1"

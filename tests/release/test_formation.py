@@ -16,10 +16,18 @@ from pipeline.app import procfile
 from pipeline.app.config import AppConfig
 from pipeline.errors import InvalidInput
 from pipeline.release import formation
+from pipeline.release.records import SlotRecord
 from pipeline.release.states import ReleaseState
 from pipeline.runtime import LOOPBACK, Instance, Slot
 from pipeline.sqlite.models import Release, ReleaseSource
 
+# Containers on the home's bridge: each at its own address, on the port its app serves on.
+BRIDGE = Slot(
+    (
+        Instance("temps-shop-v3-ab12", 8000, "172.20.0.2", "0123456789ab"),
+        Instance("temps-shop-v3-web2-ab12", 8000, "172.20.0.3", "ba9876543210"),
+    )
+)
 THREE = Slot(
     (
         Instance("temps-shop-v3-ab12", 41001),
@@ -38,7 +46,7 @@ def release(**fields: Any) -> Release:
 
 def booted(slot: Slot, workers: dict[str, list[str]] | None = None) -> Release:
     """A release as boot and the workers' start leave it: its slot and workers recorded."""
-    booted = release(container=slot.first.container, host_port=slot.first.host_port)
+    booted = release(container=slot.first.container, host_port=slot.first.port)
     booted.slot = formation.slot_record(slot)
     if workers is not None:
         booted.slot = formation.with_workers(booted, workers)
@@ -121,11 +129,26 @@ def test_each_background_process_of_the_procfile_runs_once_unless_the_formation_
         Slot(
             (Instance("temps-shop-v3-ab12", 30001, "10.0.0.7"), Instance("w2", 30002, "10.0.0.8"))
         ),
+        BRIDGE,
     ],
-    ids=["three-web", "one-web", "swarm-nodes"],
+    ids=["three-web", "one-web", "swarm-nodes", "bridge"],
 )
 def test_a_recorded_slot_reads_back_as_it_was_booted(slot: Slot) -> None:
     assert formation.slot_of(booted(slot)) == slot
+
+
+def test_a_web_entry_keeps_its_keys_and_one_recorded_before_the_bridge_reads_on_loopback() -> None:
+    recorded = booted(BRIDGE)
+    assert recorded.slot is not None
+    assert recorded.slot.model_dump(mode="json")["web"][0] == {
+        "container": "temps-shop-v3-ab12",
+        "host_port": 8000,
+        "address": "172.20.0.2",
+        "endpoint": "0123456789ab",
+    }
+    published = SlotRecord.model_validate({"web": [{"container": "c", "host_port": 41001}]})
+    assert published.slot == Slot((Instance("c", 41001, LOOPBACK, ""),))
+    assert published.model_dump(mode="json") == {"web": [{"container": "c", "host_port": 41001}]}
 
 
 def test_a_release_recorded_before_slots_has_its_one_container_as_its_slot() -> None:

@@ -45,10 +45,10 @@ def test_the_container_runs_unprivileged_within_its_limits(
     for mode in ("NetworkMode", "PidMode", "IpcMode", "UsernsMode"):
         assert host[mode] != "host", f"{mode} {host[mode]}"
     assert "docker.sock" not in json.dumps(info)
-    bound = [b for bs in host["PortBindings"].values() for b in bs]
+    # Nothing published on the host: Traefik reaches it on the home's bridge.
+    bound = [b for bs in (host["PortBindings"] or {}).values() for b in bs]
     published = [b for bs in info["NetworkSettings"]["Ports"].values() for b in bs or []]
-    assert bound and all(b["HostIp"] == "127.0.0.1" for b in bound), bound
-    assert published and all(b["HostIp"] == "127.0.0.1" for b in published), published
+    assert not bound and not published, (bound, published)
     # And from inside: the kernel's view of the app process.
     inside = daemon.get_app_page(app, "/nnp.txt")
     assert inside.status_code == 200 and inside.text.split() == ["NoNewPrivs:", "1"], inside.text

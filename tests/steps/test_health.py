@@ -19,7 +19,7 @@ import pytest
 from pipeline.app.config import HealthCheck
 from pipeline.errors import BootFailed, HealthCheckFailed
 from pipeline.runtime import ContainerState
-from pipeline.steps.health import wait_until_healthy
+from pipeline.steps.health import GATE_CONNECT_SECONDS, wait_until_healthy
 from tests.support.scripted import ScriptedServer
 
 RUNNING = ContainerState("running", 0)
@@ -134,6 +134,21 @@ def test_a_container_that_has_exited_ends_the_gate_before_any_probe() -> None:
         gate(app.url, HealthCheck(**QUICK), lambda: ContainerState("exited", 3))
     assert str(failed.value) == "container exited with code 3 during boot"
     assert app.paths == []
+
+
+def test_a_container_gone_from_its_address_ends_the_gate_long_before_a_probe_timeout() -> None:
+    """Its address takes no connection any more: given up as nothing listening, well before
+    the probe's own timeout, and the container's state is read at once."""
+    states = iter([RUNNING, ContainerState("exited", 1)])
+    with socket.socket() as listener, socket.socket() as first:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        first.connect(listener.getsockname())  # a full queue: every other SYN is dropped
+        check = HealthCheck(interval=1, recheck_interval=1, timeout=60)
+        started = time.monotonic()
+        with pytest.raises(BootFailed, match="code 1"):
+            gate(f"http://127.0.0.1:{listener.getsockname()[1]}", check, lambda: next(states))
+    assert time.monotonic() - started < GATE_CONNECT_SECONDS + STALL
 
 
 def test_a_container_that_exits_during_the_gate_ends_it_at_its_next_probe() -> None:

@@ -22,7 +22,7 @@ def release(slot: Slot | None = None, workers: dict[str, list[str]] | None = Non
         state=ReleaseState.LIVE, config=CONFIG,
     )  # fmt: skip
     if slot is not None:
-        made.container, made.host_port = slot.first.container, slot.first.host_port
+        made.container, made.host_port = slot.first.container, slot.first.port
         made.slot = formation.slot_record(slot)
     if workers is not None:
         made.slot = formation.with_workers(made, workers)

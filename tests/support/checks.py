@@ -156,6 +156,17 @@ def state_path(release: dict[str, Any]) -> list[str]:
     return [e["state"] for e in release["events"]]
 
 
+def url_of(entry: dict[str, Any]) -> str:
+    """Where Traefik reaches a web container of a release's record (an entry of its
+    `slot.web`): its address on the home's bridge; none recorded, a loopback port."""
+    return f"http://{entry.get('address', '127.0.0.1')}:{entry['host_port']}"
+
+
+def recorded_urls(release: dict[str, Any]) -> list[str]:
+    """Where Traefik reaches each web container of `release`, as its record says, sorted."""
+    return sorted(url_of(entry) for entry in release["slot"]["web"])
+
+
 def route_servers(daemon: TempsDaemon, app: str) -> list[str]:
     """The server URLs Traefik's own API shows for the app's service."""
     response = httpx.get(

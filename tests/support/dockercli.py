@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 
@@ -16,6 +17,17 @@ def docker(*args: str, timeout: float = 120.0, check: bool = True) -> str:
 
 def lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
+
+
+def on_bridge(name: str) -> tuple[str, str]:
+    """The container's address on its home's bridge (`temps-<home id>`) and its endpoint there
+    (new at each start, shortened as temps records it); ("", "") while it is not running."""
+    out = docker("inspect", "--format", "{{json .NetworkSettings.Networks}}", name, check=False)
+    networks = json.loads(out or "{}") or {}
+    found = [v for k, v in networks.items() if k.startswith("temps-")]
+    if not found or not found[0].get("IPAddress"):
+        return "", ""
+    return str(found[0]["IPAddress"]), str(found[0].get("EndpointID") or "")[:12]
 
 
 def image_exists(ref: str) -> bool:

@@ -116,6 +116,6 @@ def _record_live(run: Deploy, live: Release, serving: list[Instance]) -> None:
 def _stop(run: Deploy, release: Release, instances: list[Instance]) -> None:
     """Drain and stop containers that have left the route."""
     for instance in instances:
-        leaving = Leaving.of(release, instance.container, (instance.host_port,), instance.address)
+        leaving = Leaving.of(release, instance.container, (instance.port,), instance.address)
         if leaving is not None:
             drain_and_stop(run.ctx, leaving, run.say)

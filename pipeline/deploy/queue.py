@@ -15,7 +15,7 @@ from typing import Unpack
 
 import structlog
 
-from pipeline import metrics
+from pipeline import memory, metrics
 from pipeline.context import Context
 from pipeline.deploy.lifecycle import deploy
 from pipeline.errors import Conflict, RuntimeUnavailable
@@ -129,6 +129,7 @@ class Deployer:
             except Exception:
                 # Even recording a crash can fail (disk full, say): the lane goes on regardless.
                 log.exception("deploy.lane_error", app=app, release_id=release_id)
+            memory.give_back()
 
     def _waiting(self, app: str) -> bool:
         with self._lock:

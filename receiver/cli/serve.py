@@ -21,6 +21,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pydantic_settings import EnvSettingsSource
 
+from pipeline import memory
 from pipeline.errors import InvalidInput
 from pipeline.settings import Flag, Settings
 
@@ -145,6 +146,7 @@ def serve(settings: Settings) -> None:
     os.umask(0o077)
     configure(log_file=settings.log_file, max_bytes=settings.max_daemon_log_bytes)
     raise_open_files_limit()
+    memory.limit_arenas()
     uvicorn.run(
         create_app(settings),
         host=settings.listen.host,

@@ -34,11 +34,10 @@ from pipeline.errors import Conflict, TempsError
 from pipeline.git import repo as gitrepo
 from pipeline.hosting import sites, uploads
 from pipeline.polling import poll_until
-from pipeline.runtime import Container
 from pipeline.sqlite.models import App
 from pipeline.sqlite.teardown import Erased
-from pipeline.steps.retire import Leaving, drain_and_stop
-from pipeline.supervision.reconcile import ORPHAN_DRAIN_SECONDS, ORPHAN_STOP_SECONDS
+from pipeline.steps.retire import drain_and_stop
+from pipeline.supervision.reconcile import leaving_of
 from pipeline.traefik import publish
 
 log = structlog.get_logger()
@@ -173,7 +172,7 @@ def stop_containers(ctx: Context, app: str, say: Callable[..., object]) -> tuple
     """Drain and stop every container of the app (out of Traefik already), all at once."""
     ctx.retirements.wait(app, RETIREMENTS_WAIT)
     found = ctx.runtime.containers(app)
-    leaving = [leaving_of(ctx, container) for container in found]
+    leaving = [leaving_of(ctx, container)[0] for container in found]
 
     def tell(text: str) -> None:
         say("destroy.step", line=text.removeprefix("-----> "))
@@ -182,22 +181,6 @@ def stop_containers(ctx: Context, app: str, say: Callable[..., object]) -> tuple
         with ThreadPoolExecutor(len(leaving), thread_name_prefix="destroy-drain") as pool:
             list(pool.map(lambda one: drain_and_stop(ctx, one, tell), leaving))
     return tuple(sorted(container.name for container in found))
-
-
-def leaving_of(ctx: Context, container: Container) -> Leaving:
-    """The container on its way out, at the ports Docker publishes now, with its release's
-    drain and stop timeouts (the orphans' when no release names it: a release phase's)."""
-    ports = tuple(container.ports.values())
-    release = ctx.store.release_with_container(container.name)
-    found = Leaving.of(release, container.name, ports, container.address) if release else None
-    return found or Leaving(
-        container.name,
-        ports,
-        ORPHAN_DRAIN_SECONDS,
-        ORPHAN_STOP_SECONDS,
-        container.name,
-        address=container.address,
-    )
 
 
 def volumes_of(ctx: Context, app: str) -> tuple[tuple[str, ...], tuple[str, ...]]:

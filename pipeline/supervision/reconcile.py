@@ -170,27 +170,29 @@ def keep_stopped(ctx: Context, app: App, live: Release) -> None:
 def remove_orphans(ctx: Context, orphans: list[Container]) -> None:
     """Traefik may have routed to them until the routes were rewritten a moment ago."""
     for container in orphans:
-        ports = tuple(container.ports.values())  # where Docker has it now
-        release = ctx.store.release_with_container(container.name)
-        leaving = (
-            Leaving.of(release, container.name, ports, container.address)
-            if release is not None
-            else None
-        )
-        if release is not None and leaving is not None:
-            app = ctx.store.get_app_by_id(release.app_id).name
-        else:  # no release names it (a release command's container, say)
-            app = container.name
-            leaving = Leaving(
-                container.name,
-                ports,
-                ORPHAN_DRAIN_SECONDS,
-                ORPHAN_STOP_SECONDS,
-                container.name,
-                address=container.address,
-            )
+        leaving, release = leaving_of(ctx, container)
+        app = ctx.store.get_app_by_id(release.app_id).name if release else container.name
         retire_in_background(ctx, app, leaving, _log_of(ctx, leaving.release_id))
         log.info("reconcile.removing_container", container=container.name)
+
+
+def leaving_of(ctx: Context, container: Container) -> tuple[Leaving, Release | None]:
+    """A container found in a listing on its way out, where Docker has it now, bounded by
+    the drain and stop timeouts of the release that names it, if one does (an orphan's when
+    none does: a release command's container, say); and that release."""
+    ports = tuple(container.ports.values())
+    release = ctx.store.release_with_container(container.name)
+    leaving = Leaving.of(release, container.name, ports, container.address) if release else None
+    if leaving is None:
+        leaving = Leaving(
+            container.name,
+            ports,
+            ORPHAN_DRAIN_SECONDS,
+            ORPHAN_STOP_SECONDS,
+            container.name,
+            address=container.address,
+        )
+    return leaving, release
 
 
 def _log_of(ctx: Context, release_id: int | None) -> Callable[[str], None]:

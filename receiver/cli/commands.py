@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.deploy.strategies import Strategy
-from receiver.cli import hosting, session
+from receiver.cli import hosting, logs, session
 from receiver.cli.appwords import settings_start, take_app
 from receiver.cli.client import Client
 from receiver.cli.serve import Commands
@@ -40,17 +40,19 @@ def add_client_commands(commands: Commands, env: Callable[[str, str], str]) -> N
     apps = client_parser("apps", "create or list apps", of_app=False)
     apps.add_argument("action", choices=["create", "list"])
     apps.add_argument("name", nargs="?")
-    client_parser("releases", "list an app's releases").add_argument(
-        "words", nargs="*", metavar="APP"
+    releases = client_parser(
+        "releases", "list an app's releases; `releases output [APP] [N]`: a release's deploy log"
+    )
+    releases.add_argument("words", nargs="*", metavar="[APP] | output [APP] [N]")
+    releases.add_argument(
+        "--follow", "-f", action="store_true", help="output: follow a deploy as it runs"
     )
     rollback = client_parser("rollback", "roll back to release N (default: the previous live one)")
     rollback.add_argument("words", nargs="*", metavar="[APP] [N]")
     config = client_parser("config", "get, set or unset environment variables")
     config.add_argument("action", choices=["get", "set", "unset"])
     config.add_argument("words", nargs="*", metavar="[APP] KEY=VALUE | KEY")
-    logs = client_parser("logs", "show a release's log (default: the newest release)")
-    logs.add_argument("words", nargs="*", metavar="[APP] [N]")
-    logs.add_argument("--follow", "-f", action="store_true")
+    logs.add_commands(client_parser)
     deploy = client_parser("deploy", "deploy a commit already pushed (default: the live one)")
     deploy.add_argument("words", nargs="*", metavar="APP")
     deploy.add_argument("--commit")
@@ -111,6 +113,8 @@ def run_client(args: argparse.Namespace) -> None:
                 live = app["live_release"]
                 version = live["version"] if live else "-"
                 print(f"{app['name']:<32} {version:<6} {_counts(app):<24} {app['url']}")
+    elif command == "releases" and args.words[:1] == ["output"]:
+        logs.run_output(client, args)
     elif command == "releases":
         app, _ = take_app(args.app_flag, args.words, 1)
         for r in client.call("GET", f"/api/apps/{app}/releases"):
@@ -142,11 +146,8 @@ def run_client(args: argparse.Namespace) -> None:
                 print(f"    {name}")
     elif command in hosting.COMMANDS:
         hosting.run(client, args)
-    elif command == "logs":
-        app, number = _app_and_number(args)
-        number = number or client.call("GET", f"/api/apps/{app}/releases")[0]["number"]
-        follow = "true" if args.follow else "false"
-        client.stream(f"/api/apps/{app}/releases/{number}/log?follow={follow}")
+    elif command in logs.COMMANDS:
+        logs.run(client, args)
 
 
 def _app_and_number(args: argparse.Namespace) -> tuple[str, int | None]:

@@ -2,7 +2,8 @@
 
 Signing in posts the token once; the cookie then holds only a random session id
 (session.py). Pages read the same views as the API (receiver.api.views), a running
-release's log is followed through the journal, and the actions that start deploys live in
+release's log is followed through the journal, an app's runtime logs come as the API's
+server-sent events (receiver.api.logs), and the actions that start deploys live in
 actions.py. Errors from the pipeline come back as a message on a page, not as a
 problem document.
 """

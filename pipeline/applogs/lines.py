@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pipeline.errors import InvalidInput
 from pipeline.runtime import LogLine
 
+DEFAULT_LINES = 100  # shown first when neither a number nor `since` is given
+MAX_LINES = 10_000  # shown first at most, however far back `since` goes
 SINCE = re.compile(r"^(\d{1,9})([smhd])$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 

@@ -26,15 +26,13 @@ from dataclasses import dataclass
 import structlog
 
 from pipeline.applogs import sources
-from pipeline.applogs.lines import AppLine, Cursor, Label, Notice, Resumed
+from pipeline.applogs.lines import DEFAULT_LINES, MAX_LINES, AppLine, Cursor, Label, Notice, Resumed
 from pipeline.errors import NotFound, RuntimeUnavailable, TempsError
 from pipeline.runtime import ContainerState, LogLine, LogStream, Runtime
 from pipeline.sqlite.store import Store
 
 log = structlog.get_logger()
 
-DEFAULT_LINES = 100
-MAX_LINES = 10_000  # shown first at most, however far back `since` goes
 QUEUED = 2_000  # lines waiting for a slow client before the followers wait for it
 BATCH = 500  # lines handed over at once
 Item = AppLine | Notice
@@ -80,13 +78,17 @@ class AppTail:
 
     # --- what the client calls -------------------------------------------------------------
 
-    def backlog(self) -> list[AppLine]:
+    def backlog(self) -> list[Item]:
         """The newest `request.first` lines of the containers that serve now, oldest first,
-        from `request.since` on; the followers take up each log after them."""
+        from `request.since` on; the followers take up each log after them. With no
+        container to read, a notice that says so."""
         labels = sources.serving(self.store, self.app, self.request.process)
         with self._lock:
             self._wanted = {label.container for label in labels}
         now = time.time_ns()
+        if not labels:
+            self._idle_said = True
+            return [self._idle(now)]
         found: list[AppLine] = []
         for label in labels:
             state = self.runtime.state(label.container)
@@ -103,7 +105,7 @@ class AppTail:
                 continue  # removed meanwhile: a container of that name is read from its start
             self._left[label.container] = (state.id, read.cursor)
         found.sort(key=lambda line: line.at)
-        return found[-self.request.first :] if self.request.first else []
+        return list(found[-self.request.first :] if self.request.first else [])
 
     def start(self) -> None:
         """Follow from where `backlog` left off."""
@@ -171,9 +173,12 @@ class AppTail:
                     follower.start()
             idle = not self._followers
         if idle and not self._idle_said:
-            which = f" ({self.request.process})" if self.request.process else ""
-            self._deliver(Notice(time.time_ns(), f"no container of {self.app}{which} runs now"))
+            self._deliver(self._idle(time.time_ns()))
         self._idle_said = idle
+
+    def _idle(self, now: int) -> Notice:
+        which = f" ({self.request.process})" if self.request.process else ""
+        return Notice(now, f"no container of {self.app}{which} runs now")
 
     def _wants(self, name: str) -> bool:
         with self._lock:

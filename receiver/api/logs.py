@@ -24,8 +24,8 @@ from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from pipeline.applogs import sources
-from pipeline.applogs.lines import AppLine, Notice, since_ns, stamp
-from pipeline.applogs.tail import MAX_LINES, AppTail, Item, TailRequest
+from pipeline.applogs.lines import MAX_LINES, Notice, since_ns, stamp
+from pipeline.applogs.tail import AppTail, Item, TailRequest
 from receiver.api.apps import DaemonDep, PrincipalDep, app_for
 from receiver.auth import Principal
 from receiver.daemon import Daemon
@@ -68,7 +68,7 @@ async def app_logs(
 
 def open_tail(
     daemon: Daemon, who: Principal | None, name: str, wanted: TailRequest
-) -> tuple[AppTail, list[AppLine]]:
+) -> tuple[AppTail, list[Item]]:
     """The app's tail and its first lines; `who` None: a dashboard session (admin)."""
     app = app_for(daemon, who, name) if who is not None else daemon.store.get_app(name)
     sources.check(daemon.store, app, wanted.process)
@@ -85,7 +85,7 @@ class TailResponse(StreamingResponse):
     and the client's leaving ends it even while the app prints nothing: the disconnect is
     listened for, not only noticed at the next write."""
 
-    def __init__(self, tail: AppTail, first: list[AppLine], events: bool) -> None:
+    def __init__(self, tail: AppTail, first: list[Item], events: bool) -> None:
         self.tail = tail
         self.events = events
         render = as_event if events else as_text
@@ -94,7 +94,7 @@ class TailResponse(StreamingResponse):
         super().__init__(self._body(first, render), headers=headers, media_type=media_type)
 
     async def _body(
-        self, first: list[AppLine], render: Callable[[Item], bytes]
+        self, first: list[Item], render: Callable[[Item], bytes]
     ) -> AsyncIterator[bytes]:
         if first:
             yield b"".join(render(line) for line in first)

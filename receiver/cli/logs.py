@@ -12,6 +12,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from pipeline.applogs.lines import MAX_LINES
 from receiver.cli.appwords import take_app
 from receiver.cli.client import Client
 
@@ -63,6 +64,8 @@ def run(client: Client, args: argparse.Namespace) -> None:
         sys.exit(f"usage: {USAGE}")
     app, _ = take_app(args.app_flag, words, 1)
     query: dict[str, str] = {"follow": "true" if args.follow else "false"}
+    if args.lines is not None and not 0 <= args.lines <= MAX_LINES:
+        sys.exit(f"temps: -n takes 0 to {MAX_LINES:,} lines, got {args.lines}")
     if args.lines is not None:
         query["lines"] = str(args.lines)
     if args.process:

@@ -16,7 +16,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 
-from pipeline.applogs.tail import DEFAULT_LINES, MAX_LINES, TailRequest
+from pipeline.applogs.lines import DEFAULT_LINES, MAX_LINES
+from pipeline.applogs.tail import TailRequest
 from pipeline.errors import InvalidInput, RuntimeUnavailable, TempsError, Unauthorized
 from pipeline.hosting import sites
 from pipeline.sqlite.models import App

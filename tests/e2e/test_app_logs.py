@@ -257,6 +257,15 @@ def test_unknown_apps_and_processes_and_apps_with_nothing_live_are_refused_clear
     refused(app, 422, lines=-1)
     refused(app, 422, lines=10_001)
 
+    # A live app whose containers are all stopped on purpose: the tail says so, and waits.
+    with temps_daemon.client() as api:
+        assert api.post(f"/api/apps/{app}/stop").status_code == 200
+        said = api.get(f"/api/apps/{app}/logs").content
+    assert said.endswith(f" temps: no container of {app} runs now\n".encode()), said
+    with LogTail(temps_daemon, app) as tail:
+        notices = poll(tail.notices, bool, timeout=DEADLINE)
+    assert notices == [f"no container of {app} runs now"], notices
+
     out = temps(temps_daemon, "logs", "no-such-app", ok=False)
     assert b"404" in out.stderr and b"no-such-app" in out.stderr, out.stderr
     out = temps(temps_daemon, "logs", app, "--process", "worker", ok=False)

@@ -9,7 +9,7 @@ task, on whichever node Swarm places it. The deploy story is the same on both.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -114,6 +114,9 @@ class ContainerState:
     exit_code: int
     started_at: float | None = None  # its last start
     restarts: int = 0  # by its restart policy
+    # The engine's id: a container started again under the same name has a new one ("" when
+    # missing). On Swarm, the service's.
+    id: str = ""
 
     @property
     def stopped(self) -> bool:
@@ -141,6 +144,21 @@ class Container:
         if reached is None:
             return None
         return Instance(self.name, reached, self.address, self.endpoint)
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line a container printed, stdout or stderr, as its engine recorded it."""
+
+    at: int  # nanoseconds since the epoch, by the engine's clock
+    text: bytes  # as printed, any bytes, without its newline
+
+
+class LogStream(Protocol):
+    """A container's lines, oldest first; closed from any thread, a blocked read returns."""
+
+    def __iter__(self) -> Iterator[LogLine]: ...
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -203,6 +221,13 @@ class Runtime(Protocol):
     def keep_running(self, name: str) -> None: ...
     def state(self, name: str) -> ContainerState: ...
     def logs_tail(self, name: str, lines: int = 20) -> str: ...
+    def log_stream(
+        self, container_id: str, since: int | None, tail: int | None, follow: bool
+    ) -> LogStream:
+        """The container's lines from `since` (nanoseconds, inclusive; None: its first),
+        the last `tail` of them (None: all), and with `follow` the lines it prints next
+        until it stops."""
+
     def stop(self, drained: Drained, stop_timeout: float) -> None: ...
     def discard(self, name: str) -> None: ...
     def containers(self, app: str | None = None) -> list[Container]:

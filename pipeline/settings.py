@@ -245,6 +245,9 @@ class Settings(BaseSettings):
     # Idle backend connections close after this, so the drain can see zero.
     traefik_idle_conn_timeout: Annotated[str, Flag.NONE] = "1s"
     auth_failure_window: Annotated[float, Flag.NONE] = 60.0
+    # How often a tail of an app's logs (`temps logs --tail`) looks for containers that came
+    # or went; their lines themselves arrive as they are printed.
+    log_tail_interval: Annotated[float, Flag.NONE] = 0.5
 
     @classmethod
     def settings_customise_sources(

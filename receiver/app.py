@@ -24,6 +24,7 @@ from receiver.api import canary as api_canary
 from receiver.api import certificates as api_certificates
 from receiver.api import domains as api_domains
 from receiver.api import formation as api_formation
+from receiver.api import logs as api_logs
 from receiver.api import nodes as api_nodes
 from receiver.api import storage as api_storage
 from receiver.api import tokens as api_tokens
@@ -59,8 +60,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     if settings.control_host:
         app.add_middleware(ControlProxyHeaders, secret=lambda: proxy_secret(settings))
-    faces = (api, api_actions, api_domains, api_certificates, api_storage, api_formation,
-             api_nodes, api_canary, api_tokens, webhook_routes, git_routes, dashboard)  # fmt: skip
+    faces = (api, api_actions, api_logs, api_domains, api_certificates, api_storage,
+             api_formation, api_nodes, api_canary, api_tokens, webhook_routes, git_routes,
+             dashboard)  # fmt: skip
     for face in faces:
         app.include_router(face.router)
 
@@ -102,6 +104,16 @@ def _gauges(daemon_of: Callable[[], Daemon]) -> list[metrics.Gauge | metrics.Lab
             "temps_traefik_restarts",
             "Restarts of the managed Traefik.",
             lambda: daemon_of().proxy.restarts,
+        ),
+        metrics.Gauge(
+            "temps_log_tails",
+            "Clients following an app's logs (`temps logs --tail`, the dashboard).",
+            lambda: daemon_of().tails.count,
+        ),
+        metrics.Gauge(
+            "temps_log_streams",
+            "Container log streams open for those clients.",
+            lambda: daemon_of().tails.streams,
         ),
         metrics.LabelledGauge(
             "temps_app_containers_missing",

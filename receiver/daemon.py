@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import structlog
 
 from pipeline.app.sealing import Sealer, reseal
+from pipeline.applogs.tail import Tails
 from pipeline.backends.opener import open_runtime
 from pipeline.context import Context
 from pipeline.deploy.destroy import Destroyer
@@ -41,6 +42,7 @@ class Daemon:
     certificates: CertificateWatch
     supervisor: Supervisor
     destroyer: Destroyer
+    tails: Tails  # `temps logs --tail` clients
 
     home_lock: HomeLock
 
@@ -74,6 +76,7 @@ class Daemon:
             CertificateWatch(settings, store, sealer),
             Supervisor(ctx),
             Destroyer(ctx, deployer),
+            Tails(runtime, store, settings.log_tail_interval),
             home_lock,
         )
 
@@ -115,6 +118,7 @@ class Daemon:
         # the next start. Traefik keeps serving the live releases while the daemon is away.
         if not self.deployer.shutdown(deploy_grace):
             log.warning("daemon.deploys_cut_short", queue_depth=self.deployer.queue_depth())
+        self.tails.close_all()
         self.proxy.stop_watching()
         self.certificates.stop()
         self.supervisor.stop()

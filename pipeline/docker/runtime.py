@@ -15,6 +15,7 @@ import requests
 import structlog
 
 from pipeline.docker import build as docker_build
+from pipeline.docker import logs as docker_logs
 from pipeline.docker.build import first_line
 from pipeline.docker.engine import engine_errors, epoch_of
 from pipeline.errors import (
@@ -33,6 +34,7 @@ from pipeline.runtime import (
     ImageBuild,
     Instance,
     Limits,
+    LogStream,
     Mount,
     Node,
     Output,
@@ -45,8 +47,10 @@ API_TIMEOUT = 300
 # spoofing of neighbours, ping floods), device nodes, the audit log, file capabilities.
 # CHOWN, SETUID and SETGID stay, for entrypoints that drop to a user of their own.
 DROPPED_CAPABILITIES = ("NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP")
-# Whatever the engine's default driver, an app's output is rotated: 3 x 10 MB.
-LOG_DRIVER, LOG_OPTIONS = "json-file", {"max-size": "10m", "max-file": "3"}
+# Whatever the engine's default driver, an app's output is rotated: 3 files of 10 MB, the
+# older ones compressed. The local driver keeps the bytes as printed (json-file turns what is
+# not UTF-8 into U+FFFD), and `temps logs` reads it through the engine's log API all the same.
+LOG_DRIVER, LOG_OPTIONS = "local", {"max-size": "10m", "max-file": "3"}
 # Containers of one home share one bridge with inter-container traffic off: an app reaches
 # another only through Traefik, like any client. The host still reaches them (its packets
 # leave by the bridge, they are not forwarded across it): Traefik, on the host, routes to
@@ -58,6 +62,9 @@ PORT_LABEL = "temps.port"
 SHORT_ID = 12
 # The SDK's base URL for an engine on a local unix socket (TCP, SSH and npipe differ).
 LOCAL_ENGINE = "http+docker://localhost"
+# Followed logs hold a connection each for as long as their client reads: they get a client
+# of their own, so that they never take the connections deploys need.
+LOG_CONNECTIONS = 100
 
 
 def container_options(limits: Limits) -> dict[str, Any]:
@@ -86,6 +93,7 @@ class DockerRuntime:
         self.home_id = home_id
         self.publish_ports = publish_ports
         self._client: docker.DockerClient | None = None
+        self._log_client: docker.DockerClient | None = None
         self._network_name: str | None = None
         self._lock = threading.Lock()
         self._making_network = threading.Lock()
@@ -101,6 +109,16 @@ class DockerRuntime:
     @property
     def network_name(self) -> str:
         return f"temps-{self.home_id}"
+
+    @property
+    def log_client(self) -> docker.DockerClient:
+        with self._lock:
+            if self._log_client is None:
+                with engine_errors("connect"):
+                    self._log_client = docker.from_env(
+                        timeout=API_TIMEOUT, max_pool_size=LOG_CONNECTIONS
+                    )
+            return self._log_client
 
     def _network(self) -> str:
         """This home's bridge, made on first use (see ISOLATED_BRIDGE)."""
@@ -333,6 +351,7 @@ class DockerRuntime:
             int(state.get("ExitCode", 0)),
             epoch_of(str(state.get("StartedAt", ""))),
             int(attrs.get("RestartCount", 0)),
+            str(attrs.get("Id", "")),
         )
 
     def logs_tail(self, name: str, lines: int = 20) -> str:
@@ -342,6 +361,12 @@ class DockerRuntime:
             except docker.errors.NotFound:
                 return ""
         return raw.decode("utf-8", "replace")
+
+    def log_stream(
+        self, container_id: str, since: int | None, tail: int | None, follow: bool
+    ) -> LogStream:
+        api = self.log_client.api
+        return docker_logs.open_log(api, "containers", container_id, since, tail, follow)
 
     def stop(self, drained: Drained, stop_timeout: float) -> None:
         """SIGTERM, then SIGKILL after `stop_timeout`, then remove: only once drained.

@@ -27,6 +27,7 @@ import docker.types
 import requests
 import structlog
 
+from pipeline.docker import logs as docker_logs
 from pipeline.docker.build import first_line
 from pipeline.docker.engine import engine_errors, epoch_of
 from pipeline.docker.runtime import (
@@ -45,6 +46,7 @@ from pipeline.runtime import (
     Drained,
     ImageBuild,
     Instance,
+    LogStream,
     Node,
     Output,
 )
@@ -209,7 +211,8 @@ class SwarmRuntime(DockerRuntime):
             state = "restarting"
         code = int((status.get("ContainerStatus") or {}).get("ExitCode") or 0)
         started = epoch_of(str(status.get("Timestamp", ""))) if state == "running" else None
-        return ContainerState(state, code, started, restarts=len(tasks) - 1)
+        service = str(tasks[0].get("ServiceID", ""))
+        return ContainerState(state, code, started, restarts=len(tasks) - 1, id=service)
 
     def logs_tail(self, name: str, lines: int = 20) -> str:
         with engine_errors("read service logs"):
@@ -222,6 +225,16 @@ class SwarmRuntime(DockerRuntime):
                 return super().logs_tail(name, lines)
             except docker.errors.APIError:
                 return ""
+
+    def log_stream(
+        self, container_id: str, since: int | None, tail: int | None, follow: bool
+    ) -> LogStream:
+        """A service's log: every task it ran, whichever node ran it."""
+        api = self.log_client.api
+        try:
+            return docker_logs.open_log(api, "services", container_id, since, tail, follow)
+        except NotFound:  # a container of the manager's own (a release command)
+            return super().log_stream(container_id, since, tail, follow)
 
     def stop(self, drained: Drained, stop_timeout: float) -> None:
         """Its task gets SIGTERM, then SIGKILL after the service's grace period; the service

@@ -3,6 +3,7 @@ with which token: receiver.cli.target)."""
 
 from __future__ import annotations
 
+import json
 import os
 import ssl
 import sys
@@ -29,20 +30,35 @@ class Client:
         except httpx.HTTPError as exc:
             sys.exit(f"temps: cannot reach the daemon at {self.http.base_url}: {exc}")
         if response.status_code >= 400:
-            try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
-                detail = response.text
-            sys.exit(f"temps: {response.status_code}: {detail}")
+            sys.exit(f"temps: {response.status_code}: {_detail(response.content)}")
         return response.json() if response.content else None
 
-    def stream(self, path: str) -> None:
-        with self.http.stream("GET", path) as response:
-            if response.status_code >= 400:
-                sys.exit(f"temps: {response.status_code}: {response.read().decode()}")
-            for text in response.iter_text():
-                sys.stdout.write(text)
-                sys.stdout.flush()
+    def stream(self, path: str, query: dict[str, str], follow: bool = False) -> None:
+        """Copy a streamed answer to stdout as its bytes come (an app's lines are passed on
+        as it printed them, whatever their encoding); `follow`: for as long as it lasts,
+        until Ctrl-C."""
+        timeout = httpx.Timeout(API_TIMEOUT, read=None) if follow else API_TIMEOUT
+        try:
+            with self.http.stream("GET", path, params=query, timeout=timeout) as response:
+                if response.status_code >= 400:
+                    sys.exit(f"temps: {response.status_code}: {_detail(response.read())}")
+                for chunk in response.iter_bytes():
+                    sys.stdout.buffer.write(chunk)
+                    sys.stdout.buffer.flush()
+        except KeyboardInterrupt:
+            sys.exit(130)
+        except httpx.HTTPError as exc:
+            sys.exit(f"temps: lost the daemon at {self.http.base_url}: {exc}")
+
+
+def _detail(body: bytes) -> str:
+    """A problem document's detail, else the body as text."""
+    text = body.decode("utf-8", "replace")
+    try:
+        detail = json.loads(text).get("detail", text)
+    except (ValueError, AttributeError):
+        return text
+    return str(detail)
 
 
 def env_or(name: str, default: str) -> str:

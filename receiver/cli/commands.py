@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.deploy.strategies import Strategy
-from receiver.cli import apps, hosting, session
+from receiver.cli import apps, hosting, logs, session
 from receiver.cli.appwords import settings_start, take_app
 from receiver.cli.client import Client
 from receiver.cli.serve import Commands
@@ -37,17 +37,19 @@ def add_client_commands(commands: Commands, env: Callable[[str, str], str]) -> N
         return parser
 
     apps.add_commands(client_parser)
-    client_parser("releases", "list an app's releases").add_argument(
-        "words", nargs="*", metavar="APP"
+    releases = client_parser(
+        "releases", "list an app's releases; `releases output [APP] [N]`: a release's deploy log"
+    )
+    releases.add_argument("words", nargs="*", metavar="[APP] | output [APP] [N]")
+    releases.add_argument(
+        "--follow", "-f", action="store_true", help="output: follow a deploy as it runs"
     )
     rollback = client_parser("rollback", "roll back to release N (default: the previous live one)")
     rollback.add_argument("words", nargs="*", metavar="[APP] [N]")
     config = client_parser("config", "get, set or unset environment variables")
     config.add_argument("action", choices=["get", "set", "unset"])
     config.add_argument("words", nargs="*", metavar="[APP] KEY=VALUE | KEY")
-    logs = client_parser("logs", "show a release's log (default: the newest release)")
-    logs.add_argument("words", nargs="*", metavar="[APP] [N]")
-    logs.add_argument("--follow", "-f", action="store_true")
+    logs.add_commands(client_parser)
     deploy = client_parser("deploy", "deploy a commit already pushed (default: the live one)")
     deploy.add_argument("words", nargs="*", metavar="APP")
     deploy.add_argument("--commit")
@@ -100,6 +102,8 @@ def run_client(args: argparse.Namespace) -> None:
     command = args.command
     if command in apps.COMMANDS:
         apps.run(client, args)
+    elif command == "releases" and args.words[:1] == ["output"]:
+        logs.run_output(client, args)
     elif command == "releases":
         app, _ = take_app(args.app_flag, args.words, 1)
         for r in client.call("GET", f"/api/apps/{app}/releases"):
@@ -131,11 +135,8 @@ def run_client(args: argparse.Namespace) -> None:
                 print(f"    {name}")
     elif command in hosting.COMMANDS:
         hosting.run(client, args)
-    elif command == "logs":
-        app, number = _app_and_number(args)
-        number = number or client.call("GET", f"/api/apps/{app}/releases")[0]["number"]
-        follow = "true" if args.follow else "false"
-        client.stream(f"/api/apps/{app}/releases/{number}/log?follow={follow}")
+    elif command in logs.COMMANDS:
+        logs.run(client, args)
 
 
 def _app_and_number(args: argparse.Namespace) -> tuple[str, int | None]:

@@ -2,7 +2,8 @@
 
 Signing in posts the token once; the cookie then holds only a random session id
 (session.py). Pages read the same views as the API (receiver.api.views), a running
-release's log is followed through the journal, and the actions that start deploys live in
+release's log is followed through the journal, an app's runtime logs come as the API's
+server-sent events (receiver.api.logs), and the actions that start deploys live in
 actions.py. Errors from the pipeline come back as a message on a page, not as a
 problem document.
 """
@@ -15,6 +16,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 
+from pipeline.applogs.lines import DEFAULT_LINES, MAX_LINES
+from pipeline.applogs.tail import TailRequest
 from pipeline.errors import InvalidInput, RuntimeUnavailable, TempsError, Unauthorized
 from pipeline.hosting import sites
 from pipeline.sqlite.models import App
@@ -22,6 +25,7 @@ from pipeline.sqlite.store import hash_token
 from receiver.api.apps import Number, client_address, daemon_of
 from receiver.api.domains import domains_view
 from receiver.api.formation import FormationView, formation_view
+from receiver.api.logs import TailResponse, open_tail
 from receiver.api.views import app_view, apps_view, brief_view, release_view
 from receiver.auth import guarded_authenticate
 from receiver.daemon import Daemon
@@ -134,7 +138,9 @@ def app_page(name: str, request: Request) -> Response:
         processes, trouble = _processes(daemon, app)
         view = app_view(daemon.store, daemon.settings, daemon.supervisor.census, app)
         body = pages.app_page(view, releases, hosts, processes, trouble)
-        return web.html(web.frame(session, name, [("Apps", web.HOME), (name, None)]), body)
+        page = web.frame(session, name, [("Apps", web.HOME), (name, None)])
+        page.scripts.append("dashboard.js")  # the live tail of its logs
+        return web.html(page, body)
 
     return web.guarded(request, build)
 
@@ -145,6 +151,19 @@ def _processes(daemon: Daemon, app: App) -> tuple[FormationView | None, str | No
         return formation_view(daemon, app), None
     except RuntimeUnavailable as error:
         return None, str(error)
+
+
+@router.get("/dashboard/apps/{name}/logs")
+async def app_logs(name: str, request: Request, lines: int = DEFAULT_LINES) -> Response:
+    """The app page's live tail: its logs as server-sent events (receiver.api.logs)."""
+    if await run_in_threadpool(web.current_session, request) is None:
+        return JSONResponse({"detail": "signed out"}, status_code=401)
+    wanted = TailRequest(lines=min(max(lines, 0), MAX_LINES), follow=True)
+    try:
+        tail, first = await run_in_threadpool(open_tail, daemon_of(request), None, name, wanted)
+    except TempsError as error:
+        return JSONResponse({"detail": str(error)}, status_code=status_for(error)[0])
+    return TailResponse(tail, first, events=True)
 
 
 @router.get("/dashboard/apps/{name}/releases/{number}")

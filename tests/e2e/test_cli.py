@@ -99,7 +99,7 @@ def test_inside_a_repository_the_remote_names_the_app_and_the_daemon(
     formation = temps("ps", cwd=inside, config=config)
     assert formation.stdout.startswith("formation: web=1 (live: v2)"), formation.stdout
 
-    log = temps("logs", cwd=inside, config=config)
+    log = temps("releases", "output", cwd=inside, config=config)
     assert "v2 is live" in log.stdout or "is live" in log.stdout, log.stdout
 
     elsewhere = temps("releases", cwd=tmp_path, config=config, ok=False)

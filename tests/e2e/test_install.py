@@ -130,5 +130,5 @@ def test_the_installed_cli_finds_the_daemon_and_deploys_a_push(
 
     releases = shell(installed, "releases", "installed")
     assert re.search(r"^v1\s+live\s+push", releases, re.M), releases
-    assert "is live" in shell(installed, "logs", "installed")
+    assert "is live" in shell(installed, "releases", "output", "installed")
     assert shell(installed, "releases", cwd=repo) == releases

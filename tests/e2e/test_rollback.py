@@ -526,9 +526,10 @@ def test_cli_drives_releases_rollback_config_logs_and_deploy(
     assert re.search(r"^v4 live$", out, re.M), out
     assert_serves(temps_daemon, app, "v1", 4)
 
-    log = temps("logs", app, "4")
+    log = temps("releases", "output", app, "4")
     assert "health /health: HTTP 200 (3/3)" in log and "is live" in log, log
-    assert temps("logs", app) == log, "`temps logs APP` is not the newest release's log"
+    newest = temps("releases", "output", app)
+    assert newest == log, "`temps releases output APP` is not the newest release's log"
 
     out = temps("deploy", app, "--commit", second)
     assert re.search(r"^v5 live$", out, re.M), out

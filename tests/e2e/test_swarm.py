@@ -35,6 +35,7 @@ from tests.support.checks import (
 from tests.support.daemon import TEMPS_BIN, TempsDaemon, running_daemon
 from tests.support.dockercli import docker
 from tests.support.load import LoadGenerator
+from tests.support.logtail import LogTail, parse
 from tests.support.swarm import SwarmCluster, swarm_cluster
 from tests.support.swarm.loss import (
     live_slot,
@@ -129,6 +130,23 @@ def test_a_push_deploys_three_tasks_over_the_nodes_and_deploys_and_a_rollback_dr
     assert shown.returncode == 0, shown.stderr
     for node in cluster.nodes:
         assert node.address in shown.stdout and "ready" in shown.stdout, shown.stdout
+
+
+def test_the_logs_of_tasks_on_the_workers_come_through_the_manager(
+    swarm_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    daemon, app = swarm_daemon, "chatty"
+    web_formation(daemon, app, 2)
+    hello = 'echo "hello from $(hostname)"; exec httpd -f -p "$PORT" -h /www'
+    push_ok(daemon, tmp_path / "repo", app, "v1", cmd=hello, settings=ON_WORKERS)
+    with daemon.client() as api:
+        shown = api.get(f"/api/apps/{app}/logs").content
+    said = {line.name: line.text for line in map(parse, shown.splitlines()) if line}
+    assert set(said) == {"web.1", "web.2"}, shown
+    assert all(text.startswith(b"hello from ") for text in said.values()), said
+    with LogTail(daemon, app) as tail:
+        seen = tail.wait_for(lambda seen: len(seen) >= 2, timeout=60)
+    assert {line.name for line in seen} == {"web.1", "web.2"}, tail.texts()
 
 
 def test_a_rollback_inside_the_bake_window_is_a_route_flip_to_the_standby_services(

@@ -49,3 +49,46 @@
   }
   follow();
 })();
+(function () {
+  // The app page's live tail: its containers' lines as server-sent events.
+  var box = document.getElementById("applog");
+  if (!box || !window.EventSource) { return; }
+  var status = document.getElementById("applog-status");
+  var KEPT = 1000;  // lines on the page; older ones are dropped
+
+  function nearBottom() {
+    return box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  }
+  function add(text) {
+    var stick = nearBottom();
+    var line = document.createElement("div");
+    line.textContent = text;
+    box.appendChild(line);
+    while (box.childNodes.length > KEPT) { box.removeChild(box.firstChild); }
+    if (stick) { box.scrollTop = box.scrollHeight; }
+  }
+  function follow(query) {
+    var source = new EventSource(box.dataset.url + query);
+    source.onopen = function () {
+      status.textContent = "following live";
+      status.classList.add("follow-on");
+    };
+    source.onmessage = function (event) {
+      var line = JSON.parse(event.data);
+      add(line.at + " " + line.name + " v" + line.release + ": " + line.text);
+    };
+    source.addEventListener("notice", function (event) {
+      var notice = JSON.parse(event.data);
+      add(notice.at + " temps: " + notice.notice);
+    });
+    source.onerror = function () {
+      // Closed here so the browser does not start over with the newest lines again: after
+      // a pause, only what comes next.
+      source.close();
+      status.classList.remove("follow-on");
+      status.textContent = "reconnecting…";
+      setTimeout(function () { follow("?lines=0"); }, 2000);
+    };
+  }
+  follow("");
+})();

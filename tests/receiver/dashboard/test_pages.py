@@ -67,6 +67,13 @@ def test_app_page_lists_the_domains() -> None:
     assert '<dt>Domains</dt><dd><span class="muted">—</span></dd>' in bare
 
 
+def test_app_page_tails_the_logs_of_an_app_that_is_live() -> None:
+    live = app_view(live_release=release_view(2).model_dump())
+    page = render_page(Frame("t"), app_page(live, []))
+    assert '<pre id="applog" class="log applog" data-url="/dashboard/apps/demo/logs">' in page
+    assert 'id="applog"' not in render_page(Frame("t"), app_page(APP, []))
+
+
 def test_app_page_shows_each_hosts_certificate_with_https() -> None:
     seen = {"retry_at": None, "updated_at": time.time()}
     https = hosts(

@@ -110,11 +110,14 @@ ROLES = ("none", "wrong", "revoked", "other-app", "own-app", "admin")
 
 
 def deploy_token_may(call: Call) -> bool:
-    """The documented scope of a deploy token: push, deploy, rollback and read its app."""
+    """The documented scope of a deploy token: push, deploy, rollback and read its app, and
+    say whose it is."""
     if call.kind == "git":
         return True
     if call.method == "GET" and (call.path == "/api/apps" or call.path.startswith("/api/apps/{")):
         return True
+    if (call.method, call.path) == ("GET", "/api/whoami"):
+        return True  # any valid token may learn its own name and scope (`temps login`)
     return call.method == "POST" and call.path.endswith(("/{name}/deploy", "/{name}/rollback"))
 
 

@@ -233,6 +233,10 @@ class Settings(BaseSettings):
         description="MB a deploy needs free on the home's disk and on Docker's data root, "
         "else it is refused before it builds; 0: no check",
     )
+    run_timeout: LimitSeconds = Field(
+        3600.0, description="seconds a one-off run (`temps run`) may take before it is killed"
+    )
+    max_runs_per_app: Limit = Field(3, description="one-off runs of one app at once")
     acme_retry_seconds: LimitSeconds = Field(
         3600.0, description="seconds until a host whose order the CA refused is ordered again"
     )
@@ -245,6 +249,8 @@ class Settings(BaseSettings):
     # Idle backend connections close after this, so the drain can see zero.
     traefik_idle_conn_timeout: Annotated[str, Flag.NONE] = "1s"
     auth_failure_window: Annotated[float, Flag.NONE] = 60.0
+    # A one-off run asked for and not attached to within this is given up.
+    run_attach_timeout: Annotated[float, Flag.NONE] = 30.0
 
     @classmethod
     def settings_customise_sources(

@@ -20,6 +20,8 @@ from pipeline.errors import (
     NotFound,
     RateLimited,
     RecordsBusy,
+    RunFailed,
+    RunLimitReached,
     RuntimeUnavailable,
     SpaceShort,
     TempsError,
@@ -48,7 +50,17 @@ ANSWERS: tuple[tuple[type[Exception], Answer], ...] = (
     (InvalidInput, Answer(400, "Bad Request", "Bad request")),
     (Unauthorized, Answer(401, "Unauthorized", "Missing or invalid credentials")),
     (Forbidden, Answer(403, "Forbidden", "Not allowed for this token")),
-    (RateLimited, Answer(429, "Too Many Requests", "Too many failed authentications")),
+    (
+        RateLimited,
+        Answer(
+            429,
+            "Too Many Requests",
+            "Too many failed authentications, or the app's one-off runs at their limit",
+        ),
+    ),
+    (RunLimitReached, Answer(429, "Too Many Requests")),
+    # The engine, behind the daemon, refused the container: only the attach answers it.
+    (RunFailed, Answer(502, "Bad Gateway")),
     (RecordsBusy, Answer(503, "Service Unavailable", retry_after=RecordsBusy.RETRY_AFTER_SECONDS)),
     (
         RuntimeUnavailable,

@@ -15,6 +15,8 @@ from pipeline.homelock import HomeLock
 from pipeline.hosting import sites
 from pipeline.hosting.https import CertificateWatch
 from pipeline.release.journal import Journal
+from pipeline.runs import oneoff
+from pipeline.runs.inflight import InFlight
 from pipeline.runtime import Runtime
 from pipeline.settings import Settings
 from pipeline.sqlite.schema import migrate_in_child
@@ -39,6 +41,7 @@ class Daemon:
     limiter: FailureLimiter
     certificates: CertificateWatch
     supervisor: Supervisor
+    runs: InFlight  # one-off runs in flight
 
     home_lock: HomeLock
 
@@ -70,6 +73,11 @@ class Daemon:
             limiter,
             CertificateWatch(settings, store, sealer),
             Supervisor(ctx),
+            InFlight(
+                settings.max_runs_per_app,
+                settings.run_attach_timeout,
+                lambda ticket: oneoff.expired(ctx, ticket),
+            ),
             home_lock,
         )
 
@@ -78,6 +86,10 @@ class Daemon:
         resealed = reseal(self.store, self.deployer.ctx.sealer)
         if resealed:
             log.info("daemon.values_resealed", count=resealed)
+        # Their containers are orphans now, which reconcile() removes.
+        interrupted = self.store.runs.interrupt_unfinished()
+        if interrupted:
+            log.warning("daemon.runs_interrupted", count=interrupted)
         removed = routes.tidy(self.settings, sites.every_site(self.settings, self.store))
         if removed:
             log.info("traefik.stray_files_removed", files=removed)

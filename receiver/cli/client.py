@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import ssl
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 
@@ -22,18 +22,19 @@ class Client:
             verify=trusted(ca_file),
         )
 
-    def call(self, method: str, path: str, json: object = None) -> Any:
-        """The JSON of the API's answer (models in receiver.api), None for an empty one."""
+    def call(self, method: str, path: str, json: object = None, exit_code: int = 1) -> Any:
+        """The JSON of the API's answer (models in receiver.api), None for an empty one; a
+        refusal or no answer at all exits with `exit_code`, saying why."""
         try:
             response = self.http.request(method, path, json=json)
         except httpx.HTTPError as exc:
-            sys.exit(f"temps: cannot reach the daemon at {self.http.base_url}: {exc}")
+            fail(f"temps: cannot reach the daemon at {self.http.base_url}: {exc}", exit_code)
         if response.status_code >= 400:
             try:
                 detail = response.json().get("detail", response.text)
             except ValueError:
                 detail = response.text
-            sys.exit(f"temps: {response.status_code}: {detail}")
+            fail(f"temps: {response.status_code}: {detail}", exit_code)
         return response.json() if response.content else None
 
     def stream(self, path: str) -> None:
@@ -43,6 +44,11 @@ class Client:
             for text in response.iter_text():
                 sys.stdout.write(text)
                 sys.stdout.flush()
+
+
+def fail(message: str, exit_code: int) -> NoReturn:
+    print(message, file=sys.stderr)
+    sys.exit(exit_code)
 
 
 def env_or(name: str, default: str) -> str:

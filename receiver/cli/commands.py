@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.deploy.strategies import Strategy
-from receiver.cli import hosting, session
+from receiver.cli import hosting, run, session
 from receiver.cli.appwords import settings_start, take_app
 from receiver.cli.client import Client
 from receiver.cli.serve import Commands
@@ -78,6 +78,7 @@ def add_client_commands(commands: Commands, env: Callable[[str, str], str]) -> N
         "nodes", "where apps run: the engine, or each Swarm node and its containers", of_app=False
     )
     session.add_commands(client_parser)
+    run.add_commands(client_parser)
     hook = commands.add_parser("hook", help="install the deploy hook into a bare repository")
     hook.add_argument("action", choices=["install"])
     hook.add_argument("repo", help="path of the bare repository")
@@ -97,6 +98,9 @@ def run_client(args: argparse.Namespace) -> None:
         return
     if args.command in session.COMMANDS:
         session.run(args)
+        return
+    if args.command in run.COMMANDS:
+        run.run(args)
         return
     target = resolve(args.url, args.home)
     client = Client(target.url, target.token, target.ca_file)

@@ -237,6 +237,9 @@ class Settings(BaseSettings):
         3600.0, description="seconds a one-off run (`temps run`) may take before it is killed"
     )
     max_runs_per_app: Limit = Field(3, description="one-off runs of one app at once")
+    run_attach_timeout: LimitSeconds = Field(
+        30.0, description="seconds a run asked for waits for its client to attach, then is given up"
+    )
     acme_retry_seconds: LimitSeconds = Field(
         3600.0, description="seconds until a host whose order the CA refused is ordered again"
     )
@@ -249,8 +252,6 @@ class Settings(BaseSettings):
     # Idle backend connections close after this, so the drain can see zero.
     traefik_idle_conn_timeout: Annotated[str, Flag.NONE] = "1s"
     auth_failure_window: Annotated[float, Flag.NONE] = 60.0
-    # A one-off run asked for and not attached to within this is given up.
-    run_attach_timeout: Annotated[float, Flag.NONE] = 30.0
 
     @classmethod
     def settings_customise_sources(

@@ -110,12 +110,15 @@ ROLES = ("none", "wrong", "revoked", "other-app", "own-app", "admin")
 
 
 def deploy_token_may(call: Call) -> bool:
-    """The documented scope of a deploy token: push, deploy, rollback and read its app."""
+    """The documented scope of a deploy token: push, deploy, rollback, run one-off commands
+    and read its app."""
     if call.kind == "git":
         return True
     if call.method == "GET" and (call.path == "/api/apps" or call.path.startswith("/api/apps/{")):
         return True
-    return call.method == "POST" and call.path.endswith(("/{name}/deploy", "/{name}/rollback"))
+    return call.method == "POST" and call.path.endswith(
+        ("/{name}/deploy", "/{name}/rollback", "/{name}/runs")
+    )
 
 
 def expected(call: Call, role: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 from pydantic import Field
 
@@ -105,8 +105,14 @@ async def attach(
     ending = oneoff.Ending(RunState.FAILED, detail="the daemon failed while relaying it")
     try:
         offered = relay.PROTOCOL in websocket.scope.get("subprotocols", [])
-        await websocket.accept(subprotocol=relay.PROTOCOL if offered else None)
-        ending = await relay.relay(websocket, attached, ticket.asked.stdin, ticket.asked.timeout)
+        try:
+            await websocket.accept(subprotocol=relay.PROTOCOL if offered else None)
+        except WebSocketDisconnect:
+            ending = relay.gone()  # it went away while the container started
+        else:
+            ending = await relay.relay(
+                websocket, attached, ticket.asked.stdin, ticket.asked.timeout
+            )
     finally:
         # Removed and recorded however the relay ended, a cancelled one included.
         with anyio.CancelScope(shield=True):

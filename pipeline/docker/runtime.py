@@ -324,7 +324,7 @@ class DockerRuntime:
         try:
             with engine_errors("start a one-off container"):
                 try:
-                    self._remove_if_present(spec.name)
+                    # No container to remove first: a run's name is new each time.
                     options = self._options(
                         spec,
                         {

@@ -8,16 +8,17 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from pipeline.deploy.strategies import Strategy
 from receiver.cli import hosting, run, session
 from receiver.cli.appwords import settings_start, take_app
 from receiver.cli.client import Client
-from receiver.cli.serve import Commands
 from receiver.cli.target import resolve
 
 ClientParser = Callable[..., argparse.ArgumentParser]
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+SERVE_HELP = "run the daemon (API, git, deploy worker, Traefik)"
 
 
 def add_client_commands(commands: Commands, env: Callable[[str, str], str]) -> None:

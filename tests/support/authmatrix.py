@@ -116,6 +116,8 @@ def deploy_token_may(call: Call) -> bool:
         return True
     if call.method == "GET" and (call.path == "/api/apps" or call.path.startswith("/api/apps/{")):
         return True
+    if (call.method, call.path) == ("GET", "/api/whoami"):
+        return True  # every valid token may ask whose it is (`temps login` does)
     return call.method == "POST" and call.path.endswith(
         ("/{name}/deploy", "/{name}/rollback", "/{name}/runs")
     )

@@ -409,3 +409,23 @@ def test_runs_lists_who_ran_what(temps_daemon: TempsDaemon, live: Live) -> None:
     assert listed.returncode == 0, listed.stderr
     first = listed.stdout.decode().splitlines()[0].split()
     assert first[1:4] == ["v1", "admin", "exit"] and first[4:] == ["4", "sh", "-c", "exit", "4"]
+
+
+# --- last: the daemon dies under a run -----------------------------------------------------------
+
+
+def test_a_run_the_daemon_died_under_is_removed_and_recorded_at_its_start(
+    temps_daemon: TempsDaemon, live: Live, stopped_on_exit: list[subprocess.Popen[bytes]]
+) -> None:
+    client = started(temps_daemon, "run", live.app, "--", "sleep", "300")
+    stopped_on_exit.append(client)
+    (left,) = wait_running(live.app, 1)
+    temps_daemon.kill()
+    assert client.wait(SETTLE) == 125
+    assert b"connection to the daemon was lost" in (client.stderr.read() if client.stderr else b"")
+    assert run_containers(live.app) == [left], "the container went before the daemon came back"
+    temps_daemon.restart()
+    assert_none_left(live.app)
+    newest = runs_of(temps_daemon, live.app)[0]
+    assert newest["state"] == "interrupted" and newest["container"] == left, newest
+    assert temps(temps_daemon, "run", live.app, "--", "true").returncode == 0

@@ -104,9 +104,13 @@ def end(
 
 
 def expired(ctx: Context, ticket: Ticket) -> None:
-    """A run no client attached to in time (InFlight's `expired`)."""
+    """A run no client attached to in time (InFlight's `expired`, on a timer's thread)."""
     detail = f"no client attached within {ctx.settings.run_attach_timeout:g} s"
-    ctx.store.runs.ended(ticket.run_id, RunState.EXPIRED, detail=detail)
+    try:
+        ctx.store.runs.ended(ticket.run_id, RunState.EXPIRED, detail=detail)
+    except TempsError as error:  # the records busy: the next start marks it interrupted
+        log.error("run.expiry_not_recorded", app=ticket.app, run=ticket.run_id, error=str(error))
+        return
     log.info("run.expired", app=ticket.app, run=ticket.run_id, who=ticket.who)
 
 

@@ -548,6 +548,7 @@ _STATUS = re.compile(r"^\s*\[(\d{3})\]\s+(\d+) responses", re.M)
 _ERROR = re.compile(r"^\s*\[(\d+)\]\s+(.+)$", re.M)
 _RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
 _TOTAL = re.compile(r"Total:\s+([\d.]+) secs")
+_PERCENTILE = re.compile(r"^\s*(\d+)%+ in ([\d.]+) secs", re.M)  # some builds print "%%"
 
 
 @dataclass
@@ -558,6 +559,7 @@ class HeyResult:
     rate: float
     seconds: float
     output: str
+    latency: dict[int, float] = field(default_factory=dict)  # percentile -> seconds
 
     @property
     def total(self) -> int:
@@ -588,6 +590,7 @@ def parse_hey(command: list[str], output: str) -> HeyResult:
         float(rate.group(1)) if rate else 0.0,
         float(total.group(1)) if total else 0.0,
         output,
+        {int(rank): float(value) for rank, value in _PERCENTILE.findall(output)},
     )
 
 

@@ -12,6 +12,7 @@ from typing import Unpack
 import structlog
 
 from pipeline.app.sealing import Sealer
+from pipeline.errors import BeingDestroyed, Cancelled
 from pipeline.release.journal import Journal
 from pipeline.release.states import ReleaseState
 from pipeline.release.transition import Change, transition
@@ -52,6 +53,34 @@ class CanaryCalls:
     def take(self, app: str) -> str | None:
         with self._guard:
             return self._calls.pop(app, None)
+
+
+class Destroying:
+    """The apps being destroyed (`pipeline.deploy.destroy`), as the records mark them: kept
+    here too, since every thread that could start something for an app asks, some of them
+    every second. Nothing new starts for such an app: a deploy stops before its next step,
+    the supervisor and scaling leave it, and every change of it is refused."""
+
+    def __init__(self) -> None:
+        self._apps: set[str] = set()
+        self._guard = threading.Lock()
+
+    def add(self, app: str) -> None:
+        with self._guard:
+            self._apps.add(app)
+
+    def discard(self, app: str) -> None:
+        with self._guard:
+            self._apps.discard(app)
+
+    def __contains__(self, app: object) -> bool:
+        with self._guard:
+            return app in self._apps
+
+    def refuse(self, app: str) -> None:
+        """Raise BeingDestroyed when the app is being destroyed."""
+        if app in self:
+            raise BeingDestroyed(app)
 
 
 class Retirements:
@@ -109,6 +138,20 @@ class Context:
     retirements: Retirements = field(default_factory=Retirements)
     slot_locks: SlotLocks = field(default_factory=SlotLocks)
     canary_calls: CanaryCalls = field(default_factory=CanaryCalls)
+    destroying: Destroying = field(default_factory=Destroying)
+
+
+# The states a deploy of an app being destroyed does not enter: it stops before building,
+# releasing, booting or gating (`Cancelled`). From the canary on, its route has moved, and
+# the deploy finishes what it started before the destroy takes the app out of Traefik.
+CANCELLED_BEFORE = frozenset(
+    {
+        ReleaseState.BUILDING,
+        ReleaseState.RELEASING,
+        ReleaseState.BOOTING,
+        ReleaseState.HEALTH_CHECKING,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -148,7 +191,10 @@ class Deploy:
         return self.ctx.store.get_release(self.id)
 
     def move(self, state: ReleaseState, **change: Unpack[Change]) -> Release:
-        """This release to `state`, through the one transition function."""
+        """This release to `state`, through the one transition function; Cancelled instead
+        when the app is being destroyed and `state` starts a step the destroy cancels."""
+        if state in CANCELLED_BEFORE and self.app.name in self.ctx.destroying:
+            raise Cancelled(self.app.name)
         was = self._moved[-1] if self._moved else self.release
         moved = transition(self.ctx.store, self.app.name, was, state, **change)
         self._moved[:] = [moved]

@@ -3,6 +3,7 @@
     TempsError
     ├── NotFound              an app or release that does not exist
     ├── Conflict              the request clashes with the current state
+    │   └── BeingDestroyed    the app is being destroyed: nothing of it changes any more
     ├── InvalidInput          bad names, bad temps.toml, bad payloads
     │   ├── TooLarge          a push or body over its configured limit
     │   └── UnsupportedMediaType a request body of a type the endpoint does not take
@@ -21,6 +22,7 @@
         ├── BootFailed        the container could not start or exited
         ├── HealthCheckFailed the health gate did not pass
         ├── SwitchFailed      Traefik did not confirm the new route
+        ├── Cancelled         the app is being destroyed: the deploy stopped at its next step
         ├── SpaceShort        a disk a deploy writes to has less than --min-free-mb free
         └── RuntimeUnavailable the Docker engine does not answer
 
@@ -41,6 +43,15 @@ class NotFound(TempsError):
 
 class Conflict(TempsError):
     pass
+
+
+class BeingDestroyed(Conflict):
+    """The app is being destroyed (`pipeline.deploy.destroy`): a push, a deploy, a scale or
+    any other change of it is refused until it is gone."""
+
+    def __init__(self, app: str) -> None:
+        super().__init__(f"app {app!r} is being destroyed; nothing was changed")
+        self.app = app
 
 
 class InvalidInput(TempsError):
@@ -142,6 +153,13 @@ class CanaryFailed(DeployError):
 
 class SwitchFailed(DeployError):
     """Traefik did not confirm the new route."""
+
+
+class Cancelled(DeployError):
+    """The app is being destroyed: its deploy stops before its next step, before any switch."""
+
+    def __init__(self, app: str) -> None:
+        super().__init__(f"cancelled: app {app!r} is being destroyed")
 
 
 class SpaceShort(DeployError):

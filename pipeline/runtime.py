@@ -248,7 +248,15 @@ class Runtime(Protocol):
     def logs_tail(self, name: str, lines: int = 20) -> str: ...
     def stop(self, drained: Drained, stop_timeout: float) -> None: ...
     def discard(self, name: str) -> None: ...
-    def containers(self) -> list[Container]: ...
+    def containers(self, app: str | None = None) -> list[Container]:
+        """This home's containers (with `app`, that app's only), running or not."""
+
+    def volumes(self, app: str) -> list[str]:
+        """The names of the app's named volumes on this home."""
+
+    def remove_volume(self, name: str) -> None:
+        """Remove a named volume and its data (none of that name: nothing to do)."""
+
     def nodes(self) -> list[Node]: ...
     def node_loss_seconds(self) -> float:
         """How long a lost node may still be listed as up: until then its containers are

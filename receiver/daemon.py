@@ -10,6 +10,7 @@ import structlog
 from pipeline.app.sealing import Sealer, reseal
 from pipeline.backends.opener import open_runtime
 from pipeline.context import Context
+from pipeline.deploy.destroy import Destroyer
 from pipeline.deploy.queue import Deployer
 from pipeline.homelock import HomeLock
 from pipeline.hosting import sites
@@ -41,6 +42,7 @@ class Daemon:
     limiter: FailureLimiter
     certificates: CertificateWatch
     supervisor: Supervisor
+    destroyer: Destroyer
     runs: InFlight  # one-off runs in flight
 
     home_lock: HomeLock
@@ -63,16 +65,18 @@ class Daemon:
             threading.Semaphore(settings.build_concurrency),
         )
         limiter = FailureLimiter(settings.auth_failures_allowed, settings.auth_failure_window)
+        deployer = Deployer(ctx)
         return cls(
             settings,
             store,
             journal,
             runtime,
-            Deployer(ctx),
+            deployer,
             ManagedTraefik(settings),
             limiter,
             CertificateWatch(settings, store, sealer),
             Supervisor(ctx),
+            Destroyer(ctx, deployer),
             InFlight(
                 settings.max_runs_per_app,
                 settings.run_attach_timeout,
@@ -90,7 +94,13 @@ class Daemon:
         interrupted = self.store.runs.interrupt_unfinished()
         if interrupted:
             log.warning("daemon.runs_interrupted", count=interrupted)
-        removed = routes.tidy(self.settings, sites.every_site(self.settings, self.store))
+        # Apps a stopped daemon was destroying: closed before anything routes or supervises,
+        # out of the route table from the start, destroyed once the daemon runs.
+        destroying = self.destroyer.marked()
+        served = sites.every_site(self.settings, self.store)
+        for name in destroying:
+            served.pop(name, None)
+        removed = routes.tidy(self.settings, served)
         if removed:
             log.info("traefik.stray_files_removed", files=removed)
         self.proxy.start()
@@ -102,6 +112,9 @@ class Daemon:
         self.certificates.start()
         self.supervisor.start()
         self.runtime.watch(self.supervisor.wake)
+        for name in destroying:
+            log.info("destroy.resumed", app=name)
+            self.destroyer.resume(name)
         log.info(
             "daemon.started",
             listen=str(self.settings.listen),

@@ -2,7 +2,9 @@
 
 A newer deploy queued behind a running one supersedes any older one still waiting: the
 newest commit is what the pusher wants live. Nothing is locked on disk, so a crash leaves
-no lock behind; releases caught mid-flight are found by reconciliation at start.
+no lock behind; releases caught mid-flight are found by reconciliation at start. An app
+being destroyed takes no deploy: `cancel` fails those waiting, and the running one stops
+before its next step (`Context.destroying`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pipeline.errors import Conflict, RuntimeUnavailable
 from pipeline.polling import poll_until
 from pipeline.release import formation
 from pipeline.release.records import WEB
+from pipeline.release.states import Failure
 from pipeline.release.states import ReleaseState as S
 from pipeline.release.transition import transition
 from pipeline.sqlite.models import App, Release, ReleaseSource
@@ -72,6 +75,8 @@ class Deployer:
         fields.setdefault("formation", formation.checked(app.formation, {}))
         # Numbering and queueing happen together, so the queue order is the release order.
         with self._admission:
+            # Under the admission lock: a destroy marks the app before `cancel` takes it.
+            self.ctx.destroying.refuse(app.name)
             release = self.ctx.store.create_release(app, source=source, commit=commit, **fields)
             self.ctx.journal.start(release.pk)
             with self._lock:
@@ -111,6 +116,29 @@ class Deployer:
         # stopped at the next start, as an orphan.
         return self.ctx.retirements.wait(None, max(deadline - time.monotonic(), 0.0))
 
+    def cancel(self, app: str) -> None:
+        """The app is being destroyed: its waiting deploys fail at once, and its bake window
+        or canary, if one runs, ends (the running deploy stops before its next step)."""
+        with self._admission, self._lock:
+            lane = self._lanes.get(app)
+            waiting = list(lane.waiting) if lane is not None else []
+            if lane is not None:
+                lane.waiting.clear()
+                lane.arrived.set()
+        for release_id in waiting:
+            release = self.ctx.store.get_release(release_id)
+            self.ctx.journal.write(release_id, f"-----> Cancelled: {app} is being destroyed")
+            reason = f"cancelled: app {app!r} is being destroyed"
+            transition(self.ctx.store, app, release, S.FAILED, failure=Failure(reason, S.QUEUED))
+            metrics.deploys.inc(app, S.FAILED)
+            self.ctx.journal.finish(release_id)
+
+    def idle(self, app: str) -> bool:
+        """No deploy of the app runs or waits."""
+        with self._lock:
+            lane = self._lanes.get(app)
+            return lane is None or not (lane.busy or lane.waiting)
+
     def queue_depth(self) -> int:
         with self._lock:
             return sum(len(lane.waiting) + int(lane.busy) for lane in self._lanes.values())
@@ -132,13 +160,15 @@ class Deployer:
             memory.give_back()
 
     def _waiting(self, app: str) -> bool:
+        """A newer deploy waits, the daemon is stopping, or the app is being destroyed."""
         with self._lock:
-            return bool(self._lanes[app].waiting) or self._stopping.is_set()
+            waiting = bool(self._lanes[app].waiting) or self._stopping.is_set()
+        return waiting or app in self.ctx.destroying
 
     def _pause(self, app: str, seconds: float) -> bool:
         with self._lock:
             lane = self._lanes[app]
-            if lane.waiting or self._stopping.is_set():
+            if lane.waiting or self._stopping.is_set() or app in self.ctx.destroying:
                 return True
             lane.arrived.clear()
         lane.arrived.wait(seconds)

@@ -20,6 +20,7 @@ from pipeline.docker.build import first_line
 from pipeline.docker.engine import engine_errors, epoch_of
 from pipeline.errors import (
     BootFailed,
+    Conflict,
     NotFound,
     ReleaseCommandFailed,
     RunFailed,
@@ -406,12 +407,11 @@ class DockerRuntime:
         with contextlib.suppress(docker.errors.NotFound):
             self.client.api.remove_container(name, force=True)
 
-    def containers(self) -> list[Container]:
-        """Every container this home started, running or not, from one listing."""
+    def containers(self, app: str | None = None) -> list[Container]:
+        """Every container this home started (of `app`, when given), running or not, from
+        one listing."""
         with engine_errors("list containers"):
-            found = self.client.api.containers(
-                all=True, filters={"label": f"temps.home={self.instance}"}
-            )
+            found = self.client.api.containers(all=True, filters={"label": self._labels(app)})
         return [self._listed(c) for c in found]
 
     def _listed(self, found: dict[str, Any]) -> Container:
@@ -439,6 +439,24 @@ class DockerRuntime:
             waiting=found["State"] in ("restarting", "removing"),
             endpoint=str(network.get("EndpointID") or "")[:SHORT_ID],
         )
+
+    def _labels(self, app: str | None) -> list[str]:
+        """The labels of this home's containers (and volumes), of one app when given."""
+        return [f"temps.home={self.instance}", *([f"temps.app={app}"] if app else [])]
+
+    def volumes(self, app: str) -> list[str]:
+        with engine_errors("list volumes"):
+            found = self.client.api.volumes(filters={"label": self._labels(app)})
+        return sorted(str(volume["Name"]) for volume in (found or {}).get("Volumes") or [])
+
+    def remove_volume(self, name: str) -> None:
+        with engine_errors("remove a volume"):
+            try:
+                self.client.api.remove_volume(name)
+            except docker.errors.NotFound:
+                return
+            except docker.errors.APIError as exc:
+                raise Conflict(f"could not remove volume {name}: {exc.explanation}") from exc
 
     def nodes(self) -> list[Node]:
         """The one engine, with this home's running containers."""

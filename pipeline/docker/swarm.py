@@ -265,11 +265,11 @@ class SwarmRuntime(DockerRuntime):
         with engine_errors("remove a service"), contextlib.suppress(docker.errors.NotFound):
             self.client.api.remove_service(name)
 
-    def containers(self) -> list[Container]:
-        """Every service this home made, with its running task where it runs now, and the
-        manager's own containers of this home (release commands)."""
+    def containers(self, app: str | None = None) -> list[Container]:
+        """Every service this home made (of `app`, when given), with its running task where
+        it runs now, and the manager's own containers of this home (release commands)."""
         with engine_errors("list services"):
-            services = self.client.api.services(filters={"label": f"temps.home={self.instance}"})
+            services = self.client.api.services(filters={"label": self._labels(app)})
             tasks = self.client.api.tasks(filters={"desired-state": "running"})
             nodes = {n["ID"]: n for n in self.client.api.nodes()}
         running: dict[str, dict[str, Any]] = {}
@@ -288,7 +288,7 @@ class SwarmRuntime(DockerRuntime):
                 continue
             address = (nodes[str(task["NodeID"])].get("Status") or {}).get("Addr", "")
             found.append(Container(name, True, _published(task), str(address)))
-        return found + super().containers()
+        return found + super().containers(app)
 
     def nodes(self) -> list[Node]:
         """The Swarm's nodes, each with this home's services running on it."""

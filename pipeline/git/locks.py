@@ -34,6 +34,17 @@ def shared(path: Path) -> Iterator[None]:
 
 
 @contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Held alone: waits for every read, push and merge of the repository to end."""
+    fd = _open(path)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextmanager
 def exclusive_if_free(path: Path) -> Iterator[bool]:
     """Yields whether the repository is held alone; never waits."""
     fd = _open(path)

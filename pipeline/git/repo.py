@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import posixpath
 import re
+import shutil
 import stat
 import tarfile
 from collections.abc import Iterator
@@ -33,6 +34,19 @@ def init_bare(path: Path) -> None:
         repo.refs.set_symbolic_ref(Ref(b"HEAD"), MAIN_REF)
     finally:
         repo.close()
+
+
+def remove_bare(path: Path) -> bool:
+    """Remove a repository for good, once the reads and pushes holding it have ended; False
+    when there was none. A removal cut short (its objects gone already) is finished."""
+    if not path.exists():
+        return False
+    try:
+        with locks.exclusive(path):
+            shutil.rmtree(path)
+    except NotFound:
+        shutil.rmtree(path)
+    return True
 
 
 def open_repo(path: Path) -> Repo:

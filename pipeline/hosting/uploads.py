@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from pipeline.errors import InvalidInput, NotFound, SwitchFailed
+from pipeline.errors import BeingDestroyed, InvalidInput, NotFound, SwitchFailed
 from pipeline.hosting import https, sites
 from pipeline.settings import Settings
 from pipeline.sqlite.models import App, Certificate, CertificateSource, CertificateState
@@ -32,6 +32,8 @@ def upload(settings: Settings, store: Store, text: str, chain: str, key: str) ->
         raise InvalidInput("the daemon runs without --https: there is nothing to serve it on")
     host = sites.host_name(text)
     app = owner(settings, store, host)
+    if app is not None and app.destroying:
+        raise BeingDestroyed(app.name)
     leaf = checked(host, chain, key)
     homefile.write_uploaded(settings, host, chain.encode(), key.encode())
     der = leaf.public_bytes(serialization.Encoding.DER)
@@ -63,6 +65,17 @@ def remove(settings: Settings, store: Store, text: str) -> None:
     # Answered once Traefik no longer presents it: the host is the CA's (or the fallback's).
     if served is not None and not confirm_certificate(settings, host, served, present=False):
         raise SwitchFailed(f"Traefik still served the uploaded certificate for {host}")
+
+
+def discard_hosts(settings: Settings, store: Store, hosts: tuple[str, ...]) -> list[str]:
+    """The uploaded certificates of `hosts` (an app being destroyed) leave Traefik in one
+    change of the home's file; returns the hosts that had one. The home's file is written
+    even when none is left to remove: a destroy cut short between the two comes back here."""
+    gone = sorted(set(hosts) & homefile.uploaded_hosts(settings))
+    for host in hosts:  # a key left alone by a removal cut short goes too
+        homefile.remove_uploaded(settings, host)
+    homefile.publish_home(settings, https.control_orders(settings, store))
+    return gone
 
 
 def _served_der(settings: Settings, host: str) -> bytes | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import structlog
@@ -114,6 +115,15 @@ class Journal:
             for key in finished[:-KEEP_FINISHED_IN_MEMORY]:
                 del self._live[key]
                 self._budgets.pop(key, None)
+            self._changed.notify_all()
+
+    def forget(self, release_ids: Iterable[int]) -> None:
+        """Releases whose records are gone (their app was destroyed): SQLite may give a new
+        release one of their ids, whose log must start empty."""
+        with self._writing, self._changed:
+            for release_id in release_ids:
+                self._live.pop(release_id, None)
+                self._budgets.pop(release_id, None)
             self._changed.notify_all()
 
     def follow(self, release_id: int, position: int, timeout: float) -> Chunk:

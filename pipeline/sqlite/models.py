@@ -141,6 +141,15 @@ class App(_Keyed, SQLModel, table=True):
     # Process types stopped on purpose (`temps ps stop`): none of their containers runs, and
     # nothing restarts them until `temps ps start`.
     stopped: list[str] = _json(list[str])
+    # Set before anything of the app is removed (`pipeline.deploy.destroy`): when its destroy
+    # was asked, and whether its named volumes go too. A daemon that stops half-way finishes
+    # the destroy at its next start; the row goes last, and the mark with it.
+    destroying_at: float | None = None
+    destroy_volumes: bool = False
+
+    @property
+    def destroying(self) -> bool:
+        return self.destroying_at is not None
 
 
 class Domain(_Keyed, SQLModel, table=True):

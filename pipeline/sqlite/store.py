@@ -43,6 +43,7 @@ from pipeline.sqlite.models import (
 )
 from pipeline.sqlite.mounts import Mounts
 from pipeline.sqlite.runs import Runs
+from pipeline.sqlite.teardown import Teardown
 
 log = structlog.get_logger()
 
@@ -172,6 +173,7 @@ class Store:
         self.mounts = Mounts(engine)
         self.deliveries = Deliveries(engine)
         self.runs = Runs(engine)
+        self.teardown = Teardown(engine)
         # Release numbers are per app and allocated by max + 1: serialise that.
         self._numbering = threading.Lock()
         self._merging = threading.Lock()  # a traffic record is read, merged and written

@@ -9,6 +9,8 @@
   running is the supervisor's: the daemon runs its first check before it serves.
 - Containers of this home that no live release owns are drained, then removed, in the
   background: a standby whose window died with the daemon may still finish requests.
+- An app being destroyed (`pipeline.deploy.destroy`) is left to its destroy, which resumes
+  once the daemon has started: it is not routed again, and its containers wait for it.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ def reconcile(ctx: Context) -> None:
     # restart seconds slower.
     unsettled = ctx.store.releases_in(S.LIVE, S.DRAINING, S.STANDBY, *IN_FLIGHT)
     for app in ctx.store.list_apps():
+        if app.name in ctx.destroying:
+            containers = _leave_to_destroy(ctx, app.name, owned, containers)
+            continue
         live = settle_records(ctx, app, unsettled.get(app.pk, []))
         if live is None:
             # Never live (a first deploy cut short): a route could only point at an orphan.
@@ -73,6 +78,21 @@ def reconcile(ctx: Context) -> None:
         remove_orphans(ctx, [c for name, c in containers.items() if name not in owned])
     except TempsError as exc:
         log.error("reconcile.docker_unavailable", error=str(exc))
+
+
+def _leave_to_destroy(
+    ctx: Context, app: str, owned: set[str], containers: dict[str, Container] | None
+) -> dict[str, Container] | None:
+    """The containers of an app being destroyed are its destroy's: counted as owned. The
+    listing, or None when they cannot be told apart (no orphan is removed then)."""
+    if containers is None:
+        return None
+    try:
+        owned.update(container.name for container in ctx.runtime.containers(app))
+    except TempsError as exc:
+        log.error("reconcile.docker_unavailable", error=str(exc))
+        return None
+    return containers
 
 
 def settle_records(ctx: Context, app: App, releases: list[Release]) -> Release | None:
@@ -150,27 +170,29 @@ def keep_stopped(ctx: Context, app: App, live: Release) -> None:
 def remove_orphans(ctx: Context, orphans: list[Container]) -> None:
     """Traefik may have routed to them until the routes were rewritten a moment ago."""
     for container in orphans:
-        ports = tuple(container.ports.values())  # where Docker has it now
-        release = ctx.store.release_with_container(container.name)
-        leaving = (
-            Leaving.of(release, container.name, ports, container.address)
-            if release is not None
-            else None
-        )
-        if release is not None and leaving is not None:
-            app = ctx.store.get_app_by_id(release.app_id).name
-        else:  # no release names it (a release command's container, say)
-            app = container.name
-            leaving = Leaving(
-                container.name,
-                ports,
-                ORPHAN_DRAIN_SECONDS,
-                ORPHAN_STOP_SECONDS,
-                container.name,
-                address=container.address,
-            )
+        leaving, release = leaving_of(ctx, container)
+        app = ctx.store.get_app_by_id(release.app_id).name if release else container.name
         retire_in_background(ctx, app, leaving, _log_of(ctx, leaving.release_id))
         log.info("reconcile.removing_container", container=container.name)
+
+
+def leaving_of(ctx: Context, container: Container) -> tuple[Leaving, Release | None]:
+    """A container found in a listing on its way out, where Docker has it now, bounded by
+    the drain and stop timeouts of the release that names it, if one does (an orphan's when
+    none does: a release command's container, say); and that release."""
+    ports = tuple(container.ports.values())
+    release = ctx.store.release_with_container(container.name)
+    leaving = Leaving.of(release, container.name, ports, container.address) if release else None
+    if leaving is None:
+        leaving = Leaving(
+            container.name,
+            ports,
+            ORPHAN_DRAIN_SECONDS,
+            ORPHAN_STOP_SECONDS,
+            container.name,
+            address=container.address,
+        )
+    return leaving, release
 
 
 def _log_of(ctx: Context, release_id: int | None) -> Callable[[str], None]:

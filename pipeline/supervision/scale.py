@@ -29,6 +29,7 @@ log = structlog.get_logger()
 def scale(ctx: Context, app: App, wanted: dict[str, int]) -> Slot | None:
     """The live release's containers to the formation `wanted`; None when nothing is live."""
     with ctx.slot_locks.of(app.name):
+        ctx.destroying.refuse(app.name)
         live = ctx.store.live_release(app)
         if live is None:
             return None

@@ -84,6 +84,7 @@ def unroute(settings: Settings, app: str, label: str) -> None:
 
 
 def _app_and_live(ctx: Context, name: str) -> tuple[App, Release]:
+    ctx.destroying.refuse(name)
     app = ctx.store.get_app(name)
     live = ctx.store.live_release(app)
     if live is None:

@@ -9,8 +9,9 @@ the address it had is gated again all the same.
 
 Once a second, and at once when the runtime reports a change (a Swarm node or service
 event), one listing of the home's containers is compared with each live slot. An app whose
-slot lock is held (a deploy, a scale, a flip back) is left to that. The slot's record keeps
-every container it has; only the route follows which of them serve.
+slot lock is held (a deploy, a scale, a flip back) is left to that, and an app being
+destroyed to its destroy. The slot's record keeps every container it has; only the route
+follows which of them serve.
 """
 
 from __future__ import annotations
@@ -65,12 +66,14 @@ class Supervisor(Periodic):
         census: dict[str, Census] = {}
         for app in self.ctx.store.list_apps():
             live = lives.get(app.pk)
-            if live is None:
+            if live is None or app.destroying:
                 continue
             lock = self.ctx.slot_locks.of(app.name)
             if lock.acquire(blocking=False):
                 try:
-                    containers = self._keep(app, live, containers)
+                    # Asked again under the lock: a destroy marks the app before it takes it.
+                    if app.name not in self.ctx.destroying:
+                        containers = self._keep(app, live, containers)
                 finally:
                     lock.release()
             census[app.name] = count(app, live, {n for n, c in containers.items() if c.running})

@@ -209,6 +209,12 @@ def confirm_routers(
     ) and all(_api_lacks(settings, f"routers/{name}@file") for name in gone)
 
 
+def confirm_withdrawn(settings: Settings, app: str, routers: Iterable[str]) -> bool:
+    """Wait until Traefik's API shows none of the app's `routers` and not its service;
+    False on timeout."""
+    return confirm_routers(settings, {}, routers) and _api_lacks(settings, f"services/{app}@file")
+
+
 def confirm_certificate(settings: Settings, host: str, der: bytes, present: bool = True) -> bool:
     """Wait until the websecure entrypoint presents the certificate `der` for `host` (with
     `present` False: until it presents another one); False on timeout."""

@@ -1,6 +1,7 @@
 """Moving an app's route: publish, confirm through Traefik, and restore what was there when
 Traefik does not confirm. The deploy's switch, the bake window's flip back and
-reconciliation all go through `route`; a domain change goes through `rehost`."""
+reconciliation all go through `route`; a domain change goes through `rehost`; an app being
+destroyed leaves through `withdraw`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pipeline.traefik.config import (
     confirm_routers,
     confirm_split,
     confirm_unrouted,
+    confirm_withdrawn,
 )
 from pipeline.traefik.documents import (
     Site,
@@ -108,4 +110,16 @@ def rehost(settings: Settings, site: Site) -> None:
         raise SwitchFailed(
             f"Traefik did not confirm the hosts of {site.app} within "
             f"{settings.switch_confirm_timeout:g}s; it serves the ones it had"
+        )
+
+
+def withdraw(settings: Settings, site: Site) -> None:
+    """Take the app out of Traefik in one change, confirmed through its API: its hosts then
+    answer 404, as any host Traefik does not know. Requests in flight finish."""
+    routes.forget(settings, site.app)
+    routers = router_document(site)["http"]["routers"]
+    if not confirm_withdrawn(settings, site.app, routers):
+        raise SwitchFailed(
+            f"Traefik still routed {site.app} after {settings.switch_confirm_timeout:g}s; "
+            "nothing of it was stopped"
         )

@@ -111,6 +111,18 @@ def restore_route(settings: Settings, app: str, previous: bytes | None) -> None:
     _put(settings, app, previous)
 
 
+def forget(settings: Settings, app: str) -> None:
+    """An app being destroyed: its service and site leave the table in one change. Its own
+    file goes first, so that a daemon stopped in between never publishes it again."""
+    with _lock:
+        route_path(settings, app).unlink(missing_ok=True)
+        routes = dict(_routes(settings))
+        routes.pop(app, None)
+        _publish_table(settings, routes)
+        _known[settings.routes_dir] = routes
+        _sites.setdefault(settings.routes_dir, {}).pop(app, None)
+
+
 def render_table(routes: dict[str, Dynamic], sites: dict[str, Site]) -> bytes:
     """All apps' routers, middlewares and services in one document, by app name: each app's
     service document under the routers of its site."""

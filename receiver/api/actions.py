@@ -14,7 +14,15 @@ from pipeline.app.config import parse_config, text
 from pipeline.deploy import operations
 from pipeline.sqlite.models import Release
 from pipeline.steps import notify
-from receiver.api.apps import Body, BodyNumber, DaemonDep, Number, PrincipalDep, app_for
+from receiver.api.apps import (
+    Body,
+    BodyNumber,
+    DaemonDep,
+    Number,
+    PrincipalDep,
+    app_for,
+    app_to_change,
+)
 from receiver.api.views import AppWithSettings, ReleaseDetail, View, app_view, release_view
 from receiver.auth import Principal
 from receiver.daemon import Daemon
@@ -77,7 +85,7 @@ async def rollback(
     number = body.release if body else None
 
     def start() -> Release:
-        return operations.rollback(daemon.deployer, app_for(daemon, who, name), number)
+        return operations.rollback(daemon.deployer, app_to_change(daemon, who, name), number)
 
     release = await run_in_threadpool(start)
     return await _answer(daemon, release, wait, answer)
@@ -95,7 +103,7 @@ async def deploy(
     request = body or DeployRequest()
 
     def start() -> Release:
-        app = app_for(daemon, who, name)
+        app = app_to_change(daemon, who, name)
         return operations.redeploy(daemon.deployer, app, request.commit, request.strategy)
 
     release = await run_in_threadpool(start)
@@ -119,7 +127,7 @@ async def _change_env(
     """Apply `change` to the app's environment (all SQLite work off the event loop)."""
 
     def apply() -> tuple[dict[str, str], Release | None]:
-        app = app_for(daemon, who, name)
+        app = app_to_change(daemon, who, name)
         env = change(daemon.deployer.ctx.sealer.open_env(app.env))
         release = operations.change_env(daemon.deployer, app, env)
         app = daemon.store.get_app(name)
@@ -174,7 +182,7 @@ def update_app_settings(
 ) -> AppWithSettings:
     """Override temps.toml keys for this app (e.g. the default strategy) from the next deploy."""
     who.require_admin()
-    app_for(daemon, who, name)
+    app_to_change(daemon, who, name)
     parse_config(body.settings)
     app = daemon.store.update_app(name, settings=body.settings)
     view = app_view(daemon.store, daemon.settings, daemon.supervisor.census, app)
@@ -256,7 +264,7 @@ class DeliveryView(View):
 def set_source(name: str, body: SourceRequest, daemon: DaemonDep, who: PrincipalDep) -> SourceView:
     """The upstream repository webhooks fetch from, its deploy branch and optional token."""
     who.require_admin()
-    app_for(daemon, who, name)
+    app_to_change(daemon, who, name)
     operations.validate_source(body.repo_url, body.branch)
     if body.token is not None:
         text(body.token, "the token")
@@ -273,7 +281,7 @@ def rotate_webhook_secret(
 ) -> WebhookSecret:
     """Set or rotate the app's webhook secret; the answer is the only time it is shown."""
     who.require_admin()
-    app_for(daemon, who, name)
+    app_to_change(daemon, who, name)
     secret = operations.new_secret(body.secret if body else None)
     daemon.store.update_app(
         name,
@@ -294,7 +302,7 @@ def set_notifications(
 ) -> Notifications | NotificationsOff:
     """Where to POST signed release events; a null url turns them off."""
     who.require_admin()
-    app_for(daemon, who, name)
+    app_to_change(daemon, who, name)
     if body.url is None:
         daemon.store.update_app(name, notify_url=None, notify_secret_sealed=None)
         return NotificationsOff(url=None)

@@ -6,6 +6,7 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import HTTPConnection
 
@@ -16,16 +17,19 @@ from pipeline.sqlite.models import App
 from receiver.api.views import (
     AppBrief,
     AppView,
+    DestroyedView,
     ReleaseDetail,
     ReleaseWithLog,
     app_view,
     apps_view,
+    destroyed_view,
     release_view,
     release_with_log,
 )
 from receiver.auth import Principal, bearer_token, guarded_authenticate
 from receiver.daemon import Daemon
 from receiver.problems import ERROR_RESPONSES
+from receiver.waits import waiting
 
 # Release numbers and ids are SQLite integers: bound them so no request can overflow one.
 Number = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -79,6 +83,14 @@ def app_for(daemon: Daemon, who: Principal, name: str) -> App:
     return daemon.store.get_app(name)
 
 
+def app_to_change(daemon: Daemon, who: Principal, name: str) -> App:
+    """`app_for`, for a call that changes the app or starts something for it: refused (409)
+    while the app is being destroyed."""
+    app = app_for(daemon, who, name)
+    daemon.destroyer.ctx.destroying.refuse(name)
+    return app
+
+
 class AppCreate(Body):
     name: str
 
@@ -127,3 +139,40 @@ def list_releases(name: str, daemon: DaemonDep, who: PrincipalDep) -> list[Relea
 def get_release(name: str, number: Number, daemon: DaemonDep, who: PrincipalDep) -> ReleaseWithLog:
     app = app_for(daemon, who, name)
     return release_with_log(daemon.store, daemon.store.release_by_number(app, number))
+
+
+def confirmed(name: str, confirm: str | None) -> None:
+    """A destroy names its app twice, so that no stray request destroys one."""
+    if confirm is None:
+        raise InvalidInput(
+            f"destroying {name!r} removes it for good: confirm with ?confirm={name}; "
+            "nothing was changed"
+        )
+    if confirm != name:
+        raise InvalidInput(
+            f"confirm {confirm[:64]!r} does not name {name!r}: confirm with ?confirm={name}; "
+            "nothing was changed"
+        )
+
+
+@router.delete("/apps/{name}")
+async def destroy_app(
+    name: str,
+    daemon: DaemonDep,
+    who: PrincipalDep,
+    confirm: str | None = None,
+    volumes: bool = False,
+) -> DestroyedView:
+    """Destroy the app for good (admin; `confirm` repeats its name): its deploys cancelled,
+    its routes out of Traefik in one change, its containers drained and stopped, its images,
+    repository, uploaded certificates, tokens and records removed. Its named volumes are
+    kept, and named in the answer, unless `volumes` is true. Answered once it is done; a
+    second call while it runs waits for the same destroy."""
+    who.require_admin()
+
+    def check() -> None:
+        daemon.store.get_app(name)
+        confirmed(name, confirm)
+
+    await run_in_threadpool(check)
+    return destroyed_view(await waiting(daemon.destroyer.destroy, name, volumes))

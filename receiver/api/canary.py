@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from pipeline.deploy import operations
 from pipeline.errors import Conflict
 from pipeline.release.states import ReleaseState as S
-from receiver.api.apps import DaemonDep, PrincipalDep, app_for
+from receiver.api.apps import DaemonDep, PrincipalDep, app_to_change
 from receiver.api.views import ReleaseDetail, release_view
 from receiver.daemon import Daemon
 from receiver.problems import ERROR_RESPONSES
@@ -32,7 +32,7 @@ def _decide(daemon: Daemon, name: str, decision: str) -> ReleaseDetail:
 def promote(name: str, daemon: DaemonDep, who: PrincipalDep) -> ReleaseDetail:
     """Promote the running canary now: 100 % of the requests to the new release."""
     who.require_admin()
-    app_for(daemon, who, name)
+    app_to_change(daemon, who, name)
     return _decide(daemon, name, "promote")
 
 
@@ -40,5 +40,5 @@ def promote(name: str, daemon: DaemonDep, who: PrincipalDep) -> ReleaseDetail:
 def abort(name: str, daemon: DaemonDep, who: PrincipalDep) -> ReleaseDetail:
     """Withdraw the running canary now; the new release fails at step canary."""
     who.require_admin()
-    app_for(daemon, who, name)
+    app_to_change(daemon, who, name)
     return _decide(daemon, name, "abort")

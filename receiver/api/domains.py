@@ -11,7 +11,7 @@ from pydantic import Field
 from pipeline.hosting import sites
 from pipeline.sqlite.models import Certificate, CertificateSource, CertificateState
 from pipeline.traefik.documents import MAX_HSTS_SECONDS, Site
-from receiver.api.apps import Body, DaemonDep, PrincipalDep, app_for
+from receiver.api.apps import Body, DaemonDep, PrincipalDep, app_for, app_to_change
 from receiver.api.certificates import CertificateSeen
 from receiver.api.views import View
 from receiver.daemon import Daemon
@@ -90,7 +90,7 @@ def list_domains(name: str, daemon: DaemonDep, who: PrincipalDep) -> DomainsView
 def add_domain(name: str, body: DomainRequest, daemon: DaemonDep, who: PrincipalDep) -> DomainsView:
     """Served at once, without a deploy; a host another app has is a 409 naming it."""
     who.require_admin()  # a host is claimed across apps, like the tokens that may deploy them
-    app = app_for(daemon, who, name)
+    app = app_to_change(daemon, who, name)
     return domains_view(daemon, sites.add_domain(daemon.settings, daemon.store, app, body.host))
 
 
@@ -99,7 +99,7 @@ def set_https(name: str, body: HttpsRequest, daemon: DaemonDep, who: PrincipalDe
     """Redirect plain HTTP to HTTPS once a host has its certificate (on by default), and
     HSTS; applied at once to the app's hosts."""
     who.require_admin()
-    app = app_for(daemon, who, name)
+    app = app_to_change(daemon, who, name)
     site = sites.set_https(daemon.settings, daemon.store, app, body.redirect, body.hsts_seconds)
     return domains_view(daemon, site)
 
@@ -107,5 +107,5 @@ def set_https(name: str, body: HttpsRequest, daemon: DaemonDep, who: PrincipalDe
 @router.delete("/apps/{name}/domains/{host}")
 def remove_domain(name: str, host: str, daemon: DaemonDep, who: PrincipalDep) -> DomainsView:
     who.require_admin()
-    app = app_for(daemon, who, name)
+    app = app_to_change(daemon, who, name)
     return domains_view(daemon, sites.remove_domain(daemon.settings, daemon.store, app, host))

@@ -18,7 +18,7 @@ from pipeline.sqlite.models import App, Counts
 from pipeline.supervision import census, stopping
 from pipeline.supervision.census import Census
 from pipeline.supervision.scale import scale
-from receiver.api.apps import Body, DaemonDep, PrincipalDep, app_for
+from receiver.api.apps import Body, DaemonDep, PrincipalDep, app_for, app_to_change
 from receiver.api.views import View
 from receiver.daemon import Daemon
 from receiver.problems import ERROR_RESPONSES
@@ -113,7 +113,7 @@ def set_formation(
     """The formation of the app's live release, changed at once without a release (added
     containers are gated before they are routed, removed ones drained), and of its next ones."""
     who.require_admin()
-    app = app_for(daemon, who, name)
+    app = app_to_change(daemon, who, name)
     before = app.formation
     live = daemon.store.live_release(app)
     known = set(live.config.processes) if live is not None else None
@@ -134,7 +134,7 @@ def stop_processes(
     """Stop the app (or the process types named) on purpose: its web answers 503 with
     `Retry-After`, nothing restarts it until it is started again."""
     who.require_admin()
-    app_for(daemon, who, name)
+    app_to_change(daemon, who, name)
     app = stopping.stop(daemon.deployer.ctx, name, body.processes if body else [])
     return formation_view(daemon, app)
 
@@ -146,6 +146,6 @@ def start_processes(
     """Start what `stop` stopped (or the process types named): web containers are gated
     before they are routed."""
     who.require_admin()
-    app_for(daemon, who, name)
+    app_to_change(daemon, who, name)
     app = stopping.start(daemon.deployer.ctx, name, body.processes if body else [])
     return formation_view(daemon, app)

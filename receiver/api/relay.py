@@ -34,6 +34,8 @@ from receiver.waits import abandoned_on_cancel
 STDIN, STDOUT, STDERR, STATUS, RESIZE = 0, 1, 2, 3, 4
 PROTOCOL = "temps.run.v1"  # the WebSocket subprotocol, answered when the client offers it
 LARGEST_TERMINAL = 1000  # columns or rows
+# Its output ended and no exit code came: detached from, or removed (its app destroyed).
+DETACHED = "its streams ended before it exited: detached from, or its container removed"
 
 T = TypeVar("T")
 
@@ -64,7 +66,7 @@ async def relay(websocket: WebSocket, attached: Attached, stdin: bool, timeout: 
             ended(Ending(RunState.FAILED, detail=str(error)), group)
         else:
             if code is None:
-                ended(Ending(RunState.FAILED, detail="its streams ended while it ran"), group)
+                ended(Ending(RunState.FAILED, detail=DETACHED), group)
             else:
                 ended(Ending(RunState.EXITED, code), group)
 

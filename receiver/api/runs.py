@@ -22,7 +22,7 @@ from pipeline.runs.inflight import Ticket
 from pipeline.runtime import Attached
 from pipeline.sqlite.models import RunState
 from receiver.api import relay
-from receiver.api.apps import Body, DaemonDep, Number, PrincipalDep, app_for
+from receiver.api.apps import Body, DaemonDep, Number, PrincipalDep, app_for, app_to_change
 from receiver.api.views import View
 from receiver.problems import ERROR_RESPONSES
 from receiver.waits import waiting
@@ -63,7 +63,7 @@ class AskedRun(RunView):
 @router.post("/apps/{name}/runs", status_code=201)
 def ask_run(name: str, body: RunRequest, daemon: DaemonDep, who: PrincipalDep) -> AskedRun:
     """Ask for a one-off run of the live release; attach to `attach_url` to start it."""
-    app = app_for(daemon, who, name)
+    app = app_to_change(daemon, who, name)
     asked = checked(
         body.command,
         stdin=body.stdin,
@@ -96,7 +96,7 @@ async def attach(
     ctx = daemon.deployer.ctx
 
     def start() -> tuple[Ticket, Attached]:
-        app = app_for(daemon, who, name)
+        app = app_to_change(daemon, who, name)
         ticket = daemon.runs.claim(name, run_id, who.name)
         return ticket, oneoff.start(ctx, daemon.runs, app, ticket)
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 
 from pipeline.app import storage
 from pipeline.sqlite.models import Mount
-from receiver.api.apps import Body, DaemonDep, PrincipalDep, app_for
+from receiver.api.apps import Body, DaemonDep, PrincipalDep, app_for, app_to_change
 from receiver.api.views import View
 from receiver.problems import ERROR_RESPONSES
 
@@ -41,7 +41,7 @@ def list_mounts(name: str, daemon: DaemonDep, who: PrincipalDep) -> list[MountVi
 def add_mount(name: str, body: MountRequest, daemon: DaemonDep, who: PrincipalDep) -> MountView:
     """Mounted in every container of the app from its next deploy on."""
     who.require_admin()
-    app = app_for(daemon, who, name)
+    app = app_to_change(daemon, who, name)
     return mount_view(daemon, name, storage.mount(daemon.store, app, body.name, body.path))
 
 
@@ -49,5 +49,5 @@ def add_mount(name: str, body: MountRequest, daemon: DaemonDep, who: PrincipalDe
 def remove_mount(name: str, volume: str, daemon: DaemonDep, who: PrincipalDep) -> MountView:
     """Not mounted from the next deploy on; the volume and its data are kept."""
     who.require_admin()
-    app = app_for(daemon, who, name)
+    app = app_to_change(daemon, who, name)
     return mount_view(daemon, name, daemon.store.mounts.remove(app, volume))

@@ -44,6 +44,7 @@ def create_token(body: TokenRequest, daemon: DaemonDep, who: PrincipalDep) -> Ne
         if body.app is None:
             raise InvalidInput("a deploy token names its app")
         daemon.store.get_app(validate_app_name(body.app))
+        daemon.destroyer.ctx.destroying.refuse(body.app)
     elif body.app is not None:
         raise InvalidInput("an admin token covers every app; leave out 'app'")
     secret = new_token()

@@ -14,6 +14,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict, JsonValue, computed_field
 
 from pipeline.app.config import AppConfig
+from pipeline.deploy.destroy import Destroyed
 from pipeline.release.records import SlotRecord, TrafficRecord
 from pipeline.release.states import ReleaseState
 from pipeline.settings import Settings
@@ -95,6 +96,7 @@ class AppBrief(View):
     # supervisor last counted them (null until it has, or with nothing live).
     processes: Census | None
     stopped: list[str]  # process types stopped on purpose (`temps ps stop`)
+    destroying: bool  # being destroyed: every change of it is refused until it is gone
 
 
 class AppView(AppBrief):
@@ -172,4 +174,46 @@ def _app(
         live_release=live,
         processes=census.get(app.name) if live is not None else None,
         stopped=app.stopped,
+        destroying=app.destroying,
     )
+
+
+class Removed(View):
+    """What a destroy removed."""
+
+    containers: list[str]  # drained, then stopped and removed
+    images: list[str]  # tags
+    volumes: list[str]  # named volumes, with ?volumes=true only
+    releases: int  # release records, with their state changes and logs
+    domains: list[str]
+    certificates: list[str]  # hosts whose uploaded certificate was removed
+    tokens: list[str]  # names of the tokens scoped to the app
+    repository: bool  # its git repository
+
+
+class Kept(View):
+    """What a destroy kept on purpose."""
+
+    volumes: list[str]  # named volumes, with their data: ?volumes=true removes them
+
+
+class DestroyedView(View):
+    app: str
+    removed: Removed
+    kept: Kept
+
+
+def destroyed_view(destroyed: Destroyed) -> DestroyedView:
+    erased = destroyed.erased
+    removed = Removed(
+        containers=list(destroyed.containers),
+        images=list(destroyed.images),
+        volumes=list(destroyed.volumes_removed),
+        releases=len(erased.release_ids),
+        domains=list(erased.domains),
+        certificates=list(destroyed.certificates),
+        tokens=list(erased.tokens),
+        repository=destroyed.repository,
+    )
+    kept = Kept(volumes=list(destroyed.volumes_kept))
+    return DestroyedView(app=destroyed.app, removed=removed, kept=kept)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -11,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from pipeline.deploy.strategies import Strategy
-from receiver.cli import hosting, run, session
+from receiver.cli import apps, hosting, run, session
 from receiver.cli.appwords import settings_start, take_app
 from receiver.cli.client import Client
 from receiver.cli.target import resolve
@@ -38,9 +37,7 @@ def add_client_commands(commands: Commands, env: Callable[[str, str], str]) -> N
             )
         return parser
 
-    apps = client_parser("apps", "create or list apps", of_app=False)
-    apps.add_argument("action", choices=["create", "list"])
-    apps.add_argument("name", nargs="?")
+    apps.add_commands(client_parser)
     client_parser("releases", "list an app's releases").add_argument(
         "words", nargs="*", metavar="APP"
     )
@@ -106,16 +103,8 @@ def run_client(args: argparse.Namespace) -> None:
     target = resolve(args.url, args.home)
     client = Client(target.url, target.token, target.ca_file)
     command = args.command
-    if command == "apps":
-        if args.action == "create":
-            if not args.name:
-                sys.exit("temps: apps create NAME")
-            _print(client.call("POST", "/api/apps", json={"name": args.name}))
-        else:
-            for app in client.call("GET", "/api/apps"):
-                live = app["live_release"]
-                version = live["version"] if live else "-"
-                print(f"{app['name']:<32} {version:<6} {_counts(app):<24} {app['url']}")
+    if command in apps.COMMANDS:
+        apps.run(client, args)
     elif command == "releases":
         app, _ = take_app(args.app_flag, args.words, 1)
         for r in client.call("GET", f"/api/apps/{app}/releases"):
@@ -187,24 +176,12 @@ def _ps(client: Client, given: str | None, words: list[str]) -> None:
         app, _ = take_app(given, rest, 1)
         answer = client.call("GET", f"/api/apps/{app}/formation")
     wanted = " ".join(f"{k}={v}" for k, v in answer["formation"].items())
-    running = f" running: {_counts(answer)}" if answer["processes"] else ""
+    running = f" running: {apps.counts(answer)}" if answer["processes"] else ""
     print(f"formation: {wanted} (live: {answer['live_release'] or '-'}){running}")
     for c in answer["containers"]:
         uptime = f"up {c['uptime']:.0f}s" if c["uptime"] is not None else c["state"]
         node = c.get("node") or "-"
         print(f"{c['process']:<8}{c['container']:<44}{c['release']:<7}{uptime:<14}{node}")
-
-
-def _counts(view: dict[str, Any]) -> str:
-    """`web 2/2 worker 0/1 (stopped)`: each process type's containers running of wanted."""
-    counts = view.get("processes") or {}
-    return (
-        " ".join(
-            f"{process} {c['running']}/{c['wanted']}" + (" (stopped)" if c["stopped"] else "")
-            for process, c in counts.items()
-        )
-        or "-"
-    )
 
 
 def _config(client: Client, args: argparse.Namespace) -> None:
@@ -264,10 +241,6 @@ def _release_line(release: dict[str, Any]) -> None:
     print(f"{release['version']} {release['state']}{reason}")
     if release["state"] not in ("live", "queued"):
         sys.exit(1)
-
-
-def _print(value: object) -> None:
-    print(json.dumps(value, indent=2))
 
 
 def install_hook(args: argparse.Namespace) -> None:

@@ -32,9 +32,11 @@ def _authorize(request: Request, name: str) -> App:
     )
     who.require_app(name)
     try:
-        return daemon.store.get_app(name)
+        app = daemon.store.get_app(name)
     except NotFound as exc:
         raise NotFound(f"no app named {name!r}; create it first: POST /api/apps") from exc
+    daemon.destroyer.ctx.destroying.refuse(name)  # its repository is on its way out
+    return app
 
 
 @router.get("/{name}.git/info/refs")

@@ -411,6 +411,23 @@ def test_runs_lists_who_ran_what(temps_daemon: TempsDaemon, live: Live) -> None:
     assert first[1:4] == ["v1", "admin", "exit"] and first[4:] == ["4", "sh", "-c", "exit", "4"]
 
 
+def test_destroying_an_app_ends_its_runs(
+    temps_daemon: TempsDaemon, tmp_path: Path, stopped_on_exit: list[subprocess.Popen[bytes]]
+) -> None:
+    app = "runs-doomed"
+    temps_daemon.create_app(app)
+    push_ok(temps_daemon, tmp_path / "repo", app, "v1")
+    client = started(temps_daemon, "run", app, "--", "sleep", "300")
+    stopped_on_exit.append(client)
+    wait_running(app, 1)
+    destroyed = admin(temps_daemon, "DELETE", f"/api/apps/{app}?confirm={app}", timeout=180)
+    assert destroyed.status_code == 200, destroyed.text
+    assert client.wait(SETTLE) == 143  # the destroy stops each container: SIGTERM
+    assert not run_containers(app)
+    refused = admin(temps_daemon, "GET", f"/api/apps/{app}/runs")
+    assert refused.status_code == 404, refused.text
+
+
 # --- last: the daemon dies under a run -----------------------------------------------------------
 
 

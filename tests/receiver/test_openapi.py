@@ -7,9 +7,10 @@ not describe (status code, content type, body, headers).
 
 Bounded and loopback only: a fixed number of examples per operation; the app the requests
 mostly aim at has one failed release and nothing running, so no request can start a real
-deploy; notification and upstream URLs are pointed at a closed loopback port; the admin
-tokens the run uses cannot be revoked by it. The daemon allows a huge number of failed
-authentications, since schemathesis also sends made-up `Authorization` headers.
+deploy, and a destroy aimed at it is never confirmed; notification and upstream URLs are
+pointed at a closed loopback port; the admin tokens the run uses cannot be revoked by it.
+The daemon allows a huge number of failed authentications, since schemathesis also sends
+made-up `Authorization` headers.
 
 Inputs schemathesis rarely produces (integers past 64 bits, lone surrogates, NaN) are sent
 by hand at the end.
@@ -135,6 +136,8 @@ def steer(case: Case[Any], choice: Steer, target: Target) -> Case[Any]:
         case.query["service"] = choice.service
     if path.get("token_id") in target.protected_token_ids:
         path["token_id"] = int(path["token_id"]) + 1_000
+    if path.get("name") == APP and case.query and case.query.get("confirm") == APP:
+        case.query["confirm"] = f"not-{APP}"  # the app the run aims at outlives it
     if isinstance(case.body, dict):
         for key in ("url", "repo_url"):
             if key in case.body:

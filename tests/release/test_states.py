@@ -427,3 +427,26 @@ def test_a_line_written_after_a_release_left_memory_does_not_reopen_its_follow(
         "-----> v1 is live",
         "-----> Stopped v1: drained 0.1s, 0 requests finished",
     ]
+
+
+def test_a_release_of_a_destroyed_app_leaves_no_log_for_a_new_release_of_its_id(
+    store: Store,
+) -> None:
+    """SQLite gives a new row the id after the largest one left: once a destroyed app's
+    releases are erased, a new release may get one of their ids, and must be followed from
+    an empty log, not end at once with the old one's lines."""
+    journal = Journal(store)
+    app = store.create_app("doomed")
+    old = store.create_release(app, source="push", commit="a" * 40)
+    journal.start(old.pk)
+    journal.write(old.pk, "-----> v1 is live")
+    journal.finish(old.pk)
+    erased = store.teardown.erase(app, ())
+    journal.forget(erased.release_ids)
+
+    again = store.create_release(store.create_app("doomed"), source="push", commit="b" * 40)
+    assert again.pk == old.pk  # the id was given again
+    journal.start(again.pk)
+    assert journal.follow(again.pk, 0, timeout=0.1) == Chunk([], 0, False)
+    journal.write(again.pk, "-----> building")
+    assert journal.follow(again.pk, 0, timeout=0.1) == Chunk(["-----> building"], 1, False)

@@ -20,6 +20,7 @@ def app_view(**fields: Any) -> AppView:
         "live_release": None,
         "processes": None,
         "stopped": [],
+        "destroying": False,
     }
     return AppView.model_validate(view | fields)
 

@@ -1,8 +1,8 @@
 """One-off runs (`temps run`): who ran which command from which release, when, and how it
 ended.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from alembic import op
 
 from migrations.columns import integer, key, ref, seconds, text
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 
 
 def upgrade() -> None:

@@ -10,6 +10,8 @@
     ├── Unauthorized          missing or wrong credentials
     ├── Forbidden             valid credentials, not allowed here
     ├── RateLimited           too many failed authentications from one address
+    ├── RunLimitReached       an app already runs as many one-off commands as it may
+    ├── RunFailed             the engine would not start a one-off container
     ├── MigrationFailed       the database could not be brought to the current schema
     ├── RecordsBusy           another process held the database's lock past the budget
     ├── DiskFull              a write refused for want of space on the disk holding a path
@@ -74,6 +76,15 @@ class Forbidden(TempsError):
 
 class RateLimited(TempsError):
     pass
+
+
+class RunLimitReached(TempsError):
+    """An app already has `--max-runs-per-app` one-off runs; the message names each."""
+
+
+class RunFailed(TempsError):
+    """The engine refused to create or start a one-off container (its image gone, a mount
+    refused): nothing ran."""
 
 
 class MigrationFailed(TempsError):

@@ -109,6 +109,45 @@ class ContainerSpec:
 
 
 @dataclass(frozen=True)
+class Terminal:
+    """The terminal a one-off run is given, in characters."""
+
+    cols: int
+    rows: int
+
+
+STDOUT, STDERR = 1, 2  # the streams of `Attached.output`
+
+
+class Attached(Protocol):
+    """A one-off container running with its streams attached (`Runtime.run_attached`).
+
+    One thread reads its output while others write to its stdin, resize its terminal or
+    remove it: removing it ends the output."""
+
+    name: str
+
+    def output(self) -> Iterator[tuple[int, bytes]]:
+        """(STDOUT or STDERR, bytes) as the command writes them, byte for byte (all of a
+        terminal's on STDOUT), until its streams end."""
+
+    def send(self, data: bytes) -> None:
+        """Bytes to the command's stdin, when it was started with one."""
+
+    def close_stdin(self) -> None:
+        """The command reads the end of its stdin."""
+
+    def resize(self, terminal: Terminal) -> None: ...
+
+    def exit_code(self) -> int | None:
+        """How the command exited, once its output has ended; None when it has not (its
+        streams were detached from) or is gone."""
+
+    def remove(self) -> None:
+        """Kill and remove the container at once, whatever it is doing; again is harmless."""
+
+
+@dataclass(frozen=True)
 class ContainerState:
     status: str  # created, running, restarting, exited, dead, missing
     exit_code: int
@@ -217,6 +256,10 @@ class Runtime(Protocol):
 
     def run_once(self, spec: ContainerSpec, command: str, output: Output, timeout: float) -> int:
         """Run `command` once, stream its output, return its exit code."""
+
+    def run_attached(self, spec: ContainerSpec, stdin: bool, terminal: Terminal | None) -> Attached:
+        """Start `spec.command` in a one-off container with its output attached, its stdin
+        too with `stdin`, and a terminal of that size when given one (stdin included)."""
 
     def keep_running(self, name: str) -> None: ...
     def state(self, name: str) -> ContainerState: ...

@@ -233,6 +233,13 @@ class Settings(BaseSettings):
         description="MB a deploy needs free on the home's disk and on Docker's data root, "
         "else it is refused before it builds; 0: no check",
     )
+    run_timeout: LimitSeconds = Field(
+        3600.0, description="seconds a one-off run (`temps run`) may take before it is killed"
+    )
+    max_runs_per_app: Limit = Field(3, description="one-off runs of one app at once")
+    run_attach_timeout: LimitSeconds = Field(
+        30.0, description="seconds a run asked for waits for its client to attach, then is given up"
+    )
     acme_retry_seconds: LimitSeconds = Field(
         3600.0, description="seconds until a host whose order the CA refused is ordered again"
     )

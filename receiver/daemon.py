@@ -17,6 +17,8 @@ from pipeline.homelock import HomeLock
 from pipeline.hosting import sites
 from pipeline.hosting.https import CertificateWatch
 from pipeline.release.journal import Journal
+from pipeline.runs import oneoff
+from pipeline.runs.inflight import InFlight
 from pipeline.runtime import Runtime
 from pipeline.settings import Settings
 from pipeline.sqlite.schema import migrate_in_child
@@ -43,6 +45,7 @@ class Daemon:
     supervisor: Supervisor
     destroyer: Destroyer
     tails: Tails  # `temps logs --tail` clients
+    runs: InFlight  # one-off runs in flight
 
     home_lock: HomeLock
 
@@ -77,6 +80,11 @@ class Daemon:
             Supervisor(ctx),
             Destroyer(ctx, deployer),
             Tails(runtime, store, settings.log_tail_interval),
+            InFlight(
+                settings.max_runs_per_app,
+                settings.run_attach_timeout,
+                lambda ticket: oneoff.expired(ctx, ticket),
+            ),
             home_lock,
         )
 
@@ -85,6 +93,10 @@ class Daemon:
         resealed = reseal(self.store, self.deployer.ctx.sealer)
         if resealed:
             log.info("daemon.values_resealed", count=resealed)
+        # Their containers are orphans now, which reconcile() removes.
+        interrupted = self.store.runs.interrupt_unfinished()
+        if interrupted:
+            log.warning("daemon.runs_interrupted", count=interrupted)
         # Apps a stopped daemon was destroying: closed before anything routes or supervises,
         # out of the route table from the start, destroyed once the daemon runs.
         destroying = self.destroyer.marked()

@@ -7,7 +7,7 @@ from http import HTTPStatus
 
 import structlog
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -20,6 +20,8 @@ from pipeline.errors import (
     NotFound,
     RateLimited,
     RecordsBusy,
+    RunFailed,
+    RunLimitReached,
     RuntimeUnavailable,
     SpaceShort,
     TempsError,
@@ -48,7 +50,17 @@ ANSWERS: tuple[tuple[type[Exception], Answer], ...] = (
     (InvalidInput, Answer(400, "Bad Request", "Bad request")),
     (Unauthorized, Answer(401, "Unauthorized", "Missing or invalid credentials")),
     (Forbidden, Answer(403, "Forbidden", "Not allowed for this token")),
-    (RateLimited, Answer(429, "Too Many Requests", "Too many failed authentications")),
+    (
+        RateLimited,
+        Answer(
+            429,
+            "Too Many Requests",
+            "Too many failed authentications, or the app's one-off runs at their limit",
+        ),
+    ),
+    (RunLimitReached, Answer(429, "Too Many Requests")),
+    # The engine, behind the daemon, refused the container: only the attach answers it.
+    (RunFailed, Answer(502, "Bad Gateway")),
     (RecordsBusy, Answer(503, "Service Unavailable", retry_after=RecordsBusy.RETRY_AFTER_SECONDS)),
     (
         RuntimeUnavailable,
@@ -60,6 +72,7 @@ ANSWERS: tuple[tuple[type[Exception], Answer], ...] = (
     (SpaceShort, Answer(507, "Insufficient Storage")),
     (DeployError, Answer(422, "Deploy Failed")),
     (RequestValidationError, Answer(422, "Unprocessable Content", "Invalid request")),
+    (WebSocketRequestValidationError, Answer(422, "Unprocessable Content")),
     (Exception, Answer(500, "Internal Server Error", "Unexpected error")),
 )
 
@@ -128,7 +141,8 @@ async def _temps_error(_request: Request, error: Exception) -> JSONResponse:
 
 
 async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, RequestValidationError)
+    # A WebSocket's parameters refused are answered before it is accepted, like a request's.
+    assert isinstance(error, RequestValidationError | WebSocketRequestValidationError)
     details = "; ".join(
         f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in error.errors()
     )
@@ -151,5 +165,6 @@ async def _unexpected(_request: Request, error: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(TempsError, _temps_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(WebSocketRequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

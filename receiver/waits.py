@@ -22,3 +22,9 @@ _limiter = anyio.CapacityLimiter(WAITERS)
 async def waiting(function: Callable[..., T], *args: object) -> T:
     """Run a blocking wait on one of the waiting threads."""
     return await anyio.to_thread.run_sync(function, *args, limiter=_limiter)
+
+
+async def abandoned_on_cancel(function: Callable[..., T], *args: object) -> T:
+    """`waiting`, but a cancelled caller goes on at once and leaves the thread to finish on
+    its own: for a read that only ends when its socket is shut, by the caller's own clean-up."""
+    return await anyio.to_thread.run_sync(function, *args, limiter=_limiter, abandon_on_cancel=True)

@@ -16,6 +16,7 @@ import structlog
 
 from pipeline.docker import build as docker_build
 from pipeline.docker import logs as docker_logs
+from pipeline.docker import oneoff
 from pipeline.docker.build import first_line
 from pipeline.docker.engine import engine_errors, epoch_of
 from pipeline.errors import (
@@ -23,10 +24,13 @@ from pipeline.errors import (
     Conflict,
     NotFound,
     ReleaseCommandFailed,
+    RunFailed,
     RuntimeUnavailable,
+    TempsError,
 )
 from pipeline.runtime import (
     LOOPBACK,
+    Attached,
     Container,
     ContainerSpec,
     ContainerState,
@@ -38,6 +42,7 @@ from pipeline.runtime import (
     Mount,
     Node,
     Output,
+    Terminal,
 )
 
 log = structlog.get_logger()
@@ -224,20 +229,22 @@ class DockerRuntime:
     def _run(self, spec: ContainerSpec, **options: Any) -> Any:
         """Start the spec's container (removing one left by that name); APIError passes."""
         self._remove_if_present(spec.name)
+        return self.client.containers.run(spec.image, detach=True, **self._options(spec, options))
+
+    def _options(self, spec: ContainerSpec, options: dict[str, Any]) -> dict[str, Any]:
+        """What the spec's container is created with, `options` on top."""
         if spec.command:
             options.setdefault("command", list(spec.command))
-        return self.client.containers.run(
-            spec.image,
-            name=spec.name,
-            detach=True,
-            init=True,
-            network=self._network(),
-            volumes={
+        return {
+            "name": spec.name,
+            "init": True,
+            "network": self._network(),
+            "volumes": {
                 self._volume(m, spec.labels): {"bind": m.path, "mode": "rw"} for m in spec.mounts
             },
             **container_options(spec.limits),
             **options,
-        )
+        }
 
     def _volume(self, mount: Mount, labels: dict[str, str]) -> str:
         """The named volume, made with this home's labels the first time it is mounted."""
@@ -327,6 +334,36 @@ class DockerRuntime:
             finally:
                 self._remove_if_present(name)
                 streamer.join(timeout=5)
+
+    def run_attached(self, spec: ContainerSpec, stdin: bool, terminal: Terminal | None) -> Attached:
+        """A one-off run: never routed, removed by its caller (or at the daemon's next start,
+        as an orphan, if the daemon dies first)."""
+        labels = {**spec.labels, "temps.home": self.instance, "temps.role": "run"}
+        with_input = stdin or terminal is not None
+        try:
+            with engine_errors("start a one-off container"):
+                try:
+                    # No container to remove first: a run's name is new each time.
+                    options = self._options(
+                        spec,
+                        {
+                            "environment": spec.env,
+                            "labels": labels,
+                            "stdin_open": with_input,
+                            "tty": terminal is not None,
+                        },
+                    )
+                    # Created, not run: with stdin the SDK then asks for StdinOnce too, so
+                    # that the command reads the end of its stdin when its client sends it.
+                    self.client.containers.create(spec.image, **options)
+                    return oneoff.attach_and_start(self.client.api, spec.name, stdin, terminal)
+                except docker.errors.APIError as exc:
+                    reason = f"the one-off container did not start: {first_line(exc.explanation)}"
+                    raise RunFailed(reason) from exc
+        except TempsError:
+            with contextlib.suppress(TempsError, docker.errors.DockerException):
+                self.discard(spec.name)
+            raise
 
     def keep_running(self, name: str) -> None:
         """A live slot comes back after a crash or an engine restart."""

@@ -38,6 +38,19 @@ class Scope(enum.StrEnum):
     DEPLOY = "deploy"  # one app's deploys, rollbacks and logs
 
 
+class RunState(enum.StrEnum):
+    """Where a one-off run (`temps run`) is; every state but the first two is final."""
+
+    PENDING = "pending"  # asked for; no client has attached yet, nothing runs
+    RUNNING = "running"  # its container runs, attached to its client
+    EXITED = "exited"  # the command ended by itself, with `exit_code`
+    TIMED_OUT = "timed_out"  # killed at its timeout
+    DISCONNECTED = "disconnected"  # its client went away first; killed
+    FAILED = "failed"  # the engine would not start it, or failed under it
+    EXPIRED = "expired"  # no client attached in time: never started
+    INTERRUPTED = "interrupted"  # the daemon stopped meanwhile; its container removed at start
+
+
 class EnumText(TypeDecorator[E], Generic[E]):
     """An enum stored as its value text."""
 
@@ -269,3 +282,23 @@ class Token(_Keyed, SQLModel, table=True):
     app: str | None = None
     created_at: float = Field(default_factory=now)
     revoked_at: float | None = None
+
+
+class Run(_Keyed, SQLModel, table=True):
+    """A one-off command run in a container of a live release's image (`temps run`)."""
+
+    __tablename__ = "runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    app_id: int = Field(foreign_key="apps.id", index=True)
+    release: int  # the number of the release whose image and environment it ran with
+    who: str  # the name of the token that asked for it
+    command: list[str] = _json(list[str])
+    tty: bool = False
+    state: RunState = _enum(RunState)
+    container: str | None = None
+    exit_code: int | None = None
+    detail: str | None = None  # why it ended, when not by itself
+    created_at: float = Field(default_factory=now)
+    started_at: float | None = None
+    ended_at: float | None = None

@@ -42,6 +42,7 @@ from pipeline.sqlite.models import (
     now,
 )
 from pipeline.sqlite.mounts import Mounts
+from pipeline.sqlite.runs import Runs
 from pipeline.sqlite.teardown import Teardown
 
 log = structlog.get_logger()
@@ -171,6 +172,7 @@ class Store:
         self.certificates = Certificates(engine)
         self.mounts = Mounts(engine)
         self.deliveries = Deliveries(engine)
+        self.runs = Runs(engine)
         self.teardown = Teardown(engine)
         # Release numbers are per app and allocated by max + 1: serialise that.
         self._numbering = threading.Lock()

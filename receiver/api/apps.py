@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import HTTPConnection
 
 from pipeline.errors import InvalidInput
 from pipeline.git import repo as gitrepo
@@ -47,7 +48,8 @@ APP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 
 
-def daemon_of(request: Request) -> Daemon:
+# An HTTPConnection, not a Request: the WebSocket routes depend on these too.
+def daemon_of(request: HTTPConnection) -> Daemon:
     daemon: Daemon = request.app.state.daemon
     return daemon
 
@@ -55,12 +57,14 @@ def daemon_of(request: Request) -> Daemon:
 DaemonDep = Annotated[Daemon, Depends(daemon_of)]
 
 
-def client_address(request: Request) -> str:
+def client_address(request: HTTPConnection) -> str:
     return request.client.host if request.client else "unknown"
 
 
 def principal(
-    request: Request, daemon: DaemonDep, authorization: Annotated[str | None, Header()] = None
+    request: HTTPConnection,
+    daemon: DaemonDep,
+    authorization: Annotated[str | None, Header()] = None,
 ) -> Principal:
     return guarded_authenticate(
         daemon.store,

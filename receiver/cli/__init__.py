@@ -1,32 +1,45 @@
 """`temps` on the command line: `temps serve` starts the daemon; every other command is a
-client of its REST API."""
+client of its REST API.
+
+The daemon's flags are made from its settings' model (receiver.cli.serve), which takes
+pydantic and pydantic-settings to import: a client command does without them, and starts
+a quarter of a second sooner (BENCHMARKS.md, "One-off runs").
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from pipeline.errors import InvalidInput
 from receiver.cli.client import env_or
-from receiver.cli.commands import add_client_commands, run_client
-from receiver.cli.serve import add_serve_command, serve, settings_from
+from receiver.cli.commands import SERVE_HELP, add_client_commands, run_client
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(serving: bool = True) -> argparse.ArgumentParser:
+    """The parser of every command; without `serving`, `serve` is named but takes no flags."""
     parser = argparse.ArgumentParser(
         prog="temps", description="git-push deploys with zero dropped requests"
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    add_serve_command(commands)
+    if serving:
+        from receiver.cli.serve import add_serve_command
+
+        add_serve_command(commands)
+    else:
+        commands.add_parser("serve", help=SERVE_HELP)
     add_client_commands(commands, env_or)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(serving=words[:1] == ["serve"]).parse_args(words)
     if args.command != "serve":
         run_client(args)
         return
+    from pipeline.errors import InvalidInput
+    from receiver.cli.serve import serve, settings_from
+
     try:
         settings = settings_from(args)
     except InvalidInput as exc:

@@ -7,16 +7,17 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from pipeline.deploy.strategies import Strategy
-from receiver.cli import apps, hosting, logs, session
+from receiver.cli import apps, hosting, logs, run, session
 from receiver.cli.appwords import settings_start, take_app
 from receiver.cli.client import Client
-from receiver.cli.serve import Commands
 from receiver.cli.target import resolve
 
 ClientParser = Callable[..., argparse.ArgumentParser]
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+SERVE_HELP = "run the daemon (API, git, deploy worker, Traefik)"
 
 
 def add_client_commands(commands: Commands, env: Callable[[str, str], str]) -> None:
@@ -77,6 +78,7 @@ def add_client_commands(commands: Commands, env: Callable[[str, str], str]) -> N
         "nodes", "where apps run: the engine, or each Swarm node and its containers", of_app=False
     )
     session.add_commands(client_parser)
+    run.add_commands(client_parser)
     hook = commands.add_parser("hook", help="install the deploy hook into a bare repository")
     hook.add_argument("action", choices=["install"])
     hook.add_argument("repo", help="path of the bare repository")
@@ -96,6 +98,9 @@ def run_client(args: argparse.Namespace) -> None:
         return
     if args.command in session.COMMANDS:
         session.run(args)
+        return
+    if args.command in run.COMMANDS:
+        run.run(args)
         return
     target = resolve(args.url, args.home)
     client = Client(target.url, target.token, target.ca_file)

@@ -14,7 +14,6 @@ import contextlib
 import functools
 import os
 from collections.abc import Callable
-from typing import TypeAlias
 
 from pydantic import AliasChoices, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
@@ -24,6 +23,7 @@ from pydantic_settings import EnvSettingsSource
 from pipeline import memory
 from pipeline.errors import InvalidInput
 from pipeline.settings import Flag, Settings
+from receiver.cli.commands import SERVE_HELP, Commands
 
 
 def flag_fields() -> dict[str, FieldInfo]:
@@ -84,11 +84,10 @@ def _shown(info: FieldInfo) -> str:
 
 # What `ArgumentParser.add_subparsers` returns: each command adds its parser to it (generic
 # only to type checkers, hence the quotes).
-Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def add_serve_command(commands: Commands) -> None:
-    serve = commands.add_parser("serve", help="run the daemon (API, git, deploy worker, Traefik)")
+    serve = commands.add_parser("serve", help=SERVE_HELP)
     limits = serve.add_argument_group(Flag.LIMIT.value)
     for name, info in flag_fields().items():
         group = limits if Flag.LIMIT in info.metadata else serve

@@ -29,6 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from websockets.sync.client import connect
 
 from tests.support.acme import Pebble
 from tests.support.apprepo import make_app_repo, run_git
@@ -435,6 +436,32 @@ def test_the_control_host_serves_the_api_and_git_over_https(secure: Secure, tmp_
     assert any("Health check" in line for line in lines), lines
     answer = httpx.get(f"{daemon.http_url}/", headers={"Host": f"{app}.{DOMAIN}"}, timeout=10)
     assert answer.status_code in (200, 301)
+    assert run_through_the_control_host(secure, app, ["sh", "-c", "echo over wss; exit 6"]) == [
+        (1, b"over wss\n"),
+        (3, b'{"state": "exited", "exit_code": 6, "detail": null}'),
+    ]
+
+
+def run_through_the_control_host(secure: Secure, app: str, command: list[str]) -> list[Any]:
+    """A one-off run asked for and attached to at the control host, over HTTPS and a
+    WebSocket through Traefik: its messages as (channel, payload)."""
+    daemon, port = secure.daemon, secure.daemon.https_port
+    assert port is not None
+    token = {"Authorization": f"Bearer {daemon.admin_token}"}
+    with httpx.Client(verify=secure.context(), timeout=30) as client:
+        asked = client.post(
+            f"https://127.0.0.1:{port}/api/apps/{app}/runs",
+            json={"command": command},
+            headers={"Host": CONTROL, **token},
+            extensions={"sni_hostname": CONTROL},
+        )
+    assert asked.status_code == 201, asked.text
+    url = f"wss://{CONTROL}:{port}{asked.json()['attach_url']}"
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=30) as raw,
+        connect(url, sock=raw, ssl=secure.context(), additional_headers=token) as attached,
+    ):
+        return [(message[0], message[1:]) for message in attached if isinstance(message, bytes)]
 
 
 def test_login_to_the_control_host_keeps_its_url_token_and_ca(

@@ -149,6 +149,26 @@ def test_the_logs_of_tasks_on_the_workers_come_through_the_manager(
     assert {line.name for line in seen} == {"web.1", "web.2"}, tail.texts()
 
 
+def test_a_one_off_run_runs_on_the_managers_engine(
+    swarm_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    """As the release phase does: the image is the manager's own, and nothing is routed."""
+    daemon, app = swarm_daemon, "oneoff"
+    daemon.create_app(app)
+    push_ok(daemon, tmp_path / "repo", app, "v1", settings=ON_WORKERS)
+    env = {**os.environ, "TEMPS_TOKEN": daemon.admin_token, "TEMPS_URL": daemon.api_url}
+    done = subprocess.run(
+        [str(TEMPS_BIN), "run", app, "--", "sh", "-c", "echo on $PORT; exit 5"],
+        env=env, capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout) == (5, b"on 8000\n"), done.stderr
+    with daemon.client() as api:
+        (run,) = api.get(f"/api/apps/{app}/runs").json()
+    assert run["state"] == "exited" and run["exit_code"] == 5, run
+    left = docker("ps", "-a", "-q", "--filter", f"name={run['container']}")
+    assert not left.strip(), f"{run['container']} left on the manager's engine"
+
+
 def test_a_rollback_inside_the_bake_window_is_a_route_flip_to_the_standby_services(
     swarm_daemon: TempsDaemon, tmp_path: Path
 ) -> None:

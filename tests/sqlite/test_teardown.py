@@ -31,6 +31,7 @@ PER_APP = {
     "deliveries": "SELECT count(*) FROM deliveries WHERE app_id = :id",
     "domains": "SELECT count(*) FROM domains WHERE app_id = :id",
     "mounts": "SELECT count(*) FROM mounts WHERE app_id = :id",
+    "runs": "SELECT count(*) FROM runs WHERE app_id = :id",
     "tokens": "SELECT count(*) FROM tokens WHERE app = :name",
     "certificates": "SELECT count(*) FROM certificates WHERE host LIKE :host",
     "apps": "SELECT count(*) FROM apps WHERE id = :id",
@@ -58,6 +59,7 @@ def populated(store: Store, name: str) -> App:
     store.deliveries.claim(app, "github", f"{name}-delivery", "push")
     store.domains.add(app, f"www.{name}.example")
     store.mounts.add(app, "data", "/data")
+    store.runs.ask(app, 1, "admin", ["python", "manage.py", "migrate"], tty=False)
     store.add_token(f"{name}-ci", f"secret-{name}", Scope.DEPLOY, name)
     for host in (f"{name}.localhost", f"www.{name}.example"):
         store.certificates.record(

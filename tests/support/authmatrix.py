@@ -110,15 +110,17 @@ ROLES = ("none", "wrong", "revoked", "other-app", "own-app", "admin")
 
 
 def deploy_token_may(call: Call) -> bool:
-    """The documented scope of a deploy token: push, deploy, rollback and read its app, and
-    say whose it is."""
+    """The documented scope of a deploy token: push, deploy, rollback, run one-off commands,
+    read its app and say whose it is."""
     if call.kind == "git":
         return True
     if call.method == "GET" and (call.path == "/api/apps" or call.path.startswith("/api/apps/{")):
         return True
     if (call.method, call.path) == ("GET", "/api/whoami"):
-        return True  # any valid token may learn its own name and scope (`temps login`)
-    return call.method == "POST" and call.path.endswith(("/{name}/deploy", "/{name}/rollback"))
+        return True  # every valid token may ask whose it is (`temps login` does)
+    return call.method == "POST" and call.path.endswith(
+        ("/{name}/deploy", "/{name}/rollback", "/{name}/runs")
+    )
 
 
 def expected(call: Call, role: str) -> str:

@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,7 +122,7 @@ def test_the_installed_cli_finds_the_daemon_and_deploys_a_push(
     assert re.search(r"^installed\s+-", shell(installed, "apps", "list"), re.M)
 
     repo = tmp_path / "repo"
-    make_app_repo(repo, "v1")
+    make_app_repo(repo, "v1", cmd='echo "hello from v1"; exec httpd -f -p "$PORT" -h /www')
     token = (installed.home / "admin-token").read_text().strip()
     address = installed.api.removeprefix("http://")
     git(repo, "remote", "add", "temps", f"http://temps:{token}@{address}/installed.git")
@@ -132,3 +133,26 @@ def test_the_installed_cli_finds_the_daemon_and_deploys_a_push(
     assert re.search(r"^v1\s+live\s+push", releases, re.M), releases
     assert "is live" in shell(installed, "releases", "output", "installed")
     assert shell(installed, "releases", cwd=repo) == releases
+    assert "is live" in shell(installed, "releases", "output", "installed")
+    assert "hello from v1" in shell(installed, "logs", "installed", "-n", "5")
+    with tail(installed, "logs", "installed", "--tail", cwd=repo) as lines:
+        first = next(line for line in lines if "hello from v1" in line)
+    assert " web.1 v1: hello from v1" in first, first
+
+
+@contextlib.contextmanager
+def tail(installed: Installed, *words: str, cwd: Path) -> Iterator[Iterator[str]]:
+    """`temps WORDS` left running, its lines read as they come; stopped on leaving."""
+    env = {"PATH": SHELL_PATH, "HOME": str(installed.shell_home), "LANG": "C.UTF-8"}
+    process = subprocess.Popen(
+        ["temps", *words], cwd=cwd, env=env, stdout=subprocess.PIPE, text=True
+    )
+    timer = threading.Timer(120, process.kill)  # a tail that never shows the line ends
+    timer.start()
+    try:
+        assert process.stdout is not None
+        yield iter(process.stdout)
+    finally:
+        timer.cancel()
+        process.terminate()
+        process.wait(30)

@@ -3,8 +3,9 @@ layout of the route table.
 
 A real Traefik started the way temps starts it (`ManagedTraefik`, temps' static config: access
 log, metrics, 100 ms throttle) reads a table of N apps from its watched dir. All apps route to
-one local HTTP server; one app, `a0000`, switches between two others, each answering its own
-name. For each number of apps and each layout, with a Traefik of its own:
+one local HTTP server (with --server-per-app, each to a port of its own, as containers are);
+one app, `a0000`, switches between two others, each answering its own name. For each number
+of apps and each layout, with a Traefik of its own:
 - latency: the table renamed into the watched dir -> the first answer from the new server,
   through Traefik's web entrypoint, probed every 1 ms on one keep-alive connection (for a
   layout without routers: the service's new server shown in Traefik's API, polled every 1 ms);
@@ -33,7 +34,7 @@ Then the daemon's side: `routes.publish_route` of one app in a home of N apps (r
 table, write it and the app's file), timed alone, without Traefik (`--layouts ""`: only that).
 
     .venv/bin/python bench/traefik_rebuild.py [--sizes 1,100,500,1000] [--switches 6]
-        [--rounds 2] [--layouts today,shared-retry,...] [--publishes 20]
+        [--rounds 2] [--layouts today,shared-retry,...] [--publishes 20] [--server-per-app]
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ RELEASE = "v1"
 SWITCH_TIMEOUT = 30.0
 SETTLE = 0.3  # after the API shows the change: the rebuild's tail (handlers, GC)
 GAP = 0.25  # between two switches: past the 100 ms throttle of the one before
+OTHER_PORTS = 30_000  # --server-per-app: the first of the ports the other apps route to
 Document = dict[str, Any]
 
 
@@ -113,6 +115,12 @@ def app_names(count: int) -> list[str]:
     return [f"a{index:04d}" for index in range(count)]
 
 
+def other_url(rest_url: str, index: int) -> str:
+    """The server of an app that is not probed: the one `rest` server, or with
+    --server-per-app a port of its own (where nothing listens: no request goes there)."""
+    return rest_url.format(port=OTHER_PORTS + index)
+
+
 def _router(app: str, middlewares: list[str]) -> Document:
     router: Document = {"rule": f"Host(`{app}.localhost`)", "service": app, "entryPoints": ["web"]}
     if middlewares:
@@ -139,8 +147,8 @@ def handmade(kind: str, count: int, probed_url: str, rest_url: str) -> Document:
         middlewares["_retry"] = RETRY
     if kind == "shared-release":
         middlewares[f"_release-{RELEASE}"] = _header(RELEASE)
-    for app in app_names(count):
-        services[app] = _service(probed_url if app == PROBED else rest_url)
+    for index, app in enumerate(app_names(count)):
+        services[app] = _service(probed_url if app == PROBED else other_url(rest_url, index))
         if kind == "today":
             middlewares[f"{app}-release"] = _header(RELEASE)
             middlewares[f"{app}-retry"] = RETRY
@@ -166,8 +174,8 @@ class TempsTable:
         self._dir = tempfile.TemporaryDirectory(prefix="temps-bench-table-")
         self.settings = Settings(home=Path(self._dir.name))
         self.settings.make_dirs()
-        for app in app_names(count):
-            document = service_document(app, [rest_url], RELEASE, "/")
+        for index, app in enumerate(app_names(count)):
+            document = service_document(app, [other_url(rest_url, index)], RELEASE, "/")
             routes.route_path(self.settings, app).write_bytes(
                 json.dumps(document, indent=2).encode() + b"\n"
             )
@@ -284,12 +292,12 @@ class Bench:
 
 
 def one_layout(
-    kind: str, count: int, switches: int, backends: dict[str, NamedServer]
+    kind: str, count: int, switches: int, backends: dict[str, NamedServer], rest_url: str
 ) -> dict[str, Any]:
-    blue, green, rest = backends["blue"], backends["green"], backends["rest"]
+    blue, green = backends["blue"], backends["green"]
     routed = kind != "services"
     with (
-        layout_renderer(kind, count, rest.url) as render,
+        layout_renderer(kind, count, rest_url) as render,
         tempfile.TemporaryDirectory(prefix="temps-bench-rebuild-") as home,
     ):
         render_table, file_name = render
@@ -390,6 +398,7 @@ def main() -> None:
         switches=(int, 6, "switches of each kind per layout and size, per round (default 6)"),
         rounds=(int, 2, "rounds over every size and layout (default 2)"),
         publishes=(int, 20, "daemon-side publishes per size (default 20)"),
+        server_per_app=(bool, False, "each app routed to a server URL of its own"),
     )
     sizes = [int(size) for size in args.sizes.split(",")]
     layouts = [kind for kind in args.layouts.split(",") if kind]  # none: the daemon's side only
@@ -401,11 +410,12 @@ def main() -> None:
             layouts = [kind for kind in layouts if not kind.endswith("-toml")]
     report = header("traefik_rebuild", args)
     backends = {name: NamedServer(name) for name in ("blue", "green", "rest")}
+    rest_url = "http://127.0.0.1:{port}" if args.server_per_app else backends["rest"].url
     runs: list[dict[str, Any]] = []
     for round_number in range(args.rounds):
         for count in sizes:
             for kind in layouts:
-                found = one_layout(kind, count, args.switches, backends)
+                found = one_layout(kind, count, args.switches, backends, rest_url)
                 found["round"] = round_number
                 runs.append(found)
                 print(

@@ -421,6 +421,21 @@ def test_several_servers_get_traefiks_health_check_and_one_gets_none() -> None:
     assert routers["app"]["middlewares"] == ["_temps-release-v2", RETRY_BALANCED]
 
 
+def test_a_release_header_must_be_named_after_what_it_sends() -> None:
+    # Every app at v7 names `_temps-release-v7`: one that sent anything else would lie for all.
+    document = service()
+    middlewares = document["http"]["middlewares"]
+    middlewares["_temps-release-v8"] = middlewares.pop("_temps-release-v7")
+    with pytest.raises(SwitchFailed, match="misnamed"):
+        validate_service("app", document)
+    with pytest.raises(SwitchFailed, match="invalid release header"):
+        validate_service("app", service_document("app", [URL], "v 7"))
+    extra = service()
+    extra["http"]["middlewares"][RETRY] = {"retry": {"attempts": 2, "initialInterval": "20ms"}}
+    with pytest.raises(SwitchFailed, match="one middleware"):
+        validate_service("app", extra)
+
+
 def test_a_service_document_with_a_router_is_refused() -> None:
     document = service()
     document["http"]["routers"] = doc()["http"]["routers"]

@@ -19,7 +19,14 @@ from typing import Any
 
 import pytest
 
-from tests.support.apprepo import PUSH_TIMEOUT, git, git_push, make_app_repo, turns_bad_after
+from tests.support.apprepo import (
+    PUSH_TIMEOUT,
+    SLOW_GATE,
+    git,
+    git_push,
+    make_app_repo,
+    turns_bad_after,
+)
 from tests.support.checks import (
     assert_no_failures,
     assert_serves,
@@ -43,10 +50,6 @@ TEMPS_SERVE_ARGS = ["--auth-failures", "100000"]
 BAKE = 30.0
 PAIRS = 5  # of each kind: the second push while the first builds, and while it is gated
 SLOW_BUILD = ("RUN sleep 1.5",)
-# The long requests start once the push is seen in its gate and must reach the old release:
-# a gate of at least 2 s (three passes 1 s apart) leaves them time to (1.2 s was once not
-# enough in CI, where the state is seen late on a loaded machine).
-SLOW_GATE = {"healthcheck": {"interval": 1.0, "recheck_interval": 1.0}}
 # For a release whose long requests last longer than the test apps' 15 s drain_timeout.
 PATIENT = {**SLOW_GATE, "deploy": {"drain_timeout": 40}}
 STATE_TIMEOUT = 120.0

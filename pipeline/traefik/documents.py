@@ -6,18 +6,25 @@ host names, and the routers that match them) moves when a domain is added or rem
 route table joins them (`pipeline.traefik.routes`), so a domain change never touches the
 servers and a switch never touches the hosts, whichever comes first.
 
+Traefik rebuilds every router, service and middleware of its file provider at every change,
+and its cost grows with their number (BENCHMARKS.md, "traefik_rebuild"). So an app has objects
+of its own only where it differs from every other: its routers and its service. Its
+middlewares are shared with the apps that need the same: the release header by its value (a
+header middleware cannot tell which app it answers for, but `X-Temps-Release: v3` is the same
+for every app at v3; with a stopped app's `Retry-After` too), the retries, HSTS by its
+lifetime. A shared middleware's name starts with "_", as no app's does, and says its value;
+each app's route holds the definitions its routers name, and the table defines each once.
+
 JSON is valid YAML, so the documents are rendered with the json module.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pipeline.errors import SwitchFailed
 from pipeline.traefik.dynamic import (
     HTTP,
     Dynamic,
@@ -34,13 +41,21 @@ RELEASE_HEADER = "X-Temps-Release"
 RESOLVER = "acme"
 WEB, WEBSECURE = "web", "websecure"
 # Shared by every app's redirecting router; no app's middleware name starts with "_".
-HTTPS_REDIRECT = "_temps-https"
+HTTPS_REDIRECT = "_temps-https"  # defined in the home's own file (`homefile`)
+SHARED = "_"  # the first character of a shared middleware's name, and of no app's
+RELEASE_PREFIX = f"{SHARED}temps-release-"
+# The retries the routers share. One container: a request that could not reach it is sent
+# once more. Several (Traefik's health check on): the request, or a GET answered 502, goes to
+# another container, with a fixed number of attempts rather than one per container: Traefik's
+# passive check takes a container out of the balance at its first failure, so each retry goes
+# to one not known to have failed, and more attempts would only matter when a fourth container
+# fails within the same request.
+RETRY, RETRY_BALANCED = "_temps-retry", "_temps-retry-balanced"
+RETRY_ATTEMPTS, RETRY_BALANCED_ATTEMPTS = 2, 4
 # Above a rule's length (Traefik's default priority), below its own ACME challenge router.
 REDIRECT_PRIORITY = 100_000
 MAX_HSTS_SECONDS = 2 * 365 * 24 * 3600
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 
 
@@ -67,15 +82,36 @@ class Site:
 
     @property
     def hsts_middleware(self) -> str:
-        return f"{self.app}_hsts"
+        """Shared by every site with the same HSTS lifetime."""
+        return f"{SHARED}temps-hsts-{self.hsts_seconds}"
 
 
-def release_middleware(app: str) -> str:
-    return f"{app}-release"
+def release_middleware(release: str, retry_after: int | None = None) -> str:
+    """The middleware that answers with `X-Temps-Release: <release>` (and `Retry-After`),
+    shared by every app routed to a release of that label."""
+    after = "" if retry_after is None else f"-retry-after-{retry_after}"
+    return f"{RELEASE_PREFIX}{release}{after}"
 
 
-def retry_middleware(app: str) -> str:
-    return f"{app}-retry"
+def shared_retries() -> dict[str, Middleware]:
+    single: Retry = {"attempts": RETRY_ATTEMPTS, "initialInterval": "20ms"}
+    # Docker's proxy accepts a connection for a container that just died, then closes it:
+    # Traefik answers 502 without a network error to retry on. Another container can answer
+    # it (GET, HEAD: Traefik retries no other method unless told to).
+    balanced: Retry = {
+        "attempts": RETRY_BALANCED_ATTEMPTS,
+        "initialInterval": "20ms",
+        "status": ["502"],
+    }
+    return {RETRY: {"retry": single}, RETRY_BALANCED: {"retry": balanced}}
+
+
+def retry_of(service: Dynamic) -> str:
+    """The retry of the app's routers: the balanced one where Traefik's own health check
+    watches several containers (of the live release, or of a canary)."""
+    services = service.get("http", {}).get("services", {}).values()
+    checked = any("healthCheck" in found.get("loadBalancer", {}) for found in services)
+    return RETRY_BALANCED if checked else RETRY
 
 
 def service_document(
@@ -89,30 +125,24 @@ def service_document(
     app's hosts with 503 (with `retry_after`, telling clients when to come back).
 
     With several containers, Traefik's own health check on `health_path` takes one that
-    stopped answering out of the balance, and the retry middleware sends an idempotent
-    request that could not reach one to another (Traefik retries no POST by default). One
-    container has nowhere else to send it: its service has no health check of Traefik's."""
-    balancer: LoadBalancer = {
-        "servers": [{"url": url} for url in server_urls],
-        "passHostHeader": True,
-    }
-    retry: Retry = {"attempts": max(len(server_urls), 1) + 1, "initialInterval": "20ms"}
+    stopped answering out of the balance, and the routers' retry middleware (`retry_of`)
+    sends an idempotent request that could not reach one to another (Traefik retries no POST
+    by default). One container has nowhere else to send it: its service has no health check
+    of Traefik's. The load balancer passes the Host header on, Traefik's default."""
+    balancer: LoadBalancer = {"servers": [{"url": url} for url in server_urls]}
     if health_path is not None and len(server_urls) > 1:
         balancer["healthCheck"] = {"path": health_path, "interval": "500ms", "timeout": "1s"}
         # Between two checks, a server whose request just failed is left out at once.
         balancer["passiveHealthCheck"] = {"failureWindow": "2s", "maxFailedAttempts": 1}
-        # Docker's proxy accepts a connection for a container that just died, then closes it:
-        # Traefik answers 502 without a network error to retry on. Another container can
-        # answer it (GET, HEAD: Traefik retries no other method unless told to).
-        retry["status"] = ["502"]
     headers = {RELEASE_HEADER: release}
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
     return {
         "http": {
             "middlewares": {
-                release_middleware(app): {"headers": {"customResponseHeaders": headers}},
-                retry_middleware(app): {"retry": retry},
+                release_middleware(release, retry_after): {
+                    "headers": {"customResponseHeaders": headers}
+                },
             },
             "services": {app: {"loadBalancer": balancer}},
         }
@@ -169,17 +199,20 @@ def servers_of(document: Dynamic) -> list[str]:
     return [server["url"] for balancer in balancers for server in balancer["servers"]]
 
 
-def router_document(site: Site) -> Dynamic:
+def router_document(site: Site, named: Sequence[str] = ()) -> Dynamic:
     """The routers that send the site's hosts to the app's service: every host on the web
-    entrypoint, the redirected ones sent to HTTPS first, and one websecure router per host."""
-    release = [release_middleware(site.app), retry_middleware(site.app)]
-    secure = [*release, site.hsts_middleware] if site.hsts_seconds > 0 else release
+    entrypoint, the redirected ones sent to HTTPS first, and one websecure router per host.
+    Each serving router names the middlewares `named` (the service's release header and its
+    retry: `route_document`), the websecure ones HSTS too; the retries and HSTS they name are
+    defined beside them."""
+    serving = list(named)
+    secure = [*serving, site.hsts_middleware] if site.hsts_seconds > 0 else serving
     routers: dict[str, Router] = {
         site.app: {
             "rule": host_rule(site.hosts),
             "service": site.app,
             "entryPoints": [WEB],
-            "middlewares": release,
+            "middlewares": serving,
         }
     }
     redirected = [host for host in site.hosts if host in site.redirected]
@@ -200,10 +233,14 @@ def router_document(site: Site) -> Dynamic:
             "middlewares": secure,
             "tls": tls,
         }
-    if secure is release:
-        return {"http": {"routers": routers}}
-    hsts: Middleware = {"headers": {"stsSeconds": site.hsts_seconds}}
-    return {"http": {"routers": routers, "middlewares": {site.hsts_middleware: hsts}}}
+    retries = shared_retries()
+    middlewares = {name: retries[name] for name in serving if name in retries}
+    if secure is not serving:
+        middlewares[site.hsts_middleware] = {"headers": {"stsSeconds": site.hsts_seconds}}
+    http: HTTP = {"routers": routers}
+    if middlewares:
+        http["middlewares"] = middlewares
+    return {"http": http}
 
 
 def host_rule(hosts: Sequence[str]) -> str:
@@ -211,80 +248,40 @@ def host_rule(hosts: Sequence[str]) -> str:
 
 
 def route_document(site: Site, service: Dynamic) -> Dynamic:
-    """An app's whole route: the site's routers (and their middlewares) over the service
-    document."""
-    http = merged(service.get("http", {}), router_document(site).get("http", {}))
-    # A service written before the retry middleware existed has none: its routers name only
-    # the middlewares that are there (and the home's shared ones, whose names start with "_").
-    defined = set(http.get("middlewares", ()))
-    for router in http.get("routers", {}).values():
-        names = router.get("middlewares", [])
-        router["middlewares"] = [n for n in names if n in defined or n.startswith("_")]
-    return {"http": http}
+    """An app's whole route: the site's routers over the service document, naming its release
+    header and its retry, with the definitions of every middleware they name (but the home's
+    HTTPS redirect)."""
+    http = service.get("http", {})
+    named = [*http.get("middlewares", {}), retry_of(service)]
+    return {"http": merged(http, router_document(site, named).get("http", {}))}
 
 
-def validate_service(app: str, document: Dynamic) -> None:
-    """Refuse anything that would freeze Traefik's file provider for every app."""
-    if not _NAME.match(app):
-        raise SwitchFailed(f"invalid app name for a route: {app!r}")
-    http = document["http"]
-    if set(http) - {"middlewares", "services"}:
-        raise SwitchFailed("a service document holds only the app's service and middleware")
-    middlewares = set(http["middlewares"])
-    own = {release_middleware(app), retry_middleware(app)}
-    services = set(http["services"])
-    if app not in services or release_middleware(app) not in middlewares:
-        raise SwitchFailed("a route file must hold exactly the app's router and service")
-    if services - {app, *canary_services(app)}:
-        raise SwitchFailed(f"a service document holds services of its own: {services}")
-    if not middlewares <= own:
-        raise SwitchFailed(f"a service document holds middlewares of its own: {middlewares}")
-    for url in servers_of(document):
-        if not _server_url(url):
-            raise SwitchFailed(f"invalid server URL: {url!r}")
-
-
-def _server_url(url: str) -> bool:
-    """http://<an IPv4 address>:<port>: loopback on a single host, a node's on Swarm. Never a
-    name, which Traefik would resolve at every request."""
-    found = re.fullmatch(r"http://([0-9.]{7,15}):(\d{1,5})", url)
-    if not found or not 0 < int(found.group(2)) < 65536:
-        return False
-    try:
-        address = ipaddress.IPv4Address(found.group(1))
-    except ValueError:
-        return False
-    return not (address.is_unspecified or address.is_multicast or address == _BROADCAST)
-
-
-def validate_site(site: Site) -> None:
-    if not _NAME.match(site.app):
-        raise SwitchFailed(f"invalid app name for a route: {site.app!r}")
-    if not site.hosts:
-        raise SwitchFailed(f"app {site.app!r} has no host name to be served at")
-    for host in site.hosts:
-        if not HOST.fullmatch(host):
-            raise SwitchFailed(f"invalid host name in route: {host!r}")
-    if len(set(site.hosts)) != len(site.hosts):
-        raise SwitchFailed(f"a host of app {site.app!r} is named twice: {site.hosts}")
-    if not 0 <= site.hsts_seconds <= MAX_HSTS_SECONDS:
-        raise SwitchFailed(f"HSTS of {site.hsts_seconds}s is out of range")
-
-
-def validate_route(app: str, document: Dynamic) -> None:
-    """A whole route (`route_document`): the app's routers over its service."""
-    http = document["http"]
-    routers = set(http.get("routers", ()))
-    if app not in routers or any(not name.startswith(f"{app}_") for name in routers - {app}):
-        raise SwitchFailed("a route file must hold exactly the app's router and service")
-    rule = http["routers"][app]["rule"]
-    hosts = tuple(re.findall(r"Host\(`([^`]*)`\)", rule))
-    if not hosts or rule != host_rule(hosts):
-        raise SwitchFailed(f"invalid router rule: {rule!r}")
-    validate_site(Site(app, hosts))
-    service = http.copy()
-    service.pop("routers", None)
-    validate_service(app, {"http": service})
+def current_service(app: str, document: Dynamic) -> tuple[Dynamic, bool]:
+    """A service document as this version writes it, from one an earlier version may have
+    written; and whether it changed. Earlier ones held the app's routers and the middlewares
+    they name, a release header and a retry of the app's own, and Traefik's default of passing
+    the Host header on."""
+    http = document.get("http", {})
+    changed = http.pop("routers", None) is not None
+    middlewares = http.get("middlewares", {})
+    kept: dict[str, Middleware] = {}
+    for name, found in middlewares.items():
+        if name == f"{app}-release":
+            headers = found.get("headers", {}).get("customResponseHeaders", {})
+            after = headers.get("Retry-After")
+            retry_after = None if after is None else int(after)
+            kept[release_middleware(headers[RELEASE_HEADER], retry_after)] = found
+        elif name.startswith(RELEASE_PREFIX):
+            kept[name] = found
+    if kept != middlewares:
+        http["middlewares"] = kept
+        changed = True
+    for service in http.get("services", {}).values():
+        balancer = service.get("loadBalancer")
+        if balancer is not None and balancer.get("passHostHeader") is True:
+            del balancer["passHostHeader"]
+            changed = True
+    return document, changed
 
 
 def render(document: Mapping[str, object]) -> bytes:

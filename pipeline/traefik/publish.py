@@ -103,7 +103,7 @@ def rehost(settings: Settings, site: Site) -> None:
     before = routes.site_of(settings, site.app)
     if not routes.publish_site(settings, site):
         return  # nothing deployed yet: the first switch publishes the site with its route
-    now = router_document(site)["http"]["routers"]
+    now = routes.routers_of(settings, site.app)
     gone = set(router_document(before)["http"]["routers"]) - set(now)
     if not confirm_routers(settings, now, gone):
         routes.publish_site(settings, before)

@@ -1,17 +1,21 @@
 """Every app's route in one file for Traefik, so a switch costs one small reload.
 
 On every change Traefik's file provider reads and decodes each file of its directory again,
-then rebuilds every router. Measured here, rename to first answer from the new server: 7 ms
-with one app, 48 to 79 ms with 100 apps in 100 files, 33 to 38 ms with the same routes in one
-file (BENCHMARKS.md, "scale"). So each app's route is kept as its own document under
-`traefik/routes/` (written atomically, read back for restores and at start-up), and the one
-watched file, `dynamic/routes.yml`, is rendered from all of them under one lock and moved in
-with one rename. Traefik never sees a half-written table, and apps switching at the same
+then rebuilds every router, service and middleware. Measured here, rename to first answer from
+the new server: 7 ms with one app, 48 to 79 ms with 100 apps in 100 files, 33 to 38 ms with the
+same routes in one file (BENCHMARKS.md, "scale"). So each app's route is kept as its own
+document under `traefik/routes/` (written atomically, read back for restores and at start-up),
+and the one watched file, `dynamic/routes.yml`, is made of all of them under one lock and moved
+in with one rename. Traefik never sees a half-written table, and apps switching at the same
 moment never lose each other's change.
 
 What is kept per app is its service document; its routers come from its site (the hosts it
 is served at), which the daemon sets from the records at start and on every domain change.
-An app with a service and no site set is served at its default host.
+An app with a service and no site set is served at its default host. Each app's share of the
+table is kept rendered (`pipeline.traefik.table`): a switch or a domain change renders its own
+app's again, and the table is the others' joined to it. Traefik's own work still grows with
+the apps, since it rebuilds all of them; the table gives it as few objects as it can
+(`pipeline.traefik.documents`).
 """
 
 from __future__ import annotations
@@ -26,14 +30,10 @@ import structlog
 from pipeline.errors import DiskFull, SwitchFailed
 from pipeline.settings import Settings
 from pipeline.traefik.config import TLS_FILE, write_atomically
-from pipeline.traefik.documents import (
-    Site,
-    render,
-    route_document,
-    validate_service,
-    validate_site,
-)
-from pipeline.traefik.dynamic import Dynamic, merged
+from pipeline.traefik.documents import Site, current_service, render, route_document
+from pipeline.traefik.dynamic import Dynamic, Router
+from pipeline.traefik.table import Part, join, render_part
+from pipeline.traefik.validation import validate_service, validate_site
 
 log = structlog.get_logger()
 
@@ -47,6 +47,8 @@ _lock = threading.Lock()
 _known: dict[Path, dict[str, Dynamic]] = {}
 # The sites of each home's apps, as last published.
 _sites: dict[Path, dict[str, Site]] = {}
+# Each app's part of each home's table, as last published.
+_parts: dict[Path, dict[str, Part]] = {}
 
 
 def route_path(settings: Settings, app: str) -> Path:
@@ -87,6 +89,15 @@ def site_of(settings: Settings, app: str) -> Site:
         return _site(settings, app)
 
 
+def routers_of(settings: Settings, app: str) -> dict[str, Router]:
+    """The app's routers as the table has them; none when it has no route."""
+    with _lock:
+        service = _routes(settings).get(app)
+        if service is None:
+            return {}
+        return route_document(_site(settings, app), service)["http"].get("routers", {})
+
+
 def publish_site(settings: Settings, site: Site) -> bool:
     """Keep the app's site and, when the app has a route, publish the table with it;
     returns whether it had one (an app never deployed has nothing to route yet)."""
@@ -99,7 +110,7 @@ def publish_site(settings: Settings, site: Site) -> bool:
         if site.app not in routes:
             return False
         try:
-            _publish_table(settings, routes)
+            _publish_table(settings, routes, site.app)
         except OSError:
             _put_back(sites, site.app, was)
             raise
@@ -118,22 +129,9 @@ def forget(settings: Settings, app: str) -> None:
         route_path(settings, app).unlink(missing_ok=True)
         routes = dict(_routes(settings))
         routes.pop(app, None)
-        _publish_table(settings, routes)
+        _publish_table(settings, routes, app)
         _known[settings.routes_dir] = routes
         _sites.setdefault(settings.routes_dir, {}).pop(app, None)
-
-
-def render_table(routes: dict[str, Dynamic], sites: dict[str, Site]) -> bytes:
-    """All apps' routers, middlewares and services in one document, by app name: each app's
-    service document under the routers of its site."""
-    http = merged(
-        *(route_document(sites[app], routes[app]).get("http", {}) for app in sorted(routes))
-    )
-    # Traefik refuses an empty section ("cannot be a standalone element") and then freezes
-    # every route; with no route at all the document is empty, which it reads as no routes.
-    document: Dynamic = {"http": http} if http else {}
-    # Compact: Traefik parses this whole file at every switch.
-    return json.dumps(document, separators=(",", ":")).encode() + b"\n"
 
 
 def tidy(settings: Settings, sites: dict[str, Site]) -> list[str]:
@@ -153,8 +151,10 @@ def tidy(settings: Settings, sites: dict[str, Site]) -> list[str]:
         validate_site(site)
     with _lock:
         _known.pop(settings.routes_dir, None)
+        _parts.pop(settings.routes_dir, None)
         _sites[settings.routes_dir] = dict(sites)
-        content = _table(settings, _routes(settings))
+        content, parts = _table(settings, _routes(settings))
+        _parts[settings.routes_dir] = parts
         target = table_path(settings)
         if not target.is_file() or target.read_bytes() != content:
             write_atomically(settings.staging_dir, target, content)
@@ -172,7 +172,7 @@ def _put(settings: Settings, app: str, content: bytes | None) -> None:
         # The table first: it is what Traefik switches on. The app's own file follows without
         # an fsync of its own: after a crash, reconciliation writes every live route again
         # from the records, and an unreadable file is left out of the table.
-        _publish_table(settings, routes)
+        _publish_table(settings, routes, app)
         _known[settings.routes_dir] = routes
         if content is None:
             path.unlink(missing_ok=True)
@@ -200,14 +200,15 @@ def _put_back(sites: dict[str, Site], app: str, site: Site | None) -> None:
 
 def _routes(settings: Settings) -> dict[str, Dynamic]:
     """The service documents of this home, read from disk the first time (call with the lock
-    held). A route file written before sites existed holds its router too: it is left out."""
+    held). One an earlier version wrote is written again as this one writes it (so that
+    reconciliation finds the live ones as it would publish them, rather than publishing
+    every app again)."""
     routes = _known.get(settings.routes_dir)
     if routes is None:
         routes = {}
         for path in sorted(settings.routes_dir.glob("*.json")):
             try:
-                document = json.loads(path.read_bytes())
-                document["http"].pop("routers", None)
+                document, changed = current_service(path.stem, json.loads(path.read_bytes()))
                 validate_service(path.stem, document)
             except (ValueError, KeyError, TypeError, AttributeError, SwitchFailed) as exc:
                 # Left out of the table, where it would freeze every route; reconciliation
@@ -215,18 +216,33 @@ def _routes(settings: Settings) -> dict[str, Dynamic]:
                 log.error("traefik.route_file_invalid", file=path.name, error=str(exc))
                 path.unlink()
                 continue
+            if changed:
+                write_atomically(settings.staging_dir, path, render(document), durable=False)
             routes[path.stem] = document
         _known[settings.routes_dir] = routes
     return routes
 
 
-def _table(settings: Settings, routes: dict[str, Dynamic]) -> bytes:
-    """(Call with the lock held.)"""
-    return render_table(routes, {app: _site(settings, app) for app in routes})
+def _table(
+    settings: Settings, routes: dict[str, Dynamic], changed: str = ""
+) -> tuple[bytes, dict[str, Part]]:
+    """The table of `routes`, and its parts: the app `changed` rendered again, every other
+    as it was (call with the lock held)."""
+    rendered = _parts.get(settings.routes_dir, {})
+    parts = {}
+    for app in sorted(routes):
+        part = rendered.get(app) if app != changed else None
+        if part is None:
+            part = render_part(route_document(_site(settings, app), routes[app]))
+        parts[app] = part
+    return join(parts.values()), parts
 
 
-def _publish_table(settings: Settings, routes: dict[str, Dynamic]) -> None:
-    write_atomically(settings.staging_dir, table_path(settings), _table(settings, routes))
+def _publish_table(settings: Settings, routes: dict[str, Dynamic], changed: str) -> None:
+    """(Call with the lock held.) The parts are kept once the table is written."""
+    content, parts = _table(settings, routes, changed)
+    write_atomically(settings.staging_dir, table_path(settings), content)
+    _parts[settings.routes_dir] = parts
 
 
 def _clear(directory: Path, keep: set[str]) -> list[str]:

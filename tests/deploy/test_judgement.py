@@ -10,8 +10,9 @@ import pytest
 from pipeline.app.config import CanarySettings
 from pipeline.deploy.strategies.judgement import MIN_SAMPLE, Verdict, judge
 from pipeline.errors import SwitchFailed
-from pipeline.traefik.documents import split_document, validate_service
+from pipeline.traefik.documents import split_document
 from pipeline.traefik.traffic import Served, served_by
+from pipeline.traefik.validation import validate_service
 
 LIMITS = CanarySettings()
 

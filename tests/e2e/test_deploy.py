@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.apprepo import git_push, make_app_repo, remote_main
+from tests.support.apprepo import SLOW_GATE, git_push, make_app_repo, remote_main
 from tests.support.checks import (
     REJECTED_RE,
     assert_no_failures,
@@ -137,11 +137,11 @@ def test_request_in_flight_completes_on_old_release(
     repo = tmp_path / app
     deploy(temps_daemon, repo, app, "v1")
 
-    make_app_repo(repo, "v2")
+    make_app_repo(repo, "v2", settings=SLOW_GATE)
     with ThreadPoolExecutor(max_workers=1) as pool:
         push: Future[tuple[int, str]] = pool.submit(git_push, repo, temps_daemon.git_url(app))
         # The slow request must reach v1 before the switch: start it once v2's health gate
-        # has begun, which leaves at least healthy_threshold probe intervals to spare.
+        # has begun, which leaves the gate's 2 s to spare.
         newest = poll(
             lambda: temps_daemon.releases(app)[0],
             lambda r: push.done() or (r["number"] == 2 and r["state"] in GATE_OR_LATER),

@@ -60,11 +60,15 @@ LIVE_RESTART_POLICY = "unless-stopped"
 
 
 def routed_release(table: bytes, app: str) -> str | None:
-    """The release Traefik's route table sends `app` to, by its release header."""
-    middlewares = json.loads(table).get("http", {}).get("middlewares", {})
-    headers = middlewares.get(f"{app}-release", {}).get("headers", {})
-    release: str | None = headers.get("customResponseHeaders", {}).get("X-Temps-Release")
-    return release
+    """The release Traefik's route table sends `app` to, by the release header its router
+    adds (a middleware shared by the apps at that release)."""
+    http = json.loads(table).get("http", {})
+    for name in http.get("routers", {}).get(app, {}).get("middlewares", []):
+        headers = http.get("middlewares", {}).get(name, {}).get("headers", {})
+        release: str | None = headers.get("customResponseHeaders", {}).get("X-Temps-Release")
+        if release is not None:
+            return release
+    return None
 
 
 def app_name(label: str) -> str:

@@ -76,6 +76,13 @@ DEFAULT_SETTINGS: dict[str, dict[str, object]] = {
     },
     "deploy": {"drain_timeout": 15, "stop_timeout": 5, "keep_releases": 5},
 }
+# For a release whose switch a request must not beat. Started once the push is seen in its
+# gate, a request must reach the old release first: a gate of at least 2 s (three passes 1 s
+# apart) leaves it time to. The default's 0.2 s interval left 0.1-0.4 s, and 1.2 s was once
+# not enough in CI, where the state is seen late on a loaded machine.
+SLOW_GATE: dict[str, dict[str, object]] = {
+    "healthcheck": {"interval": 1.0, "recheck_interval": 1.0}
+}
 
 
 def git(repo: Path, *args: str, timeout: float = 60.0) -> str:

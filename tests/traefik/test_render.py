@@ -22,14 +22,16 @@ from pipeline.traefik.config import TLS_FILE, confirm_route, static_config
 from pipeline.traefik.documents import (
     HTTPS_REDIRECT,
     RELEASE_HEADER,
+    RETRY,
+    RETRY_BALANCED,
     Site,
+    current_service,
+    release_middleware,
     render,
     route_document,
     router_document,
     service_document,
-    validate_route,
-    validate_service,
-    validate_site,
+    split_document,
 )
 from pipeline.traefik.process import ManagedTraefik
 from pipeline.traefik.routes import (
@@ -43,6 +45,7 @@ from pipeline.traefik.routes import (
     table_path,
     tidy,
 )
+from pipeline.traefik.validation import validate_route, validate_service, validate_site
 from tests.support.ports import free_port
 
 URL = "http://127.0.0.1:18000"
@@ -64,6 +67,33 @@ def doc(app: str = "app", hosts: list[str] | None = None, url: str = URL) -> dic
     return route_document(Site(app, tuple(hosts or [f"{app}.localhost"])), service(app, url))
 
 
+def earlier_route(app: str, url: str = URL, retry_after: int | None = None) -> dict[str, Any]:
+    """An app's route file as temps wrote it before issue 29: the release header and a retry
+    of the app's own, the Host header's default written out."""
+    headers = {RELEASE_HEADER: "v7"}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return {
+        "http": {
+            "middlewares": {
+                f"{app}-release": {"headers": {"customResponseHeaders": headers}},
+                f"{app}-retry": {"retry": {"attempts": 2, "initialInterval": "20ms"}},
+            },
+            "routers": {
+                app: {
+                    "rule": f"Host(`{app}.localhost`)",
+                    "service": app,
+                    "entryPoints": ["web"],
+                    "middlewares": [f"{app}-release", f"{app}-retry"],
+                }
+            },
+            "services": {
+                app: {"loadBalancer": {"servers": [{"url": url}], "passHostHeader": True}}
+            },
+        }
+    }
+
+
 def default_sites(*apps: str) -> dict[str, Site]:
     return {app: Site(app, (f"{app}.localhost",)) for app in apps}
 
@@ -78,11 +108,25 @@ def test_the_rendered_route_is_json_with_router_service_and_release_header() -> 
     assert router["rule"] == "Host(`app.localhost`)"
     assert router["service"] == "app"
     assert router["entryPoints"] == ["web"]
-    assert router["middlewares"] == ["app-release", "app-retry"]
+    assert router["middlewares"] == ["_temps-release-v7", RETRY]
     assert http["services"]["app"]["loadBalancer"]["servers"] == [{"url": URL}]
-    headers = http["middlewares"]["app-release"]["headers"]["customResponseHeaders"]
+    headers = http["middlewares"]["_temps-release-v7"]["headers"]["customResponseHeaders"]
     assert headers == {RELEASE_HEADER: "v7"}
     assert RELEASE_HEADER == "X-Temps-Release"
+    assert http["middlewares"][RETRY] == {"retry": {"attempts": 2, "initialInterval": "20ms"}}
+    assert sorted(http["middlewares"]) == ["_temps-release-v7", RETRY]
+
+
+def test_apps_at_the_same_release_share_its_header_and_a_stopped_app_has_its_own() -> None:
+    assert release_middleware("v3") == "_temps-release-v3"
+    assert release_middleware("v3", 30) == "_temps-release-v3-retry-after-30"
+    stopped = service_document("blog", [], "v3", retry_after=30)["http"]["middlewares"]
+    headers = stopped["_temps-release-v3-retry-after-30"]["headers"]["customResponseHeaders"]
+    assert headers == {RELEASE_HEADER: "v3", "Retry-After": "30"}
+    shop = route_document(Site("shop", ("shop.localhost",)), service("shop"))["http"]
+    blog = route_document(Site("blog", ("blog.localhost",)), service("blog"))["http"]
+    assert shop["routers"]["shop"]["middlewares"] == blog["routers"]["blog"]["middlewares"]
+    assert shop["middlewares"] == blog["middlewares"]
 
 
 def test_several_hosts_become_one_rule() -> None:
@@ -189,14 +233,16 @@ def test_the_table_holds_every_app_and_a_switch_changes_only_its_own(settings: S
     publish_route(settings, "shop", service("shop", url="http://127.0.0.1:18001"))
     publish_route(settings, "blog", service("blog", url="http://127.0.0.1:18002"))
     publish_route(settings, "shop", service("shop", url="http://127.0.0.1:18003"))
+    publish_route(settings, "docs", service_document("docs", [], "v2", retry_after=30))
     http = table(settings)["http"]
-    assert sorted(http["routers"]) == ["blog", "shop"]
+    assert sorted(http["routers"]) == ["blog", "docs", "shop"]
+    # Defined once, whichever apps name them.
     assert sorted(http["middlewares"]) == [
-        "blog-release",
-        "blog-retry",
-        "shop-release",
-        "shop-retry",
+        "_temps-release-v2-retry-after-30",
+        "_temps-release-v7",
+        RETRY,
     ]
+    assert http["routers"]["docs"]["middlewares"] == ["_temps-release-v2-retry-after-30", RETRY]
     servers = {app: http["services"][app]["loadBalancer"]["servers"] for app in ("shop", "blog")}
     assert servers == {
         "shop": [{"url": "http://127.0.0.1:18003"}],
@@ -305,11 +351,35 @@ def test_tidy_keeps_known_apps_and_removes_stray_files(settings: Settings) -> No
 
 
 def test_tidy_takes_over_route_files_of_the_one_file_per_app_layout(settings: Settings) -> None:
-    (settings.dynamic_dir / "shop.yml").write_bytes(render(doc("shop")))
+    (settings.dynamic_dir / "shop.yml").write_bytes(render(earlier_route("shop")))
     tidy(settings, default_sites("shop"))
-    assert read_route(settings, "shop") == render(doc("shop"))
+    assert read_route(settings, "shop") == render(service("shop"))
     assert table(settings)["http"] == doc("shop")["http"]
     assert sorted(p.name for p in settings.dynamic_dir.iterdir()) == [TABLE_FILE]
+
+
+def test_route_files_of_the_per_app_middlewares_layout_are_written_as_this_one_writes_them(
+    settings: Settings,
+) -> None:
+    route_path(settings, "shop").write_bytes(render(earlier_route("shop")))
+    route_path(settings, "docs").write_bytes(render(earlier_route("docs", retry_after=30)))
+    tidy(settings, default_sites("shop", "docs"))
+    # As a switch would write them now: reconciliation finds them routed as they should be.
+    assert read_route(settings, "shop") == render(service("shop"))
+    stopped = service_document("docs", [URL], "v7", retry_after=30)
+    assert read_route(settings, "docs") == render(stopped)
+    assert publish.is_routed(settings, "shop", [URL], "v7", "/")
+    assert publish.is_routed(settings, "docs", [URL], "v7", "/", retry_after=30)
+    assert sorted(table(settings)["http"]["middlewares"]) == [
+        "_temps-release-v7",
+        "_temps-release-v7-retry-after-30",
+        RETRY,
+    ]
+
+
+def test_a_current_service_document_is_left_as_it_is() -> None:
+    document = split_document("app", [URL], ["http://127.0.0.1:18001"] * 2, 10, "v7", "/")
+    assert current_service("app", json.loads(render(document))) == (document, False)
 
 
 def test_an_unreadable_route_file_is_left_out_of_the_table(settings: Settings) -> None:
@@ -331,19 +401,39 @@ def test_with_no_apps_the_table_is_empty(settings: Settings) -> None:
 
 def test_several_servers_get_traefiks_health_check_and_one_gets_none() -> None:
     urls = ["http://127.0.0.1:18001", "http://127.0.0.1:18002"]
-    balanced = service_document("app", urls, "v1", "/health")["http"]
-    check = balanced["services"]["app"]["loadBalancer"]["healthCheck"]
+    balanced = service_document("app", urls, "v1", "/health")
+    check = balanced["http"]["services"]["app"]["loadBalancer"]["healthCheck"]
     assert check["path"] == "/health"
-    assert balanced["middlewares"]["app-retry"]["retry"]["attempts"] == 3
-    alone = service_document("app", urls[:1], "v1", "/health")["http"]["services"]["app"]
-    assert "healthCheck" not in alone["loadBalancer"]
+    alone = service_document("app", urls[:1], "v1", "/health")
+    assert "healthCheck" not in alone["http"]["services"]["app"]["loadBalancer"]
+    site = Site("app", ("app.localhost",))
+    # The retry of several servers also sends a GET answered 502 to another one.
+    route = route_document(site, balanced)["http"]
+    assert route["routers"]["app"]["middlewares"] == ["_temps-release-v1", RETRY_BALANCED]
+    retry = route["middlewares"][RETRY_BALANCED]["retry"]
+    assert (retry["attempts"], retry.get("status")) == (4, ["502"])
+    route = route_document(site, alone)["http"]
+    assert route["routers"]["app"]["middlewares"] == ["_temps-release-v1", RETRY]
+    assert "status" not in route["middlewares"][RETRY]["retry"]
+    # A canary's containers balanced by Traefik's check: the same retry.
+    split = split_document("app", urls[:1], urls, 10, "v2", "/health")
+    routers = route_document(site, split)["http"]["routers"]
+    assert routers["app"]["middlewares"] == ["_temps-release-v2", RETRY_BALANCED]
 
 
-def test_a_service_written_before_the_retry_middleware_is_routed_without_it() -> None:
-    older = service()
-    del older["http"]["middlewares"]["app-retry"]
-    routers = route_document(Site("app", ("app.localhost",)), older)["http"]["routers"]
-    assert routers["app"]["middlewares"] == ["app-release"]
+def test_a_release_header_must_be_named_after_what_it_sends() -> None:
+    # Every app at v7 names `_temps-release-v7`: one that sent anything else would lie for all.
+    document = service()
+    middlewares = document["http"]["middlewares"]
+    middlewares["_temps-release-v8"] = middlewares.pop("_temps-release-v7")
+    with pytest.raises(SwitchFailed, match="misnamed"):
+        validate_service("app", document)
+    with pytest.raises(SwitchFailed, match="invalid release header"):
+        validate_service("app", service_document("app", [URL], "v 7"))
+    extra = service()
+    extra["http"]["middlewares"][RETRY] = {"retry": {"attempts": 2, "initialInterval": "20ms"}}
+    with pytest.raises(SwitchFailed, match="one middleware"):
+        validate_service("app", extra)
 
 
 def test_a_service_document_with_a_router_is_refused() -> None:
@@ -463,16 +553,17 @@ def test_hosts_with_a_certificate_redirect_above_the_plain_router() -> None:
 
 
 def test_hsts_is_sent_over_https_only() -> None:
-    document = router_document(https_site(hsts_seconds=600))["http"]
-    assert document["middlewares"] == {"app_hsts": {"headers": {"stsSeconds": 600}}}
-    assert "app_hsts" not in document["routers"]["app"]["middlewares"]
+    document = route_document(https_site(hsts_seconds=600), service())["http"]
+    assert document["middlewares"]["_temps-hsts-600"] == {"headers": {"stsSeconds": 600}}
+    assert "_temps-hsts-600" not in document["routers"]["app"]["middlewares"]
     assert document["routers"]["app_tls_www_example_com"]["middlewares"] == [
-        "app-release",
-        "app-retry",
-        "app_hsts",
+        "_temps-release-v7",
+        RETRY,
+        "_temps-hsts-600",
     ]
-    whole = route_document(https_site(hsts_seconds=600), service())["http"]["middlewares"]
-    assert sorted(whole) == ["app-release", "app-retry", "app_hsts"]
+    assert sorted(document["middlewares"]) == ["_temps-hsts-600", "_temps-release-v7", RETRY]
+    without = route_document(https_site(), service())["http"]["middlewares"]
+    assert sorted(without) == ["_temps-release-v7", RETRY]
     with pytest.raises(SwitchFailed, match="HSTS"):
         validate_site(https_site(hsts_seconds=-1))
 
@@ -571,6 +662,20 @@ def test_the_real_traefik_serves_a_published_route(
         confirm_route(settings, "app", [second], "/", "v2")
         response = httpx.get(through, headers={"Host": "app.localhost"}, timeout=2.0)
         assert (response.text, response.headers[RELEASE_HEADER]) == ("green", "v2")
+
+        # Another app at the same release names the same middlewares; a stopped one its own.
+        publish_route(settings, "shop", service_document("shop", [first], "v2"))
+        confirm_route(settings, "shop", [first], "/", "v2")
+        publish.unroute(settings, "docs", "v2", retry_after=30)
+        stopped = httpx.get(through, headers={"Host": "docs.localhost"}, timeout=2.0)
+        assert stopped.status_code == 503
+        assert (stopped.headers[RELEASE_HEADER], stopped.headers["Retry-After"]) == ("v2", "30")
+        api = f"{settings.traefik_api.url}/api/http"
+        shared = httpx.get(f"{api}/middlewares/_temps-release-v2@file", timeout=2.0).json()
+        assert sorted(shared["usedBy"]) == ["app@file", "shop@file"]
+        # The Host header is passed on by default: the service document leaves it out.
+        balancer = httpx.get(f"{api}/services/app@file", timeout=2.0).json()["loadBalancer"]
+        assert balancer["passHostHeader"] is True
 
         publish.rehost(settings, Site("app", ("app.localhost", "www.example.com")))
         for host in ("app.localhost", "www.example.com"):

@@ -4,6 +4,7 @@ free ports; and the order modules go out to test workers in. Tests check; bench/
 from __future__ import annotations
 
 import re
+import signal
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
@@ -27,6 +28,13 @@ def rank_of(path: Path) -> int:
         if module == group or module.startswith(f"{group}/"):
             return rank
     return len(LONGEST_FIRST)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C reaches the commands the tests start, as in a user's terminal, even when the
+    suite itself was started in the background with SIGINT ignored (which every child would
+    inherit): a handler of this process's own goes back to the default in each child."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -70,6 +71,8 @@ LOCAL_ENGINE = "http+docker://localhost"
 # Followed logs hold a connection each for as long as their client reads: they get a client
 # of their own, so that they never take the connections deploys need.
 LOG_CONNECTIONS = 100
+# How long a removal another caller started is waited for.
+REMOVAL_WAIT_SECONDS = 30.0
 
 
 def container_options(limits: Limits) -> dict[str, Any]:
@@ -417,7 +420,8 @@ class DockerRuntime:
             except docker.errors.NotFound:
                 return
             except docker.errors.APIError as exc:
-                raise NotFound(f"could not remove {name}: {exc.explanation}") from exc
+                if not _being_removed(exc):
+                    raise NotFound(f"could not remove {name}: {exc.explanation}") from exc
         self.discard(name)
 
     def discard(self, name: str) -> None:
@@ -429,8 +433,19 @@ class DockerRuntime:
                 raise NotFound(f"could not remove {name}: {exc.explanation}") from exc
 
     def _remove_if_present(self, name: str) -> None:
+        """Removed, or gone once another caller's removal of it ends (a one-off run removes
+        its own container while a destroy removes every one of the app's)."""
         with contextlib.suppress(docker.errors.NotFound):
-            self.client.api.remove_container(name, force=True)
+            try:
+                self.client.api.remove_container(name, force=True)
+            except docker.errors.APIError as exc:
+                if not _being_removed(exc):
+                    raise
+                deadline = time.monotonic() + REMOVAL_WAIT_SECONDS
+                while time.monotonic() < deadline:
+                    self.client.api.inspect_container(name)  # NotFound once it is gone
+                    time.sleep(0.1)
+                raise
 
     def containers(self, app: str | None = None) -> list[Container]:
         """Every container this home started (of `app`, when given), running or not, from
@@ -504,3 +519,8 @@ def _stream_logs(container: Any, output: Output) -> None:
             output(line.decode("utf-8", "replace"))
     except (docker.errors.DockerException, requests.exceptions.RequestException):
         return
+
+
+def _being_removed(error: docker.errors.APIError) -> bool:
+    """Docker's answer to a removal while another removal of the container runs."""
+    return "already in progress" in str(error.explanation or "")

@@ -9,6 +9,7 @@ a quarter of a second sooner (BENCHMARKS.md, "One-off runs").
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from receiver.cli.client import env_or
@@ -35,6 +36,10 @@ def main(argv: list[str] | None = None) -> None:
     words = sys.argv[1:] if argv is None else argv
     args = build_parser(serving=words[:1] == ["serve"]).parse_args(words)
     if args.command != "serve":
+        # Ctrl-C ends a tail or a run even when the shell that started `temps` left SIGINT
+        # ignored (a command started in the background by a script inherits that, and then
+        # Python installs no handler of its own).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         run_client(args)
         return
     from pipeline.errors import InvalidInput

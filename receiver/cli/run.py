@@ -70,18 +70,25 @@ def run(args: argparse.Namespace) -> None:
     body = {"command": command, "tty": tty, "stdin": stdin, "timeout": timeout}
     if tty:
         body |= {"cols": cols, "rows": rows}
-    asked = client.call("POST", f"/api/apps/{app}/runs", json=body, exit_code=CANNOT_RUN)
-    with contextlib.ExitStack() as stack:
-        socket = stack.enter_context(attach(target, asked["attach_url"]))
-        if tty:
-            stack.enter_context(terminal.raw(stdin_fd))
-            stack.enter_context(terminal.resizes(stdout_fd, lambda size: send_size(socket, size)))
-        if stdin:
-            reader = threading.Thread(
-                target=send_stdin, args=(socket, stdin_fd, tty), name="stdin", daemon=True
-            )
-            reader.start()
-        status = relay(socket)
+    try:
+        asked = client.call("POST", f"/api/apps/{app}/runs", json=body, exit_code=CANNOT_RUN)
+        with contextlib.ExitStack() as stack:
+            socket = stack.enter_context(attach(target, asked["attach_url"]))
+            if tty:
+                stack.enter_context(terminal.raw(stdin_fd))
+                resized = terminal.resizes(stdout_fd, lambda size: send_size(socket, size))
+                stack.enter_context(resized)
+            if stdin:
+                reader = threading.Thread(
+                    target=send_stdin, args=(socket, stdin_fd, tty), name="stdin", daemon=True
+                )
+                reader.start()
+            status = relay(socket)
+    except KeyboardInterrupt:
+        # Anywhere from the ask to the end: the daemon kills and removes the container once
+        # the socket closes (or, before it opens, when the attach never comes).
+        print("\ntemps: interrupted: the run is stopped", file=sys.stderr)
+        sys.exit(INTERRUPTED)
     finish(status)
 
 
@@ -165,10 +172,6 @@ def relay(socket: ClientConnection) -> dict[str, Any] | None:
                 out.buffer.flush()
     except ConnectionClosed:
         return None
-    except KeyboardInterrupt:
-        # The daemon kills and removes the container once the socket closes.
-        print("\ntemps: interrupted: the run is stopped", file=sys.stderr)
-        sys.exit(INTERRUPTED)
     return None
 
 

@@ -122,7 +122,14 @@ def runs_of(daemon: TempsDaemon, app: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def stopped_on_exit() -> Iterator[list[subprocess.Popen[bytes]]]:
+def no_run_before(live: Live) -> None:
+    """The app's one-off containers of earlier tests gone (one still being removed counts
+    as running), so that a test that waits for its own to run does not see theirs."""
+    assert_none_left(live.app)
+
+
+@pytest.fixture
+def stopped_on_exit(no_run_before: None) -> Iterator[list[subprocess.Popen[bytes]]]:
     processes: list[subprocess.Popen[bytes]] = []
     yield processes
     for process in processes:
@@ -250,7 +257,8 @@ def test_ctrl_c_without_a_terminal_stops_the_run(
     stopped_on_exit.append(client)
     wait_running(live.app, 1)
     client.send_signal(signal.SIGINT)
-    assert client.wait(SETTLE) == 130
+    code = client.wait(SETTLE)
+    assert code == 130, (code, client.stderr.read() if client.stderr else b"")
     assert_none_left(live.app)
 
 

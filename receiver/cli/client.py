@@ -33,7 +33,7 @@ class Client:
         except httpx.HTTPError as exc:
             fail(f"temps: cannot reach the daemon at {self.http.base_url}: {exc}", exit_code)
         if response.status_code >= 400:
-            fail(f"temps: {response.status_code}: {_detail(response.content)}", exit_code)
+            fail(f"temps: {response.status_code}: {detail_of(response.content)}", exit_code)
         return response.json() if response.content else None
 
     def stream(self, path: str, query: dict[str, str], follow: bool = False) -> None:
@@ -44,7 +44,7 @@ class Client:
         try:
             with self.http.stream("GET", path, params=query, timeout=timeout) as response:
                 if response.status_code >= 400:
-                    sys.exit(f"temps: {response.status_code}: {_detail(response.read())}")
+                    sys.exit(f"temps: {response.status_code}: {detail_of(response.read())}")
                 for chunk in response.iter_bytes():
                     sys.stdout.buffer.write(chunk)
                     sys.stdout.buffer.flush()
@@ -54,9 +54,9 @@ class Client:
             sys.exit(f"temps: lost the daemon at {self.http.base_url}: {exc}")
 
 
-def _detail(body: bytes) -> str:
+def detail_of(body: bytes | bytearray) -> str:
     """A problem document's detail, else the body as text."""
-    text = body.decode("utf-8", "replace")
+    text = bytes(body).decode("utf-8", "replace")
     try:
         detail = json.loads(text).get("detail", text)
     except (ValueError, AttributeError):

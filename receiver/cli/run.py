@@ -31,7 +31,7 @@ from websockets.typing import Subprotocol
 
 from receiver.cli import remote, terminal
 from receiver.cli.appwords import take_app
-from receiver.cli.client import Client
+from receiver.cli.client import Client, detail_of
 from receiver.cli.target import Target, resolve
 
 COMMANDS = ("run", "runs")
@@ -146,14 +146,6 @@ def attach(target: Target, path: str) -> Iterator[ClientConnection]:
         cannot_run(f"cannot attach to the run at {url}: {exc}")
     with socket:
         yield socket
-
-
-def detail_of(body: bytes | bytearray) -> str:
-    text = bytes(body).decode("utf-8", "replace")
-    try:
-        return str(json.loads(text).get("detail", text))
-    except (ValueError, AttributeError):
-        return text
 
 
 def relay(socket: ClientConnection) -> dict[str, Any] | None:

@@ -4,6 +4,7 @@ add temps http://temps:TOKEN@host:7000/myapp.git` (the install's own advice) doe
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -13,12 +14,19 @@ REMOTE = "temps"
 
 
 def url() -> str | None:
+    return _configured(os.getcwd(), os.environ.get("TEMPS_REMOTE", REMOTE))
+
+
+@functools.cache
+def _configured(cwd: str, name: str) -> str | None:
+    """Asked of git once per command: the daemon and the app both come from it."""
     git = shutil.which("git")
     if git is None:
         return None
     try:
         found = subprocess.run(
-            [git, "config", "--get", f"remote.{os.environ.get('TEMPS_REMOTE', REMOTE)}.url"],
+            [git, "config", "--get", f"remote.{name}.url"],
+            cwd=cwd,
             capture_output=True,
             text=True,
             timeout=10,

@@ -62,9 +62,9 @@ def resolve(url: str | None, home: str | None) -> Target:
     if url is not None and stored is not None and same_daemon(url, stored.url) and not token:
         return Target(url, stored.token, stored.ca_file)
     local = local_install()
-    if url is None and token is None and home is None:
+    if url is None and token is None and home is None and not _readable(local.home / "admin-token"):
         pushed = remote.daemon()
-        if pushed is not None and not _readable(local.home / "admin-token"):
+        if pushed is not None:
             return Target(*pushed)
     url = url or local.url
     if token:

@@ -30,6 +30,12 @@ def engine_errors(action: str) -> Iterator[None]:
         raise RuntimeUnavailable(f"Docker engine unavailable while trying to {action}") from exc
 
 
+def being_removed(error: docker.errors.APIError) -> bool:
+    """The engine's answer to a forced removal while another removal of the container runs
+    (the only conflict a forced removal has)."""
+    return bool(error.status_code == 409)
+
+
 def epoch_of(text: str) -> float | None:
     """Docker's RFC 3339 time (nanoseconds, or the zero time before a start) as epoch seconds."""
     head, _dot, fraction = text.rstrip("Z").partition(".")

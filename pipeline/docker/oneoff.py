@@ -18,7 +18,7 @@ import docker.errors
 import requests
 from docker.utils.socket import frames_iter
 
-from pipeline.docker.engine import engine_errors
+from pipeline.docker.engine import being_removed, engine_errors
 from pipeline.runtime import Terminal
 
 # With a terminal the engine reads its own detach sequence from stdin (ctrl-p ctrl-q by
@@ -76,7 +76,7 @@ class AttachedContainer:
             try:
                 self.api.remove_container(self.name, force=True)
             except docker.errors.APIError as exc:
-                if exc.status_code != 409:  # 409: its removal is under way already
+                if not being_removed(exc):  # its removal is under way already
                     raise
         # The engine closes its end as the container goes; shutting ours wakes a reader
         # still waiting on it whatever the engine did.

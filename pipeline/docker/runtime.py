@@ -19,7 +19,7 @@ from pipeline.docker import build as docker_build
 from pipeline.docker import logs as docker_logs
 from pipeline.docker import oneoff
 from pipeline.docker.build import first_line
-from pipeline.docker.engine import engine_errors, epoch_of
+from pipeline.docker.engine import being_removed, engine_errors, epoch_of
 from pipeline.errors import (
     BootFailed,
     Conflict,
@@ -420,7 +420,7 @@ class DockerRuntime:
             except docker.errors.NotFound:
                 return
             except docker.errors.APIError as exc:
-                if not _being_removed(exc):
+                if not being_removed(exc):
                     raise NotFound(f"could not remove {name}: {exc.explanation}") from exc
         self.discard(name)
 
@@ -439,7 +439,7 @@ class DockerRuntime:
             try:
                 self.client.api.remove_container(name, force=True)
             except docker.errors.APIError as exc:
-                if not _being_removed(exc):
+                if not being_removed(exc):
                     raise
                 deadline = time.monotonic() + REMOVAL_WAIT_SECONDS
                 while time.monotonic() < deadline:
@@ -519,8 +519,3 @@ def _stream_logs(container: Any, output: Output) -> None:
             output(line.decode("utf-8", "replace"))
     except (docker.errors.DockerException, requests.exceptions.RequestException):
         return
-
-
-def _being_removed(error: docker.errors.APIError) -> bool:
-    """Docker's answer to a removal while another removal of the container runs."""
-    return "already in progress" in str(error.explanation or "")

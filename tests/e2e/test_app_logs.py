@@ -103,14 +103,9 @@ def settled_threads(daemon: TempsDaemon) -> int:
     return threads_of(daemon)
 
 
-def env_for(daemon: TempsDaemon) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("TEMPS_")}
-    return env | {"TEMPS_URL": daemon.api_url, "TEMPS_HOME": str(daemon.home)}
-
-
 def temps(daemon: TempsDaemon, *args: str, ok: bool = True) -> subprocess.CompletedProcess[bytes]:
     done = subprocess.run(
-        [str(TEMPS_BIN), *args], env=env_for(daemon), capture_output=True, timeout=120
+        [str(TEMPS_BIN), *args], env=daemon.cli_env(), capture_output=True, timeout=120
     )
     assert (done.returncode == 0) == ok, (
         f"temps {' '.join(args)}: exit {done.returncode}\n{done.stdout!r}\n{done.stderr!r}"
@@ -319,7 +314,7 @@ def test_temps_logs_tail_prints_the_last_lines_then_follows_until_interrupted(
 
     tail = subprocess.Popen(
         [str(TEMPS_BIN), "logs", app, "--tail", "-n", "5"],
-        env=env_for(temps_daemon),
+        env=temps_daemon.cli_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -9,7 +9,6 @@ health check passes.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 from collections.abc import Callable
@@ -201,7 +200,7 @@ def test_a_client_with_the_cookie_stays_on_one_release_and_a_canary_is_promoted_
     # At 50 %, eight clients all on one side would be 1 in 128: the split is real.
     assert {v for versions in seen_by_client for v in versions} == {"v1", "v2"}, seen_by_client
 
-    env = {**os.environ, "TEMPS_TOKEN": daemon.admin_token, "TEMPS_URL": daemon.api_url}
+    env = daemon.cli_env()
     promoted = subprocess.run(
         [str(TEMPS_BIN), "canary", "promote", app], env=env, capture_output=True, text=True,
         timeout=60,

@@ -10,7 +10,6 @@ a daemon restart.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -175,7 +174,7 @@ def test_what_was_stopped_while_the_daemon_was_down_runs_before_it_serves(
 def ps(daemon: TempsDaemon, *words: str) -> str:
     done = subprocess.run(
         [str(TEMPS_BIN), "ps", *words],
-        env={**os.environ, "TEMPS_TOKEN": daemon.admin_token, "TEMPS_URL": daemon.api_url},
+        env=daemon.cli_env(),
         capture_output=True,
         text=True,
         timeout=120,

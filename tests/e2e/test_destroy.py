@@ -12,7 +12,6 @@ again under the name starts clean.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import threading
@@ -286,7 +285,7 @@ def test_a_wrong_confirmation_an_unknown_app_or_a_deploy_token_changes_nothing(
     ]
     for answer, status, words in refusals:
         assert answer.status_code == status and words in answer.json()["detail"], answer.text
-    env = {**os.environ, "TEMPS_TOKEN": daemon.admin_token, "TEMPS_URL": daemon.api_url}
+    env = daemon.cli_env()
     for args, words in [
         ([], f"--confirm {app}"),
         (["--confirm", "keep"], f"'keep' does not name '{app}'"),
@@ -349,7 +348,7 @@ def test_an_app_made_again_under_the_name_starts_clean_and_deploys(
     assert mounted.status_code == 201, mounted.text
     push_ok(daemon, repo, app, "v1")
     push_ok(daemon, repo, app, "v2")
-    env = {**os.environ, "TEMPS_TOKEN": daemon.admin_token, "TEMPS_URL": daemon.api_url}
+    env = daemon.cli_env()
     done = subprocess.run(
         [str(TEMPS_BIN), "apps", "destroy", app, "--confirm", app, "--volumes"],
         env=env,

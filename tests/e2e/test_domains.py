@@ -7,7 +7,6 @@ no release is made, and a host belongs to one app at a time.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -164,9 +163,12 @@ def test_domains_outlive_a_restart_and_the_cli_manages_them(
     deploy_v1(daemon, tmp_path / "repo", app)
 
     def cli(*args: str) -> str:
-        env = {**os.environ, "TEMPS_TOKEN": daemon.admin_token, "TEMPS_URL": daemon.api_url}
         done = subprocess.run(
-            [str(TEMPS_BIN), "domains", *args], env=env, capture_output=True, text=True, timeout=60
+            [str(TEMPS_BIN), "domains", *args],
+            env=daemon.cli_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert done.returncode == 0, done.stderr
         return done.stdout

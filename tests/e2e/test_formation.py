@@ -5,7 +5,6 @@ the real Traefik.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -87,10 +86,9 @@ def test_scaling_up_and_down_twice_drops_nothing_and_makes_no_release(
     assert [r["number"] for r in daemon.releases(app)] == [1], "scaling made a release"
     assert settled_containers(app, 1) == live_containers(daemon, app)
 
-    env = {**os.environ, "TEMPS_TOKEN": daemon.admin_token, "TEMPS_URL": daemon.api_url}
     scaled = subprocess.run(
-        [str(TEMPS_BIN), "ps", "scale", app, "web=2"], env=env, capture_output=True, text=True,
-        timeout=120,
+        [str(TEMPS_BIN), "ps", "scale", app, "web=2"], env=daemon.cli_env(), capture_output=True,
+        text=True, timeout=120,
     )  # fmt: skip
     assert scaled.returncode == 0, scaled.stderr
     lines = scaled.stdout.splitlines()

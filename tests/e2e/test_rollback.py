@@ -8,7 +8,6 @@ How long each takes is bench/rollback.py's to measure.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import time
@@ -498,11 +497,9 @@ def test_cli_drives_releases_rollback_config_logs_and_deploy(
     second = push_ok(temps_daemon, repo, app, "v2")
 
     def temps(*args: str, ok: bool = True) -> str:
-        env = {key: value for key, value in os.environ.items() if not key.startswith("TEMPS_")}
-        env.update(TEMPS_URL=temps_daemon.api_url, TEMPS_HOME=str(temps_daemon.home))
         done = subprocess.run(
             [str(TEMPS_BIN), *args],
-            env=env,
+            env=temps_daemon.cli_env(),
             capture_output=True,
             text=True,
             timeout=180,

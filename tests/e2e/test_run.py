@@ -5,7 +5,6 @@ what was left behind."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -62,18 +61,13 @@ def live(temps_daemon: TempsDaemon, tmp_path_factory: pytest.TempPathFactory) ->
     return Live(app, repo, blob)
 
 
-def temps_env(daemon: TempsDaemon) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("TEMPS_")}
-    return env | {"TEMPS_URL": daemon.api_url, "TEMPS_TOKEN": daemon.admin_token}
-
-
 def temps(
     daemon: TempsDaemon, *args: str, stdin: bytes = b"", timeout: float = 180
 ) -> subprocess.CompletedProcess[bytes]:
     """The real `temps ARGS`, stdin a pipe holding `stdin`: (exit code, stdout, stderr) bytes."""
     return subprocess.run(
         [str(TEMPS_BIN), *args],
-        env=temps_env(daemon),
+        env=daemon.cli_env(),
         input=stdin,
         capture_output=True,
         timeout=timeout,
@@ -85,7 +79,7 @@ def temps(
 def started(daemon: TempsDaemon, *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [str(TEMPS_BIN), *args],
-        env=temps_env(daemon),
+        env=daemon.cli_env(),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -211,7 +205,7 @@ def test_an_interactive_shell_in_a_terminal(temps_daemon: TempsDaemon, live: Liv
     shell = pexpect.spawn(
         str(TEMPS_BIN),
         ["run", live.app, "--tty", "sh"],
-        env=temps_env(temps_daemon),
+        env=temps_daemon.cli_env(),
         timeout=60,
         dimensions=(30, 100),
     )
@@ -399,7 +393,7 @@ def test_a_deploy_token_of_the_app_may_run_and_list_runs(
     temps_daemon: TempsDaemon, live: Live
 ) -> None:
     _id, token = make_token(temps_daemon, "runs-deployer", live.app)
-    env = temps_env(temps_daemon) | {"TEMPS_TOKEN": token}
+    env = temps_daemon.cli_env() | {"TEMPS_TOKEN": token}
     done = subprocess.run(
         [str(TEMPS_BIN), "run", live.app, "--", "echo", "deployed"],
         env=env, capture_output=True, timeout=180, check=False, cwd="/",

@@ -7,7 +7,6 @@ each release can both prove what the earlier ones wrote and add its own line.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -140,7 +139,7 @@ def test_only_an_admin_mounts_and_one_name_or_path_mounts_once(
     assert storage(daemon, app, "POST", name="data", path="/data").status_code == 201
     assert storage(daemon, app, "POST", name="data", path="/other").status_code == 409
     assert storage(daemon, app, "POST", name="more", path="/data").status_code == 409
-    env = {**os.environ, "TEMPS_TOKEN": daemon.admin_token, "TEMPS_URL": daemon.api_url}
+    env = daemon.cli_env()
     listed = subprocess.run(
         [str(TEMPS_BIN), "storage", "list", app],
         env=env,

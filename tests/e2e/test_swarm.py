@@ -11,7 +11,6 @@ and the manager.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import threading
 import time
@@ -124,7 +123,7 @@ def test_a_push_deploys_three_tasks_over_the_nodes_and_deploys_and_a_rollback_dr
     assert daemon.app(app)["live_release"]["number"] == DEPLOYS + 2
     assert settled_services(daemon, app)
 
-    env = {**os.environ, "TEMPS_TOKEN": daemon.admin_token, "TEMPS_URL": daemon.api_url}
+    env = daemon.cli_env()
     shown = subprocess.run([str(TEMPS_BIN), "nodes"], env=env, capture_output=True, text=True,
                            timeout=60)  # fmt: skip
     assert shown.returncode == 0, shown.stderr
@@ -156,7 +155,7 @@ def test_a_one_off_run_runs_on_the_managers_engine(
     daemon, app = swarm_daemon, "oneoff"
     daemon.create_app(app)
     push_ok(daemon, tmp_path / "repo", app, "v1", settings=ON_WORKERS)
-    env = {**os.environ, "TEMPS_TOKEN": daemon.admin_token, "TEMPS_URL": daemon.api_url}
+    env = daemon.cli_env()
     done = subprocess.run(
         [str(TEMPS_BIN), "run", app, "--", "sh", "-c", "echo on $PORT; exit 5"],
         env=env, capture_output=True, timeout=120, check=False,

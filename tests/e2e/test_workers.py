@@ -10,7 +10,6 @@ same job, so the job log proves whether they ever overlapped. A worker asked to 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -195,7 +194,7 @@ def test_workers_scale_without_a_release(temps_daemon: TempsDaemon, tmp_path: Pa
     push_app(daemon, repo, app, "v2")
     shown = subprocess.run(
         [str(TEMPS_BIN), "ps", app],
-        env={**os.environ, "TEMPS_TOKEN": daemon.admin_token, "TEMPS_URL": daemon.api_url},
+        env=daemon.cli_env(),
         capture_output=True,
         text=True,
         timeout=60,

@@ -243,6 +243,12 @@ class TempsDaemon:
 
     # --- API -------------------------------------------------------------------------------
 
+    def cli_env(self) -> dict[str, str]:
+        """The environment of a `temps` command that talks to this daemon: the test's own
+        without any TEMPS_ variable, then the daemon's URL and its admin token."""
+        env = {key: value for key, value in os.environ.items() if not key.startswith("TEMPS_")}
+        return env | {"TEMPS_URL": self.api_url, "TEMPS_TOKEN": self.admin_token}
+
     def client(self) -> httpx.Client:
         # Plain HTTP on loopback: no CA bundle to load, 40 ms of CPU per client, which tests
         # polling for a state pay at every poll.

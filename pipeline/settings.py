@@ -243,6 +243,9 @@ class Settings(BaseSettings):
     acme_retry_seconds: LimitSeconds = Field(
         3600.0, description="seconds until a host whose order the CA refused is ordered again"
     )
+    maintenance_retry_after: Limit = Field(
+        60, description="the Retry-After, in seconds, of an app's 503s in maintenance"
+    )
 
     traefik_bin: Annotated[Path, Flag.NONE] = Field(default_factory=default_traefik_bin)
     # How long Traefik gets to show the new route in its API and data plane.

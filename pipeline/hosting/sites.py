@@ -12,6 +12,7 @@ import ipaddress
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from pipeline.errors import Conflict, InvalidInput, NotFound, SwitchFailed
 from pipeline.settings import Settings
@@ -48,14 +49,19 @@ def _site(
     """With HTTPS on, every host has a websecure router; it orders a certificate unless the
     host has one of the user's, or the CA refused it and its retry is not due; plain HTTP
     redirects once the host's certificate is issued (unless the app turned that off)."""
+    site = Site(
+        app.name,
+        hosts,
+        maintenance=app.in_maintenance,
+        retry_after=settings.maintenance_retry_after,
+    )
     if settings.https is None:
-        return Site(app.name, hosts)
+        return site
     now = time.time()
     records = {host: certificates[host] for host in hosts if host in certificates}
     issued = {h for h, c in records.items() if c.state == CertificateState.ISSUED}
-    return Site(
-        app.name,
-        hosts,
+    return replace(
+        site,
         https=True,
         acme=frozenset(h for h in hosts if h not in records or orders(records[h], now)),
         redirected=frozenset(issued if app.https_redirect else ()),
@@ -136,6 +142,21 @@ def set_https(
         app,
         lambda: store.update_app(app.name, **changes),
         lambda: store.update_app(app.name, **before),
+    )
+
+
+def set_maintenance(settings: Settings, store: Store, app: App, on: bool) -> Site:
+    """Put the app in maintenance or take it out, in one change of its routers, confirmed:
+    the servers behind them do not move. Asking for the state it is in changes nothing."""
+    if app.in_maintenance == on:
+        return site_of(settings, store, app)
+    since = app.maintenance_since
+    return _change(
+        settings,
+        store,
+        app,
+        lambda: store.update_app(app.name, maintenance_since=time.time() if on else None),
+        lambda: store.update_app(app.name, maintenance_since=since),
     )
 
 

@@ -146,10 +146,17 @@ class App(_Keyed, SQLModel, table=True):
     # the destroy at its next start; the row goes last, and the mark with it.
     destroying_at: float | None = None
     destroy_volumes: bool = False
+    # Set while the app is in maintenance (`temps maintenance`): its hosts answer 503 with
+    # its maintenance page, its containers keep running, and deploys go on behind the page.
+    maintenance_since: float | None = None
 
     @property
     def destroying(self) -> bool:
         return self.destroying_at is not None
+
+    @property
+    def in_maintenance(self) -> bool:
+        return self.maintenance_since is not None
 
 
 class Domain(_Keyed, SQLModel, table=True):

@@ -117,14 +117,21 @@ def write_atomically(staging: Path, target: Path, content: bytes, durable: bool 
 
 
 def confirm_route(
-    settings: Settings, app: str, server_urls: Sequence[str], probe_path: str, release: str
+    settings: Settings,
+    app: str,
+    server_urls: Sequence[str],
+    probe_path: str,
+    release: str,
+    through: bool = True,
 ) -> float:
-    """Wait until Traefik routes `app` to `server_urls`; returns the seconds it took."""
+    """Wait until Traefik routes `app` to `server_urls`, in its API and then (`through`) in a
+    probe of the app's default host through it; returns the seconds it took. An app in
+    maintenance is confirmed in the API alone: its hosts answer with its page."""
     started = time.monotonic()
     deadline = started + settings.switch_confirm_timeout
     api = f"{settings.traefik_api.url}/api/http/services/{app}@file"
     # With HTTPS on, plain HTTP may answer with a redirect: the route is probed where it serves.
-    through = f"{settings.served_url}{probe_path}"
+    probe = f"{settings.served_url}{probe_path}"
     host = settings.default_host(app)
     seen_in_api = False
     last = "no answer"
@@ -137,10 +144,12 @@ def confirm_route(
                 urls = [server.get("url") for server in servers]
                 seen_in_api = response.status_code == 200 and sorted(urls) == sorted(server_urls)
                 last = f"API shows {urls}"
+                if seen_in_api and not through:
+                    return time.monotonic() - started
             if seen_in_api:
                 # The app answers this one: bounded like a health probe, headers only.
                 left = max(deadline - time.monotonic(), 0.01)
-                answer = get_head(through, min(CONFIRM_PROBE_TIMEOUT, left), host=host)
+                answer = get_head(probe, min(CONFIRM_PROBE_TIMEOUT, left), host=host)
                 answered = answer.headers.get(RELEASE_HEADER.lower())
                 if answered == release and 200 <= answer.status < 300:
                     return time.monotonic() - started
@@ -188,8 +197,8 @@ def confirm_unrouted(settings: Settings, app: str) -> bool:
 def confirm_routers(
     settings: Settings, routers: Mapping[str, Router], gone: Iterable[str] = ()
 ) -> bool:
-    """Wait until Traefik's API shows each of `routers` with its rule and TLS, and none of
-    the routers named `gone`; False on timeout."""
+    """Wait until Traefik's API shows each of `routers` with its rule, TLS, middlewares and
+    service, and none of the routers named `gone`; False on timeout."""
 
     def essentials(router: Mapping[str, Any]) -> tuple[object, ...]:
         # The API adds the TLS options it applies ("default"): compare what was set. The
@@ -197,7 +206,8 @@ def confirm_routers(
         # without the provider the API may add to it.
         middlewares = tuple(str(m).split("@", 1)[0] for m in router.get("middlewares") or ())
         tls = router.get("tls", {}).get("certResolver")
-        return router.get("rule"), "tls" in router, tls, middlewares
+        service = str(router.get("service")).split("@", 1)[0]
+        return router.get("rule"), "tls" in router, tls, middlewares, service
 
     def shows(router: Router) -> Callable[[dict[str, Any]], bool]:
         wanted = essentials(router)

@@ -42,6 +42,11 @@ RESOLVER = "acme"
 WEB, WEBSECURE = "web", "websecure"
 # Shared by every app's redirecting router; no app's middleware name starts with "_".
 HTTPS_REDIRECT = "_temps-https"  # defined in the home's own file (`homefile`)
+# An app in maintenance: its serving routers name a service with no server (Traefik answers
+# 503) and the daemon's page service, both defined in the home's own file.
+MAINTENANCE_SERVICE, PAGES_SERVICE = "_temps-maintenance", "_temps-pages"
+MAINTENANCE_PATH = "/_temps/maintenance"  # the daemon's page of an app in maintenance
+MAINTENANCE_HEADER = "X-Temps-Maintenance"
 SHARED = "_"  # the first character of a shared middleware's name, and of no app's
 RELEASE_PREFIX = f"{SHARED}temps-release-"
 # The retries the routers share. One container: a request that could not reach it is sent
@@ -71,6 +76,8 @@ class Site:
     acme: frozenset[str] = frozenset()  # hosts whose websecure router orders a certificate
     redirected: frozenset[str] = frozenset()  # hosts whose plain HTTP redirects to HTTPS
     hsts_seconds: int = 0  # Strict-Transport-Security on HTTPS answers, when above 0
+    maintenance: bool = False  # every host answers 503 with the maintenance page
+    retry_after: int = 60  # the `Retry-After` of those answers, in seconds
 
     def tls_router(self, host: str) -> str:
         # App names hold no "_" and host names no "_": the name is unique, and says both.
@@ -84,6 +91,31 @@ class Site:
     def hsts_middleware(self) -> str:
         """Shared by every site with the same HSTS lifetime."""
         return f"{SHARED}temps-hsts-{self.hsts_seconds}"
+
+    @property
+    def maintenance_headers(self) -> str:
+        """Shared by every site in maintenance with the same `Retry-After`."""
+        return f"{SHARED}temps-maintenance-{self.retry_after}"
+
+    @property
+    def maintenance_page(self) -> str:
+        """The app's own: the page is the app's."""
+        return f"{self.app}_maintenance"
+
+    def maintenance_middlewares(self) -> dict[str, Middleware]:
+        """What the serving routers of a site in maintenance name: the headers of a 503
+        (outermost), and the page of the app asked of the daemon for its body."""
+        headers = {"Retry-After": str(self.retry_after), MAINTENANCE_HEADER: "on"}
+        return {
+            self.maintenance_headers: {"headers": {"customResponseHeaders": headers}},
+            self.maintenance_page: {
+                "errors": {
+                    "status": ["503"],
+                    "service": PAGES_SERVICE,
+                    "query": f"{MAINTENANCE_PATH}/{self.app}",
+                }
+            },
+        }
 
 
 def release_middleware(release: str, retry_after: int | None = None) -> str:
@@ -204,13 +236,20 @@ def router_document(site: Site, named: Sequence[str] = ()) -> Dynamic:
     entrypoint, the redirected ones sent to HTTPS first, and one websecure router per host.
     Each serving router names the middlewares `named` (the service's release header and its
     retry: `route_document`), the websecure ones HSTS too; the retries and HSTS they name are
-    defined beside them."""
-    serving = list(named)
+    defined beside them. A site in maintenance serves the maintenance page instead, from the
+    same routers: leaving it or entering it is one change of the routers, and the app's
+    service, which deploys move, stays as it is behind them."""
+    middlewares: dict[str, Middleware] = {}
+    if site.maintenance:
+        middlewares.update(site.maintenance_middlewares())
+        serving, service = list(middlewares), MAINTENANCE_SERVICE
+    else:
+        serving, service = list(named), site.app
     secure = [*serving, site.hsts_middleware] if site.hsts_seconds > 0 else serving
     routers: dict[str, Router] = {
         site.app: {
             "rule": host_rule(site.hosts),
-            "service": site.app,
+            "service": service,
             "entryPoints": [WEB],
             "middlewares": serving,
         }
@@ -228,13 +267,13 @@ def router_document(site: Site, named: Sequence[str] = ()) -> Dynamic:
         tls: RouterTLS = {"certResolver": RESOLVER} if host in site.acme else {}
         routers[site.tls_router(host)] = {
             "rule": host_rule([host]),
-            "service": site.app,
+            "service": service,
             "entryPoints": [WEBSECURE],
             "middlewares": secure,
             "tls": tls,
         }
     retries = shared_retries()
-    middlewares = {name: retries[name] for name in serving if name in retries}
+    middlewares.update({name: retries[name] for name in serving if name in retries})
     if secure is not serving:
         middlewares[site.hsts_middleware] = {"headers": {"stsSeconds": site.hsts_seconds}}
     http: HTTP = {"routers": routers}

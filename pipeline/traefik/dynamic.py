@@ -80,7 +80,14 @@ class RedirectRegex(TypedDict):
     replacement: str
 
 
+class Errors(TypedDict):
+    status: list[str]
+    service: str
+    query: str
+
+
 class Middleware(TypedDict, total=False):
+    errors: Errors
     headers: Headers
     retry: Retry
     redirectScheme: RedirectScheme

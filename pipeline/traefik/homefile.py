@@ -4,6 +4,8 @@
   at every reload. It names no app's host, since Traefik orders no ACME certificate for a
   host its default certificate covers (an earlier `*.<domain>` one is replaced).
 - The marker route that proves a Traefik reads this home's files.
+- The services the routers of an app in maintenance name: one with no server, for Traefik's
+  503, and the daemon, which gives the page of its body.
 - With HTTPS: the redirect middleware the apps' redirecting routers share, the certificates
   users uploaded (`uploaded/<host>.crt` and `.key`, the files themselves the record of them),
   and the control host's routes to the daemon's own API, git and dashboard.
@@ -17,7 +19,15 @@ from pathlib import Path
 
 from pipeline.settings import Settings
 from pipeline.traefik.config import TLS_FILE, write_atomically
-from pipeline.traefik.documents import HTTPS_REDIRECT, RESOLVER, WEB, WEBSECURE, render
+from pipeline.traefik.documents import (
+    HTTPS_REDIRECT,
+    MAINTENANCE_SERVICE,
+    PAGES_SERVICE,
+    RESOLVER,
+    WEB,
+    WEBSECURE,
+    render,
+)
 from pipeline.traefik.dynamic import (
     HTTP,
     TLS,
@@ -27,6 +37,7 @@ from pipeline.traefik.dynamic import (
     RedirectRegex,
     RedirectScheme,
     RouterTLS,
+    Service,
     merged,
 )
 
@@ -91,6 +102,7 @@ def publish_home(settings: Settings, control_orders: bool = True) -> bool:
     order waits for its retry)."""
     cert, key = fallback_files(settings)
     document = marker_document(settings)
+    document["http"]["services"] = maintenance_services(settings)
     tls: TLS = {
         "stores": {"default": {"defaultCertificate": {"certFile": str(cert), "keyFile": str(key)}}}
     }
@@ -110,6 +122,13 @@ def publish_home(settings: Settings, control_orders: bool = True) -> bool:
         return False
     write_atomically(settings.staging_dir, target, content)
     return True
+
+
+def maintenance_services(settings: Settings) -> dict[str, Service]:
+    return {
+        MAINTENANCE_SERVICE: {"loadBalancer": {"servers": []}},
+        PAGES_SERVICE: {"loadBalancer": {"servers": [{"url": settings.daemon_url}]}},
+    }
 
 
 def https_redirect(settings: Settings) -> dict[str, Middleware]:

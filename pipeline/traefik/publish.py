@@ -33,9 +33,10 @@ def route(
     """Point the app at `server_urls` and confirm it; returns the seconds it took. On failure
     the route Traefik had before is put back, and the error raised."""
     before = routes.read_route(settings, app)
+    through = not routes.site_of(settings, app).maintenance
     routes.publish_route(settings, app, service_document(app, server_urls, label, probe_path))
     try:
-        return confirm_route(settings, app, server_urls, probe_path, label)
+        return confirm_route(settings, app, server_urls, probe_path, label, through)
     except DeployError:
         routes.restore_route(settings, app, before)
         raise

@@ -97,6 +97,7 @@ class AppBrief(View):
     processes: Census | None
     stopped: list[str]  # process types stopped on purpose (`temps ps stop`)
     destroying: bool  # being destroyed: every change of it is refused until it is gone
+    maintenance_since: float | None  # in maintenance since then (`temps maintenance`)
 
 
 class AppView(AppBrief):
@@ -175,6 +176,7 @@ def _app(
         processes=census.get(app.name) if live is not None else None,
         stopped=app.stopped,
         destroying=app.destroying,
+        maintenance_since=app.maintenance_since,
     )
 
 

@@ -1,5 +1,5 @@
 """The `temps` client commands for where and how apps are served: domains, HTTPS,
-certificates, storage."""
+certificates, storage, maintenance."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from typing import Any
 from receiver.cli.appwords import take_app
 from receiver.cli.client import Client
 
-COMMANDS = ("domains", "https", "certs", "storage")
+COMMANDS = ("domains", "https", "certs", "storage", "maintenance")
+SWITCH = ("on", "off")
 
 
 # command: (what it does, its actions, what follows the action)
@@ -38,12 +39,22 @@ def add_commands(client_parser: Callable[..., argparse.ArgumentParser]) -> None:
     https.add_argument("words", nargs="*", metavar="APP")
     https.add_argument("--redirect", choices=["on", "off"])
     https.add_argument("--hsts", type=int, metavar="SECONDS", help="0 turns HSTS off")
+    maintenance = client_parser(
+        "maintenance",
+        "show an app's maintenance mode, or turn it on (its hosts answer 503 with its "
+        "maintenance.html; its containers keep running) or off",
+    )
+    maintenance.add_argument("words", nargs="*", metavar="[APP] [on|off]")
 
 
 def run(client: Client, args: argparse.Namespace) -> None:
-    {"domains": _domains, "https": _https, "certs": _certs, "storage": _storage}[args.command](
-        client, args
-    )
+    {
+        "domains": _domains,
+        "https": _https,
+        "certs": _certs,
+        "storage": _storage,
+        "maintenance": _maintenance,
+    }[args.command](client, args)
 
 
 def _app_and_subject(args: argparse.Namespace) -> tuple[str, str | None]:
@@ -104,6 +115,27 @@ def _https(client: Client, args: argparse.Namespace) -> None:
     print(f"https: {'on' if answer['https'] else 'off (the daemon runs without --https)'}")
     print(f"redirect: {'on' if answer['redirect'] else 'off'}")
     print(f"hsts: {answer['hsts_seconds'] or 'off'}")
+
+
+def _maintenance(client: Client, args: argparse.Namespace) -> None:
+    words = list(args.words)
+    switch = words.pop() if words and words[-1] in SWITCH else None
+    if len(words) > 1:
+        sys.exit(f"temps: maintenance [APP] [on|off], not: {' '.join(args.words)}")
+    app, _ = take_app(args.app_flag, words, 1)
+    path = f"/api/apps/{app}/maintenance"
+    if switch is None:
+        answer = client.call("GET", path)
+    else:
+        answer = client.call("PUT", path, json={"on": switch == "on"})
+    if answer["on"]:
+        since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(answer["since"]))
+        print(
+            f"{app}: maintenance on since {since}; its hosts answer 503 "
+            f"(Retry-After: {answer['retry_after']})"
+        )
+    else:
+        print(f"{app}: maintenance off; its hosts are served by its live release")
 
 
 def _certs(client: Client, args: argparse.Namespace) -> None:

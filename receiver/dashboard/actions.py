@@ -1,6 +1,7 @@
-"""Dashboard actions that start a deploy: rollback and redeploy, each a confirmation page and
-a POST that carries the session's CSRF token. A refusal from the pipeline comes back as a
-message on the app's page; a started deploy opens the new release's page."""
+"""Dashboard actions: rollback and redeploy, which start a deploy, and maintenance on or off.
+Each is a confirmation page and a POST that carries the session's CSRF token. A refusal from
+the pipeline comes back as a message on the app's page; a started deploy opens the new
+release's page."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from pipeline.deploy import operations
 from pipeline.errors import InvalidInput, TempsError
+from pipeline.hosting import sites
 from pipeline.sqlite.models import Release
 from receiver.api.apps import QueryNumber, daemon_of
 from receiver.daemon import Daemon
@@ -123,3 +125,47 @@ async def _start_deploy(
         return web.redirect(path("apps", name))
     session.flash("ok", f"{what} started as v{release.number}.")
     return web.redirect(path("apps", name, "releases", release.number))
+
+
+@router.get("/dashboard/apps/{name}/maintenance")
+def maintenance_confirm(name: str, request: Request) -> Response:
+    def build(session: Session, daemon: Daemon) -> HTMLResponse:
+        app = daemon.store.get_app(name)
+        if app.in_maintenance:
+            question = f"End maintenance of {name}?"
+            details = ["Its hosts are served by its live release again, from the next request."]
+            return _confirm(
+                session, name, "maintenance", "End maintenance", question, details, on="off"
+            )
+        details = [
+            f"Every host of {name} answers 503 with Retry-After and the maintenance.html of "
+            "its live commit (a plain page when it has none), from the next request.",
+            "Its containers keep running, and deploys go on behind the page until it ends.",
+        ]
+        question = f"Put {name} in maintenance?"
+        return _confirm(session, name, "maintenance", "Maintenance", question, details, on="on")
+
+    return web.guarded(request, build)
+
+
+@router.post("/dashboard/apps/{name}/maintenance")
+async def maintenance(name: str, request: Request) -> Response:
+    post = await web.checked_post(request)
+    if isinstance(post, Response):
+        return post
+    daemon = daemon_of(request)
+    on = post.form.get("on") == "on"
+
+    def switch() -> None:
+        app = daemon.store.get_app(name)
+        daemon.destroyer.ctx.destroying.refuse(name)
+        sites.set_maintenance(daemon.settings, daemon.store, app, on)
+
+    try:
+        await run_in_threadpool(switch)
+    except TempsError as error:
+        post.session.flash("error", f"Maintenance {'on' if on else 'off'} refused: {error}")
+        return web.redirect(path("apps", name))
+    message = "is in maintenance: its hosts answer 503" if on else "is served by its live release"
+    post.session.flash("ok", f"{name} {message}.")
+    return web.redirect(path("apps", name))

@@ -21,6 +21,7 @@ def app_view(**fields: Any) -> AppView:
         "processes": None,
         "stopped": [],
         "destroying": False,
+        "maintenance_since": None,
     }
     return AppView.model_validate(view | fields)
 

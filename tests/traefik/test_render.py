@@ -21,6 +21,8 @@ from pipeline.traefik import publish
 from pipeline.traefik.config import TLS_FILE, confirm_route, static_config
 from pipeline.traefik.documents import (
     HTTPS_REDIRECT,
+    MAINTENANCE_SERVICE,
+    PAGES_SERVICE,
     RELEASE_HEADER,
     RETRY,
     RETRY_BALANCED,
@@ -566,6 +568,37 @@ def test_hsts_is_sent_over_https_only() -> None:
     assert sorted(without) == ["_temps-release-v7", RETRY]
     with pytest.raises(SwitchFailed, match="HSTS"):
         validate_site(https_site(hsts_seconds=-1))
+
+
+def test_in_maintenance_the_serving_routers_name_the_503_and_the_apps_page() -> None:
+    site = https_site(
+        maintenance=True, retry_after=90, hsts_seconds=600, redirected=frozenset({"app.localhost"})
+    )
+    document = route_document(site, service())["http"]
+    routers = document["routers"]
+    wanted = ["_temps-maintenance-90", "app_maintenance"]
+    assert routers["app"]["service"] == MAINTENANCE_SERVICE
+    assert routers["app"]["middlewares"] == wanted
+    secure = routers["app_tls_www_example_com"]
+    assert (secure["service"], secure["middlewares"]) == (
+        MAINTENANCE_SERVICE,
+        [*wanted, "_temps-hsts-600"],
+    )
+    # The redirect to HTTPS stays, and the app's service stays as deploys left it.
+    assert routers["app_redirect"]["middlewares"] == [HTTPS_REDIRECT]
+    assert document["services"] == service()["http"]["services"]
+    headers = document["middlewares"]["_temps-maintenance-90"]["headers"]
+    assert headers["customResponseHeaders"]["Retry-After"] == "90"
+    assert document["middlewares"]["app_maintenance"]["errors"] == {
+        "status": ["503"],
+        "service": PAGES_SERVICE,
+        "query": "/_temps/maintenance/app",
+    }
+    validate_route("app", {"http": document})
+    # Out of maintenance, nothing of it is left.
+    served = route_document(https_site(), service())["http"]
+    assert not [name for name in served["middlewares"] if "maintenance" in name]
+    assert {router["service"] for router in served["routers"].values()} == {"app"}
 
 
 def test_the_static_config_has_websecure_and_the_resolver_with_https_only(

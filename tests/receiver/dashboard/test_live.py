@@ -72,6 +72,39 @@ def assert_to_login(response: httpx.Response) -> None:
 # --- plain HTTP ----------------------------------------------------------------------------------
 
 
+def test_maintenance_is_shown_and_switched_from_the_apps_page(
+    temps_daemon: TempsDaemon, tmp_path: Path, dashboard: httpx.Client
+) -> None:
+    app = "dash-quiet"
+    temps_daemon.create_app(app)
+    push(temps_daemon, tmp_path / app, app, "v1")
+    wait_states(temps_daemon, app, [(1, "live")])
+    sign_in(dashboard, temps_daemon.admin_token)
+    assert '<dd id="maintenance">off</dd>' in dashboard.get(f"/dashboard/apps/{app}").text
+
+    confirm = dashboard.get(f"/dashboard/apps/{app}/maintenance")
+    assert f"Put {app} in maintenance?" in confirm.text, confirm.text
+    forged = dashboard.post(f"/dashboard/apps/{app}/maintenance", data={"on": "on"})
+    assert forged.status_code == 403
+    assert temps_daemon.app(app)["maintenance_since"] is None
+    done = dashboard.post(
+        f"/dashboard/apps/{app}/maintenance", data={"csrf": csrf_of(confirm), "on": "on"}
+    )
+    assert done.status_code == 303, done.text
+    page = dashboard.get(done.headers["location"]).text
+    assert f"{app} is in maintenance" in page and 'data-state="maintenance">on' in page
+    assert temps_daemon.get_app_page(app).status_code == 503
+    assert 'data-state="maintenance">maintenance</span>' in dashboard.get("/dashboard").text
+
+    confirm = dashboard.get(f"/dashboard/apps/{app}/maintenance")
+    assert f"End maintenance of {app}?" in confirm.text
+    dashboard.post(
+        f"/dashboard/apps/{app}/maintenance", data={"csrf": csrf_of(confirm), "on": "off"}
+    )
+    assert temps_daemon.app(app)["maintenance_since"] is None
+    assert temps_daemon.get_app_page(app).status_code == 200
+
+
 def test_pages_need_a_session_and_actions_a_csrf_token(
     temps_daemon: TempsDaemon, tmp_path: Path, dashboard: httpx.Client
 ) -> None:

@@ -67,6 +67,15 @@ def test_app_page_lists_the_domains() -> None:
     assert '<dt>Domains</dt><dd><span class="muted">—</span></dd>' in bare
 
 
+def test_app_page_shows_maintenance_and_offers_to_switch_it() -> None:
+    on = render_page(Frame("t"), app_page(app_view(maintenance_since=time.time() - 30), []))
+    assert 'data-state="maintenance">on</span> since' in on
+    assert 'href="/dashboard/apps/demo/maintenance">End maintenance</a>' in on
+    off = render_page(Frame("t"), app_page(APP, []))
+    assert '<dd id="maintenance">off</dd>' in off
+    assert 'href="/dashboard/apps/demo/maintenance">Maintenance</a>' in off
+
+
 def test_app_page_tails_the_logs_of_an_app_that_is_live() -> None:
     live = app_view(live_release=release_view(2).model_dump())
     page = render_page(Frame("t"), app_page(live, []))

@@ -90,7 +90,7 @@ def test_failures_within_the_grace_period_do_not_count() -> None:
 
 def test_an_app_that_answers_badly_until_the_deadline_fails_on_its_last_answer() -> None:
     # A timeout a loaded machine never reaches: the 500 is the last answer, not a timeout.
-    quick = QUICK | {"timeout": 1.5, "interval": 0.05}
+    quick = QUICK | {"timeout": 1.5, "interval": 0.05, "recheck_interval": 0.05}
     check = HealthCheck(path="/health", unhealthy_threshold=100, deadline=2.0, **quick)
     started = time.monotonic()
     with ScriptedServer([500]) as app, pytest.raises(HealthCheckFailed) as failed:

@@ -11,6 +11,7 @@
     ├── Forbidden             valid credentials, not allowed here
     ├── RateLimited           too many failed authentications from one address
     ├── RunLimitReached       an app already runs as many one-off commands as it may
+    ├── TailLimitReached      as many log tails are open as the daemon or the app may have
     ├── RunFailed             the engine would not start a one-off container
     ├── MigrationFailed       the database could not be brought to the current schema
     ├── RecordsBusy           another process held the database's lock past the budget
@@ -80,6 +81,11 @@ class RateLimited(TempsError):
 
 class RunLimitReached(TempsError):
     """An app already has `--max-runs-per-app` one-off runs; the message names each."""
+
+
+class TailLimitReached(TempsError):
+    """`--max-log-tails` tails are open in the daemon, or `--max-log-tails-per-app` of the
+    app's: each holds a thread and an engine request per container until its client goes."""
 
 
 class RunFailed(TempsError):

@@ -243,6 +243,10 @@ class Settings(BaseSettings):
     acme_retry_seconds: LimitSeconds = Field(
         3600.0, description="seconds until a host whose order the CA refused is ordered again"
     )
+    max_log_tails: Limit = Field(
+        64, description="log tails (`temps logs --tail`, the dashboard's) open at once"
+    )
+    max_log_tails_per_app: Limit = Field(16, description="log tails of one app open at once")
     maintenance_retry_after: Limit = Field(
         60, description="the Retry-After, in seconds, of an app's 503s in maintenance"
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import structlog
 
 from pipeline.app.sealing import Sealer, reseal
-from pipeline.applogs.tail import Tails
+from pipeline.applogs.tail import TailLimits, Tails
 from pipeline.backends.opener import open_runtime
 from pipeline.context import Context
 from pipeline.deploy.destroy import Destroyer
@@ -79,7 +79,12 @@ class Daemon:
             CertificateWatch(settings, store, sealer),
             Supervisor(ctx),
             Destroyer(ctx, deployer),
-            Tails(runtime, store, settings.log_tail_interval),
+            Tails(
+                runtime,
+                store,
+                settings.log_tail_interval,
+                TailLimits(settings.max_log_tails, settings.max_log_tails_per_app),
+            ),
             InFlight(
                 settings.max_runs_per_app,
                 settings.run_attach_timeout,

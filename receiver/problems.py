@@ -24,6 +24,7 @@ from pipeline.errors import (
     RunLimitReached,
     RuntimeUnavailable,
     SpaceShort,
+    TailLimitReached,
     TempsError,
     TooLarge,
     Unauthorized,
@@ -59,6 +60,7 @@ ANSWERS: tuple[tuple[type[Exception], Answer], ...] = (
         ),
     ),
     (RunLimitReached, Answer(429, "Too Many Requests")),
+    (TailLimitReached, Answer(429, "Too Many Requests")),
     # The engine, behind the daemon, refused the container: only the attach answers it.
     (RunFailed, Answer(502, "Bad Gateway")),
     (RecordsBusy, Answer(503, "Service Unavailable", retry_after=RecordsBusy.RETRY_AFTER_SECONDS)),

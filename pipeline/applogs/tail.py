@@ -27,7 +27,7 @@ import structlog
 
 from pipeline.applogs import sources
 from pipeline.applogs.lines import DEFAULT_LINES, MAX_LINES, AppLine, Cursor, Label, Notice, Resumed
-from pipeline.errors import NotFound, RuntimeUnavailable, TempsError
+from pipeline.errors import NotFound, RuntimeUnavailable, TailLimitReached, TempsError
 from pipeline.runtime import ContainerState, LogLine, LogStream, Runtime
 from pipeline.sqlite.store import Store
 
@@ -263,19 +263,47 @@ class AppTail:
                 continue
 
 
-class Tails:
-    """The tails open in the daemon: counted for /metrics, all closed when it stops."""
+@dataclass(frozen=True)
+class TailLimits:
+    """How many tails may be open at once: in all, and of one app (0: no limit)."""
 
-    def __init__(self, runtime: Runtime, store: Store, interval: float) -> None:
+    total: int = 0
+    per_app: int = 0
+
+
+class Tails:
+    """The tails open in the daemon: counted for /metrics and against their limits, all
+    closed when it stops."""
+
+    def __init__(
+        self, runtime: Runtime, store: Store, interval: float, limits: TailLimits = TailLimits()
+    ) -> None:
         self.runtime, self.store, self.interval = runtime, store, interval
+        self.limits = limits
         self._open: set[AppTail] = set()
         self._lock = threading.Lock()
 
     def open(self, app: str, request: TailRequest) -> AppTail:
-        tail = AppTail(self.runtime, self.store, app, request, self.interval, self._forget)
+        """A new tail of the app; TailLimitReached when one more would pass a limit."""
         with self._lock:
+            self._refuse_past_limits(app)
+            tail = AppTail(self.runtime, self.store, app, request, self.interval, self._forget)
             self._open.add(tail)
         return tail
+
+    def _refuse_past_limits(self, app: str) -> None:
+        """(Call with the lock held.)"""
+        total, per_app = self.limits.total, self.limits.per_app
+        if total and len(self._open) >= total:
+            raise TailLimitReached(
+                f"{total} log tails are open in the daemon, as many as it allows "
+                "(--max-log-tails): end one, or try again later"
+            )
+        if per_app and sum(tail.app == app for tail in self._open) >= per_app:
+            raise TailLimitReached(
+                f"app {app!r} has {per_app} log tails open, as many as it may "
+                "(--max-log-tails-per-app): end one of them first"
+            )
 
     def _forget(self, tail: AppTail) -> None:
         with self._lock:

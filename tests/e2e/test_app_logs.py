@@ -32,6 +32,7 @@ from tests.support.wait import poll
 pytestmark = pytest.mark.docker
 
 DEADLINE = 60.0  # for anything the tests wait on; each is seconds of work when all is well
+TEMPS_SERVE_ARGS = ["--max-log-tails", "4", "--max-log-tails-per-app", "2"]
 
 # A web process: busybox httpd in the background, and the shell printing numbered lines.
 WEB = """
@@ -111,6 +112,17 @@ def temps(daemon: TempsDaemon, *args: str, ok: bool = True) -> subprocess.Comple
         f"temps {' '.join(args)}: exit {done.returncode}\n{done.stdout!r}\n{done.stderr!r}"
     )
     return done
+
+
+def logs_now(daemon: TempsDaemon, app: str) -> httpx.Response:
+    """The app's last lines, not followed."""
+    with daemon.client() as api:
+        return api.get(f"/api/apps/{app}/logs", params={"lines": "1"})
+
+
+def assert_refused(daemon: TempsDaemon, app: str, reason: str) -> None:
+    refused = logs_now(daemon, app)
+    assert refused.status_code == 429 and reason in refused.json()["detail"], refused.text
 
 
 # --- across a deploy, and a scale ----------------------------------------------------------------
@@ -212,6 +224,12 @@ def test_a_client_that_goes_leaves_no_stream_or_thread_behind(
         )
         assert streams >= 3 and metric(temps_daemon, "temps_log_tails") == 3
         assert threads_of(temps_daemon) >= before + 6  # a watcher and a follower each
+
+        # One more of the quiet app passes its limit of 2; of the busy one, the daemon's of 4.
+        assert_refused(temps_daemon, quiet, f"app '{quiet}' has 2 log tails open")
+        tails.append(LogTail(temps_daemon, busy).__enter__())
+        poll(lambda: metric(temps_daemon, "temps_log_tails"), lambda n: n == 4, timeout=DEADLINE)
+        assert_refused(temps_daemon, busy, "4 log tails are open in the daemon")
     finally:
         for tail in tails:
             tail.close()
@@ -221,6 +239,7 @@ def test_a_client_that_goes_leaves_no_stream_or_thread_behind(
 
     left = poll(open_now, lambda counts: counts == (0, 0), timeout=DEADLINE)
     assert left == (0, 0), f"tails and streams open after every client went: {left}"
+    assert logs_now(temps_daemon, quiet).status_code == 200
     after = settled_threads(temps_daemon)
     assert after <= before, f"{after} threads after the clients went, {before} before"
 

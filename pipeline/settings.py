@@ -244,7 +244,7 @@ class Settings(BaseSettings):
         3600.0, description="seconds until a host whose order the CA refused is ordered again"
     )
     max_log_tails: Limit = Field(
-        64, description="log tails (`temps logs --tail`, the dashboard's) open at once"
+        64, description="followed app logs (the CLI's tails, the dashboard's) open at once"
     )
     max_log_tails_per_app: Limit = Field(16, description="log tails of one app open at once")
     maintenance_retry_after: Limit = Field(

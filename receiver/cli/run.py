@@ -110,15 +110,24 @@ def seconds(text: str) -> float:
         sys.exit(f"temps: run: --timeout takes seconds, got {text!r}")
 
 
+class Finished(SystemExit):
+    """The run is over and `temps` exits with `exit_code` (receiver.cli.program ends the
+    process there and then)."""
+
+    def __init__(self, exit_code: int) -> None:
+        super().__init__(exit_code)
+        self.exit_code = exit_code
+
+
 def finish(status: dict[str, Any] | None) -> NoReturn:
     """Exit as the command did, or say why it did not end by itself."""
     if status is None:
         cannot_run("the connection to the daemon was lost before the command ended")
     code = status.get("exit_code")
     if status.get("state") == "exited" and isinstance(code, int) and 0 <= code <= 255:
-        sys.exit(code)
+        raise Finished(code)
     print(f"temps: the run {status.get('state')}: {status.get('detail')}", file=sys.stderr)
-    sys.exit(TIMED_OUT if status.get("state") == "timed_out" else CANNOT_RUN)
+    raise Finished(TIMED_OUT if status.get("state") == "timed_out" else CANNOT_RUN)
 
 
 def cannot_run(reason: str) -> NoReturn:

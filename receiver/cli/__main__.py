@@ -1,3 +1,3 @@
-from receiver.cli import main
+from receiver.cli import program
 
-main()
+program()

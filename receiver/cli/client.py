@@ -1,22 +1,30 @@
 """The client's side of the REST API: one authenticated HTTP client (where it points and
-with which token: receiver.cli.target)."""
+with which token: receiver.cli.target).
+
+httpx is imported by the first `Client`, not with this module: the parser of every command
+imports it, and `temps run` asks for its run without httpx (receiver.cli.run), whose imports
+were a tenth of a second of each run's start."""
 
 from __future__ import annotations
 
 import json
 import os
-import ssl
 import sys
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import httpx
+if TYPE_CHECKING:
+    import ssl
+
+    import httpx
 
 API_TIMEOUT = 930.0  # a ?wait=true call may block for a whole deploy
 
 
 class Client:
     def __init__(self, base_url: str, token: str, ca_file: str | None = None) -> None:
-        self.http = httpx.Client(
+        import httpx
+
+        self.http: httpx.Client = httpx.Client(
             base_url=base_url,
             timeout=API_TIMEOUT,
             headers={"Authorization": f"Bearer {token}"},
@@ -28,6 +36,8 @@ class Client:
     def call(self, method: str, path: str, json: object = None, exit_code: int = 1) -> Any:
         """The JSON of the API's answer (models in receiver.api), None for an empty one; a
         refusal or no answer at all exits with `exit_code`, saying why."""
+        import httpx
+
         try:
             response = self.http.request(method, path, json=json)
         except httpx.HTTPError as exc:
@@ -40,6 +50,8 @@ class Client:
         """Copy a streamed answer to stdout as its bytes come (an app's lines are passed on
         as it printed them, whatever their encoding); `follow`: for as long as it lasts,
         until Ctrl-C."""
+        import httpx
+
         timeout = httpx.Timeout(API_TIMEOUT, read=None) if follow else API_TIMEOUT
         try:
             with self.http.stream("GET", path, params=query, timeout=timeout) as response:
@@ -52,6 +64,41 @@ class Client:
             sys.exit(130)
         except httpx.HTTPError as exc:
             sys.exit(f"temps: lost the daemon at {self.http.base_url}: {exc}")
+
+
+def post(
+    base_url: str, token: str, ca_file: str | None, path: str, body: object, exit_code: int = 1
+) -> Any:
+    """`Client.call("POST", ...)` through the standard library's client, for a command whose
+    one plain request this is (`temps run`): httpx's imports took longer than the request."""
+    import http.client
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    class Unfollowed(urllib.request.HTTPRedirectHandler):
+        """A redirect is an answer, as httpx takes it: its status, not its target."""
+
+        def redirect_request(self, *_: object) -> None:
+            return None
+
+    url = base_url.rstrip("/") + path
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    handlers: list[urllib.request.BaseHandler] = [Unfollowed()]
+    if url.startswith("https:"):
+        context = ssl.create_default_context(cafile=ca_file)
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    try:
+        request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
+        with urllib.request.build_opener(*handlers).open(request, timeout=API_TIMEOUT) as answered:
+            answer: bytes = answered.read()
+    except urllib.error.HTTPError as refused:
+        fail(f"temps: {refused.code}: {detail_of(refused.read())}", exit_code)
+    except urllib.error.URLError as exc:
+        fail(f"temps: cannot reach the daemon at {base_url}: {exc.reason}", exit_code)
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        fail(f"temps: cannot reach the daemon at {base_url}: {exc}", exit_code)
+    return json.loads(answer) if answer else None
 
 
 def detail_of(body: bytes | bytearray) -> str:
@@ -76,4 +123,6 @@ def env_or(name: str, default: str) -> str:
 
 def trusted(ca_file: str | None) -> ssl.SSLContext | bool:
     """A CA of one's own (a company's, a test CA) when named, else the usual trust store."""
+    import ssl
+
     return ssl.create_default_context(cafile=ca_file) if ca_file else True

@@ -12,7 +12,6 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from pipeline.applogs.lines import MAX_LINES
 from receiver.cli.appwords import take_app
 from receiver.cli.client import Client
 
@@ -49,6 +48,9 @@ def add_commands(client_parser: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def run(client: Client, args: argparse.Namespace) -> None:
+    # Here, not with the parser that every command builds: it brings pipeline.runtime.
+    from pipeline.applogs.lines import MAX_LINES
+
     words = list(args.words)
     if words and words[-1].isdigit():
         number = int(words.pop())

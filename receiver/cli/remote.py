@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
-import subprocess
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 REMOTE = "temps"
@@ -19,7 +17,11 @@ def url() -> str | None:
 
 @functools.cache
 def _configured(cwd: str, name: str) -> str | None:
-    """Asked of git once per command: the daemon and the app both come from it."""
+    """Asked of git once per command: the daemon and the app both come from it (and
+    subprocess imported only then: most runs name their app and daemon, and never ask)."""
+    import shutil
+    import subprocess
+
     git = shutil.which("git")
     if git is None:
         return None

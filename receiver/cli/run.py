@@ -11,35 +11,25 @@ when it is that app (`temps run python manage.py migrate` runs in the remote's a
 temps' own exit codes, beside the command's: 124 when it ran out of time (as timeout(1)),
 125 when it could not be run (refused, the daemon unreachable, the connection lost: as
 `docker run`), 130 after Ctrl-C without a terminal.
+
+The run is asked for with one plain POST, then attached to over a WebSocket
+(receiver.cli.attach, imported only then).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
-import os
-import ssl
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, NoReturn
-
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
-from websockets.sync.client import ClientConnection, connect
-from websockets.typing import Subprotocol
 
 from receiver.cli import remote, terminal
 from receiver.cli.appwords import take_app
-from receiver.cli.client import Client, detail_of
-from receiver.cli.target import Target, resolve
+from receiver.cli.client import Client, post
+from receiver.cli.target import resolve
 
 COMMANDS = ("run", "runs")
 TIMED_OUT, CANNOT_RUN, INTERRUPTED = 124, 125, 130
-STDIN, STDOUT, STDERR, STATUS, RESIZE = 0, 1, 2, 3, 4  # receiver.api.relay's channels
-PROTOCOL = "temps.run.v1"
-OPEN_TIMEOUT = 60.0  # the attach's handshake: the container is started before it is answered
-STDIN_CHUNK = 64 * 1024
 
 
 def add_commands(client_parser: Callable[..., argparse.ArgumentParser]) -> None:
@@ -55,35 +45,29 @@ def add_commands(client_parser: Callable[..., argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> None:
     target = resolve(args.url, args.home)
-    client = Client(target.url, target.token, target.ca_file)
     if args.command == "runs":
+        client = Client(target.url, target.token, target.ca_file)
         app, _ = take_app(args.app_flag, args.words, 1)
         for row in client.call("GET", f"/api/apps/{app}/runs"):
             print(run_line(row))
         return
     app, tty, timeout, command = invocation(args)
-    stdin_fd, stdout_fd = sys.stdin.fileno(), sys.stdout.fileno()
     # Without a terminal, stdin goes along when it is a pipe or a file, not a terminal: a
     # command that never reads it must not keep the user's keys.
-    stdin = tty or not terminal.is_terminal(stdin_fd)
-    cols, rows = terminal.size(stdout_fd)
+    stdin = tty or not terminal.is_terminal(sys.stdin.fileno())
+    cols, rows = terminal.size(sys.stdout.fileno())
     body = {"command": command, "tty": tty, "stdin": stdin, "timeout": timeout}
     if tty:
         body |= {"cols": cols, "rows": rows}
     try:
-        asked = client.call("POST", f"/api/apps/{app}/runs", json=body, exit_code=CANNOT_RUN)
-        with contextlib.ExitStack() as stack:
-            socket = stack.enter_context(attach(target, asked["attach_url"]))
-            if tty:
-                stack.enter_context(terminal.raw(stdin_fd))
-                resized = terminal.resizes(stdout_fd, lambda size: send_size(socket, size))
-                stack.enter_context(resized)
-            if stdin:
-                reader = threading.Thread(
-                    target=send_stdin, args=(socket, stdin_fd, tty), name="stdin", daemon=True
-                )
-                reader.start()
-            status = relay(socket)
+        path = f"/api/apps/{app}/runs"
+        asked = post(target.url, target.token, target.ca_file, path, body, CANNOT_RUN)
+        from receiver.cli import attach
+
+        try:
+            status = attach.session(target, asked["attach_url"], tty, stdin)
+        except attach.NotAttached as refused:
+            cannot_run(str(refused))
     except KeyboardInterrupt:
         # Anywhere from the ask to the end: the daemon kills and removes the container once
         # the socket closes (or, before it opens, when the attach never comes).
@@ -126,60 +110,13 @@ def seconds(text: str) -> float:
         sys.exit(f"temps: run: --timeout takes seconds, got {text!r}")
 
 
-@contextlib.contextmanager
-def attach(target: Target, path: str) -> Iterator[ClientConnection]:
-    """The run's WebSocket, opened with the same token; exits 125 when it is refused."""
-    url = "ws" + target.url.rstrip("/").removeprefix("http") + path
-    secure = ssl.create_default_context(cafile=target.ca_file) if url.startswith("wss:") else None
-    try:
-        socket = connect(
-            url,
-            additional_headers={"Authorization": f"Bearer {target.token}"},
-            subprotocols=[Subprotocol(PROTOCOL)],
-            ssl=secure,
-            open_timeout=OPEN_TIMEOUT,
-            max_size=None,
-        )
-    except InvalidStatus as refused:
-        cannot_run(f"{refused.response.status_code}: {detail_of(refused.response.body)}")
-    except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
-        cannot_run(f"cannot attach to the run at {url}: {exc}")
-    with socket:
-        yield socket
+class Finished(SystemExit):
+    """The run is over and `temps` exits with `exit_code` (receiver.cli.program ends the
+    process there and then)."""
 
-
-def relay(socket: ClientConnection) -> dict[str, Any] | None:
-    """Write the command's output as it comes; its status once it ends (None: cut off)."""
-    try:
-        for message in socket:
-            if not isinstance(message, bytes) or not message:
-                continue
-            channel, payload = message[0], message[1:]
-            if channel == STATUS:
-                status: dict[str, Any] = json.loads(payload)
-                return status
-            out = sys.stdout if channel == STDOUT else sys.stderr if channel == STDERR else None
-            if out is not None:
-                out.buffer.write(payload)
-                out.buffer.flush()
-    except ConnectionClosed:
-        return None
-    return None
-
-
-def send_stdin(socket: ClientConnection, fd: int, tty: bool) -> None:
-    """What the user types or pipes in, as it comes; its end, without a terminal."""
-    with contextlib.suppress(ConnectionClosed, OSError):
-        while data := os.read(fd, STDIN_CHUNK):
-            socket.send(bytes((STDIN,)) + data)
-        if not tty:
-            socket.send(bytes((STDIN,)))
-
-
-def send_size(socket: ClientConnection, size: tuple[int, int]) -> None:
-    cols, rows = size
-    with contextlib.suppress(ConnectionClosed, OSError):
-        socket.send(bytes((RESIZE,)) + json.dumps({"cols": cols, "rows": rows}).encode())
+    def __init__(self, exit_code: int) -> None:
+        super().__init__(exit_code)
+        self.exit_code = exit_code
 
 
 def finish(status: dict[str, Any] | None) -> NoReturn:
@@ -188,9 +125,9 @@ def finish(status: dict[str, Any] | None) -> NoReturn:
         cannot_run("the connection to the daemon was lost before the command ended")
     code = status.get("exit_code")
     if status.get("state") == "exited" and isinstance(code, int) and 0 <= code <= 255:
-        sys.exit(code)
+        raise Finished(code)
     print(f"temps: the run {status.get('state')}: {status.get('detail')}", file=sys.stderr)
-    sys.exit(TIMED_OUT if status.get("state") == "timed_out" else CANNOT_RUN)
+    raise Finished(TIMED_OUT if status.get("state") == "timed_out" else CANNOT_RUN)
 
 
 def cannot_run(reason: str) -> NoReturn:

@@ -13,8 +13,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
-
 from receiver.cli import credentials
 from receiver.cli.client import trusted
 from receiver.cli.target import local_install
@@ -57,6 +55,8 @@ def _read_token(url: str) -> str:
 
 
 def _check(url: str, token: str, ca_file: str | None) -> dict[str, str]:
+    import httpx
+
     try:
         response = httpx.get(
             f"{url}/api/whoami",

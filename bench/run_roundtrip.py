@@ -10,11 +10,17 @@ without the CLI's start), `temps --help` (the CLI's start, which a Go binary doe
 and, from the daemon's records of each run, its asked -> started (create, attach, start) and
 started -> ended (the command, the exit code, the removal) times.
 
+The CLI runs from this checkout's editable install. An install (`install.sh`, pip) holds the
+project's modules compiled; an editable one compiles them at first import, and with
+PYTHONDONTWRITEBYTECODE set (as some shells and CI images do) at every start. So the bench
+compiles them first, as the install would have.
+
     .venv/bin/python bench/run_roundtrip.py [--runs 20]
 """
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import subprocess
@@ -23,7 +29,16 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from common import commit_app, header, parse_args, push, running_daemon, spread, summary
+from common import (
+    REPO_ROOT,
+    commit_app,
+    header,
+    parse_args,
+    push,
+    running_daemon,
+    spread,
+    summary,
+)
 from websockets.sync.client import connect
 
 from tests.support.daemon import TEMPS_BIN, TempsDaemon
@@ -71,6 +86,8 @@ def client_env(daemon: TempsDaemon) -> dict[str, str]:
 def main() -> None:
     args = parse_args(__doc__ or "", runs=20)
     report = header("run_roundtrip", args)
+    for package in ("receiver", "pipeline"):
+        compileall.compile_dir(REPO_ROOT / package, quiet=1)
     with running_daemon("run_roundtrip") as daemon:
         image = live_app_image(daemon, "rt")
         env = client_env(daemon)

@@ -106,7 +106,7 @@ def _command(
         return start.strip()
     main = package.get("main")
     entry = main if isinstance(main, str) and main else "server.js"
-    if has_file(source, entry) or source.read(entry) is not None:
+    if source.read(entry) is not None:
         return f"node {shlex.quote(entry)}"
     raise BuildFailed(
         "Node app detected, but nothing says how to start it: add a 'start' script to "

@@ -34,10 +34,9 @@ def plan_for(source: Source, facts: Facts) -> Plan:
         plan = detect(source, facts)
         if plan is not None:
             return plan
-    wanted = "; ".join(LOOKS_FOR)
     raise BuildFailed(
-        f"no Dockerfile and no known stack at the root of the repository; temps looks for "
-        f"a Dockerfile, or {wanted}"
+        "no Dockerfile and no known stack at the root of the repository; temps looks for a "
+        f"Dockerfile, {', '.join(LOOKS_FOR)}"
     )
 
 

@@ -19,7 +19,7 @@ from pipeline.builders.render import render, shell_command
 from pipeline.builders.source import FOLDER, Source, has_file, has_folder, text_of
 from pipeline.errors import BuildFailed
 
-LOOKS_FOR = "Go: go.mod"
+LOOKS_FOR = "go.mod (Go)"
 _MODULE = re.compile(r"^module\s+\"?([^\s\"]+)\"?", re.MULTILINE)
 # `replace example.com/x => ./x` (one line, or a line of a `replace (...)` block).
 _LOCAL_REPLACE = re.compile(r"=>\s*(\.{1,2}/[^\s]*)")

@@ -19,7 +19,7 @@ from pipeline.builders.render import render, shell_command
 from pipeline.builders.source import Source, has_file, has_folder, text_of
 from pipeline.errors import BuildFailed
 
-LOOKS_FOR = "Node: package.json (with package-lock.json, yarn.lock or pnpm-lock.yaml)"
+LOOKS_FOR = "package.json (Node)"
 # Lock file -> (tool, its install, its prune of the development dependencies).
 TOOLS = {
     "package-lock.json": ("npm", "npm ci", "npm prune --omit=dev"),

@@ -18,7 +18,7 @@ from pipeline.builders.render import render, shell_command
 from pipeline.builders.source import Source, has_file, text_of
 from pipeline.errors import BuildFailed
 
-LOOKS_FOR = "Python: requirements.txt, or pyproject.toml (with uv.lock or poetry.lock)"
+LOOKS_FOR = "requirements.txt or pyproject.toml (Python)"
 ENTRY_FILES = ("main.py", "app.py")
 # Options of a requirements file that name another file or a folder of packages.
 _PATH_OPTIONS = {"-r", "--requirement", "-c", "--constraint", "-f", "--find-links",

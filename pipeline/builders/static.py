@@ -9,7 +9,7 @@ from pipeline.builders.plan import Facts, Plan
 from pipeline.builders.render import render, shell_command
 from pipeline.builders.source import Source, has_file, has_folder
 
-LOOKS_FOR = "a static site: index.html, or a public/ folder"
+LOOKS_FOR = "index.html or a public/ folder (a static site)"
 SERVER = 'caddy file-server --root /srv --listen ":$PORT"'
 
 

@@ -109,7 +109,7 @@ FAILURES = [
         {"dockerfile": False},
         ("building",),
         r"^no Dockerfile and no known stack at the root of the repository; temps looks for "
-        r"a Dockerfile, or Python: requirements.txt",
+        r"a Dockerfile, requirements\.txt or pyproject\.toml \(Python\), package\.json",
     ),
     Failure(
         "f-exits-on-boot",

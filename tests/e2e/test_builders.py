@@ -88,6 +88,11 @@ def test_an_app_without_a_dockerfile_deploys_and_a_code_change_reuses_its_depend
     assert f"-----> {DETECTED[stack]}" in lines, output
     assert_serves(temps_daemon, app, "v1")
     assert_unprivileged(app, 1)
+    if stack == "go":  # the compiler stayed in the build stage
+        found = docker(
+            "exec", container_name(app, 1), "/bin/sh", "-c", "command -v go || echo none"
+        )
+        assert found.strip() == "none", found
 
     make_stack_repo(repo, stack, "v2")  # the code alone changes
     code, lines, output, second = push(temps_daemon, repo, app)
@@ -102,7 +107,7 @@ def test_an_app_without_a_dockerfile_deploys_and_a_code_change_reuses_its_depend
     )
 
 
-def temps_cli(daemon: TempsDaemon, *args: str) -> subprocess.CompletedProcess[str]:
+def temps_cli(daemon: TempsDaemon, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [str(TEMPS_BIN), *args],
         env=daemon.cli_env(),
@@ -111,7 +116,7 @@ def temps_cli(daemon: TempsDaemon, *args: str) -> subprocess.CompletedProcess[st
         timeout=120,
         check=False,
     )
-    assert done.returncode == 0, f"temps {' '.join(args)}: {done.stdout}{done.stderr}"
+    assert (done.returncode == 0) == ok, f"temps {' '.join(args)}: {done.stdout}{done.stderr}"
     return done
 
 
@@ -120,6 +125,8 @@ def test_build_show_prints_the_dockerfile_which_ejected_builds_the_same_app(
 ) -> None:
     app, repo = "eject", tmp_path / "eject"
     temps_daemon.create_app(app)
+    nothing = temps_cli(temps_daemon, "build", "show", "-a", app, ok=False)
+    assert "404" in nothing.stderr and "nothing was pushed to eject yet" in nothing.stderr
     make_stack_repo(repo, "python", "v1")
     code, lines, output, _ = push(temps_daemon, repo, app)
     assert code == 0, output

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pipeline.app.config import AppConfig
 from pipeline.builders import go, node, python, static
 from pipeline.builders.plan import Facts, Plan
-from pipeline.builders.source import Source, has_file
+from pipeline.builders.source import FILE, Source
 from pipeline.errors import BuildFailed
 
 DOCKERFILE = "Dockerfile"
@@ -21,10 +21,6 @@ STACKS: tuple[Callable[[Source, Facts], Plan | None], ...] = (
     static.detect,
 )
 LOOKS_FOR = (python.LOOKS_FOR, node.LOOKS_FOR, go.LOOKS_FOR, static.LOOKS_FOR)
-
-
-def has_dockerfile(source: Source) -> bool:
-    return has_file(source, DOCKERFILE)
 
 
 def plan_for(source: Source, facts: Facts) -> Plan:
@@ -54,8 +50,12 @@ def facts_of(app: str, config: AppConfig, base_images: Iterable[tuple[str, str]]
 
 def dockerfile_for(source: Source, facts: Facts) -> Chosen:
     """The repository's own Dockerfile when it has one, else the one made for its stack."""
-    if has_dockerfile(source):
+    kind = source.names().get(DOCKERFILE)
+    if kind == FILE:
         own = source.read(DOCKERFILE) or b""
         return Chosen(own.decode("utf-8", "replace"), None)
+    if kind is not None:
+        # The engine would follow a link the image checks could not read.
+        raise BuildFailed(f"the Dockerfile at the root of the repository is a {kind}, not a file")
     plan = plan_for(source, facts)
     return Chosen(plan.dockerfile, plan)

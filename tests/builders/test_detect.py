@@ -33,6 +33,11 @@ def test_a_dockerfile_in_the_repository_always_wins() -> None:
     assert chosen.plan is None and chosen.dockerfile == "FROM x\n"
 
 
+def test_a_dockerfile_that_is_not_a_file_is_refused() -> None:
+    with pytest.raises(BuildFailed, match="is a folder, not a file"):
+        dockerfile_for(Files({"Dockerfile/x": "", **PYTHON}), facts())
+
+
 @pytest.mark.parametrize(
     ("files", "detected"),
     [

@@ -59,7 +59,7 @@ def install_cached(output: str) -> bool:
     """Whether the build log shows the dependency install answered from the cache."""
     lines = [line.removeprefix("remote:").strip() for line in output.splitlines()]
     for at, line in enumerate(lines[:-1]):
-        if line.startswith("Step ") and "pip install" in line:
+        if line.startswith("Step ") and "install" in line and "requirements.txt" in line:
             return lines[at + 1] == "---> Using cache"
     return False
 

@@ -75,9 +75,9 @@ def test_a_repository_of_no_stack_is_refused_with_what_temps_looks_for() -> None
 @pytest.mark.parametrize(
     ("files", "install"),
     [
-        (PYTHON, "RUN pip install -r requirements.txt"),
+        (PYTHON, "RUN python3 -m pip --python /venv/bin/python install -r requirements.txt"),
         ({"pyproject.toml": "", "uv.lock": "", "main.py": ""}, "RUN uv sync --frozen"),
-        ({"pyproject.toml": "", "poetry.lock": "", "main.py": ""}, "RUN /opt/poetry/bin/poetry"),
+        ({"pyproject.toml": "", "poetry.lock": "", "main.py": ""}, "RUN VIRTUAL_ENV=/venv /opt/poetry/bin/poetry"),
         ({**NODE, "package-lock.json": "{}"}, "RUN npm ci"),
         ({**NODE, "yarn.lock": "__metadata:\n"}, "RUN yarn install --immutable"),
         (GO, "RUN go mod download"),
@@ -188,7 +188,7 @@ def test_an_editable_install_of_the_app_itself_copies_the_code_first() -> None:
     lines = lines_of(
         plan_for(Files({"requirements.txt": "-e .\n", "app.py": ""}), facts()).dockerfile
     )
-    assert index_of(lines, "COPY . .") < index_of(lines, "RUN pip install")
+    assert index_of(lines, "COPY . .") < index_of(lines, "RUN python3 -m pip")
 
 
 @pytest.mark.parametrize("path", ["../secret.whl", "/etc/passwd", "wheels/$HOME.whl"])

@@ -178,7 +178,9 @@ def test_no_stack_and_a_failing_install_are_refused_while_the_live_release_serve
         code, lines, output, _ = push(temps_daemon, repo, app)
         reason = rejection(output) or ""
         assert code != 0, output
-        assert reason.startswith("build failed:") and "pip install" in reason, output
+        assert reason.startswith("build failed:") and "install -r requirements.txt" in reason, (
+            output
+        )
         assert any("nosuchpackage" in line for line in lines), output
     assert_no_failures(load.summary())
     assert_serves(temps_daemon, app, "v1")

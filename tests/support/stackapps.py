@@ -37,7 +37,7 @@ bake = 0
 """
 # The step that installs each stack's dependencies, as the build log shows it.
 DEPENDENCY_STEP = {
-    "python": "RUN pip install -r requirements.txt",
+    "python": "RUN python3 -m pip --python /venv/bin/python install -r requirements.txt",
     "node": "RUN npm ci",
     "go": "RUN go mod download",
 }

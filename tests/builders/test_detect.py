@@ -77,7 +77,10 @@ def test_a_repository_of_no_stack_is_refused_with_what_temps_looks_for() -> None
     [
         (PYTHON, "RUN python3 -m pip --python /venv/bin/python install -r requirements.txt"),
         ({"pyproject.toml": "", "uv.lock": "", "main.py": ""}, "RUN uv sync --frozen"),
-        ({"pyproject.toml": "", "poetry.lock": "", "main.py": ""}, "RUN VIRTUAL_ENV=/venv /opt/poetry/bin/poetry"),
+        (
+            {"pyproject.toml": "", "poetry.lock": "", "main.py": ""},
+            "RUN VIRTUAL_ENV=/venv /opt/poetry/bin/poetry",
+        ),
         ({**NODE, "package-lock.json": "{}"}, "RUN npm ci"),
         ({**NODE, "yarn.lock": "__metadata:\n"}, "RUN yarn install --immutable"),
         (GO, "RUN go mod download"),
@@ -117,9 +120,16 @@ def test_go_leaves_the_compiler_in_the_build_stage() -> None:
     assert dockerfile.endswith('CMD ["/bin/sh", "-c", "exec hello"]\n')
 
 
-def test_the_procfile_web_command_is_the_images_command() -> None:
-    dockerfile = plan_for(Files(PYTHON), facts(web="gunicorn app:app -b :$PORT")).dockerfile
-    assert dockerfile.endswith('CMD ["/bin/sh", "-c", "exec gunicorn app:app -b :$PORT"]\n')
+@pytest.mark.parametrize("files", [PYTHON, NODE, GO, STATIC])
+def test_the_procfile_web_command_is_the_images_command(files: dict[str, str]) -> None:
+    dockerfile = plan_for(Files(files), facts(web="bin/serve -b :$PORT")).dockerfile
+    assert dockerfile.endswith('CMD ["/bin/sh", "-c", "exec bin/serve -b :$PORT"]\n')
+
+
+def test_a_procfile_makes_an_app_of_no_entry_file_buildable() -> None:
+    files = {"requirements.txt": "", "package.json": "{}", "go.mod": "module x\n"}
+    for name in files:
+        assert plan_for(Files({name: files[name]}), facts(web="serve")).dockerfile
 
 
 @pytest.mark.parametrize(

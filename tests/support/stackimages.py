@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.support.dockercli import docker, image_exists
@@ -34,46 +35,59 @@ IMAGES: dict[str, tuple[str, tuple[str, ...]]] = {
 STACK_IMAGES = ",".join(f"{role}={tag}" for role, (tag, _) in IMAGES.items())
 
 
-def ensure_stack_images() -> dict[str, str]:
+def ensure_stack_images(
+    images: dict[str, tuple[str, tuple[str, ...]]] | None = None,
+) -> dict[str, str]:
     """Every role's image, made now if missing; role -> tag."""
+    wanted = IMAGES if images is None else images
     with open(LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        missing = {tag: packages for tag, packages in IMAGES.values() if not image_exists(tag)}
+        missing = {tag: packages for tag, packages in wanted.values() if not image_exists(tag)}
         if missing:
             _make(missing)
-    return {role: tag for role, (tag, _) in IMAGES.items()}
+    return {role: tag for role, (tag, _) in wanted.items()}
 
 
 def _make(missing: dict[str, tuple[str, ...]]) -> None:
     with tempfile.TemporaryDirectory(prefix="temps-stacks-") as scratch:
         base = Path(scratch) / "minbase"
         _run(["debootstrap", "--variant=minbase", "bookworm", str(base), MIRROR], 1200)
-        _run(["chroot", str(base), "apt-get", "clean"], 120)  # the packages it downloaded
-        for tag, packages in missing.items():
-            root = base if not packages else Path(scratch) / tag.replace("/", "_")
-            if packages:
-                _run(["cp", "-a", str(base), str(root)], 600)
-                _install(root, packages)
-            _import(root, tag)
-            check = docker("run", "--rm", tag, "/bin/sh", "-c", "echo stack-ok", timeout=120)
-            if "stack-ok" not in check:
-                raise RuntimeError(f"{tag} does not run: {check!r}")
+        _apt(base, "clean")  # the packages it downloaded
+        for tag in [tag for tag, packages in missing.items() if not packages]:
+            _import(base, tag)
+        stacks = {tag: packages for tag, packages in missing.items() if packages}
+        if not stacks:
+            return
+        resolv = base / "etc" / "resolv.conf"
+        resolv.unlink(missing_ok=True)  # a link would lead the copy out of the root
+        shutil.copy2("/etc/resolv.conf", resolv)
+        _apt(base, "update")  # once, for every copy
+        # Two at a time: each is mostly waiting on the network and the disk.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            made = [pool.submit(_stack, base, Path(scratch), tag, p) for tag, p in stacks.items()]
+            for done in made:
+                done.result()
 
 
-def _install(root: Path, packages: tuple[str, ...]) -> None:
-    shutil.copy2("/etc/resolv.conf", root / "etc" / "resolv.conf")
+def _stack(base: Path, scratch: Path, tag: str, packages: tuple[str, ...]) -> None:
+    root = scratch / tag.replace("/", "_")
+    _run(["cp", "-a", str(base), str(root)], 600)
     # No service is started inside the chroot (caddy's package would start its own).
     policy = root / "usr" / "sbin" / "policy-rc.d"
     policy.write_text("#!/bin/sh\nexit 101\n")
     policy.chmod(0o755)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
-    apt = ["chroot", str(root), "apt-get", "-q", "-y"]
-    _run([*apt, "update"], 600, env)
-    _run([*apt, "install", "--no-install-recommends", *packages], 1200, env)
-    _run([*apt, "clean"], 120, env)
+    _apt(root, "install", "--no-install-recommends", *packages)
+    _apt(root, "clean")
     policy.unlink()
     for lists in (root / "var" / "lib" / "apt" / "lists").glob("*_*"):
         lists.unlink()
+    _import(root, tag)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _apt(root: Path, *args: str) -> None:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
+    _run(["chroot", str(root), "apt-get", "-q", "-y", *args], 1200, env)
 
 
 def _import(root: Path, tag: str) -> None:
@@ -92,6 +106,9 @@ def _import(root: Path, tag: str) -> None:
     tar.stdout.close()
     if tar.wait(timeout=60) != 0 or done.returncode != 0:
         raise RuntimeError(f"docker import {tag} failed: {done.stderr.strip()}")
+    check = docker("run", "--rm", tag, "/bin/sh", "-c", "echo stack-ok", timeout=120)
+    if "stack-ok" not in check:
+        raise RuntimeError(f"{tag} does not run: {check!r}")
 
 
 def _run(command: list[str], timeout: float, env: dict[str, str] | None = None) -> None:

@@ -118,3 +118,22 @@ def _run(command: list[str], timeout: float, env: dict[str, str] | None = None) 
     if done.returncode != 0:
         tail = (done.stdout + done.stderr).strip().splitlines()[-20:]
         raise RuntimeError(f"{' '.join(command[:4])} failed:\n" + "\n".join(tail))
+
+
+def cold_copy(tag: str, label: str) -> str:
+    """`tag` under a new image ID (a label of its own), which no layer of the build cache
+    descends from: a build on it is a first build. Remove it with `remove_image`."""
+    copy = f"temps-test/cold:{label}"
+    subprocess.run(
+        ["docker", "build", "-q", "-t", copy, "-"],
+        input=f"FROM {tag}\nLABEL temps.test.cold={label}\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    return copy
+
+
+def remove_image(tag: str) -> None:
+    docker("rmi", tag, check=False)

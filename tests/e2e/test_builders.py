@@ -30,7 +30,13 @@ from tests.support.daemon import (
 )
 from tests.support.dockercli import docker, remove_app_images
 from tests.support.load import version_of
-from tests.support.stackapps import DEPENDENCY_STEP, STACKS, TEMPS_TOML, make_stack_repo
+from tests.support.stackapps import (
+    DEPENDENCY_STEP,
+    GREETING,
+    STACKS,
+    TEMPS_TOML,
+    make_stack_repo,
+)
 from tests.support.stackimages import STACK_IMAGES, cold_copy, ensure_stack_images, remove_image
 from tests.support.wait import poll
 
@@ -112,6 +118,7 @@ def test_an_app_without_a_dockerfile_deploys_and_a_code_change_reuses_its_depend
     assert code == 0, output
     assert f"-----> {DETECTED[stack]}" in lines, output
     assert_serves(temps_daemon, app, "v1")
+    assert GREETING[stack] in temps_daemon.get_app_page(app).text
     assert_unprivileged(app, 1)
     if stack == "go":  # the compiler stayed in the build stage
         found = docker(

@@ -35,6 +35,14 @@ drain_timeout = 15
 stop_timeout = 5
 bake = 0
 """
+# What each app says after its version: its dependency's greeting, and for Node what its
+# `build` script made.
+GREETING = {
+    "python": "hello from greet",
+    "node": "hello from greet, built by npm run build",
+    "go": "hello from go",
+    "static": "hello from a static site",
+}
 # The step that installs each stack's dependencies, as the build log shows it.
 DEPENDENCY_STEP = {
     "python": "RUN python3 -m pip --python /venv/bin/python install -r requirements.txt",
@@ -72,16 +80,23 @@ class Handler(BaseHTTPRequestHandler):
 
 ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler).serve_forever()
 """
-NODE_APP = """const http = require("http");
+NODE_APP = """const fs = require("fs");
+const http = require("http");
 const greet = require("greet");
 
-const body = "version {version} " + greet.hello() + "\\n";
+const built = fs.readFileSync(__dirname + "/dist/built.txt", "utf8").trim();
+const body = "version {version} " + greet.hello() + ", " + built + "\\n";
 http
   .createServer((req, res) => {{
     res.writeHead(200, {{ "Content-Type": "text/plain" }});
     res.end(body);
   }})
   .listen(Number(process.env.PORT));
+"""
+# The `build` script: what a bundler would do, made small.
+NODE_BUILD = """const fs = require("fs");
+fs.mkdirSync(__dirname + "/dist", {{ recursive: true }});
+fs.writeFileSync(__dirname + "/dist/built.txt", "built by npm run build");
 """
 GO_APP = """package main
 
@@ -167,7 +182,8 @@ def node_app(repo: Path, version: str) -> None:
     tarball = greet_tarball()
     spec = "file:vendor/greet-1.0.0.tgz"
     package = {"name": "nodeapp", "version": "1.0.0", "private": True,
-               "dependencies": {"greet": spec}, "scripts": {"start": "node server.js"}}  # fmt: skip
+               "dependencies": {"greet": spec},
+               "scripts": {"build": "node build.js", "start": "node server.js"}}  # fmt: skip
     integrity = "sha512-" + base64.b64encode(hashlib.sha512(tarball).digest()).decode()
     root = {k: v for k, v in package.items() if k in ("name", "version", "dependencies")}
     lock = {
@@ -184,6 +200,7 @@ def node_app(repo: Path, version: str) -> None:
     write(repo / "package.json", json.dumps(package, indent=2) + "\n")
     write(repo / "package-lock.json", json.dumps(lock, indent=2) + "\n")
     write(repo / "server.js", NODE_APP.format(version=version))
+    write(repo / "build.js", NODE_BUILD.format())
 
 
 def go_app(repo: Path, version: str) -> None:

@@ -160,7 +160,7 @@ def test_build_show_prints_the_dockerfile_which_ejected_builds_the_same_app(
     temps_daemon.create_app(app)
     nothing = temps_cli(temps_daemon, "build", "show", "-a", app, ok=False)
     assert "404" in nothing.stderr and "nothing was pushed to eject yet" in nothing.stderr
-    make_stack_repo(repo, "python", "v1")
+    first = make_stack_repo(repo, "python", "v1")
     code, lines, output, _ = push(temps_daemon, repo, app)
     assert code == 0, output
 
@@ -180,6 +180,8 @@ def test_build_show_prints_the_dockerfile_which_ejected_builds_the_same_app(
     own = temps_cli(temps_daemon, "build", "show", "-a", app)
     assert "the repository's own Dockerfile" in own.stderr
     assert own.stdout == shown.stdout
+    before = temps_cli(temps_daemon, "build", "show", "-a", app, "--commit", first[:12])
+    assert before.stderr.startswith(f"temps: {first[:12]}: {DETECTED['python']}")
 
 
 def test_no_stack_and_a_failing_install_are_refused_while_the_live_release_serves(

@@ -33,6 +33,8 @@ from pydantic import AliasChoices, BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from pipeline.app.config import IMAGE_REFERENCE
+from pipeline.builders.images import ROLES
 from pipeline.errors import InvalidInput
 from pipeline.runtime import Backend
 
@@ -116,6 +118,19 @@ def _whole_part(text: str) -> int | str:
     return int(number)
 
 
+def _base_images(text: str) -> tuple[tuple[str, str], ...]:
+    """`role=image,role=image`: the builders' base images (pipeline/builders/images.py)."""
+    pairs = []
+    for item in _comma_list(text):
+        role, sep, image = (part.strip() for part in item.partition("="))
+        if not sep or role not in ROLES or not re.fullmatch(IMAGE_REFERENCE, image) or not image:
+            raise ValueError(
+                f"expected ROLE=IMAGE with a role among {', '.join(ROLES)}, got {item!r}"
+            )
+        pairs.append((role, image))
+    return tuple(pairs)
+
+
 def _at_least_one(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise ValueError(f"expected a whole number of at least 1, got {text!r}")
@@ -194,6 +209,13 @@ class Settings(BaseSettings):
         "--max-daemon-log-bytes with 3 kept; none: stderr, for systemd's journal",
     )
     build_concurrency: int = Field(2, description="builds that may run at once across apps")
+    # The images the Dockerfiles temps makes build on, by role (python, node, go,
+    # go-runtime, static, uv): a registry mirror, or a company's own base images.
+    base_images: Annotated[tuple[tuple[str, str], ...], read_as(_base_images)] = Field(
+        (),
+        description="base images of the Dockerfiles temps makes, as ROLE=IMAGE,... "
+        "(roles: python, node, go, go-runtime, static, uv); none: temps' defaults",
+    )
 
     # Limits (README, "Limits").
     max_push_bytes: Limit = Field(512 * MIB, description="largest git push body")

@@ -18,7 +18,8 @@ TESTS = Path(__file__).resolve().parent
 # out first, so that none of them is left to run alone at the end. Each is a module or a
 # folder of them, as a path under tests/ without `.py`.
 LONGEST_FIRST = ("receiver/test_openapi", "e2e/test_drain_paths", "e2e/test_swarm",
-                 "e2e/test_https", "security", "e2e/test_formation", "e2e/test_faults")  # fmt: skip
+                 "e2e/test_https", "e2e/test_builders", "security", "e2e/test_formation",
+                 "e2e/test_faults")  # fmt: skip
 
 
 def rank_of(path: Path) -> int:

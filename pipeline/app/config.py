@@ -175,6 +175,21 @@ class CanarySettings:
         return [step for step in (self.steps or [self.weight]) if step < 100]
 
 
+# An image reference as a FROM line takes it: [registry/]name[:tag][@digest].
+IMAGE_REFERENCE = r"^([a-z0-9][a-z0-9._:/@-]{0,254})?$"
+IMAGE_FORM = "an image reference such as python:3.12-slim or registry.example.com/python:3.12"
+ImageReference = Annotated[Text, Field(pattern=IMAGE_REFERENCE)]
+
+
+@pydantic_dataclasses.dataclass(frozen=True, config=TABLE)
+class BuildSettings:
+    """`[build]`: the base images of the Dockerfile temps makes for a repository without one
+    (pipeline/builders); empty: the daemon's --base-images, then temps' defaults."""
+
+    image: ImageReference = ""  # the stack's image: the build stage, and the final one but Go's
+    runtime_image: ImageReference = ""  # the final stage's image
+
+
 @pydantic_dataclasses.dataclass(frozen=True, config=TABLE)
 class AppConfig:
     port: Annotated[Int, Field(ge=1, le=65535)] = 8000
@@ -183,6 +198,7 @@ class AppConfig:
     resources: Resources = dataclasses.field(default_factory=Resources)
     canary: CanarySettings = dataclasses.field(default_factory=CanarySettings)
     swarm: SwarmSettings = dataclasses.field(default_factory=SwarmSettings)
+    build: BuildSettings = dataclasses.field(default_factory=BuildSettings)
     # Process type -> command, from the Procfile (or a `[processes]` table); empty: the
     # image's own command is the one web process.
     processes: dict[ProcessName, Text] = dataclasses.field(default_factory=dict)
@@ -201,6 +217,7 @@ _SECTIONS = {
     "resources": Resources,
     "canary": CanarySettings,
     "swarm": SwarmSettings,
+    "build": BuildSettings,
 }
 _ADAPTER = TypeAdapter(AppConfig)
 
@@ -231,7 +248,11 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     name: bounds for name, info in _FIELDS.items() if (bounds := _bounds(info)) is not None
 }
 # What a value must look like, by setting, where its pattern refuses it.
-_FORMS = {"swarm.constraints": CONSTRAINT_FORM}
+_FORMS = {
+    "swarm.constraints": CONSTRAINT_FORM,
+    "build.image": IMAGE_FORM,
+    "build.runtime_image": IMAGE_FORM,
+}
 _TYPE_NAMES = {
     "bool_type": "true or false",
     "int_type": "an integer",

@@ -8,7 +8,7 @@ import re
 import shutil
 import stat
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
@@ -105,11 +105,18 @@ def is_fast_forward(path: Path, old: str, new: str) -> bool:
 
 
 def read_file(path: Path, commit: str, name: str) -> bytes | None:
-    """The blob at `name` in the commit's root tree, or None when absent."""
+    """The blob at `name` (a path, `a/b.txt`, from the root) in the commit, or None when absent."""
     with opened(path) as repo:
         tree = _commit_tree(repo, commit)
+        *folders, last = name.split("/")
         try:
-            mode, sha = tree[name.encode()]
+            for part in folders:
+                _, sha = tree[part.encode()]
+                inner = repo[sha]
+                if not isinstance(inner, Tree):
+                    return None
+                tree = inner
+            mode, sha = tree[last.encode()]
         except KeyError:
             return None
         # Check the mode first: a submodule's sha names a commit of another repository.
@@ -119,16 +126,53 @@ def read_file(path: Path, commit: str, name: str) -> bytes | None:
         return obj.data if isinstance(obj, Blob) else None
 
 
-def stream_tar(path: Path, commit: str) -> Iterator[bytes]:
+def list_folder(path: Path, commit: str, folder: str = "") -> dict[str, str]:
+    """The entries of a folder of the commit's tree (its root by default), by name: "file",
+    "folder" or "link" (submodules left out); empty when the folder is not there."""
+    with opened(path) as repo:
+        tree: Tree | None = _commit_tree(repo, commit)
+        for part in [p for p in folder.split("/") if p]:
+            assert tree is not None
+            try:
+                mode, sha = tree[part.encode()]
+            except KeyError:
+                return {}
+            found = repo[sha] if stat.S_ISDIR(mode) else None
+            tree = found if isinstance(found, Tree) else None
+            if tree is None:
+                return {}
+        assert tree is not None
+        kinds = {}
+        for entry in tree.iteritems():
+            if stat.S_ISDIR(entry.mode):
+                kind = "folder"
+            elif stat.S_ISLNK(entry.mode):
+                kind = "link"
+            elif stat.S_ISREG(entry.mode):
+                kind = "file"
+            else:
+                continue
+            kinds[entry.path.decode("utf-8", "surrogateescape")] = kind
+        return kinds
+
+
+def stream_tar(
+    path: Path, commit: str, extra: Mapping[str, bytes] | None = None
+) -> Iterator[bytes]:
     """The commit's tree as an uncompressed tar (symlinks kept, submodules skipped), made
     piece by piece as the build reads it: the context is never written out whole, on disk or
-    in memory; at most one file of the tree is held at a time."""
+    in memory; at most one file of the tree is held at a time. `extra` files (name -> bytes)
+    are added at the root after the tree: a Dockerfile temps made for the commit."""
     with opened(path) as repo:
         tree = _commit_tree(repo, commit)
         sink = _Pieces()
         with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             for _ in _add_tree(repo, tree, "", tar):
                 yield from sink.take()
+            for name, data in (extra or {}).items():
+                info = tarfile.TarInfo(name)
+                info.size, info.mode, info.mtime = len(data), 0o644, 0
+                tar.addfile(info, BytesIO(data))
         yield from sink.take()  # the end-of-archive blocks
 
 

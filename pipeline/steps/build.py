@@ -13,15 +13,19 @@ from pathlib import Path
 from pipeline.app import procfile, storage
 from pipeline.app.config import AppConfig, load_toml
 from pipeline.app.dockerfile import images_named, is_image_id
+from pipeline.builders.detect import DOCKERFILE, Chosen, dockerfile_for, facts_of
+from pipeline.builders.plan import Plan
+from pipeline.builders.source import CommitSource
 from pipeline.context import Deploy
 from pipeline.deploy.strategies import Strategy
-from pipeline.errors import BuildFailed, InvalidInput, LayerGone, ReleaseCommandFailed
+from pipeline.errors import BuildFailed, InvalidInput, LayerGone, NotFound, ReleaseCommandFailed
 from pipeline.git import repo as gitrepo
 from pipeline.git.fetch import FetchLimits, fetch_commit
 from pipeline.release.records import WEB
 from pipeline.release.states import ReleaseState as S
 from pipeline.runtime import ContainerSpec, ImageBuild, Limits
-from pipeline.sqlite.models import Release, ReleaseSource
+from pipeline.settings import Settings
+from pipeline.sqlite.models import App, Release, ReleaseSource
 
 
 @dataclass(frozen=True)
@@ -92,13 +96,21 @@ def build_image(deploy: Deploy) -> None:
     commit = release.commit
     if release.source == ReleaseSource.WEBHOOK:
         fetch_upstream(deploy, repo)
-    config = _read_config(repo, commit, deploy.app.settings)
+    config = read_config(repo, commit, deploy.app.settings)
     tag = ctx.runtime.image_tag(deploy.app.name, commit)
     ctx.store.set_details(deploy.id, config=config, image=tag)
     if ctx.runtime.has_image(tag):
         deploy.say(f"-----> Reusing image {tag} built for {commit[:12]}")
         return
-    refuse_other_apps_images(deploy, gitrepo.read_file(repo, commit, "Dockerfile") or b"")
+    chosen = dockerfile_for(
+        CommitSource(repo, commit),
+        facts_of(deploy.app.name, config, ctx.settings.base_images),
+    )
+    refuse_other_apps_images(deploy, chosen.dockerfile.encode())
+    made: dict[str, bytes] = {}
+    if chosen.plan is not None:
+        show_plan(deploy, chosen.plan)
+        made[DOCKERFILE] = chosen.dockerfile.encode()
     deploy.say(f"-----> Building {tag}")
     with ctx.build_slots:
         # The image is labelled with its app only (what pruning selects by): Docker's classic
@@ -112,7 +124,7 @@ def build_image(deploy: Deploy) -> None:
                 ctx.runtime.build(
                     ImageBuild(
                         tag,
-                        gitrepo.stream_tar(repo, commit),
+                        gitrepo.stream_tar(repo, commit, made),
                         {"temps.app": deploy.app.name},
                         deploy.say,
                         settings.build_timeout,
@@ -125,6 +137,13 @@ def build_image(deploy: Deploy) -> None:
                 if attempt == 2:
                     raise
                 deploy.say(f"-----> {error}: a cached layer was removed meanwhile; building again")
+
+
+def show_plan(deploy: Deploy, plan: Plan) -> None:
+    """The stack, why, and the Dockerfile temps made for it, as the pusher reads them."""
+    deploy.say(f"-----> {plan.detected}")
+    deploy.say(f"-----> No Dockerfile: building with this one (temps build show {deploy.app.name})")
+    deploy.say("\n".join(f"       {line}" for line in plan.dockerfile.splitlines()))
 
 
 def refuse_other_apps_images(deploy: Deploy, dockerfile: bytes) -> None:
@@ -148,9 +167,8 @@ def fetch_upstream(deploy: Deploy, repo: Path) -> None:
     fetch_commit(repo, app.repo_url, app.branch, deploy.release.commit, token, deploy.say, limits)
 
 
-def _read_config(repo: Path, commit: str, overrides: Mapping[str, object]) -> AppConfig:
-    if gitrepo.read_file(repo, commit, "Dockerfile") is None:
-        raise BuildFailed("no Dockerfile at the root of the repository")
+def read_config(repo: Path, commit: str, overrides: Mapping[str, object]) -> AppConfig:
+    """The commit's temps.toml with the API's overrides, and its Procfile."""
     raw = gitrepo.read_file(repo, commit, "temps.toml") or b""
     processes = gitrepo.read_file(repo, commit, "Procfile")
     try:
@@ -173,3 +191,15 @@ def release_phase(deploy: Deploy, built: Built) -> None:
     code = ctx.runtime.run_once(spec, command, deploy.say, built.config.deploy.release_timeout)
     if code != 0:
         raise ReleaseCommandFailed(f"release command exited with code {code}")
+
+
+def dockerfile_of(settings: Settings, app: App, commit: str | None) -> tuple[str, Chosen]:
+    """The Dockerfile that builds a commit of the app (by default the one `main` names, the
+    live one), as a deploy of it would choose: for `temps build show`."""
+    repo = settings.repo_path(app.name)
+    found = gitrepo.resolve_commit(repo, commit) if commit else gitrepo.head_commit(repo)
+    if found is None:
+        raise NotFound(f"nothing was pushed to {app.name} yet")
+    config = read_config(repo, found, app.settings)
+    source = CommitSource(repo, found)
+    return found, dockerfile_for(source, facts_of(app.name, config, settings.base_images))

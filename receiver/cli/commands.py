@@ -67,6 +67,12 @@ def add_client_commands(commands: Commands, env: Callable[[str, str], str]) -> N
         "words", nargs="*", metavar="[APP] | scale [APP] web=N | stop [APP] [PROCESS] | start"
     )
     hosting.add_commands(client_parser)
+    build = client_parser(
+        "build", "`build show [APP]`: the Dockerfile the live commit builds with (to eject it)"
+    )
+    build.add_argument("action", choices=["show"])
+    build.add_argument("words", nargs="*", metavar="APP")
+    build.add_argument("--commit", help="another commit pushed to the app (default: the live one)")
     tokens = client_parser(
         "tokens", "create, list or revoke API and git tokens (admin)", of_app=False
     )
@@ -127,6 +133,8 @@ def run_client(args: argparse.Namespace) -> None:
         _release_line(client.call("POST", f"/api/apps/{app}/canary/{args.action}"))
     elif command == "config":
         _config(client, args)
+    elif command == "build":
+        _build_show(client, args)
     elif command == "tokens":
         _tokens(client, args)
     elif command == "ps":
@@ -213,6 +221,16 @@ def _config(client: Client, args: argparse.Namespace) -> None:
         print(f"{key}={value}")
     if answer.get("release"):
         _release_line(answer["release"])
+
+
+def _build_show(client: Client, args: argparse.Namespace) -> None:
+    """The Dockerfile alone on stdout (`> Dockerfile` ejects it), what chose it on stderr."""
+    app, _ = take_app(args.app_flag, args.words, 1)
+    query = f"?commit={args.commit}" if args.commit else ""
+    answer = client.call("GET", f"/api/apps/{app}/build{query}")
+    chosen = answer["detected"] or "the repository's own Dockerfile"
+    print(f"temps: {answer['commit'][:12]}: {chosen}", file=sys.stderr)
+    print(answer["dockerfile"], end="" if answer["dockerfile"].endswith("\n") else "\n")
 
 
 def _tokens(client: Client, args: argparse.Namespace) -> None:

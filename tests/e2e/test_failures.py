@@ -108,7 +108,8 @@ FAILURES = [
         "f-no-dockerfile",
         {"dockerfile": False},
         ("building",),
-        r"^no Dockerfile at the root of the repository$",
+        r"^no Dockerfile and no known stack at the root of the repository; temps looks for "
+        r"a Dockerfile, requirements\.txt or pyproject\.toml \(Python\), package\.json",
     ),
     Failure(
         "f-exits-on-boot",

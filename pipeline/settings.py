@@ -208,6 +208,11 @@ class Settings(BaseSettings):
         4096, description="memory of each build step, swap included; 0: no limit"
     )
     build_pids: Limit = Field(4096, description="processes of all builds together; 0: no limit")
+    build_cpu_shares: Limit = Field(
+        2,
+        description="CPU weight of all builds together against the apps' 1024 each, "
+        "so a build takes what the apps leave; 0: the engine's default, as an app's",
+    )
     max_env_vars: Limit = Field(200, description="environment variables per app")
     max_log_lines: Limit = Field(10_000, description="log lines kept per release")
     max_log_bytes: Limit = Field(4 * MIB, description="log bytes kept per release")

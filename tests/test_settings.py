@@ -41,6 +41,7 @@ FLAGS_BEFORE = [
     "--build-timeout",
     "--build-memory-mb",
     "--build-pids",
+    "--build-cpu-shares",
     "--max-env-vars",
     "--max-log-lines",
     "--max-log-bytes",

@@ -195,8 +195,8 @@ class DockerRuntime:
     def build(self, image: ImageBuild) -> None:
         docker_build.build(self.client, self.home_id, image)
 
-    def fence_builds(self, max_pids: int) -> bool:
-        return docker_build.fence_builds(self.home_id, max_pids)
+    def fence_builds(self, max_pids: int, cpu_shares: int) -> bool:
+        return docker_build.fence_builds(self.home_id, max_pids, cpu_shares)
 
     def data_root(self) -> str | None:
         """The engine's `DockerRootDir`, where its images, layers and containers are; None

@@ -117,6 +117,7 @@ def build_image(deploy: Deploy) -> None:
                         deploy.say,
                         settings.build_timeout,
                         settings.build_memory_mb,
+                        settings.build_cpu_shares,
                     )
                 )
                 return

@@ -208,7 +208,7 @@ def test_a_database_at_the_newest_revision_starts_no_child(
     db = tmp_path / "temps.db"
     assert current_revision(db) is None
     migrate(f"sqlite:///{db}")
-    assert current_revision(db) == head_revision() == "0010"
+    assert current_revision(db) == head_revision() == "0013"
 
     def no_child(*args: Any, **kwargs: Any) -> None:
         raise AssertionError(f"a child was started for a database at head: {args}")
@@ -224,7 +224,7 @@ def test_a_database_at_the_newest_revision_starts_no_child(
     command.upgrade(config, "0004")
     assert current_revision(older) == "0004"
     migrate_in_child(f"sqlite:///{older}")
-    assert current_revision(older) == "0010"
+    assert current_revision(older) == "0013"
 
 
 def test_make_durable_syncs_the_log_that_holds_the_commits(

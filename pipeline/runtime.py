@@ -94,6 +94,14 @@ class ImageBuild:
 
 
 @dataclass(frozen=True)
+class Credentials:
+    """A login to an image registry."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     """A container to start from a release's image."""
 
@@ -238,6 +246,13 @@ class Runtime(Protocol):
     def has_image(self, tag: str) -> bool: ...
     def image_owner(self, reference: str) -> str | None: ...
     def build(self, image: ImageBuild) -> None: ...
+    def pull(self, name: str, version: str, credentials: Credentials | None, output: Output) -> str:
+        """Pull `name` at `version` (a tag or a digest) from its registry; its digest there.
+        PullFailed with the registry's reason when it will not give it."""
+
+    def check_login(self, registry: str, credentials: Credentials) -> None:
+        """The registry accepts `credentials`; InvalidInput with its reason if not."""
+
     def prune_images(self, app: str, keep: set[str]) -> list[str]: ...
     def fence_builds(self, max_pids: int, cpu_shares: int) -> bool:
         """Hold every build of this home to `max_pids` processes together, and weigh their

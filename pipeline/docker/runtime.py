@@ -18,6 +18,7 @@ import structlog
 from pipeline.docker import build as docker_build
 from pipeline.docker import logs as docker_logs
 from pipeline.docker import oneoff
+from pipeline.docker import pull as docker_pull
 from pipeline.docker.build import first_line
 from pipeline.docker.engine import being_removed, engine_errors, epoch_of
 from pipeline.errors import (
@@ -35,6 +36,7 @@ from pipeline.runtime import (
     Container,
     ContainerSpec,
     ContainerState,
+    Credentials,
     Drained,
     ImageBuild,
     Instance,
@@ -194,6 +196,12 @@ class DockerRuntime:
 
     def build(self, image: ImageBuild) -> None:
         docker_build.build(self.client, self.home_id, image)
+
+    def pull(self, name: str, version: str, credentials: Credentials | None, output: Output) -> str:
+        return docker_pull.pull(self.client, name, version, credentials, output)
+
+    def check_login(self, registry: str, credentials: Credentials) -> None:
+        docker_pull.check_login(self.client, registry, credentials)
 
     def fence_builds(self, max_pids: int, cpu_shares: int) -> bool:
         return docker_build.fence_builds(self.home_id, max_pids, cpu_shares)

@@ -1,7 +1,8 @@
 """Build: the commit becomes an immutable image, and the release learns its config.
 
 A release that already names an image (a rollback, a config change, a redeploy whose image
-is still there) skips the build and runs with the config snapshot it was queued with.
+is still there) skips the build and runs with the config snapshot it was queued with; an
+image deploy pulls its image instead (`pipeline.steps.pull`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pipeline.release.records import WEB
 from pipeline.release.states import ReleaseState as S
 from pipeline.runtime import ContainerSpec, ImageBuild, Limits
 from pipeline.sqlite.models import Release, ReleaseSource
+from pipeline.steps.pull import pull_image
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,9 @@ def spec_of(
 
 
 def build(deploy: Deploy) -> Built:
-    if deploy.release.image is None:
+    if deploy.release.image is None and deploy.release.pulled is not None:
+        pull_image(deploy)
+    elif deploy.release.image is None:
         build_image(deploy)
     release = deploy.current()
     assert release.image is not None

@@ -118,7 +118,8 @@ def run_client(args: argparse.Namespace) -> None:
         app, _ = take_app(args.app_flag, args.words, 1)
         for r in client.call("GET", f"/api/apps/{app}/releases"):
             reason = f"  {r['failure_reason']}" if r["failure_reason"] else ""
-            print(f"{r['version']:<6} {r['state']:<16} {r['source']:<9} {r['commit'][:12]}{reason}")
+            what = r["commit"][:12] or r.get("pulled") or ""
+            print(f"{r['version']:<6} {r['state']:<16} {r['source']:<9} {what}{reason}")
     elif command == "rollback":
         app, number = _app_and_number(args)
         body = {"release": number} if number else {}

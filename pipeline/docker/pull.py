@@ -11,6 +11,7 @@ from typing import Any
 
 import docker
 import docker.errors
+import requests
 import structlog
 
 from pipeline.docker.build import first_line
@@ -50,6 +51,12 @@ def pull(
         except docker.errors.APIError as exc:
             raise PullFailed(
                 f"pull of {name}:{version} failed: {first_line(exc.explanation)}"
+            ) from exc
+        except requests.exceptions.Timeout as exc:
+            # The engine said nothing for the client's whole timeout: a registry that holds
+            # the connection open without answering.
+            raise PullFailed(
+                f"pull of {name}:{version} failed: the engine stopped answering"
             ) from exc
     digests = [d for d in attrs.get("RepoDigests") or [] if str(d).startswith(f"{name}@")]
     if not digests:

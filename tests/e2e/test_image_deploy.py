@@ -197,3 +197,24 @@ def test_rollback_to_an_image_release_after_a_newer_git_build(
         assert_serves(temps_daemon, app, "v102", 5)
     finally:
         registry.start()
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"image": "Not An Image"}, "not an image reference"),
+        ({"image": "127.0.0.1:5000/demo:v1", "commit": "abc"}, "not both"),
+        ({"image": "demo@sha256:12"}, "not an image digest"),
+    ],
+)
+def test_a_deploy_of_an_unreadable_image_is_refused_before_any_release(
+    temps_daemon: TempsDaemon, body: dict[str, str], says: str
+) -> None:
+    app = "unread"
+    with temps_daemon.client() as api:
+        if api.get(f"/api/apps/{app}").status_code == 404:
+            temps_daemon.create_app(app)
+        answer = api.post(f"/api/apps/{app}/deploy", json=body)
+    assert answer.status_code == 400, answer.text
+    assert says in answer.json()["detail"]
+    assert temps_daemon.releases(app) == []

@@ -177,7 +177,16 @@ class Settings(BaseSettings):
         Backend.ENGINE.value, description="engine: this Docker host; swarm: this Swarm manager"
     )
     registry: str = Field(
-        "", description="HOST:PORT every Swarm node pulls images from (swarm only)"
+        "",
+        description="HOST:PORT every Swarm node pulls images from (swarm), or through which "
+        "images built on --build-engine reach this engine",
+    )
+    # Builds on another Docker host, so that no build ever shares this one's CPU: its images
+    # reach this engine through `registry` (engine only).
+    build_engine: str = Field(
+        "",
+        description="a Docker engine to build on instead of this one, as DOCKER_HOST names "
+        "it (tcp://, ssh://, unix://); needs --registry (engine only)",
     )
     # Off: Traefik reaches each web container at its address on the home's bridge. On: each
     # is published on 127.0.0.1 and Traefik goes through Docker's proxy (engine only).
@@ -281,6 +290,13 @@ class Settings(BaseSettings):
         if self.runtime == Backend.SWARM and not REGISTRY.fullmatch(self.registry):
             raise InvalidInput(
                 "--runtime swarm needs --registry HOST:PORT, the registry every node pulls from"
+            )
+        if self.build_engine and self.runtime == Backend.SWARM:
+            raise InvalidInput("--build-engine is for --runtime engine")
+        if self.build_engine and not REGISTRY.fullmatch(self.registry):
+            raise InvalidInput(
+                "--build-engine needs --registry HOST:PORT, through which its images reach "
+                "this engine"
             )
         if self.publish_ports and self.runtime == Backend.SWARM:
             raise InvalidInput(

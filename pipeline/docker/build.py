@@ -170,6 +170,25 @@ def _follow(client: docker.DockerClient, response: requests.Response, output: Ou
                 raise BuildFailed(f"build failed: {first_line(message)}")
 
 
+def push(client: docker.DockerClient, repository: str, tag: str, output: Output) -> str:
+    """Push a built image to its registry; the digest the registry gave it."""
+    digest = ""
+    with _engine_errors():
+        try:
+            for chunk in client.api.push(repository, tag=tag, stream=True, decode=True):
+                if "error" in chunk:
+                    raise BuildFailed(f"push to {repository} failed: {first_line(chunk['error'])}")
+                digest = str((chunk.get("aux") or {}).get("Digest") or digest)
+        except docker.errors.APIError as exc:
+            raise BuildFailed(
+                f"push to {repository} failed: {first_line(exc.explanation)}"
+            ) from exc
+    if not digest:
+        raise BuildFailed(f"{repository} gave no digest for {tag}")
+    output(f"-----> Pushed {repository}@{digest}\n")
+    return digest
+
+
 def _cancel(client: docker.DockerClient, parent: str) -> None:
     """Kill the step of this build that runs now: the build ends there, failed, untagged."""
     with contextlib.suppress(docker.errors.DockerException, requests.RequestException):

@@ -95,6 +95,13 @@ def test_an_image_deploys_under_load_with_a_deploy_token(
     assert refused.returncode != 0 and "403" in refused.stderr + refused.stdout
     logged = log_in(temps_daemon, registry)
     assert logged.returncode == 0, logged.stderr
+    # The release phase runs from the pulled image, with the app's own settings.
+    release_phase = {
+        "deploy": {**DEFAULT_SETTINGS["deploy"], "release_command": "echo release-$((40+2))"}
+    }
+    with temps_daemon.client() as api:
+        settings = {"settings": {**DEFAULT_SETTINGS, **release_phase}}
+        api.patch(f"/api/apps/{app}", json=settings).raise_for_status()
     assert PASSWORD not in (temps_daemon.home / "temps.db").read_bytes().decode("latin-1")
     with under_load(temps_daemon, app) as load:
         image = f"{registry.address}/demo:v1"
@@ -108,6 +115,7 @@ def test_an_image_deploys_under_load_with_a_deploy_token(
     assert release["pulled"] == f"{image}@{pushed['demo:v1']}"
     assert release["image"].startswith(f"temps/{app}:{pushed['demo:v1'][7:19]}")
     assert any(f"Pulling {image}" in line for line in release["log"])
+    assert any("release-42" in line for line in release["log"]), "\n".join(release["log"])
 
 
 @pytest.mark.parametrize(

@@ -74,7 +74,10 @@ def check_login(client: docker.DockerClient, registry: str, credentials: Credent
     }
     api = client.api
     with engine_errors("log in to a registry"):
-        response = api.post(f"{api.base_url}/v{api.api_version}/auth", json=body, timeout=60)
+        try:
+            response = api.post(f"{api.base_url}/v{api.api_version}/auth", json=body, timeout=60)
+        except requests.exceptions.Timeout as exc:
+            raise InvalidInput(f"{registry} did not answer the login in time") from exc
     if response.status_code != 200:
         message = response.json().get("message", response.text) if response.content else ""
         log.info("registry.login_refused", registry=registry, status=response.status_code)

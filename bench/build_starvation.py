@@ -13,6 +13,7 @@ figure is the live app's p99 during the build against its p99 idle, in the same 
 from __future__ import annotations
 
 import os
+import statistics
 import threading
 import time
 import uuid
@@ -144,7 +145,7 @@ def main() -> None:
     for mode, flags in MODES.items():
         rows = one_mode(report, mode, flags, args)
         ratios = sorted(row["ratio"] for row in rows)
-        median = ratios[len(ratios) // 2]
+        median = statistics.median(ratios)
         report.figure(
             f"{mode}_ratio", ratios, f"{mode}: p99 during the build / p99 idle, each run: {ratios}"
         )

@@ -97,16 +97,12 @@ class Registry:
         client = docker.from_env(timeout=300)
         repository = f"{self.address}/{name}"
         try:
-            client.images.build(
-                fileobj=_site_context(version),
-                custom_context=True,
-                tag=f"{repository}:{tag}",
-                rm=True,
-            )
+            build_site(f"{repository}:{tag}", version)
             auth = {"username": self.username, "password": self.password}
-            for line in client.images.push(
+            pushing = client.images.push(
                 repository, tag, stream=True, decode=True, auth_config=auth
-            ):
+            )
+            for line in pushing:
                 if "error" in line:
                     raise RuntimeError(f"push of {repository}:{tag} failed: {line['error']}")
             digests = client.images.get(f"{repository}:{tag}").attrs["RepoDigests"]
@@ -115,6 +111,17 @@ class Registry:
             return str(digest.partition("@")[2])
         finally:
             client.close()
+
+
+def build_site(tag: str, version: str) -> str:
+    """The busybox site serving `version` on $PORT, with /health, built on the host's engine
+    as `tag`."""
+    client = docker.from_env(timeout=300)
+    try:
+        client.images.build(fileobj=_site_context(version), custom_context=True, tag=tag, rm=True)
+    finally:
+        client.close()
+    return tag
 
 
 def _site_context(version: str) -> io.BytesIO:

@@ -253,6 +253,10 @@ class Runtime(Protocol):
     def check_login(self, registry: str, credentials: Credentials) -> None:
         """The registry accepts `credentials`; InvalidInput with its reason if not."""
 
+    def untag(self, references: tuple[str, ...]) -> None:
+        """Drop these names of images (a pulled image's registry name, once the app's own tag
+        holds it), so that pruning the app's tag frees the image as it frees a built one."""
+
     def prune_images(self, app: str, keep: set[str]) -> list[str]: ...
     def fence_builds(self, max_pids: int, cpu_shares: int) -> bool:
         """Hold every build of this home to `max_pids` processes together, and weigh their

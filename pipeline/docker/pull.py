@@ -92,3 +92,15 @@ def _auth(credentials: Credentials | None) -> dict[str, Any]:
 
 def _pulled(name: str, version: str) -> str:
     return f"{name}@{version}" if version.startswith("sha256:") else f"{name}:{version}"
+
+
+def untag(client: docker.DockerClient, references: tuple[str, ...]) -> None:
+    """Remove names of an image that temps' own tag holds now: only the image's references go,
+    its layers stay while that tag needs them; a name the engine does not have is no error."""
+    for reference in references:
+        try:
+            client.api.remove_image(reference, force=False, noprune=True)
+        except docker.errors.NotFound:
+            continue
+        except docker.errors.APIError as exc:
+            log.info("image.name_kept", reference=reference, reason=exc.explanation)

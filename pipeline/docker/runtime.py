@@ -236,12 +236,17 @@ class DockerRuntime:
         local, _, tag = image.tag.rpartition(":")
         with engine_errors("tag an image"):
             self.client.api.tag(f"{repository}@{digest}", local, tag)
+        docker_pull.untag(self.client, (f"{repository}@{digest}",))
 
     def pull(self, name: str, version: str, credentials: Credentials | None, output: Output) -> str:
         return docker_pull.pull(self.client, name, version, credentials, output)
 
     def check_login(self, registry: str, credentials: Credentials) -> None:
         docker_pull.check_login(self.client, registry, credentials)
+
+    def untag(self, references: tuple[str, ...]) -> None:
+        with engine_errors("untag an image"):
+            docker_pull.untag(self.client, references)
 
     def fence_builds(self, max_pids: int, cpu_shares: int) -> bool:
         return docker_build.fence_builds(self.home_id, max_pids, cpu_shares)

@@ -4,8 +4,9 @@ The image is pulled with the registry's login when temps has one (`temps registr
 pinned by the digest the registry gave, and tagged as the app's own
 (`temps/<app>:<digest>-<home>`, labelled with the app) by a build of one `FROM` line at the
 build's limits: pruning, the rollback's check and Swarm's push treat it as a built image.
-Its settings are the defaults and the app's own (`PATCH /api/apps/<app>`): no commit goes
-with an image, so no `temps.toml` or `Procfile` either.
+The registry's names of it are then removed from the engine, so that pruning the app's tag
+frees it. Its settings are the defaults and the app's own (`PATCH /api/apps/<app>`): no
+commit goes with an image, so no `temps.toml` or `Procfile` either.
 """
 
 from __future__ import annotations
@@ -45,8 +46,16 @@ def pull_image(deploy: Deploy) -> None:
     ctx.store.set_details(deploy.id, config=config, image=tag, pulled=pinned.pinned)
     if ctx.runtime.has_image(tag):
         deploy.say(f"-----> Reusing image {tag} of {digest[:19]}")
-        return
-    deploy.say(f"-----> Tagging {pinned.pinned} as {tag}")
+    else:
+        deploy.say(f"-----> Tagging {pinned.pinned} as {tag}")
+        adopt(deploy, pinned, tag)
+    # The registry's names go: the app's tag alone holds the image, and pruning it frees it.
+    ctx.runtime.untag((f"{reference.name}:{reference.tag}", f"{reference.name}@{digest}"))
+
+
+def adopt(deploy: Deploy, pinned: ImageReference, tag: str) -> None:
+    """Tag the pulled image as the app's own, by a build of one FROM line."""
+    ctx = deploy.ctx
     settings = ctx.settings
     with ctx.build_slots:
         ctx.runtime.build(

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import httpx
 import pytest
 
@@ -116,6 +117,16 @@ def test_an_image_deploys_under_load_with_a_deploy_token(
     assert release["image"].startswith(f"temps/{app}:{pushed['demo:v1'][7:19]}")
     assert any(f"Pulling {image}" in line for line in release["log"])
     assert any("release-42" in line for line in release["log"]), "\n".join(release["log"])
+    # The app's own tag alone names the pulled image: pruning it frees it, as a built image.
+    engine = docker.from_env(timeout=60)
+    try:
+        served = engine.images.get(release["image"])
+        for name in (image, release["pulled"].replace(":v1@", "@")):
+            with pytest.raises(docker.errors.ImageNotFound):
+                engine.images.get(name)
+    finally:
+        engine.close()
+    assert served.tags == [release["image"]], served.tags
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@
     └── DeployError           a step of a deploy failed; carries the reason and log tail
         ├── BuildFailed       no Dockerfile, a Dockerfile error, a bad tree
         │   └── LayerGone     a cached layer the build reused was removed meanwhile
+        ├── PullFailed        the registry would not give an image deploy's image
         ├── ReleaseCommandFailed the release command exited non-zero
         ├── BootFailed        the container could not start or exited
         ├── HealthCheckFailed the health gate did not pass
@@ -139,6 +140,11 @@ class BuildFailed(DeployError):
 class LayerGone(BuildFailed):
     """A layer the build was reusing from Docker's cache was removed meanwhile (an image
     pruned as the build ran): building again finds the cache as it is now."""
+
+
+class PullFailed(DeployError):
+    """An image deploy's pull failed: an unknown image, credentials the registry refused, a
+    registry that does not answer. The reason is the registry's own."""
 
 
 class ReleaseCommandFailed(DeployError):

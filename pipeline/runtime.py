@@ -80,8 +80,9 @@ class Mount:
 @dataclass(frozen=True)
 class ImageBuild:
     """An image to build from a build context (a tar stream) and tag; each step gets at most
-    `memory_mb` (swap included; 0: no limit), and a build still running after `timeout` is
-    stopped and fails the deploy. Its lines go to `output`."""
+    `memory_mb` (swap included; 0: no limit) and runs at `cpu_shares` (Docker's CPU weight;
+    0: the engine's default), and a build still running after `timeout` is stopped and fails
+    the deploy. Its lines go to `output`."""
 
     tag: str
     context: Iterable[bytes]
@@ -89,6 +90,15 @@ class ImageBuild:
     output: Output
     timeout: float
     memory_mb: int = 0
+    cpu_shares: int = 0
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A login to an image registry."""
+
+    username: str
+    password: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -236,10 +246,22 @@ class Runtime(Protocol):
     def has_image(self, tag: str) -> bool: ...
     def image_owner(self, reference: str) -> str | None: ...
     def build(self, image: ImageBuild) -> None: ...
+    def pull(self, name: str, version: str, credentials: Credentials | None, output: Output) -> str:
+        """Pull `name` at `version` (a tag or a digest) from its registry; its digest there.
+        PullFailed with the registry's reason when it will not give it."""
+
+    def check_login(self, registry: str, credentials: Credentials) -> None:
+        """The registry accepts `credentials`; InvalidInput with its reason if not."""
+
+    def untag(self, references: tuple[str, ...]) -> None:
+        """Drop these names of images (a pulled image's registry name, once the app's own tag
+        holds it), so that pruning the app's tag frees the image as it frees a built one."""
+
     def prune_images(self, app: str, keep: set[str]) -> list[str]: ...
-    def fence_builds(self, max_pids: int) -> bool:
-        """Hold every build of this home to `max_pids` processes together; False where the
-        host cannot (no writable cgroup v2)."""
+    def fence_builds(self, max_pids: int, cpu_shares: int) -> bool:
+        """Hold every build of this home to `max_pids` processes together, and weigh their
+        CPU together at `cpu_shares` against the apps (0: either left alone); False where the
+        host cannot (no writable cgroups)."""
 
     def data_root(self) -> str | None:
         """Where the engine keeps images and containers, a path on this host; None when it

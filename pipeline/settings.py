@@ -192,7 +192,16 @@ class Settings(BaseSettings):
         Backend.ENGINE.value, description="engine: this Docker host; swarm: this Swarm manager"
     )
     registry: str = Field(
-        "", description="HOST:PORT every Swarm node pulls images from (swarm only)"
+        "",
+        description="HOST:PORT every Swarm node pulls images from (swarm), or through which "
+        "images built on --build-engine reach this engine",
+    )
+    # Builds on another Docker host, so that no build ever shares this one's CPU: its images
+    # reach this engine through `registry` (engine only).
+    build_engine: str = Field(
+        "",
+        description="a Docker engine to build on instead of this one, as DOCKER_HOST names "
+        "it (tcp://, ssh://, unix://); needs --registry (engine only)",
     )
     # Off: Traefik reaches each web container at its address on the home's bridge. On: each
     # is published on 127.0.0.1 and Traefik goes through Docker's proxy (engine only).
@@ -230,6 +239,11 @@ class Settings(BaseSettings):
         4096, description="memory of each build step, swap included; 0: no limit"
     )
     build_pids: Limit = Field(4096, description="processes of all builds together; 0: no limit")
+    build_cpu_shares: Limit = Field(
+        2,
+        description="CPU weight of all builds together against the apps' 1024 each, "
+        "so a build takes what the apps leave; 0: the engine's default, as an app's",
+    )
     max_env_vars: Limit = Field(200, description="environment variables per app")
     max_log_lines: Limit = Field(10_000, description="log lines kept per release")
     max_log_bytes: Limit = Field(4 * MIB, description="log bytes kept per release")
@@ -305,6 +319,13 @@ class Settings(BaseSettings):
         if self.runtime == Backend.SWARM and not REGISTRY.fullmatch(self.registry):
             raise InvalidInput(
                 "--runtime swarm needs --registry HOST:PORT, the registry every node pulls from"
+            )
+        if self.build_engine and self.runtime == Backend.SWARM:
+            raise InvalidInput("--build-engine is for --runtime engine")
+        if self.build_engine and not REGISTRY.fullmatch(self.registry):
+            raise InvalidInput(
+                "--build-engine needs --registry HOST:PORT, through which its images reach "
+                "this engine"
             )
         if self.publish_ports and self.runtime == Backend.SWARM:
             raise InvalidInput(

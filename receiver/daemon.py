@@ -112,8 +112,9 @@ class Daemon:
         if removed:
             log.info("traefik.stray_files_removed", files=removed)
         self.proxy.start()
-        if self.settings.build_pids and self.runtime.fence_builds(self.settings.build_pids):
-            log.info("build.pids_fenced", max_pids=self.settings.build_pids)
+        pids, shares = self.settings.build_pids, self.settings.build_cpu_shares
+        if (pids or shares) and self.runtime.fence_builds(pids, shares):
+            log.info("build.fenced", max_pids=pids, cpu_shares=shares)
         reconcile(self.deployer.ctx)
         # What the records say runs is running (or being started) before the daemon serves.
         self.supervisor.check_now()

@@ -14,7 +14,7 @@ source ./install.sh
 ((EUID == 0)) || die "tests/run.sh needs root (it installs packages and talks to dockerd)"
 
 ensure_packages busybox-static git hey wrk openssl iproute2 curl python3 python3-venv chromium chromium-driver pebble \
-    docker-registry debootstrap
+    docker-registry debootstrap apache2-utils
 ensure_engine
 
 VENV="$ROOT/.venv"

@@ -41,6 +41,8 @@ FLAGS_BEFORE = [
     "--build-timeout",
     "--build-memory-mb",
     "--build-pids",
+    "--build-cpu-shares",
+    "--build-engine",
     "--max-env-vars",
     "--max-log-lines",
     "--max-log-bytes",
@@ -240,3 +242,25 @@ def test_published_ports_are_refused_on_swarm(tmp_path: Path) -> None:
         "temps: --publish-ports is for --runtime engine: on Swarm each task is published on "
         "its node already"
     )
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--build-engine", "tcp://10.0.0.2:2375"],
+            "temps: --build-engine needs --registry HOST:PORT, through which its images reach "
+            "this engine",
+        ),
+        (
+            ["--build-engine", "tcp://10.0.0.2:2375", "--runtime", "swarm", "--registry", "r:5"],
+            "temps: --build-engine is for --runtime engine",
+        ),
+    ],
+)
+def test_a_build_engine_needs_a_registry_and_the_engine_runtime(
+    tmp_path: Path, flags: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--home", str(tmp_path), *flags])
+    assert exited.value.code == message

@@ -11,7 +11,11 @@ from pipeline.settings import Settings
 
 OPENERS: dict[Backend, Callable[[Settings], Runtime]] = {
     Backend.ENGINE: lambda s: DockerRuntime(
-        s.instance, s.instance_id, publish_ports=s.publish_ports
+        s.instance,
+        s.instance_id,
+        publish_ports=s.publish_ports,
+        build_engine=s.build_engine,
+        registry=s.registry,
     ),
     Backend.SWARM: lambda s: SwarmRuntime(s.instance, s.instance_id, s.registry),
 }

@@ -7,6 +7,7 @@ import secrets
 import time
 
 from pipeline.app.config import text
+from pipeline.app.images import parse_reference
 from pipeline.deploy.queue import Deployer
 from pipeline.deploy.strategies import Strategy
 from pipeline.errors import Conflict, InvalidInput
@@ -62,6 +63,7 @@ def _again(
         source=source,
         commit=base.commit,
         image=base.image,
+        pulled=base.pulled,
         config=base.config,
         strategy=base.strategy if strategy is None else strategy,
         rollback_of=rollback_of,
@@ -78,17 +80,41 @@ def _previous_live(deployer: Deployer, app: App) -> Release:
 
 
 def redeploy(deployer: Deployer, app: App, commit: str | None, strategy: str | None) -> Release:
-    """Deploy a commit already in the app's repo (default: the live one), rebuilt if needed."""
-    if strategy is not None and strategy not in set(Strategy):
-        raise InvalidInput(f"strategy must be one of {', '.join(Strategy)}")
+    """Deploy a commit already in the app's repo (default: the live one), rebuilt if needed;
+    a live image deploy is deployed again from the image it pulled, by its digest."""
+    _check_strategy(strategy)
     repo = deployer.ctx.settings.repo_path(app.name)
     if commit is None:
         live = deployer.ctx.store.live_release(app)
+        if live is not None and live.pulled is not None:
+            source = ReleaseSource.REDEPLOY
+            return deployer.submit(
+                app, source=source, commit="", pulled=live.pulled, strategy=strategy or ""
+            )
         commit = live.commit if live else gitrepo.head_commit(repo)
         if commit is None:
             raise Conflict(f"app {app.name!r} has nothing to deploy yet: push first")
     full = gitrepo.resolve_commit(repo, commit)
     return deployer.submit(app, source=ReleaseSource.REDEPLOY, commit=full, strategy=strategy or "")
+
+
+def deploy_image(deployer: Deployer, app: App, image: str, strategy: str | None) -> Release:
+    """Deploy an image from a registry (`temps deploy --image`): pulled, then gated and
+    switched as a build would be. It has no commit."""
+    _check_strategy(strategy)
+    reference = parse_reference(image)
+    return deployer.submit(
+        app,
+        source=ReleaseSource.IMAGE,
+        commit="",
+        pulled=reference.pinned,
+        strategy=strategy or "",
+    )
+
+
+def _check_strategy(strategy: str | None) -> None:
+    if strategy is not None and strategy not in set(Strategy):
+        raise InvalidInput(f"strategy must be one of {', '.join(Strategy)}")
 
 
 def change_env(deployer: Deployer, app: App, env: dict[str, str]) -> Release | None:

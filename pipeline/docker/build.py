@@ -1,13 +1,15 @@
-"""Image builds on the Docker engine: fenced in memory and processes, cancelled on timeout.
+"""Image builds on the Docker engine: fenced in memory, processes and CPU, cancelled on timeout.
 
 The SDK's build call takes neither a cgroup parent nor a way to stop a build, so the Engine
 API's `POST /build` is sent through the SDK's own HTTP session instead. Every step's
 container is placed under the cgroup `temps-build-<home>/<build>`: the daemon caps all its
-builds together there at `fence_builds`' process count, so a fork bomb in a `RUN` step stops at it
-instead of taking the host's last pid. A build over its timeout is cancelled by killing the
-step that runs (the only container under its cgroup), so it neither goes on in the engine nor
-tags an image later. The steps a failed build completed are removed: they are untagged
-images nothing else would prune.
+builds together there at `fence_builds`' process count, so a fork bomb in a `RUN` step stops
+at it instead of taking the host's last pid, and gives them together a low CPU weight, so a
+build takes the CPU the live apps leave. The weight must sit on that shared cgroup: one given
+to a step's container alone weighs it against nothing, the only child of its build's cgroup.
+A build over its timeout is cancelled by killing the step that runs (the only container under
+its cgroup), so it neither goes on in the engine nor tags an image later. The steps a failed
+build completed are removed: they are untagged images nothing else would prune.
 """
 
 from __future__ import annotations
@@ -37,21 +39,44 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 HEX = frozenset("0123456789abcdef")
 
 
-def fence_builds(home: str, max_pids: int, root: Path = CGROUP_ROOT) -> bool:
-    """Cap the processes of every build of this home together at `max_pids`; False where the
-    host's cgroups cannot be written (not root, another layout): builds then run uncapped."""
+def fence_builds(home: str, max_pids: int, cpu_shares: int = 0, root: Path = CGROUP_ROOT) -> bool:
+    """Cap the processes of every build of this home together at `max_pids` and weigh their
+    CPU at `cpu_shares` (Docker's scale: 1024 is a container's default; 0 leaves both alone);
+    False where the host's cgroups cannot be written (not root, another layout): builds then
+    run without."""
     name = CGROUP.format(home=home)
-    targets = [root / "pids" / name] if (root / "pids").is_dir() else [root / name]
+    limits = _cgroup_files(max_pids, cpu_shares, v1=(root / "pids").is_dir())
     try:
-        for target in targets:
-            if target.parent == root:  # cgroup v2: the parent must hand the controller down
-                (root / "cgroup.subtree_control").write_text("+pids")
+        for controller, (filename, value) in limits.items():
+            if (root / "pids").is_dir():
+                target = root / controller / name
+            else:
+                # cgroup v2: one tree, where the parent must hand each controller down
+                target = root / name
+                (root / "cgroup.subtree_control").write_text(f"+{controller}")
             target.mkdir(exist_ok=True)
-            (target / "pids.max").write_text(f"{max_pids}\n")
+            (target / filename).write_text(f"{value}\n")
     except OSError as exc:
-        log.warning("build.pids_not_fenced", error=str(exc))
+        log.warning("build.not_fenced", error=str(exc))
         return False
     return True
+
+
+def _cgroup_files(max_pids: int, cpu_shares: int, v1: bool) -> dict[str, tuple[str, int]]:
+    """Controller -> (file, value) that set the build cgroup's limits."""
+    files: dict[str, tuple[str, int]] = {}
+    if max_pids:
+        files["pids"] = ("pids.max", max_pids)
+    if cpu_shares:
+        files["cpu"] = ("cpu.shares", cpu_shares) if v1 else ("cpu.weight", weight_of(cpu_shares))
+    return files
+
+
+def weight_of(shares: int) -> int:
+    """cgroup v2's `cpu.weight` (1-10000) for Docker's CPU shares (2-262144), as runc maps
+    them: the default 1024 is 39, the least share 1."""
+    shares = min(max(shares, 2), 262144)
+    return 1 + (shares - 2) * 9999 // 262142
 
 
 def build(
@@ -108,6 +133,8 @@ def _request(client: docker.DockerClient, image: ImageBuild, parent: str) -> req
     }
     if image.memory_mb:
         params["memory"] = params["memswap"] = image.memory_mb * 1024 * 1024
+    if image.cpu_shares:
+        params["cpushares"] = image.cpu_shares
     response: requests.Response = api.post(
         f"{api.base_url}/v{api.api_version}/build",
         params=params,
@@ -141,6 +168,25 @@ def _follow(client: docker.DockerClient, response: requests.Response, output: Ou
                 if "unable to find image" in message:
                     raise LayerGone(f"build failed: {first_line(message)}")
                 raise BuildFailed(f"build failed: {first_line(message)}")
+
+
+def push(client: docker.DockerClient, repository: str, tag: str, output: Output) -> str:
+    """Push a built image to its registry; the digest the registry gave it."""
+    digest = ""
+    with _engine_errors():
+        try:
+            for chunk in client.api.push(repository, tag=tag, stream=True, decode=True):
+                if "error" in chunk:
+                    raise BuildFailed(f"push to {repository} failed: {first_line(chunk['error'])}")
+                digest = str((chunk.get("aux") or {}).get("Digest") or digest)
+        except docker.errors.APIError as exc:
+            raise BuildFailed(
+                f"push to {repository} failed: {first_line(exc.explanation)}"
+            ) from exc
+    if not digest:
+        raise BuildFailed(f"{repository} gave no digest for {tag}")
+    output(f"-----> Pushed {repository}@{digest}\n")
+    return digest
 
 
 def _cancel(client: docker.DockerClient, parent: str) -> None:

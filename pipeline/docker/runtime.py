@@ -7,6 +7,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import docker
@@ -18,6 +19,7 @@ import structlog
 from pipeline.docker import build as docker_build
 from pipeline.docker import logs as docker_logs
 from pipeline.docker import oneoff
+from pipeline.docker import pull as docker_pull
 from pipeline.docker.build import first_line
 from pipeline.docker.engine import being_removed, engine_errors, epoch_of
 from pipeline.errors import (
@@ -35,6 +37,7 @@ from pipeline.runtime import (
     Container,
     ContainerSpec,
     ContainerState,
+    Credentials,
     Drained,
     ImageBuild,
     Instance,
@@ -96,11 +99,22 @@ class DockerRuntime:
     bridge. With `publish_ports`, for a host where Traefik cannot reach the bridge, each is
     published on loopback instead, at a port Docker picks (and its proxy copies every byte)."""
 
-    def __init__(self, instance: str, home_id: str, *, publish_ports: bool = False) -> None:
+    def __init__(
+        self,
+        instance: str,
+        home_id: str,
+        *,
+        publish_ports: bool = False,
+        build_engine: str = "",
+        registry: str = "",
+    ) -> None:
         self.instance = instance
         self.home_id = home_id
         self.publish_ports = publish_ports
+        self.build_engine = build_engine
+        self.registry = registry
         self._client: docker.DockerClient | None = None
+        self._build_client: docker.DockerClient | None = None
         self._log_client: docker.DockerClient | None = None
         self._network_name: str | None = None
         self._lock = threading.Lock()
@@ -113,6 +127,22 @@ class DockerRuntime:
                 with engine_errors("connect"):
                     self._client = docker.from_env(timeout=API_TIMEOUT)
             return self._client
+
+    @property
+    def build_client(self) -> docker.DockerClient:
+        """The engine builds run on: another host's with `build_engine`, else this one."""
+        if not self.build_engine:
+            return self.client
+        with self._lock:
+            if self._build_client is None:
+                with engine_errors("connect to the build engine"):
+                    # ssh:// through the system's ssh command, as the docker CLI does it.
+                    self._build_client = docker.DockerClient(
+                        base_url=self.build_engine,
+                        timeout=API_TIMEOUT,
+                        use_ssh_client=self.build_engine.startswith("ssh://"),
+                    )
+            return self._build_client
 
     @property
     def network_name(self) -> str:
@@ -180,11 +210,11 @@ class DockerRuntime:
                 return False
 
     def image_owner(self, reference: str) -> str | None:
-        """The app an image on the engine was built for ("" for none of temps'), or None
-        when the engine has no such image."""
+        """The app an image on the engine that builds was built for ("" for none of
+        temps'), or None when that engine has no such image."""
         with engine_errors("look up an image"):
             try:
-                attrs = self.client.api.inspect_image(reference)
+                attrs = self.build_client.api.inspect_image(reference)
             except (docker.errors.ImageNotFound, docker.errors.NotFound):
                 return None
             except docker.errors.APIError:
@@ -193,10 +223,33 @@ class DockerRuntime:
         return str(labels.get("temps.app", ""))
 
     def build(self, image: ImageBuild) -> None:
-        docker_build.build(self.client, self.home_id, image)
+        if not self.build_engine:
+            docker_build.build(self.client, self.home_id, image)
+            return
+        # Built and tagged there for the registry, pushed, pulled here by its digest and
+        # tagged as if built here: pruning, rollbacks and the image's owner are as ever.
+        shipped = f"{self.registry}/{image.tag}"
+        docker_build.build(self.build_client, self.home_id, replace(image, tag=shipped))
+        repository, _, version = shipped.rpartition(":")
+        digest = docker_build.push(self.build_client, repository, version, image.output)
+        docker_pull.pull(self.client, repository, digest, None, image.output)
+        local, _, tag = image.tag.rpartition(":")
+        with engine_errors("tag an image"):
+            self.client.api.tag(f"{repository}@{digest}", local, tag)
+        docker_pull.untag(self.client, (f"{repository}@{digest}",))
 
-    def fence_builds(self, max_pids: int) -> bool:
-        return docker_build.fence_builds(self.home_id, max_pids)
+    def pull(self, name: str, version: str, credentials: Credentials | None, output: Output) -> str:
+        return docker_pull.pull(self.client, name, version, credentials, output)
+
+    def check_login(self, registry: str, credentials: Credentials) -> None:
+        docker_pull.check_login(self.client, registry, credentials)
+
+    def untag(self, references: tuple[str, ...]) -> None:
+        with engine_errors("untag an image"):
+            docker_pull.untag(self.client, references)
+
+    def fence_builds(self, max_pids: int, cpu_shares: int) -> bool:
+        return docker_build.fence_builds(self.home_id, max_pids, cpu_shares)
 
     def data_root(self) -> str | None:
         """The engine's `DockerRootDir`, where its images, layers and containers are; None

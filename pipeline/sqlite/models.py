@@ -31,6 +31,7 @@ class ReleaseSource(enum.StrEnum):
     ROLLBACK = "rollback"
     CONFIG = "config"
     REDEPLOY = "redeploy"
+    IMAGE = "image"  # an image pulled from a registry (`temps deploy --image`), no build
 
 
 class Scope(enum.StrEnum):
@@ -221,6 +222,9 @@ class Release(_Keyed, SQLModel, table=True):
     state: ReleaseState = _enum(ReleaseState)
     strategy: str = ""  # blue-green or recreate; empty until resolved from temps.toml
     image: str | None = None
+    # What an image deploy pulled, pinned by the digest the registry gave: its image is this
+    # one under the app's own tag. None for a release built from a commit.
+    pulled: str | None = None
     config: AppConfig = _json(AppConfig)  # the temps.toml the release ran with
     env: str = "{}"  # JSON snapshot of the environment the release ran with
     rollback_of: int | None = None  # the release number a rollback reuses
@@ -309,3 +313,15 @@ class Run(_Keyed, SQLModel, table=True):
     created_at: float = Field(default_factory=now)
     started_at: float | None = None
     ended_at: float | None = None
+
+
+class RegistryLogin(_Keyed, SQLModel, table=True):
+    """The credentials image deploys pull from one registry with (`temps registry login`)."""
+
+    __tablename__ = "registry_logins"
+
+    id: int | None = Field(default=None, primary_key=True)
+    host: str = Field(unique=True)  # the registry's HOST[:PORT], as image references name it
+    username: str
+    password_sealed: str
+    created_at: float = Field(default_factory=now)

@@ -42,6 +42,7 @@ from pipeline.sqlite.models import (
     now,
 )
 from pipeline.sqlite.mounts import Mounts
+from pipeline.sqlite.registries import Registries
 from pipeline.sqlite.runs import Runs
 from pipeline.sqlite.teardown import Teardown
 
@@ -121,6 +122,7 @@ class ReleaseColumns(TypedDict, total=False):
     config: AppConfig
     env: str
     image: str | None
+    pulled: str | None
     rollback_of: int | None
     formation: Counts | None
 
@@ -139,6 +141,7 @@ BRIEF = (
     "rollback_of",
     "commit",
     "image",
+    "pulled",
     "strategy",
     "container",
     "host_port",
@@ -173,6 +176,7 @@ class Store:
         self.mounts = Mounts(engine)
         self.deliveries = Deliveries(engine)
         self.runs = Runs(engine)
+        self.registries = Registries(engine)
         self.teardown = Teardown(engine)
         # Release numbers are per app and allocated by max + 1: serialise that.
         self._numbering = threading.Lock()
@@ -387,11 +391,12 @@ class Store:
         host_port: int | None = None,
         slot: SlotRecord | None = None,
         formation: Counts | None = None,
+        pulled: str | None = None,
     ) -> Release:
         """What a step learned about a release (None: unchanged); never its state, nor its
         traffic record (`add_traffic`)."""
         changes = dict(image=image, config=config, strategy=strategy, host_port=host_port)
-        more = dict(slot=slot, formation=formation)
+        more = dict(slot=slot, formation=formation, pulled=pulled)
         with self._session() as session:
             release = _row(session, Release, release_id)
             for key, value in {**changes, **more}.items():

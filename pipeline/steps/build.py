@@ -1,7 +1,8 @@
 """Build: the commit becomes an immutable image, and the release learns its config.
 
 A release that already names an image (a rollback, a config change, a redeploy whose image
-is still there) skips the build and runs with the config snapshot it was queued with.
+is still there) skips the build and runs with the config snapshot it was queued with; an
+image deploy pulls its image instead (`pipeline.steps.pull`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pipeline.release.states import ReleaseState as S
 from pipeline.runtime import ContainerSpec, ImageBuild, Limits
 from pipeline.settings import Settings
 from pipeline.sqlite.models import App, Release, ReleaseSource
+from pipeline.steps.pull import pull_image
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,9 @@ def spec_of(
 
 
 def build(deploy: Deploy) -> Built:
-    if deploy.release.image is None:
+    if deploy.release.image is None and deploy.release.pulled is not None:
+        pull_image(deploy)
+    elif deploy.release.image is None:
         build_image(deploy)
     release = deploy.current()
     assert release.image is not None
@@ -129,6 +133,7 @@ def build_image(deploy: Deploy) -> None:
                         deploy.say,
                         settings.build_timeout,
                         settings.build_memory_mb,
+                        settings.build_cpu_shares,
                     )
                 )
                 return

@@ -12,6 +12,7 @@ from pydantic import JsonValue
 from pipeline.app import webhooks
 from pipeline.app.config import parse_config, text
 from pipeline.deploy import operations
+from pipeline.errors import InvalidInput
 from pipeline.sqlite.models import Release
 from pipeline.steps import notify
 from receiver.api.apps import (
@@ -40,6 +41,7 @@ class RollbackRequest(Body):
 
 class DeployRequest(Body):
     commit: str | None = None
+    image: str | None = None  # REGISTRY/NAME:TAG to pull instead of a commit to build
     strategy: str | None = None
 
 
@@ -104,6 +106,11 @@ async def deploy(
 
     def start() -> Release:
         app = app_to_change(daemon, who, name)
+        if request.image is not None:
+            if request.commit is not None:
+                raise InvalidInput("give a commit or an image to deploy, not both")
+            text(request.image, "the image")
+            return operations.deploy_image(daemon.deployer, app, request.image, request.strategy)
         return operations.redeploy(daemon.deployer, app, request.commit, request.strategy)
 
     release = await run_in_threadpool(start)

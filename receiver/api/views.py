@@ -40,8 +40,9 @@ class ReleaseBrief(View):
     state: ReleaseState
     source: ReleaseSource
     rollback_of: int | None
-    commit: str
+    commit: str  # "" for an image deploy
     image: str | None
+    pulled: str | None  # an image deploy's: what it pulled, with the registry's digest
     strategy: str
     container: str | None  # its first web container
     host_port: int | None

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from pipeline.deploy.strategies import Strategy
-from receiver.cli import apps, hosting, logs, run, session
+from receiver.cli import apps, hosting, logs, registry, run, session
 from receiver.cli.appwords import settings_start, take_app
 from receiver.cli.client import Client
 from receiver.cli.target import resolve
@@ -51,9 +51,13 @@ def add_client_commands(commands: Commands, env: Callable[[str, str], str]) -> N
     config.add_argument("action", choices=["get", "set", "unset"])
     config.add_argument("words", nargs="*", metavar="[APP] KEY=VALUE | KEY")
     logs.add_commands(client_parser)
-    deploy = client_parser("deploy", "deploy a commit already pushed (default: the live one)")
+    deploy = client_parser(
+        "deploy", "deploy a commit already pushed (default: the live one), or an image"
+    )
     deploy.add_argument("words", nargs="*", metavar="APP")
-    deploy.add_argument("--commit")
+    chosen = deploy.add_mutually_exclusive_group()
+    chosen.add_argument("--commit")
+    chosen.add_argument("--image", metavar="REGISTRY/NAME:TAG", help="pull and deploy this image")
     deploy.add_argument("--strategy", choices=list(Strategy))
     canary = client_parser("canary", "promote or abort an app's running canary (admin)")
     canary.add_argument("action", choices=["promote", "abort"])
@@ -85,6 +89,7 @@ def add_client_commands(commands: Commands, env: Callable[[str, str], str]) -> N
     )
     session.add_commands(client_parser)
     run.add_commands(client_parser)
+    registry.add_commands(client_parser)
     hook = commands.add_parser("hook", help="install the deploy hook into a bare repository")
     hook.add_argument("action", choices=["install"])
     hook.add_argument("repo", help="path of the bare repository")
@@ -119,14 +124,15 @@ def run_client(args: argparse.Namespace) -> None:
         app, _ = take_app(args.app_flag, args.words, 1)
         for r in client.call("GET", f"/api/apps/{app}/releases"):
             reason = f"  {r['failure_reason']}" if r["failure_reason"] else ""
-            print(f"{r['version']:<6} {r['state']:<16} {r['source']:<9} {r['commit'][:12]}{reason}")
+            what = r["commit"][:12] or r.get("pulled") or ""
+            print(f"{r['version']:<6} {r['state']:<16} {r['source']:<9} {what}{reason}")
     elif command == "rollback":
         app, number = _app_and_number(args)
         body = {"release": number} if number else {}
         _release_line(client.call("POST", f"/api/apps/{app}/rollback?wait=true", json=body))
     elif command == "deploy":
         app, _ = take_app(args.app_flag, args.words, 1)
-        body = {"commit": args.commit, "strategy": args.strategy}
+        body = {"commit": args.commit, "image": args.image, "strategy": args.strategy}
         _release_line(client.call("POST", f"/api/apps/{app}/deploy?wait=true", json=body))
     elif command == "canary":
         app, _ = take_app(args.app_flag, args.words, 1)
@@ -146,6 +152,8 @@ def run_client(args: argparse.Namespace) -> None:
             print(f"{where:<36}{state:<24}{len(node['containers'])} running")
             for name in node["containers"]:
                 print(f"    {name}")
+    elif command in registry.COMMANDS:
+        registry.run(client, args)
     elif command in hosting.COMMANDS:
         hosting.run(client, args)
     elif command in logs.COMMANDS:

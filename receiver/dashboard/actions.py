@@ -57,7 +57,7 @@ def rollback_confirm(name: str, request: Request, release: QueryNumber) -> Respo
         live = daemon.store.live_release(app)
         details = [
             f"This creates a new release of {name} that reuses the image and configuration of "
-            f"v{target.number} (commit {short_sha(target.commit)}): no rebuild.",
+            f"v{target.number} ({_source_of(target)}): no rebuild.",
             "It goes through the same health gate and switch as any deploy; "
             + (f"v{live.number} keeps serving until then." if live else "nothing is live now."),
         ]
@@ -91,6 +91,8 @@ def redeploy_confirm(name: str, request: Request) -> Response:
     def build(session: Session, daemon: Daemon) -> HTMLResponse:
         live = daemon.store.live_release(daemon.store.get_app(name))
         what = f"the live commit {short_sha(live.commit)}" if live else "the newest commit"
+        if live and live.pulled:
+            what = f"the live image {live.pulled}"
         details = [
             f"This deploys {what} again as a new release, rebuilding it only if its image "
             "is gone, through the same health gate and switch.",
@@ -125,6 +127,11 @@ async def _start_deploy(
         return web.redirect(path("apps", name))
     session.flash("ok", f"{what} started as v{release.number}.")
     return web.redirect(path("apps", name, "releases", release.number))
+
+
+def _source_of(release: Release) -> str:
+    """What a release was made from, in words: its commit, or the image it pulled."""
+    return f"image {release.pulled}" if release.pulled else f"commit {short_sha(release.commit)}"
 
 
 @router.get("/dashboard/apps/{name}/maintenance")

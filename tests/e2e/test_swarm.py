@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.apprepo import git_push, make_app_repo
+from tests.support.apprepo import DEFAULT_SETTINGS, git_push, make_app_repo
 from tests.support.checks import (
     assert_no_failures,
     deploys_and_a_rollback,
@@ -35,6 +35,7 @@ from tests.support.daemon import TEMPS_BIN, TempsDaemon, running_daemon
 from tests.support.dockercli import docker
 from tests.support.load import LoadGenerator
 from tests.support.logtail import LogTail, parse
+from tests.support.registry import build_site
 from tests.support.swarm import SwarmCluster, swarm_cluster
 from tests.support.swarm.loss import (
     live_slot,
@@ -166,6 +167,32 @@ def test_a_one_off_run_runs_on_the_managers_engine(
     assert run["state"] == "exited" and run["exit_code"] == 5, run
     left = docker("ps", "-a", "-q", "--filter", f"name={run['container']}")
     assert not left.strip(), f"{run['container']} left on the manager's engine"
+
+
+def test_an_image_deploy_runs_by_digest_on_the_nodes_as_a_built_image_does(
+    swarm_daemon: TempsDaemon, cluster: SwarmCluster
+) -> None:
+    """Pulled on the manager, tagged as the app's own, pushed to the Swarm's registry."""
+    daemon, app = swarm_daemon, "pulled"
+    web_formation(daemon, app, 2)
+    built = build_site("temps-test/site:v201", "v201")
+    pushed = cluster.push_image(built, "site", "v201")
+    docker("image", "rm", built, f"{cluster.registry}/site:v201")
+    settings = {**DEFAULT_SETTINGS, **ON_WORKERS}
+    image = f"{cluster.registry}/site:v201"
+    with daemon.client() as api:
+        api.patch(f"/api/apps/{app}", json={"settings": settings}).raise_for_status()
+        answer = api.post(f"/api/apps/{app}/deploy?wait=true", json={"image": image}, timeout=600)
+    assert answer.status_code == 200 and answer.json()["state"] == "live", answer.text
+    assert answer.json()["pulled"] == f"{image}@{pushed.partition('@')[2]}"
+    slot = live_slot(daemon, app)
+    assert len(slot) == 2, slot
+    for entry in slot:
+        ran = docker("service", "inspect", entry["container"], "--format",
+                     "{{.Spec.TaskTemplate.ContainerSpec.Image}}")  # fmt: skip
+        assert ran.startswith(f"{cluster.registry}/temps/{app}@sha256:"), ran
+        body = httpx.get(f"http://{entry['address']}:{entry['host_port']}/", timeout=10).text
+        assert "version v201" in body, body
 
 
 def test_a_rollback_inside_the_bake_window_is_a_route_flip_to_the_standby_services(

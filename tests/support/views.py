@@ -40,6 +40,7 @@ def release_view(number: int = 2, **fields: Any) -> ReleaseDetail:
         "rollback_of": None,
         "commit": "0123456789abcdef",
         "image": "temps/demo:0123456789ab",
+        "pulled": None,
         "strategy": "blue-green",
         "container": f"temps-demo-v{number}-0123",
         "host_port": 40001,

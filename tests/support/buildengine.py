@@ -1,14 +1,17 @@
 """A second Docker engine on this host, to build on (`temps serve --build-engine`).
 
 It runs in the host's network namespace (so it reaches a registry on loopback as the host's
-engine does) with its own data root, exec root and socket, no bridge and no iptables rules
-of its own, and its own namespace in the host's containerd: nothing of the host's engine is
-shared or touched. The test base image is loaded into it from the host's engine.
+engine does) with its own data root, exec root and socket, a bridge of its own and no
+iptables rules, and its own namespace in the host's containerd: nothing of the host's engine
+is shared or touched. (Not `--bridge=none`: an engine started so removes the host's `docker0`,
+the default bridge the host's own engine builds on.) The test base image is loaded into it
+from the host's engine.
 """
 
 from __future__ import annotations
 
 import subprocess
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +32,7 @@ def build_engine(home: Path) -> Iterator[str]:
     (home / "daemon.json").write_text("{}\n")
     socket = home / "docker.sock"
     namespace = f"temps-build-{home.name}"[:60]
+    bridge = _own_bridge(home)
     with open(home / "dockerd.log", "wb") as log:
         process = subprocess.Popen(
             [
@@ -38,7 +42,7 @@ def build_engine(home: Path) -> Iterator[str]:
                 f"--exec-root={home / 'exec'}",
                 f"--pidfile={home / 'docker.pid'}",
                 f"--host=unix://{socket}",
-                "--bridge=none",
+                f"--bridge={bridge}",
                 "--iptables=false",
                 "--ip6tables=false",
                 f"--containerd-namespace={namespace}",
@@ -61,6 +65,21 @@ def build_engine(home: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
+        subprocess.run(["ip", "link", "del", bridge], check=False, capture_output=True)
+
+
+def _own_bridge(home: Path) -> str:
+    """A bridge for the engine's build containers, named and addressed after its home."""
+    number = zlib.crc32(str(home).encode()) % 200 + 20
+    name = f"tbld{number}"
+    subprocess.run(["ip", "link", "del", name], check=False, capture_output=True)
+    for command in (
+        ["ip", "link", "add", name, "type", "bridge"],
+        ["ip", "addr", "add", f"10.231.{number}.1/24", "dev", name],
+        ["ip", "link", "set", name, "up"],
+    ):
+        subprocess.run(command, check=True, capture_output=True)
+    return name
 
 
 def _answers(url: str) -> bool:

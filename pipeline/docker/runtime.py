@@ -229,6 +229,7 @@ class DockerRuntime:
         # Built and tagged there for the registry, pushed, pulled here by its digest and
         # tagged as if built here: pruning, rollbacks and the image's owner are as ever.
         shipped = f"{self.registry}/{image.tag}"
+        image.output(f"-----> Building on {self.build_engine}, shipped through {self.registry}\n")
         docker_build.build(self.build_client, self.home_id, replace(image, tag=shipped))
         repository, _, version = shipped.rpartition(":")
         digest = docker_build.push(self.build_client, repository, version, image.output)

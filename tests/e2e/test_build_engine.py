@@ -1,6 +1,6 @@
-"""End to end: with `--build-engine`, builds run on another Docker engine and their images
-reach the serving engine through the registry; deploys, the gate, the switch and rollbacks
-are as ever.
+"""End to end: with `--build-engine`, builds run on another Docker engine (a dockerd in a
+network namespace of its own, `tests/support/buildengine.py`) and their images reach the
+serving engine through the registry; deploys, the gate, the switch and rollbacks are as ever.
 """
 
 from __future__ import annotations
@@ -11,44 +11,29 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.support.buildengine import build_engine
+from tests.support.buildengine import BuildHost, build_engine
 from tests.support.checks import assert_no_failures, assert_serves, push_ok, under_load
 from tests.support.daemon import TempsDaemon, home_id_of, running_daemon
-from tests.support.registry import Registry
 
 pytestmark = pytest.mark.docker
 
 
 @pytest.fixture(scope="module")
-def engine_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with build_engine(tmp_path_factory.mktemp("builder")) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    started = Registry(tmp_path_factory.mktemp("registry"), "", "").start()
-    try:
+def builder(busybox_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuildHost]:
+    with build_engine(tmp_path_factory.mktemp("builder")) as started:
         yield started
-    finally:
-        started.stop()
 
 
 @pytest.fixture(scope="module")
-def daemon(
-    busybox_image: str,
-    engine_url: str,
-    registry: Registry,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[TempsDaemon]:
+def daemon(builder: BuildHost, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TempsDaemon]:
     home = tmp_path_factory.mktemp("home-build-engine")
-    args = ["--build-engine", engine_url, "--registry", registry.address]
+    args = ["--build-engine", builder.url, "--registry", builder.registry]
     with running_daemon(home, "build-engine", args) as started:
         yield started
 
 
 def test_a_push_builds_on_the_build_engine_and_serves_here(
-    daemon: TempsDaemon, engine_url: str, registry: Registry, tmp_path: Path
+    daemon: TempsDaemon, builder: BuildHost, tmp_path: Path
 ) -> None:
     app = "remote"
     daemon.create_app(app)
@@ -56,13 +41,13 @@ def test_a_push_builds_on_the_build_engine_and_serves_here(
     commit = push_ok(daemon, repo, app, "v1", dockerfile_extra=["RUN echo built-there"])
     assert_serves(daemon, app, "v1", 1)
     tag = f"temps/{app}:{commit[:12]}-{home_id_of(daemon.home)}"
-    builder = docker.DockerClient(base_url=engine_url, timeout=60)
+    there = docker.DockerClient(base_url=builder.url, timeout=60)
     here = docker.from_env(timeout=60)
     try:
-        built = builder.images.get(f"{registry.address}/{tag}")
+        built = there.images.get(f"{builder.registry}/{tag}")
         served = here.images.get(tag)
     finally:
-        builder.close()
+        there.close()
         here.close()
     assert served.labels.get("temps.app") == app
     # Only the app's tag names it here: pruning that tag frees it, as a built image.
@@ -70,7 +55,8 @@ def test_a_push_builds_on_the_build_engine_and_serves_here(
     assert served.id == built.id
     log = daemon.release(app, 1)["log"]
     assert any("built-there" in line for line in log)
-    assert any(f"Pushed {registry.address}/temps/{app}@sha256:" in line for line in log)
+    assert any(f"Pushed {builder.registry}/temps/{app}@sha256:" in line for line in log)
+    assert any(f"Building on {builder.url}" in line for line in log), log
 
     with under_load(daemon, app) as load:
         push_ok(daemon, repo, app, "v2")

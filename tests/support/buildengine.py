@@ -1,98 +1,40 @@
-"""A second Docker engine on this host, to build on (`temps serve --build-engine`).
-
-It runs in the host's network namespace (so it reaches a registry on loopback as the host's
-engine does) with its own data root, exec root and socket, a bridge of its own and no
-iptables rules, and its own namespace in the host's containerd: nothing of the host's engine
-is shared or touched. (Not `--bridge=none`: an engine started so removes the host's `docker0`,
-the default bridge the host's own engine builds on.) The test base image is loaded into it
-from the host's engine.
+"""A second Docker host to build on (`temps serve --build-engine`): a dockerd in a network
+namespace of its own, started by the Swarm harness's machinery but joined to no swarm, and
+the harness's registry, which the engine reaches on its own loopback (through the node's
+forwarder) and the host's engine on the host's. Nothing of the host's engine is shared:
+its own data root, exec root, socket, bridge and iptables, in its own namespace. The test
+base image is loaded into it from the host's engine.
 """
 
 from __future__ import annotations
 
-import subprocess
-import zlib
+import contextlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 
 from tests.support.busybox import BUSYBOX_IMAGE
-from tests.support.wait import poll
+from tests.support.swarm.cluster import lone_engine
+from tests.support.swarm.settings import SwarmSettings
 
-START_TIMEOUT = 60.0
+# Names and addresses of its own, apart from the Swarm tests' cluster.
+SETTINGS = SwarmSettings(prefix="tbuild", subnet="10.233.0")
 
 
-@contextmanager
-def build_engine(home: Path) -> Iterator[str]:
-    """A running engine; yields its `unix://` URL. Stopped (by its pid) afterwards."""
-    for name in ("data", "exec"):
-        (home / name).mkdir(parents=True, exist_ok=True)
-    (home / "daemon.json").write_text("{}\n")
-    socket = home / "docker.sock"
-    namespace = f"temps-build-{home.name}"[:60]
-    bridge = _own_bridge(home)
-    with open(home / "dockerd.log", "wb") as log:
-        process = subprocess.Popen(
-            [
-                "dockerd",
-                f"--config-file={home / 'daemon.json'}",
-                f"--data-root={home / 'data'}",
-                f"--exec-root={home / 'exec'}",
-                f"--pidfile={home / 'docker.pid'}",
-                f"--host=unix://{socket}",
-                f"--bridge={bridge}",
-                "--iptables=false",
-                "--ip6tables=false",
-                f"--containerd-namespace={namespace}",
-                f"--containerd-plugins-namespace={namespace}-plugins",
-            ],
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-    url = f"unix://{socket}"
-    try:
-        if not poll(lambda: _answers(url), bool, timeout=START_TIMEOUT, interval=0.2):
-            raise RuntimeError(f"the build engine did not start: see {home / 'dockerd.log'}")
+@dataclass(frozen=True)
+class BuildHost:
+    url: str  # the engine, `unix://...`
+    registry: str  # "127.0.0.1:<port>", the same name from the engine and from the host
+
+
+@contextlib.contextmanager
+def build_engine(home: Path) -> Iterator[BuildHost]:
+    """A running engine and its registry, torn down after the block."""
+    with lone_engine(tmp=home, settings=SETTINGS) as (url, registry):
         _load_base_image(url)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-        subprocess.run(["ip", "link", "del", bridge], check=False, capture_output=True)
-
-
-def _own_bridge(home: Path) -> str:
-    """A bridge for the engine's build containers, named and addressed after its home."""
-    number = zlib.crc32(str(home).encode()) % 200 + 20
-    name = f"tbld{number}"
-    subprocess.run(["ip", "link", "del", name], check=False, capture_output=True)
-    for command in (
-        ["ip", "link", "add", name, "type", "bridge"],
-        ["ip", "addr", "add", f"10.231.{number}.1/24", "dev", name],
-        ["ip", "link", "set", name, "up"],
-    ):
-        subprocess.run(command, check=True, capture_output=True)
-    return name
-
-
-def _answers(url: str) -> bool:
-    try:
-        client = docker.DockerClient(base_url=url, timeout=5)
-    except docker.errors.DockerException:
-        return False
-    try:
-        return bool(client.ping())
-    except (docker.errors.DockerException, OSError):
-        return False
-    finally:
-        client.close()
+        yield BuildHost(url, registry)
 
 
 def _load_base_image(url: str) -> None:

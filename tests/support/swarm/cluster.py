@@ -102,6 +102,31 @@ def swarm_cluster(
                     _remove_tree(path)
 
 
+@contextlib.contextmanager
+def lone_engine(*, tmp: Path, settings: SwarmSettings) -> Iterator[tuple[str, str]]:
+    """One engine in a network namespace of its own and the registry it reaches on its
+    loopback, joined to no swarm (a second Docker host); yields (its `unix://` URL, the
+    registry). Torn down after the block, as a cluster is."""
+    with _exclusive(settings.prefix):
+        sweep(settings)
+        started = _Started()
+        try:
+            _make_bridge(settings)
+            started.scratch.append(tmp / "registry" / "data")
+            registry = _start_registry(settings, tmp / "registry", started)
+            started.scratch.append(tmp / "w1" / "data")
+            engine = _start_engine(settings, tmp, "w1", registry, started)
+            _wait_engine(engine, settings.start_timeout)
+            yield f"unix://{engine.socket}", registry
+        finally:
+            _reap(*started.procs)
+            try:
+                sweep(settings)
+            finally:
+                for path in started.scratch:
+                    _remove_tree(path)
+
+
 def _bring_up(settings: SwarmSettings, workers: int, tmp: Path, started: _Started) -> SwarmCluster:
     if settings.host_manager:
         _check_host_engine_free(settings)

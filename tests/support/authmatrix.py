@@ -111,13 +111,15 @@ ROLES = ("none", "wrong", "revoked", "other-app", "own-app", "admin")
 
 def deploy_token_may(call: Call) -> bool:
     """The documented scope of a deploy token: push, deploy, rollback, run one-off commands,
-    read its app and say whose it is."""
+    switch maintenance, read its app and say whose it is."""
     if call.kind == "git":
         return True
     if call.method == "GET" and (call.path == "/api/apps" or call.path.startswith("/api/apps/{")):
         return True
     if (call.method, call.path) == ("GET", "/api/whoami"):
         return True  # every valid token may ask whose it is (`temps login` does)
+    if (call.method, call.path) == ("PUT", "/api/apps/{name}/maintenance"):
+        return True
     return call.method == "POST" and call.path.endswith(
         ("/{name}/deploy", "/{name}/rollback", "/{name}/runs")
     )

@@ -12,6 +12,7 @@ backend (`pipeline/backends/swarm.py`).
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import itertools
 import math
 import tomllib
@@ -175,6 +176,27 @@ class CanarySettings:
         return [step for step in (self.steps or [self.weight]) if step < 100]
 
 
+Pattern = Annotated[Text, Field(min_length=1, max_length=255)]
+
+
+@pydantic_dataclasses.dataclass(frozen=True, config=TABLE)
+class PreviewSettings:
+    """`[preview]`: pushed branches other than main deploy as previews of the app, read from
+    main's `temps.toml` (`pipeline.previews`)."""
+
+    enabled: Annotated[bool, Strict()] = False
+    # Glob patterns (`fnmatch`, `*` crosses '/') a branch must match; empty: every branch.
+    branches: Annotated[list[Pattern], Field(max_length=100)] = dataclasses.field(
+        default_factory=list
+    )
+
+    def covers(self, branch: str) -> bool:
+        """Whether a push of `branch` (its name, `feature-x`) makes or updates a preview."""
+        if not self.enabled:
+            return False
+        return not self.branches or any(fnmatch.fnmatchcase(branch, p) for p in self.branches)
+
+
 @pydantic_dataclasses.dataclass(frozen=True, config=TABLE)
 class AppConfig:
     port: Annotated[Int, Field(ge=1, le=65535)] = 8000
@@ -183,6 +205,7 @@ class AppConfig:
     resources: Resources = dataclasses.field(default_factory=Resources)
     canary: CanarySettings = dataclasses.field(default_factory=CanarySettings)
     swarm: SwarmSettings = dataclasses.field(default_factory=SwarmSettings)
+    preview: PreviewSettings = dataclasses.field(default_factory=PreviewSettings)
     # Process type -> command, from the Procfile (or a `[processes]` table); empty: the
     # image's own command is the one web process.
     processes: dict[ProcessName, Text] = dataclasses.field(default_factory=dict)
@@ -201,6 +224,7 @@ _SECTIONS = {
     "resources": Resources,
     "canary": CanarySettings,
     "swarm": SwarmSettings,
+    "preview": PreviewSettings,
 }
 _ADAPTER = TypeAdapter(AppConfig)
 
@@ -260,6 +284,8 @@ def _worded(error: ErrorDetails) -> str:
         name = f"{loc[0]}.{loc[1]}[{loc[2]}]"
         if kind in ("greater_than_equal", "less_than_equal"):
             return f"{name} must be between 1 and 100, got {value!r}"
+        if kind in ("too_short", "too_long"):
+            return f"{name} must be 1 to 255 characters, got {value!r}"
     if kind == "string_pattern_mismatch" and ".".join(loc[:2]) in _FORMS:
         return f"{name}: {_FORMS['.'.join(loc[:2])]}; got {value!r}"
     if kind == "string_pattern_mismatch":

@@ -11,12 +11,15 @@ an app without `[preview]` deploys nothing for a branch, as before.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from tests.e2e.test_cli import temps
 from tests.e2e.test_destroy import assert_nothing_left, destroy, leftovers
 from tests.support.apprepo import git, git_push, make_app_repo
 from tests.support.checks import assert_no_failures, assert_serves, push_ok, under_load
@@ -157,3 +160,49 @@ def test_destroying_the_app_destroys_its_previews(
     assert response.status_code == 200, response.text
     assert_nothing_left(daemon, name)
     assert_nothing_left(daemon, app)
+
+
+WORKER_PROCFILE = 'web: exec httpd -f -p "$PORT" -h /www\nworker: exec sleep 100000\n'
+
+
+def test_a_preview_runs_web_only_is_listed_by_the_cli_and_rolls_back(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    daemon, app, config = temps_daemon, "notes", tmp_path / "config"
+    daemon.create_app(app)
+    repo = tmp_path / app
+    make_app_repo(repo, "v1", settings=PREVIEWS_ON, procfile=WORKER_PROCFILE)
+    git(repo, "remote", "add", "temps", daemon.git_url(app, daemon.admin_token))
+    code, output = git_push(repo, "temps")
+    assert code == 0, output
+    git(repo, "checkout", "-q", "-b", "topic")
+    first = make_app_repo(repo, "v601", settings=PREVIEWS_ON, procfile=WORKER_PROCFILE)
+    code, output = git_push(repo, "temps", refspec="topic:topic")
+    assert code == 0, output
+    name = preview_of(daemon, app, "topic")["name"]
+    assert_preview_serves(daemon, name, "v601", 1)
+
+    running = ("status=running", "label=temps.home=" + str(daemon.home.resolve()))
+    assert len(container_names(f"label=temps.app={app}", *running)) == 2, "web and worker"
+    assert len(container_names(f"label=temps.app={name}", *running)) == 1, "web only"
+    formation = admin(daemon, "GET", f"/api/apps/{name}/formation").json()
+    assert formation["live_formation"] == {"web": 1, "worker": 0}, formation
+
+    listed = temps("previews", cwd=repo, config=config).stdout
+    assert re.search(rf"^topic\s+\d+s\s+v1\s+{first[:12]}\s+http://{name}\.", listed, re.M), listed
+    with httpx.Client(base_url=daemon.api_url, timeout=30) as dashboard:
+        signed_in = dashboard.post(
+            "/dashboard/login", data={"token": daemon.admin_token, "next": "/dashboard"}
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        page = dashboard.get(f"/dashboard/apps/{app}").text
+    assert '<table class="table previews">' in page and f"/dashboard/apps/{name}" in page
+    assert first[:12] in page
+
+    make_app_repo(repo, "v602", settings=PREVIEWS_ON, procfile=WORKER_PROCFILE)
+    code, output = git_push(repo, "temps", refspec="topic:topic")
+    assert code == 0, output
+    assert_preview_serves(daemon, name, "v602", 2)
+    rolled = temps("rollback", "-a", name, cwd=repo, config=config).stdout
+    assert "v3" in rolled, rolled
+    assert_preview_serves(daemon, name, "v601", 3)

@@ -1,4 +1,5 @@
-"""A preview's name: `<branch slug>--<app>`, always one DNS label, whatever the branch.
+"""App names: those users give (`POST /api/apps`), and a preview's, `<branch slug>--<app>`,
+always one DNS label, whatever the branch.
 
 A DNS label is 1 to 63 characters of `[a-z0-9-]` that neither starts nor ends with `-`.
 A branch may be `Feature/Login_Page` or 200 characters long, so its slug is lowercased and

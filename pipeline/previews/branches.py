@@ -14,10 +14,10 @@ import threading
 
 from pipeline.app import procfile
 from pipeline.app.config import PreviewSettings, load_toml
+from pipeline.app.names import branch_of, candidates
 from pipeline.errors import Conflict, InvalidInput, NotFound
 from pipeline.git import repo as gitrepo
 from pipeline.hosting import sites
-from pipeline.previews.names import branch_of, candidates
 from pipeline.release.records import WEB
 from pipeline.settings import Settings
 from pipeline.sqlite.models import App

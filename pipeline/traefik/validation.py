@@ -9,8 +9,8 @@ import ipaddress
 import re
 from collections.abc import Mapping
 
+from pipeline.app.names import is_app_name
 from pipeline.errors import SwitchFailed
-from pipeline.previews.names import is_app_name
 from pipeline.traefik.documents import (
     HOST,
     MAX_HSTS_SECONDS,

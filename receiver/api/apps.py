@@ -9,10 +9,10 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import HTTPConnection
 
+from pipeline.app.names import APP_NAME
 from pipeline.errors import InvalidInput
 from pipeline.git import repo as gitrepo
 from pipeline.hosting import sites
-from pipeline.previews.names import APP_NAME
 from pipeline.sqlite.models import App
 from receiver.api.views import (
     AppBrief,

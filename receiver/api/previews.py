@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from pipeline.previews.names import branch_of
+from pipeline.app.names import branch_of
 from pipeline.sqlite.models import App
 from receiver.api.apps import DaemonDep, PrincipalDep, app_for
 from receiver.api.views import AppBrief, apps_view

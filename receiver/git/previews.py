@@ -5,11 +5,11 @@ and nothing is deployed."""
 
 from __future__ import annotations
 
+from pipeline.app.names import branch_of
 from pipeline.errors import TempsError
 from pipeline.git import repo as gitrepo
 from pipeline.git.serve import ZERO_SHA, Progress
 from pipeline.previews import branches
-from pipeline.previews.names import branch_of
 from pipeline.sqlite.models import App
 from receiver.daemon import Daemon
 from receiver.git.follow import deploy_and_follow

@@ -8,7 +8,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.previews.names import APP_NAME, candidates, is_app_name, preview_name, slug
+from pipeline.app.names import APP_NAME, candidates, is_app_name, preview_name, slug
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 branches = st.text(min_size=1, max_size=200)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import threading
 
 from pipeline.app import procfile
-from pipeline.app.config import PreviewSettings, load_toml
-from pipeline.app.names import branch_of, candidates
+from pipeline.app.config import load_toml
+from pipeline.app.names import BRANCHES, branch_of, candidates
 from pipeline.errors import Conflict, InvalidInput, NotFound
 from pipeline.git import repo as gitrepo
 from pipeline.hosting import sites
@@ -30,6 +30,8 @@ _naming = threading.Lock()
 def wanted(settings: Settings, store: Store, parent: App, ref: str) -> str | None:
     """None when a push of `ref` deploys a preview of `parent`, else why it does not: the
     `[preview]` of the `temps.toml` on main (with the API's settings over it) says so."""
+    if not ref.startswith(BRANCHES):
+        return "not a branch"
     head = gitrepo.head_commit(settings.repo_path(parent.name))
     if head is None:
         return "the app has no main yet"
@@ -38,11 +40,9 @@ def wanted(settings: Settings, store: Store, parent: App, ref: str) -> str | Non
         preview = load_toml(raw.decode("utf-8"), parent.settings).preview
     except (InvalidInput, UnicodeDecodeError) as exc:
         return f"main's temps.toml is not valid ({exc})"
-    return None if covers(preview, ref) else "previews are off for it ([preview] in temps.toml)"
-
-
-def covers(preview: PreviewSettings, ref: str) -> bool:
-    return ref.startswith("refs/heads/") and preview.covers(branch_of(ref))
+    if preview.covers(branch_of(ref)):
+        return None
+    return "previews are off for it ([preview] in main's temps.toml)"
 
 
 def preview_for(settings: Settings, store: Store, parent: App, ref: str) -> tuple[App, bool]:

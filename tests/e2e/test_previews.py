@@ -50,20 +50,22 @@ def preview_of(daemon: TempsDaemon, app: str, branch: str) -> dict[str, Any]:
     return found[0]
 
 
-def push_branch(daemon: TempsDaemon, repo: Path, app: str, branch: str, version: str) -> str:
+def push_branch(
+    daemon: TempsDaemon, repo: Path, app: str, branch: str, version: str
+) -> tuple[str, str]:
     """Commit `version` on `branch` (made from main the first time) and push the branch; it
-    must deploy its preview. The push's output."""
+    must deploy its preview. (The commit, the push's output.)"""
     if git(repo, "branch", "--list", branch).strip():
         git(repo, "checkout", "-q", branch)
     else:
         git(repo, "checkout", "-q", "-b", branch, "main")
     try:
-        make_app_repo(repo, version, settings=PREVIEWS_ON)
+        commit = make_app_repo(repo, version, settings=PREVIEWS_ON)
         code, output = git_push(repo, daemon.git_url(app), refspec=f"{branch}:{branch}")
     finally:
         git(repo, "checkout", "-q", "main")
     assert code == 0, f"push of {branch} failed (exit {code}):\n{output}"
-    return output
+    return commit, output
 
 
 def assert_preview_serves(daemon: TempsDaemon, name: str, version: str, release: int) -> None:
@@ -85,8 +87,9 @@ def test_branches_deploy_as_previews_while_the_app_serves(
     try:
         time.sleep(0.5)
         versions = {"feature-a": "v101", "fix/Login_Page": "v201", LONG_BRANCH: "v301"}
+        commits = {}
         for branch, version in versions.items():
-            output = push_branch(daemon, repo, app, branch, version)
+            commits[branch], output = push_branch(daemon, repo, app, branch, version)
             name = preview_of(daemon, app, branch)["name"]
             assert f"http://{name}.{daemon.domain}" in output, output
         names = {branch: preview_of(daemon, app, branch)["name"] for branch in versions}
@@ -101,12 +104,16 @@ def test_branches_deploy_as_previews_while_the_app_serves(
         listed = previews(daemon, app)
         assert [p["branch"] for p in listed] == list(versions)
         assert all(p["live_release"]["number"] == 1 for p in listed)
+        assert [p["live_release"]["commit"] for p in listed] == list(commits.values())
 
         # A second push to a branch: blue-green on the preview, under its own load.
         with under_load(daemon, names["feature-a"]) as preview_load:
             push_branch(daemon, repo, app, "feature-a", "v102")
         assert_no_failures(preview_load.summary())
         assert_preview_serves(daemon, names["feature-a"], "v102", 2)
+        second, first = daemon.releases(names["feature-a"])[:2]
+        assert (second["strategy"], second["state"]) == ("blue-green", "live"), second
+        assert first["state"] == "retired", first
 
         # Deleting a branch destroys its preview, and nothing else.
         code, output = git_push(repo, daemon.git_url(app), refspec=":fix/Login_Page")
@@ -165,7 +172,7 @@ def test_destroying_the_app_destroys_its_previews(
 WORKER_PROCFILE = 'web: exec httpd -f -p "$PORT" -h /www\nworker: exec sleep 100000\n'
 
 
-def test_a_preview_runs_web_only_is_listed_by_the_cli_and_rolls_back(
+def test_a_preview_runs_web_only_is_listed_rolls_back_and_runs_commands(
     temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     daemon, app, config = temps_daemon, "notes", tmp_path / "config"
@@ -206,3 +213,5 @@ def test_a_preview_runs_web_only_is_listed_by_the_cli_and_rolls_back(
     rolled = temps("rollback", "-a", name, cwd=repo, config=config).stdout
     assert "v3" in rolled, rolled
     assert_preview_serves(daemon, name, "v601", 3)
+    ran = temps("run", "-a", name, "--", "cat", "/www/index.html", cwd=repo, config=config)
+    assert ran.stdout.strip() == "version v601", ran.stdout

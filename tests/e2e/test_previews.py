@@ -215,3 +215,29 @@ def test_a_preview_runs_web_only_is_listed_rolls_back_and_runs_commands(
     assert_preview_serves(daemon, name, "v601", 3)
     ran = temps("run", "-a", name, "--", "cat", "/www/index.html", cwd=repo, config=config)
     assert ran.stdout.strip() == "version v601", ran.stdout
+
+
+def test_branches_of_one_slug_and_taken_names_get_distinct_previews(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    daemon, app = temps_daemon, "twins"
+    daemon.create_app(app)
+    daemon.create_app("feature-b--twins")  # a user's app holds the name first
+    repo = tmp_path / app
+    push_ok(daemon, repo, app, "v1", settings=PREVIEWS_ON)
+    versions = {"feature/a": "v701", "Feature-A": "v702", "feature-b": "v703"}
+    for branch, version in versions.items():
+        push_branch(daemon, repo, app, branch, version)
+    names = {branch: preview_of(daemon, app, branch)["name"] for branch in versions}
+    assert names["feature/a"] == "feature-a--twins"
+    assert re.fullmatch(r"feature-a-[0-9a-f]{8}--twins", names["Feature-A"]), names
+    assert re.fullmatch(r"feature-b-[0-9a-f]{8}--twins", names["feature-b"]), names
+    for branch, version in versions.items():
+        assert_preview_serves(daemon, names[branch], version, 1)
+
+    # A preview's name is taken for users too; its own repository takes no push.
+    taken = admin(daemon, "POST", "/api/apps", json={"name": "feature-a--twins"})
+    assert taken.status_code == 409, taken.text
+    code, output = git_push(repo, daemon.git_url(names["feature/a"]), refspec="+main:main")
+    assert code != 0 and "push that branch to twins.git" in output, output
+    assert_preview_serves(daemon, names["feature/a"], "v701", 1)

@@ -50,6 +50,7 @@ def preview_for(settings: Settings, store: Store, parent: App, ref: str) -> tupl
     with _naming:
         found = store.previews.for_ref(parent, ref)
         if found is not None:
+            _repository(settings, parent, found)  # a first push cut short made none yet
             return found, False
         for name in candidates(ref, parent.name):
             if _taken(settings, store, name):
@@ -58,12 +59,16 @@ def preview_for(settings: Settings, store: Store, parent: App, ref: str) -> tupl
                 preview = store.previews.create(parent, ref, name)
             except Conflict:
                 continue  # made by an app created meanwhile
+            _repository(settings, parent, preview)
             sites.rehost(settings, store, preview)  # kept for its first switch to publish
-            gitrepo.init_borrowing(
-                settings.repo_path(preview.name), settings.repo_path(parent.name)
-            )
             return preview, True
     raise Conflict(f"every name for a preview of {ref} is taken; nothing was deployed")
+
+
+def _repository(settings: Settings, parent: App, preview: App) -> None:
+    path = settings.repo_path(preview.name)
+    if not path.exists():
+        gitrepo.init_borrowing(path, settings.repo_path(parent.name))
 
 
 def _taken(settings: Settings, store: Store, name: str) -> bool:

@@ -28,6 +28,7 @@ from receiver.api import formation as api_formation
 from receiver.api import logs as api_logs
 from receiver.api import maintenance as api_maintenance
 from receiver.api import nodes as api_nodes
+from receiver.api import previews as api_previews
 from receiver.api import registries as api_registries
 from receiver.api import runs as api_runs
 from receiver.api import storage as api_storage
@@ -65,8 +66,9 @@ def create_app(settings: Settings) -> FastAPI:
     if settings.control_host:
         app.add_middleware(ControlProxyHeaders, secret=lambda: proxy_secret(settings))
     faces = (api, api_actions, api_logs, api_domains, api_certificates, api_storage,
-             api_formation, api_nodes, api_canary, api_runs, api_maintenance, api_tokens,
-             api_build, api_registries, webhook_routes, git_routes, dashboard)  # fmt: skip
+             api_formation, api_nodes, api_canary, api_runs, api_maintenance, api_previews,
+             api_tokens, api_build, api_registries, webhook_routes, git_routes,
+             dashboard)  # fmt: skip
     for face in faces:
         app.include_router(face.router)
 

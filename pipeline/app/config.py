@@ -12,6 +12,7 @@ backend (`pipeline/backends/swarm.py`).
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import itertools
 import math
 import tomllib
@@ -190,6 +191,27 @@ class BuildSettings:
     runtime_image: ImageReference = ""  # the final stage's image
 
 
+Pattern = Annotated[Text, Field(min_length=1, max_length=255)]
+
+
+@pydantic_dataclasses.dataclass(frozen=True, config=TABLE)
+class PreviewSettings:
+    """`[preview]`: pushed branches other than main deploy as previews of the app, read from
+    main's `temps.toml` (`pipeline.previews`)."""
+
+    enabled: Annotated[bool, Strict()] = False
+    # Glob patterns (`fnmatch`, `*` crosses '/') a branch must match; empty: every branch.
+    branches: Annotated[list[Pattern], Field(max_length=100)] = dataclasses.field(
+        default_factory=list
+    )
+
+    def covers(self, branch: str) -> bool:
+        """Whether a push of `branch` (its name, `feature-x`) makes or updates a preview."""
+        if not self.enabled:
+            return False
+        return not self.branches or any(fnmatch.fnmatchcase(branch, p) for p in self.branches)
+
+
 @pydantic_dataclasses.dataclass(frozen=True, config=TABLE)
 class AppConfig:
     port: Annotated[Int, Field(ge=1, le=65535)] = 8000
@@ -199,6 +221,7 @@ class AppConfig:
     canary: CanarySettings = dataclasses.field(default_factory=CanarySettings)
     swarm: SwarmSettings = dataclasses.field(default_factory=SwarmSettings)
     build: BuildSettings = dataclasses.field(default_factory=BuildSettings)
+    preview: PreviewSettings = dataclasses.field(default_factory=PreviewSettings)
     # Process type -> command, from the Procfile (or a `[processes]` table); empty: the
     # image's own command is the one web process.
     processes: dict[ProcessName, Text] = dataclasses.field(default_factory=dict)
@@ -218,6 +241,7 @@ _SECTIONS = {
     "canary": CanarySettings,
     "swarm": SwarmSettings,
     "build": BuildSettings,
+    "preview": PreviewSettings,
 }
 _ADAPTER = TypeAdapter(AppConfig)
 
@@ -281,6 +305,8 @@ def _worded(error: ErrorDetails) -> str:
         name = f"{loc[0]}.{loc[1]}[{loc[2]}]"
         if kind in ("greater_than_equal", "less_than_equal"):
             return f"{name} must be between 1 and 100, got {value!r}"
+        if kind in ("too_short", "too_long"):
+            return f"{name} must be 1 to 255 characters, got {value!r}"
     if kind == "string_pattern_mismatch" and ".".join(loc[:2]) in _FORMS:
         return f"{name}: {_FORMS['.'.join(loc[:2])]}; got {value!r}"
     if kind == "string_pattern_mismatch":

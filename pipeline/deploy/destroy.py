@@ -14,6 +14,8 @@ another app is touched.
    the certificates uploaded for its hosts, its repository.
 6. **Forget**: its records, in one transaction, the mark with them.
 
+An app's previews (`pipeline.previews`) are destroyed the same way before it.
+
 Every step can run again, finding done what was done: a daemon stopped half-way finds the
 mark at its next start and finishes (`Destroyer.resume`); a destroy that failed (Docker or
 Traefik away) is finished by the next DELETE of the app, or the next start.
@@ -114,6 +116,9 @@ class Destroyer:
     def _run(self, app: App, running: Future[Destroyed]) -> None:
         outcome: Destroyed | BaseException
         try:
+            # Its previews first: their repositories read the app's objects.
+            for preview in self.ctx.store.previews.of(app):
+                self._start(preview.name, False).result()
             outcome = destroy(self.ctx, self.deployer, app, self.deploy_wait)
         except TempsError as exc:
             log.error("destroy.failed", app=app.name, error=str(exc))

@@ -20,17 +20,32 @@ from pathlib import Path
 from pipeline.errors import NotFound
 
 LOCK_NAME = "temps.lock"
+ALTERNATES = "alternates"
 
 
 @contextmanager
 def shared(path: Path) -> Iterator[None]:
-    """Held while the repository is read or written; waits while a merge runs."""
-    fd = _open(path)
+    """Held while the repository is read or written; waits while a merge runs. A repository
+    that reads objects from others (a preview's, through git's alternates) holds theirs too:
+    their packs must not be merged under its reads either."""
+    fds = [_open(path)]
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
+        fds.extend(_open(lender) for lender in lenders(path))
+        for fd in fds:
+            fcntl.flock(fd, fcntl.LOCK_SH)
         yield
     finally:
-        os.close(fd)
+        for fd in fds:
+            os.close(fd)
+
+
+def lenders(path: Path) -> list[Path]:
+    """The repositories whose objects `path` reads besides its own (`objects/info/alternates`)."""
+    try:
+        text = (path / "objects" / "info" / ALTERNATES).read_text()
+    except FileNotFoundError:
+        return []
+    return [Path(line).parent for line in text.splitlines() if line and not line.startswith("#")]
 
 
 @contextmanager

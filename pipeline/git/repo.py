@@ -24,6 +24,7 @@ from pipeline.errors import BuildFailed, InvalidInput, NotFound
 from pipeline.git import locks
 
 MAIN_REF = Ref(b"refs/heads/main")
+ALTERNATES = locks.ALTERNATES
 GITLINK = 0o160000
 
 
@@ -34,6 +35,16 @@ def init_bare(path: Path) -> None:
         repo.refs.set_symbolic_ref(Ref(b"HEAD"), MAIN_REF)
     finally:
         repo.close()
+
+
+def init_borrowing(path: Path, parent: Path) -> None:
+    """A bare repository that reads its objects from `parent`'s (git's alternates): a
+    preview's, whose commits are pushed to its app's repository as a branch. Nothing is
+    copied; the parent keeps every object its merges find (`compact`), reachable or not."""
+    init_bare(path)
+    info = path / "objects" / "info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / ALTERNATES).write_text(f"{(parent / 'objects').resolve()}\n")
 
 
 def remove_bare(path: Path) -> bool:

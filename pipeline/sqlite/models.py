@@ -150,6 +150,14 @@ class App(_Keyed, SQLModel, table=True):
     # Set while the app is in maintenance (`temps maintenance`): its hosts answer 503 with
     # its maintenance page, its containers keep running, and deploys go on behind the page.
     maintenance_since: float | None = None
+    # A preview (review app) of another app: its id, and the branch it deploys
+    # (`refs/heads/feature-x`); None for an app of its own (`pipeline.previews`).
+    preview_of: int | None = Field(default=None, foreign_key="apps.id", index=True)
+    preview_ref: str | None = None
+
+    @property
+    def is_preview(self) -> bool:
+        return self.preview_of is not None
 
     @property
     def destroying(self) -> bool:

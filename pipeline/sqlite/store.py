@@ -42,6 +42,7 @@ from pipeline.sqlite.models import (
     now,
 )
 from pipeline.sqlite.mounts import Mounts
+from pipeline.sqlite.previews import Previews
 from pipeline.sqlite.registries import Registries
 from pipeline.sqlite.runs import Runs
 from pipeline.sqlite.teardown import Teardown
@@ -178,6 +179,7 @@ class Store:
         self.runs = Runs(engine)
         self.registries = Registries(engine)
         self.teardown = Teardown(engine)
+        self.previews = Previews(engine)
         # Release numbers are per app and allocated by max + 1: serialise that.
         self._numbering = threading.Lock()
         self._merging = threading.Lock()  # a traffic record is read, merged and written

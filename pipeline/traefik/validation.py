@@ -9,6 +9,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 
+from pipeline.app.names import is_app_name
 from pipeline.errors import SwitchFailed
 from pipeline.traefik.documents import (
     HOST,
@@ -23,14 +24,13 @@ from pipeline.traefik.documents import (
 )
 from pipeline.traefik.dynamic import Dynamic, Middleware
 
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _RELEASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,40}$")  # "v12": a middleware's name holds it
 _BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 
 
 def validate_service(app: str, document: Dynamic) -> None:
     """Refuse anything that would freeze Traefik's file provider for every app."""
-    if not _NAME.match(app):
+    if not is_app_name(app):
         raise SwitchFailed(f"invalid app name for a route: {app!r}")
     http = document["http"]
     if set(http) - {"middlewares", "services"}:
@@ -78,7 +78,7 @@ def _server_url(url: str) -> bool:
 
 
 def validate_site(site: Site) -> None:
-    if not _NAME.match(site.app):
+    if not is_app_name(site.app):
         raise SwitchFailed(f"invalid app name for a route: {site.app!r}")
     if not site.hosts:
         raise SwitchFailed(f"app {site.app!r} has no host name to be served at")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query
@@ -10,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import HTTPConnection
 
+from pipeline.app.names import APP_NAME
 from pipeline.errors import InvalidInput
 from pipeline.git import repo as gitrepo
 from pipeline.hosting import sites
@@ -42,8 +42,6 @@ class Body(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-
-APP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 

@@ -6,6 +6,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Response
 
+from pipeline.app.names import is_app_name
 from pipeline.errors import InvalidInput
 from pipeline.sqlite.models import Scope
 from receiver.api.apps import Body, DaemonDep, Number, PrincipalDep, validate_app_name
@@ -43,7 +44,9 @@ def create_token(body: TokenRequest, daemon: DaemonDep, who: PrincipalDep) -> Ne
     if body.scope == "deploy":
         if body.app is None:
             raise InvalidInput("a deploy token names its app")
-        daemon.store.get_app(validate_app_name(body.app))
+        if not is_app_name(body.app):  # a user's app name, or a preview's
+            validate_app_name(body.app)
+        daemon.store.get_app(body.app)
         daemon.destroyer.ctx.destroying.refuse(body.app)
     elif body.app is not None:
         raise InvalidInput("an admin token covers every app; leave out 'app'")

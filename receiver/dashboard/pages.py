@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from receiver.api.domains import DomainsView
 from receiver.api.formation import FormationView
+from receiver.api.previews import PreviewBrief
 from receiver.api.views import AppBrief, AppView, ReleaseBrief, ReleaseDetail
 
 
@@ -49,16 +50,19 @@ def app_page(
     hosts: DomainsView | None = None,
     processes: FormationView | None = None,
     processes_error: str | None = None,
+    previews: Sequence[PreviewBrief] = (),
 ) -> Page:
     """`hosts`: the app's domains view (receiver.api.domains), with each host's certificate.
     `processes`: its formation view (receiver.api.formation), with the live release's
-    containers; None with `processes_error` when Docker could not say."""
+    containers; None with `processes_error` when Docker could not say. `previews`: its
+    previews (receiver.api.previews), one per branch."""
     context = {
         "app": app,
         "releases": releases,
         "hosts": hosts,
         "processes": processes,
         "processes_error": processes_error,
+        "previews": previews,
     }
     return Page("app.html", context)
 

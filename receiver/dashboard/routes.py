@@ -26,6 +26,7 @@ from receiver.api.apps import Number, client_address, daemon_of
 from receiver.api.domains import domains_view
 from receiver.api.formation import FormationView, formation_view
 from receiver.api.logs import TailResponse, open_tail
+from receiver.api.previews import previews_view
 from receiver.api.views import app_view, apps_view, brief_view, release_view
 from receiver.auth import guarded_authenticate
 from receiver.daemon import Daemon
@@ -137,7 +138,8 @@ def app_page(name: str, request: Request) -> Response:
         hosts = domains_view(daemon, sites.site_of(daemon.settings, daemon.store, app))
         processes, trouble = _processes(daemon, app)
         view = app_view(daemon.store, daemon.settings, daemon.supervisor.census, app)
-        body = pages.app_page(view, releases, hosts, processes, trouble)
+        previews = previews_view(daemon, app)
+        body = pages.app_page(view, releases, hosts, processes, trouble, previews)
         page = web.frame(session, name, [("Apps", web.HOME), (name, None)])
         page.scripts.append("dashboard.js")  # the live tail of its logs
         return web.html(page, body)

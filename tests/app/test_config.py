@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pipeline.app.config import AppConfig, DeploySettings, HealthCheck, load_toml
@@ -294,3 +296,32 @@ def test_swarm_constraints_become_the_placement_swarm_reads() -> None:
 )
 def test_a_bad_swarm_section_is_worded_as_before(text: str, message: str) -> None:
     assert refused(text) == f"temps.toml: {message}"
+
+
+def test_previews_are_off_unless_enabled() -> None:
+    assert not load_toml("").preview.covers("feature-x")
+    on = load_toml("[preview]\nenabled = true\n").preview
+    assert on.covers("feature-x") and on.covers("Fix/Some_Thing")
+
+
+def test_preview_branches_are_glob_patterns() -> None:
+    preview = load_toml('[preview]\nenabled = true\nbranches = ["feature-*", "fix/*"]\n').preview
+    assert preview.covers("feature-x") and preview.covers("fix/a/b")
+    assert not preview.covers("hotfix") and not preview.covers("Feature-x")
+    off = load_toml('[preview]\nenabled = false\nbranches = ["feature-*"]\n').preview
+    assert not off.covers("feature-x")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[preview]\nenable = true\n", "unknown key preview.enable"),
+        ("[preview]\nenabled = 1\n", "preview.enabled must be true or false, got 1"),
+        ('[preview]\nbranches = "x"\n', "preview.branches must be a list"),
+        ('[preview]\nbranches = [""]\n', "preview.branches[0] must be 1 to 255 characters"),
+        ("preview = 1\n", "[preview] must be a table"),
+    ],
+)
+def test_a_wrong_preview_setting_is_named(text: str, message: str) -> None:
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        load_toml(text)

@@ -188,6 +188,25 @@ def test_an_added_domain_gets_a_certificate_that_verifies_and_http_redirects(
     assert stat.S_IMODE(store.stat().st_mode) == 0o600
 
 
+def test_a_preview_gets_its_own_certificate(secure: Secure, tmp_path: Path) -> None:
+    daemon, app, repo = secure.daemon, "review", tmp_path / "review"
+    previews_on = {"preview": {"enabled": True}}
+    deploy_v1(daemon, repo, app, settings=previews_on)
+    run_git(repo, "checkout", "-q", "-b", "Feature/Cart")
+    make_app_repo(repo, "v42", settings=previews_on)
+    code, output = run_git(repo, "push", daemon.git_url(app), "Feature/Cart:Feature/Cart")
+    assert code == 0, output
+    preview = "feature-cart--review"
+    host = f"{preview}.{DOMAIN}"
+    assert f"http://{host}" in output, output
+
+    issued = wait_certificate(daemon, preview, host, "issued")
+    assert issued["source"] == "acme"
+    code, output = curl(secure, host, "-i")
+    assert code == 0, f"curl --cacert to {host}: {output}"
+    assert output.startswith(("HTTP/2 200", "HTTP/1.1 200")) and "version v42" in output, output
+
+
 def test_a_refused_order_is_reported_and_the_host_keeps_plain_http(
     secure: Secure, tmp_path: Path
 ) -> None:

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from pipeline.git import compact
-from pipeline.git.repo import head_commit, opened, read_file
+from pipeline.git.repo import (
+    head_commit,
+    init_borrowing,
+    opened,
+    read_file,
+    resolve_commit,
+    set_main,
+)
 from pipeline.git.serve import Progress
 from tests.git.test_serve import accept, commit, push, pushed_once
 
@@ -91,3 +98,21 @@ def test_without_git_on_path_dulwich_merges(
 def test_a_folder_that_is_no_repository_is_left_untouched(tmp_path: Path) -> None:
     assert not compact.merge_if_many(tmp_path, merge_at=0)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_preview_reads_its_app_s_objects_before_and_after_a_merge(tmp_path: Path) -> None:
+    bare = tmp_path / "app.git"
+    commits = pushes(bare, tmp_path / "work", 4)
+    preview = tmp_path / "feature-x--app.git"
+    init_borrowing(preview, bare)
+    set_main(preview, commits[2])
+    assert not list((preview / "objects").rglob("*.pack")), "nothing is copied"
+    assert head_commit(preview) == commits[2]
+    assert read_file(preview, commits[2], "app.txt") == b"version 1"
+
+    with opened(preview):
+        assert not compact.merge_if_many(bare, merge_at=2), "merged under a preview's reader"
+    assert compact.merge_if_many(bare, merge_at=2)
+
+    assert_every_commit_readable(preview, commits)
+    assert resolve_commit(preview, commits[3][:10]) == commits[3]

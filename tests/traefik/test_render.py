@@ -152,7 +152,12 @@ def test_a_well_formed_route_is_accepted() -> None:
     validate_route("a-1", doc("a-1"))
 
 
-@pytest.mark.parametrize("name", ["App", "1app", "-app", "app_x", "a" * 32, "", "app.yml"])
+@pytest.mark.parametrize("name", ["feature-x--myapp", "1-fix--myapp", "a" * 54 + "--myapp"])
+def test_a_preview_name_is_accepted(name: str) -> None:
+    validate_route(name, doc(name, hosts=[f"{name}.localhost"]))
+
+
+@pytest.mark.parametrize("name", ["App", "1app-", "-app", "app_x", "a" * 64, "", "app.yml"])
 def test_a_bad_app_name_is_refused(name: str) -> None:
     with pytest.raises(SwitchFailed, match="invalid app name"):
         validate_route(name, doc(name, hosts=["x.localhost"]))

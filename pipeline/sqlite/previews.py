@@ -1,0 +1,28 @@
+"""Previews: apps made for a branch of another app (`App.preview_of`, `App.preview_ref`)."""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+
+from pipeline.sqlite.models import App
+from pipeline.sqlite.records import Records
+
+
+class Previews(Records):
+    def of(self, parent: App) -> list[App]:
+        """The app's previews, oldest first."""
+        with self._session() as session:
+            query = select(App).where(App.preview_of == parent.pk).order_by(col(App.id))
+            return list(session.exec(query))
+
+    def for_ref(self, parent: App, ref: str) -> App | None:
+        """The app's preview of `ref` (`refs/heads/feature-x`), if it has one."""
+        with self._session() as session:
+            query = select(App).where(App.preview_of == parent.pk, App.preview_ref == ref)
+            return session.exec(query).first()
+
+    def create(self, parent: App, ref: str, name: str) -> App:
+        """A new preview of `parent` for `ref`, named `name`; web=1 and no other process
+        until told otherwise (its worker types get 0 as its deploys find them)."""
+        row = App(name=name, preview_of=parent.pk, preview_ref=ref, formation={"web": 1})
+        return self._insert(row, lambda: f"app {name!r} already exists")

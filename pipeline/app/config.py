@@ -57,6 +57,27 @@ def _known_strategy(strategy: str) -> str:
     return strategy
 
 
+# `[preview] ttl`: a whole number of seconds, minutes, hours or days.
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+ON_MAX = ("refuse", "evict")
+
+
+def _duration(text: str) -> str:
+    if len(text) < 2 or not text[:-1].isdigit() or text[-1] not in _DURATION_UNITS:
+        raise PydanticCustomError(
+            _RULE, f"must be a duration such as 90s, 30m, 12h or 3d, got {text!r}"
+        )
+    if int(text[:-1]) < 1:
+        raise PydanticCustomError(_RULE, f"must be at least 1 second, got {text!r}")
+    return text
+
+
+def _known_on_max(choice: str) -> str:
+    if choice not in ON_MAX:
+        raise PydanticCustomError(_RULE, f"must be one of refuse, evict, got {choice!r}")
+    return choice
+
+
 @pydantic_dataclasses.dataclass(frozen=True, config=TABLE)
 class HealthCheck:
     path: Annotated[Text, AfterValidator(_absolute)] = "/"
@@ -204,6 +225,19 @@ class PreviewSettings:
     branches: Annotated[list[Pattern], Field(max_length=100)] = dataclasses.field(
         default_factory=list
     )
+    # A preview with no release for this long is destroyed (`pipeline.previews.expiry`);
+    # none: kept until its branch is deleted.
+    ttl: Annotated[Text, AfterValidator(_duration)] | None = None
+    # Previews of the app at most; a push that would make one more is refused, or, with
+    # `on_max = "evict"`, first destroys the preview idle longest.
+    max: Annotated[Int, Field(ge=1, le=1000)] = 10
+    on_max: Annotated[Text, AfterValidator(_known_on_max)] = "refuse"
+
+    @property
+    def ttl_seconds(self) -> float | None:
+        if self.ttl is None:
+            return None
+        return float(int(self.ttl[:-1]) * _DURATION_UNITS[self.ttl[-1]])
 
     def covers(self, branch: str) -> bool:
         """Whether a push of `branch` (its name, `feature-x`) makes or updates a preview."""

@@ -312,6 +312,15 @@ def test_preview_branches_are_glob_patterns() -> None:
     assert not off.covers("feature-x")
 
 
+def test_preview_ttl_and_caps_have_defaults_and_read_durations() -> None:
+    default = load_toml("[preview]\nenabled = true\n").preview
+    assert (default.ttl_seconds, default.max, default.on_max) == (None, 10, "refuse")
+    for ttl, seconds in {"90s": 90, "30m": 1800, "12h": 43200, "3d": 259200}.items():
+        assert load_toml(f'[preview]\nttl = "{ttl}"\n').preview.ttl_seconds == seconds
+    evict = load_toml('[preview]\nmax = 2\non_max = "evict"\n').preview
+    assert (evict.max, evict.on_max) == (2, "evict")
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -320,6 +329,11 @@ def test_preview_branches_are_glob_patterns() -> None:
         ('[preview]\nbranches = "x"\n', "preview.branches must be a list"),
         ('[preview]\nbranches = [""]\n', "preview.branches[0] must be 1 to 255 characters"),
         ("preview = 1\n", "[preview] must be a table"),
+        ('[preview]\nttl = "3x"\n', "preview.ttl must be a duration such as 90s"),
+        ('[preview]\nttl = "0s"\n', "preview.ttl must be at least 1 second"),
+        ("[preview]\nttl = 3\n", "preview.ttl must be a string"),
+        ('[preview]\non_max = "drop"\n', "preview.on_max must be one of refuse, evict"),
+        ("[preview]\nmax = 0\n", "preview.max must be between 1 and 1000"),
     ],
 )
 def test_a_wrong_preview_setting_is_named(text: str, message: str) -> None:

@@ -283,6 +283,9 @@ class Settings(BaseSettings):
         64, description="followed app logs (the CLI's tails, the dashboard's) open at once"
     )
     max_log_tails_per_app: Limit = Field(16, description="log tails of one app open at once")
+    max_previews: Limit = Field(
+        100, description="previews of every app at once; a push that would make one more is refused"
+    )
     maintenance_retry_after: Limit = Field(
         60, description="the Retry-After, in seconds, of an app's 503s in maintenance"
     )

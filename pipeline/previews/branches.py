@@ -11,9 +11,10 @@ alternates): the branch's commits are pushed to the app's repository, and the pr
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from pipeline.app import procfile
-from pipeline.app.config import load_toml
+from pipeline.app.config import PreviewSettings, load_toml
 from pipeline.app.names import BRANCHES, branch_of, candidates
 from pipeline.errors import Conflict, InvalidInput, NotFound
 from pipeline.git import repo as gitrepo
@@ -32,26 +33,40 @@ def wanted(settings: Settings, store: Store, parent: App, ref: str) -> str | Non
     `[preview]` of the `temps.toml` on main (with the API's settings over it) says so."""
     if not ref.startswith(BRANCHES):
         return "not a branch"
-    head = gitrepo.head_commit(settings.repo_path(parent.name))
-    if head is None:
-        return "the app has no main yet"
-    raw = gitrepo.read_file(settings.repo_path(parent.name), head, "temps.toml") or b""
     try:
-        preview = load_toml(raw.decode("utf-8"), parent.settings).preview
-    except (InvalidInput, UnicodeDecodeError) as exc:
-        return f"main's temps.toml is not valid ({exc})"
+        preview = settings_of(settings, parent)
+    except InvalidInput as exc:
+        return str(exc)
     if preview.covers(branch_of(ref)):
         return None
     return "previews are off for it ([preview] in main's temps.toml)"
 
 
-def preview_for(settings: Settings, store: Store, parent: App, ref: str) -> tuple[App, bool]:
-    """The app's preview of `ref`, made now if it has none; and whether it was made now."""
+def settings_of(settings: Settings, parent: App) -> PreviewSettings:
+    """The `[preview]` of the `temps.toml` on the app's main, read now (with the API's
+    settings over it); InvalidInput when main has none or it is not valid."""
+    head = gitrepo.head_commit(settings.repo_path(parent.name))
+    if head is None:
+        raise InvalidInput("the app has no main yet")
+    raw = gitrepo.read_file(settings.repo_path(parent.name), head, "temps.toml") or b""
+    try:
+        return load_toml(raw.decode("utf-8"), parent.settings).preview
+    except (InvalidInput, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"main's temps.toml is not valid ({exc})") from exc
+
+
+def preview_for(
+    settings: Settings, store: Store, parent: App, ref: str, make_room: Callable[[], None]
+) -> tuple[App, bool]:
+    """The app's preview of `ref`, made now if it has none; and whether it was made now.
+    `make_room` runs before one is made, under the same lock as the naming, so that two
+    pushes of new branches at once count each other; it raises to refuse the push."""
     with _naming:
         found = store.previews.for_ref(parent, ref)
         if found is not None:
             _repository(settings, parent, found)  # a first push cut short made none yet
             return found, False
+        make_room()
         for name in candidates(ref, parent.name):
             if _taken(settings, store, name):
                 continue

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from pipeline.sqlite.models import App
 from pipeline.sqlite.records import Records
@@ -14,6 +14,12 @@ class Previews(Records):
         with self._session() as session:
             query = select(App).where(App.preview_of == parent.pk).order_by(col(App.id))
             return list(session.exec(query))
+
+    def count(self) -> int:
+        """The previews of every app."""
+        with self._session() as session:
+            query = select(func.count()).select_from(App).where(col(App.preview_of).is_not(None))
+            return session.exec(query).one()
 
     def for_ref(self, parent: App, ref: str) -> App | None:
         """The app's preview of `ref` (`refs/heads/feature-x`), if it has one."""

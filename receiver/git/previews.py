@@ -9,7 +9,7 @@ from pipeline.app.names import branch_of
 from pipeline.errors import TempsError
 from pipeline.git import repo as gitrepo
 from pipeline.git.serve import ZERO_SHA, Progress
-from pipeline.previews import branches
+from pipeline.previews import branches, limits
 from pipeline.sqlite.models import App
 from receiver.daemon import Daemon
 from receiver.git.follow import deploy_and_follow
@@ -26,8 +26,13 @@ def previews_on_push(
     if why_not is not None:
         progress(f"temps: only main deploys; {ref} stored, not deployed ({why_not})\n")
         return None
+
+    def make_room() -> None:
+        config = branches.settings_of(settings, app)
+        limits.make_room(store, daemon.destroyer, app, config, settings.max_previews, progress)
+
     try:
-        preview, made = branches.preview_for(settings, store, app, ref)
+        preview, made = branches.preview_for(settings, store, app, ref, make_room)
         preview = branches.without_workers(settings, store, preview, new)
     except TempsError as exc:
         return str(exc)

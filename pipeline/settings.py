@@ -286,6 +286,9 @@ class Settings(BaseSettings):
     max_previews: Limit = Field(
         100, description="previews of every app at once; a push that would make one more is refused"
     )
+    preview_check_interval: LimitSeconds = Field(
+        60.0, description="seconds between two looks for previews idle longer than their ttl"
+    )
     maintenance_retry_after: Limit = Field(
         60, description="the Retry-After, in seconds, of an app's 503s in maintenance"
     )

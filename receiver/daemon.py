@@ -16,6 +16,7 @@ from pipeline.deploy.queue import Deployer
 from pipeline.homelock import HomeLock
 from pipeline.hosting import sites
 from pipeline.hosting.https import CertificateWatch
+from pipeline.previews.expiry import PreviewExpiry
 from pipeline.release.journal import Journal
 from pipeline.runs import oneoff
 from pipeline.runs.inflight import InFlight
@@ -44,6 +45,7 @@ class Daemon:
     certificates: CertificateWatch
     supervisor: Supervisor
     destroyer: Destroyer
+    expiry: PreviewExpiry  # previews idle past their ttl
     tails: Tails  # `temps logs --tail` clients
     runs: InFlight  # one-off runs in flight
 
@@ -68,6 +70,7 @@ class Daemon:
         )
         limiter = FailureLimiter(settings.auth_failures_allowed, settings.auth_failure_window)
         deployer = Deployer(ctx)
+        destroyer = Destroyer(ctx, deployer)
         return cls(
             settings,
             store,
@@ -78,7 +81,8 @@ class Daemon:
             limiter,
             CertificateWatch(settings, store, sealer),
             Supervisor(ctx),
-            Destroyer(ctx, deployer),
+            destroyer,
+            PreviewExpiry(settings, store, destroyer),
             Tails(
                 runtime,
                 store,
@@ -120,6 +124,7 @@ class Daemon:
         self.supervisor.check_now()
         self.certificates.start()
         self.supervisor.start()
+        self.expiry.start()
         self.runtime.watch(self.supervisor.wake)
         for name in destroying:
             log.info("destroy.resumed", app=name)
@@ -140,6 +145,7 @@ class Daemon:
         self.proxy.stop_watching()
         self.certificates.stop()
         self.supervisor.stop()
+        self.expiry.stop()
         self.store.close()
         self.home_lock.release()
         log.info("daemon.stopped")

@@ -54,7 +54,7 @@ def make_room(
     """Room for one more preview of `parent`, made by evicting if its config says so;
     Conflict when there is none."""
     previews = store.previews.of(parent)
-    pushed = idle_since(store, previews)
+    idle = idle_since(store, previews)
     over = len(previews) - config.max + 1
     evicting = over if over > 0 and config.on_max == "evict" else 0
     if store.previews.count() - evicting >= max_previews:
@@ -63,8 +63,8 @@ def make_room(
             "nothing was deployed"
         )
     if over > 0 and not evicting:
-        raise Conflict(_refusal(parent, config, previews, pushed, progress))
-    for preview in sorted(previews, key=lambda p: pushed[p.name])[:evicting]:
+        raise Conflict(_refusal(parent, config, previews, idle, progress))
+    for preview in sorted(previews, key=lambda p: idle[p.name])[:evicting]:
         progress(
             f"-----> temps: {parent.name} has {len(previews)} previews, its max: destroying "
             f"{preview.name} ({_branch(preview)}), idle longest\n"

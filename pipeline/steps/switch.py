@@ -21,6 +21,8 @@ from pipeline.steps.health import probe
 from pipeline.traefik import publish, routes
 from pipeline.traefik.traffic import traffic_report
 
+STANDBY_TRIES = 3  # probes of a standby container before it is taken for not answering
+
 
 @dataclass(frozen=True)
 class Target:
@@ -39,8 +41,9 @@ def take_over_standby(deploy: Deploy, standby: Release | None) -> Target | None:
 
     It passed a full gate before; one passing probe per container, taken before anything is
     written, proves it still answers, and the release goes from queued straight to the
-    switch. A standby that does not answer is left to `retire_standby`, and its image boots
-    again instead.
+    switch. A probe that fails is tried again, up to `STANDBY_TRIES` in all: one answer late
+    on a busy host must not cost the rollback its standby. A standby that does not answer is
+    left to `retire_standby`, and its image boots again instead.
     """
     if standby is None or deploy.release.rollback_of != standby.number:
         return None
@@ -49,7 +52,10 @@ def take_over_standby(deploy: Deploy, standby: Release | None) -> Target | None:
     config = standby.config
     check = config.healthcheck
     for url in slot.urls:
-        result = probe(url + check.path, check.timeout)
+        for _ in range(STANDBY_TRIES):
+            result = probe(url + check.path, check.timeout)
+            if result.ok:
+                break
         if not result.ok:
             deploy.say(
                 f"-----> v{standby.number} is on standby but health {check.path} gave "

@@ -213,6 +213,9 @@ class BuildSettings:
 
 
 Pattern = Annotated[Text, Field(min_length=1, max_length=255)]
+# An environment variable's name, as `temps config set` takes it.
+ENV_FORM = "a variable name is letters, digits and '_' (at most 128, not a digit first)"
+EnvName = Annotated[Text, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
 
 
 @pydantic_dataclasses.dataclass(frozen=True, config=TABLE)
@@ -232,6 +235,34 @@ class PreviewSettings:
     # `on_max = "evict"`, first destroys the preview idle longest.
     max: Annotated[Int, Field(ge=1, le=1000)] = 10
     on_max: Annotated[Text, AfterValidator(_known_on_max)] = "refuse"
+    # GitHub pull_request and GitLab merge request webhooks make previews too (`pr-42--app`);
+    # one from a fork only with `forks`, and never with a secret of the app's.
+    pull_requests: Annotated[bool, Strict()] = True
+    forks: Annotated[bool, Strict()] = False
+    # The preview's environment, copied when it is made: the app's variables whose names
+    # match `inherit`, but no secret (`temps config set --secret`, or a secret-looking name)
+    # unless named in `secrets`; then `env` over them.
+    inherit: Annotated[list[Pattern], Field(max_length=100)] = dataclasses.field(
+        default_factory=lambda: ["*"]
+    )
+    secrets: Annotated[list[EnvName], Field(max_length=100)] = dataclasses.field(
+        default_factory=list
+    )
+    env: Annotated[dict[EnvName, Text], Field(max_length=200)] = dataclasses.field(
+        default_factory=dict
+    )
+    # Run once in a one-off container of the preview's first release, before its release
+    # command: a database of its own (a fresh schema, a seeded copy).
+    setup: Text = ""
+    setup_timeout: Annotated[Number, Field(ge=1, le=86400)] = 600.0
+    # Containers per process type; web 1 and no other process unless named here.
+    formation: dict[ProcessName, Annotated[Int, Field(ge=0, le=100)]] = dataclasses.field(
+        default_factory=dict
+    )
+    # Limits of the preview's containers instead of those of its commit's `[resources]`.
+    resources: Resources | None = None
+    # Whether the preview mounts the app's named volumes (its data!): not unless asked.
+    volumes: Annotated[bool, Strict()] = False
 
     @property
     def ttl_seconds(self) -> float | None:
@@ -310,6 +341,8 @@ _FORMS = {
     "swarm.constraints": CONSTRAINT_FORM,
     "build.image": IMAGE_FORM,
     "build.runtime_image": IMAGE_FORM,
+    "preview.env": ENV_FORM,
+    "preview.secrets": ENV_FORM,
 }
 _TYPE_NAMES = {
     "bool_type": "true or false",
@@ -348,6 +381,13 @@ def _worded(error: ErrorDetails) -> str:
             f"{name}: a process type is lowercase letters, digits, '-' and '_' (at most 31, "
             f"a letter first), got {value!r}"
         )
+    if loc[:2] == ["preview", "formation"] and kind in ("greater_than_equal", "less_than_equal"):
+        return f"{name} must be between 0 and 100 containers, got {value!r}"
+    if loc[:2] == ["preview", "resources"] and len(loc) == 3:
+        setting = f"resources.{loc[2]}"  # [preview.resources] is a [resources]
+        if setting in _RANGES and kind in ("greater_than_equal", "less_than_equal"):
+            low, high = _RANGES[setting]
+            return f"{name} must be between {low:g} and {high:g}, got {value!r}"
     if loc[:1] == ["resources"] and len(loc) == 3:
         setting = f"resources.{loc[2]}"  # its bounds are those of [resources]
         if setting in _RANGES and kind in ("greater_than_equal", "less_than_equal"):

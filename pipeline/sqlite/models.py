@@ -154,6 +154,11 @@ class App(_Keyed, SQLModel, table=True):
     # (`refs/heads/feature-x`); None for an app of its own (`pipeline.previews`).
     preview_of: int | None = Field(default=None, foreign_key="apps.id", index=True)
     preview_ref: str | None = None
+    # Names of `env` variables marked secret (`temps config set --secret`): a preview gets
+    # none of them unless its `[preview] secrets` names it, a fork's preview never.
+    secret_keys: list[str] = _json(list[str])
+    # A preview's: when its `[preview] setup` command succeeded; it runs until it has once.
+    setup_done_at: float | None = None
 
     @property
     def is_preview(self) -> bool:

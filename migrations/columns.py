@@ -26,6 +26,11 @@ def integer(name: str, *, null: bool = False, default: str | None = None) -> sa.
     return sa.Column(name, sa.Integer(), nullable=null, server_default=default)
 
 
+def boolean(name: str) -> sa.Column[Any]:
+    """A flag, false in the rows there are."""
+    return sa.Column(name, sa.Boolean(), nullable=False, server_default=sa.false())
+
+
 def seconds(name: str, *, null: bool = False) -> sa.Column[Any]:
     """A time, as seconds since the epoch."""
     return sa.Column(name, sa.Float(), nullable=null)

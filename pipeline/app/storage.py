@@ -32,9 +32,13 @@ def volume_name(settings: Settings, app: str, name: str) -> str:
 
 
 def mounts_of(settings: Settings, store: Store, app: App) -> tuple[Mount, ...]:
+    """The app's mounts; a preview made with `[preview] volumes = true` mounts its app's."""
+    owner = app
+    if app.shares_volumes and app.preview_of is not None:
+        owner = store.get_app_by_id(app.preview_of)
     return tuple(
-        Mount(volume_name(settings, app.name, record.name), record.path)
-        for record in store.mounts.of(app)
+        Mount(volume_name(settings, owner.name, record.name), record.path)
+        for record in store.mounts.of(owner)
     )
 
 

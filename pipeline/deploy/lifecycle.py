@@ -17,6 +17,7 @@ from pipeline.steps.failure import crashed, fail
 from pipeline.steps.notify import send_in_background
 from pipeline.steps.prune import prune_images
 from pipeline.steps.retire import retire_standby
+from pipeline.steps.setup import preview_setup
 from pipeline.steps.space import check_free_space
 from pipeline.steps.switch import Target, hand_over, switch, take_over_standby
 
@@ -54,6 +55,7 @@ def start(run: Deploy, standby: Release | None, lane: Lane) -> tuple[Plan, Targe
     check_free_space(run)  # before anything is built, booted or stopped
     retire_standby(run, standby)
     built = build(run)
+    preview_setup(run, built)  # a preview's first release only
     release_phase(run, built)
     plan = plan_of(built.strategy)
     return plan, plan.start(run, built, lane)

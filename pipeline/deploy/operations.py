@@ -8,17 +8,13 @@ import time
 
 from pipeline.app.config import text
 from pipeline.app.images import parse_reference
+from pipeline.app.variables import ENV_KEY, MAX_ENV_VALUE, RESERVED_KEYS, is_secret
 from pipeline.deploy.queue import Deployer
 from pipeline.deploy.strategies import Strategy
 from pipeline.errors import Conflict, InvalidInput
 from pipeline.git import repo as gitrepo
 from pipeline.release.states import ReleaseState as S
 from pipeline.sqlite.models import App, Release, ReleaseSource
-
-ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-RESERVED_KEYS = frozenset({"PORT"})
-MAX_ENV_VALUE = 32 * 1024
-SECRET_HINTS = ("SECRET", "TOKEN", "PASSWORD", "PASSWD", "KEY", "PRIVATE", "CREDENTIAL", "AUTH")
 
 
 def rollback(deployer: Deployer, app: App, number: int | None) -> Release:
@@ -117,11 +113,14 @@ def _check_strategy(strategy: str | None) -> None:
         raise InvalidInput(f"strategy must be one of {', '.join(Strategy)}")
 
 
-def change_env(deployer: Deployer, app: App, env: dict[str, str]) -> Release | None:
-    """Store the new environment; like config:set, it ships as a new release of the live image."""
+def change_env(
+    deployer: Deployer, app: App, env: dict[str, str], secret_keys: list[str]
+) -> Release | None:
+    """Store the new environment and which of its names are secret; like config:set, it
+    ships as a new release of the live image."""
     validate_env(env, deployer.ctx.settings.max_env_vars)
     store = deployer.ctx.store
-    app = store.update_app(app.name, env=deployer.ctx.sealer.seal_env(env))
+    app = store.update_app(app.name, env=deployer.ctx.sealer.seal_env(env), secret_keys=secret_keys)
     live = store.live_release(app)
     if live is None or live.image is None:
         return None
@@ -161,12 +160,10 @@ def new_secret(given: str | None) -> str:
     return given
 
 
-def masked_env(env: dict[str, str]) -> dict[str, str]:
-    """Values of secret-looking keys are never echoed back in full."""
+def masked_env(env: dict[str, str], marked: list[str]) -> dict[str, str]:
+    """Values marked secret, or of secret-looking keys, are never echoed back in full."""
     return {
-        key: f"<hidden, {len(value)} characters>"
-        if any(hint in key.upper() for hint in SECRET_HINTS)
-        else value
+        key: f"<hidden, {len(value)} characters>" if is_secret(key, marked) else value
         for key, value in env.items()
     }
 

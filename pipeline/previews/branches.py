@@ -16,9 +16,11 @@ from collections.abc import Callable
 from pipeline.app import procfile
 from pipeline.app.config import PreviewSettings, load_toml
 from pipeline.app.names import BRANCHES, branch_of, candidates
+from pipeline.app.sealing import Sealer
 from pipeline.errors import Conflict, InvalidInput, NotFound
 from pipeline.git import repo as gitrepo
 from pipeline.hosting import sites
+from pipeline.previews import environment
 from pipeline.release.records import WEB
 from pipeline.settings import Settings
 from pipeline.sqlite.models import App
@@ -56,22 +58,31 @@ def settings_of(settings: Settings, parent: App) -> PreviewSettings:
 
 
 def preview_for(
-    settings: Settings, store: Store, parent: App, ref: str, make_room: Callable[[], None]
+    settings: Settings,
+    store: Store,
+    sealer: Sealer,
+    parent: App,
+    ref: str,
+    make_room: Callable[[], None],
+    trusted: bool = True,
 ) -> tuple[App, bool]:
     """The app's preview of `ref`, made now if it has none; and whether it was made now.
     `make_room` runs before one is made, under the same lock as the naming, so that two
-    pushes of new branches at once count each other; it raises to refuse the push."""
+    pushes of new branches at once count each other; it raises to refuse the push. A new
+    preview gets its environment, formation and resources from the app and its `[preview]`
+    (`pipeline.previews.environment`), with no secret of the app's unless `trusted`."""
     with _naming:
         found = store.previews.for_ref(parent, ref)
         if found is not None:
             _repository(settings, parent, found)  # a first push cut short made none yet
             return found, False
         make_room()
+        fields = environment.made_with(sealer, parent, settings_of(settings, parent), trusted)
         for name in candidates(ref, parent.name):
             if _taken(settings, store, name):
                 continue
             try:
-                preview = store.previews.create(parent, ref, name)
+                preview = store.previews.create(parent, ref, name, **fields)
             except Conflict:
                 continue  # made by an app created meanwhile
             _repository(settings, parent, preview)

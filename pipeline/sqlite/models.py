@@ -159,6 +159,9 @@ class App(_Keyed, SQLModel, table=True):
     secret_keys: list[str] = _json(list[str])
     # A preview's: when its `[preview] setup` command succeeded; it runs until it has once.
     setup_done_at: float | None = None
+    # A preview's, made with `[preview] volumes = true`: it mounts its app's named volumes
+    # (the app's data) instead of none.
+    shares_volumes: bool = False
 
     @property
     def is_preview(self) -> bool:

@@ -27,8 +27,11 @@ class Previews(Records):
             query = select(App).where(App.preview_of == parent.pk, App.preview_ref == ref)
             return session.exec(query).first()
 
-    def create(self, parent: App, ref: str, name: str) -> App:
-        """A new preview of `parent` for `ref`, named `name`; web=1 and no other process
-        until told otherwise (its worker types get 0 as its deploys find them)."""
+    def create(self, parent: App, ref: str, name: str, **fields: object) -> App:
+        """A new preview of `parent` for `ref`, named `name`, with `fields` (its environment,
+        formation...); web=1 and no other process unless they say otherwise (its worker types
+        get 0 as its deploys find them)."""
         row = App(name=name, preview_of=parent.pk, preview_ref=ref, formation={"web": 1})
+        for key, value in fields.items():
+            setattr(row, key, value)
         return self._insert(row, lambda: f"app {name!r} already exists")

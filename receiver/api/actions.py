@@ -13,7 +13,7 @@ from pipeline.app import webhooks
 from pipeline.app.config import parse_config, text
 from pipeline.deploy import operations
 from pipeline.errors import InvalidInput
-from pipeline.sqlite.models import Release
+from pipeline.sqlite.models import App, Release
 from pipeline.steps import notify
 from receiver.api.apps import (
     Body,
@@ -47,6 +47,9 @@ class DeployRequest(Body):
 
 class EnvRequest(Body):
     env: dict[str, str | None]
+    # true marks the variables set here secret, false unmarks them, absent keeps their marks
+    # (a preview inherits no secret unless its [preview] names it).
+    secret: bool | None = None
 
 
 class AppSettingsRequest(Body):
@@ -55,6 +58,7 @@ class AppSettingsRequest(Body):
 
 class EnvView(View):
     env: dict[str, str]  # secret values masked
+    secrets: list[str]  # the names marked secret
 
 
 class EnvChange(EnvView):
@@ -120,7 +124,12 @@ async def deploy(
 @router.get("/apps/{name}/config")
 def get_config(name: str, daemon: DaemonDep, who: PrincipalDep) -> EnvView:
     app = app_for(daemon, who, name)
-    return EnvView(env=operations.masked_env(daemon.deployer.ctx.sealer.open_env(app.env)))
+    return _env_view(daemon, app)
+
+
+def _env_view(daemon: Daemon, app: App) -> EnvView:
+    env = daemon.deployer.ctx.sealer.open_env(app.env)
+    return EnvView(env=operations.masked_env(env, app.secret_keys), secrets=app.secret_keys)
 
 
 async def _change_env(
@@ -128,22 +137,36 @@ async def _change_env(
     who: Principal,
     name: str,
     change: Callable[[dict[str, str]], dict[str, str]],
+    marks: Callable[[set[str]], set[str]],
     wait: bool,
     answer: Response,
 ) -> EnvChange:
-    """Apply `change` to the app's environment (all SQLite work off the event loop)."""
+    """Apply `change` to the app's environment and `marks` to its secret names (all SQLite
+    work off the event loop)."""
 
-    def apply() -> tuple[dict[str, str], Release | None]:
+    def apply() -> tuple[EnvView, Release | None]:
         app = app_to_change(daemon, who, name)
         env = change(daemon.deployer.ctx.sealer.open_env(app.env))
-        release = operations.change_env(daemon.deployer, app, env)
-        app = daemon.store.get_app(name)
-        return operations.masked_env(daemon.deployer.ctx.sealer.open_env(app.env)), release
+        secret = marks(set(app.secret_keys)) & set(env)
+        release = operations.change_env(daemon.deployer, app, env, sorted(secret))
+        return _env_view(daemon, daemon.store.get_app(name)), release
 
-    masked, release = await run_in_threadpool(apply)
+    view, release = await run_in_threadpool(apply)
     if release is None:
-        return EnvChange(env=masked, release=None)
-    return EnvChange(env=masked, release=await _answer(daemon, release, wait, answer))
+        return EnvChange(**dict(view), release=None)
+    return EnvChange(**dict(view), release=await _answer(daemon, release, wait, answer))
+
+
+def _marking(body: EnvRequest) -> Callable[[set[str]], set[str]]:
+    """The secret names after the change: those set here marked or unmarked as asked."""
+    named = {key for key, value in body.env.items() if value is not None}
+
+    def marks(before: set[str]) -> set[str]:
+        if body.secret is None:
+            return before
+        return before | named if body.secret else before - named
+
+    return marks
 
 
 @router.put("/apps/{name}/config", responses=ENV_QUEUED)
@@ -157,7 +180,7 @@ async def replace_config(
 ) -> EnvChange:
     who.require_admin()
     env = {key: value for key, value in body.env.items() if value is not None}
-    return await _change_env(daemon, who, name, lambda _old: env, wait, answer)
+    return await _change_env(daemon, who, name, lambda _old: env, _marking(body), wait, answer)
 
 
 @router.patch("/apps/{name}/config", responses=ENV_QUEUED)
@@ -180,7 +203,7 @@ async def update_config(
                 env[key] = value
         return env
 
-    return await _change_env(daemon, who, name, merge, wait, answer)
+    return await _change_env(daemon, who, name, merge, _marking(body), wait, answer)
 
 
 @router.patch("/apps/{name}")

@@ -35,9 +35,24 @@ def build_parser(serving: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
+def parsed(parser: argparse.ArgumentParser, words: list[str]) -> argparse.Namespace:
+    """The command line, with a verb's options anywhere among its words, as Heroku's CLI
+    takes them (`temps config set KEY=VALUE -a myapp`): argparse ends a list of words at the
+    first option, so the words after it are put back."""
+    args, extra = parser.parse_known_args(words)
+    if extra and isinstance(getattr(args, "words", None), list) and "--" not in words:
+        unknown = [word for word in extra if word.startswith("-")]
+        if not unknown:
+            args.words += extra
+            return args
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> None:
     words = sys.argv[1:] if argv is None else argv
-    args = build_parser(serving=words[:1] == ["serve"]).parse_args(words)
+    args = parsed(build_parser(serving=words[:1] == ["serve"]), words)
     if args.command != "serve":
         # Ctrl-C ends a tail or a run even when the shell that started `temps` left SIGINT
         # ignored (a command started in the background by a script inherits that, and then

@@ -51,6 +51,16 @@ def add_client_commands(commands: Commands, env: Callable[[str, str], str]) -> N
     config = client_parser("config", "get, set or unset environment variables")
     config.add_argument("action", choices=["get", "set", "unset"])
     config.add_argument("words", nargs="*", metavar="[APP] KEY=VALUE | KEY")
+    marking = config.add_mutually_exclusive_group()
+    marking.add_argument(
+        "--secret",
+        action="store_true",
+        default=None,
+        help="set: mark the variables secret (masked, and kept from previews)",
+    )
+    marking.add_argument(
+        "--not-secret", dest="secret", action="store_false", help="set: unmark them"
+    )
     logs.add_commands(client_parser)
     deploy = client_parser(
         "deploy", "deploy a commit already pushed (default: the live one), or an image"
@@ -225,11 +235,15 @@ def _config(client: Client, args: argparse.Namespace) -> None:
             if not sep:
                 sys.exit(f"temps: expected KEY=VALUE, got {pair!r}")
             env[key] = value
-        answer = client.call("PATCH", path + "?wait=true", json={"env": env})
+        change: dict[str, object] = {"env": env}
+        if args.secret is not None:
+            change["secret"] = args.secret
+        answer = client.call("PATCH", path + "?wait=true", json=change)
     else:
         answer = client.call("PATCH", path + "?wait=true", json={"env": dict.fromkeys(pairs)})
+    secret = set(answer.get("secrets", []))
     for key, value in sorted(answer["env"].items()):
-        print(f"{key}={value}")
+        print(f"{key}={value}" + ("  (secret)" if key in secret else ""))
     if answer.get("release"):
         _release_line(answer["release"])
 

@@ -32,7 +32,9 @@ def previews_on_push(
         limits.make_room(store, daemon.destroyer, app, config, settings.max_previews, progress)
 
     try:
-        preview, made = branches.preview_for(settings, store, app, ref, make_room)
+        preview, made = branches.preview_for(
+            settings, store, daemon.deployer.ctx.sealer, app, ref, make_room
+        )
         preview = branches.without_workers(settings, store, preview, new)
     except TempsError as exc:
         return str(exc)

@@ -25,7 +25,7 @@ from tests.support.apprepo import git, git_push, make_app_repo
 from tests.support.checks import assert_no_failures, assert_serves, push_ok, under_load
 from tests.support.credentials import admin
 from tests.support.daemon import TempsDaemon
-from tests.support.dockercli import container_names
+from tests.support.dockercli import container_names, docker
 from tests.support.load import LoadGenerator, version_of
 
 pytestmark = pytest.mark.docker
@@ -241,3 +241,81 @@ def test_branches_of_one_slug_and_taken_names_get_distinct_previews(
     code, output = git_push(repo, daemon.git_url(names["feature/a"]), refspec="+main:main")
     assert code != 0 and "push that branch to twins.git" in output, output
     assert_preview_serves(daemon, names["feature/a"], "v701", 1)
+
+
+def env_of(app: str, repo: Path, config: Path) -> dict[str, str]:
+    """The environment a one-off container of the app's live release sees."""
+    ran = temps("run", "-a", app, "--", "env", cwd=repo, config=config).stdout
+    return dict(line.split("=", 1) for line in ran.splitlines() if "=" in line)
+
+
+def test_a_preview_inherits_no_secret_unless_named_and_sets_up_once(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    daemon, app, config = temps_daemon, "crm", tmp_path / "config"
+    daemon.create_app(app)
+    repo = tmp_path / app
+    # The setup needs a file the branch's first commit lacks: it fails once, then succeeds.
+    preview = {
+        "enabled": True,
+        "secrets": ["SHARED_SANDBOX_KEY"],
+        "env": {"STAGE": "preview"},
+        "resources": {"memory_mb": 128},
+        "setup": 'test -f /www/seed || exit 3; echo "setup ran on $STAGE, db=${DATABASE_URL:-no}"',
+    }
+    settings = {"preview": preview}
+    make_app_repo(repo, "v1", settings=settings)
+    git(repo, "remote", "add", "temps", daemon.git_url(app, daemon.admin_token))
+    code, output = git_push(repo, "temps")
+    assert code == 0, output
+    temps(
+        "config", "set", "-a", app, "PUBLIC_NAME=crm", "STAGE=production", cwd=repo, config=config
+    )
+    marked = temps(
+        "config",
+        "set",
+        "-a",
+        app,
+        "--secret",
+        "DATABASE_URL=postgres://prod",
+        "SHARED_SANDBOX_KEY=sandbox",
+        cwd=repo,
+        config=config,
+    ).stdout
+    assert "DATABASE_URL=<hidden" in marked and "(secret)" in marked, marked
+    temps("config", "set", "-a", app, "STRIPE_TOKEN=sk_live_1", cwd=repo, config=config)
+
+    git(repo, "checkout", "-q", "-b", "crm-redesign")
+    make_app_repo(repo, "v701", settings=settings)
+    code, output = git_push(repo, "temps", refspec="crm-redesign:crm-redesign")
+    assert code != 0 and "setup command exited with code 3" in output, output
+    name = preview_of(daemon, app, "crm-redesign")["name"]
+    assert preview_of(daemon, app, "crm-redesign")["live_release"] is None
+
+    (repo / "www" / "seed").write_text("seed\n")
+    make_app_repo(repo, "v702", settings=settings)
+    code, output = git_push(repo, "temps", refspec="crm-redesign:crm-redesign")
+    assert code == 0, output
+    assert "setup ran on preview, db=no" in output, output
+    assert_preview_serves(daemon, name, "v702", 2)
+
+    make_app_repo(repo, "v703", settings=settings)
+    code, output = git_push(repo, "temps", refspec="crm-redesign:crm-redesign")
+    assert code == 0, output
+    assert "setup ran" not in output and "setup command" not in output, output
+    assert_preview_serves(daemon, name, "v703", 3)
+    git(repo, "checkout", "-q", "main")
+
+    running = ("status=running", "label=temps.home=" + str(daemon.home.resolve()))
+    for owner, mib in ((name, 128), (app, 1024)):  # [preview.resources], and the default
+        for container in container_names(f"label=temps.app={owner}", *running):
+            memory = docker("inspect", "-f", "{{.HostConfig.Memory}}", container).strip()
+            assert memory == str(mib * 2**20), (container, memory)
+
+    seen = env_of(name, repo, config)
+    assert seen["PUBLIC_NAME"] == "crm" and seen["STAGE"] == "preview", seen
+    assert seen["SHARED_SANDBOX_KEY"] == "sandbox", seen  # marked, and named in [preview]
+    assert "DATABASE_URL" not in seen and "STRIPE_TOKEN" not in seen, seen
+    production = env_of(app, repo, config)
+    assert production["DATABASE_URL"] == "postgres://prod", production
+    assert production["STAGE"] == "production", production

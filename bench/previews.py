@@ -21,7 +21,9 @@ app's or the preview's host through Traefik (a request every 5 ms on one keep-al
 connection, started with the push). From the release's records: push start -> queued (the
 pack received, and for a new branch the preview made), the build, boot, gate, switch and
 drain steps; `rest` is the push less build, boot and gate (temps' own time, as in
-bench/deploy_overhead.py). One warm-up run first, not counted.
+bench/deploy_overhead.py). The preview's making (its record, name, repository and host) is
+push -> queued of the new branch less that of its update, run by run. One warm-up run first,
+not counted.
 
     .venv/bin/python bench/previews.py [--runs 7] [--minutes 20]
 """
@@ -38,6 +40,7 @@ from common import (
     Push,
     event_at,
     header,
+    ms,
     parse_args,
     push,
     running_daemon,
@@ -223,6 +226,13 @@ def main() -> None:
         stats([row["delete"] for row in report.runs]),
         f"git push :branch (preview destroyed): median "
         f"{secs(stats([row['delete'] for row in report.runs])['median'])}",
+    )
+    making = stats([row["new"]["queued"] - row["update"]["queued"] for row in report.runs])
+    report.figure(
+        "making",
+        making,
+        f"push -> queued, new branch less update, run by run (the preview's making): median "
+        f"{ms(making['median'])}, min {ms(making['min'])}, max {ms(making['max'])}",
     )
     for kind in ("new", "update"):
         for what in ("push", "answer"):

@@ -2,23 +2,35 @@
 the token that asked for the run, the command's output written here as it comes, what the
 user types or pipes in and the terminal's size sent along, until its status arrives.
 
-`websockets` is imported here and nowhere else in the CLI, so that the commands that do not
-attach never import it (receiver.cli.run imports this module once a run is asked for)."""
+wsproto speaks the protocol (the handshake, frames, masking, pings and the close) and this
+module moves its bytes over a plain socket. It is imported here and nowhere else in the CLI,
+once a run is asked for, and it costs a run about half the imports a full WebSocket client
+did (BENCHMARKS.md, "One-off runs")."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import ssl
+import socket as sockets
 import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
-from websockets.sync.client import ClientConnection, connect
-from websockets.typing import Subprotocol
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Event,
+    Ping,
+    RejectConnection,
+    RejectData,
+    Request,
+)
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from receiver.cli import terminal
 from receiver.cli.client import detail_of
@@ -28,10 +40,74 @@ STDIN, STDOUT, STDERR, STATUS, RESIZE = 0, 1, 2, 3, 4  # receiver.api.relay's ch
 PROTOCOL = "temps.run.v1"
 OPEN_TIMEOUT = 60.0  # the attach's handshake: the container is started before it is answered
 STDIN_CHUNK = 64 * 1024
+READ_CHUNK = 64 * 1024
+MAX_REFUSAL = 64 * 1024  # what is read of a refusal's body
 
 
 class NotAttached(Exception):
     """The daemon refused the attach, or could not be reached: why, in a line."""
+
+
+class Closed(Exception):
+    """The connection ended: closed by the daemon, or cut."""
+
+
+class Attached:
+    """An open WebSocket: whole binary messages in, binary messages out. Sends come from
+    the stdin and resize threads while the main thread receives: wsproto's state is used
+    under one lock, and no socket call is made under it but the sends."""
+
+    def __init__(self, sock: sockets.socket, protocol: WSConnection) -> None:
+        self.sock, self.protocol = sock, protocol
+        self.lock = threading.Lock()
+
+    def send(self, message: bytes) -> None:
+        with self.lock:
+            try:
+                data = self.protocol.send(BytesMessage(message))
+            except LocalProtocolError as exc:  # closed meanwhile
+                raise Closed(str(exc)) from exc
+            self.sock.sendall(data)
+
+    def messages(self) -> Iterator[bytes]:
+        """Each message as it is whole, until the connection ends."""
+        parts: list[bytes] = []
+        while True:
+            for event in self.events():
+                if isinstance(event, BytesMessage):
+                    parts.append(bytes(event.data))
+                    if event.message_finished:
+                        yield b"".join(parts)
+                        parts = []
+                elif isinstance(event, Ping):
+                    self._reply(event.response())
+                elif isinstance(event, CloseConnection):
+                    self._reply(event.response())
+                    return
+
+    def events(self) -> list[Event]:
+        try:
+            data = self.sock.recv(READ_CHUNK)
+        except OSError as exc:
+            raise Closed(str(exc)) from exc
+        with self.lock:
+            try:
+                self.protocol.receive_data(data or None)
+                events = list(self.protocol.events())
+            except RemoteProtocolError as exc:
+                raise Closed(str(exc)) from exc
+        if not data and not events:
+            raise Closed("the daemon closed the connection")
+        return events
+
+    def _reply(self, event: Event) -> None:
+        with self.lock, contextlib.suppress(LocalProtocolError, OSError):
+            self.sock.sendall(self.protocol.send(event))
+
+    def close(self) -> None:
+        self._reply(CloseConnection(code=1000))
+        with contextlib.suppress(OSError):
+            self.sock.close()
 
 
 def session(target: Target, path: str, tty: bool, stdin: bool) -> dict[str, Any] | None:
@@ -53,33 +129,75 @@ def session(target: Target, path: str, tty: bool, stdin: bool) -> dict[str, Any]
 
 
 @contextlib.contextmanager
-def attach(target: Target, path: str) -> Iterator[ClientConnection]:
+def attach(target: Target, path: str) -> Iterator[Attached]:
     """The run's WebSocket, opened with the same token; NotAttached when it is refused."""
-    url = "ws" + target.url.rstrip("/").removeprefix("http") + path
-    secure = ssl.create_default_context(cafile=target.ca_file) if url.startswith("wss:") else None
+    url = target.url.rstrip("/") + path
     try:
-        socket = connect(
-            url,
-            additional_headers={"Authorization": f"Bearer {target.token}"},
-            subprotocols=[Subprotocol(PROTOCOL)],
-            ssl=secure,
-            open_timeout=OPEN_TIMEOUT,
-            max_size=None,
-        )
-    except InvalidStatus as refused:
-        reason = f"{refused.response.status_code}: {detail_of(refused.response.body)}"
-        raise NotAttached(reason) from refused
-    except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+        sock = _connected(url, target.ca_file)
+    except OSError as exc:
         raise NotAttached(f"cannot attach to the run at {url}: {exc}") from exc
-    with socket:
+    try:
+        socket = _opened(sock, url, target.token)
+    except BaseException:
+        sock.close()
+        raise
+    try:
         yield socket
+    finally:
+        socket.close()
 
 
-def relay(socket: ClientConnection) -> dict[str, Any] | None:
+def _connected(url: str, ca_file: str | None) -> sockets.socket:
+    parts = urlsplit(url)
+    secure = parts.scheme == "https"
+    port = parts.port or (443 if secure else 80)
+    sock = sockets.create_connection((parts.hostname or "127.0.0.1", port), OPEN_TIMEOUT)
+    sock.setsockopt(sockets.IPPROTO_TCP, sockets.TCP_NODELAY, 1)
+    if not secure:
+        return sock
+    import ssl  # only for a daemon behind HTTPS
+
+    context = ssl.create_default_context(cafile=ca_file)
+    return context.wrap_socket(sock, server_hostname=parts.hostname)
+
+
+def _opened(sock: sockets.socket, url: str, token: str) -> Attached:
+    """The handshake, within OPEN_TIMEOUT; then reads wait as long as the run lasts."""
+    parts = urlsplit(url)
+    protocol = WSConnection(ConnectionType.CLIENT)
+    request = Request(
+        host=parts.netloc,
+        target=parts.path + (f"?{parts.query}" if parts.query else ""),
+        extra_headers=[(b"authorization", f"Bearer {token}".encode())],
+        subprotocols=[PROTOCOL],
+    )
+    socket = Attached(sock, protocol)
+    try:
+        sock.sendall(protocol.send(request))
+        refused: RejectConnection | None = None
+        body = b""
+        while True:
+            for event in socket.events():
+                if isinstance(event, AcceptConnection):
+                    sock.settimeout(None)
+                    return socket
+                if isinstance(event, RejectConnection):
+                    refused = event
+                    if not event.has_body:
+                        raise NotAttached(f"{event.status_code}: the attach was refused")
+                elif isinstance(event, RejectData) and refused is not None:
+                    body = (body + bytes(event.data))[:MAX_REFUSAL]
+                    if event.body_finished:
+                        raise NotAttached(f"{refused.status_code}: {detail_of(body)}")
+    except (Closed, OSError, LocalProtocolError) as exc:
+        raise NotAttached(f"cannot attach to the run at {url}: {exc}") from exc
+
+
+def relay(socket: Attached) -> dict[str, Any] | None:
     """Write the command's output as it comes; its status once it ends (None: cut off)."""
     try:
-        for message in socket:
-            if not isinstance(message, bytes) or not message:
+        for message in socket.messages():
+            if not message:
                 continue
             channel, payload = message[0], message[1:]
             if channel == STATUS:
@@ -89,21 +207,21 @@ def relay(socket: ClientConnection) -> dict[str, Any] | None:
             if out is not None:
                 out.buffer.write(payload)
                 out.buffer.flush()
-    except ConnectionClosed:
+    except Closed:
         return None
     return None
 
 
-def send_stdin(socket: ClientConnection, fd: int, tty: bool) -> None:
+def send_stdin(socket: Attached, fd: int, tty: bool) -> None:
     """What the user types or pipes in, as it comes; its end, without a terminal."""
-    with contextlib.suppress(ConnectionClosed, OSError):
+    with contextlib.suppress(Closed, OSError):
         while data := os.read(fd, STDIN_CHUNK):
             socket.send(bytes((STDIN,)) + data)
         if not tty:
             socket.send(bytes((STDIN,)))
 
 
-def send_size(socket: ClientConnection, size: tuple[int, int]) -> None:
+def send_size(socket: Attached, size: tuple[int, int]) -> None:
     cols, rows = size
-    with contextlib.suppress(ConnectionClosed, OSError):
+    with contextlib.suppress(Closed, OSError):
         socket.send(bytes((RESIZE,)) + json.dumps({"cols": cols, "rows": rows}).encode())

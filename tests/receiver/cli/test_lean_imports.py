@@ -86,15 +86,15 @@ def test_a_run_asks_and_attaches_without_httpx_or_the_daemons_libraries(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     modules = imported(env, tmp_path, "run", "myapp", "--", "true", attaching=True)
-    assert "websockets" in modules and "urllib" in modules  # the attach and the ask
-    heavy = modules & NOT_FOR_A_RUN
+    assert "wsproto" in modules and "urllib" in modules  # the attach and the ask
+    heavy = modules & (NOT_FOR_A_RUN | {"websockets"})
     assert not heavy, f"temps run imported {sorted(heavy)}"
 
 
-def test_the_parser_of_every_command_imports_neither_httpx_nor_websockets(
+def test_the_parser_of_every_command_imports_neither_httpx_nor_a_websocket_client(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     modules = imported(env, tmp_path, "--help")
     assert "argparse" in modules
-    heavy = modules & (NOT_FOR_A_RUN | {"websockets"})
+    heavy = modules & (NOT_FOR_A_RUN | {"websockets", "wsproto"})
     assert not heavy, f"temps --help imported {sorted(heavy)}"

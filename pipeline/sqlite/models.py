@@ -159,6 +159,13 @@ class App(_Keyed, SQLModel, table=True):
     secret_keys: list[str] = _json(list[str])
     # A preview's: when its `[preview] setup` command succeeded; it runs until it has once.
     setup_done_at: float | None = None
+    # Where each deploy's state is reported on its commit (`pipeline.statuses`): "github" or
+    # "gitlab", the repository there, the API's base URL and the token; previews use their
+    # app's. None: nothing is reported.
+    status_provider: str | None = None
+    status_repository: str | None = None
+    status_api_url: str | None = None
+    status_token_sealed: str | None = None
 
     @property
     def is_preview(self) -> bool:

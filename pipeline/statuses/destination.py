@@ -48,7 +48,8 @@ def provider_of(name: str) -> Provider:
 
 def checked_repository(provider: Provider, repository: str) -> str:
     form = GITHUB_REPOSITORY if provider == Provider.GITHUB else GITLAB_REPOSITORY
-    if not form.fullmatch(repository) or ".." in repository:
+    dots = any(part in (".", "..") for part in repository.split("/"))
+    if not form.fullmatch(repository) or dots:
         shape = "OWNER/REPO" if provider == Provider.GITHUB else "GROUP/PROJECT or a project id"
         raise InvalidInput(f"a {provider} repository is {shape}, got {repository[:200]!r}")
     return repository

@@ -1,7 +1,8 @@
 """GitLab's commit status API: `POST {api}/projects/{id}/statuses/{sha}`, the project named by
 its id or its URL-encoded path. GitLab has states of its own: a deploy that runs is
 `running` (`pending` would mean waiting for a runner), one that failed `failed`, one that
-did not run to an end `canceled`."""
+did not run to an end `canceled`. The branch goes as `ref`, so the status joins the branch's
+pipeline (a merge request shows it) rather than the default branch's."""
 
 from __future__ import annotations
 
@@ -29,5 +30,6 @@ def request(destination: Destination, status: CommitStatus) -> Post:
             "target_url": status.target_url,
             "description": status.description,
             "name": status.context,
+            **({"ref": status.branch} if status.branch else {}),
         },
     )

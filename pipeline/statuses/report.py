@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import structlog
 
+from pipeline.app.names import branch_of
 from pipeline.app.sealing import Sealer
 from pipeline.context import Context
 from pipeline.sqlite.models import App, Release
@@ -23,7 +24,9 @@ def report(ctx: Context, app: App, release: Release) -> None:
         destination = destination_of(ctx.sealer, settings_app(ctx.store, app))
         if destination is None:
             return
-        status = status_of(release, ctx.settings.app_url(app.name), app.is_preview)
+        url = ctx.settings.app_url(app.name)
+        branch = branch_of(app.preview_ref) if app.preview_ref else app.branch
+        status = status_of(release, url, app.is_preview, branch)
         if status is not None:
             ctx.statuses.send(destination, status, app.name, f"v{release.number}")
     except Exception:

@@ -28,6 +28,7 @@ class CommitStatus:
     description: str
     target_url: str
     context: str
+    branch: str | None = None  # the branch the commit was pushed to, where known
 
 
 def state_of(release: Release) -> CommitState | None:
@@ -71,7 +72,9 @@ def shortened(text: str) -> str:
     return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1] + "…"
 
 
-def status_of(release: Release, url: str, preview: bool) -> CommitStatus | None:
+def status_of(
+    release: Release, url: str, preview: bool, branch: str | None = None
+) -> CommitStatus | None:
     """The status to post for the release, or None: no commit (an image deploy) or nothing
     new to say."""
     state = state_of(release)
@@ -83,4 +86,5 @@ def status_of(release: Release, url: str, preview: bool) -> CommitStatus | None:
         description=describe(release, state, url),
         target_url=url,
         context=PREVIEW_CONTEXT if preview else DEPLOY_CONTEXT,
+        branch=branch,
     )

@@ -104,12 +104,13 @@ def test_github_takes_the_state_as_it_is_with_its_headers() -> None:
 )
 def test_gitlab_takes_its_own_states_and_an_encoded_project_path(state: S, said: str) -> None:
     where = Destination(Provider.GITLAB, "https://gitlab.com/api/v4", "acme/web/shop", "glpat")
-    status = status_of(release(state), URL, preview=False)
+    status = status_of(release(state), URL, preview=True, branch="feature/x")
     assert status is not None
     post = gitlab.request(where, status)
     assert post.url == f"https://gitlab.com/api/v4/projects/acme%2Fweb%2Fshop/statuses/{SHA}"
     assert post.headers == {"PRIVATE-TOKEN": "glpat"}
-    assert post.body["state"] == said and post.body["name"] == "temps/deploy"
+    assert post.body["state"] == said and post.body["name"] == "temps/preview"
+    assert post.body["ref"] == "feature/x"
 
 
 def test_the_token_is_not_in_a_destinations_repr() -> None:
@@ -123,7 +124,9 @@ def test_the_token_is_not_in_a_destinations_repr() -> None:
         (Provider.GITHUB, "acme/shop.web_2", True),
         (Provider.GITHUB, "acme", False),
         (Provider.GITHUB, "acme/web/shop", False),
-        (Provider.GITHUB, "acme/../x", False),
+        (Provider.GITHUB, "acme/..", False),
+        (Provider.GITHUB, "acme/.", False),
+        (Provider.GITLAB, "acme/../shop", False),
         (Provider.GITLAB, "acme/web/shop", True),
         (Provider.GITLAB, "12345", True),
         (Provider.GITLAB, "shop", False),

@@ -176,6 +176,7 @@ def test_an_apps_failed_deploy_reports_pending_then_failure_to_gitlab(ctx: Conte
     assert running.path == f"/projects/acme%2Fweb%2Fshop/statuses/{SHA}"
     assert running.headers["private-token"] == TOKEN
     assert (running.body["state"], running.body["name"]) == ("running", "temps/deploy")
+    assert running.body["ref"] == "main"  # the app's deploy branch
     assert failed_post.body["state"] == "failed"
     assert failed_post.body["description"] == (
         "v1 failed while building: the build failed: RUN false returned 1"

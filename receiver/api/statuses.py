@@ -4,9 +4,9 @@ in and never comes out, sealed at rest like the app's other secrets."""
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Annotated, Self
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import model_validator
 
@@ -19,6 +19,7 @@ from pipeline.statuses.report import settings_app
 from pipeline.statuses.status import DEPLOY_CONTEXT, PREVIEW_CONTEXT
 from receiver.api.apps import Body, DaemonDep, PrincipalDep, app_for, app_to_change
 from receiver.api.views import View
+from receiver.auth import Principal
 from receiver.problems import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
@@ -28,6 +29,16 @@ OFF = {
     "status_api_url": None,
     "status_token_sealed": None,
 }
+
+
+def admin_only(who: PrincipalDep) -> Principal:
+    """An admin's token, checked before the body is: a deploy token is refused (403) whatever
+    it sends."""
+    who.require_admin()
+    return who
+
+
+AdminDep = Annotated[Principal, Depends(admin_only)]
 
 
 class StatusesRequest(Body):
@@ -87,11 +98,10 @@ def get_statuses(name: str, daemon: DaemonDep, who: PrincipalDep) -> StatusesVie
 
 @router.put("/apps/{name}/statuses")
 def set_statuses(
-    name: str, body: StatusesRequest, daemon: DaemonDep, who: PrincipalDep
+    name: str, body: StatusesRequest, daemon: DaemonDep, who: AdminDep
 ) -> StatusesView:
     """Report each deploy's state (pending, success, failure, error) on its commit, for the
     app's own deploys and its previews'."""
-    who.require_admin()
     app = own_settings(app_to_change(daemon, who, name))
     repository = body.repository
     if repository is None:
@@ -111,9 +121,8 @@ def set_statuses(
 
 
 @router.delete("/apps/{name}/statuses", status_code=204)
-def delete_statuses(name: str, daemon: DaemonDep, who: PrincipalDep) -> Response:
+def delete_statuses(name: str, daemon: DaemonDep, who: AdminDep) -> Response:
     """Report no more statuses; the token is forgotten."""
-    who.require_admin()
     own_settings(app_to_change(daemon, who, name))
     daemon.store.update_app(name, **OFF)
     return Response(status_code=204)

@@ -192,3 +192,17 @@ def test_an_app_without_settings_and_an_image_deploy_report_nothing(ctx: Context
         report(ctx, app, image)
         assert ctx.statuses.wait_idle(WAIT)
     assert api.posted() == []
+
+
+def test_a_report_that_cannot_be_made_is_logged_and_never_raises(ctx: Context) -> None:
+    with StatusAPI() as api:
+        app = reporting(ctx, api, Provider.GITHUB, "acme/shop")
+        # Sealed under another key (secret.key replaced): the token cannot be read.
+        other = Sealer(b"k" * 32).seal(TOKEN)
+        app = ctx.store.update_app(app.name, status_token_sealed=other)
+        release = ctx.store.create_release(app, source=ReleaseSource.PUSH, commit=SHA)
+        with structlog.testing.capture_logs() as logs:
+            report(ctx, app, release)
+        assert ctx.statuses.wait_idle(WAIT)
+    assert api.posted() == []
+    assert [e["event"] for e in logs] == ["status.unreported"]

@@ -20,6 +20,7 @@ from pipeline.runtime import Runtime
 from pipeline.settings import Settings
 from pipeline.sqlite.models import App, Release
 from pipeline.sqlite.store import Store
+from pipeline.statuses.sender import StatusSender
 
 log = structlog.get_logger()
 
@@ -139,6 +140,7 @@ class Context:
     slot_locks: SlotLocks = field(default_factory=SlotLocks)
     canary_calls: CanaryCalls = field(default_factory=CanaryCalls)
     destroying: Destroying = field(default_factory=Destroying)
+    statuses: StatusSender = field(default_factory=StatusSender)  # commit statuses, in order
 
 
 # The states a deploy of an app being destroyed does not enter: it stops before building,

@@ -31,6 +31,7 @@ from receiver.api import nodes as api_nodes
 from receiver.api import previews as api_previews
 from receiver.api import registries as api_registries
 from receiver.api import runs as api_runs
+from receiver.api import statuses as api_statuses
 from receiver.api import storage as api_storage
 from receiver.api import tokens as api_tokens
 from receiver.api import webhooks as webhook_routes
@@ -67,8 +68,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.add_middleware(ControlProxyHeaders, secret=lambda: proxy_secret(settings))
     faces = (api, api_actions, api_logs, api_domains, api_certificates, api_storage,
              api_formation, api_nodes, api_canary, api_runs, api_maintenance, api_previews,
-             api_tokens, api_build, api_registries, webhook_routes, git_routes,
-             dashboard)  # fmt: skip
+             api_tokens, api_build, api_registries, api_statuses, webhook_routes,
+             git_routes, dashboard)  # fmt: skip
     for face in faces:
         app.include_router(face.router)
 

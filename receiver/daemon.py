@@ -31,6 +31,7 @@ from pipeline.traefik.process import ManagedTraefik
 from receiver.auth import FailureLimiter, ensure_admin_token
 
 log = structlog.get_logger()
+STATUS_GRACE_SECONDS = 5.0
 
 
 @dataclass
@@ -141,6 +142,9 @@ class Daemon:
         # the next start. Traefik keeps serving the live releases while the daemon is away.
         if not self.deployer.shutdown(deploy_grace):
             log.warning("daemon.deploys_cut_short", queue_depth=self.deployer.queue_depth())
+        # The commit statuses of the deploys that just ended get a moment to go out.
+        if not self.deployer.ctx.statuses.wait_idle(STATUS_GRACE_SECONDS):
+            log.warning("daemon.statuses_cut_short")
         self.tails.close_all()
         self.proxy.stop_watching()
         self.certificates.stop()

@@ -1,5 +1,6 @@
 """Values the daemon must read back but a copy of temps.db must not reveal: webhook keys,
-upstream tokens, notification secrets, and every app's and release's environment.
+upstream tokens, notification secrets, commit status tokens, and every app's and release's
+environment.
 
 They are sealed with AES-256-GCM (the `cryptography` library's AEAD) under a 32-byte key
 kept beside the database in `secret.key` (0600), with a fresh 96-bit nonce per value.
@@ -96,7 +97,12 @@ def _unseal_v1(key: bytes, encoded: str) -> str:
     return bytes(a ^ b for a, b in zip(cipher, stream, strict=False)).decode()
 
 
-SEALED_APP_FIELDS = ("repo_token_sealed", "webhook_secret_sealed", "notify_secret_sealed")
+SEALED_APP_FIELDS = (
+    "repo_token_sealed",
+    "webhook_secret_sealed",
+    "notify_secret_sealed",
+    "status_token_sealed",
+)
 
 
 def reseal(store: Store, sealer: Sealer) -> int:

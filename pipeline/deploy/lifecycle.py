@@ -1,6 +1,7 @@
 """The life of a release, top to bottom: room on the disks, build, release phase, boot, gate,
 switch, bake or drain, retire, prune, notify. Each step persists its state before its side
 effect; a failed step stops the new slot and leaves the live one serving (`failure.fail`).
+The commit hears of it twice: pending as the deploy starts, and how it ended (`statuses`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pipeline.deploy.strategies import Strategy
 from pipeline.deploy.strategy import Lane, Plan, plan_of
 from pipeline.errors import TempsError
 from pipeline.sqlite.models import Release
+from pipeline.statuses.report import report
 from pipeline.steps.bake import bake
 from pipeline.steps.build import build, release_phase
 from pipeline.steps.failure import crashed, fail
@@ -25,6 +27,7 @@ from pipeline.steps.switch import Target, hand_over, switch, take_over_standby
 def deploy(ctx: Context, lane: Lane, release_id: int) -> None:
     run = Deploy.of(ctx, ctx.store.get_release(release_id))
     run.log.info("deploy.started", commit=run.release.commit[:12], source=run.release.source)
+    report(ctx, run.app, run.release)  # pending
     standby = ctx.store.standby_release(run.app)  # the previous slot, in its bake window
     try:
         with ctx.slot_locks.of(run.app.name):  # no scaling meanwhile
@@ -74,6 +77,8 @@ def answer(run: Deploy) -> Release:
 
 
 def notify(run: Deploy, final: Release) -> None:
+    """Tell the commit (live, failed) and the app's notification URL how the deploy ended."""
+    report(run.ctx, run.app, final)
     try:
         send_in_background(run.ctx.sealer, run.app, final)
     except TempsError as exc:

@@ -29,6 +29,7 @@ from pipeline.release.states import ReleaseState as S
 from pipeline.release.transition import transition
 from pipeline.sqlite.models import App, Release, ReleaseSource
 from pipeline.sqlite.store import ReleaseFields
+from pipeline.statuses.report import report
 
 log = structlog.get_logger()
 RETIRE_POLL_SECONDS = 0.05
@@ -129,9 +130,11 @@ class Deployer:
             release = self.ctx.store.get_release(release_id)
             self.ctx.journal.write(release_id, f"-----> Cancelled: {app} is being destroyed")
             reason = f"cancelled: app {app!r} is being destroyed"
-            transition(self.ctx.store, app, release, S.FAILED, failure=Failure(reason, S.QUEUED))
+            failure = Failure(reason, S.QUEUED)
+            failed = transition(self.ctx.store, app, release, S.FAILED, failure=failure)
             metrics.deploys.inc(app, S.FAILED)
             self.ctx.journal.finish(release_id)
+            report(self.ctx, self.ctx.store.get_app_by_id(release.app_id), failed)
 
     def idle(self, app: str) -> bool:
         """No deploy of the app runs or waits."""
@@ -177,10 +180,11 @@ class Deployer:
     def _supersede(self, release_id: int, newer: Release) -> None:
         release = self.ctx.store.get_release(release_id)
         self.ctx.journal.write(release_id, f"-----> Superseded by v{newer.number}")
-        app = self.ctx.store.get_app_by_id(release.app_id).name
-        transition(self.ctx.store, app, release, S.SUPERSEDED)
-        metrics.deploys.inc(app, "superseded")
+        app = self.ctx.store.get_app_by_id(release.app_id)
+        superseded = transition(self.ctx.store, app.name, release, S.SUPERSEDED)
+        metrics.deploys.inc(app.name, "superseded")
         self.ctx.journal.finish(release_id)
+        report(self.ctx, app, superseded)
 
 
 @dataclass(frozen=True)

@@ -162,6 +162,13 @@ class App(_Keyed, SQLModel, table=True):
     # A preview's, made with `[preview] volumes = true`: it mounts its app's named volumes
     # (the app's data) instead of none.
     shares_volumes: bool = False
+    # Where each deploy's state is reported on its commit (`pipeline.statuses`): "github" or
+    # "gitlab", the repository there, the API's base URL and the token; previews use their
+    # app's. None: nothing is reported.
+    status_provider: str | None = None
+    status_repository: str | None = None
+    status_api_url: str | None = None
+    status_token_sealed: str | None = None
 
     @property
     def is_preview(self) -> bool:

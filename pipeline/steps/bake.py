@@ -28,6 +28,7 @@ from pipeline.release.states import Failure
 from pipeline.release.states import ReleaseState as S
 from pipeline.runtime import Slot
 from pipeline.sqlite.models import Release
+from pipeline.statuses.report import report
 from pipeline.steps import processes
 from pipeline.steps.failure import LOG_TAIL_LINES
 from pipeline.steps.health import probe
@@ -164,6 +165,7 @@ def flip_back(baking: Deploy, standby: Release, failing: Judged) -> bool:
     if left_out:
         baking.say(f"-----> {to} serves without {'; '.join(left_out)}")
     send_in_background(ctx.sealer, baking.app, failed)
+    report(ctx, baking.app, failed)  # its commit was reported live: it is not any more
     # It served until the flip: the requests it took before still finish on it.
     for leaving in Leaving.every(failed):
         retire_in_background(ctx, baking.app.name, leaving, baking.say)

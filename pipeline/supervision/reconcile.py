@@ -29,6 +29,7 @@ from pipeline.release.states import ReleaseState as S
 from pipeline.release.transition import transition
 from pipeline.runtime import Container, Slot
 from pipeline.sqlite.models import App, Release, ReleaseSource
+from pipeline.statuses.report import report
 from pipeline.steps.retire import Leaving, retire_in_background
 from pipeline.supervision import stopping
 from pipeline.supervision.stopping import RETRY_AFTER_SECONDS
@@ -104,12 +105,16 @@ def settle_records(ctx: Context, app: App, releases: list[Release]) -> Release |
         if state == S.LIVE:
             lives.append(release)
         elif state == S.DRAINING:
-            lives.append(promote(ctx, app, release))
+            promoted = promote(ctx, app, release)
+            report(ctx, app, promoted)  # its commit was left pending
+            lives.append(promoted)
         elif state == S.STANDBY:
             transition(ctx.store, app.name, release, S.RETIRED)
         elif state in IN_FLIGHT:
             reason = f"the daemon stopped while the deploy was {state}"
-            transition(ctx.store, app.name, release, S.INTERRUPTED, failure=Failure(reason, state))
+            failure = Failure(reason, state)
+            stopped = transition(ctx.store, app.name, release, S.INTERRUPTED, failure=failure)
+            report(ctx, app, stopped)  # its commit was left pending
             log.warning(
                 "reconcile.interrupted", app=app.name, release=f"v{release.number}", step=str(state)
             )

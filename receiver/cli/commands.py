@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from pipeline.deploy.strategies import Strategy
-from receiver.cli import apps, hosting, logs, previews, registry, run, session
+from receiver.cli import apps, hosting, logs, previews, registry, run, session, statuses
 from receiver.cli.appwords import settings_start, take_app
 from receiver.cli.client import Client
 from receiver.cli.target import resolve
@@ -101,6 +101,7 @@ def add_client_commands(commands: Commands, env: Callable[[str, str], str]) -> N
     session.add_commands(client_parser)
     run.add_commands(client_parser)
     registry.add_commands(client_parser)
+    statuses.add_commands(client_parser)
     hook = commands.add_parser("hook", help="install the deploy hook into a bare repository")
     hook.add_argument("action", choices=["install"])
     hook.add_argument("repo", help="path of the bare repository")
@@ -167,6 +168,8 @@ def run_client(args: argparse.Namespace) -> None:
                 print(f"    {name}")
     elif command in registry.COMMANDS:
         registry.run(client, args)
+    elif command in statuses.COMMANDS:
+        statuses.run(client, args)
     elif command in hosting.COMMANDS:
         hosting.run(client, args)
     elif command in logs.COMMANDS:

@@ -376,6 +376,16 @@ EDGES = [
         "/api/apps/{app}/source",
         f'{{"repo_url": "{LOOPBACK_SINK}r.git", "token": "{LONE_SURROGATE}"}}',
     ),
+    Edge(
+        "PUT",
+        "/api/apps/{app}/statuses",
+        f'{{"provider": "github", "repository": "a/b", "token": "{LONE_SURROGATE}"}}',
+    ),
+    Edge(
+        "PUT",
+        "/api/apps/{app}/statuses",
+        f'{{"provider": "gitlab", "repository": "a/{LONE_SURROGATE}", "token": "t"}}',
+    ),
     Edge("PATCH", "/api/apps/{app}/config", f'{{"env": {{"A": "{LONE_SURROGATE}"}}}}'),
     Edge(
         "PATCH",

@@ -1,0 +1,1 @@
+"""Commit statuses: their requests, their sender, and the reports deploys make."""

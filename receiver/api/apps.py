@@ -10,10 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import HTTPConnection
 
 from pipeline.app.names import APP_NAME
-from pipeline.errors import InvalidInput
+from pipeline.errors import InvalidInput, NotFound
 from pipeline.git import repo as gitrepo
 from pipeline.hosting import sites
-from pipeline.sqlite.models import App
+from pipeline.sqlite.models import App, Scope
 from receiver.api.views import (
     AppBrief,
     AppView,
@@ -77,8 +77,23 @@ PrincipalDep = Annotated[Principal, Depends(principal)]
 
 
 def app_for(daemon: Daemon, who: Principal, name: str) -> App:
-    who.require_app(name)
+    """The app `name`, when `who` may act on it: an admin token on any app, a deploy token
+    on its own app and on that app's previews. Any other app is refused alike, whether it
+    exists or not."""
+    if who.scope != Scope.ADMIN and who.app != name and _previewed(daemon, name) != who.app:
+        who.require_app(name)
     return daemon.store.get_app(name)
+
+
+def _previewed(daemon: Daemon, name: str) -> str | None:
+    """The app that the app `name` is a preview of; None for an app of its own, or none."""
+    try:
+        app = daemon.store.get_app(name)
+    except NotFound:
+        return None
+    if app.preview_of is None:
+        return None
+    return daemon.store.get_app_by_id(app.preview_of).name
 
 
 def app_to_change(daemon: Daemon, who: Principal, name: str) -> App:

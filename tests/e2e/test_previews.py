@@ -249,7 +249,7 @@ def env_of(app: str, repo: Path, config: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in ran.splitlines() if "=" in line)
 
 
-def test_a_preview_inherits_no_secret_unless_named_and_sets_up_once(
+def test_a_preview_inherits_no_secret_sets_up_once_and_obeys_its_apps_token(
     temps_daemon: TempsDaemon, tmp_path: Path
 ) -> None:
     daemon, app, config = temps_daemon, "crm", tmp_path / "config"
@@ -319,3 +319,17 @@ def test_a_preview_inherits_no_secret_unless_named_and_sets_up_once(
     production = env_of(app, repo, config)
     assert production["DATABASE_URL"] == "postgres://prod", production
     assert production["STAGE"] == "production", production
+
+    # The app's deploy token acts on its previews, and on no other app.
+    made = admin(
+        daemon, "POST", "/api/tokens", json={"name": "crm-ci", "scope": "deploy", "app": app}
+    )
+    assert made.status_code == 201, made.text
+    ci = {"Authorization": f"Bearer {made.json()['token']}"}
+    with httpx.Client(base_url=daemon.api_url, headers=ci, timeout=120) as api:
+        rolled = api.post(f"/api/apps/{name}/rollback?wait=true")
+        assert rolled.status_code == 200 and rolled.json()["state"] == "live", rolled.text
+        assert api.get(f"/api/apps/{name}/releases").status_code == 200
+        assert api.get("/api/apps/shop/releases").status_code == 403
+        assert api.get("/api/apps/no-such-app/releases").status_code == 403
+    assert_preview_serves(daemon, name, "v702", 4)

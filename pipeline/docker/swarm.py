@@ -17,6 +17,7 @@ phase runs once, on the manager's engine, beside the build.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -63,6 +64,8 @@ REAP_SECONDS = 20.0  # beyond the stop grace: Swarm deletes a stopped task of a 
 HEARTBEATS_MISSED = 3
 HEARTBEAT_EPSILON = 0.5
 DEFAULT_HEARTBEAT = 5.0  # seconds, when the swarm's spec does not say
+MAX_SERVICE_NAME = 63  # Swarm's rule: a service name is a DNS label
+SERVICE_NAME_HASH = 10
 # A task's state as the container states the gate and the listings know.
 STATE_OF_TASK = {
     "running": "running",
@@ -80,6 +83,18 @@ class SwarmRuntime(DockerRuntime):
         super().__init__(instance, home_id)
         self.registry = registry
         self._digests: dict[str, str] = {}
+
+    def container_name(self, app: str, number: int, role: str = "") -> str:
+        """A service's name is a DNS label, 63 characters at most: a longer one (a preview's
+        app name is up to 63 itself) keeps the start of the app's name and a hash of the
+        whole name, so that it stays the same for the same release and differs for others."""
+        name = super().container_name(app, number, role)
+        if len(name) <= MAX_SERVICE_NAME:
+            return name
+        suffix = f"-v{number}{'-' + role if role else ''}-{self.home_id}"
+        digest = hashlib.sha256(name.encode()).hexdigest()[:SERVICE_NAME_HASH]
+        room = MAX_SERVICE_NAME - len("temps-") - len(suffix) - len(digest) - 1
+        return f"temps-{app[: max(room, 1)].rstrip('-')}-{digest}{suffix}"
 
     # images: built here, pushed to the registry, run by digest
     def image_tag(self, app: str, commit: str) -> str:

@@ -15,16 +15,20 @@ import signal
 import sys
 
 from receiver.cli.client import env_or
-from receiver.cli.commands import SERVE_HELP, add_client_commands, run_client
+from receiver.cli.commands import SERVE_HELP, add_client_commands, add_run_commands, run_client
 from receiver.cli.run import Finished
 
 
-def build_parser(serving: bool = True) -> argparse.ArgumentParser:
-    """The parser of every command; without `serving`, `serve` is named but takes no flags."""
+def build_parser(serving: bool = True, running: bool = False) -> argparse.ArgumentParser:
+    """The parser of every command; without `serving`, `serve` is named but takes no flags;
+    with `running`, only `run` and `runs` are (a one-off run starts sooner)."""
     parser = argparse.ArgumentParser(
         prog="temps", description="git-push deploys with zero dropped requests"
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    if running:
+        add_run_commands(commands)
+        return parser
     if serving:
         from receiver.cli.serve import add_serve_command
 
@@ -52,7 +56,8 @@ def parsed(parser: argparse.ArgumentParser, words: list[str]) -> argparse.Namesp
 
 def main(argv: list[str] | None = None) -> None:
     words = sys.argv[1:] if argv is None else argv
-    args = parsed(build_parser(serving=words[:1] == ["serve"]), words)
+    verb = words[:1]
+    args = parsed(build_parser(verb == ["serve"], verb in (["run"], ["runs"])), words)
     if args.command != "serve":
         # Ctrl-C ends a tail or a run even when the shell that started `temps` left SIGINT
         # ignored (a command started in the background by a script inherits that, and then

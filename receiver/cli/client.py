@@ -7,6 +7,7 @@ were a tenth of a second of each run's start."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -69,35 +70,34 @@ class Client:
 def post(
     base_url: str, token: str, ca_file: str | None, path: str, body: object, exit_code: int = 1
 ) -> Any:
-    """`Client.call("POST", ...)` through the standard library's client, for a command whose
-    one plain request this is (`temps run`): httpx's imports took longer than the request."""
+    """`Client.call("POST", ...)` through the standard library's `http.client`, for a command
+    whose one plain request this is (`temps run`): httpx's imports took longer than the
+    request. A redirect is an answer, as httpx takes it: its status, not its target."""
     import http.client
-    import ssl
-    import urllib.error
-    import urllib.request
+    from urllib.parse import urlsplit
 
-    class Unfollowed(urllib.request.HTTPRedirectHandler):
-        """A redirect is an answer, as httpx takes it: its status, not its target."""
-
-        def redirect_request(self, *_: object) -> None:
-            return None
-
-    url = base_url.rstrip("/") + path
+    url = urlsplit(base_url.rstrip("/") + path)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    handlers: list[urllib.request.BaseHandler] = [Unfollowed()]
-    if url.startswith("https:"):
-        context = ssl.create_default_context(cafile=ca_file)
-        handlers.append(urllib.request.HTTPSHandler(context=context))
+    connection: http.client.HTTPConnection
     try:
-        request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
-        with urllib.request.build_opener(*handlers).open(request, timeout=API_TIMEOUT) as answered:
+        if url.scheme == "https":
+            import ssl
+
+            context = ssl.create_default_context(cafile=ca_file)
+            connection = http.client.HTTPSConnection(
+                url.netloc, timeout=API_TIMEOUT, context=context
+            )
+        else:
+            connection = http.client.HTTPConnection(url.netloc, timeout=API_TIMEOUT)
+        with contextlib.closing(connection):
+            target = url.path + (f"?{url.query}" if url.query else "")
+            connection.request("POST", target, json.dumps(body).encode(), headers)
+            answered = connection.getresponse()
             answer: bytes = answered.read()
-    except urllib.error.HTTPError as refused:
-        fail(f"temps: {refused.code}: {detail_of(refused.read())}", exit_code)
-    except urllib.error.URLError as exc:
-        fail(f"temps: cannot reach the daemon at {base_url}: {exc.reason}", exit_code)
     except (OSError, ValueError, http.client.HTTPException) as exc:
         fail(f"temps: cannot reach the daemon at {base_url}: {exc}", exit_code)
+    if answered.status >= 300:
+        fail(f"temps: {answered.status}: {detail_of(answer)}", exit_code)
     return json.loads(answer) if answer else None
 
 

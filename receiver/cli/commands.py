@@ -20,7 +20,14 @@ Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 SERVE_HELP = "run the daemon (API, git, deploy worker, Traefik)"
 
 
-def add_client_commands(commands: Commands, env: Callable[[str, str], str]) -> None:
+def add_run_commands(commands: Commands) -> None:
+    """`temps run` and `temps runs` alone: a run's parser does not build the 25 others."""
+    run.add_commands(client_parser_of(commands))
+
+
+def client_parser_of(commands: Commands) -> ClientParser:
+    """A maker of client commands' parsers, each with the flags every client command takes."""
+
     def client_parser(name: str, help_text: str, *, of_app: bool = True) -> argparse.ArgumentParser:
         parser = commands.add_parser(name, help=help_text)
         parser.add_argument("--url", help="daemon URL (TEMPS_URL; default: `temps login`'s)")
@@ -37,6 +44,11 @@ def add_client_commands(commands: Commands, env: Callable[[str, str], str]) -> N
             )
         return parser
 
+    return client_parser
+
+
+def add_client_commands(commands: Commands, env: Callable[[str, str], str]) -> None:
+    client_parser = client_parser_of(commands)
     apps.add_commands(client_parser)
     previews.add_commands(client_parser)
     releases = client_parser(

@@ -56,11 +56,19 @@ def settings_of(settings: Settings, parent: App) -> PreviewSettings:
 
 
 def preview_for(
-    settings: Settings, store: Store, parent: App, ref: str, make_room: Callable[[], None]
+    settings: Settings,
+    store: Store,
+    parent: App,
+    ref: str,
+    make_room: Callable[[], None],
+    *,
+    trusted: bool = True,
 ) -> tuple[App, bool]:
     """The app's preview of `ref`, made now if it has none; and whether it was made now.
     `make_room` runs before one is made, under the same lock as the naming, so that two
-    pushes of new branches at once count each other; it raises to refuse the push."""
+    pushes of new branches at once count each other; it raises to refuse the push.
+    `trusted` is False for a fork's pull request: its preview gets no secret of the app's."""
+    del trusted  # a new preview's environment starts empty: no secret to hold back yet
     with _naming:
         found = store.previews.for_ref(parent, ref)
         if found is not None:

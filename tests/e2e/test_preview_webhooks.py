@@ -67,14 +67,19 @@ def hooks(temps_daemon: TempsDaemon) -> Iterator[WebhookClient]:
 
 
 def previewed_app(
-    daemon: TempsDaemon, upstream: GitHttpServer, hooks: WebhookClient, root: Path, app: str
+    daemon: TempsDaemon,
+    upstream: GitHttpServer,
+    hooks: WebhookClient,
+    root: Path,
+    app: str,
+    settings: dict[str, dict[str, object]] | None = None,
 ) -> tuple[Path, str, str]:
-    """The app with previews on, its upstream and secret set, v1 live from a push delivery of
-    main: (the work repository, the upstream URL, the secret)."""
+    """The app with previews on (or `settings`), its upstream and secret set, v1 live from a
+    push delivery of main: (the work repository, the upstream URL, the secret)."""
     daemon.create_app(app)
     upstream.create(app)
     work, url = root / app, upstream.url(app)
-    v1 = publish(upstream, work, app, "v1", settings=PREVIEWS_ON)
+    v1 = publish(upstream, work, app, "v1", settings=settings or PREVIEWS_ON)
     set_source(daemon, app, url)
     secret = webhook_secret(daemon, app)
     assert_queued(hooks.github(app, encode(github_push(MAIN, v1, url)), secret=secret), 1, v1)
@@ -242,4 +247,42 @@ def test_branch_pushes_and_merge_requests_preview_and_their_ends_destroy(
     finally:
         production.stop()
     assert_no_failures(production.summary())
+    assert_serves(daemon, app, "v1", 1)
+
+
+def test_forks_preview_when_allowed_and_a_request_over_the_cap_is_refused_until_redelivered(
+    temps_daemon: TempsDaemon, upstream: GitHttpServer, hooks: WebhookClient, tmp_path: Path
+) -> None:
+    daemon, app = temps_daemon, "capshop"
+    settings: dict[str, dict[str, object]] = {"preview": {"enabled": True, "max": 1, "forks": True}}
+    work, _, secret = previewed_app(daemon, upstream, hooks, tmp_path, app, settings)
+
+    # With forks = true, a fork's request deploys (with no secret of the app's).
+    fork_head = publish_ref(upstream, work, app, "outside", "v901", "refs/pull/7/head")
+    fork = github_pull_request("opened", 7, fork_head, head_ref="main", head_repo="stranger/app")
+    response = hooks.github(app, encode(fork), secret=secret, event="pull_request")
+    assert_preview_queued(response, f"pr-7--{app}", 1, fork_head)
+    wait_live(daemon, f"pr-7--{app}", 1, fork_head)
+    assert_preview_serves(daemon, f"pr-7--{app}", "v901", 1)
+
+    # At the max (1, on_max = "refuse"): 409 naming it, and the delivery is not kept...
+    head = publish_ref(upstream, work, app, "second", "v911", "refs/pull/8/head")
+    second = encode(github_pull_request("opened", 8, head, head_ref="second"))
+    delivery = "cap-delivery-8"
+    refused = hooks.github(app, second, secret=secret, event="pull_request", delivery=delivery)
+    assert refused.status_code == 409, f"{refused.status_code} {refused.text}"
+    assert "max" in refused.json()["detail"], refused.json()
+    assert delivery not in deliveries(daemon, app)
+    assert set(listed(daemon, app)) == {f"pr-7--{app}"}
+
+    # ... so that once there is room, redelivering it deploys.
+    closed = encode(github_pull_request("closed", 7, fork_head, head_repo="stranger/app"))
+    assert_destroying(
+        hooks.github(app, closed, secret=secret, event="pull_request"), f"pr-7--{app}"
+    )
+    assert_nothing_left(daemon, f"pr-7--{app}", timeout=DESTROY_TIMEOUT)
+    again = hooks.github(app, second, secret=secret, event="pull_request", delivery=delivery)
+    assert_preview_queued(again, f"pr-8--{app}", 1, head)
+    wait_live(daemon, f"pr-8--{app}", 1, head)
+    assert deliveries(daemon, app)[delivery]["outcome"] == f"queued: pr-8--{app}"
     assert_serves(daemon, app, "v1", 1)

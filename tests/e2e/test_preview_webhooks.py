@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from tests.e2e.test_destroy import assert_nothing_left
-from tests.e2e.test_previews import assert_preview_serves, previews
+from tests.e2e.test_previews import WORKER_PROCFILE, assert_preview_serves, previews
 from tests.e2e.test_webhooks import (
     MAIN,
     assert_queued,
@@ -35,6 +35,7 @@ from tests.e2e.test_webhooks import (
 )
 from tests.support.apprepo import git, git_push, make_app_repo
 from tests.support.checks import assert_no_failures, assert_serves, under_load
+from tests.support.credentials import admin
 from tests.support.daemon import TempsDaemon
 from tests.support.gitserver import GitHttpServer
 from tests.support.load import LoadGenerator
@@ -88,7 +89,13 @@ def previewed_app(
 
 
 def publish_ref(
-    upstream: GitHttpServer, work: Path, app: str, branch: str, version: str, ref: str
+    upstream: GitHttpServer,
+    work: Path,
+    app: str,
+    branch: str,
+    version: str,
+    ref: str,
+    procfile: str | None = None,
 ) -> str:
     """Commit `version` on `branch` of the work repository (made from main the first time)
     and push it to the upstream as `ref` (a branch, or a request's head)."""
@@ -97,7 +104,7 @@ def publish_ref(
     else:
         git(work, "checkout", "-q", "-b", branch, "main")
     try:
-        commit = make_app_repo(work, version, settings=PREVIEWS_ON)
+        commit = make_app_repo(work, version, settings=PREVIEWS_ON, procfile=procfile)
         code, output = git_push(work, str(upstream.push_path(app)), refspec=f"+{branch}:{ref}")
     finally:
         git(work, "checkout", "-q", "main")
@@ -266,7 +273,9 @@ def test_forks_preview_when_allowed_and_a_request_over_the_cap_is_refused_until_
     assert_preview_serves(daemon, f"pr-7--{app}", "v901", 1)
 
     # At the max (1, on_max = "refuse"): 409 naming it, and the delivery is not kept...
-    head = publish_ref(upstream, work, app, "second", "v911", "refs/pull/8/head")
+    head = publish_ref(
+        upstream, work, app, "second", "v911", "refs/pull/8/head", procfile=WORKER_PROCFILE
+    )
     second = encode(github_pull_request("opened", 8, head, head_ref="second"))
     delivery = "cap-delivery-8"
     refused = hooks.github(app, second, secret=secret, event="pull_request", delivery=delivery)
@@ -285,4 +294,7 @@ def test_forks_preview_when_allowed_and_a_request_over_the_cap_is_refused_until_
     assert_preview_queued(again, f"pr-8--{app}", 1, head)
     wait_live(daemon, f"pr-8--{app}", 1, head)
     assert deliveries(daemon, app)[delivery]["outcome"] == f"queued: pr-8--{app}"
+    # Its Procfile, fetched with it, declares a worker: a preview runs web only.
+    formation = admin(daemon, "GET", f"/api/apps/pr-8--{app}/formation").json()
+    assert formation["live_formation"] == {"web": 1, "worker": 0}, formation
     assert_serves(daemon, app, "v1", 1)

@@ -1,5 +1,6 @@
 """App names: those users give (`POST /api/apps`), and a preview's, `<branch slug>--<app>`,
-always one DNS label, whatever the branch.
+always one DNS label, whatever the branch. A pull request's preview is `pr-<number>--<app>`,
+a merge request's `mr-<iid>--<app>` (`refs/pull/42/head`, `refs/merge-requests/7/head`).
 
 A DNS label is 1 to 63 characters of `[a-z0-9-]` that neither starts nor ends with `-`.
 A branch may be `Feature/Login_Page` or 200 characters long, so its slug is lowercased and
@@ -25,6 +26,17 @@ MAX_LABEL = 63
 SEPARATOR = "--"
 HASH_LENGTHS = (8, 12, 16, 20, 24, 28)  # 28 + len("--") + 31 < 63
 BRANCHES = "refs/heads/"
+# The refs GitHub and GitLab keep in the base repository for a pull (merge) request's head.
+PULL_REQUEST = re.compile(r"^refs/pull/([0-9]{1,10})/head$")
+MERGE_REQUEST = re.compile(r"^refs/merge-requests/([0-9]{1,10})/head$")
+
+
+def pull_request_ref(number: int) -> str:
+    return f"refs/pull/{number}/head"
+
+
+def merge_request_ref(iid: int) -> str:
+    return f"refs/merge-requests/{iid}/head"
 
 
 def is_app_name(name: str) -> bool:
@@ -33,12 +45,23 @@ def is_app_name(name: str) -> bool:
 
 
 def branch_of(ref: str) -> str:
+    """What a preview's ref reads as in listings: the branch (`feature-x`), or the request
+    (`pull request #42`, `merge request !7`)."""
+    if found := PULL_REQUEST.match(ref):
+        return f"pull request #{found[1]}"
+    if found := MERGE_REQUEST.match(ref):
+        return f"merge request !{found[1]}"
     return ref.removeprefix(BRANCHES)
 
 
 def slug(ref: str) -> str:
-    """The branch, lowercased, each run of other characters than `[a-z0-9]` one `-`, trimmed."""
-    return re.sub(r"[^a-z0-9]+", "-", branch_of(ref).lower()).strip("-")
+    """The branch, lowercased, each run of other characters than `[a-z0-9]` one `-`, trimmed;
+    `pr-42` for a pull request's ref, `mr-7` for a merge request's."""
+    if found := PULL_REQUEST.match(ref):
+        return f"pr-{int(found[1])}"
+    if found := MERGE_REQUEST.match(ref):
+        return f"mr-{int(found[1])}"
+    return re.sub(r"[^a-z0-9]+", "-", ref.removeprefix(BRANCHES).lower()).strip("-")
 
 
 def candidates(ref: str, app: str) -> list[str]:

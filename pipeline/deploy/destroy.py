@@ -83,7 +83,7 @@ class Destroyer:
     def destroy(self, name: str, volumes: bool) -> Destroyed:
         """Destroy the app (its named volumes too, with `volumes`), or wait for the destroy
         of it already running; its outcome."""
-        return self._start(name, volumes).result()
+        return self.start(name, volumes).result()
 
     def marked(self) -> list[str]:
         """At start, before anything is routed or supervised: the apps a stopped daemon was
@@ -95,9 +95,10 @@ class Destroyer:
 
     def resume(self, name: str) -> None:
         """Finish, in the background, the destroy of an app `marked` found."""
-        self._start(name, False)
+        self.start(name, False)
 
-    def _start(self, name: str, volumes: bool) -> Future[Destroyed]:
+    def start(self, name: str, volumes: bool) -> Future[Destroyed]:
+        """Start destroying the app in the background (or join the destroy of it running)."""
         with self._guard:
             running = self._runs.get(name)
             if running is not None:
@@ -118,7 +119,7 @@ class Destroyer:
         try:
             # Its previews first: their repositories read the app's objects.
             for preview in self.ctx.store.previews.of(app):
-                self._start(preview.name, False).result()
+                self.start(preview.name, False).result()
             outcome = destroy(self.ctx, self.deployer, app, self.deploy_wait)
         except TempsError as exc:
             log.error("destroy.failed", app=app.name, error=str(exc))

@@ -1,4 +1,5 @@
-"""Fetching a commit from the app's upstream repository (webhook deploys), through dulwich."""
+"""Fetching a commit from the app's upstream repository (webhook deploys), through dulwich: a
+branch for the app and its branch previews, a pull (merge) request's ref for its preview."""
 
 from __future__ import annotations
 
@@ -59,21 +60,31 @@ class _OverBudget(Exception):
     pass
 
 
+def tracking_ref(ref: str) -> str:
+    """Where a fetched upstream ref is kept: `refs/heads/main` as `refs/remotes/origin/main`,
+    `refs/pull/42/head` as `refs/remotes/origin/pull/42/head`."""
+    return "refs/remotes/origin/" + ref.removeprefix("refs/heads/").removeprefix("refs/")
+
+
 def fetch_commit(
     repo_path: Path,
     url: str,
-    branch: str,
+    ref: str,
     commit: str,
     token: str | None,
     progress: Callable[[str], None],
     limits: FetchLimits,
+    tracked_in: Path | None = None,
 ) -> None:
-    """Fetch `branch` into refs/remotes/origin/<branch>; `commit` must be reachable from it.
+    """Fetch `ref` (`refs/heads/main`, `refs/pull/42/head`) into the repository at
+    `repo_path`, and keep its tip as `tracking_ref(ref)` in the one at `tracked_in` (the same
+    by default; a preview's, whose objects are its app's); `commit` must be reachable from it.
 
-    The named commit may be older than the branch tip, but not off it: a delivery naming a
-    commit the branch no longer leads to (a replay of an old one, say) deploys nothing.
+    The named commit may be older than the tip, but not off it: a delivery naming a commit
+    the ref no longer leads to (a replay of an old one, say) deploys nothing.
     """
     budget = _Budget(limits.seconds, limits.max_bytes)
+    what = ref.removeprefix("refs/heads/")
     with opened(repo_path) as repo:
         client, path = get_transport_and_path(
             url,
@@ -85,8 +96,8 @@ def fetch_commit(
                 urllib3.PoolManager, default_urllib3_manager(None, timeout=limits.read_timeout)
             ),
         )
-        wanted = Ref(f"refs/heads/{branch}".encode())
-        progress(f"-----> Fetching {branch} from {_redacted(url)}")
+        wanted = Ref(ref.encode())
+        progress(f"-----> Fetching {what} from {_redacted(url)}")
         try:
             result = client.fetch(
                 path,
@@ -97,13 +108,18 @@ def fetch_commit(
             raise BuildFailed(f"fetch from {_redacted(url)} failed: {_one_line(exc)}") from exc
         tip = result.refs.get(wanted)
         if tip is None:
-            raise BuildFailed(f"branch {branch} not found at {_redacted(url)}")
-        repo.refs[Ref(f"refs/remotes/origin/{branch}".encode())] = tip
+            raise BuildFailed(f"{ref} not found at {_redacted(url)}")
+        if tracked_in is None:
+            repo.refs[Ref(tracking_ref(ref).encode())] = tip
         named = ObjectID(commit.encode())
-        if named not in repo.object_store or not _reachable(repo, named, tip):
-            raise BuildFailed(
-                f"commit {commit[:12]} is not on {branch} at {_redacted(url)} (force-pushed away?)"
-            )
+        on_it = named in repo.object_store and _reachable(repo, named, tip)
+    if tracked_in is not None:
+        with opened(tracked_in) as tracking:
+            tracking.refs[Ref(tracking_ref(ref).encode())] = tip
+    if not on_it:
+        raise BuildFailed(
+            f"commit {commit[:12]} is not on {what} at {_redacted(url)} (force-pushed away?)"
+        )
     compact.merge_if_many(repo_path)
 
 

@@ -64,13 +64,15 @@ def preview_for(
     parent: App,
     ref: str,
     make_room: Callable[[], None],
+    *,
     trusted: bool = True,
 ) -> tuple[App, bool]:
     """The app's preview of `ref`, made now if it has none; and whether it was made now.
     `make_room` runs before one is made, under the same lock as the naming, so that two
     pushes of new branches at once count each other; it raises to refuse the push. A new
     preview gets its environment, formation and resources from the app and its `[preview]`
-    (`pipeline.previews.environment`), with no secret of the app's unless `trusted`."""
+    (`pipeline.previews.environment`), with no secret of the app's unless `trusted` (False
+    for a fork's pull request)."""
     with _naming:
         found = store.previews.for_ref(parent, ref)
         if found is not None:

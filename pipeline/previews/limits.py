@@ -14,6 +14,7 @@ import time
 import structlog
 
 from pipeline.app.config import PreviewSettings
+from pipeline.app.names import branch_of
 from pipeline.deploy.destroy import Destroyer
 from pipeline.errors import Conflict
 from pipeline.git.serve import Progress
@@ -92,7 +93,7 @@ def _refusal(
 
 
 def _branch(preview: App) -> str:
-    return (preview.preview_ref or "").removeprefix("refs/heads/")
+    return branch_of(preview.preview_ref or "")
 
 
 def _when(moment: float) -> str:

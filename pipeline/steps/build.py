@@ -22,6 +22,8 @@ from pipeline.deploy.strategies import Strategy
 from pipeline.errors import BuildFailed, InvalidInput, LayerGone, NotFound, ReleaseCommandFailed
 from pipeline.git import repo as gitrepo
 from pipeline.git.fetch import FetchLimits, fetch_commit
+from pipeline.previews import branches
+from pipeline.release import formation
 from pipeline.release.records import WEB
 from pipeline.release.states import ReleaseState as S
 from pipeline.runtime import ContainerSpec, ImageBuild, Limits
@@ -164,12 +166,26 @@ def refuse_other_apps_images(deploy: Deploy, dockerfile: bytes) -> None:
 
 
 def fetch_upstream(deploy: Deploy, repo: Path) -> None:
+    """The release's commit, fetched from the upstream an admin set. A preview has none of its
+    own: its app's URL and token, its own ref (`refs/heads/feature-x`, `refs/pull/42/head`:
+    GitHub and GitLab serve a request's head in the base repository), its app's repository
+    for the objects (as a pushed branch's), its own for the fetched tip."""
     app, ctx = deploy.app, deploy.ctx
-    if not app.repo_url:
+    owner, ref = app, f"refs/heads/{app.branch}"
+    if app.preview_of is not None and app.preview_ref is not None:
+        owner, ref = ctx.store.get_app_by_id(app.preview_of), app.preview_ref
+    if not owner.repo_url:
         raise BuildFailed("the app has no upstream repository URL to fetch from")
-    token = ctx.sealer.unseal(app.repo_token_sealed) if app.repo_token_sealed else None
+    token = ctx.sealer.unseal(owner.repo_token_sealed) if owner.repo_token_sealed else None
     limits = FetchLimits(seconds=ctx.settings.fetch_timeout, max_bytes=ctx.settings.max_fetch_bytes)
-    fetch_commit(repo, app.repo_url, app.branch, deploy.release.commit, token, deploy.say, limits)
+    objects = ctx.settings.repo_path(owner.name)
+    tracked_in = None if owner is app else repo
+    commit = deploy.release.commit
+    fetch_commit(objects, owner.repo_url, ref, commit, token, deploy.say, limits, tracked_in)
+    if owner is not app:
+        # Its Procfile was not here when the delivery was answered: a preview runs web only.
+        preview = branches.without_workers(ctx.settings, ctx.store, app, commit)
+        ctx.store.set_details(deploy.id, formation=formation.checked(preview.formation, {}))
 
 
 def read_config(repo: Path, commit: str, overrides: Mapping[str, object]) -> AppConfig:

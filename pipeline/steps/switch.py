@@ -11,11 +11,12 @@ from pipeline import metrics
 from pipeline.app.config import AppConfig
 from pipeline.context import Deploy
 from pipeline.errors import DiskFull, RecordsBusy, TempsError
+from pipeline.git import repo as gitrepo
 from pipeline.release import formation
 from pipeline.release.records import TrafficRecord
 from pipeline.release.states import ReleaseState as S
 from pipeline.runtime import Slot
-from pipeline.sqlite.models import Release
+from pipeline.sqlite.models import Release, ReleaseSource
 from pipeline.steps import processes
 from pipeline.steps.health import probe
 from pipeline.traefik import publish, routes
@@ -114,6 +115,10 @@ def go_live(deploy: Deploy, slot: Slot) -> None:
     for instance in slot.instances:
         deploy.ctx.runtime.keep_running(instance.container)
     deploy.move(S.LIVE)
+    if deploy.release.source == ReleaseSource.WEBHOOK:
+        # A fetched commit is on no branch here: main names what runs, as a push's does, so
+        # that `[preview]` and `temps build show` read the commit that runs.
+        gitrepo.set_main(deploy.ctx.settings.repo_path(deploy.app.name), deploy.release.commit)
     deploy.say(f"-----> {deploy.label} is live at {deploy.ctx.settings.app_url(deploy.app.name)}")
 
 

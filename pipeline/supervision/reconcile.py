@@ -128,8 +128,9 @@ def promote(ctx: Context, app: App, release: Release) -> Release:
     if release.container:
         ctx.runtime.keep_running(release.container)
     promoted = transition(ctx.store, app.name, release, S.LIVE)
-    if release.source == ReleaseSource.PUSH:
-        # The push that carried it was cut off before its ref update; main names what runs.
+    if release.source in (ReleaseSource.PUSH, ReleaseSource.WEBHOOK):
+        # The push that carried it was cut off before its ref update (the deploy of a
+        # delivery, before it set main); main names what runs.
         gitrepo.set_main(ctx.settings.repo_path(app.name), release.commit)
     log.info("reconcile.promoted", app=app.name, release=f"v{release.number}")
     return promoted

@@ -1,7 +1,9 @@
 """POST /hooks/github/<app> and /hooks/gitlab/<app>: verify, de-duplicate, queue, answer 202.
 
 The answer never waits for the deploy: the daemon fetches the named commit from the app's
-upstream repository and deploys it through the same pipeline as a push.
+upstream repository and deploys it through the same pipeline as a push. A push of another
+branch, a pull request (GitHub) or a merge request (GitLab) acts on the app's previews
+(`receiver.api.previewhooks`).
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 
 from pipeline.app import webhooks
-from pipeline.app.webhooks import PushEvent
+from pipeline.app.names import BRANCHES
+from pipeline.app.webhooks import PushEvent, RequestEvent
 from pipeline.errors import Conflict, InvalidInput, RuntimeUnavailable, TooLarge, Unauthorized
 from pipeline.sqlite.models import App, ReleaseSource
+from receiver.api import previewhooks
 from receiver.api.apps import daemon_of
+from receiver.api.previewhooks import Destroying, Ignored, PreviewRelease
 from receiver.api.views import ReleaseDetail, View, release_view
 from receiver.daemon import Daemon
 from receiver.problems import ERROR_RESPONSES, Responses
@@ -37,14 +42,14 @@ class Duplicate(View):
     deployed: Literal[False]
 
 
-class Ignored(View):
-    ignored: str  # why: the event, or the branch pushed
-
-
-# 200: a ping or a duplicate; 202: ignored, or the release it queued.
-Acknowledged = Ping | Duplicate | Ignored | ReleaseDetail
+# 200: a ping or a duplicate; 202: ignored, the release it queued (the app's, or a preview's),
+# or the destroy of a preview it started.
+Acknowledged = Ping | Duplicate | Ignored | PreviewRelease | ReleaseDetail | Destroying
 ACCEPTED: Responses = {
-    202: {"model": Ignored | ReleaseDetail, "description": "Ignored, or queued as a release"}
+    202: {
+        "model": Ignored | PreviewRelease | ReleaseDetail | Destroying,
+        "description": "Ignored, queued as a release, or a preview's destroy started",
+    }
 }
 
 
@@ -78,7 +83,7 @@ async def gitlab(name: str, request: Request, answer: Response) -> Acknowledged:
 
 def _status(acknowledged: Acknowledged, answer: Response) -> Acknowledged:
     """202 for what was queued or ignored: acted on (or not) later, not while answering."""
-    if isinstance(acknowledged, Ignored | ReleaseDetail):
+    if isinstance(acknowledged, Ignored | ReleaseDetail | Destroying):
         answer.status_code = 202
     return acknowledged
 
@@ -93,6 +98,9 @@ def _github(daemon: Daemon, name: str, body: bytes, headers: Headers) -> Acknowl
     if event == "ping":
         return Ping(ok=True, event="ping")
     delivery = _delivery_id(headers.get("x-github-delivery"), "X-GitHub-Delivery")
+    if event == "pull_request":
+        request = webhooks.parse_github_pull_request(body)
+        return _request(daemon, app, "github", delivery, body, event, request)
     if event != "push":
         return _ignored(daemon, app, "github", delivery, event, f"{event or 'unnamed'} event")
     return _queue(daemon, app, "github", delivery, body, webhooks.parse_github_push(body))
@@ -108,6 +116,9 @@ def _gitlab(daemon: Daemon, name: str, body: bytes, headers: Headers) -> Acknowl
         headers.get("x-gitlab-event-uuid") or headers.get("idempotency-key"),
         "X-Gitlab-Event-UUID",
     )
+    if event == "Merge Request Hook":
+        request = webhooks.parse_gitlab_merge_request(body)
+        return _request(daemon, app, "gitlab", delivery, body, event, request)
     if event != "Push Hook":
         return _ignored(daemon, app, "gitlab", delivery, event, f"{event or 'unnamed'} event")
     return _queue(daemon, app, "gitlab", delivery, body, webhooks.parse_gitlab_push(body))
@@ -137,6 +148,8 @@ def _queue(
     if claimed is None:
         # The same id (a redelivery) or the same signed body under a new id (a replay).
         return Duplicate(duplicate=delivery, deployed=False)
+    if push.ref.startswith(BRANCHES) and push.ref != f"{BRANCHES}{app.branch}":
+        return previewhooks.branch_pushed(daemon, app, claimed, push)
     why = push.ignored_because(app.branch)
     if why is not None:
         daemon.store.deliveries.settle(claimed, f"ignored: {why}")
@@ -156,3 +169,19 @@ def _queue(
         raise
     daemon.store.deliveries.settle(claimed, "queued", release.id)
     return release_view(daemon.store, release)
+
+
+def _request(
+    daemon: Daemon,
+    app: App,
+    provider: str,
+    delivery: str,
+    body: bytes,
+    event: str,
+    request: RequestEvent,
+) -> Acknowledged:
+    digest = hashlib.sha256(body).hexdigest()
+    claimed = daemon.store.deliveries.claim(app, provider, delivery, event, digest)
+    if claimed is None:
+        return Duplicate(duplicate=delivery, deployed=False)
+    return previewhooks.request_changed(daemon, app, claimed, request)

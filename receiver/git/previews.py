@@ -10,6 +10,7 @@ from pipeline.errors import TempsError
 from pipeline.git import repo as gitrepo
 from pipeline.git.serve import ZERO_SHA, Progress
 from pipeline.previews import branches, limits
+from pipeline.previews.ending import end_preview, summary
 from pipeline.sqlite.models import App
 from receiver.daemon import Daemon
 from receiver.git.follow import deploy_and_follow
@@ -52,18 +53,14 @@ def previews_on_push(
 
 
 def _destroy_preview(daemon: Daemon, app: App, ref: str, progress: Progress) -> str | None:
-    preview = daemon.store.previews.for_ref(app, ref)
-    if preview is None:
+    ending = end_preview(daemon.store, daemon.destroyer, app, ref, f"{ref} deleted", progress)
+    if ending is None:
         return None
-    progress(f"-----> temps: {ref} deleted: destroying its preview {preview.name}\n")
+    preview, running = ending
     try:
-        destroyed = daemon.destroyer.destroy(preview.name, False)
+        destroyed = running.result()
     except TempsError as exc:
         # The branch stays, so that deleting it again finishes the destroy.
         return f"the preview {preview.name} was not destroyed: {exc}"
-    progress(
-        f"-----> temps: preview {preview.name} destroyed ({len(destroyed.containers)} "
-        f"containers, {len(destroyed.images)} images, "
-        f"{len(destroyed.erased.release_ids)} releases)\n"
-    )
+    progress(f"-----> temps: preview {preview.name} destroyed ({summary(destroyed)})\n")
     return None

@@ -378,6 +378,64 @@ def test_push_payload_parsers_refuse_arbitrary_bytes_only_with_invalid_input(pro
     run_property(label, BODIES, check, EXAMPLES)
 
 
+REQUEST_PARSERS = {
+    "github": webhooks.parse_github_pull_request,
+    "gitlab": webhooks.parse_gitlab_merge_request,
+}
+NUMBERS = st.one_of(st.integers(-5, 10**11), st.booleans(), st.text(max_size=5), st.none())
+ACTIONS = st.sampled_from(["opened", "closed", "synchronize", "open", "merge", "update", ""])
+
+
+@st.composite
+def request_payloads(draw: st.DrawFn) -> bytes:
+    """Pull (merge) request bodies with each field sometimes missing or of another type."""
+    repo = st.one_of(st.none(), st.fixed_dictionaries({"full_name": payload_field(st.text())}))
+    side = st.fixed_dictionaries(
+        {"sha": payload_field(SHA), "ref": payload_field(st.text()), "repo": repo}
+    )
+    data: dict[str, object] = {}
+    fields: dict[str, st.SearchStrategy[Any]] = {
+        "action": payload_field(ACTIONS),
+        "number": NUMBERS,
+        "pull_request": payload_field(st.fixed_dictionaries({"head": side, "base": side})),
+        "object_attributes": payload_field(
+            st.fixed_dictionaries(
+                {
+                    "action": payload_field(ACTIONS),
+                    "iid": NUMBERS,
+                    "last_commit": payload_field(st.fixed_dictionaries({"id": payload_field(SHA)})),
+                    "source_project_id": NUMBERS,
+                    "target_project_id": NUMBERS,
+                }
+            )
+        ),
+    }
+    for name, strategy in fields.items():
+        if draw(st.booleans()):
+            data[name] = draw(strategy)
+    return json.dumps(data).encode()
+
+
+@pytest.mark.parametrize("provider", sorted(REQUEST_PARSERS))
+def test_request_payload_parsers_refuse_arbitrary_bytes_only_with_invalid_input(
+    provider: str,
+) -> None:
+    parse = REQUEST_PARSERS[provider]
+
+    def check(body: bytes) -> None:
+        event = only_allowed_errors(lambda: parse(body))
+        if event is None:
+            return
+        assert event.number > 0 and event.ref.endswith(f"/{event.number}/head"), event
+        if event.intent == webhooks.Intent.DEPLOY:
+            assert event.head is not None and len(event.head) == 40, event
+        else:
+            assert event.head is None, event
+
+    label = f"webhooks.parse_{provider} requests(arbitrary bytes and payloads)"
+    run_property(label, st.one_of(st.binary(max_size=400), request_payloads()), check, EXAMPLES)
+
+
 # Header values reach the app as latin-1 decoded text; anything else may come from a test.
 HEADER_TEXT = st.one_of(
     st.binary(max_size=80).map(lambda b: b.decode("latin-1")),

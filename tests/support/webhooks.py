@@ -74,6 +74,105 @@ def gitlab_push(
     }
 
 
+def _github_repo(full_name: str, fork: bool) -> dict[str, Any]:
+    owner, name = full_name.split("/", 1)
+    return {
+        "id": sum(full_name.encode()),
+        "name": name,
+        "full_name": full_name,
+        "private": False,
+        "owner": {"login": owner, "type": "User"},
+        "fork": fork,
+        "clone_url": f"https://github.com/{full_name}.git",
+        "default_branch": "main",
+    }
+
+
+def github_pull_request(
+    action: str,
+    number: int,
+    head_sha: str,
+    head_ref: str = "feature",
+    base: str = "team/app",
+    head_repo: str | None = "team/app",
+    merged: bool = False,
+) -> dict[str, Any]:
+    """GitHub's `pull_request` event, shaped as its documentation shows it: `head.repo` is
+    another repository for a fork's request, and null once that fork was deleted."""
+    fork = head_repo is not None and head_repo != base
+    head: dict[str, Any] = {
+        "label": f"{(head_repo or 'ghost/app').split('/')[0]}:{head_ref}",
+        "ref": head_ref,
+        "sha": head_sha,
+        "user": {"login": (head_repo or "ghost/app").split("/")[0]},
+        "repo": None if head_repo is None else _github_repo(head_repo, fork),
+    }
+    base_part = {
+        "label": f"{base.split('/')[0]}:main",
+        "ref": "main",
+        "sha": "1" * 40,
+        "user": {"login": base.split("/")[0]},
+        "repo": _github_repo(base, False),
+    }
+    return {
+        "action": action,
+        "number": number,
+        "pull_request": {
+            "url": f"https://api.github.com/repos/{base}/pulls/{number}",
+            "id": 1000 + number,
+            "number": number,
+            "state": "closed" if action == "closed" else "open",
+            "locked": False,
+            "title": "A change",
+            "user": {"login": "someone"},
+            "draft": False,
+            "merged": merged,
+            "merge_commit_sha": "2" * 40 if merged else None,
+            "head": head,
+            "base": base_part,
+        },
+        "repository": _github_repo(base, False),
+        "sender": {"login": "someone", "type": "User"},
+    }
+
+
+def gitlab_merge_request(
+    action: str,
+    iid: int,
+    last_commit: str,
+    source_branch: str = "feature",
+    source_project_id: int = 1,
+    target_project_id: int = 1,
+    new_commits: bool = True,
+) -> dict[str, Any]:
+    """GitLab's `Merge Request Hook` body; `oldrev` is there on an update that brought new
+    commits, as GitLab sends it."""
+    attributes: dict[str, Any] = {
+        "id": 5000 + iid,
+        "iid": iid,
+        "target_branch": "main",
+        "source_branch": source_branch,
+        "source_project_id": source_project_id,
+        "target_project_id": target_project_id,
+        "title": "A change",
+        "state": {"close": "closed", "merge": "merged"}.get(action, "opened"),
+        "merge_status": "unchecked",
+        "url": f"https://gitlab.example/team/app/-/merge_requests/{iid}",
+        "last_commit": {"id": last_commit, "message": "change", "title": "change"},
+        "action": action,
+    }
+    if action == "update" and new_commits:
+        attributes["oldrev"] = "3" * 40
+    return {
+        "object_kind": "merge_request",
+        "event_type": "merge_request",
+        "user": {"username": "someone"},
+        "project": {"id": target_project_id, "path_with_namespace": "team/app"},
+        "object_attributes": attributes,
+        "repository": {"name": "app"},
+    }
+
+
 def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, indent=2).encode()
 

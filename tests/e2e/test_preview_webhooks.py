@@ -6,7 +6,8 @@ builds it with dockerd and routes it with Traefik.
 
 What a user checks: the app's production host answers every request (2xx) throughout; a pull
 request opened answers at `pr-<n>--<app>` with its head commit; new commits update it
-blue-green; closing it leaves nothing of it; a fork's request deploys nothing by default; a
+blue-green; each deploy posts pending then success (with the preview's URL) or failure (with
+the reason) to a stand-in for GitHub's status API; closing it leaves nothing of it; a fork's request deploys nothing by default; a
 pushed branch previews and deleting it destroys its preview; a merge request previews at
 `mr-<iid>--<app>` and merging it destroys it.
 """
@@ -39,6 +40,7 @@ from tests.support.credentials import admin
 from tests.support.daemon import TempsDaemon
 from tests.support.gitserver import GitHttpServer
 from tests.support.load import LoadGenerator
+from tests.support.statusapi import Posted, StatusAPI
 from tests.support.webhooks import (
     ZERO_SHA,
     WebhookClient,
@@ -53,6 +55,7 @@ pytestmark = pytest.mark.docker
 
 PREVIEWS_ON = {"preview": {"enabled": True}}
 DESTROY_TIMEOUT = 180.0
+STATUS_TOKEN = "ghp_e2e-preview-status-token-0123456789"
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +99,7 @@ def publish_ref(
     version: str,
     ref: str,
     procfile: str | None = None,
+    extra: tuple[str, ...] = (),
 ) -> str:
     """Commit `version` on `branch` of the work repository (made from main the first time)
     and push it to the upstream as `ref` (a branch, or a request's head)."""
@@ -104,7 +108,9 @@ def publish_ref(
     else:
         git(work, "checkout", "-q", "-b", branch, "main")
     try:
-        commit = make_app_repo(work, version, settings=PREVIEWS_ON, procfile=procfile)
+        commit = make_app_repo(
+            work, version, settings=PREVIEWS_ON, procfile=procfile, dockerfile_extra=extra
+        )
         code, output = git_push(work, str(upstream.push_path(app)), refspec=f"+{branch}:{ref}")
     finally:
         git(work, "checkout", "-q", "main")
@@ -131,6 +137,12 @@ def assert_ignored(response: httpx.Response, *words: str) -> str:
     return why
 
 
+def report_to(daemon: TempsDaemon, app: str, api: StatusAPI) -> None:
+    body = {"provider": "github", "repository": f"acme/{app}", "token": STATUS_TOKEN}
+    response = admin(daemon, "PUT", f"/api/apps/{app}/statuses", json=body | {"api_url": api.url})
+    assert response.status_code == 200, response.text
+
+
 def listed(daemon: TempsDaemon, app: str) -> dict[str, dict[str, Any]]:
     return {p["name"]: p for p in previews(daemon, app)}
 
@@ -140,9 +152,27 @@ def test_pull_requests_preview_update_and_close_while_the_app_serves(
 ) -> None:
     daemon, app = temps_daemon, "prshop"
     work, _, secret = previewed_app(daemon, upstream, hooks, tmp_path, app)
-    preview = f"pr-5--{app}"
     production = LoadGenerator(daemon.http_url, f"{app}.{daemon.domain}", rate=60, max_seconds=1800)
-    production.start()
+    with StatusAPI() as api:
+        report_to(daemon, app, api)
+        production.start()
+        pull_requests_while_serving(daemon, app, work, upstream, hooks, secret, production, api)
+    assert_no_failures(production.summary())
+    assert_serves(daemon, app, "v1", 1)
+
+
+def pull_requests_while_serving(
+    daemon: TempsDaemon,
+    app: str,
+    work: Path,
+    upstream: GitHttpServer,
+    hooks: WebhookClient,
+    secret: str,
+    production: LoadGenerator,
+    api: StatusAPI,
+) -> None:
+    preview = f"pr-5--{app}"
+    url = f"http://{preview}.{daemon.domain}"
     try:
         time.sleep(0.5)
         # Opened: the head GitHub keeps as refs/pull/5/head in the base repository.
@@ -153,6 +183,7 @@ def test_pull_requests_preview_update_and_close_while_the_app_serves(
         )
         wait_live(daemon, preview, 1, first)
         assert_preview_serves(daemon, preview, "v501", 1)
+        assert_reported(api, first, "success", url)
         shown = listed(daemon, app)[preview]
         assert (shown["branch"], shown["ref"]) == ("pull request #5", "refs/pull/5/head"), shown
         assert local_ref(daemon, preview, "refs/heads/main") == first, "main names what runs"
@@ -171,12 +202,25 @@ def test_pull_requests_preview_update_and_close_while_the_app_serves(
             wait_live(daemon, preview, 2, second)
         assert_no_failures(preview_load.summary())
         assert_preview_serves(daemon, preview, "v502", 2)
+        assert_reported(api, second, "success", url)
         newer, older = daemon.releases(preview)[:2]
         assert (newer["strategy"], newer["state"], older["state"]) == (
             "blue-green",
             "live",
             "retired",
         )
+
+        # New commits that do not build: a failure status with the reason; v502 serves on.
+        broken = publish_ref(
+            upstream, work, app, "feature", "v503", "refs/pull/5/head", extra=("RUN false",)
+        )
+        pushed = encode(github_pull_request("synchronize", 5, broken, head_ref="feature"))
+        assert_preview_queued(
+            hooks.github(app, pushed, secret=secret, event="pull_request"), preview, 3, broken
+        )
+        failure = assert_reported(api, broken, "failure", None)
+        assert "v3 failed while building" in failure["description"], failure
+        assert_preview_serves(daemon, preview, "v502", 2)
 
         # A label changes nothing.
         labeled = encode(github_pull_request("labeled", 5, second, head_ref="feature"))
@@ -195,6 +239,7 @@ def test_pull_requests_preview_update_and_close_while_the_app_serves(
         assert f"pr-6--{app}" not in listed(daemon, app)
         assert deliveries(daemon, app)[delivery]["outcome"].startswith("ignored")
         assert daemon.get_app_page(f"pr-6--{app}").status_code == 404
+        assert not [p for p in api.posted() if fork_head in p.path], "no status for a fork"
 
         # Closed (merged): the preview goes, all of it.
         closed = encode(github_pull_request("closed", 5, second, head_ref="feature", merged=True))
@@ -204,8 +249,22 @@ def test_pull_requests_preview_update_and_close_while_the_app_serves(
         time.sleep(0.5)
     finally:
         production.stop()
-    assert_no_failures(production.summary())
-    assert_serves(daemon, app, "v1", 1)
+
+
+def assert_reported(api: StatusAPI, commit: str, state: str, url: str | None) -> dict[str, Any]:
+    """The statuses posted on the commit, as GitHub keeps them: pending first, then `state`
+    (with `url` as its target); the last one's body."""
+    path = f"/repos/acme/prshop/statuses/{commit}"
+
+    def mine(posted: list[Posted]) -> list[Posted]:
+        return [p for p in posted if p.path == path and p.body["context"] == "temps/preview"]
+
+    seen = mine(api.wait_for(lambda posted: len(mine(posted)) >= 2, DESTROY_TIMEOUT))
+    assert [p.body["state"] for p in seen] == ["pending", state], [p.body for p in seen]
+    assert seen[-1].headers["authorization"] == f"Bearer {STATUS_TOKEN}"
+    if url is not None:
+        assert seen[-1].body["target_url"] == url, seen[-1].body
+    return seen[-1].body
 
 
 def test_branch_pushes_and_merge_requests_preview_and_their_ends_destroy(

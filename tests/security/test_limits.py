@@ -139,7 +139,7 @@ def test_too_many_env_vars_are_a_400_and_start_no_deploy(limited: LiveApp) -> No
     assert response.status_code == 400, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert f"at most {MAX_ENV}" in response.json()["detail"], response.text
-    assert admin(daemon, "GET", f"/api/apps/{app}/config").json() == {"env": {}}
+    assert admin(daemon, "GET", f"/api/apps/{app}/config").json() == {"env": {}, "secrets": []}
     assert_unchanged(daemon, app, before)
 
 

@@ -76,6 +76,8 @@ LOCAL_ENGINE = "http+docker://localhost"
 LOG_CONNECTIONS = 100
 # How long a removal another caller started is waited for.
 REMOVAL_WAIT_SECONDS = 30.0
+# What a one-off command printed is read whole before its container is removed, within this.
+LOG_DRAIN_SECONDS = 30.0
 
 
 def container_options(limits: Limits) -> dict[str, Any]:
@@ -383,6 +385,9 @@ class DockerRuntime:
             streamer.start()
             try:
                 result = container.wait(timeout=timeout)
+                # Its log ends with it: all of it is read before the container goes (a quick
+                # command's lines were lost when its removal beat a busy streamer's request).
+                streamer.join(timeout=LOG_DRAIN_SECONDS)
                 return int(result.get("StatusCode", -1))
             except requests.exceptions.ReadTimeout as exc:
                 raise ReleaseCommandFailed(

@@ -60,6 +60,9 @@ class Attached:
     def __init__(self, sock: sockets.socket, protocol: WSConnection) -> None:
         self.sock, self.protocol = sock, protocol
         self.lock = threading.Lock()
+        # Events read with the handshake's answer (a quick command's first output can come
+        # in the same segment): the first messages.
+        self.backlog: list[Event] = []
 
     def send(self, message: bytes) -> None:
         with self.lock:
@@ -86,6 +89,9 @@ class Attached:
                     return
 
     def events(self) -> list[Event]:
+        if self.backlog:
+            events, self.backlog = self.backlog, []
+            return events
         try:
             data = self.sock.recv(READ_CHUNK)
         except OSError as exc:
@@ -177,9 +183,11 @@ def _opened(sock: sockets.socket, url: str, token: str) -> Attached:
         refused: RejectConnection | None = None
         body = b""
         while True:
-            for event in socket.events():
+            events = socket.events()
+            for at, event in enumerate(events):
                 if isinstance(event, AcceptConnection):
                     sock.settimeout(None)
+                    socket.backlog = events[at + 1 :]
                     return socket
                 if isinstance(event, RejectConnection):
                     refused = event

@@ -218,6 +218,22 @@ class Settings(BaseSettings):
         "--max-daemon-log-bytes with 3 kept; none: stderr, for systemd's journal",
     )
     build_concurrency: int = Field(2, description="builds that may run at once across apps")
+    # Backups (README, "Backups"): a directory of this host's, or an S3-compatible bucket.
+    backup_dir: Annotated[Path | None, read_as(_absolute, optional=True)] = Field(
+        None, description="where backups are stored; none: <home>/backups"
+    )
+    backup_s3_url: str = Field(
+        "",
+        description="an S3-compatible endpoint (http(s)://host:port) to store backups in "
+        "instead of --backup-dir; its keys: `temps backup s3-login`",
+    )
+    backup_s3_bucket: str = Field("", description="the bucket backups go to, with --backup-s3-url")
+    backup_keep_daily: int = Field(
+        7, description="good backups kept per app: the newest of each of this many days"
+    )
+    backup_keep_weekly: int = Field(
+        4, description="and the newest of each of this many weeks before those"
+    )
     # The images the Dockerfiles temps makes build on, by role (python, node, go,
     # go-runtime, static, uv): a registry mirror, or a company's own base images.
     base_images: Annotated[tuple[tuple[str, str], ...], read_as(_base_images)] = Field(
@@ -447,6 +463,15 @@ class Settings(BaseSettings):
     @property
     def lock_path(self) -> Path:
         return self.home / "temps.lock"
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.backup_dir if self.backup_dir is not None else self.home / "backups"
+
+    @property
+    def backup_s3_keys_path(self) -> Path:
+        """The S3 access key and secret key, sealed (`temps backup s3-login`)."""
+        return self.home / "backup-s3.sealed"
 
     @property
     def secret_key_path(self) -> Path:

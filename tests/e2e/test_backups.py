@@ -192,13 +192,13 @@ def test_a_records_backup_rebuilds_a_home_with_the_same_apps_and_releases(
     apps_before = {a["name"] for a in call(temps_daemon, "GET", "/api/apps").json()}
     config_before = call(temps_daemon, "GET", f"/api/apps/{APP}/config").json()
     releases_before = {name: temps_daemon.releases(name) for name in apps_before}
-    with running_daemon(new_home, "backups-restored-home") as restored:
-        with restored.client() as api:
-            apps_after = {a["name"] for a in api.get("/api/apps").json()}
-            releases_after = {
-                name: api.get(f"/api/apps/{name}/releases").json() for name in apps_after
-            }
-            config = api.get(f"/api/apps/{APP}/config").json()
+    with (
+        running_daemon(new_home, "backups-restored-home") as restored,
+        restored.client() as api,
+    ):
+        apps_after = {a["name"] for a in api.get("/api/apps").json()}
+        releases_after = {name: api.get(f"/api/apps/{name}/releases").json() for name in apps_after}
+        config = api.get(f"/api/apps/{APP}/config").json()
     assert apps_after == apps_before == {APP, STEADY}
     for name in apps_before:
         before = [(r["version"], r["commit"]) for r in releases_before[name]]

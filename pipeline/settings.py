@@ -354,6 +354,8 @@ class Settings(BaseSettings):
                 "--publish-ports is for --runtime engine: on Swarm each task is published on "
                 "its node already"
             )
+        if bool(self.backup_s3_url) != bool(self.backup_s3_bucket):
+            raise InvalidInput("--backup-s3-url and --backup-s3-bucket go together")
         if self.control_host is not None and self.https is None:
             raise InvalidInput("--control-host needs --https: the control host is HTTPS only")
         if self.control_host is not None and not re.fullmatch(

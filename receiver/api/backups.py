@@ -12,6 +12,7 @@ from fastapi import APIRouter
 
 from pipeline.backups import backup as backups
 from pipeline.backups import restore as restoring
+from pipeline.backups.kit import save_s3_keys
 from pipeline.sqlite.models import Backup, BackupState
 from receiver.api.apps import Body, DaemonDep, PrincipalDep, app_to_change
 from receiver.api.views import View
@@ -37,6 +38,11 @@ class BackupView(View):
 
 class RecordsRequest(Body):
     with_key: bool = False  # the home's secret.key too (README, "Backups": the trade-off)
+
+
+class S3KeysRequest(Body):
+    access_key: str
+    secret_key: str
 
 
 class RestoreRequest(Body):
@@ -135,3 +141,11 @@ def create_records_backup(
 def verify_records_backup(backup_id: int, daemon: DaemonDep, who: PrincipalDep) -> BackupView:
     who.require_admin()
     return backup_view(daemon, backups.verify_again(daemon.backups, None, backup_id))
+
+
+@router.put("/backups/s3-keys", status_code=204)
+def set_s3_keys(body: S3KeysRequest, daemon: DaemonDep, who: PrincipalDep) -> None:
+    """The S3 destination's access keys, sealed into the home; used from the next call on."""
+    who.require_admin()
+    ctx = daemon.backups.ctx
+    save_s3_keys(ctx.settings, ctx.sealer, (body.access_key, body.secret_key))

@@ -15,7 +15,7 @@ from receiver.cli.appwords import take_app
 from receiver.cli.client import Client
 
 COMMANDS = ("backup",)
-ACTIONS = ("create", "list", "verify", "restore")
+ACTIONS = ("create", "list", "verify", "restore", "s3-login")
 
 
 def add_commands(
@@ -53,6 +53,9 @@ def add_commands(
 
 
 def run(client: Client, args: argparse.Namespace) -> None:
+    if args.action == "s3-login":
+        _s3_login(client, args.words)
+        return
     if args.records:
         base, number = (
             "/api/backups/records",
@@ -78,6 +81,20 @@ def run(client: Client, args: argparse.Namespace) -> None:
             f"restored backup {done['backup']} of {done['app']} into {', '.join(done['volumes'])}: "
             f"{done['files']} files, {done['seconds']:.1f} s ({done['how']})"
         )
+
+
+def _s3_login(client: Client, words: list[str]) -> None:
+    """The access key as a word, the secret from stdin (never on the command line)."""
+    if len(words) != 1:
+        sys.exit("temps: backup s3-login ACCESS_KEY (the secret key on stdin)")
+    if sys.stdin.isatty():
+        import getpass
+
+        secret = getpass.getpass("secret key: ")
+    else:
+        secret = sys.stdin.readline().strip()
+    client.call("PUT", "/api/backups/s3-keys", json={"access_key": words[0], "secret_key": secret})
+    print("S3 keys sealed into the daemon's home")
 
 
 def _number(words: list[str], wanted: int) -> int | None:

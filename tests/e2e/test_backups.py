@@ -33,9 +33,9 @@ DUMP = "date +%s%N > /data/dump.txt"  # the [backup] command: a stand-in for pg_
 WAIT = 900.0  # a 200 MB backup, and its verification, on a busy machine
 
 
-def call(daemon: TempsDaemon, method: str, path: str, **body: Any) -> httpx.Response:
+def call(daemon: TempsDaemon, method: str, url: str, /, **body: Any) -> httpx.Response:
     with daemon.client() as api:
-        return api.request(method, path, json=body or None, timeout=WAIT)
+        return api.request(method, url, json=body or None, timeout=WAIT)
 
 
 def volume_sums(image: str, volume: str) -> dict[str, str]:

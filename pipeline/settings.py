@@ -228,6 +228,7 @@ class Settings(BaseSettings):
         "instead of --backup-dir; its keys: `temps backup s3-login`",
     )
     backup_s3_bucket: str = Field("", description="the bucket backups go to, with --backup-s3-url")
+    backup_keep_last: int = Field(3, description="good backups kept per app, the newest, always")
     backup_keep_daily: int = Field(
         7, description="good backups kept per app: the newest of each of this many days"
     )

@@ -25,3 +25,9 @@ def test_older_ones_are_kept_one_per_week_then_none() -> None:
 
 def test_nothing_kept_when_nothing_is_asked() -> None:
     assert kept([(1, NOW)], keep_daily=0, keep_weekly=0, now=NOW) == set()
+
+
+def test_the_newest_keep_last_are_kept_whatever_their_day() -> None:
+    good = [(1, NOW - 300), (2, NOW - 200), (3, NOW - 100), (4, NOW - 30 * WEEK)]
+    assert kept(good, keep_daily=1, keep_weekly=0, now=NOW, keep_last=2) == {2, 3}
+    assert kept(good, keep_daily=0, keep_weekly=0, now=NOW, keep_last=10) == {1, 2, 3, 4}

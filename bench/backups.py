@@ -3,7 +3,9 @@ volume in a container, on the same machine, in alternated rounds.
 
 - backup: temps' archive of the volume into a directory (the engine's tar stream of a
   helper container, written and checksummed file by file in one pass), against
-  `docker run --rm -v VOL:/v IMAGE tar c /v > FILE`.
+  `docker run --rm -v VOL:/v IMAGE tar c /v > FILE` (the stream goes through the docker
+  CLI's attach) and against GNU tar of the volume's directory on the host
+  (`tar cf FILE -C /var/lib/docker/volumes/VOL/_data .`, root only, no checksums: the floor).
 - verify: temps' verification (the archive's sha256, a restore into a scratch volume, every
   file read back and compared with the manifest), against `docker run -i ... tar x` of the
   same archive into a scratch volume followed by `sha256sum` of every file in it.
@@ -92,6 +94,16 @@ class Round:
         mount = f"{self.volume}:/v"
         docker("run", "--rm", "-v", mount, self.image, "tar", "c", "/v", stdout=self.tar_file)
 
+    def host_tar_backup(self) -> None:
+        mountpoint = subprocess.run(
+            ["docker", "volume", "inspect", "-f", "{{.Mountpoint}}", self.volume],
+            capture_output=True, text=True, check=True, timeout=60,
+        ).stdout.strip()  # fmt: skip
+        subprocess.run(
+            ["tar", "cf", str(self.tar_file), "-C", mountpoint, "."], check=True, timeout=900
+        )
+        self.tar_file.unlink()
+
     def tar_verify(self) -> None:
         scratch = f"temps-bench-{self.home_id}-scratch-{self.run}"
         docker("volume", "create", scratch)
@@ -105,7 +117,11 @@ class Round:
 
     def timings(self) -> dict[str, float]:
         """Backups first, in an order that turns from round to round; then the verifies."""
-        pairs = [("temps_backup", self.temps_backup), ("tar_backup", self.tar_backup)]
+        pairs = [
+            ("temps_backup", self.temps_backup),
+            ("host_tar_backup", self.host_tar_backup),
+            ("tar_backup", self.tar_backup),
+        ]
         if self.run % 2:
             pairs.reverse()
         pairs += [("temps_verify", self.temps_verify), ("tar_verify", self.tar_verify)]
@@ -140,7 +156,7 @@ def main() -> None:
             record = Round(run, image, volume, home_id, folder, archives).timings()
             report.runs.append(record)
             print(f"  run {run}: {record}", flush=True)
-        for name in ("temps_backup", "tar_backup", "temps_verify", "tar_verify"):
+        for name in ("temps_backup", "tar_backup", "host_tar_backup", "temps_verify", "tar_verify"):
             stats = summary([r[name] for r in report.runs])
             rate = size_mb / stats["median"]
             report.figure(name, stats, f"{name}: {spread(stats, secs)}")
@@ -149,6 +165,10 @@ def main() -> None:
         for step in ("backup", "verify"):
             ratio = figures[f"temps_{step}"]["median"] / figures[f"tar_{step}"]["median"]
             report.figure(f"{step}_ratio", round(ratio, 2), f"{step}: temps / tar = {ratio:.2f}x")
+        floor = figures["temps_backup"]["median"] / figures["host_tar_backup"]["median"]
+        report.figure(
+            "backup_host_ratio", round(floor, 2), f"backup: temps / host tar = {floor:.2f}x"
+        )
         report.write()
     finally:
         subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True, check=False)

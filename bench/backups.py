@@ -99,10 +99,9 @@ class Round:
             ["docker", "volume", "inspect", "-f", "{{.Mountpoint}}", self.volume],
             capture_output=True, text=True, check=True, timeout=60,
         ).stdout.strip()  # fmt: skip
-        subprocess.run(
-            ["tar", "cf", str(self.tar_file), "-C", mountpoint, "."], check=True, timeout=900
-        )
-        self.tar_file.unlink()
+        host_file = self.folder / f"host-{self.run}.tar"
+        subprocess.run(["tar", "cf", str(host_file), "-C", mountpoint, "."], check=True, timeout=900)
+        host_file.unlink()
 
     def tar_verify(self) -> None:
         scratch = f"temps-bench-{self.home_id}-scratch-{self.run}"

@@ -228,12 +228,14 @@ class Settings(BaseSettings):
         "instead of --backup-dir; its keys: `temps backup s3-login`",
     )
     backup_s3_bucket: str = Field("", description="the bucket backups go to, with --backup-s3-url")
-    backup_keep_last: int = Field(3, description="good backups kept per app, the newest, always")
+    backup_keep_last: int = Field(
+        3, ge=0, description="good backups kept per app, the newest, always"
+    )
     backup_keep_daily: int = Field(
-        7, description="good backups kept per app: the newest of each of this many days"
+        7, ge=0, description="good backups kept per app: the newest of each of this many days"
     )
     backup_keep_weekly: int = Field(
-        4, description="and the newest of each of this many weeks before those"
+        4, ge=0, description="and the newest of each of this many weeks before those"
     )
     # The images the Dockerfiles temps makes build on, by role (python, node, go,
     # go-runtime, static, uv): a registry mirror, or a company's own base images.

@@ -90,8 +90,7 @@ class VolumeArchives:
     def empty(self, volume: str, image: str, timeout: float) -> None:
         """Remove every file of the volume, hidden ones too."""
         script = f"rm -rf {MOUNT}/* {MOUNT}/.[!.]* {MOUNT}/..?*"
-        command = ["/bin/sh", "-c", script]
-        with self._helper(volume, image, command) as name, engine_errors("empty a volume"):
+        with self._helper(volume, image, script) as name, engine_errors("empty a volume"):
             try:
                 self.client.api.start(name)
                 result = self.client.api.wait(name, timeout=timeout)
@@ -118,15 +117,16 @@ class VolumeArchives:
                 self.client.api.unpause(name)
 
     @contextlib.contextmanager
-    def _helper(self, volume: str, image: str, command: list[str] | None = None) -> Iterator[str]:
+    def _helper(self, volume: str, image: str, script: str | None = None) -> Iterator[str]:
+        """A helper with the volume at MOUNT; it runs `script` with `sh -c` when started
+        (the image's entrypoint set aside), and is never started without one."""
         name = f"temps-{self.home_id}-{ROLE}-{secrets.token_hex(4)}"
         with engine_errors("create a backup helper"):
             try:
                 self.client.api.create_container(
                     image,
-                    # Never started unless a command is given: any word stands for one.
-                    command=command or ["temps-backup-helper"],
-                    entrypoint=[] if command else None,
+                    command=[script] if script else ["temps-backup-helper"],
+                    entrypoint=["/bin/sh", "-c"] if script else None,
                     name=name,
                     labels={"temps.home": self.instance, "temps.role": ROLE},
                     network_disabled=True,

@@ -100,7 +100,8 @@ class Round:
             capture_output=True, text=True, check=True, timeout=60,
         ).stdout.strip()  # fmt: skip
         host_file = self.folder / f"host-{self.run}.tar"
-        subprocess.run(["tar", "cf", str(host_file), "-C", mountpoint, "."], check=True, timeout=900)
+        command = ["tar", "cf", str(host_file), "-C", mountpoint, "."]
+        subprocess.run(command, check=True, timeout=900)
         host_file.unlink()
 
     def tar_verify(self) -> None:

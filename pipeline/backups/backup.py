@@ -44,6 +44,7 @@ def create(kit: BackupKit, app: App) -> Backup:
     mounts = storage.mounts_of(kit.ctx.settings, kit.ctx.store, app)
     if not mounts:
         raise Conflict(f"app {app.name!r} has no volumes to back up (`temps storage mount`)")
+    refuse_unmade(kit, app, [mount.volume for mount in mounts])
     with kit.alone(app.name):
         backup = kit.ctx.store.backups.start(app, str(kit.destination))
         where = folder(app.name, backup.pk)
@@ -221,6 +222,17 @@ def live_of(kit: BackupKit, app: App) -> Release:
     if live is None or live.image is None:
         raise Conflict(f"app {app.name!r} has no live release: deploy it before backing it up")
     return live
+
+
+def refuse_unmade(kit: BackupKit, app: App, volumes: list[str]) -> None:
+    """A volume mounted since the last deploy is made by the next one: reading it now
+    would make it, unlabelled and empty."""
+    unmade = [volume for volume in volumes if not kit.archives.exists(volume)]
+    if unmade:
+        raise Conflict(
+            f"app {app.name!r} has volumes not made yet ({', '.join(unmade)}): they are made "
+            "by its next deploy"
+        )
 
 
 def owner_of(kit: BackupKit, app: App) -> App:

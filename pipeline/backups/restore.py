@@ -15,7 +15,7 @@ import structlog
 
 from pipeline.app import storage
 from pipeline.backups import volumes as backup_volumes
-from pipeline.backups.backup import live_of, owner_of, read_manifest
+from pipeline.backups.backup import live_of, owner_of, read_manifest, refuse_unmade
 from pipeline.backups.destinations import folder
 from pipeline.backups.kit import BackupKit
 from pipeline.backups.manifest import differences
@@ -62,6 +62,10 @@ def restore(kit: BackupKit, app: App, backup_id: int, stop: bool) -> Restored:
         missing = [v.name for v in manifest.volumes if v.name not in mounted]
         if missing:
             raise NotFound(f"app {app.name!r} mounts no volume named {', '.join(missing)} now")
+        owner = owner_of(kit, app).name
+        refuse_unmade(
+            kit, app, [storage.volume_name(ctx.settings, owner, v.name) for v in manifest.volumes]
+        )
         started = time.monotonic()
         log.info("backup.restore_started", app=app.name, backup=backup.pk, stopped=stop)
         was_in_maintenance = app.in_maintenance
@@ -72,7 +76,7 @@ def restore(kit: BackupKit, app: App, backup_id: int, stop: bool) -> Restored:
         files = 0
         try:
             for volume in manifest.volumes:
-                name = storage.volume_name(ctx.settings, owner_of(kit, app).name, volume.name)
+                name = storage.volume_name(ctx.settings, owner, volume.name)
                 kit.archives.empty(name, live.image, EMPTY_TIMEOUT)
                 with kit.destination.reading(f"{where}/{volume.file}") as stored:
                     backup_volumes.restore(kit.archives, stored, name, live.image)

@@ -88,3 +88,23 @@ def test_a_manifest_reads_back_as_it_was_written() -> None:
     assert again == manifest and again.size == 10 and again.archives == (volume,)
     with pytest.raises(BackupFailed):
         Manifest.loads(b'{"kind": "other"}')
+
+
+def test_sums_fed_chunk_by_chunk_on_a_thread_match_a_whole_read() -> None:
+    from pipeline.backups.volumes import Sums
+
+    data = tar_of({"a.txt": b"hello" * 50_000, "sub/": b"", "sub/b": b"x" * 3})
+    with Sums() as sums:
+        for start in range(0, len(data), 4096):
+            sums.feed(data[start : start + 4096])
+    assert sums.result() == file_sums(io.BytesIO(data), "volume")
+
+
+def test_sums_of_what_is_not_a_tar_fail_without_blocking_the_feeder() -> None:
+    from pipeline.backups.volumes import Sums
+
+    with Sums() as sums:
+        for _ in range(100):  # more chunks than the queue holds
+            sums.feed(b"not a tar" * 1000)
+    with pytest.raises(BackupFailed):
+        sums.result()

@@ -153,7 +153,10 @@ def judged(
         size=done.size,
         seconds=round(time.monotonic() - started, 3),
     )
-    retention.prune(kit, app)
+    try:
+        retention.prune(kit, app)
+    except TempsError as error:  # the new backup is good all the same; pruned next time
+        log.warning("backup.prune_failed", app=app.name if app else None, error=str(error))
     return done
 
 

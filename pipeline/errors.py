@@ -16,6 +16,7 @@
     ├── MigrationFailed       the database could not be brought to the current schema
     ├── RecordsBusy           another process held the database's lock past the budget
     ├── DiskFull              a write refused for want of space on the disk holding a path
+    ├── BackupFailed          a backup or restore could not be made, or did not verify
     └── DeployError           a step of a deploy failed; carries the reason and log tail
         ├── BuildFailed       no Dockerfile, a Dockerfile error, a bad tree
         │   └── LayerGone     a cached layer the build reused was removed meanwhile
@@ -122,6 +123,12 @@ class DiskFull(TempsError):
             "free space and push again"
         )
         self.path = path
+
+
+class BackupFailed(TempsError):
+    """A backup, its verification or a restore could not be done: the dump command failed,
+    a volume could not be read or written, the destination refused, or what was stored
+    differs from its manifest."""
 
 
 class DeployError(TempsError):

@@ -218,6 +218,25 @@ class Settings(BaseSettings):
         "--max-daemon-log-bytes with 3 kept; none: stderr, for systemd's journal",
     )
     build_concurrency: int = Field(2, description="builds that may run at once across apps")
+    # Backups (README, "Backups"): a directory of this host's, or an S3-compatible bucket.
+    backup_dir: Annotated[Path | None, read_as(_absolute, optional=True)] = Field(
+        None, description="where backups are stored; none: <home>/backups"
+    )
+    backup_s3_url: str = Field(
+        "",
+        description="an S3-compatible endpoint (http(s)://host:port) to store backups in "
+        "instead of --backup-dir; its keys: `temps backup s3-login`",
+    )
+    backup_s3_bucket: str = Field("", description="the bucket backups go to, with --backup-s3-url")
+    backup_keep_last: int = Field(
+        3, ge=0, description="good backups kept per app, the newest, always"
+    )
+    backup_keep_daily: int = Field(
+        7, ge=0, description="good backups kept per app: the newest of each of this many days"
+    )
+    backup_keep_weekly: int = Field(
+        4, ge=0, description="and the newest of each of this many weeks before those"
+    )
     # The images the Dockerfiles temps makes build on, by role (python, node, go,
     # go-runtime, static, uv): a registry mirror, or a company's own base images.
     base_images: Annotated[tuple[tuple[str, str], ...], read_as(_base_images)] = Field(
@@ -338,6 +357,8 @@ class Settings(BaseSettings):
                 "--publish-ports is for --runtime engine: on Swarm each task is published on "
                 "its node already"
             )
+        if bool(self.backup_s3_url) != bool(self.backup_s3_bucket):
+            raise InvalidInput("--backup-s3-url and --backup-s3-bucket go together")
         if self.control_host is not None and self.https is None:
             raise InvalidInput("--control-host needs --https: the control host is HTTPS only")
         if self.control_host is not None and not re.fullmatch(
@@ -447,6 +468,15 @@ class Settings(BaseSettings):
     @property
     def lock_path(self) -> Path:
         return self.home / "temps.lock"
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.backup_dir if self.backup_dir is not None else self.home / "backups"
+
+    @property
+    def backup_s3_keys_path(self) -> Path:
+        """The S3 access key and secret key, sealed (`temps backup s3-login`)."""
+        return self.home / "backup-s3.sealed"
 
     @property
     def secret_key_path(self) -> Path:

@@ -10,6 +10,7 @@ import structlog
 from pipeline.app.sealing import Sealer, reseal
 from pipeline.applogs.tail import TailLimits, Tails
 from pipeline.backends.opener import open_runtime
+from pipeline.backups.kit import BackupKit
 from pipeline.context import Context
 from pipeline.deploy.destroy import Destroyer
 from pipeline.deploy.queue import Deployer
@@ -49,6 +50,7 @@ class Daemon:
     expiry: PreviewExpiry  # previews idle past their ttl
     tails: Tails  # `temps logs --tail` clients
     runs: InFlight  # one-off runs in flight
+    backups: BackupKit  # backups and restores (pipeline/backups)
 
     home_lock: HomeLock
 
@@ -95,6 +97,7 @@ class Daemon:
                 settings.run_attach_timeout,
                 lambda ticket: oneoff.expired(ctx, ticket),
             ),
+            BackupKit.of(ctx),
             home_lock,
         )
 
@@ -107,6 +110,9 @@ class Daemon:
         interrupted = self.store.runs.interrupt_unfinished()
         if interrupted:
             log.warning("daemon.runs_interrupted", count=interrupted)
+        cut_short = self.store.backups.interrupt_unfinished()
+        if cut_short:
+            log.warning("daemon.backups_interrupted", count=cut_short)
         # Apps a stopped daemon was destroying: closed before anything routes or supervises,
         # out of the route table from the start, destroyed once the daemon runs.
         destroying = self.destroyer.marked()

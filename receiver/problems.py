@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.errors import (
+    BackupFailed,
     Conflict,
     DeployError,
     DiskFull,
@@ -73,6 +74,7 @@ ANSWERS: tuple[tuple[type[Exception], Answer], ...] = (
     (DiskFull, Answer(507, "Insufficient Storage", "The disk holding the home is full")),
     (SpaceShort, Answer(507, "Insufficient Storage")),
     (DeployError, Answer(422, "Deploy Failed")),
+    (BackupFailed, Answer(422, "Backup Failed")),
     (RequestValidationError, Answer(422, "Unprocessable Content", "Invalid request")),
     (WebSocketRequestValidationError, Answer(422, "Unprocessable Content")),
     (Exception, Answer(500, "Internal Server Error", "Unexpected error")),

@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PRODUCT = ("pipeline", "receiver")
 # A library, and the only package of the product that may import it.
 OWNERS = {
+    "boto3": "pipeline/backups/s3.py",
+    "botocore": "pipeline/backups/s3.py",
     "docker": "pipeline/docker/",
     "dulwich": "pipeline/git/",
     "sqlalchemy": "pipeline/sqlite/",

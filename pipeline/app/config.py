@@ -212,6 +212,15 @@ class BuildSettings:
     runtime_image: ImageReference = ""  # the final stage's image
 
 
+@pydantic_dataclasses.dataclass(frozen=True, config=TABLE)
+class BackupSettings:
+    """`[backup]`: what `temps backup create` runs before it reads the app's volumes
+    (pipeline/backups): a dump of a database into a volume, the backup's consistency point."""
+
+    command: Annotated[Text, Field(max_length=4096)] = ""  # `sh -c`, in a one-off container
+    timeout: Annotated[Number, Field(gt=0, le=86400)] = 600.0  # seconds it may take
+
+
 Pattern = Annotated[Text, Field(min_length=1, max_length=255)]
 # An environment variable's name, as `temps config set` takes it.
 ENV_FORM = "a variable name is letters, digits and '_' (at most 128, not a digit first)"
@@ -287,6 +296,7 @@ class AppConfig:
     swarm: SwarmSettings = dataclasses.field(default_factory=SwarmSettings)
     build: BuildSettings = dataclasses.field(default_factory=BuildSettings)
     preview: PreviewSettings = dataclasses.field(default_factory=PreviewSettings)
+    backup: BackupSettings = dataclasses.field(default_factory=BackupSettings)
     # Process type -> command, from the Procfile (or a `[processes]` table); empty: the
     # image's own command is the one web process.
     processes: dict[ProcessName, Text] = dataclasses.field(default_factory=dict)
@@ -307,6 +317,7 @@ _SECTIONS = {
     "swarm": SwarmSettings,
     "build": BuildSettings,
     "preview": PreviewSettings,
+    "backup": BackupSettings,
 }
 _ADAPTER = TypeAdapter(AppConfig)
 

@@ -348,3 +348,29 @@ class RegistryLogin(_Keyed, SQLModel, table=True):
     username: str
     password_sealed: str
     created_at: float = Field(default_factory=now)
+
+
+class BackupState(enum.StrEnum):
+    """Where a backup is; only a backup that passed its verification is good."""
+
+    RUNNING = "running"  # being written or verified
+    GOOD = "good"  # written, restored into scratch and found identical to its manifest
+    FAILED = "failed"  # not written, or its verification found a difference (reason)
+
+
+class Backup(_Keyed, SQLModel, table=True):
+    """One backup: of an app's volumes, or (app_id None) of the daemon's records."""
+
+    __tablename__ = "backups"
+
+    id: int | None = Field(default=None, primary_key=True)
+    app_id: int | None = Field(default=None, foreign_key="apps.id", index=True)
+    destination: str  # where it is stored: a directory, or s3://bucket/prefix
+    state: BackupState = _enum(BackupState)
+    started_at: float = Field(default_factory=now)
+    ended_at: float | None = None
+    size: int | None = None  # bytes of its archives
+    manifest: str | None = None  # the manifest's name at the destination
+    verified_at: float | None = None  # when its last verification ended
+    verification: str | None = None  # "ok", or what the last verification found wrong
+    reason: str | None = None  # why it failed

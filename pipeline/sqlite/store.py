@@ -27,6 +27,7 @@ from pipeline.app.config import AppConfig
 from pipeline.errors import Conflict, NotFound, RecordsBusy
 from pipeline.release.records import SlotRecord, TrafficRecord
 from pipeline.release.states import ReleaseState
+from pipeline.sqlite.backups import Backups
 from pipeline.sqlite.certificates import Certificates
 from pipeline.sqlite.deliveries import Deliveries
 from pipeline.sqlite.domains import Domains
@@ -175,6 +176,7 @@ class Store:
         self.domains = Domains(engine)
         self.certificates = Certificates(engine)
         self.mounts = Mounts(engine)
+        self.backups = Backups(engine)
         self.deliveries = Deliveries(engine)
         self.runs = Runs(engine)
         self.registries = Registries(engine)

@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from pipeline.errors import NotFound
 from pipeline.sqlite.models import (
     App,
+    Backup,
     Certificate,
     Delivery,
     Domain,
@@ -79,7 +80,7 @@ class Teardown(Records):
             session.execute(delete(ReleaseLog).where(releases))
             session.execute(delete(ReleaseEvent).where(col(ReleaseEvent.release_id).in_(ids)))
             session.execute(delete(Release).where(col(Release.app_id) == app.pk))
-            for kind in (Delivery, Domain, Mount, Run):
+            for kind in (Backup, Delivery, Domain, Mount, Run):
                 session.execute(delete(kind).where(col(kind.app_id) == app.pk))
             session.execute(delete(Token).where(col(Token.app) == app.name))
             session.execute(delete(Certificate).where(col(Certificate.host).in_(list(hosts))))

@@ -165,3 +165,9 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
     if not response.is_success:
         raise Undelivered(f"HTTP {response.status_code}")
     return response.status_code
+
+
+def send_backup_failed(sealer: Sealer, app: App, backup: int, reason: str) -> None:
+    """A backup of the app's volumes could not be made, or did not verify: it does not count."""
+    body = {"event": "backup_failed", "app": app.name, "backup": backup, "reason": reason}
+    _send(sealer, app, {**body, "at": time.time()}, 0)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from pipeline.deploy.strategies import Strategy
-from receiver.cli import apps, hosting, logs, previews, registry, run, session, statuses
+from receiver.cli import apps, backups, hosting, logs, previews, registry, run, session, statuses
 from receiver.cli.appwords import settings_start, take_app
 from receiver.cli.client import Client
 from receiver.cli.target import resolve
@@ -94,6 +94,7 @@ def add_client_commands(commands: Commands, env: Callable[[str, str], str]) -> N
         "words", nargs="*", metavar="[APP] | scale [APP] web=N | stop [APP] [PROCESS] | start"
     )
     hosting.add_commands(client_parser)
+    backups.add_commands(client_parser, commands)
     build = client_parser(
         "build", "`build show [APP]`: the Dockerfile the live commit builds with (to eject it)"
     )
@@ -130,6 +131,9 @@ def add_client_commands(commands: Commands, env: Callable[[str, str], str]) -> N
 def run_client(args: argparse.Namespace) -> None:
     if args.command == "hook":
         install_hook(args)
+        return
+    if args.command == "restore-home":
+        backups.restore_home(args)
         return
     if args.command in session.COMMANDS:
         session.run(args)
@@ -184,6 +188,8 @@ def run_client(args: argparse.Namespace) -> None:
         statuses.run(client, args)
     elif command in hosting.COMMANDS:
         hosting.run(client, args)
+    elif command in backups.COMMANDS:
+        backups.run(client, args)
     elif command in logs.COMMANDS:
         logs.run(client, args)
 

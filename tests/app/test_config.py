@@ -339,3 +339,11 @@ def test_preview_ttl_and_caps_have_defaults_and_read_durations() -> None:
 def test_a_wrong_preview_setting_is_named(text: str, message: str) -> None:
     with pytest.raises(InvalidInput, match=re.escape(message)):
         load_toml(text)
+
+
+def test_backup_names_the_command_run_before_the_volumes_are_read() -> None:
+    config = load_toml('[backup]\ncommand = "pg_dump -f /data/db.dump"\ntimeout = 30\n')
+    assert (config.backup.command, config.backup.timeout) == ("pg_dump -f /data/db.dump", 30.0)
+    assert AppConfig().backup.command == "" and AppConfig().backup.timeout == 600.0
+    assert "backup.timeout" in refused("[backup]\ntimeout = 0\n")
+    assert "backup.pause" in refused("[backup]\npause = true\n")

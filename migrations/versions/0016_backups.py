@@ -1,8 +1,8 @@
 """Backups: of an app's volumes or of the daemon's records, where each is stored, its state
 (running, good once verified, failed) and what its last verification found.
 
-Revision ID: 0017
-Revises: 0015 on this branch; 0016 once the branch that adds 0016 is merged
+Revision ID: 0016
+Revises: 0015
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from alembic import op
 
 from migrations.columns import integer, key, seconds, text
 
-revision = "0017"
-# 0016 is written beside this revision: at the merge this becomes "0016".
+revision = "0016"
 down_revision = "0015"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -174,7 +175,7 @@ def test_a_restore_brings_every_file_back_and_the_app_serves(
     assert serving == [200]
 
 
-def test_a_records_backup_rebuilds_a_home_with_the_same_apps_and_releases(
+def test_a_records_backup_rebuilds_a_home_that_serves_the_same_apps_and_releases(
     temps_daemon: TempsDaemon, deployed: str, tmp_path: Path
 ) -> None:
     made = temps(temps_daemon, "backup", "create", "--records")
@@ -199,9 +200,25 @@ def test_a_records_backup_rebuilds_a_home_with_the_same_apps_and_releases(
         apps_after = {a["name"] for a in api.get("/api/apps").json()}
         releases_after = {name: api.get(f"/api/apps/{name}/releases").json() for name in apps_after}
         config = api.get(f"/api/apps/{APP}/config").json()
+        # Reconciled at its start: the live releases' containers run again, behind its Traefik.
+        served = {name: served_by(restored, name) for name in sorted(apps_after)}
+    assert all(served.values()), served
     assert apps_after == apps_before == {APP, STEADY}
     for name in apps_before:
         before = [(r["version"], r["commit"]) for r in releases_before[name]]
         after = [(r["version"], r["commit"]) for r in releases_after[name]]
         assert before[: len(after)] == after and len(after) == len(before), name
     assert config == config_before
+
+
+def served_by(daemon: TempsDaemon, app: str, deadline: float = 120.0) -> bool:
+    """Whether the app answers 200 through the daemon's Traefik within `deadline` seconds."""
+    until = time.monotonic() + deadline
+    while time.monotonic() < until:
+        try:
+            if daemon.get_app_page(app).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False

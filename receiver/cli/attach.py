@@ -1,11 +1,13 @@
-"""The client's side of a one-off run's WebSocket (receiver.api.relay's protocol): opened with
-the token that asked for the run, the command's output written here as it comes, what the
-user types or pipes in and the terminal's size sent along, until its status arrives.
+"""The client's side of a one-off run: the POST that asks for it, then its WebSocket
+(receiver.api.relay's protocol), opened with the same token, the command's output written
+here as it comes, what the user types or pipes in and the terminal's size sent along, until
+its status arrives.
 
-wsproto speaks the protocol (the handshake, frames, masking, pings and the close) and this
-module moves its bytes over a plain socket. It is imported here and nowhere else in the CLI,
-once a run is asked for, and it costs a run about half the imports a full WebSocket client
-did (BENCHMARKS.md, "One-off runs")."""
+h11 speaks HTTP/1.1 for the ask and wsproto (which is built on h11) the WebSocket protocol
+(the handshake, frames, masking, pings and the close); this module moves their bytes over a
+plain socket. They are imported here and nowhere else in the CLI, once a run is asked for: a
+run imports neither httpx, nor a full WebSocket client, nor the standard library's HTTP
+client and the e-mail parsing it brings (BENCHMARKS.md, "One-off runs")."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+import h11
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
     AcceptConnection,
@@ -33,7 +36,7 @@ from wsproto.events import (
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from receiver.cli import terminal
-from receiver.cli.client import detail_of
+from receiver.cli.client import API_TIMEOUT, detail_of, fail
 from receiver.cli.target import Target
 
 STDIN, STDOUT, STDERR, STATUS, RESIZE = 0, 1, 2, 3, 4  # receiver.api.relay's channels
@@ -153,11 +156,56 @@ def attach(target: Target, path: str) -> Iterator[Attached]:
         socket.close()
 
 
-def _connected(url: str, ca_file: str | None) -> sockets.socket:
+def ask(target: Target, path: str, body: object, exit_code: int) -> Any:
+    """POST `body` as JSON to `path` and return the JSON answered; a refusal or no answer
+    ends the command with `exit_code`, saying why. A redirect is an answer too: its status,
+    not its target."""
+    url = target.url.rstrip("/") + path
+    parts = urlsplit(url)
+    data = json.dumps(body).encode()
+    headers = [
+        ("Host", parts.netloc),
+        ("Authorization", f"Bearer {target.token}"),
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(data))),
+        ("Connection", "close"),
+    ]
+    protocol = h11.Connection(h11.CLIENT)
+    target_path = parts.path + (f"?{parts.query}" if parts.query else "")
+    try:
+        sock = _connected(url, target.ca_file, API_TIMEOUT)
+        with contextlib.closing(sock):
+            request = h11.Request(method="POST", target=target_path, headers=headers)
+            sock.sendall(protocol.send(request) + protocol.send(h11.Data(data=data)))
+            sock.sendall(protocol.send(h11.EndOfMessage()))
+            status, answer = _answer(sock, protocol)
+    except (OSError, h11.ProtocolError) as exc:
+        fail(f"temps: cannot reach the daemon at {target.url}: {exc}", exit_code)
+    if status >= 300:
+        fail(f"temps: {status}: {detail_of(answer)}", exit_code)
+    return json.loads(answer) if answer else None
+
+
+def _answer(sock: sockets.socket, protocol: h11.Connection) -> tuple[int, bytes]:
+    """The response's status and whole body."""
+    status, body = 0, bytearray()
+    while True:
+        event = protocol.next_event()
+        if event is h11.NEED_DATA:
+            protocol.receive_data(sock.recv(READ_CHUNK))
+        elif isinstance(event, h11.Response):
+            status = event.status_code
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+            return status, bytes(body)
+
+
+def _connected(url: str, ca_file: str | None, timeout: float = OPEN_TIMEOUT) -> sockets.socket:
     parts = urlsplit(url)
     secure = parts.scheme == "https"
     port = parts.port or (443 if secure else 80)
-    sock = sockets.create_connection((parts.hostname or "127.0.0.1", port), OPEN_TIMEOUT)
+    sock = sockets.create_connection((parts.hostname or "127.0.0.1", port), timeout)
     sock.setsockopt(sockets.IPPROTO_TCP, sockets.TCP_NODELAY, 1)
     if not secure:
         return sock

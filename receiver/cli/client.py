@@ -7,7 +7,6 @@ were a tenth of a second of each run's start."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -65,40 +64,6 @@ class Client:
             sys.exit(130)
         except httpx.HTTPError as exc:
             sys.exit(f"temps: lost the daemon at {self.http.base_url}: {exc}")
-
-
-def post(
-    base_url: str, token: str, ca_file: str | None, path: str, body: object, exit_code: int = 1
-) -> Any:
-    """`Client.call("POST", ...)` through the standard library's `http.client`, for a command
-    whose one plain request this is (`temps run`): httpx's imports took longer than the
-    request. A redirect is an answer, as httpx takes it: its status, not its target."""
-    import http.client
-    from urllib.parse import urlsplit
-
-    url = urlsplit(base_url.rstrip("/") + path)
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    connection: http.client.HTTPConnection
-    try:
-        if url.scheme == "https":
-            import ssl
-
-            context = ssl.create_default_context(cafile=ca_file)
-            connection = http.client.HTTPSConnection(
-                url.netloc, timeout=API_TIMEOUT, context=context
-            )
-        else:
-            connection = http.client.HTTPConnection(url.netloc, timeout=API_TIMEOUT)
-        with contextlib.closing(connection):
-            target = url.path + (f"?{url.query}" if url.query else "")
-            connection.request("POST", target, json.dumps(body).encode(), headers)
-            answered = connection.getresponse()
-            answer: bytes = answered.read()
-    except (OSError, ValueError, http.client.HTTPException) as exc:
-        fail(f"temps: cannot reach the daemon at {base_url}: {exc}", exit_code)
-    if answered.status >= 300:
-        fail(f"temps: {answered.status}: {detail_of(answer)}", exit_code)
-    return json.loads(answer) if answer else None
 
 
 def detail_of(body: bytes | bytearray) -> str:

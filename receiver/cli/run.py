@@ -19,15 +19,13 @@ The run is asked for with one plain POST, then attached to over a WebSocket
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any, NoReturn
 
 from receiver.cli import remote, terminal
 from receiver.cli.appwords import take_app
-from receiver.cli.client import Client, post
+from receiver.cli.client import Client
 from receiver.cli.target import resolve
 
 COMMANDS = ("run", "runs")
@@ -61,16 +59,10 @@ def run(args: argparse.Namespace) -> None:
     body = {"command": command, "tty": tty, "stdin": stdin, "timeout": timeout}
     if tty:
         body |= {"cols": cols, "rows": rows}
-    # The WebSocket's client is imported while the POST waits for the daemon's answer.
-    loading = threading.Thread(
-        target=importlib.import_module, args=("receiver.cli.attach",), daemon=True
-    )
-    loading.start()
     try:
-        path = f"/api/apps/{app}/runs"
-        asked = post(target.url, target.token, target.ca_file, path, body, CANNOT_RUN)
-        loading.join()
         from receiver.cli import attach
+
+        asked = attach.ask(target, f"/api/apps/{app}/runs", body, CANNOT_RUN)
 
         try:
             status = attach.session(target, asked["attach_url"], tty, stdin)

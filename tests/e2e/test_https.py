@@ -487,7 +487,7 @@ def test_login_to_the_control_host_keeps_its_url_token_and_ca(
     secure: Secure,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     """`temps login https://CONTROL` over the daemon's own HTTPS (pebble's certificate,
     trusted through --ca-file), then a call that uses what it stored. The CLI runs in this
@@ -518,13 +518,22 @@ def test_login_to_the_control_host_keeps_its_url_token_and_ca(
         main(["login", control])  # pebble's CA is nobody's trust anchor
     monkeypatch.setattr("sys.stdin", io.StringIO(daemon.admin_token + "\n"))
     main(["login", control, "--ca-file", str(secure.roots)])
-    assert f"logged in to {control} as admin" in capsys.readouterr().out
+    assert f"logged in to {control} as admin" in capfd.readouterr().out
     stored = tmp_path / "config" / "temps" / "credentials.json"
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
     assert json.loads(stored.read_text())["ca_file"] == str(secure.roots)
 
     daemon.create_app("ctl-login")
     main(["apps", "list"])
-    assert "ctl-login" in capsys.readouterr().out
+    assert "ctl-login" in capfd.readouterr().out
+
+    # A one-off run over the same HTTPS: its ask and its WebSocket (wss) trust the same CA.
+    deploy_v1(daemon, tmp_path / "repo", "ctl-run")
+    with open(os.devnull) as nothing:
+        monkeypatch.setattr("sys.stdin", nothing)
+        with pytest.raises(SystemExit) as ran:
+            main(["run", "ctl-run", "--", "echo", "over tls"])
+    assert ran.value.code == 0
+    assert capfd.readouterr().out == "over tls\n"
     main(["logout"])
     assert not stored.exists()

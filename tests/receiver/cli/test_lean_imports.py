@@ -86,8 +86,8 @@ def test_a_run_asks_and_attaches_without_httpx_or_the_daemons_libraries(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     modules = imported(env, tmp_path, "run", "myapp", "--", "true", attaching=True)
-    assert "wsproto" in modules and "urllib" in modules  # the attach and the ask
-    heavy = modules & (NOT_FOR_A_RUN | {"websockets"})
+    assert "wsproto" in modules and "h11" in modules  # the attach and the ask
+    heavy = modules & (NOT_FOR_A_RUN | {"websockets", "http", "email"})
     assert not heavy, f"temps run imported {sorted(heavy)}"
 
 

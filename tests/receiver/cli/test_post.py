@@ -1,4 +1,4 @@
-"""`temps run`'s one plain request (receiver.cli.client.post), against a real HTTP server that
+"""`temps run`'s one plain request (receiver.cli.attach.ask), against a real HTTP server that
 stands where a reverse proxy in front of the daemon would: an answer in 3xx is reported with
 its status, as httpx's client does, never followed to a GET of another URL."""
 
@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from receiver.cli.client import post
+from receiver.cli.attach import ask
+from receiver.cli.target import Target
 
 
 class Redirecting(http.server.BaseHTTPRequestHandler):
@@ -45,15 +46,21 @@ def test_a_redirect_is_reported_not_followed(
     server: str, status: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exited:
-        post(server, "token", None, f"/api/apps/myapp/runs/{status}", {"command": ["true"]}, 125)
+        ask(Target(server, "token"), f"/api/apps/myapp/runs/{status}", {"command": ["true"]}, 125)
     assert exited.value.code == 125
     assert capsys.readouterr().err == f"temps: {status}: moved to https\n"
 
 
 def test_no_daemon_listening_is_said_in_a_line(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
-        post("http://127.0.0.1:1", "token", None, "/api/apps/myapp/runs", {}, 125)
+        ask(Target("http://127.0.0.1:1", "token"), "/api/apps/myapp/runs", {}, 125)
     assert exited.value.code == 125
     assert capsys.readouterr().err.startswith(
         "temps: cannot reach the daemon at http://127.0.0.1:1"
     )
+
+
+def test_the_answer_is_the_json_the_daemon_sent(server: str) -> None:
+    assert ask(Target(server, "token"), "/api/apps/myapp/runs/200", {}, 125) == {
+        "detail": "moved to https"
+    }

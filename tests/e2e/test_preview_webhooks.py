@@ -7,9 +7,9 @@ builds it with dockerd and routes it with Traefik.
 What a user checks: the app's production host answers every request (2xx) throughout; a pull
 request opened answers at `pr-<n>--<app>` with its head commit; new commits update it
 blue-green; each deploy posts pending then success (with the preview's URL) or failure (with
-the reason) to a stand-in for GitHub's status API; closing it leaves nothing of it; a fork's request deploys nothing by default; a
-pushed branch previews and deleting it destroys its preview; a merge request previews at
-`mr-<iid>--<app>` and merging it destroys it.
+the reason) to a stand-in for GitHub's status API; closing it leaves nothing of it; a fork's
+request deploys nothing by default; a pushed branch previews and deleting it destroys its
+preview; a merge request previews at `mr-<iid>--<app>` and merging it destroys it.
 """
 
 from __future__ import annotations

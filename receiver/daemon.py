@@ -11,6 +11,7 @@ from pipeline.app.sealing import Sealer, reseal
 from pipeline.applogs.tail import TailLimits, Tails
 from pipeline.backends.opener import open_runtime
 from pipeline.context import Context
+from pipeline.cron.scheduler import Scheduler
 from pipeline.deploy.destroy import Destroyer
 from pipeline.deploy.queue import Deployer
 from pipeline.homelock import HomeLock
@@ -49,6 +50,7 @@ class Daemon:
     expiry: PreviewExpiry  # previews idle past their ttl
     tails: Tails  # `temps logs --tail` clients
     runs: InFlight  # one-off runs in flight
+    cron: Scheduler  # every app's [[cron]] entries
 
     home_lock: HomeLock
 
@@ -95,6 +97,7 @@ class Daemon:
                 settings.run_attach_timeout,
                 lambda ticket: oneoff.expired(ctx, ticket),
             ),
+            Scheduler(ctx),
             home_lock,
         )
 
@@ -107,6 +110,9 @@ class Daemon:
         interrupted = self.store.runs.interrupt_unfinished()
         if interrupted:
             log.warning("daemon.runs_interrupted", count=interrupted)
+        interrupted = self.store.cron.interrupt_unfinished()
+        if interrupted:
+            log.warning("daemon.cron_runs_interrupted", count=interrupted)
         # Apps a stopped daemon was destroying: closed before anything routes or supervises,
         # out of the route table from the start, destroyed once the daemon runs.
         destroying = self.destroyer.marked()
@@ -126,6 +132,7 @@ class Daemon:
         self.certificates.start()
         self.supervisor.start()
         self.expiry.start()
+        self.cron.start()
         self.runtime.watch(self.supervisor.wake)
         for name in destroying:
             log.info("destroy.resumed", app=name)
@@ -145,6 +152,7 @@ class Daemon:
         # The commit statuses of the deploys that just ended get a moment to go out.
         if not self.deployer.ctx.statuses.wait_idle(STATUS_GRACE_SECONDS):
             log.warning("daemon.statuses_cut_short")
+        self.cron.stop()
         self.tails.close_all()
         self.proxy.stop_watching()
         self.certificates.stop()

@@ -24,6 +24,7 @@ from pipeline.docker.build import first_line
 from pipeline.docker.engine import being_removed, engine_errors, epoch_of
 from pipeline.errors import (
     BootFailed,
+    CommandTimedOut,
     Conflict,
     NotFound,
     ReleaseCommandFailed,
@@ -385,9 +386,7 @@ class DockerRuntime:
                 result = container.wait(timeout=timeout)
                 return int(result.get("StatusCode", -1))
             except requests.exceptions.ReadTimeout as exc:
-                raise ReleaseCommandFailed(
-                    f"release command still running after {timeout:g}s"
-                ) from exc
+                raise CommandTimedOut(f"release command still running after {timeout:g}s") from exc
             finally:
                 self._remove_if_present(name)
                 streamer.join(timeout=5)

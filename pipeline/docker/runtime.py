@@ -384,6 +384,9 @@ class DockerRuntime:
             streamer.start()
             try:
                 result = container.wait(timeout=timeout)
+                # Its output to the end before the container goes: a quick command's lines
+                # would otherwise race its removal.
+                streamer.join(timeout=5)
                 return int(result.get("StatusCode", -1))
             except requests.exceptions.ReadTimeout as exc:
                 raise CommandTimedOut(f"release command still running after {timeout:g}s") from exc

@@ -6,8 +6,9 @@ Each entry has a cursor: the time up to which its schedule was looked at. A tick
 times in (cursor, now] and moves the cursor to now, so a late tick (a loaded machine) runs
 what it was late for rather than losing it; with overlap "skip" a second time due while the
 first runs is recorded skipped. The cursor is the entry's, by app and name, not the
-release's: a deploy or a rollback neither resets nor doubles it. An entry the scheduler sees
-for the first time (a deploy added it, the daemon started) starts from then.
+release's: a deploy or a rollback neither resets nor doubles it. An entry a deploy added
+starts from the moment its release went live (seen at the next tick, within LONGEST_SLEEP);
+at the daemon's start every entry starts from then.
 
 At the daemon's start, an entry that asks for it (`catch_up`) runs its latest scheduled time
 before the start once, if that time is not recorded and the entry was already there then;
@@ -52,10 +53,12 @@ class Scheduler:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._started_at = time.time()
 
     def start(self, now: float | None = None) -> None:
         """Catch up what a stopped daemon missed, then keep the schedule."""
-        self.catch_up(time.time() if now is None else now)
+        self._started_at = time.time() if now is None else now
+        self.catch_up(self._started_at)
         self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
         self._thread.start()
 
@@ -107,7 +110,9 @@ class Scheduler:
         wake_at = now + self.longest_sleep
         for app, live, entry in self.entries():
             key = (app.pk, entry.name)
-            cursor = self._cursors.get(key, now)
+            # An entry first seen now came with its live release: its schedule starts when
+            # that release went live (or when the scheduler started, if later).
+            cursor = self._cursors.get(key, min(now, max(self._started_at, live.updated_at)))
             due = schedule.due_between(entry.schedule, entry.timezone, cursor, now)
             for moment in due[-MOST_PER_TICK:]:
                 self.launch(job.Due(app, entry, moment, CronSource.SCHEDULE), live)

@@ -382,13 +382,18 @@ class DockerRuntime:
                 target=_stream_logs, args=(container, output), name=f"logs-{name}", daemon=True
             )
             streamer.start()
+            began = time.monotonic()
             try:
                 result = container.wait(timeout=timeout)
                 # Its output to the end before the container goes: a quick command's lines
                 # would otherwise race its removal.
                 streamer.join(timeout=5)
                 return int(result.get("StatusCode", -1))
-            except requests.exceptions.ReadTimeout as exc:
+            except requests.exceptions.RequestException as exc:
+                # The wait's read timing out comes as a ReadTimeout or, once the engine has
+                # begun its answer, as a ConnectionError: told apart by the time it took.
+                if time.monotonic() - began < timeout:
+                    raise
                 raise CommandTimedOut(f"release command still running after {timeout:g}s") from exc
             finally:
                 self._remove_if_present(name)

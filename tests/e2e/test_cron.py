@@ -117,7 +117,9 @@ def test_a_job_keeps_its_schedule_across_five_deploys_and_a_rollback(
     deploy(daemon, repo, app, "v1", tick)
     began = time.time()
     for number in range(2, 6):
+        time.sleep(EVERY)  # a time or so between two deploys
         deploy(daemon, repo, app, f"v{number}", tick)
+    time.sleep(EVERY)
     rolled = admin(daemon, "POST", f"/api/apps/{app}/rollback?wait=true", json={"release": 4})
     assert rolled.status_code in (200, 201), rolled.text
     assert rolled.json()["state"] == "live", rolled.text

@@ -66,12 +66,23 @@ class Scheduler:
         self._wake.set()
 
     def stop(self) -> None:
-        """Stop scheduling; runs under way are left to their threads (and their containers
-        go with the daemon: removed at the next start as orphans, recorded interrupted)."""
+        """Stop scheduling; runs under way stop with the daemon, recorded interrupted (a
+        daemon that dies leaves that to its next start, which removes their containers)."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        try:
+            running = self.ctx.store.cron.running_containers()
+            # Recorded first: the run's own thread then finds nothing left to end.
+            interrupted = self.ctx.store.cron.interrupt_unfinished()
+            for name in running:
+                self.ctx.runtime.discard(name)
+        except TempsError as exc:
+            log.error("cron.stop_failed", error=str(exc))
+            return
+        if interrupted:
+            log.warning("cron.runs_interrupted", count=interrupted, containers=running)
 
     def entries(self) -> list[tuple[App, Release, CronEntry]]:
         """Every entry of every app's live release: not a preview's, not an app's being

@@ -92,8 +92,17 @@ class CronRuns(Records):
             session.commit()
             return session.get(CronRun, run_id) if done.rowcount else None
 
+    def running_containers(self) -> list[str]:
+        """The containers of the runs recorded as running."""
+        query = select(CronRun.container).where(
+            CronRun.state == CronState.RUNNING, col(CronRun.container).is_not(None)
+        )
+        with self._session() as session:
+            return [name for name in session.exec(query) if name is not None]
+
     def interrupt_unfinished(self) -> int:
-        """At start: the runs the last daemon left running; their containers are orphans."""
+        """The runs recorded as running, ended as interrupted: at the daemon's stop, and at
+        its start those a daemon that died left (their containers are orphans then)."""
         with self._session() as session:
             done = session.exec(
                 update(CronRun)

@@ -231,12 +231,17 @@ def test_a_daemon_down_across_two_times_catches_up_once_only_when_asked(
     caught = {"name": "caught", "schedule": f"*/{every} * * * * *", "command": "echo caught",
               "catch_up": True}  # fmt: skip
     left = {"name": "left", "schedule": f"*/{every} * * * * *", "command": "echo left"}
-    deploy(daemon, tmp_path / app, app, "v1", caught, left)
+    sleeper = {"name": "sleeper", "schedule": "0 0 1 1 *", "command": "sleep 300"}
+    deploy(daemon, tmp_path / app, app, "v1", caught, left, sleeper)
     for job in ("caught", "left"):  # each ran at least once: the daemon knows them
         poll(lambda job=job: runs(daemon, app, job), lambda found: bool(found) and
              found[-1]["state"] == "succeeded", timeout=SETTLE, interval=0.5)  # fmt: skip
+    asleep = run_now(daemon, app, "sleeper")
+    poll(lambda: containers_of(app), lambda names: any("sleeper" in n for n in names),
+         timeout=SETTLE)  # fmt: skip
     daemon.terminate()
     down = time.time()
+    assert not [n for n in containers_of(app) if "sleeper" in n], "a run outlived the daemon"
     time.sleep(2 * every + 3)  # two scheduled times at least pass
     daemon.restart()
     up = time.time()
@@ -250,6 +255,8 @@ def test_a_daemon_down_across_two_times_catches_up_once_only_when_asked(
         (once,) = missed
         assert once["source"] == source and once["scheduled_at"] >= up - every - 1, once
         assert ended(daemon, app, once["id"])["state"] == "succeeded"
+    stopped = run_of(daemon, app, asleep["id"])
+    assert stopped["state"] == "interrupted" and stopped["ended_at"] < up, stopped
     schedule_after = poll(
         lambda: [r for r in runs(daemon, app, "left") if r["scheduled_at"] > up],
         bool,

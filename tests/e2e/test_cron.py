@@ -164,8 +164,13 @@ def test_a_run_going_when_a_deploy_switches_finishes_on_its_release(
     assert (finished["state"], finished["exit_code"], finished["release"]) == ("succeeded", 0, 1)
     assert finished["output"] == "done"
     assert poll(lambda: containers_of(app), lambda names: not names, timeout=SETTLE) == []
-    again = ended(daemon, app, run_now(daemon, app, "slow")["id"])
-    assert again["release"] == 2
+    asked = subprocess.run(
+        [str(TEMPS_BIN), "cron", "run", app, "slow"], env=daemon.cli_env(), capture_output=True,
+        text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert asked.returncode == 0 and "slow: running on v2" in asked.stdout, asked
+    again = ended(daemon, app, max(run["id"] for run in runs(daemon, app, "slow")))
+    assert (again["release"], again["source"], again["state"]) == (2, "manual", "succeeded")
 
 
 def test_a_job_past_its_timeout_is_stopped_and_reported_and_an_overlap_is_skipped(

@@ -83,23 +83,13 @@ def run(
     ctx: Context, app: App, entry: CronEntry, claimed: CronRun, release: Release
 ) -> CronRun | None:
     """Run the claimed time to its end, from `release`; the record as it ended."""
-    run_id = claimed.pk
-    spec = container_spec(ctx, app, release, entry)
-    bound = log.bind(app=app.name, job=entry.name, run=run_id, release=f"v{release.number}")
-    ctx.store.cron.started(run_id, spec.name)
-    bound.info("cron.started", container=spec.name, source=str(claimed.source))
+    bound = log.bind(app=app.name, job=entry.name, run=claimed.pk, release=f"v{release.number}")
+    bound.info("cron.started", source=str(claimed.source))
     tail = Tail()
-    exit_code: int | None = None
-    detail: str | None = None
-    try:
-        exit_code = ctx.runtime.run_once(spec, entry.command, tail.add, entry.timeout)
-        state = CronState.SUCCEEDED if exit_code == 0 else CronState.FAILED
-    except CommandTimedOut:
-        state, detail = CronState.TIMED_OUT, f"still running after {entry.timeout:g} s: stopped"
-    except TempsError as error:
-        state, detail = CronState.FAILED, str(error)
-    ended = ctx.store.cron.ended(run_id, state, exit_code, tail.text(), detail)
-    bound.info("cron.finished", state=str(state), exit_code=exit_code, detail=detail)
+    state, exit_code, detail = _outcome(ctx, app, entry, claimed, release, tail)
+    ended = ctx.store.cron.ended(claimed.pk, state, exit_code, tail.text(), detail)
+    bound.info("cron.finished", source=str(claimed.source), state=str(state),
+               exit_code=exit_code, detail=detail)  # fmt: skip
     if ended is not None and state in (CronState.FAILED, CronState.TIMED_OUT):
         try:
             current = ctx.store.get_app(app.name)  # its notification settings as they are now
@@ -107,6 +97,21 @@ def run(
             return ended  # destroyed meanwhile: nobody to tell
         notify.send_cron_failed(ctx.sealer, current, ended)
     return ended
+
+
+def _outcome(
+    ctx: Context, app: App, entry: CronEntry, claimed: CronRun, release: Release, tail: Tail
+) -> tuple[CronState, int | None, str | None]:
+    """How the command ended: its state, its exit code when it exited, why otherwise."""
+    try:
+        spec = container_spec(ctx, app, release, entry)
+        ctx.store.cron.started(claimed.pk, spec.name)
+        exit_code = ctx.runtime.run_once(spec, entry.command, tail.add, entry.timeout)
+    except CommandTimedOut:
+        return CronState.TIMED_OUT, None, f"still running after {entry.timeout:g} s: stopped"
+    except TempsError as error:
+        return CronState.FAILED, None, str(error)
+    return (CronState.SUCCEEDED if exit_code == 0 else CronState.FAILED), exit_code, None
 
 
 def container_spec(ctx: Context, app: App, release: Release, entry: CronEntry) -> ContainerSpec:

@@ -106,7 +106,8 @@ def _outcome(
     try:
         spec = container_spec(ctx, app, release, entry)
         ctx.store.cron.started(claimed.pk, spec.name)
-        exit_code = ctx.runtime.run_once(spec, entry.command, tail.add, entry.timeout)
+        what = f"cron job {entry.name!r}"
+        exit_code = ctx.runtime.run_once(spec, entry.command, tail.add, entry.timeout, what)
     except CommandTimedOut:
         return CronState.TIMED_OUT, None, f"still running after {entry.timeout:g} s: stopped"
     except TempsError as error:
@@ -127,6 +128,7 @@ def container_spec(ctx: Context, app: App, release: Release, entry: CronEntry) -
             "temps.release": str(release.number),
             "temps.commit": release.commit,
             "temps.process": PROCESS,
+            "temps.role": PROCESS,
         },
         limits=limits_of(config, WEB),
         mounts=storage.mounts_of(ctx.settings, ctx.store, app),

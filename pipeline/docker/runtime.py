@@ -365,18 +365,26 @@ class DockerRuntime:
                 reason = f"{spec.name} did not start: {first_line(exc.explanation)}"
                 raise BootFailed(reason) from exc
 
-    def run_once(self, spec: ContainerSpec, command: str, output: Output, timeout: float) -> int:
+    def run_once(
+        self,
+        spec: ContainerSpec,
+        command: str,
+        output: Output,
+        timeout: float,
+        what: str = "release command",
+    ) -> int:
         """Run `command` in a one-off container, stream its output, return its exit code."""
         name = spec.name
-        with engine_errors("run the release command"):
+        with engine_errors(f"run the {what}"):
             try:
-                labels = {**spec.labels, "temps.home": self.instance, "temps.role": "release"}
+                # A role of its own when the spec names one (a cron job's), else "release".
+                labels = {"temps.role": "release", **spec.labels, "temps.home": self.instance}
                 container = self._run(
                     spec, command=["/bin/sh", "-c", command], environment=spec.env, labels=labels
                 )
             except docker.errors.APIError as exc:
                 raise ReleaseCommandFailed(
-                    f"release command did not start: {first_line(exc.explanation)}"
+                    f"{what} did not start: {first_line(exc.explanation)}"
                 ) from exc
             streamer = threading.Thread(
                 target=_stream_logs, args=(container, output), name=f"logs-{name}", daemon=True
@@ -394,7 +402,7 @@ class DockerRuntime:
                 # begun its answer, as a ConnectionError: told apart by the time it took.
                 if time.monotonic() - began < timeout:
                     raise
-                raise CommandTimedOut(f"release command still running after {timeout:g}s") from exc
+                raise CommandTimedOut(f"{what} still running after {timeout:g}s") from exc
             finally:
                 self._remove_if_present(name)
                 streamer.join(timeout=5)

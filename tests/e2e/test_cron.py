@@ -190,6 +190,7 @@ def test_a_job_past_its_timeout_is_stopped_and_reported_and_an_overlap_is_skippe
         timed = ended(daemon, app, run_now(daemon, app, "stuck")["id"])
         assert timed["state"] == "timed_out" and timed["exit_code"] is None, timed
         assert "after 3 s" in timed["detail"] and timed["output"] == "begun", timed
+        assert timed["release"] == 1 and timed["source"] == "manual", timed
         assert timed["ended_at"] - timed["started_at"] < 120  # stopped, not left to sleep 300
         told = sink.wait_for(lambda r: r.json().get("event") == "cron_timed_out", SETTLE)
         assert told is not None and told.json()["job"] == "stuck"

@@ -22,6 +22,7 @@
         │   └── LayerGone     a cached layer the build reused was removed meanwhile
         ├── PullFailed        the registry would not give an image deploy's image
         ├── ReleaseCommandFailed the release command exited non-zero
+        │   └── CommandTimedOut a one-off command (release, setup, cron) ran past its timeout
         ├── BootFailed        the container could not start or exited
         ├── HealthCheckFailed the health gate did not pass
         ├── SwitchFailed      Traefik did not confirm the new route
@@ -156,6 +157,10 @@ class PullFailed(DeployError):
 
 class ReleaseCommandFailed(DeployError):
     """The release command exited non-zero or ran out of time."""
+
+
+class CommandTimedOut(ReleaseCommandFailed):
+    """A command run once (`Runtime.run_once`) still ran at its timeout: it was removed."""
 
 
 class BootFailed(DeployError):

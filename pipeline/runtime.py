@@ -276,8 +276,16 @@ class Runtime(Protocol):
     def start(self, spec: ContainerSpec) -> None:
         """Start a background process: no port, restarted by Docker if it exits."""
 
-    def run_once(self, spec: ContainerSpec, command: str, output: Output, timeout: float) -> int:
-        """Run `command` once, stream its output, return its exit code."""
+    def run_once(
+        self,
+        spec: ContainerSpec,
+        command: str,
+        output: Output,
+        timeout: float,
+        what: str = "release command",
+    ) -> int:
+        """Run `command` once, stream its output, return its exit code; `what` names it in
+        the errors."""
 
     def run_attached(self, spec: ContainerSpec, stdin: bool, terminal: Terminal | None) -> Attached:
         """Start `spec.command` in a one-off container with its output attached, its stdin

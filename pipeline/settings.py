@@ -311,6 +311,11 @@ class Settings(BaseSettings):
     maintenance_retry_after: Limit = Field(
         60, description="the Retry-After, in seconds, of an app's 503s in maintenance"
     )
+    # Tests see a job run many times in a minute with a six-field schedule (seconds first);
+    # a push with one is refused unless this is on.
+    cron_seconds: bool = Field(
+        False, description="accept [[cron]] schedules of six fields, the first the seconds"
+    )
 
     traefik_bin: Annotated[Path, Flag.NONE] = Field(default_factory=default_traefik_bin)
     # How long Traefik gets to show the new route in its API and data plane.

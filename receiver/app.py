@@ -24,6 +24,7 @@ from receiver.api import backups as api_backups
 from receiver.api import build as api_build
 from receiver.api import canary as api_canary
 from receiver.api import certificates as api_certificates
+from receiver.api import cron as api_cron
 from receiver.api import domains as api_domains
 from receiver.api import formation as api_formation
 from receiver.api import logs as api_logs
@@ -69,7 +70,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.add_middleware(ControlProxyHeaders, secret=lambda: proxy_secret(settings))
     faces = (api, api_actions, api_logs, api_domains, api_certificates, api_storage,
              api_formation, api_nodes, api_canary, api_runs, api_maintenance, api_previews,
-             api_tokens, api_build, api_registries, api_statuses, api_backups, webhook_routes,
+             api_tokens, api_build, api_registries, api_statuses, api_backups, api_cron,
+             webhook_routes,
              git_routes, dashboard)  # fmt: skip
     for face in faces:
         app.include_router(face.router)

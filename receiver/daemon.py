@@ -12,6 +12,7 @@ from pipeline.applogs.tail import TailLimits, Tails
 from pipeline.backends.opener import open_runtime
 from pipeline.backups.kit import BackupKit
 from pipeline.context import Context
+from pipeline.cron.scheduler import Scheduler
 from pipeline.deploy.destroy import Destroyer
 from pipeline.deploy.queue import Deployer
 from pipeline.homelock import HomeLock
@@ -51,6 +52,7 @@ class Daemon:
     tails: Tails  # `temps logs --tail` clients
     runs: InFlight  # one-off runs in flight
     backups: BackupKit  # backups and restores (pipeline/backups)
+    cron: Scheduler  # every app's [[cron]] entries
 
     home_lock: HomeLock
 
@@ -98,6 +100,7 @@ class Daemon:
                 lambda ticket: oneoff.expired(ctx, ticket),
             ),
             BackupKit.of(ctx),
+            Scheduler(ctx),
             home_lock,
         )
 
@@ -113,6 +116,9 @@ class Daemon:
         cut_short = self.store.backups.interrupt_unfinished()
         if cut_short:
             log.warning("daemon.backups_interrupted", count=cut_short)
+        interrupted = self.store.cron.interrupt_unfinished()
+        if interrupted:
+            log.warning("daemon.cron_runs_interrupted", count=interrupted)
         # Apps a stopped daemon was destroying: closed before anything routes or supervises,
         # out of the route table from the start, destroyed once the daemon runs.
         destroying = self.destroyer.marked()
@@ -132,6 +138,7 @@ class Daemon:
         self.certificates.start()
         self.supervisor.start()
         self.expiry.start()
+        self.cron.start()
         self.runtime.watch(self.supervisor.wake)
         for name in destroying:
             log.info("destroy.resumed", app=name)
@@ -151,6 +158,7 @@ class Daemon:
         # The commit statuses of the deploys that just ended get a moment to go out.
         if not self.deployer.ctx.statuses.wait_idle(STATUS_GRACE_SECONDS):
             log.warning("daemon.statuses_cut_short")
+        self.cron.stop()
         self.tails.close_all()
         self.proxy.stop_watching()
         self.certificates.stop()

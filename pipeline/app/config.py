@@ -34,6 +34,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from pipeline.app.values import TABLE, Int, Number, Text, well_formed
 from pipeline.backends.swarm import CONSTRAINT_FORM, SwarmSettings
+from pipeline.cron import schedule
 from pipeline.deploy.strategies import Strategy
 from pipeline.errors import InvalidInput
 
@@ -286,6 +287,52 @@ class PreviewSettings:
         return not self.branches or any(fnmatch.fnmatchcase(branch, p) for p in self.branches)
 
 
+OVERLAP = ("skip", "allow")
+
+
+def _known_overlap(choice: str) -> str:
+    if choice not in OVERLAP:
+        raise PydanticCustomError(_RULE, f"must be one of skip, allow, got {choice!r}")
+    return choice
+
+
+@pydantic_dataclasses.dataclass(frozen=True, config=TABLE)
+class CronEntry:
+    """`[[cron]]`: a command run on a schedule in a one-off container of the release live
+    when it is due (`pipeline.cron`)."""
+
+    name: ProcessName
+    schedule: Text
+    command: Annotated[Text, Field(min_length=1)]
+    timezone: Text = "UTC"  # an IANA name: the schedule's hours and days are its
+    timeout: Annotated[Number, Field(ge=1, le=86400)] = 3600.0  # then killed: timed_out
+    # A due time while the entry's previous run still runs: "skip" records it skipped,
+    # "allow" runs it beside.
+    overlap: Annotated[Text, AfterValidator(_known_overlap)] = "skip"
+    # A daemon that was down at the entry's last scheduled time runs it once at its start.
+    catch_up: Annotated[bool, Strict()] = False
+
+    @model_validator(mode="after")
+    def _readable(self) -> CronEntry:
+        try:
+            schedule.check(self.schedule)
+        except schedule.BadSchedule as exc:
+            raise PydanticCustomError(_RULE, f"schedule: entry {self.name!r}: {exc}") from None
+        try:
+            schedule.zone(self.timezone)
+        except schedule.BadSchedule as exc:
+            raise PydanticCustomError(_RULE, f"timezone: entry {self.name!r}: {exc}") from None
+        return self
+
+
+def _distinct_names(entries: list[CronEntry]) -> list[CronEntry]:
+    names = [entry.name for entry in entries]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise PydanticCustomError(_RULE, f"cron: more than one entry is named {twice[0]!r}")
+    return entries
+
+
 @pydantic_dataclasses.dataclass(frozen=True, config=TABLE)
 class AppConfig:
     port: Annotated[Int, Field(ge=1, le=65535)] = 8000
@@ -300,6 +347,10 @@ class AppConfig:
     # Process type -> command, from the Procfile (or a `[processes]` table); empty: the
     # image's own command is the one web process.
     processes: dict[ProcessName, Text] = dataclasses.field(default_factory=dict)
+    # `[[cron]]` entries, each with its own name.
+    cron: Annotated[list[CronEntry], Field(max_length=100), AfterValidator(_distinct_names)] = (
+        dataclasses.field(default_factory=list)
+    )
 
     def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
@@ -343,6 +394,8 @@ def _bounds(info: FieldInfo) -> tuple[float, float | None] | None:
     return low, high if isinstance(high, int | float) else None
 
 
+# `[[cron]]` keys by their name in any entry ("cron.timeout").
+_FIELDS |= _fields_of(CronEntry, "cron.")
 # (minimum, maximum) for every number; a bound of None means open.
 _RANGES: dict[str, tuple[float, float | None]] = {
     name: bounds for name, info in _FIELDS.items() if (bounds := _bounds(info)) is not None
@@ -354,6 +407,9 @@ _FORMS = {
     "build.runtime_image": IMAGE_FORM,
     "preview.env": ENV_FORM,
     "preview.secrets": ENV_FORM,
+    "cron.name": (
+        "a job's name is lowercase letters, digits, '-' and '_' (at most 31, a letter first)"
+    ),
 }
 _TYPE_NAMES = {
     "bool_type": "true or false",
@@ -375,6 +431,8 @@ def _problem(exc: ValidationError) -> str:
 
 def _worded(error: ErrorDetails) -> str:
     loc = [str(part) for part in error["loc"] if part != "[key]"]
+    if loc[:1] == ["cron"] and len(loc) > 1 and loc[1].isdigit():
+        return _cron_worded(error, loc)
     if loc[:2] == ["resources", "processes"] and len(loc) > 2:
         loc = ["resources", *loc[2:]]  # as written: [resources.worker]
     name = ".".join(loc)
@@ -420,6 +478,35 @@ def _worded(error: ErrorDetails) -> str:
     if name in _FIELDS:
         return f"{name} {error['msg']}"
     return error["msg"]  # a rule across a section's fields, which names them itself
+
+
+def _cron_worded(error: ErrorDetails, loc: list[str]) -> str:
+    """An entry's error, named by its place: `cron[0].schedule`."""
+    entry = f"cron[{loc[1]}]"
+    kind, value = error["type"], error["input"]
+    if len(loc) == 2:
+        if kind == _RULE:  # "schedule: entry 'x': ..." from CronEntry._readable
+            return f"{entry}.{error['msg']}"
+        if kind == "missing_argument":
+            return f"{entry} {error['msg'].lower()}"
+        if kind in _NOT_A_TABLE:
+            return f"{entry} must be a table ([[cron]])"
+        return f"{entry}: {error['msg']}"
+    name, setting = f"{entry}.{loc[2]}", f"cron.{loc[2]}"
+    if kind in ("missing", "missing_argument"):
+        return f"{entry}.{loc[2]} is required"
+    if kind in _UNKNOWN:
+        return f"unknown key {name}"
+    if kind == "string_pattern_mismatch" and setting in _FORMS:
+        return f"{name}: {_FORMS[setting]}; got {value!r}"
+    if kind in _TYPE_NAMES:
+        return f"{name} must be {_TYPE_NAMES[kind]}, got {value!r}"
+    if setting in _RANGES and kind in ("greater_than_equal", "less_than_equal"):
+        low, high = _RANGES[setting]
+        return f"{name} must be between {low:g} and {high:g}, got {value!r}"
+    if kind == "too_short":
+        return f"{name} must not be empty"
+    return f"{name} {error['msg']}"
 
 
 def text(value: str, what: str) -> str:

@@ -24,6 +24,7 @@ from pipeline.docker.build import first_line
 from pipeline.docker.engine import being_removed, engine_errors, epoch_of
 from pipeline.errors import (
     BootFailed,
+    CommandTimedOut,
     Conflict,
     NotFound,
     ReleaseCommandFailed,
@@ -366,33 +367,44 @@ class DockerRuntime:
                 reason = f"{spec.name} did not start: {first_line(exc.explanation)}"
                 raise BootFailed(reason) from exc
 
-    def run_once(self, spec: ContainerSpec, command: str, output: Output, timeout: float) -> int:
+    def run_once(
+        self,
+        spec: ContainerSpec,
+        command: str,
+        output: Output,
+        timeout: float,
+        what: str = "release command",
+    ) -> int:
         """Run `command` in a one-off container, stream its output, return its exit code."""
         name = spec.name
-        with engine_errors("run the release command"):
+        with engine_errors(f"run the {what}"):
             try:
-                labels = {**spec.labels, "temps.home": self.instance, "temps.role": "release"}
+                # A role of its own when the spec names one (a cron job's), else "release".
+                labels = {"temps.role": "release", **spec.labels, "temps.home": self.instance}
                 container = self._run(
                     spec, command=["/bin/sh", "-c", command], environment=spec.env, labels=labels
                 )
             except docker.errors.APIError as exc:
                 raise ReleaseCommandFailed(
-                    f"release command did not start: {first_line(exc.explanation)}"
+                    f"{what} did not start: {first_line(exc.explanation)}"
                 ) from exc
             streamer = threading.Thread(
                 target=_stream_logs, args=(container, output), name=f"logs-{name}", daemon=True
             )
             streamer.start()
+            began = time.monotonic()
             try:
                 result = container.wait(timeout=timeout)
                 # Its log ends with it: all of it is read before the container goes (a quick
                 # command's lines were lost when its removal beat a busy streamer's request).
                 streamer.join(timeout=LOG_DRAIN_SECONDS)
                 return int(result.get("StatusCode", -1))
-            except requests.exceptions.ReadTimeout as exc:
-                raise ReleaseCommandFailed(
-                    f"release command still running after {timeout:g}s"
-                ) from exc
+            except requests.exceptions.RequestException as exc:
+                # The wait's read timing out comes as a ReadTimeout or, once the engine has
+                # begun its answer, as a ConnectionError: told apart by the time it took.
+                if time.monotonic() - began < timeout:
+                    raise
+                raise CommandTimedOut(f"{what} still running after {timeout:g}s") from exc
             finally:
                 self._remove_if_present(name)
                 streamer.join(timeout=5)

@@ -52,6 +52,23 @@ class RunState(enum.StrEnum):
     INTERRUPTED = "interrupted"  # the daemon stopped meanwhile; its container removed at start
 
 
+class CronState(enum.StrEnum):
+    """Where a scheduled time of a `[[cron]]` entry is; every state but the first is final."""
+
+    RUNNING = "running"  # its one-off container runs
+    SUCCEEDED = "succeeded"  # the command exited 0
+    FAILED = "failed"  # exited non-zero, or the engine would not start it
+    TIMED_OUT = "timed_out"  # killed at the entry's timeout
+    SKIPPED = "skipped"  # the entry's previous run still ran (overlap = "skip")
+    INTERRUPTED = "interrupted"  # the daemon stopped meanwhile; its container removed at start
+
+
+class CronSource(enum.StrEnum):
+    SCHEDULE = "schedule"  # due while the daemon ran
+    CATCH_UP = "catch_up"  # missed while the daemon was down, run once at its start
+    MANUAL = "manual"  # `temps cron run`
+
+
 class EnumText(TypeDecorator[E], Generic[E]):
     """An enum stored as its value text."""
 
@@ -334,6 +351,29 @@ class Run(_Keyed, SQLModel, table=True):
     exit_code: int | None = None
     detail: str | None = None  # why it ended, when not by itself
     created_at: float = Field(default_factory=now)
+    started_at: float | None = None
+    ended_at: float | None = None
+
+
+class CronRun(_Keyed, SQLModel, table=True):
+    """One scheduled time of a `[[cron]]` entry. The row is the claim: (app, name, time) is
+    unique, so no time runs twice, across threads or a restart."""
+
+    __tablename__ = "cron_runs"
+    __table_args__ = (UniqueConstraint("app_id", "name", "scheduled_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    app_id: int = Field(foreign_key="apps.id", index=True)
+    name: str  # the entry's
+    scheduled_at: float  # the time it was due (a manual run: when it was asked for)
+    source: CronSource = _enum(CronSource)
+    state: CronState = _enum(CronState)
+    release: int | None = None  # the release whose image and environment it ran with
+    command: str = ""
+    container: str | None = None
+    exit_code: int | None = None
+    detail: str | None = None  # why it ended, when the command did not say
+    output: str = ""  # the last lines it printed
     started_at: float | None = None
     ended_at: float | None = None
 

@@ -29,6 +29,7 @@ from pipeline.release.records import SlotRecord, TrafficRecord
 from pipeline.release.states import ReleaseState
 from pipeline.sqlite.backups import Backups
 from pipeline.sqlite.certificates import Certificates
+from pipeline.sqlite.cron import CronRuns
 from pipeline.sqlite.deliveries import Deliveries
 from pipeline.sqlite.domains import Domains
 from pipeline.sqlite.models import (
@@ -182,6 +183,7 @@ class Store:
         self.registries = Registries(engine)
         self.teardown = Teardown(engine)
         self.previews = Previews(engine)
+        self.cron = CronRuns(engine)
         # Release numbers are per app and allocated by max + 1: serialise that.
         self._numbering = threading.Lock()
         self._merging = threading.Lock()  # a traffic record is read, merged and written

@@ -19,6 +19,7 @@ from pipeline.sqlite.models import (
     App,
     Backup,
     Certificate,
+    CronRun,
     Delivery,
     Domain,
     Mount,
@@ -65,9 +66,9 @@ class Teardown(Records):
 
     def erase(self, app: App, hosts: Iterable[str]) -> Erased:
         """Every row of the app's, in one transaction: its releases with their events and
-        logs, webhook deliveries, domains, mounts, one-off runs, the tokens scoped to it, the
-        certificate records of `hosts` (its own), then the app itself. None left: nothing to
-        do."""
+        logs, webhook deliveries, domains, mounts, one-off and cron runs, the tokens scoped to
+        it, the certificate records of `hosts` (its own), then the app itself. None left:
+        nothing to do."""
         with self._session() as session:
             if session.get(App, app.pk) is None:
                 return Erased((), (), (), ())
@@ -80,7 +81,7 @@ class Teardown(Records):
             session.execute(delete(ReleaseLog).where(releases))
             session.execute(delete(ReleaseEvent).where(col(ReleaseEvent.release_id).in_(ids)))
             session.execute(delete(Release).where(col(Release.app_id) == app.pk))
-            for kind in (Backup, Delivery, Domain, Mount, Run):
+            for kind in (Backup, Delivery, Domain, Mount, Run, CronRun):
                 session.execute(delete(kind).where(col(kind.app_id) == app.pk))
             session.execute(delete(Token).where(col(Token.app) == app.name))
             session.execute(delete(Certificate).where(col(Certificate.host).in_(list(hosts))))

@@ -18,6 +18,7 @@ from pipeline.builders.detect import DOCKERFILE, Chosen, dockerfile_for, facts_o
 from pipeline.builders.plan import Plan
 from pipeline.builders.source import CommitSource
 from pipeline.context import Deploy
+from pipeline.cron import schedule
 from pipeline.deploy.strategies import Strategy
 from pipeline.errors import BuildFailed, InvalidInput, LayerGone, NotFound, ReleaseCommandFailed
 from pipeline.git import repo as gitrepo
@@ -103,6 +104,7 @@ def build_image(deploy: Deploy) -> None:
     if release.source == ReleaseSource.WEBHOOK:
         fetch_upstream(deploy, repo)
     config = read_config(repo, commit, deploy.app.settings)
+    refuse_seconds(config, ctx.settings.cron_seconds)
     tag = ctx.runtime.image_tag(deploy.app.name, commit)
     ctx.store.set_details(deploy.id, config=config, image=tag)
     if ctx.runtime.has_image(tag):
@@ -197,6 +199,16 @@ def read_config(repo: Path, commit: str, overrides: Mapping[str, object]) -> App
         return procfile.applied(config, None if processes is None else processes.decode("utf-8"))
     except (InvalidInput, UnicodeDecodeError) as exc:
         raise BuildFailed(str(exc)) from exc
+
+
+def refuse_seconds(config: AppConfig, allowed: bool) -> None:
+    """A schedule with seconds only on a daemon that takes them (`--cron-seconds`)."""
+    for index, entry in enumerate(config.cron):
+        if schedule.has_seconds(entry.schedule) and not allowed:
+            raise BuildFailed(
+                f"temps.toml: cron[{index}].schedule: entry {entry.name!r}: {entry.schedule!r} "
+                f"has six fields, which a daemon takes only with --cron-seconds; {schedule.FORM}"
+            )
 
 
 def release_phase(deploy: Deploy, built: Built) -> None:

@@ -1,5 +1,6 @@
 """Outbound notifications: a signed JSON POST when a release goes live, fails or rolls back,
-and when a container of a live release had to be started again.
+when a container of a live release had to be started again, and when a scheduled job fails
+or runs past its timeout.
 
 tenacity: retries as data (attempts, waits, what to retry on, a hook per failed attempt)
 instead of a loop that has to get its sleeps and its last attempt right by hand. It is
@@ -21,7 +22,7 @@ from pipeline.app.sealing import Sealer
 from pipeline.app.webhooks import sign
 from pipeline.release.records import CanaryRecord
 from pipeline.release.states import ReleaseState as S
-from pipeline.sqlite.models import App, Release
+from pipeline.sqlite.models import App, CronRun, Release
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState
@@ -89,6 +90,23 @@ def send_restored(
         "reason": why,
     }
     _send(sealer, app, {**body, "at": time.time()}, release.number)
+
+
+def send_cron_failed(sealer: Sealer, app: App, run: CronRun) -> None:
+    """A scheduled job failed or ran past its timeout: `cron_failed`, `cron_timed_out`."""
+    body = {
+        "event": f"cron_{run.state}",
+        "app": app.name,
+        "job": run.name,
+        "release": run.release,
+        "version": f"v{run.release}",
+        "scheduled_at": run.scheduled_at,
+        "source": run.source,
+        "exit_code": run.exit_code,
+        "detail": run.detail,
+        "output_tail": run.output,
+    }
+    _send(sealer, app, {**body, "at": time.time()}, run.release or 0)
 
 
 def send_certificate_failed(sealer: Sealer, app: App, host: str, reason: str) -> None:

@@ -10,7 +10,18 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from pipeline.deploy.strategies import Strategy
-from receiver.cli import apps, backups, hosting, logs, previews, registry, run, session, statuses
+from receiver.cli import (
+    apps,
+    backups,
+    cron,
+    hosting,
+    logs,
+    previews,
+    registry,
+    run,
+    session,
+    statuses,
+)
 from receiver.cli.appwords import settings_start, take_app
 from receiver.cli.client import Client
 from receiver.cli.target import resolve
@@ -51,6 +62,7 @@ def add_client_commands(commands: Commands, env: Callable[[str, str], str]) -> N
     client_parser = client_parser_of(commands)
     apps.add_commands(client_parser)
     previews.add_commands(client_parser)
+    cron.add_commands(client_parser)
     releases = client_parser(
         "releases", "list an app's releases; `releases output [APP] [N]`: a release's deploy log"
     )
@@ -148,6 +160,8 @@ def run_client(args: argparse.Namespace) -> None:
         apps.run(client, args)
     elif command in previews.COMMANDS:
         previews.run(client, args)
+    elif command in cron.COMMANDS:
+        cron.run(client, args)
     elif command == "releases" and args.words[:1] == ["output"]:
         logs.run_output(client, args)
     elif command == "releases":

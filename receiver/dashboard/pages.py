@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from receiver.api.cron import CronEntryView
 from receiver.api.domains import DomainsView
 from receiver.api.formation import FormationView
 from receiver.api.previews import PreviewBrief
@@ -51,11 +52,13 @@ def app_page(
     processes: FormationView | None = None,
     processes_error: str | None = None,
     previews: Sequence[PreviewBrief] = (),
+    cron: Sequence[CronEntryView] = (),
 ) -> Page:
     """`hosts`: the app's domains view (receiver.api.domains), with each host's certificate.
     `processes`: its formation view (receiver.api.formation), with the live release's
     containers; None with `processes_error` when Docker could not say. `previews`: its
-    previews (receiver.api.previews), one per branch."""
+    previews (receiver.api.previews), one per branch. `cron`: its scheduled jobs
+    (receiver.api.cron), with their next and last runs."""
     context = {
         "app": app,
         "releases": releases,
@@ -63,6 +66,7 @@ def app_page(
         "processes": processes,
         "processes_error": processes_error,
         "previews": previews,
+        "cron": cron,
     }
     return Page("app.html", context)
 

@@ -23,6 +23,7 @@ from pipeline.hosting import sites
 from pipeline.sqlite.models import App
 from pipeline.sqlite.store import hash_token
 from receiver.api.apps import Number, client_address, daemon_of
+from receiver.api.cron import cron_view
 from receiver.api.domains import domains_view
 from receiver.api.formation import FormationView, formation_view
 from receiver.api.logs import TailResponse, open_tail
@@ -139,7 +140,8 @@ def app_page(name: str, request: Request) -> Response:
         processes, trouble = _processes(daemon, app)
         view = app_view(daemon.store, daemon.settings, daemon.supervisor.census, app)
         previews = previews_view(daemon, app)
-        body = pages.app_page(view, releases, hosts, processes, trouble, previews)
+        jobs = cron_view(daemon, app)
+        body = pages.app_page(view, releases, hosts, processes, trouble, previews, jobs)
         page = web.frame(session, name, [("Apps", web.HOME), (name, None)])
         page.scripts.append("dashboard.js")  # the live tail of its logs
         return web.html(page, body)

@@ -239,7 +239,15 @@ def out_of_range(config: AppConfig) -> list[str]:
         for key, value in dataclasses.asdict(getattr(config, section)).items():
             values[f"{section}.{key}"] = value
     wrong = []
+    for entry in config.cron:  # [[cron]] entries: each one's values against the same ranges
+        for key, value in dataclasses.asdict(entry).items():
+            if (low_high := appconfig._RANGES.get(f"cron.{key}")) is not None:
+                low, high = low_high
+                if not (low <= value and (high is None or value <= high)):
+                    wrong.append(f"cron[{entry.name}].{key} = {value!r}")
     for name, (low, high) in appconfig._RANGES.items():
+        if name.startswith("cron."):
+            continue
         value = values[name]
         inside = low <= value and (high is None or value <= high)
         if not inside:  # NaN fails both comparisons, so it lands here

@@ -14,7 +14,14 @@ import migrations
 from pipeline.errors import NotFound
 from pipeline.release.states import ReleaseState
 from pipeline.settings import Settings
-from pipeline.sqlite.models import App, Certificate, CertificateSource, CertificateState, Scope
+from pipeline.sqlite.models import (
+    App,
+    Certificate,
+    CertificateSource,
+    CertificateState,
+    CronSource,
+    Scope,
+)
 from pipeline.sqlite.models import ReleaseSource as Source
 from pipeline.sqlite.schema import migrate
 from pipeline.sqlite.store import Store
@@ -32,6 +39,7 @@ PER_APP = {
     "domains": "SELECT count(*) FROM domains WHERE app_id = :id",
     "mounts": "SELECT count(*) FROM mounts WHERE app_id = :id",
     "runs": "SELECT count(*) FROM runs WHERE app_id = :id",
+    "cron_runs": "SELECT count(*) FROM cron_runs WHERE app_id = :id",
     "tokens": "SELECT count(*) FROM tokens WHERE app = :name",
     "certificates": "SELECT count(*) FROM certificates WHERE host LIKE :host",
     "apps": "SELECT count(*) FROM apps WHERE id = :id",
@@ -60,6 +68,7 @@ def populated(store: Store, name: str) -> App:
     store.domains.add(app, f"www.{name}.example")
     store.mounts.add(app, "data", "/data")
     store.runs.ask(app, 1, "admin", ["python", "manage.py", "migrate"], tty=False)
+    store.cron.claim(app, "report", 60.0, CronSource.SCHEDULE, False, 1, "make report")
     store.add_token(f"{name}-ci", f"secret-{name}", Scope.DEPLOY, name)
     for host in (f"{name}.localhost", f"www.{name}.example"):
         store.certificates.record(

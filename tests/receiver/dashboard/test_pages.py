@@ -10,6 +10,7 @@ from markupsafe import Markup
 from pydantic import ValidationError
 
 from pipeline.release.records import TrafficRecord
+from receiver.api.cron import CronEntryView
 from receiver.api.domains import DomainsView
 from receiver.dashboard.formats import seconds, source_label, step_breakdown
 from receiver.dashboard.pages import Frame, app_page
@@ -169,3 +170,22 @@ def test_sign_in_returns_only_to_dashboard_paths() -> None:
     assert safe_next("/dashboard/apps/demo") == "/dashboard/apps/demo"
     for hostile in (None, "", "https://evil.example/", "//evil.example", "/dashboard//evil", "/x"):
         assert safe_next(hostile) == "/dashboard"
+
+
+def test_app_page_shows_the_scheduled_jobs_with_their_last_run() -> None:
+    last = {
+        "id": 7, "name": "report", "scheduled_at": 1_800_000_000.0, "source": "schedule",
+        "state": "failed", "release": 3, "command": HOSTILE, "container": None, "exit_code": 2,
+        "detail": None, "output": HOSTILE, "started_at": 1_800_000_000.5,
+        "ended_at": 1_800_000_001.0,
+    }  # fmt: skip
+    job = CronEntryView.model_validate(
+        {"name": "report", "schedule": "*/5 * * * *", "command": HOSTILE,
+         "timezone": "Europe/Paris", "timeout": 60.0, "overlap": "skip", "catch_up": False,
+         "release": 3, "next_run": 1_800_000_300.0, "last_run": last}
+    )  # fmt: skip
+    page = render_page(Frame("t"), app_page(APP, [], cron=[job]))
+    assert "<h2>Cron</h2>" in page and "<code>report</code>" in page
+    assert "(Europe/Paris)" in page and "failed" in page and "(exit 2)" in page
+    assert "<script>" not in page
+    assert "<h2>Cron</h2>" not in render_page(Frame("t"), app_page(APP, []))

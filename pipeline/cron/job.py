@@ -1,0 +1,136 @@
+"""One scheduled time as a story: claimed by its row, run in a one-off container of the
+release live when it is due, ended with its exit code and last lines, notified if it failed.
+
+The container is the live web container's twin in all but its command (as `temps run`'s):
+the release's image, its environment (`PORT` too), the app's volumes and the web process's
+limits, in no route. A deploy that switches meanwhile leaves it alone: a run that started on
+the old release finishes there.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import deque
+from dataclasses import dataclass
+
+import structlog
+
+from pipeline.app import storage
+from pipeline.app.config import CronEntry
+from pipeline.context import Context
+from pipeline.errors import CommandTimedOut, TempsError
+from pipeline.release.records import WEB
+from pipeline.runtime import ContainerSpec
+from pipeline.sqlite.models import App, CronRun, CronSource, CronState, Release
+from pipeline.steps import notify
+from pipeline.steps.build import limits_of
+
+log = structlog.get_logger()
+PROCESS = "cron"  # its `temps.process` label, and the start of its container's role
+OUTPUT_LINES = 50  # the last lines of a run's output kept in its record
+LINE_CHARS = 500  # ...each cut to this many characters
+
+
+@dataclass(frozen=True)
+class Due:
+    """A time an entry of an app is due, and why it runs."""
+
+    app: App
+    entry: CronEntry
+    scheduled_at: float
+    source: CronSource
+
+
+def claim(ctx: Context, due: Due, live: Release) -> CronRun | None:
+    """Record the time: running, or skipped while the last run of the entry runs; None when
+    it was recorded before (by another thread, or another daemon)."""
+    entry = due.entry
+    run = ctx.store.cron.claim(
+        due.app,
+        entry.name,
+        due.scheduled_at,
+        due.source,
+        overlap=entry.overlap == "allow",
+        release=live.number,
+        command=entry.command,
+    )
+    fields = {"app": due.app.name, "job": entry.name, "scheduled_at": due.scheduled_at}
+    if run is None:
+        log.info("cron.already_recorded", **fields)
+    elif run.state == CronState.SKIPPED:
+        log.info("cron.skipped", **fields, run=run.pk, detail=run.detail)
+    return run
+
+
+class Tail:
+    """The last lines of a stream that arrives in chunks."""
+
+    def __init__(self) -> None:
+        self.lines: deque[str] = deque(maxlen=OUTPUT_LINES)
+        self._partial = ""
+
+    def add(self, chunk: str) -> None:
+        *complete, self._partial = (self._partial + chunk).split("\n")
+        self.lines.extend(line[:LINE_CHARS] for line in complete)
+        self._partial = self._partial[-LINE_CHARS:]
+
+    def text(self) -> str:
+        lines = [*self.lines, self._partial] if self._partial else list(self.lines)
+        return "\n".join(lines[-OUTPUT_LINES:])
+
+
+def run(
+    ctx: Context, app: App, entry: CronEntry, claimed: CronRun, release: Release
+) -> CronRun | None:
+    """Run the claimed time to its end, from `release`; the record as it ended."""
+    bound = log.bind(app=app.name, job=entry.name, run=claimed.pk, release=f"v{release.number}")
+    bound.info("cron.started", source=str(claimed.source))
+    tail = Tail()
+    state, exit_code, detail = _outcome(ctx, app, entry, claimed, release, tail)
+    ended = ctx.store.cron.ended(claimed.pk, state, exit_code, tail.text(), detail)
+    bound.info("cron.finished", source=str(claimed.source), state=str(state),
+               exit_code=exit_code, detail=detail)  # fmt: skip
+    if ended is not None and state in (CronState.FAILED, CronState.TIMED_OUT):
+        try:
+            current = ctx.store.get_app(app.name)  # its notification settings as they are now
+        except TempsError:
+            return ended  # destroyed meanwhile: nobody to tell
+        notify.send_cron_failed(ctx.sealer, current, ended)
+    return ended
+
+
+def _outcome(
+    ctx: Context, app: App, entry: CronEntry, claimed: CronRun, release: Release, tail: Tail
+) -> tuple[CronState, int | None, str | None]:
+    """How the command ended: its state, its exit code when it exited, why otherwise."""
+    try:
+        spec = container_spec(ctx, app, release, entry)
+        ctx.store.cron.started(claimed.pk, spec.name)
+        what = f"cron job {entry.name!r}"
+        exit_code = ctx.runtime.run_once(spec, entry.command, tail.add, entry.timeout, what)
+    except CommandTimedOut:
+        return CronState.TIMED_OUT, None, f"still running after {entry.timeout:g} s: stopped"
+    except TempsError as error:
+        return CronState.FAILED, None, str(error)
+    return (CronState.SUCCEEDED if exit_code == 0 else CronState.FAILED), exit_code, None
+
+
+def container_spec(ctx: Context, app: App, release: Release, entry: CronEntry) -> ContainerSpec:
+    assert release.image is not None
+    config = release.config
+    role = f"{PROCESS}-{entry.name}-{secrets.token_hex(3)}"
+    return ContainerSpec(
+        name=ctx.runtime.container_name(app.name, release.number, role),
+        image=release.image,
+        env={**ctx.sealer.open_env(release.env), "PORT": str(config.port)},
+        labels={
+            "temps.app": app.name,
+            "temps.release": str(release.number),
+            "temps.commit": release.commit,
+            "temps.process": PROCESS,
+            "temps.role": PROCESS,
+        },
+        limits=limits_of(config, WEB),
+        mounts=storage.mounts_of(ctx.settings, ctx.store, app),
+        placement=config.swarm.placement,
+    )

@@ -10,6 +10,7 @@ import structlog
 from pipeline.app.sealing import Sealer, reseal
 from pipeline.applogs.tail import TailLimits, Tails
 from pipeline.backends.opener import open_runtime
+from pipeline.backups import backup
 from pipeline.backups.kit import BackupKit
 from pipeline.context import Context
 from pipeline.cron.scheduler import Scheduler
@@ -76,6 +77,7 @@ class Daemon:
         limiter = FailureLimiter(settings.auth_failures_allowed, settings.auth_failure_window)
         deployer = Deployer(ctx)
         destroyer = Destroyer(ctx, deployer)
+        backups = BackupKit.of(ctx)
         return cls(
             settings,
             store,
@@ -99,8 +101,8 @@ class Daemon:
                 settings.run_attach_timeout,
                 lambda ticket: oneoff.expired(ctx, ticket),
             ),
-            BackupKit.of(ctx),
-            Scheduler(ctx),
+            backups,
+            Scheduler(ctx, backup=lambda app: backup.scheduled(backups, app)),
             home_lock,
         )
 

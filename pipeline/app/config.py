@@ -220,6 +220,24 @@ class BackupSettings:
 
     command: Annotated[Text, Field(max_length=4096)] = ""  # `sh -c`, in a one-off container
     timeout: Annotated[Number, Field(gt=0, le=86400)] = 600.0  # seconds it may take
+    # When the daemon makes one by itself (`pipeline.cron`, as the job `backup`): a cron
+    # schedule in `timezone`; empty: only when asked.
+    schedule: Text = ""
+    timezone: Text = "UTC"
+
+    @model_validator(mode="after")
+    def _readable(self) -> BackupSettings:
+        if not self.schedule:
+            return self
+        try:
+            schedule.check(self.schedule)
+        except schedule.BadSchedule as exc:
+            raise PydanticCustomError(_RULE, f"backup.schedule: {exc}") from None
+        try:
+            schedule.zone(self.timezone)
+        except schedule.BadSchedule as exc:
+            raise PydanticCustomError(_RULE, f"backup.timezone: {exc}") from None
+        return self
 
 
 Pattern = Annotated[Text, Field(min_length=1, max_length=255)]
@@ -296,6 +314,10 @@ def _known_overlap(choice: str) -> str:
     return choice
 
 
+# The job a `[backup] schedule` runs as, beside the app's own `[[cron]]` entries.
+BACKUP_JOB = "backup"
+
+
 @pydantic_dataclasses.dataclass(frozen=True, config=TABLE)
 class CronEntry:
     """`[[cron]]`: a command run on a schedule in a one-off container of the release live
@@ -327,6 +349,10 @@ class CronEntry:
 
 def _distinct_names(entries: list[CronEntry]) -> list[CronEntry]:
     names = [entry.name for entry in entries]
+    if BACKUP_JOB in names:
+        raise PydanticCustomError(
+            _RULE, f"cron: {BACKUP_JOB!r} is temps' own job: schedule backups in [backup]"
+        )
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise PydanticCustomError(_RULE, f"cron: more than one entry is named {twice[0]!r}")

@@ -78,6 +78,17 @@ def create(kit: BackupKit, app: App) -> Backup:
         return judged(kit, app, backup, found, started)
 
 
+def scheduled(kit: BackupKit, app: App) -> str | None:
+    """A backup the app's `[backup] schedule` asked for: None once it verified, else why
+    it is not good (a failed one was reported loudly by `create`)."""
+    try:
+        made = create(kit, app)
+    except TempsError as error:
+        log.error("backup.not_made", app=app.name, reason=str(error))
+        return str(error)
+    return None if made.state == BackupState.GOOD else (made.reason or "the backup failed")
+
+
 def create_records(kit: BackupKit, with_key: bool) -> Backup:
     """Back up the daemon's records (and its sealing key, only when asked)."""
     settings = kit.ctx.settings

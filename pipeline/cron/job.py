@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -96,6 +97,21 @@ def run(
         except TempsError:
             return ended  # destroyed meanwhile: nobody to tell
         notify.send_cron_failed(ctx.sealer, current, ended)
+    return ended
+
+
+def run_backup(
+    ctx: Context, app: App, claimed: CronRun, backup: Callable[[App], str | None]
+) -> CronRun | None:
+    """A backup the app's `[backup] schedule` asked for, recorded as the job `backup`: it
+    succeeded once the backup verified (`backup` answers None), else failed with why (a
+    failed backup is notified as such by the backup itself)."""
+    bound = log.bind(app=app.name, job=claimed.name, run=claimed.pk)
+    bound.info("cron.backup_started", source=str(claimed.source))
+    why = backup(app)
+    state = CronState.SUCCEEDED if why is None else CronState.FAILED
+    ended = ctx.store.cron.ended(claimed.pk, state, None, "", why)
+    bound.info("cron.finished", source=str(claimed.source), state=str(state), detail=why)
     return ended
 
 

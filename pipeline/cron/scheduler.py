@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import structlog
 
-from pipeline.app.config import CronEntry
+from pipeline.app.config import BACKUP_JOB, CronEntry
 from pipeline.context import Context
 from pipeline.cron import job, schedule
 from pipeline.errors import Conflict, NotFound, TempsError
@@ -45,9 +46,17 @@ Key = tuple[int, str]  # app id, entry name
 class Scheduler:
     name = "cron"
 
-    def __init__(self, ctx: Context, longest_sleep: float = LONGEST_SLEEP) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        longest_sleep: float = LONGEST_SLEEP,
+        backup: Callable[[App], str | None] | None = None,
+    ) -> None:
+        """`backup` makes an app's backup (None when it verified, else why not), for the
+        apps whose `[backup] schedule` asks for one."""
         self.ctx = ctx
         self.longest_sleep = longest_sleep
+        self.backup = backup
         self._cursors: dict[Key, float] = {}
         self._seen: dict[Key, float] = {}
         self._stop = threading.Event()
@@ -95,11 +104,20 @@ class Scheduler:
                 continue
             if app.destroying_at is not None or app.name in self.ctx.destroying:
                 continue
-            for entry in live.config.cron:
+            for entry in [*live.config.cron, *self._backup_entry(live)]:
                 if schedule.has_seconds(entry.schedule) and not self.ctx.settings.cron_seconds:
                     continue  # pushed to a daemon that took them: not this one
                 found.append((app, live, entry))
         return found
+
+    def _backup_entry(self, live: Release) -> list[CronEntry]:
+        """The job `backup`, when the release's `[backup]` has a schedule."""
+        wanted = live.config.backup
+        if self.backup is None or not wanted.schedule:
+            return []
+        command = "temps backup create"  # what its records show; no container runs it
+        entry = CronEntry(BACKUP_JOB, wanted.schedule, command, wanted.timezone, wanted.timeout)
+        return [entry]
 
     def catch_up(self, now: float) -> None:
         for app, live, entry in self.entries():
@@ -158,9 +176,14 @@ class Scheduler:
         if claimed is None or claimed.state != CronState.RUNNING:
             return claimed
 
+        backup = self.backup
+
         def work() -> None:
             try:
-                job.run(self.ctx, due.app, due.entry, claimed, live)
+                if due.entry.name == BACKUP_JOB and backup is not None:
+                    job.run_backup(self.ctx, due.app, claimed, backup)
+                else:
+                    job.run(self.ctx, due.app, due.entry, claimed, live)
             except (TempsError, OSError) as exc:  # recorded interrupted at the next start
                 log.error("cron.run_failed", app=due.app.name, job=due.entry.name, error=str(exc))
 

@@ -117,3 +117,13 @@ def test_seconds_need_the_daemon_setting() -> None:
     refuse_seconds(config, allowed=True)
     with pytest.raises(BuildFailed, match=r"cron\[0\]\.schedule: entry 'report'.*--cron-seconds"):
         refuse_seconds(config, allowed=False)
+
+
+def test_a_backup_schedule_is_checked_and_its_job_name_is_reserved() -> None:
+    assert load_toml('[backup]\nschedule = "@daily"\n').backup.schedule == "@daily"
+    with pytest.raises(InvalidInput, match=r"backup\.schedule: '61 \* \* \* \*' is not"):
+        load_toml('[backup]\nschedule = "61 * * * *"\n')
+    with pytest.raises(InvalidInput, match=r"backup\.timezone: 'Mars/Base'"):
+        load_toml('[backup]\nschedule = "@daily"\ntimezone = "Mars/Base"\n')
+    with pytest.raises(InvalidInput, match="'backup' is temps' own job"):
+        load_toml('[[cron]]\nname = "backup"\nschedule = "@daily"\ncommand = "true"\n')

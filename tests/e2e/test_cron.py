@@ -270,3 +270,35 @@ def test_a_daemon_down_across_two_times_catches_up_once_only_when_asked(
         interval=0.5,
     )
     assert schedule_after, "the schedule did not go on after the restart"
+
+
+def test_a_backup_schedule_makes_verified_backups_as_the_job_backup(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    daemon, app = temps_daemon, "cronsafe"
+    daemon.create_app(app)
+    mounted = admin(
+        daemon, "POST", f"/api/apps/{app}/storage", json={"name": "data", "path": "/data"}
+    )
+    assert mounted.status_code == 201, mounted.text
+    toml = render_toml({"backup": {"schedule": "*/5 * * * * *"}}, 0)
+    push_ok(daemon, tmp_path / app, app, "v1", toml_text=toml)
+    done = poll(
+        lambda: runs(daemon, app, "backup"),
+        lambda found: sum(run["state"] == "succeeded" for run in found) >= 2,
+        timeout=SETTLE,
+        interval=1.0,
+    )
+    assert sum(run["state"] == "succeeded" for run in done) >= 2, done
+    times = [run["scheduled_at"] for run in done]
+    assert len(times) == len(set(times)), f"a time ran twice: {times}"
+    made = admin(daemon, "GET", f"/api/apps/{app}/backups")
+    assert made.status_code == 200, made.text
+    good = [b for b in made.json() if b["state"] == "good" and b["verification"] == "ok"]
+    assert len(good) >= 2, made.json()
+
+    # The name is temps' own: an entry of the app's may not take it.
+    own = {"name": "backup", "schedule": "@daily", "command": "true"}
+    make_app_repo(tmp_path / app, "v2", toml_text=cron_toml(own))
+    code, output = git_push(tmp_path / app, daemon.git_url(app))
+    assert code != 0 and "'backup' is temps' own job" in output, output

@@ -14,7 +14,7 @@ from pipeline.backups import backup as backups
 from pipeline.backups import restore as restoring
 from pipeline.backups.kit import save_s3_keys
 from pipeline.sqlite.models import Backup, BackupState
-from receiver.api.apps import Body, DaemonDep, PrincipalDep, app_to_change
+from receiver.api.apps import Body, DaemonDep, Number, PrincipalDep, app_to_change
 from receiver.api.views import View
 from receiver.daemon import Daemon
 from receiver.problems import ERROR_RESPONSES
@@ -92,7 +92,7 @@ def create_backup(name: str, daemon: DaemonDep, who: PrincipalDep) -> BackupView
 
 
 @router.post("/apps/{name}/backups/{backup_id}/verify")
-def verify_backup(name: str, backup_id: int, daemon: DaemonDep, who: PrincipalDep) -> BackupView:
+def verify_backup(name: str, backup_id: Number, daemon: DaemonDep, who: PrincipalDep) -> BackupView:
     who.require_admin()
     app = daemon.store.get_app(name)
     return backup_view(daemon, backups.verify_again(daemon.backups, app, backup_id))
@@ -101,7 +101,7 @@ def verify_backup(name: str, backup_id: int, daemon: DaemonDep, who: PrincipalDe
 @router.post("/apps/{name}/backups/{backup_id}/restore")
 def restore_backup(
     name: str,
-    backup_id: int,
+    backup_id: Number,
     daemon: DaemonDep,
     who: PrincipalDep,
     body: RestoreRequest | None = None,
@@ -138,7 +138,7 @@ def create_records_backup(
 
 
 @router.post("/backups/records/{backup_id}/verify")
-def verify_records_backup(backup_id: int, daemon: DaemonDep, who: PrincipalDep) -> BackupView:
+def verify_records_backup(backup_id: Number, daemon: DaemonDep, who: PrincipalDep) -> BackupView:
     who.require_admin()
     return backup_view(daemon, backups.verify_again(daemon.backups, None, backup_id))
 

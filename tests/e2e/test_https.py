@@ -375,6 +375,9 @@ def test_an_uploaded_certificate_is_served_instead_of_the_cas(
     daemon, app, host = secure.daemon, "own", "own.shop.test"
     deploy_v1(daemon, tmp_path / "repo", app)
     assert domains(daemon, app, "POST", host=host).status_code == 201
+    # The CA's certificate first, as a user who replaces it finds it: no order of it is still
+    # under way when the upload comes (one that lands after it is served until a reload).
+    wait_certificate(daemon, app, host, "issued")
     ca, chain, key = own_certificate(tmp_path, host)
     for name in ("other", "old"):
         (tmp_path / name).mkdir()

@@ -110,10 +110,13 @@ ROLES = ("none", "wrong", "revoked", "other-app", "own-app", "admin")
 
 
 def deploy_token_may(call: Call) -> bool:
-    """The documented scope of a deploy token: push, deploy, rollback, run one-off commands,
-    switch maintenance, read its app and say whose it is."""
+    """The documented scope of a deploy token: push, deploy, rollback, run one-off commands
+    and cron jobs now, switch maintenance, read its app (but its backups) and say whose it
+    is."""
     if call.kind == "git":
         return True
+    if "/backups" in call.path:
+        return False  # a backup holds the app's data: admin only, reads too
     if call.method == "GET" and (call.path == "/api/apps" or call.path.startswith("/api/apps/{")):
         return True
     if (call.method, call.path) == ("GET", "/api/whoami"):
@@ -121,7 +124,7 @@ def deploy_token_may(call: Call) -> bool:
     if (call.method, call.path) == ("PUT", "/api/apps/{name}/maintenance"):
         return True
     return call.method == "POST" and call.path.endswith(
-        ("/{name}/deploy", "/{name}/rollback", "/{name}/runs")
+        ("/{name}/deploy", "/{name}/rollback", "/{name}/runs", "/cron/{job}/run")
     )
 
 
@@ -148,6 +151,7 @@ class Matrix:
 def request_for(matrix: Matrix, call: Call, token: str | None) -> httpx.Request:
     daemon = matrix.daemon
     path = call.path.replace("{name}", matrix.app).replace("{number}", "1")
+    path = path.replace("{backup_id}", "1").replace("{job}", "tick")
     if "{token_id}" in path:
         spare_id, _spare = make_token(daemon, f"spare-{len(matrix.spare)}", matrix.app)
         matrix.spare.append(spare_id)

@@ -85,11 +85,19 @@ def settled_services(daemon: TempsDaemon, app: str) -> list[str]:
     return poll(lambda: services(daemon, app), lambda found: found == wanted, timeout=90)
 
 
+# A task's first answer may wait for its node to pull the image from the registry and the
+# overlay to route to it: on a loaded 2-core machine running four engines, longer than the
+# usual 20 s gate.
+SWARM_GATE = {"healthcheck": {"deadline": 120}}
+
+
 def web_formation(daemon: TempsDaemon, app: str, web: int) -> None:
-    """A new app whose first release will run `web` web containers."""
+    """A new app whose first release will run `web` web containers, gated generously."""
     daemon.create_app(app)
     with daemon.client() as api:
         assert api.patch(f"/api/apps/{app}/formation", json={"web": web}).status_code == 200
+        gate = api.patch(f"/api/apps/{app}", json={"settings": SWARM_GATE})
+        assert gate.status_code == 200, gate.text
 
 
 def nodes(daemon: TempsDaemon) -> list[dict[str, Any]]:

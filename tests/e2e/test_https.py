@@ -481,7 +481,10 @@ def run_through_the_control_host(secure: Secure, app: str, command: list[str]) -
     url = f"wss://{CONTROL}:{port}{asked.json()['attach_url']}"
     with (
         socket.create_connection(("127.0.0.1", port), timeout=30) as raw,
-        connect(url, sock=raw, ssl=secure.context(), additional_headers=token) as attached,
+        # The handshake is answered once the container started: as long as `temps run` waits.
+        connect(
+            url, sock=raw, ssl=secure.context(), additional_headers=token, open_timeout=60
+        ) as attached,
     ):
         return [(message[0], message[1:]) for message in attached if isinstance(message, bytes)]
 

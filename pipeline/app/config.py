@@ -213,6 +213,19 @@ class BuildSettings:
     runtime_image: ImageReference = ""  # the final stage's image
 
 
+def _readable_schedule(text: str, zone: str, schedule_at: str, zone_at: str) -> None:
+    """A cron schedule and its time zone as `pipeline.cron` reads them; each refusal names
+    where it was written."""
+    try:
+        schedule.check(text)
+    except schedule.BadSchedule as exc:
+        raise PydanticCustomError(_RULE, f"{schedule_at}: {exc}") from None
+    try:
+        schedule.zone(zone)
+    except schedule.BadSchedule as exc:
+        raise PydanticCustomError(_RULE, f"{zone_at}: {exc}") from None
+
+
 @pydantic_dataclasses.dataclass(frozen=True, config=TABLE)
 class BackupSettings:
     """`[backup]`: what `temps backup create` runs before it reads the app's volumes
@@ -227,16 +240,8 @@ class BackupSettings:
 
     @model_validator(mode="after")
     def _readable(self) -> BackupSettings:
-        if not self.schedule:
-            return self
-        try:
-            schedule.check(self.schedule)
-        except schedule.BadSchedule as exc:
-            raise PydanticCustomError(_RULE, f"backup.schedule: {exc}") from None
-        try:
-            schedule.zone(self.timezone)
-        except schedule.BadSchedule as exc:
-            raise PydanticCustomError(_RULE, f"backup.timezone: {exc}") from None
+        if self.schedule:
+            _readable_schedule(self.schedule, self.timezone, "backup.schedule", "backup.timezone")
         return self
 
 
@@ -336,14 +341,8 @@ class CronEntry:
 
     @model_validator(mode="after")
     def _readable(self) -> CronEntry:
-        try:
-            schedule.check(self.schedule)
-        except schedule.BadSchedule as exc:
-            raise PydanticCustomError(_RULE, f"schedule: entry {self.name!r}: {exc}") from None
-        try:
-            schedule.zone(self.timezone)
-        except schedule.BadSchedule as exc:
-            raise PydanticCustomError(_RULE, f"timezone: entry {self.name!r}: {exc}") from None
+        entry = f"entry {self.name!r}"
+        _readable_schedule(self.schedule, self.timezone, f"schedule: {entry}", f"timezone: {entry}")
         return self
 
 

@@ -22,6 +22,7 @@ from typing import Annotated
 import annotated_types
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     Field,
     Strict,
     TypeAdapter,
@@ -73,6 +74,29 @@ def _duration(text: str) -> str:
     return text
 
 
+def _seconds(value: object) -> object:
+    """A duration given as text ("90s", "30m", "2h", "1d") becomes its number of seconds;
+    a number is already one."""
+    if isinstance(value, str):
+        return float(int(_duration(value)[:-1]) * _DURATION_UNITS[value[-1]])
+    return value
+
+
+# A number of seconds, or a duration as text: `drain_timeout = "2h"` is 7200.
+Seconds = Annotated[Number, BeforeValidator(_seconds)]
+
+
+# The signals a leaving container may be sent as its handover begins ("": none).
+HANDOVER_SIGNALS = ("", "SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2")
+
+
+def _known_signal(name: str) -> str:
+    if name not in HANDOVER_SIGNALS:
+        choices = ", ".join(HANDOVER_SIGNALS[1:])
+        raise PydanticCustomError(_RULE, f"must be one of {choices} (or empty), got {name!r}")
+    return name
+
+
 def _known_on_max(choice: str) -> str:
     if choice not in ON_MAX:
         raise PydanticCustomError(_RULE, f"must be one of refuse, evict, got {choice!r}")
@@ -110,7 +134,13 @@ class HealthCheck:
 @pydantic_dataclasses.dataclass(frozen=True, config=TABLE)
 class DeploySettings:
     strategy: Annotated[Text, AfterValidator(_known_strategy)] = Strategy.BLUE_GREEN.value
-    drain_timeout: Annotated[Number, Field(ge=0, le=3600)] = 30.0
+    # A leaving slot keeps its connections this long (WebSockets, event streams: up to a
+    # day), then hands them over to the live release over `handover_window`, oldest first.
+    drain_timeout: Annotated[Seconds, Field(ge=0, le=86400)] = 30.0
+    handover_window: Annotated[Seconds, Field(ge=0, le=3600)] = 10.0
+    # Sent to the leaving containers as the handover begins (none by default: most apps
+    # exit on SIGTERM, every connection at once); `TEMPS_HANDOVER_SECONDS` holds the window.
+    handover_signal: Annotated[Text, AfterValidator(_known_signal)] = ""
     stop_timeout: Annotated[Number, Field(ge=0, le=3600)] = 10.0
     keep_releases: Annotated[Int, Field(ge=1, le=1000)] = 5
     release_command: Text = ""
@@ -497,8 +527,8 @@ def _worded(error: ErrorDetails) -> str:
         return f"{name} must be {_TYPE_NAMES[kind]}, got {value!r}"
     if name in _RANGES and kind in ("greater_than_equal", "less_than_equal"):
         low, high = _RANGES[name]
-        if _FIELDS[name].annotation is float:
-            value = float(value)
+        if _FIELDS[name].annotation is float and not isinstance(value, str):
+            value = float(value)  # a duration as text is quoted as it was written
         return f"{name} must be between {low:g} and {high:g}, got {value!r}"
     if name in _FIELDS:
         return f"{name} {error['msg']}"

@@ -183,7 +183,7 @@ def test_a_boolean_is_not_taken_for_a_number(text: str, key: str) -> None:
         ("[healthcheck]\nhealthy_threshold = 0", "healthcheck.healthy_threshold", "between 1"),
         ("[healthcheck]\nunhealthy_threshold = 101", "healthcheck.unhealthy_threshold", "and 100"),
         ("[healthcheck]\ngrace_period = -1", "healthcheck.grace_period", "between 0 and 3600"),
-        ("[deploy]\ndrain_timeout = -0.5", "deploy.drain_timeout", "between 0 and 3600"),
+        ("[deploy]\ndrain_timeout = -0.5", "deploy.drain_timeout", "between 0 and 86400"),
         ("[deploy]\nkeep_releases = 0", "deploy.keep_releases", "between 1 and 1000"),
         ("[deploy]\nrelease_timeout = 86401", "deploy.release_timeout", "between 1 and 86400"),
         ("[deploy]\nbake = -1", "deploy.bake", "between 0 and 86400"),

@@ -98,6 +98,7 @@ TEXTS = {
     "healthcheck.path": ["/", "/health", "health", "", "/a b", "/\u00fc", "//x"],
     "deploy.strategy": [*Strategy, "canary", "", "Blue-Green"],
     "deploy.release_command": ["", "./migrate", "true", "exit 1", "\u00fc"],
+    "deploy.handover_signal": ["", "SIGTERM", "TERM", "sigterm", "SIGKILL", "\u00fc"],
 }
 
 

@@ -48,6 +48,9 @@ def built_of(release: Release) -> Built:
     return Built(release.image, release.config, Strategy.named(release.strategy))
 
 
+HANDOVER_SECONDS = "TEMPS_HANDOVER_SECONDS"
+
+
 def limits_of(config: AppConfig, process: str = WEB) -> Limits:
     res = config.resources.of(process)
     return Limits(memory_mb=res.memory_mb, cpus=res.cpus, pids=res.pids)
@@ -64,10 +67,12 @@ def spec_of(
     image, command, environment, labels and limits."""
     release = release or deploy.release
     command = built.config.processes.get(process)
+    # The app's budget, once its handover signal comes, for ending its own connections.
+    handover = {HANDOVER_SECONDS: f"{built.config.deploy.handover_window:g}"}
     return ContainerSpec(
         name=name,
         image=built.image,
-        env=deploy.ctx.sealer.open_env(release.env),
+        env={**deploy.ctx.sealer.open_env(release.env), **handover},
         labels={
             "temps.app": deploy.app.name,
             "temps.release": str(release.number),

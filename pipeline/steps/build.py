@@ -51,6 +51,12 @@ def built_of(release: Release) -> Built:
 HANDOVER_SECONDS = "TEMPS_HANDOVER_SECONDS"
 
 
+def handover_env(config: AppConfig) -> dict[str, str]:
+    """A web container's budget, once its handover signal comes, for ending its own
+    connections (`[deploy] handover_window`)."""
+    return {HANDOVER_SECONDS: f"{config.deploy.handover_window:g}"}
+
+
 def limits_of(config: AppConfig, process: str = WEB) -> Limits:
     res = config.resources.of(process)
     return Limits(memory_mb=res.memory_mb, cpus=res.cpus, pids=res.pids)
@@ -67,8 +73,7 @@ def spec_of(
     image, command, environment, labels and limits."""
     release = release or deploy.release
     command = built.config.processes.get(process)
-    # The app's budget, once its handover signal comes, for ending its own connections.
-    handover = {HANDOVER_SECONDS: f"{built.config.deploy.handover_window:g}"}
+    handover = handover_env(built.config) if process == WEB else {}
     return ContainerSpec(
         name=name,
         image=built.image,

@@ -142,20 +142,24 @@ class Retirements:
         with self._changed:
             return bool(self._running.get(app))
 
-    def wait(self, app: str | None, timeout: float) -> bool:
-        """Wait until the app's retirements (every app's, for None) are over; False on timeout."""
+    def wait(self, app: str | None, timeout: float, holding_too: bool = True) -> bool:
+        """Wait until the app's retirements (every app's, for None) are over; False on timeout.
+        Without `holding_too`, a slot that only holds long-lived connections (`Watch.holding`)
+        is not waited for: a daemon that stops leaves it to its next start."""
         deadline = time.monotonic() + timeout
 
         def over() -> bool:
-            running = [self._running.get(app, {})] if app else self._running.values()
-            return not any(running)
+            running = [self._running.get(app, {})] if app else list(self._running.values())
+            return not any(
+                holding_too or not watch.holding for found in running for watch in found.values()
+            )
 
         with self._changed:
             while not over():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                self._changed.wait(remaining)
+                self._changed.wait(min(remaining, 1.0))  # a watch may turn to holding
             return True
 
 

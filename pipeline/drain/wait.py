@@ -92,6 +92,7 @@ def wait_until_drained(
         elapsed = time.monotonic() - started
         if watch is not None:
             watch.connections = count
+            watch.holding = count > 0 and elapsed >= SETTLE_SECONDS
         if zeros >= 2:
             return True, elapsed
         if elapsed >= timeout:
@@ -115,6 +116,7 @@ class Watch:
     since: float = field(default_factory=time.time)  # epoch seconds
     handover_at: float | None = None  # epoch seconds, once its drain knows
     connections: int = 0
+    holding: bool = False  # what it holds has outlasted the first seconds: long-lived
     handing_over: bool = False
     early: threading.Event = field(default_factory=threading.Event)
 

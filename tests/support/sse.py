@@ -175,6 +175,7 @@ class Stream:
     clean: bool = False  # ended by the chunked body's last chunk, not cut
     reconnected_release: str | None = None  # where its one reconnect landed
     reconnected_status: int | None = None
+    reconnected_at: float | None = None  # when that answer came
     error: str = ""
 
     @property
@@ -264,6 +265,7 @@ class Streams:
             try:
                 stream.reconnected_status, headers = await _head(reader)
                 stream.reconnected_release = headers.get("x-temps-release", "")
+                stream.reconnected_at = time.time()
             finally:
                 writer.close()
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:

@@ -269,6 +269,8 @@ def bounded_by_three(
         assert_open(on[version], version)
     wait_leaving(daemon, app, ["v2", "v3", "v4"])
     assert_gone(container_name(app, 1))
+    drain = (daemon.release(app, 1).get("traffic") or {}).get("drain")
+    assert drain is None or drain["handed_over"] == GROUP, drain
     return on
 
 

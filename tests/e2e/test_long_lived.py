@@ -91,14 +91,16 @@ def leaving(daemon: TempsDaemon, app: str) -> list[dict[str, Any]]:
     return found
 
 
-def wait_leaving(daemon: TempsDaemon, app: str, releases: list[str]) -> list[dict[str, Any]]:
-    """The formation's `leaving` settles on `releases`, each holding its streams."""
+def wait_leaving(
+    daemon: TempsDaemon, app: str, releases: list[str], held: int = GROUP
+) -> list[dict[str, Any]]:
+    """The formation's `leaving` settles on `releases`, each holding `held` streams or more."""
     seen: list[dict[str, Any]] = []
 
     def listed() -> bool:
         nonlocal seen
         seen = leaving(daemon, app)
-        holding = all(left["connections"] >= GROUP for left in seen)
+        holding = all(left["connections"] >= held for left in seen)
         return [left["release"] for left in seen] == releases and holding
 
     try:
@@ -282,3 +284,37 @@ def destroy(daemon: TempsDaemon, app: str) -> httpx.Response:
         headers={"Authorization": f"Bearer {daemon.admin_token}"},
         timeout=300,
     )
+
+
+def test_without_a_bake_window_the_pusher_waits_for_requests_not_for_hours_of_streams(
+    temps_daemon: TempsDaemon, sse_image: str, tmp_path: Path
+) -> None:
+    """bake = 0: the old slot drains before the pusher's answer, but only as long as a deliberate
+    drain (DELIBERATE_DRAIN_SECONDS, 30 s); its streams stay on it in the background."""
+    app, repo = "nobake", tmp_path / "nobake"
+    temps_daemon.create_app(app)
+    toml = sse_toml(drain_timeout="2h", handover_window=SHORT_WINDOW, bake=0)
+    push(temps_daemon, repo, app, sse_image, "v1", toml)
+    wait_serves(temps_daemon, app, "v1")
+    load = start_load(temps_daemon, app, rate=LOAD_RATE)
+    with Streams(temps_daemon.http_port, f"{app}.{temps_daemon.domain}") as clients:
+        try:
+            streams = clients.open(GROUP // 2)
+            make_sse_repo(repo, sse_image, "v2", toml)
+            started = time.monotonic()
+            code, output = git_push(repo, temps_daemon.git_url(app), timeout=DEPLOY_DEADLINE)
+            took = time.monotonic() - started
+            print(f"push of v2 answered after {took:.1f} s beside {len(streams)} streams")
+            assert code == 0, output
+            assert "still holds connections after 30.0s" in output, output
+            wait_serves(temps_daemon, app, "v2")
+            left = wait_leaving(temps_daemon, app, ["v1"], held=len(streams))
+            assert left[0]["handover_at"] - left[0]["since"] >= 7200 - 1, left
+            assert_open(streams, "v1")
+        finally:
+            summary = load.stop()
+            destroyed = destroy(temps_daemon, app)
+        print(summary.line())
+        assert_no_failures(summary)
+        assert destroyed.status_code == 200, destroyed.text
+        wait_for(lambda: len(ended(streams)) == len(streams), 60, "handed over on destroy")

@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 python=.venv/bin/python
 status=0
-for bench in switch_latency zero_downtime deploy_overhead rollback push failure_detection scale formation canary peers targets proxies webhook recovery traefik_rebuild soak logs_tail run_roundtrip builders previews; do
+for bench in switch_latency zero_downtime deploy_overhead rollback push failure_detection scale formation canary peers targets proxies webhook recovery traefik_rebuild soak logs_tail run_roundtrip builders previews reconnects; do
     echo
     "$python" "bench/$bench.py" "$@" || { echo "bench $bench failed" >&2; status=1; }
 done

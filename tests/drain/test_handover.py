@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
@@ -34,6 +34,11 @@ class Clock:
         self.now += seconds
 
 
+def each(finish: Callable[[Held], bool]) -> Callable[[Sequence[Held]], list[Held]]:
+    """A batch ender made of one that ends a connection at a time."""
+    return lambda batch: [c for c in batch if finish(c)]
+
+
 def made_up(count: int) -> list[Held]:
     return [Held(1000 + i, f"10.0.0.1:{40000 + i}", "172.18.0.5:5000") for i in range(count)]
 
@@ -49,7 +54,7 @@ def test_connections_end_over_the_window_oldest_first_within_their_share_per_sec
 
     done = spread(
         "172.18.0.5", (5000,), 10.0, look=lambda *_: list(open_now),
-        finish=finish, clock=clock, sleep=clock.sleep,
+        finish=each(finish), clock=clock, sleep=clock.sleep,
     )  # fmt: skip
 
     assert (done.found, done.ended) == (200, 200) and not open_now
@@ -74,7 +79,7 @@ def test_those_that_end_by_themselves_are_not_ended_again() -> None:
         ended.append(connection)
         return True
 
-    done = spread("172.18.0.5", (5000,), 4.0, look=look, finish=finish,
+    done = spread("172.18.0.5", (5000,), 4.0, look=look, finish=each(finish),
                   clock=clock, sleep=clock.sleep)  # fmt: skip
     assert not open_now
     assert len(set(ended)) == len(ended) == done.ended < 10
@@ -91,7 +96,7 @@ def test_a_kernel_that_cannot_end_one_waits_the_window_out_for_the_app() -> None
         return False
 
     done = spread("172.18.0.5", (5000,), 3.0, look=lambda *_: list(open_now),
-                  finish=finish, clock=clock, sleep=clock.sleep)  # fmt: skip
+                  finish=each(finish), clock=clock, sleep=clock.sleep)  # fmt: skip
     assert (done.found, done.ended) == (5, 0)
     assert sorted(tries) == made_up(5), "each tried once, not again and again"
     assert clock.now >= 3.0, "the window is waited out"
@@ -100,7 +105,7 @@ def test_a_kernel_that_cannot_end_one_waits_the_window_out_for_the_app() -> None
 def test_a_window_of_zero_ends_them_all_at_once() -> None:
     clock, open_now = Clock(), made_up(7)
     done = spread("172.18.0.5", (5000,), 0.0, look=lambda *_: list(open_now),
-                  finish=lambda c: open_now.remove(c) is None, clock=clock,
+                  finish=each(lambda c: open_now.remove(c) is None), clock=clock,
                   sleep=clock.sleep)  # fmt: skip
     assert done.ended == 7 and clock.now == 0.0
 
@@ -214,6 +219,25 @@ def test_a_drain_asked_to_hurry_hands_over_at_once_and_signals_the_app_first(
         assert drained.complete is True
         assert signalled == [True], "the app is told once, as the handover begins"
         assert all(ended(c) for c in clients)
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_many_real_connections_are_ended_in_batches_each_one_reported_once(
+    server: tuple[int, list[socket.socket]],
+) -> None:
+    """More connections than one `ss` call ends: every one is ended and reported; asked
+    again, none is (the kernel ended nothing)."""
+    port, _ = server
+    clients = connect(port, handover.BATCH * 2 + 5)
+    try:
+        found = held(ADDRESS, (port,))
+        assert len(found) == len(clients)
+        assert sorted(handover.end(found)) == found
+        assert all(ended(c) for c in clients)
+        assert held(ADDRESS, (port,)) == []
+        assert handover.end(found) == []
     finally:
         for client in clients:
             client.close()

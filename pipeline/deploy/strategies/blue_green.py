@@ -1,6 +1,7 @@
 """Blue-green, the default: the new slot boots beside the live one and is gated; one switch
 sends every request to it; the slot it replaces stays up, idle, for the bake window (a
-rollback then is a pointer flip), or drains and retires at once when there is none."""
+rollback then is a pointer flip), or drains and retires at once when there is none. Either
+way, once it is replaced, `[skew]` may keep some of it for the requests that name it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pipeline.release.states import ReleaseState as S
 from pipeline.sqlite.models import Release
 from pipeline.steps.boot import boot, gate
 from pipeline.steps.build import Built
-from pipeline.steps.retire import Leaving, drain_slot, retire_in_background
+from pipeline.steps.retire import drain_slot, retire_in_background
+from pipeline.steps.skew import keep_replaced
 from pipeline.steps.switch import Target, go_live
 
 
@@ -34,7 +36,8 @@ def hand_over(run: Deploy, target: Target, previous: Release | None) -> None:
         run.move(S.DRAINING)
         # The requests in flight are the old release's: its own drain_timeout bounds them.
         # Traefik left all its containers at once: after the first, the others drain at once.
-        leaving = Leaving.every(previous)
+        # Those kept for skew protection (`[skew]`) are routed again by release id instead.
+        leaving = keep_replaced(run, previous)
         drained = [drain_slot(one, run.say) for one in leaving]
         go_live(run, target.slot)
         run.move_other(previous, S.RETIRED)

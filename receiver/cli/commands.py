@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -247,6 +248,12 @@ def _ps(client: Client, given: str | None, words: list[str]) -> None:
         uptime = f"up {c['uptime']:.0f}s" if c["uptime"] is not None else c["state"]
         node = c.get("node") or "-"
         print(f"{c['process']:<8}{c['container']:<44}{c['release']:<7}{uptime:<14}{node}")
+    if verb is None:
+        # Releases kept for skew protection: reached by the requests that name them.
+        for kept in client.call("GET", f"/api/apps/{app}").get("kept_releases", []):
+            until = time.strftime("%H:%M:%S", time.localtime(kept["until"]))
+            for container in kept["containers"]:
+                print(f"{'kept':<8}{container:<44}{kept['release']:<7}until {until}")
 
 
 def _config(client: Client, args: argparse.Namespace) -> None:

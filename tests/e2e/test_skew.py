@@ -1,0 +1,109 @@
+"""End to end, skew protection (`[skew]`): the real daemon, dockerd, Traefik and git.
+
+What a user checks: a page loaded from v1 (its answer said `X-Temps-Release: v1`) whose later
+requests name v1, by header, by cookie or by query, keeps reaching v1 after v2 is live, for
+as long as v1 is kept, and the live release after that; a request that names no release
+always reaches v2, one that names an unknown release or one no longer kept reaches it too,
+never an error; the API lists the kept release and until when; once its time is over its
+container is gone.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.checks import container, push_ok
+from tests.support.daemon import TempsDaemon
+from tests.support.dockercli import container_names
+from tests.support.load import version_of
+from tests.support.wait import poll
+
+pytestmark = pytest.mark.docker
+
+KEEP = 25.0  # seconds v1 stays kept: short, so the test sees it end
+SETTINGS = {"skew": {"keep": KEEP}}
+# How a front end names the release its page came from.
+WAYS = {
+    "header": {"headers": {"X-Temps-Release": "v1"}},
+    "cookie": {"headers": {"Cookie": "theme=dark; temps_release=v1"}},
+    "query": {"params": {"temps_release": "v1"}},
+}
+GENEROUS = 90.0  # for anything that waits on a loaded machine
+
+
+def ask(daemon: TempsDaemon, app: str, path: str = "/", **how: object) -> httpx.Response:
+    headers = {"Host": f"{app}.{daemon.domain}", **how.pop("headers", {})}  # type: ignore[dict-item]
+    return httpx.get(f"{daemon.http_url}{path}", headers=headers, timeout=10, **how)  # type: ignore[arg-type]
+
+
+def served(response: httpx.Response) -> tuple[int, str | None, str | None]:
+    return response.status_code, version_of(response.text), response.headers.get("x-temps-release")
+
+
+def test_a_page_of_a_replaced_release_keeps_reaching_it_while_it_is_kept(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    daemon, app = temps_daemon, "skew"
+    daemon.create_app(app)
+    repo = tmp_path / "repo"
+    push_ok(daemon, repo, app, "v1", settings=SETTINGS)
+    page = ask(daemon, app)
+    assert served(page) == (200, "v1", "v1")
+    release = page.headers["x-temps-release"]  # what a front end reads once and sends back
+
+    push_ok(daemon, repo, app, "v2", settings=SETTINGS)
+    kept = daemon.app(app)["kept_releases"]
+    assert [(k["release"], k["containers"]) for k in kept] == [(release, [container(app, 1)])]
+    until = kept[0]["until"]
+    assert time.time() < until <= time.time() + KEEP
+
+    # While v1 is kept: every way of naming it reaches it, nothing else does.
+    rounds = 0
+    while time.time() < until - 5 or rounds == 0:
+        for way, how in WAYS.items():
+            assert served(ask(daemon, app, **how)) == (200, "v1", "v1"), way  # type: ignore[arg-type]
+        assert served(ask(daemon, app)) == (200, "v2", "v2")
+        unknown = {"headers": {"X-Temps-Release": "v99"}}
+        assert served(ask(daemon, app, **unknown)) == (200, "v2", "v2")  # type: ignore[arg-type]
+        assert served(ask(daemon, app, params={"temps_release": "v99"})) == (200, "v2", "v2")
+        rounds += 1
+        time.sleep(1.0)
+    assert container(app, 1) in container_names(f"label=temps.app={app}")
+
+    # Its time over: its routers go, then its container.
+    def let_go() -> bool:
+        gone = container(app, 1) not in container_names(f"label=temps.app={app}")
+        return gone and not daemon.app(app)["kept_releases"]
+
+    assert poll(let_go, bool, timeout=until - time.time() + GENEROUS, interval=0.5)
+    assert time.time() >= until
+    for way, how in WAYS.items():
+        assert served(ask(daemon, app, **how)) == (200, "v2", "v2"), way  # type: ignore[arg-type]
+    assert served(ask(daemon, app)) == (200, "v2", "v2")
+
+
+def test_the_release_cookie_is_set_when_asked(temps_daemon: TempsDaemon, tmp_path: Path) -> None:
+    """`[skew] cookie = true`: every answer sets `temps_release`. Traefik's header replaces a
+    `Set-Cookie` the app sent itself (why it is off by default): this pins that down."""
+    daemon, app = temps_daemon, "skew-cookie"
+    daemon.create_app(app)
+    repo = tmp_path / "repo"
+    own = 'printf "Content-Type: text/plain\\r\\nSet-Cookie: session=abc\\r\\n\\r\\nok\\n"'
+    settings = {"skew": {"keep": KEEP, "cookie": True}}
+    push_ok(daemon, repo, app, "v1", settings=settings, scripts={"own": own})
+    page = ask(daemon, app)
+    assert page.headers.get_list("set-cookie") == ["temps_release=v1; Path=/; SameSite=Lax"]
+    assert ask(daemon, app, "/cgi-bin/own").headers.get_list("set-cookie") == [
+        "temps_release=v1; Path=/; SameSite=Lax"
+    ]
+    # A browser sends the cookie back: once v2 is live, it still reaches v1.
+    push_ok(daemon, repo, app, "v2", settings=settings)
+    cookie = {"headers": {"Cookie": "temps_release=v1"}}
+    assert served(ask(daemon, app, **cookie)) == (200, "v1", "v1")  # type: ignore[arg-type]
+    fresh = ask(daemon, app)
+    assert served(fresh) == (200, "v2", "v2")
+    assert fresh.headers.get("set-cookie") == "temps_release=v2; Path=/; SameSite=Lax"

@@ -71,7 +71,7 @@ def bake(deploy: Deploy, pause: Callable[[float], bool]) -> None:
             return
     baking.say(f"-----> bake window over: {baking.label} stays live, v{standby.number} retires")
     baking.move_other(standby, S.RETIRED)
-    for leaving in keep_replaced(baking, standby):
+    for leaving in keep_replaced(baking, standby, config):
         retire_in_background(ctx, deploy.app.name, leaving, baking.say)
     report_traffic(baking)
     baking.log.info("bake.finished")

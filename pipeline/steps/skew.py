@@ -24,6 +24,7 @@ from collections.abc import Iterable
 
 import structlog
 
+from pipeline.app.config import AppConfig
 from pipeline.context import Context, Deploy
 from pipeline.errors import TempsError
 from pipeline.release import formation
@@ -40,11 +41,11 @@ log = structlog.get_logger()
 _changing = threading.Lock()
 
 
-def keep_replaced(live: Deploy, previous: Release) -> list[Leaving]:
-    """The release `live` just replaced, kept for skew protection as `live`'s temps.toml asks
-    (`[skew]`); returns its containers that leave now (all of them when none is kept)."""
+def keep_replaced(live: Deploy, previous: Release, config: AppConfig) -> list[Leaving]:
+    """The release `live` just replaced, kept for skew protection as `config` (`live`'s
+    temps.toml) asks; returns its containers that leave now (all of them when none is kept)."""
     leaving = Leaving.every(previous)
-    skew = live.release.config.skew
+    skew = config.skew
     slot = formation.slot_of(previous)
     if skew.keep <= 0 or slot is None:
         return leaving

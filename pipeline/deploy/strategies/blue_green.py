@@ -37,7 +37,7 @@ def hand_over(run: Deploy, target: Target, previous: Release | None) -> None:
         # The requests in flight are the old release's: its own drain_timeout bounds them.
         # Traefik left all its containers at once: after the first, the others drain at once.
         # Those kept for skew protection (`[skew]`) are routed again by release id instead.
-        leaving = keep_replaced(run, previous)
+        leaving = keep_replaced(run, previous, target.config)
         drained = [drain_slot(one, run.say) for one in leaving]
         go_live(run, target.slot)
         run.move_other(previous, S.RETIRED)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.docker
 KEEP = 25.0  # seconds v1 stays kept: short, so the test sees it end
 SETTINGS = {"skew": {"keep": KEEP}}
 # How a front end names the release its page came from.
-WAYS = {
+WAYS: dict[str, dict[str, Any]] = {
     "header": {"headers": {"X-Temps-Release": "v1"}},
     "cookie": {"headers": {"Cookie": "theme=dark; temps_release=v1"}},
     "query": {"params": {"temps_release": "v1"}},
@@ -35,9 +36,16 @@ WAYS = {
 GENEROUS = 90.0  # for anything that waits on a loaded machine
 
 
-def ask(daemon: TempsDaemon, app: str, path: str = "/", **how: object) -> httpx.Response:
-    headers = {"Host": f"{app}.{daemon.domain}", **how.pop("headers", {})}  # type: ignore[dict-item]
-    return httpx.get(f"{daemon.http_url}{path}", headers=headers, timeout=10, **how)  # type: ignore[arg-type]
+def ask(
+    daemon: TempsDaemon,
+    app: str,
+    path: str = "/",
+    headers: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+) -> httpx.Response:
+    """One request through Traefik for the app's host, on a fresh connection."""
+    sent = {"Host": f"{app}.{daemon.domain}", **(headers or {})}
+    return httpx.get(f"{daemon.http_url}{path}", headers=sent, params=params, timeout=10)
 
 
 def served(response: httpx.Response) -> tuple[int, str | None, str | None]:
@@ -65,10 +73,10 @@ def test_a_page_of_a_replaced_release_keeps_reaching_it_while_it_is_kept(
     rounds = 0
     while time.time() < until - 5 or rounds == 0:
         for way, how in WAYS.items():
-            assert served(ask(daemon, app, **how)) == (200, "v1", "v1"), way  # type: ignore[arg-type]
+            assert served(ask(daemon, app, **how)) == (200, "v1", "v1"), way
         assert served(ask(daemon, app)) == (200, "v2", "v2")
         unknown = {"headers": {"X-Temps-Release": "v99"}}
-        assert served(ask(daemon, app, **unknown)) == (200, "v2", "v2")  # type: ignore[arg-type]
+        assert served(ask(daemon, app, **unknown)) == (200, "v2", "v2")
         assert served(ask(daemon, app, params={"temps_release": "v99"})) == (200, "v2", "v2")
         rounds += 1
         time.sleep(1.0)
@@ -82,7 +90,7 @@ def test_a_page_of_a_replaced_release_keeps_reaching_it_while_it_is_kept(
     assert poll(let_go, bool, timeout=until - time.time() + GENEROUS, interval=0.5)
     assert time.time() >= until
     for way, how in WAYS.items():
-        assert served(ask(daemon, app, **how)) == (200, "v2", "v2"), way  # type: ignore[arg-type]
+        assert served(ask(daemon, app, **how)) == (200, "v2", "v2"), way
     assert served(ask(daemon, app)) == (200, "v2", "v2")
 
 
@@ -103,7 +111,55 @@ def test_the_release_cookie_is_set_when_asked(temps_daemon: TempsDaemon, tmp_pat
     # A browser sends the cookie back: once v2 is live, it still reaches v1.
     push_ok(daemon, repo, app, "v2", settings=settings)
     cookie = {"headers": {"Cookie": "temps_release=v1"}}
-    assert served(ask(daemon, app, **cookie)) == (200, "v1", "v1")  # type: ignore[arg-type]
+    assert served(ask(daemon, app, **cookie)) == (200, "v1", "v1")
     fresh = ask(daemon, app)
     assert served(fresh) == (200, "v2", "v2")
     assert fresh.headers.get("set-cookie") == "temps_release=v2; Path=/; SameSite=Lax"
+
+
+def test_kept_releases_outlive_a_restart_and_an_app_keeps_three_at_most(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    """Kept for long, an app's releases stay routed across a daemon restart with the time
+    they had left, three at most (a fourth lets the oldest go); kept briefly, a release
+    whose time ran out while the daemon was down is let go as it starts again."""
+    daemon, many, brief = temps_daemon, "skew-many", "skew-brief"
+    short = {"skew": {"keep": 15.0}}
+    daemon.create_app(brief)
+    for version in ("v1", "v2"):
+        push_ok(daemon, tmp_path / brief, brief, version, settings=short)
+    [brief_kept] = daemon.app(brief)["kept_releases"]
+
+    long = {"skew": {"keep": 600.0}}
+    daemon.create_app(many)
+    for number in range(1, 6):
+        push_ok(daemon, tmp_path / many, many, f"v{number}", settings=long)
+    kept = daemon.app(many)["kept_releases"]
+    assert [k["release"] for k in kept] == ["v2", "v3", "v4"]
+    labelled = f"label=temps.app={many}"
+    assert poll(
+        lambda: container_names(labelled),
+        lambda names: container(many, 1) not in names,
+        timeout=GENEROUS,
+        interval=0.5,
+    )
+    assert served(ask(daemon, many, headers={"X-Temps-Release": "v1"})) == (200, "v5", "v5")
+
+    daemon.terminate()
+    time.sleep(max(0.0, brief_kept["until"] - time.time() + 1))
+    daemon.restart()
+
+    assert daemon.app(many)["kept_releases"] == kept
+    for number in (2, 3, 4):
+        named = {"params": {"temps_release": f"v{number}"}}
+        assert served(ask(daemon, many, **named)) == (200, f"v{number}", f"v{number}")
+    assert served(ask(daemon, many)) == (200, "v5", "v5")
+
+    assert daemon.app(brief)["kept_releases"] == []
+    assert poll(
+        lambda: container_names(f"label=temps.app={brief}"),
+        lambda names: container(brief, 1) not in names,
+        timeout=GENEROUS,
+        interval=0.5,
+    )
+    assert served(ask(daemon, brief, headers={"X-Temps-Release": "v1"})) == (200, "v2", "v2")

@@ -29,6 +29,7 @@ from pipeline.context import Context, Deploy
 from pipeline.errors import TempsError
 from pipeline.release import formation
 from pipeline.release.records import Entry, KeptRecord
+from pipeline.runtime import Instance
 from pipeline.sqlite.models import Release
 from pipeline.steps.retire import Leaving, retire_in_background
 from pipeline.traefik import publish
@@ -96,6 +97,64 @@ def let_go_expired(ctx: Context, now: float | None = None) -> int:
         _retire(ctx, app, expired + gone)
         let_go += len(expired)
     return let_go
+
+
+def follow_kept(ctx: Context) -> int:
+    """Every kept release whose containers no longer all serve where its record says (one
+    stopped, or came back at another address): routed to those that serve, or let go when
+    none does, so that a request naming it never meets a dead server for long. Kept
+    containers are not started again: a kept release is a courtesy to old pages, and the
+    live release answers them as well. Returns how many releases changed."""
+    changed = 0
+    for app_id, kept in ctx.store.kept_releases().items():
+        app = ctx.store.get_app_by_id(app_id).name
+        if app in ctx.destroying:
+            continue
+        listing = {c.name: c for c in ctx.runtime.containers(app)}
+        for release in kept:
+            record = _record(release)
+            port = release.config.port
+            found = (listing.get(entry.container) for entry in record.web)
+            serving = [i for c in found if c is not None and (i := c.instance(port)) is not None]
+            if [i.url for i in serving] == list(record.slot.urls):
+                continue
+            if not _follow(ctx, app, release, serving):
+                continue
+            gone = {entry.container for entry in record.web} - {i.container for i in serving}
+            for name in sorted(gone & set(listing)):
+                # Stopped (or restarting): it must not come back to serve unrouted.
+                stopped = listing[name]
+                ports = tuple(stopped.ports.values())
+                leaving = Leaving.of(release, name, ports, stopped.address)
+                say = functools.partial(ctx.journal.write, release.pk)
+                retire_in_background(ctx, app, leaving, say)
+            changed += 1
+    return changed
+
+
+def _follow(ctx: Context, app: str, release: Release, serving: list[Instance]) -> bool:
+    """Route the kept `release` to `serving` only, or let it go without; False when its
+    record changed meanwhile (let go, say), and nothing was done."""
+    label = f"v{release.number}"
+    record = _record(release)
+    with _changing:
+        if ctx.store.get_release(release.pk).kept != record:
+            return False
+        if serving:
+            web = tuple(Entry.web(instance) for instance in serving)
+            ctx.store.set_kept(release.pk, KeptRecord(until=record.until, web=web))
+        else:
+            ctx.store.set_kept(release.pk, None)
+        try:
+            over = _publish(ctx, app)
+        except TempsError:
+            ctx.store.set_kept(release.pk, record)
+            raise
+    log.warning("skew.kept_followed", app=app, release=label, serving=[i.url for i in serving])
+    if not serving:
+        ctx.journal.write(release.pk, f"-----> {label} no longer runs: no longer kept")
+    _retire(ctx, app, over)
+    return True
 
 
 def still_kept(ctx: Context, now: float | None = None) -> dict[str, tuple[Kept, ...]]:

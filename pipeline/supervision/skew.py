@@ -1,10 +1,11 @@
-"""The end of each kept release's time (skew protection, `pipeline.steps.skew`): checked every
-`interval` seconds, so a release is let go at most that long after its time is over."""
+"""The kept releases (skew protection, `pipeline.steps.skew`), checked every `interval`
+seconds: one whose time is over is let go at most that long after, and one whose containers
+stopped or moved is routed to those that serve, or let go."""
 
 from __future__ import annotations
 
 from pipeline.context import Context
-from pipeline.steps.skew import let_go_expired
+from pipeline.steps.skew import follow_kept, let_go_expired
 from pipeline.supervision.periodic import Periodic
 
 
@@ -17,3 +18,4 @@ class SkewExpiry(Periodic):
 
     def check(self) -> None:
         let_go_expired(self.ctx)
+        follow_kept(self.ctx)

@@ -19,7 +19,7 @@ import pytest
 
 from tests.support.checks import container, push_ok
 from tests.support.daemon import TempsDaemon
-from tests.support.dockercli import container_names
+from tests.support.dockercli import container_names, docker
 from tests.support.load import version_of
 from tests.support.wait import poll
 
@@ -163,3 +163,30 @@ def test_kept_releases_outlive_a_restart_and_an_app_keeps_three_at_most(
         interval=0.5,
     )
     assert served(ask(daemon, brief, headers={"X-Temps-Release": "v1"})) == (200, "v2", "v2")
+
+
+def test_a_kept_release_whose_container_stops_is_let_go(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    """Its container killed (Docker does not start it again), a kept release is let go: the
+    requests that name it reach the live release rather than a dead server."""
+    daemon, app = temps_daemon, "skew-lost"
+    daemon.create_app(app)
+    for version in ("v1", "v2"):
+        push_ok(daemon, tmp_path / app, app, version, settings={"skew": {"keep": 600.0}})
+    assert [k["release"] for k in daemon.app(app)["kept_releases"]] == ["v1"]
+    docker("kill", container(app, 1), timeout=60)
+    kept = poll(lambda: daemon.app(app)["kept_releases"], lambda kept: not kept, timeout=GENEROUS)
+    assert kept == []
+    named = {"X-Temps-Release": "v1"}
+    assert poll(
+        lambda: served(ask(daemon, app, headers=named)),
+        lambda answer: answer == (200, "v2", "v2"),
+        timeout=GENEROUS,
+    ) == (200, "v2", "v2")
+    assert poll(
+        lambda: container_names(f"label=temps.app={app}"),
+        lambda names: container(app, 1) not in names,
+        timeout=GENEROUS,
+        interval=0.5,
+    )

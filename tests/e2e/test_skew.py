@@ -5,7 +5,9 @@ requests name v1, by header, by cookie or by query, keeps reaching v1 after v2 i
 as long as v1 is kept, and the live release after that; a request that names no release
 always reaches v2, one that names an unknown release or one no longer kept reaches it too,
 never an error; the API lists the kept release and until when; once its time is over its
-container is gone.
+container is gone. Kept releases outlive a daemon restart with the time they had left, an app
+keeps three at most, one whose container stops is let go, and in maintenance every request
+gets the maintenance page, whatever release it names.
 """
 
 from __future__ import annotations
@@ -163,6 +165,32 @@ def test_kept_releases_outlive_a_restart_and_an_app_keeps_three_at_most(
         interval=0.5,
     )
     assert served(ask(daemon, brief, headers={"X-Temps-Release": "v1"})) == (200, "v2", "v2")
+
+
+def test_in_maintenance_a_request_naming_a_kept_release_gets_the_maintenance_page(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    daemon, app = temps_daemon, "skew-paused"
+    daemon.create_app(app)
+    for version in ("v1", "v2"):
+        push_ok(daemon, tmp_path / app, app, version, settings={"skew": {"keep": 600.0}})
+    named = {"X-Temps-Release": "v1"}
+
+    def maintenance(on: bool) -> None:
+        answer = httpx.put(
+            f"{daemon.api_url}/api/apps/{app}/maintenance",
+            json={"on": on},
+            headers={"Authorization": f"Bearer {daemon.admin_token}"},
+            timeout=60,
+        )
+        assert answer.status_code == 200, answer.text
+
+    maintenance(True)
+    assert ask(daemon, app, headers=named).status_code == 503
+    assert ask(daemon, app).status_code == 503
+    maintenance(False)
+    assert served(ask(daemon, app, headers=named)) == (200, "v1", "v1")
+    assert served(ask(daemon, app)) == (200, "v2", "v2")
 
 
 def test_a_kept_release_whose_container_stops_is_let_go(

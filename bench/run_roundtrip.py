@@ -3,12 +3,12 @@ same machine, in alternated rounds.
 
 Each is timed from the command's start to its exit, as a user's shell would: for temps the
 CLI's own start, the POST that asks for the run, the attach (create, attach, start), the
-relay, the exit code, the container's removal before the answer; for docker the CLI, create,
+relay, the exit code (the container is removed after the answer); for docker the CLI, create,
 attach, start, wait and the removal `--rm` waits for. The order turns from round to round.
 Alongside: the same run asked for and attached to from this process (the API's round trip,
 without the CLI's start), `temps --help` (the CLI's start, which a Go binary does not pay)
 and, from the daemon's records of each run, its asked -> started (create, attach, start) and
-started -> ended (the command, the exit code, the removal) times.
+started -> ended (the command and its exit code) times.
 
 The CLI runs from this checkout's editable install. An install (`install.sh`, pip) holds the
 project's modules compiled; an editable one compiles them at first import, and with
@@ -125,7 +125,7 @@ def main() -> None:
         report.figure(name, stats, f"{about}: {spread(stats)}")
     for name, about in (
         ("asked_to_started", "daemon: asked -> started (create, attach, start)"),
-        ("started_to_ended", "daemon: started -> ended (the command, its exit, the removal)"),
+        ("started_to_ended", "daemon: started -> ended (the command and its exit)"),
     ):
         stats = summary([r[name] for r in records])
         report.figure(name, stats, f"{about}: {spread(stats)}")

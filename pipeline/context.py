@@ -12,6 +12,7 @@ from typing import Unpack
 import structlog
 
 from pipeline.app.sealing import Sealer
+from pipeline.drain.wait import Watch
 from pipeline.errors import BeingDestroyed, Cancelled
 from pipeline.release.journal import Journal
 from pipeline.release.states import ReleaseState
@@ -84,47 +85,81 @@ class Destroying:
             raise BeingDestroyed(app)
 
 
+def _oldest(watches: list[Watch], release: str) -> float:
+    return min(w.since for w in watches if w.release == release)
+
+
 class Retirements:
-    """The slots draining and stopping in the background, by app."""
+    """The slots draining and stopping in the background, by app, each with its watch (what
+    `temps ps` lists as leaving). At most MAX_LEAVING releases of an app hold connections at
+    once: when another one leaves, the oldest hands its connections over at once."""
+
+    MAX_LEAVING = 3
 
     def __init__(self) -> None:
-        self._running: dict[str, set[threading.Thread]] = {}
+        self._running: dict[str, dict[threading.Thread, Watch]] = {}
         self._changed = threading.Condition()
 
-    def start(self, app: str, name: str, work: Callable[[], None]) -> None:
+    def start(self, app: str, watch: Watch, work: Callable[[], None]) -> None:
         def run() -> None:
             try:
                 work()
             except Exception:
-                log.exception("deploy.retire_failed", app=app, container=name)
+                log.exception("deploy.retire_failed", app=app, container=watch.container)
             finally:
                 with self._changed:
-                    self._running[app].discard(thread)
+                    self._running[app].pop(thread, None)
                     self._changed.notify_all()
 
-        thread = threading.Thread(target=run, name=f"retire-{name}", daemon=True)
+        thread = threading.Thread(target=run, name=f"retire-{watch.container}", daemon=True)
         with self._changed:
-            self._running.setdefault(app, set()).add(thread)
+            self._running.setdefault(app, {})[thread] = watch
+            self._hurry_the_oldest(app)
         thread.start()
+
+    def _hurry_the_oldest(self, app: str) -> None:
+        serving = [w for w in self._running[app].values() if w.serves]
+        releases = sorted({w.release for w in serving}, key=lambda r: _oldest(serving, r))
+        for release in releases[: max(len(releases) - self.MAX_LEAVING, 0)]:
+            for watch in serving:
+                if watch.release == release and not watch.early.is_set():
+                    log.info("deploy.handover_early", app=app, release=release)
+                    watch.early.set()
+
+    def hurry(self, app: str) -> None:
+        """Every leaving slot of the app hands its connections over now."""
+        with self._changed:
+            for watch in self._running.get(app, {}).values():
+                watch.early.set()
+
+    def leaving(self, app: str) -> list[Watch]:
+        """The app's web containers still draining or handing over, oldest first."""
+        with self._changed:
+            found = [w for w in self._running.get(app, {}).values() if w.serves]
+        return sorted(found, key=lambda w: w.since)
 
     def busy(self, app: str) -> bool:
         with self._changed:
             return bool(self._running.get(app))
 
-    def wait(self, app: str | None, timeout: float) -> bool:
-        """Wait until the app's retirements (every app's, for None) are over; False on timeout."""
+    def wait(self, app: str | None, timeout: float, holding_too: bool = True) -> bool:
+        """Wait until the app's retirements (every app's, for None) are over; False on timeout.
+        Without `holding_too`, a slot that only holds long-lived connections (`Watch.holding`)
+        is not waited for: a daemon that stops leaves it to its next start."""
         deadline = time.monotonic() + timeout
 
         def over() -> bool:
-            running = [self._running.get(app, set())] if app else self._running.values()
-            return not any(running)
+            running = [self._running.get(app, {})] if app else list(self._running.values())
+            return not any(
+                holding_too or not watch.holding for found in running for watch in found.values()
+            )
 
         with self._changed:
             while not over():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                self._changed.wait(remaining)
+                self._changed.wait(min(remaining, 1.0))  # a watch may turn to holding
             return True
 
 

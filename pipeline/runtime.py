@@ -225,7 +225,8 @@ class Node:
 @dataclass(frozen=True)
 class Drained:
     """Proof that `container`'s ports saw nothing in flight, or that `timeout` ran out first.
-    Only `pipeline.drain.drain` makes one, and a runtime stops a container only when handed one."""
+    Only `pipeline.drain.wait.drain` makes one, and a runtime stops a container only when
+    handed one."""
 
     container: str
     ports: tuple[int, ...]
@@ -234,6 +235,7 @@ class Drained:
     started_at: float  # epoch seconds
     ended_at: float
     timeout: float
+    handed_over: int = 0  # connections still open at the timeout, ended one by one
 
 
 class Runtime(Protocol):
@@ -294,6 +296,10 @@ class Runtime(Protocol):
     def keep_running(self, name: str) -> None: ...
     def state(self, name: str) -> ContainerState: ...
     def logs_tail(self, name: str, lines: int = 20) -> str: ...
+    def signal(self, name: str, signal: str) -> None:
+        """Send `signal` ("SIGTERM") to the container's main process; NotFound when it is gone
+        or out of reach."""
+
     def log_stream(
         self, container_id: str, since: int | None, tail: int | None, follow: bool
     ) -> LogStream:

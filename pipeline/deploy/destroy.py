@@ -38,6 +38,7 @@ from pipeline.hosting import sites, uploads
 from pipeline.polling import poll_until
 from pipeline.sqlite.models import App
 from pipeline.sqlite.teardown import Erased
+from pipeline.steps.retire import DELIBERATE_DRAIN_SECONDS as LAST_DRAIN
 from pipeline.steps.retire import drain_and_stop
 from pipeline.supervision.reconcile import leaving_of
 from pipeline.traefik import publish
@@ -176,6 +177,7 @@ def cancel_deploys(deployer: Deployer, app: str, timeout: float) -> None:
 
 def stop_containers(ctx: Context, app: str, say: Callable[..., object]) -> tuple[str, ...]:
     """Drain and stop every container of the app (out of Traefik already), all at once."""
+    ctx.retirements.hurry(app)  # a leaving slot's long-lived connections go now
     ctx.retirements.wait(app, RETIREMENTS_WAIT)
     found = ctx.runtime.containers(app)
     leaving = [leaving_of(ctx, container)[0] for container in found]
@@ -185,7 +187,7 @@ def stop_containers(ctx: Context, app: str, say: Callable[..., object]) -> tuple
 
     if leaving:
         with ThreadPoolExecutor(len(leaving), thread_name_prefix="destroy-drain") as pool:
-            list(pool.map(lambda one: drain_and_stop(ctx, one, tell), leaving))
+            list(pool.map(lambda one: drain_and_stop(ctx, one.within(LAST_DRAIN), tell), leaving))
     return tuple(sorted(container.name for container in found))
 
 

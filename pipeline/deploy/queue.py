@@ -113,9 +113,11 @@ class Deployer:
 
         if not poll_until(finished, timeout, SHUTDOWN_POLL_SECONDS):
             return False
-        # Old slots still draining get the rest of the time; one cut off is drained and
-        # stopped at the next start, as an orphan.
-        return self.ctx.retirements.wait(None, max(deadline - time.monotonic(), 0.0))
+        # Old slots still draining get the rest of the time; one cut off, or one that only
+        # holds long-lived connections (they outlive the daemon: Traefik and the container
+        # keep running), is drained and stopped at the next start, as an orphan.
+        left = max(deadline - time.monotonic(), 0.0)
+        return self.ctx.retirements.wait(None, left, holding_too=False)
 
     def cancel(self, app: str) -> None:
         """The app is being destroyed: its waiting deploys fail at once, and its bake window

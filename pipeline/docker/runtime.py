@@ -465,6 +465,13 @@ class DockerRuntime:
             str(attrs.get("Id", "")),
         )
 
+    def signal(self, name: str, signal: str) -> None:
+        with engine_errors("signal a container"):
+            try:
+                self.client.api.kill(name, signal=signal)
+            except docker.errors.APIError as exc:  # NotFound, or not running
+                raise NotFound(f"could not signal {name}: {exc.explanation}") from exc
+
     def logs_tail(self, name: str, lines: int = 20) -> str:
         with engine_errors("read container logs"):
             try:

@@ -229,6 +229,18 @@ class SwarmRuntime(DockerRuntime):
         service = str(tasks[0].get("ServiceID", ""))
         return ContainerState(state, code, started, restarts=len(tasks) - 1, id=service)
 
+    def signal(self, name: str, signal: str) -> None:
+        """A service's task is signalled where this engine can reach its container (on the
+        manager); a task on another node is out of reach (NotFound)."""
+        tasks = self._tasks(name)
+        if not tasks:
+            return super().signal(name, signal)
+        status = tasks[0].get("Status") or {}
+        container = str((status.get("ContainerStatus") or {}).get("ContainerID") or "")
+        if not container:
+            raise NotFound(f"{name} has no running task to signal")
+        super().signal(container, signal)
+
     def logs_tail(self, name: str, lines: int = 20) -> str:
         with engine_errors("read service logs"):
             try:

@@ -149,6 +149,7 @@ class DrainRecord(Record):
     timeout: float
     started_at: float
     ended_at: float
+    handed_over: int = 0  # connections held past the timeout, ended one by one
 
 
 class TrafficRecord(Record):

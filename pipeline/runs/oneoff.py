@@ -22,7 +22,7 @@ from pipeline.runs.asked import Asked
 from pipeline.runs.inflight import InFlight, Ticket
 from pipeline.runtime import Attached, ContainerSpec
 from pipeline.sqlite.models import App, Release, RunState
-from pipeline.steps.build import limits_of
+from pipeline.steps.build import handover_env, limits_of
 
 log = structlog.get_logger()
 PROCESS = "run"  # its `temps.process` label, and the start of its container's role
@@ -81,26 +81,39 @@ def start(ctx: Context, inflight: InFlight, app: App, ticket: Ticket) -> Attache
 def end(
     ctx: Context, inflight: InFlight, ticket: Ticket, attached: Attached | None, ending: Ending
 ) -> None:
-    """Remove its container (killing what still runs), record how it ended, let its place go."""
+    """Record how it ended, then remove its container and let its place go."""
+    try:
+        record_end(ctx, ticket, attached, ending)
+    finally:
+        clear(inflight, ticket, attached)
+
+
+def record_end(ctx: Context, ticket: Ticket, attached: Attached | None, ending: Ending) -> None:
+    """How it ended, in the records and the log: what its client is told next."""
+    ctx.store.runs.ended(ticket.run_id, ending.state, ending.exit_code, ending.detail)
+    seconds = time.monotonic() - (ticket.attached_at or ticket.asked_at)
+    log.info(
+        "run.finished",
+        app=ticket.app,
+        run=ticket.run_id,
+        release=f"v{ticket.release}",
+        who=ticket.who,
+        container=attached.name if attached is not None else None,
+        tty=ticket.asked.tty,
+        state=str(ending.state),
+        exit_code=ending.exit_code,
+        seconds=round(seconds, 3),
+    )
+
+
+def clear(inflight: InFlight, ticket: Ticket, attached: Attached | None) -> None:
+    """Remove its container (killing what still runs, a run that timed out), then let its
+    place go: the app's bound on runs counts a run until its container is gone."""
     try:
         if attached is not None:
             attached.remove()
     finally:
-        ctx.store.runs.ended(ticket.run_id, ending.state, ending.exit_code, ending.detail)
         inflight.leave(ticket)
-        seconds = time.monotonic() - (ticket.attached_at or ticket.asked_at)
-        log.info(
-            "run.finished",
-            app=ticket.app,
-            run=ticket.run_id,
-            release=f"v{ticket.release}",
-            who=ticket.who,
-            container=attached.name if attached is not None else None,
-            tty=ticket.asked.tty,
-            state=str(ending.state),
-            exit_code=ending.exit_code,
-            seconds=round(seconds, 3),
-        )
 
 
 def expired(ctx: Context, ticket: Ticket) -> None:
@@ -121,7 +134,7 @@ def container_spec(ctx: Context, app: App, release: Release, asked: Asked) -> Co
     return ContainerSpec(
         name=ctx.runtime.container_name(app.name, release.number, role),
         image=release.image,
-        env={**ctx.sealer.open_env(release.env), "PORT": str(config.port)},
+        env={**ctx.sealer.open_env(release.env), **handover_env(config), "PORT": str(config.port)},
         labels={
             "temps.app": app.name,
             "temps.release": str(release.number),

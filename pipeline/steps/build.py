@@ -48,6 +48,15 @@ def built_of(release: Release) -> Built:
     return Built(release.image, release.config, Strategy.named(release.strategy))
 
 
+HANDOVER_SECONDS = "TEMPS_HANDOVER_SECONDS"
+
+
+def handover_env(config: AppConfig) -> dict[str, str]:
+    """A web container's budget, once its handover signal comes, for ending its own
+    connections (`[deploy] handover_window`)."""
+    return {HANDOVER_SECONDS: f"{config.deploy.handover_window:g}"}
+
+
 def limits_of(config: AppConfig, process: str = WEB) -> Limits:
     res = config.resources.of(process)
     return Limits(memory_mb=res.memory_mb, cpus=res.cpus, pids=res.pids)
@@ -64,10 +73,11 @@ def spec_of(
     image, command, environment, labels and limits."""
     release = release or deploy.release
     command = built.config.processes.get(process)
+    handover = handover_env(built.config) if process == WEB else {}
     return ContainerSpec(
         name=name,
         image=built.image,
-        env=deploy.ctx.sealer.open_env(release.env),
+        env={**deploy.ctx.sealer.open_env(release.env), **handover},
         labels={
             "temps.app": deploy.app.name,
             "temps.release": str(release.number),

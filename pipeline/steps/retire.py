@@ -15,13 +15,15 @@ live slot, not the standby. Pruning waits (Docker keeps an image a container use
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
 
 from pipeline.context import Context, Deploy
-from pipeline.drain import drain
+from pipeline.drain.wait import Handover, Watch, drain
+from pipeline.errors import TempsError
 from pipeline.release import formation
 from pipeline.release.records import DrainRecord, TrafficRecord
 from pipeline.release.states import ReleaseState as S
@@ -44,6 +46,8 @@ class Leaving:
     label: str  # "v3", or the container's name when no release owns it
     release_id: int | None = None
     address: str = LOOPBACK  # where the ports are: on the bridge, on loopback, on a node
+    handover_window: float = 0.0
+    handover_signal: str = ""
 
     @classmethod
     def of(
@@ -72,6 +76,8 @@ class Leaving:
             f"v{release.number}",
             release.id,
             address,
+            deploy.handover_window,
+            deploy.handover_signal,
         )
 
     @classmethod
@@ -84,34 +90,98 @@ class Leaving:
     def urls(self) -> set[str]:
         return {f"http://{self.address}:{port}" for port in self.ports}
 
+    def within(self, seconds: float) -> Leaving:
+        """The same slot, its drain bounded by `seconds` too: a destroy or a `temps ps stop`
+        does not wait hours for a WebSocket before it hands the connections over."""
+        return dataclasses.replace(self, drain_timeout=min(self.drain_timeout, seconds))
 
-def drain_slot(leaving: Leaving, say: Say) -> Drained:
-    """Wait until nothing is in flight on the slot, at most its drain_timeout."""
-    drained = drain(leaving.container, leaving.ports, leaving.drain_timeout, leaving.address)
+    def watch(self) -> Watch:
+        return Watch(self.container, self.label, bool(self.ports))
+
+
+# What a deliberate stop (destroy, `temps ps stop`) and the pusher's answer wait of a drain.
+DELIBERATE_DRAIN_SECONDS = 30.0
+
+
+def drain_slot(
+    ctx: Context,
+    leaving: Leaving,
+    say: Say,
+    watch: Watch | None = None,
+    begun: Drained | None = None,
+    hand_over: bool = True,
+) -> Drained:
+    """Wait until nothing is in flight on the slot, at most its drain_timeout; then hand
+    the connections it still holds over to the live release, a few at a time (unless
+    `hand_over` is false: the drain is then only waited on, to be finished later)."""
+    how = Handover(leaving.handover_window, _signal(ctx, leaving)) if hand_over else None
+    drained = drain(
+        leaving.container,
+        leaving.ports,
+        leaving.drain_timeout,
+        leaving.address,
+        how,
+        watch,
+        begun,
+    )
     if not leaving.ports:
         return drained  # a background process: nothing routed to it
-    if drained.complete:
+    if drained.handed_over:
+        say(
+            f"-----> {leaving.label} held {drained.handed_over} connection"
+            f"{'s' if drained.handed_over != 1 else ''} past drain_timeout "
+            f"{leaving.drain_timeout:g}s: handed over to the live release within "
+            f"{leaving.handover_window:g}s, oldest first"
+        )
+    elif drained.complete:
         say(f"-----> {leaving.label} drained in {drained.seconds:.1f}s")
-    else:
+    elif hand_over:
         say(
             f"-----> {leaving.label} still busy after drain_timeout {leaving.drain_timeout:g}s; "
             "stopping it anyway"
+        )
+    else:
+        say(
+            f"-----> {leaving.label} still holds connections after {drained.seconds:.1f}s: "
+            "it stays up for them in the background"
         )
     log.info(
         "deploy.drained",
         old=leaving.label,
         drained=drained.complete,
         seconds=round(drained.seconds, 3),
+        handed_over=drained.handed_over,
     )
     return drained
 
 
+def _signal(ctx: Context, leaving: Leaving) -> Callable[[], None] | None:
+    """The app's own word that its handover begins, when it asked for one."""
+    name = leaving.handover_signal
+    if not name or not leaving.ports:
+        return None
+
+    def send() -> None:
+        try:
+            ctx.runtime.signal(leaving.container, name)
+        except TempsError as error:
+            log.warning("deploy.signal_failed", container=leaving.container, error=str(error))
+
+    return send
+
+
 def drain_and_stop(
-    ctx: Context, leaving: Leaving, say: Say, drained: Drained | None = None
+    ctx: Context,
+    leaving: Leaving,
+    say: Say,
+    begun: Drained | None = None,
+    watch: Watch | None = None,
 ) -> None:
-    """Drain (unless `drained` already holds the slot's drain), stop, report."""
-    if drained is None:
-        drained = drain_slot(leaving, say)
+    """Drain, stop, report. `begun`: the slot's drain as far as the pusher's answer waited
+    for it; it goes on from there unless nothing was left in flight."""
+    drained = begun
+    if drained is None or not drained.complete:
+        drained = drain_slot(ctx, leaving, say, watch, begun)
     finished = finished_during(
         ctx.settings.access_log, leaving.urls, drained.started_at, drained.ended_at
     )
@@ -129,12 +199,11 @@ def drain_and_stop(
 
 
 def retire_in_background(
-    ctx: Context, app: str, leaving: Leaving | None, say: Say, drained: Drained | None = None
+    ctx: Context, app: str, leaving: Leaving | None, say: Say, begun: Drained | None = None
 ) -> None:
     if leaving is not None:
-        ctx.retirements.start(
-            app, leaving.container, lambda: drain_and_stop(ctx, leaving, say, drained)
-        )
+        watch = leaving.watch()
+        ctx.retirements.start(app, watch, lambda: drain_and_stop(ctx, leaving, say, begun, watch))
 
 
 def record_drain(ctx: Context, release_id: int, drained: Drained, finished: int) -> None:
@@ -146,6 +215,7 @@ def record_drain(ctx: Context, release_id: int, drained: Drained, finished: int)
         timeout=drained.timeout,
         started_at=drained.started_at,
         ended_at=drained.ended_at,
+        handed_over=drained.handed_over,
     )
     ctx.store.add_traffic(release_id, TrafficRecord(drain=figures))
 

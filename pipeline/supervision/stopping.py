@@ -23,7 +23,7 @@ from pipeline.runtime import Slot
 from pipeline.settings import Settings
 from pipeline.sqlite.models import App, Release
 from pipeline.steps import processes
-from pipeline.steps.retire import Leaving, drain_and_stop
+from pipeline.steps.retire import DELIBERATE_DRAIN_SECONDS, Leaving, drain_and_stop
 from pipeline.supervision.scale import grow
 from pipeline.traefik import publish
 
@@ -47,8 +47,8 @@ def stop(ctx: Context, name: str, chosen: list[str]) -> App:
             except SwitchFailed:
                 app = ctx.store.update_app(name, stopped=sorted(set(app.stopped) - {WEB}))
                 raise
-            for leaving in _web_of(live):
-                drain_and_stop(ctx, leaving, run.say)
+            for leaving in _web_of(live):  # asked to stop: not after a WebSocket's hours
+                drain_and_stop(ctx, leaving.within(DELIBERATE_DRAIN_SECONDS), run.say)
         workers = {process: 0 for process in targets if process != WEB}
         if workers:
             processes.stop_some(run, live, workers)

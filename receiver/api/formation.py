@@ -44,6 +44,18 @@ class ContainerView(View):
     uptime: float | None  # seconds, while running
 
 
+class LeavingView(View):
+    """A web container of a release that left the route and still holds connections: it
+    stays up for them until its handover (`drain_timeout`), then hands them over."""
+
+    release: str  # "v<number>"
+    container: str
+    connections: int  # open to it now, as its drain counted last
+    since: float  # epoch seconds: when its drain began
+    handover_at: float | None  # epoch seconds: when its handover begins (or began)
+    handing_over: bool
+
+
 class FormationView(View):
     app: str
     formation: Counts  # what the app's releases run from now on
@@ -52,6 +64,7 @@ class FormationView(View):
     processes: Census | None  # running against wanted, by process type, counted now
     stopped: list[str]  # process types stopped on purpose (`temps ps stop`)
     containers: list[ContainerView]
+    leaving: list[LeavingView] = Field(default_factory=list)  # oldest first
 
 
 class ProcessChoice(Body):
@@ -96,6 +109,17 @@ def formation_view(daemon: Daemon, app: App) -> FormationView:
         processes=census.count(app, live, running) if live else None,
         stopped=app.stopped,
         containers=containers,
+        leaving=[
+            LeavingView(
+                release=w.release,
+                container=w.container,
+                connections=w.connections,
+                since=round(w.since, 3),
+                handover_at=round(w.handover_at, 3) if w.handover_at else None,
+                handing_over=w.handing_over,
+            )
+            for w in daemon.deployer.ctx.retirements.leaving(app.name)
+        ],
     )
 
 

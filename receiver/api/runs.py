@@ -114,7 +114,12 @@ async def attach(
                 websocket, attached, ticket.asked.stdin, ticket.asked.timeout
             )
     finally:
-        # Removed and recorded however the relay ended, a cancelled one included.
+        # Recorded and removed however the relay ended, a cancelled one included. The client
+        # has its exit code as soon as it is recorded: as with `heroku run`, the prompt comes
+        # back when the command ends, and the container is removed after (0.1 s here).
         with anyio.CancelScope(shield=True):
-            await waiting(oneoff.end, ctx, daemon.runs, ticket, attached, ending)
-    await relay.close(websocket, ending)
+            try:
+                await waiting(oneoff.record_end, ctx, ticket, attached, ending)
+                await relay.close(websocket, ending)
+            finally:
+                await waiting(oneoff.clear, daemon.runs, ticket, attached)

@@ -248,12 +248,35 @@ def _ps(client: Client, given: str | None, words: list[str]) -> None:
         uptime = f"up {c['uptime']:.0f}s" if c["uptime"] is not None else c["state"]
         node = c.get("node") or "-"
         print(f"{c['process']:<8}{c['container']:<44}{c['release']:<7}{uptime:<14}{node}")
+    for left in answer.get("leaving", []):
+        print(_leaving_line(left))
     if verb is None:
         # Releases kept for skew protection: reached by the requests that name them.
         for kept in client.call("GET", f"/api/apps/{app}").get("kept_releases", []):
             until = time.strftime("%H:%M:%S", time.localtime(kept["until"]))
             for container in kept["containers"]:
                 print(f"{'kept':<8}{container:<44}{kept['release']:<7}until {until}")
+
+
+def _leaving_line(left: dict[str, Any]) -> str:
+    """`leaving v3  temps-app-v3  200 connections  handover in 1h59m` (or `handing over`)."""
+    held = f"{left['connections']} connection{'s' if left['connections'] != 1 else ''}"
+    if left["handing_over"]:
+        when = "handing over"
+    elif left["handover_at"] is not None:
+        when = f"handover in {_span(max(left['handover_at'] - time.time(), 0))}"
+    else:
+        when = "draining"
+    return f"{'leaving':<8}{left['container']:<44}{left['release']:<7}{held:<18}{when}"
+
+
+def _span(seconds: float) -> str:
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def _config(client: Client, args: argparse.Namespace) -> None:

@@ -12,7 +12,10 @@ from pipeline.runtime import LOOPBACK, Instance, Slot
 from pipeline.sqlite.models import Release, ReleaseSource
 from pipeline.steps.retire import Leaving
 
-CONFIG = load_toml("[deploy]\ndrain_timeout = 12\nstop_timeout = 4\n")
+CONFIG = load_toml(
+    '[deploy]\ndrain_timeout = 12\nstop_timeout = 4\nhandover_window = "1m"\n'
+    'handover_signal = "SIGUSR1"\n'
+)
 SLOT = Slot((Instance("shop-v3", 41001), Instance("shop-v3-web2", 41002)))
 
 
@@ -31,8 +34,23 @@ def release(slot: Slot | None = None, workers: dict[str, list[str]] | None = Non
 
 def test_the_first_web_container_leaves_by_default_with_its_port_and_timeouts() -> None:
     assert Leaving.of(release(SLOT)) == Leaving(
-        "shop-v3", (41001,), drain_timeout=12.0, stop_timeout=4.0, label="v3", release_id=7
+        "shop-v3",
+        (41001,),
+        drain_timeout=12.0,
+        stop_timeout=4.0,
+        label="v3",
+        release_id=7,
+        handover_window=60.0,
+        handover_signal="SIGUSR1",
     )
+
+
+def test_a_deliberate_stop_bounds_the_drain_but_never_lengthens_it() -> None:
+    leaving = Leaving.of(release(SLOT))
+    assert leaving is not None
+    assert leaving.within(5).drain_timeout == 5.0
+    assert leaving.within(30).drain_timeout == 12.0
+    assert leaving.within(5).handover_window == 60.0, "the handover is spread all the same"
 
 
 def test_each_container_of_the_slot_leaves_on_its_own_port_workers_on_none() -> None:

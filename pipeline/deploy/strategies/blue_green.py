@@ -11,7 +11,7 @@ from pipeline.release.states import ReleaseState as S
 from pipeline.sqlite.models import Release
 from pipeline.steps.boot import boot, gate
 from pipeline.steps.build import Built
-from pipeline.steps.retire import drain_slot, retire_in_background
+from pipeline.steps.retire import DELIBERATE_DRAIN_SECONDS, drain_slot, retire_in_background
 from pipeline.steps.skew import keep_replaced
 from pipeline.steps.switch import Target, go_live
 
@@ -37,8 +37,13 @@ def hand_over(run: Deploy, target: Target, previous: Release | None) -> None:
         # The requests in flight are the old release's: its own drain_timeout bounds them.
         # Traefik left all its containers at once: after the first, the others drain at once.
         # Those kept for skew protection (`[skew]`) are routed again by release id instead.
+        # The pusher's answer waits for requests to end, not for a WebSocket's hours: what a
+        # slot still holds after DELIBERATE_DRAIN_SECONDS drains and is handed over later.
         leaving = keep_replaced(run, previous, target.config)
-        drained = [drain_slot(one, run.say) for one in leaving]
+        drained = [
+            drain_slot(run.ctx, one.within(DELIBERATE_DRAIN_SECONDS), run.say, hand_over=False)
+            for one in leaving
+        ]
         go_live(run, target.slot)
         run.move_other(previous, S.RETIRED)
         # Drained and retired, the old slot gets no request any more: as on Heroku, the

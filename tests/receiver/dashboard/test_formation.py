@@ -107,6 +107,47 @@ def test_app_page_shows_the_formation_of_each_release_and_the_live_containers() 
     assert "<script>" not in page and page.count("&lt;script&gt;") == 2
 
 
+def test_app_page_lists_leaving_containers_with_the_connections_they_hold() -> None:
+    processes = FormationView.model_validate(
+        {
+            "app": "demo",
+            "formation": {"web": 1},
+            "live_release": "v3",
+            "live_formation": {"web": 1},
+            "processes": {"web": {"wanted": 1, "running": 1}},
+            "stopped": [],
+            "containers": [container("temps-demo-v3-a")],
+            "leaving": [
+                {
+                    "release": "v2",
+                    "container": "temps-demo-v2-a",
+                    "connections": 200,
+                    "since": 1.0,
+                    "handover_at": 7201.0,
+                    "handing_over": False,
+                },
+                {
+                    "release": "v1",
+                    "container": "temps-demo-v1-a",
+                    "connections": 1,
+                    "since": 0.5,
+                    "handover_at": 30.5,
+                    "handing_over": True,
+                },
+            ],
+        }
+    )
+    page = render_page(Frame("t"), app_page(APP, [release_view(3)], None, processes))
+    table = PROCESSES_RE.search(page)
+    assert table is not None
+    leaving = re.findall(r'<tr class="leaving">(.*?)</tr>', table.group(1), re.S)
+    assert len(leaving) == 2, table.group(1)
+    assert "<code>temps-demo-v2-a</code>" in leaving[0] and "200 connections held" in leaving[0]
+    assert 'data-state="leaving">leaving</span>' in leaving[0]
+    assert "1 connection held" in leaving[1]
+    assert 'data-state="leaving">handing over</span>' in leaving[1]
+
+
 def test_app_page_without_live_containers_or_without_docker() -> None:
     idle = FormationView(
         app="demo",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.drain import connections_on, open_connections, wait_until_drained
+from pipeline.drain.wait import connections_on, open_connections, wait_until_drained
 
 Connect = Callable[[], tuple[socket.socket, socket.socket]]
 

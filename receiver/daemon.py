@@ -27,7 +27,9 @@ from pipeline.runtime import Runtime
 from pipeline.settings import Settings
 from pipeline.sqlite.schema import migrate_in_child
 from pipeline.sqlite.store import Store, make_engine
+from pipeline.steps.skew import still_kept
 from pipeline.supervision.reconcile import reconcile
+from pipeline.supervision.skew import SkewExpiry
 from pipeline.supervision.supervise import Supervisor
 from pipeline.traefik import routes
 from pipeline.traefik.process import ManagedTraefik
@@ -54,6 +56,7 @@ class Daemon:
     runs: InFlight  # one-off runs in flight
     backups: BackupKit  # backups and restores (pipeline/backups)
     cron: Scheduler  # every app's [[cron]] entries
+    skew: SkewExpiry  # releases kept for skew protection, let go when their time is over
 
     home_lock: HomeLock
 
@@ -103,6 +106,7 @@ class Daemon:
             ),
             backups,
             Scheduler(ctx, backup=lambda app: backup.scheduled(backups, app)),
+            SkewExpiry(ctx),
             home_lock,
         )
 
@@ -127,7 +131,9 @@ class Daemon:
         served = sites.every_site(self.settings, self.store)
         for name in destroying:
             served.pop(name, None)
-        removed = routes.tidy(self.settings, served)
+        # Kept releases whose time ran out while the daemon was away are let go: their
+        # containers are orphans for reconcile(). The others are routed with their time left.
+        removed = routes.tidy(self.settings, served, still_kept(self.deployer.ctx))
         if removed:
             log.info("traefik.stray_files_removed", files=removed)
         self.proxy.start()
@@ -140,6 +146,7 @@ class Daemon:
         self.certificates.start()
         self.supervisor.start()
         self.expiry.start()
+        self.skew.start()
         self.cron.start()
         self.runtime.watch(self.supervisor.wake)
         for name in destroying:
@@ -166,6 +173,7 @@ class Daemon:
         self.certificates.stop()
         self.supervisor.stop()
         self.expiry.stop()
+        self.skew.stop()
         self.store.close()
         self.home_lock.release()
         log.info("daemon.stopped")

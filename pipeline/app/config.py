@@ -151,6 +151,19 @@ class DeploySettings:
     worker_overlap: Annotated[bool, Strict()] = True
 
 
+@pydantic_dataclasses.dataclass(frozen=True, config=TABLE)
+class SkewSettings:
+    """`[skew]`: the release a live one replaces stays reachable by its id for `keep`
+    seconds (0: off), so that a page loaded from it finds its own assets and API
+    (`pipeline.skew`)."""
+
+    keep: Annotated[Seconds, Field(ge=0, le=7 * 86400)] = 0.0
+    replicas: Annotated[Int, Field(ge=1, le=20)] = 1  # web containers of it kept running
+    # Its release header middleware also sets `temps_release=vN`: off by default, since
+    # Traefik's header replaces a `Set-Cookie` of the app's own (README).
+    cookie: Annotated[bool, Strict()] = False
+
+
 MemoryMb = Annotated[Int, Field(ge=0, le=1024 * 1024)]  # 0: no limit
 Cpus = Annotated[Number, Field(ge=0, le=1024)]  # 0: no limit
 Pids = Annotated[Int, Field(ge=16, le=1_000_000)]
@@ -393,6 +406,7 @@ class AppConfig:
     port: Annotated[Int, Field(ge=1, le=65535)] = 8000
     healthcheck: HealthCheck = dataclasses.field(default_factory=HealthCheck)
     deploy: DeploySettings = dataclasses.field(default_factory=DeploySettings)
+    skew: SkewSettings = dataclasses.field(default_factory=SkewSettings)
     resources: Resources = dataclasses.field(default_factory=Resources)
     canary: CanarySettings = dataclasses.field(default_factory=CanarySettings)
     swarm: SwarmSettings = dataclasses.field(default_factory=SwarmSettings)
@@ -418,6 +432,7 @@ class AppConfig:
 _SECTIONS = {
     "healthcheck": HealthCheck,
     "deploy": DeploySettings,
+    "skew": SkewSettings,
     "resources": Resources,
     "canary": CanarySettings,
     "swarm": SwarmSettings,

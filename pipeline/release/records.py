@@ -1,5 +1,6 @@
-"""What a release's record keeps beside its columns, typed: its containers (`SlotRecord`) and
-the figures of its traffic (`TrafficRecord`: the switch, the canary, the drain).
+"""What a release's record keeps beside its columns, typed: its containers (`SlotRecord`), the
+figures of its traffic (`TrafficRecord`: the switch, the canary, the drain) and, once replaced,
+what of it is kept for the pages it served (`KeptRecord`).
 
 Each is a frozen pydantic model stored as JSON in one column (`pipeline.sqlite.models`) in
 the shape the API has always shown, so a stored record, an API answer and a dashboard page
@@ -167,3 +168,16 @@ class TrafficRecord(Record):
     def switched(self) -> bool:
         """Whether the record has the switch's figures."""
         return self.requests is not None
+
+
+class KeptRecord(Record):
+    """A replaced release kept for skew protection (`pipeline.skew`): until when (seconds
+    since the epoch) requests that name it are still sent to it, and the web containers kept
+    running for them."""
+
+    until: float
+    web: tuple[Entry, ...]
+
+    @property
+    def slot(self) -> Slot:
+        return Slot(tuple(entry.instance() for entry in self.web))

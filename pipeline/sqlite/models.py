@@ -17,7 +17,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from pipeline.app.config import AppConfig
-from pipeline.release.records import SlotRecord, TrafficRecord
+from pipeline.release.records import KeptRecord, SlotRecord, TrafficRecord
 from pipeline.release.states import ReleaseState
 
 E = TypeVar("E", bound=enum.StrEnum)
@@ -272,6 +272,8 @@ class Release(_Keyed, SQLModel, table=True):
     formation: Counts | None = _json(Counts, nullable=True)  # what it runs: {"web": 3}
     # Its containers by process type; `container` and `host_port` name the first web one.
     slot: SlotRecord | None = _json(SlotRecord, nullable=True)
+    # Replaced, and still reachable by its id until then (skew protection); None otherwise.
+    kept: KeptRecord | None = _json(KeptRecord, nullable=True)
     container: str | None = None
     host_port: int | None = None
     failure_reason: str | None = None

@@ -25,7 +25,7 @@ from sqlmodel import Session, col, create_engine, select
 from pipeline import disk
 from pipeline.app.config import AppConfig
 from pipeline.errors import Conflict, NotFound, RecordsBusy
-from pipeline.release.records import SlotRecord, TrafficRecord
+from pipeline.release.records import KeptRecord, SlotRecord, TrafficRecord
 from pipeline.release.states import ReleaseState
 from pipeline.sqlite.backups import Backups
 from pipeline.sqlite.certificates import Certificates
@@ -372,6 +372,28 @@ class Store:
             for release in session.exec(query):
                 found.setdefault(release.app_id, []).append(release)
         return found
+
+    def kept_releases(self, app: App | None = None) -> dict[int, list[Release]]:
+        """Every release kept for skew protection (of `app`, or of every app), oldest first,
+        by app id, in one query."""
+        query = select(Release).where(col(Release.kept).is_not(None))
+        if app is not None:
+            query = query.where(Release.app_id == app.id)
+        found: dict[int, list[Release]] = {}
+        with self._session() as session:
+            for release in session.exec(query.order_by(col(Release.number))):
+                found.setdefault(release.app_id, []).append(release)
+        return found
+
+    def set_kept(self, release_id: int, kept: KeptRecord | None) -> Release:
+        """Keep a replaced release for skew protection, or (None) no longer."""
+        with self._session() as session:
+            release = _row(session, Release, release_id)
+            release.kept = kept
+            release.updated_at = now()
+            session.add(release)
+            session.commit()
+            return release
 
     def releases_with_clear_env(self) -> list[Release]:
         """Releases whose environment was stored before environments were sealed."""

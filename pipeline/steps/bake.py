@@ -36,6 +36,7 @@ from pipeline.steps.judge import Judge, Judged
 from pipeline.steps.notify import send_in_background
 from pipeline.steps.replicas import place_slot, recorded_as, serving_now
 from pipeline.steps.retire import Leaving, retire_in_background
+from pipeline.steps.skew import keep_replaced
 from pipeline.steps.switch import report_traffic, route_to
 
 TAIL_SECONDS = 5.0  # the most a flip back waits for the failed container's last lines
@@ -70,7 +71,7 @@ def bake(deploy: Deploy, pause: Callable[[float], bool]) -> None:
             return
     baking.say(f"-----> bake window over: {baking.label} stays live, v{standby.number} retires")
     baking.move_other(standby, S.RETIRED)
-    for leaving in Leaving.every(standby):
+    for leaving in keep_replaced(baking, standby, config):
         retire_in_background(ctx, deploy.app.name, leaving, baking.say)
     report_traffic(baking)
     baking.log.info("bake.finished")
@@ -147,7 +148,9 @@ def flip_back(baking: Deploy, standby: Release, failing: Judged) -> bool:
         )
         return False
     try:
-        took = route_to(baking, Slot(tuple(serving)), to, config.healthcheck.path)
+        took = route_to(
+            baking, Slot(tuple(serving)), to, config.healthcheck.path, config.skew.cookie
+        )
     except DeployError as error:
         baking.log.error("bake.flip_back_failed", to=to, error=str(error))
         baking.say(f"-----> could not switch back to {to}: {error}; {baking.label} stays live")

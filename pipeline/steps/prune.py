@@ -21,7 +21,8 @@ def prune_images(ctx: Context, finished: Release) -> None:
     for release in ctx.store.releases(app, limit=1000):
         if release.image is None or release.state in (S.FAILED, S.SUPERSEDED):
             continue
-        if len(keep) >= keep_count and release.state != S.LIVE:
+        # The live release's image, and a kept one's (skew protection): their containers run.
+        if len(keep) >= keep_count and release.state != S.LIVE and release.kept is None:
             continue
         keep.add(release.image)
     deleted = ctx.store.delete_old_logs(app, ctx.settings.keep_release_logs)

@@ -76,7 +76,8 @@ def switch(deploy: Deploy, target: Target) -> None:
     first = target.slot.first
     deploy.move(S.SWITCHING, container=first.container, host_port=first.port)
     deploy.ctx.store.set_details(deploy.id, slot=formation.slot_record(target.slot))
-    took = route_to(deploy, target.slot, deploy.label, target.config.healthcheck.path)
+    config = target.config
+    took = route_to(deploy, target.slot, deploy.label, config.healthcheck.path, config.skew.cookie)
     deploy.log.info("traefik.switched", seconds=round(took, 4))
     try:
         deploy.say(
@@ -89,9 +90,13 @@ def switch(deploy: Deploy, target: Target) -> None:
         deploy.log.error("deploy.log_unwritten", error=str(error))
 
 
-def route_to(deploy: Deploy, slot: Slot, label: str, probe_path: str) -> float:
-    """Point the app's route at `slot` and confirm it; on failure the old route is restored."""
-    took = publish.route(deploy.ctx.settings, deploy.app.name, slot.urls, label, probe_path)
+def route_to(
+    deploy: Deploy, slot: Slot, label: str, probe_path: str, cookie: bool = False
+) -> float:
+    """Point the app's route at `slot` and confirm it; on failure the old route is restored.
+    With `cookie`, its answers set the release cookie (`[skew] cookie`)."""
+    settings, app = deploy.ctx.settings, deploy.app.name
+    took = publish.route(settings, app, slot.urls, label, probe_path, cookie)
     metrics.switch_seconds.observe(took)
     return took
 

@@ -7,8 +7,9 @@
 - Every app's route is rewritten from its live release, at the port Docker publishes now
   (a web stopped on purpose keeps answering 503). What of the live formation is not
   running is the supervisor's: the daemon runs its first check before it serves.
-- Containers of this home that no live release owns are drained, then removed, in the
-  background: a standby whose window died with the daemon may still finish requests.
+- Containers of this home that no live release owns, nor a release kept for skew protection,
+  are drained, then removed, in the background: a standby whose window died with the daemon
+  may still finish requests.
 - An app being destroyed (`pipeline.deploy.destroy`) is left to its destroy, which resumes
   once the daemon has started: it is not routed again, and its containers wait for it.
 """
@@ -31,6 +32,7 @@ from pipeline.runtime import Container, Slot
 from pipeline.sqlite.models import App, Release, ReleaseSource
 from pipeline.statuses.report import report
 from pipeline.steps.retire import Leaving, retire_in_background
+from pipeline.steps.skew import kept_containers
 from pipeline.supervision import stopping
 from pipeline.supervision.stopping import RETRY_AFTER_SECONDS
 from pipeline.traefik import publish, routes
@@ -52,11 +54,15 @@ def reconcile(ctx: Context) -> None:
     # One read of what may need settling, for every app: a query per app made a 500-app
     # restart seconds slower.
     unsettled = ctx.store.releases_in(S.LIVE, S.DRAINING, S.STANDBY, *IN_FLIGHT)
+    # Releases kept for skew protection keep their containers (those whose time ran out were
+    # let go before: `skew.still_kept`).
+    kept = ctx.store.kept_releases()
     for app in ctx.store.list_apps():
         if app.name in ctx.destroying:
             containers = _leave_to_destroy(ctx, app.name, owned, containers)
             continue
         live = settle_records(ctx, app, unsettled.get(app.pk, []))
+        owned.update(kept_containers(kept.get(app.pk, [])))
         if live is None:
             # Never live (a first deploy cut short): a route could only point at an orphan.
             routes.restore_route(ctx.settings, app.name, None)
@@ -159,10 +165,11 @@ def republish(ctx: Context, app: App, live: Release, containers: dict[str, Conta
         first = slot.first
         ctx.store.set_details(live.pk, host_port=first.port, slot=formation.slot_record(slot, live))
     label = f"v{live.number}"
-    if publish.is_routed(ctx.settings, app.name, slot.urls, label, config.healthcheck.path):
+    path, cookie = config.healthcheck.path, config.skew.cookie
+    if publish.is_routed(ctx.settings, app.name, slot.urls, label, path, cookie=cookie):
         return
     # Like a switch: confirmed through Traefik, the route it had put back if it does not.
-    publish.route(ctx.settings, app.name, slot.urls, label, config.healthcheck.path)
+    publish.route(ctx.settings, app.name, slot.urls, label, path, cookie)
     log.info("reconcile.route_rewritten", app=app.name, urls=list(slot.urls))
 
 

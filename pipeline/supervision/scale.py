@@ -68,7 +68,8 @@ def grow(run: Deploy, slot: Slot, count: int) -> Slot:
             run.say(f"-----> scale: starting {name}")
             added.append(start_gated(run, built, name))
         grown = Slot(slot.instances + tuple(added))
-        publish.route(ctx.settings, run.app.name, grown.urls, run.label, check.path)
+        cookie = built.config.skew.cookie
+        publish.route(ctx.settings, run.app.name, grown.urls, run.label, check.path, cookie)
         for instance in added:
             ctx.runtime.keep_running(instance.container)
     except TempsError:
@@ -83,8 +84,9 @@ def grow(run: Deploy, slot: Slot, count: int) -> Slot:
 def _shrink(run: Deploy, slot: Slot, count: int) -> Slot:
     ctx = run.ctx
     kept, gone = Slot(slot.instances[:count]), slot.instances[count:]
-    path = run.release.config.healthcheck.path
-    publish.route(ctx.settings, run.app.name, kept.urls, run.label, path)
+    config = run.release.config
+    path, cookie = config.healthcheck.path, config.skew.cookie
+    publish.route(ctx.settings, run.app.name, kept.urls, run.label, path, cookie)
     _record(run, kept)
     run.say(f"-----> scale: {run.label} runs {count} web containers; draining the others")
     for instance in gone:

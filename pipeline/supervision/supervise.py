@@ -52,7 +52,7 @@ class Supervisor(Periodic):
         self.census: dict[str, Census] = {}
         # Each app's route as last found right, with the stamp its file had then: reading
         # and parsing 500 files a second was a third of this check's time.
-        self._routed: dict[str, tuple[tuple[tuple[str, ...], str, str], RouteStamp]] = {}
+        self._routed: dict[str, tuple[tuple[tuple[str, ...], str, str, bool], RouteStamp]] = {}
 
     def check(self) -> None:
         containers = {c.name: c for c in self.ctx.runtime.containers()}
@@ -137,20 +137,22 @@ class Supervisor(Periodic):
             self.ctx.store.set_details(
                 live.pk, slot=formation.slot_record(Slot(tuple(recorded)), live)
             )
-        label, path = f"v{live.number}", config.healthcheck.path
-        if urls and not self._is_routed(app.name, urls, label, path):
+        label, path, cookie = f"v{live.number}", config.healthcheck.path, config.skew.cookie
+        if urls and not self._is_routed(app.name, urls, label, path, cookie):
             if not changes:
                 return False
-            publish.route(self.ctx.settings, app.name, urls, label, path)
+            publish.route(self.ctx.settings, app.name, urls, label, path, cookie)
             log.info("supervise.rerouted", app=app.name, release=label, urls=list(urls))
         return True
 
-    def _is_routed(self, app: str, urls: tuple[str, ...], label: str, path: str) -> bool:
+    def _is_routed(
+        self, app: str, urls: tuple[str, ...], label: str, path: str, cookie: bool
+    ) -> bool:
         """`publish.is_routed`, remembered while the route's file stays as it was."""
-        wanted, stamp = (urls, label, path), routes.route_stamp(self.ctx.settings, app)
+        wanted, stamp = (urls, label, path, cookie), routes.route_stamp(self.ctx.settings, app)
         if stamp is not None and self._routed.get(app) == (wanted, stamp):
             return True
-        if not publish.is_routed(self.ctx.settings, app, urls, label, path):
+        if not publish.is_routed(self.ctx.settings, app, urls, label, path, cookie=cookie):
             return False
         if stamp is not None:
             self._routed[app] = (wanted, stamp)

@@ -59,6 +59,13 @@ RETRY, RETRY_BALANCED = "_temps-retry", "_temps-retry-balanced"
 RETRY_ATTEMPTS, RETRY_BALANCED_ATTEMPTS = 2, 4
 # Above a rule's length (Traefik's default priority), below its own ACME challenge router.
 REDIRECT_PRIORITY = 100_000
+# A kept release's routers (skew protection): above the app's own, whose priority is their
+# rule's length, and below the redirect to HTTPS, which a request naming a release passes
+# through first as any other.
+SKEW_PRIORITY = 90_000
+SKEW_COOKIE = "temps_release"  # the cookie, and the query parameter, that name a release
+SKEW_SET_COOKIE = "{cookie}={release}; Path=/; SameSite=Lax"
+MAX_KEPT = 3  # kept releases per app
 MAX_HSTS_SECONDS = 2 * 365 * 24 * 3600
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
@@ -118,11 +125,33 @@ class Site:
         }
 
 
-def release_middleware(release: str, retry_after: int | None = None) -> str:
-    """The middleware that answers with `X-Temps-Release: <release>` (and `Retry-After`),
-    shared by every app routed to a release of that label."""
+@dataclass(frozen=True)
+class Kept:
+    """A replaced release still served to the requests that name it (skew protection): its
+    label ("v3"), its kept containers, and whether its answers set the release cookie."""
+
+    release: str
+    server_urls: tuple[str, ...]
+    cookie: bool = False
+
+
+def release_middleware(release: str, retry_after: int | None = None, cookie: bool = False) -> str:
+    """The middleware that answers with `X-Temps-Release: <release>` (and `Retry-After`, or
+    the release cookie), shared by every app routed to a release of that label."""
     after = "" if retry_after is None else f"-retry-after-{retry_after}"
-    return f"{RELEASE_PREFIX}{release}{after}"
+    return f"{RELEASE_PREFIX}{release}{after}{'-cookie' if cookie else ''}"
+
+
+def release_headers(
+    release: str, retry_after: int | None = None, cookie: bool = False
+) -> dict[str, str]:
+    """What `release_middleware` sends with every answer."""
+    headers = {RELEASE_HEADER: release}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    if cookie:
+        headers["Set-Cookie"] = SKEW_SET_COOKIE.format(cookie=SKEW_COOKIE, release=release)
+    return headers
 
 
 def shared_retries() -> dict[str, Middleware]:
@@ -152,9 +181,11 @@ def service_document(
     release: str,
     health_path: str | None = None,
     retry_after: int | None = None,
+    cookie: bool = False,
 ) -> Dynamic:
     """The app's service over the slot's containers; without a server Traefik answers the
-    app's hosts with 503 (with `retry_after`, telling clients when to come back).
+    app's hosts with 503 (with `retry_after`, telling clients when to come back). With
+    `cookie`, every answer sets the release cookie (`[skew] cookie`).
 
     With several containers, Traefik's own health check on `health_path` takes one that
     stopped answering out of the balance, and the routers' retry middleware (`retry_of`)
@@ -166,13 +197,11 @@ def service_document(
         balancer["healthCheck"] = {"path": health_path, "interval": "500ms", "timeout": "1s"}
         # Between two checks, a server whose request just failed is left out at once.
         balancer["passiveHealthCheck"] = {"failureWindow": "2s", "maxFailedAttempts": 1}
-    headers = {RELEASE_HEADER: release}
-    if retry_after is not None:
-        headers["Retry-After"] = str(retry_after)
+    headers = release_headers(release, retry_after, cookie)
     return {
         "http": {
             "middlewares": {
-                release_middleware(release, retry_after): {
+                release_middleware(release, retry_after, cookie): {
                     "headers": {"customResponseHeaders": headers}
                 },
             },
@@ -286,13 +315,78 @@ def host_rule(hosts: Sequence[str]) -> str:
     return " || ".join(f"Host(`{host}`)" for host in hosts)
 
 
-def route_document(site: Site, service: Dynamic) -> Dynamic:
+def skew_name(app: str, release: str) -> str:
+    """The router (on the web entrypoint) and the service of a kept release: app names hold
+    no "_", so no other app's objects share it."""
+    return f"{app}_skew_{release}"
+
+
+def skew_tls_router(app: str, release: str) -> str:
+    return f"{skew_name(app, release)}_tls"
+
+
+def skew_rule(hosts: Sequence[str], release: str) -> str:
+    """The app's hosts, for a request that names `release` by header, cookie or query."""
+    cookie = rf"(^|;\s*){SKEW_COOKIE}={release}(;|$)"
+    named = (
+        f"Header(`{RELEASE_HEADER}`, `{release}`) || HeaderRegexp(`Cookie`, `{cookie}`)"
+        f" || Query(`{SKEW_COOKIE}`, `{release}`)"
+    )
+    return f"({host_rule(hosts)}) && ({named})"
+
+
+def skew_document(site: Site, kept: Sequence[Kept]) -> HTTP:
+    """The routers, services and release headers of the app's kept releases: a request to
+    one of the app's hosts that names one goes to its kept containers, on the web entrypoint
+    and, with HTTPS on, on websecure with the certificates the app's own routers obtained.
+    A site in maintenance has none: its hosts answer 503 whatever a request names."""
+    if site.maintenance:
+        return {}
+    routers: dict[str, Router] = {}
+    middlewares: dict[str, Middleware] = {}
+    services: dict[str, Service] = {}
+    for one in kept:
+        name = skew_name(site.app, one.release)
+        header = release_middleware(one.release, cookie=one.cookie)
+        middlewares[header] = {
+            "headers": {"customResponseHeaders": release_headers(one.release, cookie=one.cookie)}
+        }
+        services[name] = {"loadBalancer": {"servers": [{"url": u} for u in one.server_urls]}}
+        rule = skew_rule(site.hosts, one.release)
+        serving = [header, RETRY]
+        routers[name] = {
+            "rule": rule,
+            "service": name,
+            "entryPoints": [WEB],
+            "middlewares": serving,
+            "priority": SKEW_PRIORITY,
+        }
+        if site.https:
+            secure = [*serving, site.hsts_middleware] if site.hsts_seconds > 0 else serving
+            routers[skew_tls_router(site.app, one.release)] = {
+                "rule": rule,
+                "service": name,
+                "entryPoints": [WEBSECURE],
+                "middlewares": secure,
+                "priority": SKEW_PRIORITY,
+                "tls": {},
+            }
+    if not kept:
+        return {}
+    middlewares[RETRY] = shared_retries()[RETRY]
+    if site.https and site.hsts_seconds > 0:
+        middlewares[site.hsts_middleware] = {"headers": {"stsSeconds": site.hsts_seconds}}
+    return {"routers": routers, "middlewares": middlewares, "services": services}
+
+
+def route_document(site: Site, service: Dynamic, kept: Sequence[Kept] = ()) -> Dynamic:
     """An app's whole route: the site's routers over the service document, naming its release
     header and its retry, with the definitions of every middleware they name (but the home's
-    HTTPS redirect)."""
+    HTTPS redirect); and the routers of its kept releases."""
     http = service.get("http", {})
     named = [*http.get("middlewares", {}), retry_of(service)]
-    return {"http": merged(http, router_document(site, named).get("http", {}))}
+    routers = router_document(site, named).get("http", {})
+    return {"http": merged(http, routers, skew_document(site, kept))}
 
 
 def current_service(app: str, document: Dynamic) -> tuple[Dynamic, bool]:

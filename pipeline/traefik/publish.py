@@ -1,7 +1,8 @@
 """Moving an app's route: publish, confirm through Traefik, and restore what was there when
 Traefik does not confirm. The deploy's switch, the bake window's flip back and
-reconciliation all go through `route`; a domain change goes through `rehost`; an app being
-destroyed leaves through `withdraw`."""
+reconciliation all go through `route`; a domain change goes through `rehost`; a release kept
+for skew protection, or let go, through `keep`; an app being destroyed leaves through
+`withdraw`."""
 
 from __future__ import annotations
 
@@ -20,21 +21,31 @@ from pipeline.traefik.config import (
     confirm_withdrawn,
 )
 from pipeline.traefik.documents import (
+    Kept,
     Site,
     router_document,
     service_document,
+    skew_name,
+    skew_tls_router,
     split_document,
 )
 
 
 def route(
-    settings: Settings, app: str, server_urls: Sequence[str], label: str, probe_path: str
+    settings: Settings,
+    app: str,
+    server_urls: Sequence[str],
+    label: str,
+    probe_path: str,
+    cookie: bool = False,
 ) -> float:
     """Point the app at `server_urls` and confirm it; returns the seconds it took. On failure
-    the route Traefik had before is put back, and the error raised."""
+    the route Traefik had before is put back, and the error raised. With `cookie`, answers
+    set the release cookie (`[skew] cookie`)."""
     before = routes.read_route(settings, app)
     through = not routes.site_of(settings, app).maintenance
-    routes.publish_route(settings, app, service_document(app, server_urls, label, probe_path))
+    document = service_document(app, server_urls, label, probe_path, cookie=cookie)
+    routes.publish_route(settings, app, document)
     try:
         return confirm_route(settings, app, server_urls, probe_path, label, through)
     except DeployError:
@@ -73,6 +84,7 @@ def is_routed(
     label: str,
     probe_path: str,
     retry_after: int | None = None,
+    cookie: bool = False,
 ) -> bool:
     """Whether the app's published service is already exactly this one. Compared parsed:
     rendering it indented, as it is written, runs Python's slow JSON encoder, and the
@@ -85,7 +97,7 @@ def is_routed(
     except ValueError:
         return False
     # Through JSON as well, so that tuples compare equal to the lists they are written as.
-    document = service_document(app, server_urls, label, probe_path, retry_after)
+    document = service_document(app, server_urls, label, probe_path, retry_after, cookie)
     wanted = json.loads(json.dumps(document))
     return bool(found == wanted)
 
@@ -111,6 +123,27 @@ def rehost(settings: Settings, site: Site) -> None:
         raise SwitchFailed(
             f"Traefik did not confirm the hosts of {site.app} within "
             f"{settings.switch_confirm_timeout:g}s; it serves the ones it had"
+        )
+
+
+def keep(settings: Settings, app: str, kept: tuple[Kept, ...]) -> None:
+    """Route the requests that name one of `kept` to it, and no longer those that name a
+    release left out, confirmed in Traefik's API; the kept releases it had are put back
+    when Traefik does not confirm."""
+    before = routes.kept_of(settings, app)
+    if not routes.publish_kept(settings, app, kept):
+        return  # nothing routed yet
+    now = routes.routers_of(settings, app)
+    gone = {
+        name
+        for one in before
+        for name in (skew_name(app, one.release), skew_tls_router(app, one.release))
+    } - set(now)
+    if not confirm_routers(settings, now, gone):
+        routes.publish_kept(settings, app, before)
+        raise SwitchFailed(
+            f"Traefik did not confirm the kept releases of {app} within "
+            f"{settings.switch_confirm_timeout:g}s; it routes the ones it had"
         )
 
 

@@ -10,7 +10,9 @@ in with one rename. Traefik never sees a half-written table, and apps switching 
 moment never lose each other's change.
 
 What is kept per app is its service document; its routers come from its site (the hosts it
-is served at), which the daemon sets from the records at start and on every domain change.
+is served at), which the daemon sets from the records at start and on every domain change,
+and from its kept releases (skew protection), set from the records at start and whenever one
+is kept or let go.
 An app with a service and no site set is served at its default host. Each app's share of the
 table is kept rendered (`pipeline.traefik.table`): a switch or a domain change renders its own
 app's again, and the table is the others' joined to it. Traefik's own work still grows with
@@ -30,10 +32,10 @@ import structlog
 from pipeline.errors import DiskFull, SwitchFailed
 from pipeline.settings import Settings
 from pipeline.traefik.config import TLS_FILE, write_atomically
-from pipeline.traefik.documents import Site, current_service, render, route_document
+from pipeline.traefik.documents import Kept, Site, current_service, render, route_document
 from pipeline.traefik.dynamic import Dynamic, Router
 from pipeline.traefik.table import Part, join, render_part
-from pipeline.traefik.validation import validate_service, validate_site
+from pipeline.traefik.validation import validate_kept, validate_service, validate_site
 
 log = structlog.get_logger()
 
@@ -47,6 +49,8 @@ _lock = threading.Lock()
 _known: dict[Path, dict[str, Dynamic]] = {}
 # The sites of each home's apps, as last published.
 _sites: dict[Path, dict[str, Site]] = {}
+# The kept releases of each home's apps, as last published.
+_kept: dict[Path, dict[str, tuple[Kept, ...]]] = {}
 # Each app's part of each home's table, as last published.
 _parts: dict[Path, dict[str, Part]] = {}
 
@@ -95,7 +99,33 @@ def routers_of(settings: Settings, app: str) -> dict[str, Router]:
         service = _routes(settings).get(app)
         if service is None:
             return {}
-        return route_document(_site(settings, app), service)["http"].get("routers", {})
+        route = route_document(_site(settings, app), service, _kept_of(settings, app))
+        return route["http"].get("routers", {})
+
+
+def kept_of(settings: Settings, app: str) -> tuple[Kept, ...]:
+    """The app's kept releases, as last published."""
+    with _lock:
+        return _kept_of(settings, app)
+
+
+def publish_kept(settings: Settings, app: str, kept: tuple[Kept, ...]) -> bool:
+    """Keep the app's kept releases and, when the app has a route, publish the table with
+    their routers; returns whether it had one."""
+    validate_kept(app, kept)
+    with _lock:
+        known = _kept.setdefault(settings.routes_dir, {})
+        routes = _routes(settings)
+        was = known.get(app, ())
+        known[app] = kept
+        if app not in routes:
+            return False
+        try:
+            _publish_table(settings, routes, app)
+        except OSError:
+            known[app] = was
+            raise
+        return True
 
 
 def publish_site(settings: Settings, site: Site) -> bool:
@@ -132,11 +162,14 @@ def forget(settings: Settings, app: str) -> None:
         _publish_table(settings, routes, app)
         _known[settings.routes_dir] = routes
         _sites.setdefault(settings.routes_dir, {}).pop(app, None)
+        _kept.setdefault(settings.routes_dir, {}).pop(app, None)
 
 
-def tidy(settings: Settings, sites: dict[str, Site]) -> list[str]:
-    """At start-up: keep the routes of known apps only, publish them with their sites, clear
-    out the rest.
+def tidy(
+    settings: Settings, sites: dict[str, Site], skew: dict[str, tuple[Kept, ...]] | None = None
+) -> list[str]:
+    """At start-up: keep the routes of known apps only, publish them with their sites and
+    kept releases, clear out the rest.
 
     An unknown or invalid file in `dynamic/` could freeze or shadow every route. Route files
     of the one-file-per-app layout are taken over for the apps that have no route yet.
@@ -149,10 +182,14 @@ def tidy(settings: Settings, sites: dict[str, Site]) -> list[str]:
     removed = [f"routes/{name}" for name in _clear(settings.routes_dir, kept)]
     for site in sites.values():
         validate_site(site)
+    held = {app: found for app, found in (skew or {}).items() if app in sites}
+    for app, found in held.items():
+        validate_kept(app, found)
     with _lock:
         _known.pop(settings.routes_dir, None)
         _parts.pop(settings.routes_dir, None)
         _sites[settings.routes_dir] = dict(sites)
+        _kept[settings.routes_dir] = held
         content, parts = _table(settings, _routes(settings))
         _parts[settings.routes_dir] = parts
         target = table_path(settings)
@@ -189,6 +226,11 @@ def _site(settings: Settings, app: str) -> Site:
     """(Call with the lock held.)"""
     site = _sites.get(settings.routes_dir, {}).get(app)
     return site if site is not None else Site(app, (settings.default_host(app),))
+
+
+def _kept_of(settings: Settings, app: str) -> tuple[Kept, ...]:
+    """(Call with the lock held.)"""
+    return _kept.get(settings.routes_dir, {}).get(app, ())
 
 
 def _put_back(sites: dict[str, Site], app: str, site: Site | None) -> None:
@@ -233,7 +275,8 @@ def _table(
     for app in sorted(routes):
         part = rendered.get(app) if app != changed else None
         if part is None:
-            part = render_part(route_document(_site(settings, app), routes[app]))
+            route = route_document(_site(settings, app), routes[app], _kept_of(settings, app))
+            part = render_part(route)
         parts[app] = part
     return join(parts.values()), parts
 

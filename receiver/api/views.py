@@ -101,8 +101,18 @@ class AppBrief(View):
     maintenance_since: float | None  # in maintenance since then (`temps maintenance`)
 
 
+class KeptView(View):
+    """A replaced release kept for skew protection: requests that name it reach it until
+    `until` (seconds since the epoch)."""
+
+    release: str  # "v3"
+    until: float
+    containers: list[str]
+
+
 class AppView(AppBrief):
     live_release: ReleaseView | None
+    kept_releases: list[KeptView] = []  # oldest first
 
 
 class AppWithSettings(AppView):
@@ -139,7 +149,21 @@ def step_timings(history: list[ReleaseEvent]) -> dict[str, float]:
 def app_view(store: Store, settings: Settings, census: Censuses, app: App) -> AppView:
     live = store.live_release(app)
     view = ReleaseView.model_validate(live) if live else None
-    return _app(AppView, settings, census, app, store.domains.of(app), view)
+    found = _app(AppView, settings, census, app, store.domains.of(app), view)
+    return found.model_copy(update={"kept_releases": kept_views(store, app)})
+
+
+def kept_views(store: Store, app: App) -> list[KeptView]:
+    """The app's releases kept for skew protection, oldest first."""
+    return [
+        KeptView(
+            release=f"v{release.number}",
+            until=release.kept.until,
+            containers=[entry.container for entry in release.kept.web],
+        )
+        for release in store.kept_releases(app).get(app.pk, [])
+        if release.kept is not None
+    ]
 
 
 def apps_view(

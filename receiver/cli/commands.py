@@ -250,6 +250,12 @@ def _ps(client: Client, given: str | None, words: list[str]) -> None:
         print(f"{c['process']:<8}{c['container']:<44}{c['release']:<7}{uptime:<14}{node}")
     for left in answer.get("leaving", []):
         print(_leaving_line(left))
+    if verb is None:
+        # Releases kept for skew protection: reached by the requests that name them.
+        for kept in client.call("GET", f"/api/apps/{app}").get("kept_releases", []):
+            until = time.strftime("%H:%M:%S", time.localtime(kept["until"]))
+            for container in kept["containers"]:
+                print(f"{'kept':<8}{container:<44}{kept['release']:<7}until {until}")
 
 
 def _leaving_line(left: dict[str, Any]) -> str:

@@ -187,6 +187,8 @@ def test_a_boolean_is_not_taken_for_a_number(text: str, key: str) -> None:
         ("[deploy]\nkeep_releases = 0", "deploy.keep_releases", "between 1 and 1000"),
         ("[deploy]\nrelease_timeout = 86401", "deploy.release_timeout", "between 1 and 86400"),
         ("[deploy]\nbake = -1", "deploy.bake", "between 0 and 86400"),
+        ("[skew]\nkeep = -1", "skew.keep", "between 0 and 604800"),
+        ("[skew]\nreplicas = 0", "skew.replicas", "between 1 and 20"),
     ],
 )
 def test_an_out_of_range_value_names_the_key_and_its_bounds(
@@ -347,3 +349,26 @@ def test_backup_names_the_command_run_before_the_volumes_are_read() -> None:
     assert AppConfig().backup.command == "" and AppConfig().backup.timeout == 600.0
     assert "backup.timeout" in refused("[backup]\ntimeout = 0\n")
     assert "backup.pause" in refused("[backup]\npause = true\n")
+
+
+def test_skew_protection_is_off_unless_kept_for_a_while() -> None:
+    default = load_toml("").skew
+    assert (default.keep, default.replicas, default.cookie) == (0.0, 1, False)
+    on = load_toml('[skew]\nkeep = "30m"\nreplicas = 2\ncookie = true\n').skew
+    assert (on.keep, on.replicas, on.cookie) == (1800.0, 2, True)
+    assert load_toml("[skew]\nkeep = 20\n").skew.keep == 20.0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[skew]\nkept = 5\n", "unknown key skew.kept"),
+        ('[skew]\nkeep = "30x"\n', "skew.keep must be a duration such as 90s"),
+        ('[skew]\nkeep = "8d"\n', "skew.keep must be between 0 and 604800"),
+        ("[skew]\ncookie = 1\n", "skew.cookie must be true or false, got 1"),
+        ("[skew]\nreplicas = 1.5\n", "skew.replicas must be an integer"),
+        ("skew = 1\n", "[skew] must be a table"),
+    ],
+)
+def test_a_wrong_skew_setting_is_named(text: str, message: str) -> None:
+    assert message in refused(text)

@@ -80,6 +80,7 @@ def only_allowed_errors(call: Callable[[], T]) -> T | None:
 SECTIONS = {
     "healthcheck": appconfig.HealthCheck,
     "deploy": appconfig.DeploySettings,
+    "skew": appconfig.SkewSettings,
     "resources": appconfig.Resources,
     "canary": appconfig.CanarySettings,
 }

@@ -1,6 +1,7 @@
 """Blue-green, the default: the new slot boots beside the live one and is gated; one switch
 sends every request to it; the slot it replaces stays up, idle, for the bake window (a
-rollback then is a pointer flip), or drains and retires at once when there is none."""
+rollback then is a pointer flip), or drains and retires at once when there is none. Either
+way, once it is replaced, `[skew]` may keep some of it for the requests that name it."""
 
 from __future__ import annotations
 
@@ -10,12 +11,8 @@ from pipeline.release.states import ReleaseState as S
 from pipeline.sqlite.models import Release
 from pipeline.steps.boot import boot, gate
 from pipeline.steps.build import Built
-from pipeline.steps.retire import (
-    DELIBERATE_DRAIN_SECONDS,
-    Leaving,
-    drain_slot,
-    retire_in_background,
-)
+from pipeline.steps.retire import DELIBERATE_DRAIN_SECONDS, drain_slot, retire_in_background
+from pipeline.steps.skew import keep_replaced
 from pipeline.steps.switch import Target, go_live
 
 
@@ -39,9 +36,10 @@ def hand_over(run: Deploy, target: Target, previous: Release | None) -> None:
         run.move(S.DRAINING)
         # The requests in flight are the old release's: its own drain_timeout bounds them.
         # Traefik left all its containers at once: after the first, the others drain at once.
+        # Those kept for skew protection (`[skew]`) are routed again by release id instead.
         # The pusher's answer waits for requests to end, not for a WebSocket's hours: what a
         # slot still holds after DELIBERATE_DRAIN_SECONDS drains and is handed over later.
-        leaving = Leaving.every(previous)
+        leaving = keep_replaced(run, previous, target.config)
         drained = [
             drain_slot(run.ctx, one.within(DELIBERATE_DRAIN_SECONDS), run.say, hand_over=False)
             for one in leaving

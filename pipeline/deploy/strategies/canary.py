@@ -132,7 +132,9 @@ def _withdraw(
     record counts what the canary answered from its first request to the withdrawal."""
     slot = formation.slot_of(live)
     assert slot is not None
-    took = route_to(run, slot, f"v{live.number}", live.config.healthcheck.path)
+    took = route_to(
+        run, slot, f"v{live.number}", live.config.healthcheck.path, live.config.skew.cookie
+    )
     run.say(
         f"-----> canary withdrawn in {took * 1000:.0f} ms: every request goes to "
         f"v{live.number} again"

@@ -78,7 +78,7 @@ def _swap(
 ) -> None:
     """Route to `new` and the old containers after `leaving`, then drain and stop `leaving`."""
     serving = Slot(tuple(new) + tuple(o for o in kept if o not in leaving))
-    route_to(run, serving, run.label, live.config.healthcheck.path)
+    route_to(run, serving, run.label, live.config.healthcheck.path, live.config.skew.cookie)
     run.ctx.store.set_details(run.id, slot=formation.slot_record(Slot(tuple(new))))
     _record_live(run, live, [o for o in kept if o not in leaving])
     _stop(run, live, leaving)
@@ -99,11 +99,11 @@ def _undo(
             run.say(f"-----> rolling: v{live.number} did not come back: {error}")
             return  # the new containers left keep serving beside what is restored
         serving = Slot(tuple(restored + new[index + 1 :] + old_left))
-        route_to(run, serving, f"v{live.number}", path)
+        route_to(run, serving, f"v{live.number}", path, live.config.skew.cookie)
         _record_live(run, live, restored + old_left)
         _stop(run, run.release, [new[index]])
     kept = Slot(tuple(restored + old_left))
-    route_to(run, kept, f"v{live.number}", path)
+    route_to(run, kept, f"v{live.number}", path, live.config.skew.cookie)
     _stop(run, run.release, new[gone:])
 
 

@@ -20,6 +20,7 @@ from pipeline.steps.notify import send_in_background
 from pipeline.steps.prune import prune_images
 from pipeline.steps.retire import retire_standby
 from pipeline.steps.setup import preview_setup
+from pipeline.steps.skew import standby_leaving
 from pipeline.steps.space import check_free_space
 from pipeline.steps.switch import Target, hand_over, switch, take_over_standby
 
@@ -56,7 +57,7 @@ def start(run: Deploy, standby: Release | None, lane: Lane) -> tuple[Plan, Targe
     if target is not None:
         return plan_of(Strategy.BLUE_GREEN), target  # the standby comes back as blue-green
     check_free_space(run)  # before anything is built, booted or stopped
-    retire_standby(run, standby)
+    retire_standby(run, standby, standby_leaving(run, standby))  # [skew] may keep some
     built = build(run)
     preview_setup(run, built)  # a preview's first release only
     release_phase(run, built)

@@ -36,7 +36,7 @@ from pipeline.steps.judge import Judge, Judged
 from pipeline.steps.notify import send_in_background
 from pipeline.steps.replicas import place_slot, recorded_as, serving_now
 from pipeline.steps.retire import Leaving, retire_in_background
-from pipeline.steps.skew import keep_replaced
+from pipeline.steps.skew import keep_replaced, unkeep
 from pipeline.steps.switch import report_traffic, route_to
 
 TAIL_SECONDS = 5.0  # the most a flip back waits for the failed container's last lines
@@ -71,7 +71,7 @@ def bake(deploy: Deploy, pause: Callable[[float], bool]) -> None:
             return
     baking.say(f"-----> bake window over: {baking.label} stays live, v{standby.number} retires")
     baking.move_other(standby, S.RETIRED)
-    for leaving in keep_replaced(baking, standby, config):
+    for leaving in keep_replaced(baking, standby, config, fresh=False):
         retire_in_background(ctx, deploy.app.name, leaving, baking.say)
     report_traffic(baking)
     baking.log.info("bake.finished")
@@ -161,6 +161,7 @@ def flip_back(baking: Deploy, standby: Release, failing: Judged) -> bool:
     tail = _tail_within(baking, failing.container, TAIL_SECONDS)
     # One state change after the other, nothing between: two live releases are never shown.
     baking.move_other(standby, S.LIVE)
+    unkeep(baking, standby)  # live again: no longer reached by its id alone
     failed = baking.move(S.FAILED, failure=Failure(reason, "bake", tail))
     processes.replace(baking, failed, ctx.store.get_release(standby.pk))
     baking.log.warning("bake.flipped_back", to=to, reason=reason, servers=[i.url for i in serving])

@@ -29,6 +29,7 @@ from pipeline.context import Context, Deploy
 from pipeline.errors import TempsError
 from pipeline.release import formation
 from pipeline.release.records import Entry, KeptRecord
+from pipeline.release.states import ReleaseState
 from pipeline.runtime import Instance
 from pipeline.sqlite.models import Release
 from pipeline.steps.retire import Leaving, retire_in_background
@@ -42,35 +43,89 @@ log = structlog.get_logger()
 _changing = threading.Lock()
 
 
-def keep_replaced(live: Deploy, previous: Release, config: AppConfig) -> list[Leaving]:
-    """The release `live` just replaced, kept for skew protection as `config` (`live`'s
-    temps.toml) asks; returns its containers that leave now (all of them when none is kept)."""
+def keep_standby(live: Deploy, standby: Release, config: AppConfig) -> None:
+    """From the switch on, while the release `live` replaced waits in standby for the bake
+    window, every web container of it is routed by its id: a page it served a moment before
+    the switch still reaches it. Kept until `keep` after the switch; the window's end keeps
+    `replicas` of them (`keep_replaced`)."""
+    slot = formation.slot_of(standby)
+    if config.skew.keep <= 0 or slot is None:
+        return
+    _keep(live, standby, slot.instances, time.time() + config.skew.keep)
+
+
+def keep_replaced(
+    live: Deploy, previous: Release, config: AppConfig, fresh: bool = True
+) -> list[Leaving]:
+    """The release `live` replaced, kept for skew protection as `config` (`live`'s
+    temps.toml) asks; returns its containers that leave now (all of them when none is kept).
+
+    A release kept since the switch (`keep_standby`) keeps `replicas` of its containers until
+    the same time; `fresh` keeps one that is not kept yet (no bake window: the switch is now),
+    else it is not kept (its time ran out within the window)."""
     leaving = Leaving.every(previous)
     skew = config.skew
     slot = formation.slot_of(previous)
-    if skew.keep <= 0 or slot is None:
+    already = live.ctx.store.get_release(previous.pk).kept
+    if skew.keep <= 0 or slot is None or (already is None and not fresh):
         return leaving
-    ctx, label = live.ctx, f"v{previous.number}"
+    until = already.until if already is not None else time.time() + skew.keep
     kept = slot.instances[: skew.replicas]
-    until = time.time() + skew.keep
+    if already is not None:
+        serving = {entry.container for entry in already.web}
+        kept = tuple(i for i in slot.instances if i.container in serving)[: skew.replicas]
+    if not kept or not _keep(live, previous, kept, until):
+        return leaving
+    names = {instance.container for instance in kept}
+    return [one for one in leaving if one.container not in names]
+
+
+def standby_leaving(live: Deploy, standby: Release | None) -> list[Leaving] | None:
+    """The containers of a standby that a newer deploy retires early (`retire_standby`):
+    those its kept time does not keep (the live release's `[skew]`)."""
+    if standby is None:
+        return None
+    current = live.ctx.store.live_release(live.app)
+    config = current.config if current is not None else standby.config
+    return keep_replaced(live, standby, config, fresh=False)
+
+
+def unkeep(live: Deploy, release: Release) -> None:
+    """A standby that serves as the live release again (a flip back, a rollback that takes
+    it over) is no longer kept: its routers by id go (its containers stay, live now)."""
+    if live.ctx.store.get_release(release.pk).kept is None:
+        return
+    with _changing:
+        live.ctx.store.set_kept(release.pk, None)
+        gone = _publish(live.ctx, live.app.name)
+    live.log.info("skew.unkept", release=f"v{release.number}")
+    _retire(live.ctx, live.app.name, gone)
+
+
+def _keep(live: Deploy, release: Release, kept: Iterable[Instance], until: float) -> bool:
+    """Record `kept` as the release's containers kept until `until`, and route them by its
+    id (confirmed); False, and nothing kept, when Traefik does not confirm."""
+    ctx, label = live.ctx, f"v{release.number}"
+    kept = tuple(kept)
     record = KeptRecord(until=until, web=tuple(Entry.web(instance) for instance in kept))
     with _changing:
-        ctx.store.set_kept(previous.pk, record)
+        before = ctx.store.get_release(release.pk).kept
+        ctx.store.set_kept(release.pk, record)
         try:
             gone = _publish(ctx, live.app.name)
         except TempsError as error:
-            ctx.store.set_kept(previous.pk, None)
+            ctx.store.set_kept(release.pk, before)
             live.log.error("skew.keep_failed", kept=label, error=str(error))
             live.say(f"-----> {label} could not be kept for skew protection: {error}")
-            return leaving
-    names = {instance.container for instance in kept}
-    live.log.info("skew.kept", kept=label, until=round(until, 3), containers=sorted(names))
+            return False
+    names = sorted(instance.container for instance in kept)
+    live.log.info("skew.kept", kept=label, until=round(until, 3), containers=names)
     live.say(
-        f"-----> {label} kept for {skew.keep:g}s for the pages it served "
-        f"(requests naming it reach {', '.join(sorted(names))})"
+        f"-----> {label} kept for {max(until - time.time(), 0):.0f}s for the pages it served "
+        f"(requests naming it reach {', '.join(names)})"
     )
     _retire(ctx, live.app.name, gone)
-    return [one for one in leaving if one.container not in names]
+    return True
 
 
 def let_go_expired(ctx: Context, now: float | None = None) -> int:
@@ -94,7 +149,8 @@ def let_go_expired(ctx: Context, now: float | None = None) -> int:
                 for release in expired:  # still routed: tried again at the next check
                     ctx.store.set_kept(release.pk, release.kept)
                 raise
-        _retire(ctx, app, expired + gone)
+        # A standby's containers stay for its bake window, which retires them.
+        _retire(ctx, app, [r for r in expired if r.state != ReleaseState.STANDBY] + gone)
         let_go += len(expired)
     return let_go
 

@@ -19,6 +19,7 @@ from pipeline.runtime import Slot
 from pipeline.sqlite.models import Release, ReleaseSource
 from pipeline.steps import processes
 from pipeline.steps.health import probe
+from pipeline.steps.skew import unkeep
 from pipeline.traefik import publish, routes
 from pipeline.traefik.traffic import traffic_report
 
@@ -64,6 +65,7 @@ def take_over_standby(deploy: Deploy, standby: Release | None) -> Target | None:
             )
             return None
     deploy.move_other(standby, S.RETIRED)
+    unkeep(deploy, standby)  # its containers serve the rollback now, under the rollback's id
     deploy.say(
         f"-----> v{standby.number} is still up (bake window): switching back without a boot\n"
         f"health {check.path}: {result.detail}"

@@ -96,6 +96,49 @@ def test_a_page_of_a_replaced_release_keeps_reaching_it_while_it_is_kept(
     assert served(ask(daemon, app)) == (200, "v2", "v2")
 
 
+def test_a_replaced_release_is_reached_by_its_id_from_the_switch_through_its_bake_window(
+    temps_daemon: TempsDaemon, tmp_path: Path
+) -> None:
+    """With a bake window the replaced release waits in standby: it is reached by its id from
+    the switch on (not only once the window is over), and the window's end keeps it. A
+    rollback that takes the standby over makes it live again, reached without an id, and no
+    longer kept."""
+    daemon, app = temps_daemon, "skew-bake"
+    daemon.create_app(app)
+    repo = tmp_path / "repo"
+    push_ok(daemon, repo, app, "v1", settings=SETTINGS, bake=6)
+    push_ok(daemon, repo, app, "v2", settings=SETTINGS, bake=6)
+    assert [r["state"] for r in daemon.releases(app)[:2]] == ["live", "standby"]
+    for way, how in WAYS.items():  # at once: inside the bake window
+        assert served(ask(daemon, app, **how)) == (200, "v1", "v1"), way
+    assert served(ask(daemon, app)) == (200, "v2", "v2")
+    [kept] = daemon.app(app)["kept_releases"]
+    until = kept["until"]
+
+    def window_over() -> bool:
+        return daemon.releases(app)[1]["state"] == "retired"
+
+    assert poll(window_over, bool, timeout=GENEROUS, interval=0.5)
+    for way, how in WAYS.items():
+        assert served(ask(daemon, app, **how)) == (200, "v1", "v1"), way
+    [still] = daemon.app(app)["kept_releases"]
+    assert still["release"] == "v1" and still["until"] == until, "kept from the switch"
+
+    # A third release, and a rollback to v2 inside v3's window: v2 takes its standby over.
+    push_ok(daemon, repo, app, "v3", settings=SETTINGS, bake=30)
+    for way, how in WAYS.items():
+        assert served(ask(daemon, app, **how)) == (200, "v1", "v1"), way
+    v2 = {"headers": {"X-Temps-Release": "v2"}}
+    assert served(ask(daemon, app, **v2)) == (200, "v2", "v2")
+    with daemon.client() as client:
+        answer = client.post(f"/api/apps/{app}/rollback?wait=true", json={}, timeout=120)
+    assert answer.status_code < 300, answer.text
+    assert served(ask(daemon, app)) == (200, "v2", "v4")
+    kept_now = {k["release"] for k in daemon.app(app)["kept_releases"]}
+    assert "v2" not in kept_now, "v2's containers serve v4 now: no longer kept as v2"
+    assert served(ask(daemon, app, **v2)) == (200, "v2", "v4"), "an expired id: the live one"
+
+
 def test_the_release_cookie_is_set_when_asked(temps_daemon: TempsDaemon, tmp_path: Path) -> None:
     """`[skew] cookie = true`: every answer sets `temps_release`. Traefik's header replaces a
     `Set-Cookie` the app sent itself (why it is off by default): this pins that down."""

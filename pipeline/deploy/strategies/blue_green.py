@@ -12,7 +12,7 @@ from pipeline.sqlite.models import Release
 from pipeline.steps.boot import boot, gate
 from pipeline.steps.build import Built
 from pipeline.steps.retire import DELIBERATE_DRAIN_SECONDS, drain_slot, retire_in_background
-from pipeline.steps.skew import keep_replaced
+from pipeline.steps.skew import keep_replaced, keep_standby
 from pipeline.steps.switch import Target, go_live
 
 
@@ -32,6 +32,7 @@ def hand_over(run: Deploy, target: Target, previous: Release | None) -> None:
         go_live(run, target.slot)
         run.move_other(previous, S.STANDBY)
         run.say(f"-----> v{previous.number} stays up, idle, for the {bake:g}s bake window")
+        keep_standby(run, previous, target.config)  # reachable by its id from the switch on
     else:
         run.move(S.DRAINING)
         # The requests in flight are the old release's: its own drain_timeout bounds them.

@@ -42,10 +42,14 @@ def held(address: str, ports: tuple[int, ...]) -> list[Held]:
     at loopback), oldest first. Empty when there are none, or when `ss` cannot tell."""
     if not ports:
         return []
-    wanted = f"( {_targets(address, ports)} )"
+    return sorted(_sockets("-Htne", "exclude", "time-wait", f"( {_targets(address, ports)} )"))
+
+
+def _sockets(*asked: str) -> list[Held]:
+    """The connected sockets `ss` lists (or, with -K, ended) for `asked`; none when it fails."""
     try:
         found = subprocess.run(
-            ["ss", "-Htne", "state", "connected", "exclude", "time-wait", wanted],
+            ["ss", *asked[:1], "state", "connected", *asked[1:]],
             capture_output=True,
             text=True,
             timeout=SS_TIMEOUT,
@@ -53,7 +57,7 @@ def held(address: str, ports: tuple[int, ...]) -> list[Held]:
         )
     except (OSError, subprocess.SubprocessError):
         return []
-    return sorted(c for c in map(_parsed, found.stdout.splitlines()) if c is not None)
+    return [c for c in map(_parsed, found.stdout.splitlines()) if c is not None]
 
 
 def _parsed(line: str) -> Held | None:
@@ -84,18 +88,8 @@ def end(connections: Sequence[Held]) -> list[Held]:
 
 def _end_batch(batch: Sequence[Held]) -> list[Held]:
     ends = " or ".join(f"( src {_quoted(c.proxy_end)} and dst {_quoted(c.to)} )" for c in batch)
-    try:
-        killed = subprocess.run(
-            ["ss", "-HtneK", "state", "connected", f"( {ends} )"],
-            capture_output=True,
-            text=True,
-            timeout=SS_TIMEOUT,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return []
     # `ss -K` lists the sockets it ended, and only those.
-    gone = {c.inode for c in map(_parsed, killed.stdout.splitlines()) if c is not None}
+    gone = {c.inode for c in _sockets("-HtneK", f"( {ends} )")}
     return [c for c in batch if c.inode in gone]
 
 

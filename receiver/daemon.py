@@ -24,6 +24,7 @@ from pipeline.release.journal import Journal
 from pipeline.runs import oneoff
 from pipeline.runs.inflight import InFlight
 from pipeline.runtime import Runtime
+from pipeline.series.collect import SeriesCollector
 from pipeline.settings import Settings
 from pipeline.sqlite.schema import migrate_in_child
 from pipeline.sqlite.store import Store, make_engine
@@ -54,6 +55,7 @@ class Daemon:
     runs: InFlight  # one-off runs in flight
     backups: BackupKit  # backups and restores (pipeline/backups)
     cron: Scheduler  # every app's [[cron]] entries
+    series: SeriesCollector  # the access log into each app's series
 
     home_lock: HomeLock
 
@@ -78,6 +80,7 @@ class Daemon:
         deployer = Deployer(ctx)
         destroyer = Destroyer(ctx, deployer)
         backups = BackupKit.of(ctx)
+        supervisor = Supervisor(ctx)
         return cls(
             settings,
             store,
@@ -87,7 +90,7 @@ class Daemon:
             ManagedTraefik(settings),
             limiter,
             CertificateWatch(settings, store, sealer),
-            Supervisor(ctx),
+            supervisor,
             destroyer,
             PreviewExpiry(settings, store, destroyer),
             Tails(
@@ -103,6 +106,7 @@ class Daemon:
             ),
             backups,
             Scheduler(ctx, backup=lambda app: backup.scheduled(backups, app)),
+            SeriesCollector(settings, store, supervisor.take_restarts),
             home_lock,
         )
 
@@ -141,6 +145,7 @@ class Daemon:
         self.supervisor.start()
         self.expiry.start()
         self.cron.start()
+        self.series.start()
         self.runtime.watch(self.supervisor.wake)
         for name in destroying:
             log.info("destroy.resumed", app=name)
@@ -161,6 +166,7 @@ class Daemon:
         if not self.deployer.ctx.statuses.wait_idle(STATUS_GRACE_SECONDS):
             log.warning("daemon.statuses_cut_short")
         self.cron.stop()
+        self.series.stop()
         self.tails.close_all()
         self.proxy.stop_watching()
         self.certificates.stop()

@@ -1,0 +1,60 @@
+"""The periodic reader of Traefik's access log into each app's series buckets.
+
+Every `series_interval` seconds: the lines written since the last look, summed per app and
+bucket by the hosts each app serves, with the web containers the supervisor saw restart;
+added to the store, and only then the log's position remembered (a crash in between counts
+a few seconds twice rather than losing them). Buckets older than `series_retention` are
+forgotten once a minute.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import structlog
+
+from pipeline.hosting import sites
+from pipeline.series.buckets import Bucket, aggregate, floor
+from pipeline.series.reader import AccessLogReader
+from pipeline.settings import Settings
+from pipeline.sqlite.store import Store
+from pipeline.supervision.periodic import Periodic
+
+log = structlog.get_logger()
+FORGET_EVERY = 60.0
+
+Restarts = Callable[[], dict[str, int]]  # web containers restarted per app since last asked
+
+
+class SeriesCollector(Periodic):
+    name = "series"
+
+    def __init__(self, settings: Settings, store: Store, restarts: Restarts) -> None:
+        super().__init__(settings.series_interval)
+        self.settings = settings
+        self.store = store
+        self.restarts = restarts
+        self.reader = AccessLogReader(settings.access_log, settings.series_position_path)
+        self._forgotten_at = 0.0
+
+    def check(self) -> None:
+        apps_by_host = {
+            host: name
+            for name, site in sites.every_site(self.settings, self.store).items()
+            for host in site.hosts
+        }
+        buckets = aggregate(self.reader.read(), apps_by_host)
+        now = time.time()
+        for app, count in self.restarts().items():
+            buckets.setdefault((app, floor(now)), Bucket()).restarts += count
+        self.store.series.add(buckets)
+        self.reader.save()
+        if now - self._forgotten_at >= FORGET_EVERY:
+            self.forget(now)
+
+    def forget(self, now: float) -> None:
+        gone = self.store.series.forget(now - self.settings.series_retention)
+        self._forgotten_at = now
+        if gone:
+            log.info("series.forgotten", buckets=gone)

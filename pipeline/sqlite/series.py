@@ -61,6 +61,18 @@ class SeriesRecords(Records):
         with self._session() as session:
             return [(row.at, _bucket(row)) for row in session.exec(query)]
 
+    def requests_since(self, since: float) -> dict[int, list[tuple[int, int]]]:
+        """Every app's requests per bucket from `since`, by app id, in one query."""
+        total = (
+            SeriesBucket.ok + SeriesBucket.redirects + SeriesBucket.refused + SeriesBucket.failed
+        )
+        query = select(SeriesBucket.app_id, SeriesBucket.at, total).where(SeriesBucket.at >= since)
+        found: dict[int, list[tuple[int, int]]] = {}
+        with self._session() as session:
+            for app_id, at, requests in session.exec(query):
+                found.setdefault(app_id, []).append((at, int(requests)))
+        return found
+
     def mark(self, app: App, kind: str, label: str, at: float | None = None) -> None:
         with self._session() as session:
             session.add(

@@ -172,7 +172,12 @@ class SwitchSeries(Record):
     start: float
     step: float
     switch_at: float
+    until: float  # the report's end: the last bucket ends there, often before a full step
     sides: dict[str, SideSeries]
+
+    def seconds(self, index: int) -> float:
+        """How long bucket `index` covers: `step`, but the last one up to `until`."""
+        return max(min(self.step, self.until - self.at(index)), 1e-3)
 
     def at(self, index: int) -> float:
         return self.start + index * self.step

@@ -27,6 +27,7 @@ class SwitchGraph:
         span = max(until - min(since, switch_at), 0.0)
         self.step = float(max(1, math.ceil(span / (MAX_BUCKETS - 1))))
         self.switch_at = switch_at
+        self.until = until
         self.since = switch_at - math.ceil(max(switch_at - since, 0.0) / self.step) * self.step
         self.count = int((until - self.since) // self.step) + 1
         self.servers = servers
@@ -42,7 +43,13 @@ class SwitchGraph:
 
     def record(self) -> SwitchSeries:
         sides = {name: self._side(name) for name in sorted(self._taken)}
-        return SwitchSeries(start=self.since, step=self.step, switch_at=self.switch_at, sides=sides)
+        return SwitchSeries(
+            start=self.since,
+            step=self.step,
+            switch_at=self.switch_at,
+            until=self.until,
+            sides=sides,
+        )
 
     def _side(self, name: str) -> SideSeries:
         taken, errors = self._taken[name], self._errors[name]

@@ -19,6 +19,7 @@ WIDTH, HEIGHT = 720, 200
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 14, 30  # room for the axes' labels
 TICK_SECONDS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600)
 MAX_TICKS = 7
+LABEL_ROOM = 120  # a mark's label is set left of its line this close to the right edge
 DASHES = {"solid": "", "dashed": "6 3", "dotted": "2 3", "dashdot": "8 3 2 3"}
 
 
@@ -47,6 +48,7 @@ class Mark:
     kind: str
     label: str
     row: int  # labels of marks close together are set on different rows
+    anchor: str  # its label's side: "start" (right of the line), "end" near the right edge
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,8 @@ def _marks(marks: Sequence[tuple[float, str, str]], since: float, until: float) 
         x = _x(at, since, until)
         near = [m.row for m in placed if x - m.x < 110]
         row = next(r for r in range(len(near) + 1) if r not in near)
-        placed.append(Mark(x, at, kind, label, row % 3))
+        anchor = "end" if x > WIDTH - RIGHT - LABEL_ROOM else "start"
+        placed.append(Mark(x, at, kind, label, row % 3, anchor))
     return tuple(placed)
 
 

@@ -52,13 +52,15 @@ def switch_graphs(release: ReleaseDetail) -> Graphs | None:
     tones = dict(zip(names, itertools.cycle(SIDE_TONES), strict=False))
     tones.update({name: OTHER_TONE for name in names if not name.startswith("v")})
     step = series.step
+    # Per second of what each bucket covers: the last one ends with the report, early.
+    widths = [series.seconds(i) for i in range(count)]
     rates, latency = [], []
     for name in names:
         side = series.sides[name]
-        rates.append(Series(f"{name} requests", tones[name], [n / step for n in side.requests]))
-        rates.append(
-            Series(f"{name} errors", tones[name], [n / step for n in side.errors], "dashed")
-        )
+        per_second = [n / w for n, w in zip(side.requests, widths, strict=True)]
+        errors = [n / w for n, w in zip(side.errors, widths, strict=True)]
+        rates.append(Series(f"{name} requests", tones[name], per_second))
+        rates.append(Series(f"{name} errors", tones[name], errors, "dashed"))
         latency.append(Series(f"{name} p50", tones[name], side.p50_ms, "dotted"))
         latency.append(Series(f"{name} p95", tones[name], side.p95_ms))
     marks = release_marks(release)

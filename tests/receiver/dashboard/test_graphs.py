@@ -30,7 +30,8 @@ from receiver.dashboard.templating import render_page
 from tests.series.lines import line
 
 MARK_RE = re.compile(
-    r'<g class="mark mark-(\w+)" data-kind="[^"]*" data-at="([^"]+)" data-x="([^"]+)"><title>([^<]*)</title>'
+    r'<g class="mark mark-(\w+)" data-kind="[^"]*" data-at="([^"]+)" data-x="([^"]+)">'
+    r"<title>([^<]*)</title>"
 )
 PLOT = WIDTH - RIGHT - LEFT
 OLD, NEW = "http://10.0.0.2:5000", "http://10.0.0.3:5000"

@@ -200,7 +200,6 @@ def run(daemon: TempsDaemon, args: Any, report: Any) -> None:
             sizes[name] = {"points": len(document["points"]), "step": document["step"],
                            "bytes": len(answer.content)}  # fmt: skip
         report.figure("api", sizes, f"series API: {sizes}")
-        kept = series_bytes(settings.db_path.as_posix())
         waited = time.monotonic()
         oldest_allowed = time.time() - args.hours * 3600 - BUCKET_SECONDS
         while time.monotonic() - waited < FORGET_WAIT:
@@ -212,9 +211,9 @@ def run(daemon: TempsDaemon, args: Any, report: Any) -> None:
         after = series_bytes(settings.db_path.as_posix())
         report.figure(
             "store",
-            {"before_retention": kept, "after_retention": after},
-            f"series store: {kept['rows']:,} rows / {kept['bytes'] / 2**20:.1f} MiB filled, "
-            f"{after['rows']:,} rows / {after['bytes'] / 2**20:.1f} MiB after the retention",
+            {"written": written, "after_retention": after},
+            f"series store: {written:,} buckets written, {after['rows']:,} rows / "
+            f"{after['bytes'] / 2**20:.1f} MiB kept after the retention",
         )
         expected_rows = len(apps) * int(args.hours * 3600) // BUCKET_SECONDS
         report.verdict(

@@ -1,6 +1,7 @@
 """The periodic reader of Traefik's access log into each app's series buckets.
 
-Every `series_interval` seconds: the lines written since the last look, summed per app and
+Every `series_interval` seconds: the lines written since the last look (a few MiB at a
+time), summed per app and
 bucket by the hosts each app serves, with the web containers the supervisor saw restart;
 added to the store, and only then the log's position remembered (a crash in between counts
 a few seconds twice rather than losing them). Buckets older than `series_retention` are
@@ -23,6 +24,7 @@ from pipeline.supervision.periodic import Periodic
 
 log = structlog.get_logger()
 FORGET_EVERY = 60.0
+MAX_READS = 64  # reads of `reader.MAX_READ_BYTES` in one check, at most
 
 Restarts = Callable[[], dict[str, int]]  # web containers restarted per app since last asked
 
@@ -44,12 +46,20 @@ class SeriesCollector(Periodic):
             for name, site in sites.every_site(self.settings, self.store).items()
             for host in site.hosts
         }
-        buckets = aggregate(self.reader.read(), apps_by_host)
         now = time.time()
-        for app, count in self.restarts().items():
-            buckets.setdefault((app, floor(now)), Bucket()).restarts += count
-        self.store.series.add(buckets)
-        self.reader.save()
+        restarts = {(app, floor(now)): count for app, count in self.restarts().items()}
+        # A read at a time, each stored before the next: a backlog (a daemon that was
+        # stopped, a burst) is caught up in this check without holding it all in memory.
+        for _ in range(MAX_READS):
+            entries = self.reader.read()
+            buckets = aggregate(entries, apps_by_host)
+            for key, count in restarts.items():
+                buckets.setdefault(key, Bucket()).restarts += count
+            restarts = {}
+            self.store.series.add(buckets)
+            self.reader.save()
+            if not self.reader.more:
+                break
         if now - self._forgotten_at >= FORGET_EVERY:
             self.forget(now)
 

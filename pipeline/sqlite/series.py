@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlmodel import col, delete, func, select
 
 from pipeline.release.states import ReleaseState
@@ -52,14 +53,31 @@ class SeriesRecords(Records):
             session.commit()
 
     def buckets(self, app: App, since: float, until: float) -> list[tuple[int, Bucket]]:
-        """The app's buckets that start from `since` to before `until`, oldest first."""
+        """The app's buckets that start from `since` to before `until`, oldest first. Read
+        as plain rows: a day of one app's buckets as ORM objects took a third of a second."""
         query = (
-            select(SeriesBucket)
-            .where(SeriesBucket.app_id == app.pk, SeriesBucket.at >= since, SeriesBucket.at < until)
+            sa.select(
+                col(SeriesBucket.at),
+                col(SeriesBucket.ok),
+                col(SeriesBucket.redirects),
+                col(SeriesBucket.refused),
+                col(SeriesBucket.failed),
+                col(SeriesBucket.latency),
+                col(SeriesBucket.restarts),
+            )
+            .where(
+                col(SeriesBucket.app_id) == app.pk,
+                col(SeriesBucket.at) >= since,
+                col(SeriesBucket.at) < until,
+            )
             .order_by(col(SeriesBucket.at))
         )
-        with self._session() as session:
-            return [(row.at, _bucket(row)) for row in session.exec(query)]
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [
+            (at, Bucket([ok, redirects, refused, failed], histogram.parse(latency), restarts))
+            for at, ok, redirects, refused, failed, latency, restarts in rows
+        ]
 
     def requests_since(self, since: float) -> dict[int, list[tuple[int, int]]]:
         """Every app's requests per bucket from `since`, by app id, in one query."""

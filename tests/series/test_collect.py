@@ -67,6 +67,20 @@ def test_the_position_is_remembered_a_partial_line_waits_and_a_rotation_is_follo
     assert again.read() == []
 
 
+def test_a_backlog_is_read_a_bounded_chunk_at_a_time(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    write(log, *(line(T0 + i / 100) for i in range(1000)))
+    reader = AccessLogReader(log, tmp_path / "position", max_bytes=16 * 1024)
+    seen = []
+    while True:
+        taken = reader.read()
+        assert len(taken) * len(line(T0)) <= 16 * 1024
+        seen += taken
+        if not reader.more:
+            break
+    assert [e.started for e in seen] == [T0 + i / 100 for i in range(1000)]
+
+
 def test_buckets_add_up_in_the_store_and_retention_forgets_old_ones(store: Store) -> None:
     store.create_app("shop")
     log_lines = [line(T0 + i, ms=5 if i % 2 else 150) for i in range(20)]

@@ -38,7 +38,8 @@ class Line:
     name: str
     tone: str
     dash: str  # an SVG stroke-dasharray
-    segments: tuple[str, ...]  # polyline points, one per run without a gap
+    segments: tuple[str, ...]  # polyline points, one per run of two or more without a gap
+    dots: tuple[tuple[float, float], ...] = ()  # points alone between gaps: no line to draw
 
 
 @dataclass(frozen=True)
@@ -114,13 +115,7 @@ def time_chart(
 
     middles = [_x(at + step / 2, since, until) for at in times]
     lines = tuple(
-        Line(
-            s.name,
-            s.tone,
-            DASHES[s.dash],
-            _segments(middles, [None if v is None else y(v) for v in s.values]),
-        )
-        for s in series
+        _line(s, middles, [None if v is None else y(v) for v in s.values]) for s in series
     )
     width = (WIDTH - RIGHT - LEFT) / len(times) if times else 0.0
     text = describe or (lambda i: _describe(times[i], series, i, unit))
@@ -151,15 +146,21 @@ def nice_ceiling(value: float) -> float:
     return float(10 * power)
 
 
-def _segments(xs: Sequence[float], ys: Sequence[float | None]) -> tuple[str, ...]:
-    runs: list[list[str]] = [[]]
+def _line(series: Series, xs: Sequence[float], ys: Sequence[float | None]) -> Line:
+    runs: list[list[tuple[float, float]]] = [[]]
     for x, y in zip(xs, ys, strict=True):
         if y is None:
             if runs[-1]:
                 runs.append([])
             continue
-        runs[-1].append(f"{x},{y}")
-    return tuple(" ".join(run) for run in runs if run)
+        runs[-1].append((x, y))
+    return Line(
+        series.name,
+        series.tone,
+        DASHES[series.dash],
+        tuple(" ".join(f"{x},{y}" for x, y in run) for run in runs if len(run) > 1),
+        tuple(run[0] for run in runs if len(run) == 1),
+    )
 
 
 def _marks(marks: Sequence[tuple[float, str, str]], since: float, until: float) -> tuple[Mark, ...]:

@@ -55,6 +55,8 @@ def test_a_mark_is_drawn_at_the_x_of_its_time() -> None:
     ]
     assert len(chart.columns) == 360 and chart.columns[0].title.endswith("2xx 1 (requests/s)")
     assert chart.x_ticks[0].label == "08:00" and len(chart.x_ticks) <= 7
+    lone = time_chart("t", "ms", times[:4], 10, [Series("p95", "c-blue", [None, 5.0, None, 7.0])])
+    assert lone.lines[0].segments == () and len(lone.lines[0].dots) == 2  # drawn as dots
 
 
 def test_a_canary_release_page_draws_both_releases_side_by_side(

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
 from pipeline.errors import InvalidInput
+from pipeline.release.states import ReleaseState
 from pipeline.series.buckets import BUCKET_SECONDS
 from pipeline.series.downsample import RANGES, Window, downsample, window
 from pipeline.sqlite.models import App, ReleaseSource
@@ -82,7 +83,7 @@ def marks_of(store: Store, app: App, within: Window) -> list[SeriesMarkView]:
     ]
     for release in store.series.release_marks(app, within.since, within.until):
         label = f"v{release.number}"
-        if release.state == "failed":
+        if release.state == ReleaseState.FAILED:
             if release.failed_step != "bake":
                 continue  # failed before any switch: nothing changed for the requests
             found.append(

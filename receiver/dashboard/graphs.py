@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from pipeline.release.records import SwitchSeries
 from pipeline.release.states import ReleaseState as S
@@ -193,7 +192,3 @@ def _ms(value: float | None) -> str:
 
 def _span(seconds: int) -> str:
     return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
-
-
-def clock_of(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%H:%M:%S")

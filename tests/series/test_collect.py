@@ -4,11 +4,15 @@ real position file, a rotation, and a real SQLite store."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from pipeline.series.buckets import BUCKET_SECONDS, aggregate
+from pipeline.series.collect import SeriesCollector
 from pipeline.series.reader import AccessLogReader
+from pipeline.settings import Settings
 from pipeline.sqlite.store import Store
+from pipeline.traefik.traffic import Entry, parse_line
 from tests.series.lines import line
 
 T0 = 1_800_000_000  # a multiple of the bucket
@@ -97,7 +101,22 @@ def test_buckets_add_up_in_the_store_and_retention_forgets_old_ones(store: Store
     assert store.series.marks(app, 0, T0 + 3600) == []
 
 
-def _entries(lines: list[str]) -> list:  # type: ignore[type-arg]
-    from pipeline.traefik.traffic import parse_line
-
+def _entries(lines: list[str]) -> list[Entry]:
     return [e for text in lines if (e := parse_line(text.encode())) is not None]
+
+
+def test_the_collector_stores_each_apps_lines_and_restarts_and_remembers_where_it_was(
+    settings: Settings, store: Store
+) -> None:
+    store.create_app("shop")
+    now = time.time()
+    write(settings.access_log, *(line(now - 1 - i / 10) for i in range(30)))
+    restarted = {"shop": 2}
+    collector = SeriesCollector(settings, store, lambda: restarted.copy())
+    collector.check_now()
+    restarted.clear()
+    write(settings.access_log, line(now), line(now, host="unknown.localhost"))
+    SeriesCollector(settings, store, dict).check_now()  # a daemon started again
+    buckets = store.series.buckets(store.get_app("shop"), now - 3600, now + 3600)
+    assert sum(b.requests for _, b in buckets) == 31
+    assert sum(b.restarts for _, b in buckets) == 2

@@ -6,4 +6,4 @@ would keep for its lifetime); tests/sqlite/test_migrations.py holds HEAD equal t
 Alembic's ScriptDirectory reads from the version files.
 """
 
-HEAD = "0018"
+HEAD = "0019"

@@ -317,6 +317,12 @@ class Settings(BaseSettings):
         False, description="accept [[cron]] schedules of six fields, the first the seconds"
     )
 
+    series_retention: LimitSeconds = Field(
+        2 * 86400.0,
+        description="seconds of each app's traffic series kept for its graphs (10 s buckets); "
+        "older ones are deleted",
+    )
+
     traefik_bin: Annotated[Path, Flag.NONE] = Field(default_factory=default_traefik_bin)
     # How long Traefik gets to show the new route in its API and data plane.
     switch_confirm_timeout: Annotated[float, Flag.NONE] = 10.0
@@ -328,6 +334,8 @@ class Settings(BaseSettings):
     # How often a tail of an app's logs (`temps logs --tail`) looks for containers that came
     # or went; their lines themselves arrive as they are printed.
     log_tail_interval: Annotated[float, Flag.NONE] = 0.5
+    # How often Traefik's access log is read into the apps' series.
+    series_interval: Annotated[float, Flag.NONE] = 5.0
 
     @classmethod
     def settings_customise_sources(
@@ -435,6 +443,11 @@ class Settings(BaseSettings):
     @property
     def access_log(self) -> Path:
         return self.traefik_dir / "access.log"
+
+    @property
+    def series_position_path(self) -> Path:
+        """How far the series have read Traefik's access log."""
+        return self.traefik_dir / "access-log.position"
 
     @property
     def traefik_pid_file(self) -> Path:

@@ -33,6 +33,7 @@ from receiver.api import nodes as api_nodes
 from receiver.api import previews as api_previews
 from receiver.api import registries as api_registries
 from receiver.api import runs as api_runs
+from receiver.api import series as api_series
 from receiver.api import statuses as api_statuses
 from receiver.api import storage as api_storage
 from receiver.api import tokens as api_tokens
@@ -70,7 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.add_middleware(ControlProxyHeaders, secret=lambda: proxy_secret(settings))
     faces = (api, api_actions, api_logs, api_domains, api_certificates, api_storage,
              api_formation, api_nodes, api_canary, api_runs, api_maintenance, api_previews,
-             api_tokens, api_build, api_registries, api_statuses, api_backups, api_cron,
+             api_tokens, api_build, api_registries, api_statuses, api_backups, api_cron, api_series,
              webhook_routes,
              git_routes, dashboard)  # fmt: skip
     for face in faces:

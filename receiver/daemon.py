@@ -24,6 +24,7 @@ from pipeline.release.journal import Journal
 from pipeline.runs import oneoff
 from pipeline.runs.inflight import InFlight
 from pipeline.runtime import Runtime
+from pipeline.series.collect import SeriesCollector
 from pipeline.settings import Settings
 from pipeline.sqlite.schema import migrate_in_child
 from pipeline.sqlite.store import Store, make_engine
@@ -57,6 +58,7 @@ class Daemon:
     backups: BackupKit  # backups and restores (pipeline/backups)
     cron: Scheduler  # every app's [[cron]] entries
     skew: SkewExpiry  # releases kept for skew protection, let go when their time is over
+    series: SeriesCollector  # the access log into each app's series
 
     home_lock: HomeLock
 
@@ -81,6 +83,7 @@ class Daemon:
         deployer = Deployer(ctx)
         destroyer = Destroyer(ctx, deployer)
         backups = BackupKit.of(ctx)
+        supervisor = Supervisor(ctx)
         return cls(
             settings,
             store,
@@ -90,7 +93,7 @@ class Daemon:
             ManagedTraefik(settings),
             limiter,
             CertificateWatch(settings, store, sealer),
-            Supervisor(ctx),
+            supervisor,
             destroyer,
             PreviewExpiry(settings, store, destroyer),
             Tails(
@@ -107,6 +110,7 @@ class Daemon:
             backups,
             Scheduler(ctx, backup=lambda app: backup.scheduled(backups, app)),
             SkewExpiry(ctx),
+            SeriesCollector(settings, store, supervisor.take_restarts),
             home_lock,
         )
 
@@ -148,6 +152,7 @@ class Daemon:
         self.expiry.start()
         self.skew.start()
         self.cron.start()
+        self.series.start()
         self.runtime.watch(self.supervisor.wake)
         for name in destroying:
             log.info("destroy.resumed", app=name)
@@ -168,6 +173,7 @@ class Daemon:
         if not self.deployer.ctx.statuses.wait_idle(STATUS_GRACE_SECONDS):
             log.warning("daemon.statuses_cut_short")
         self.cron.stop()
+        self.series.stop()
         self.tails.close_all()
         self.proxy.stop_watching()
         self.certificates.stop()

@@ -151,13 +151,15 @@ def set_maintenance(settings: Settings, store: Store, app: App, on: bool) -> Sit
     if app.in_maintenance == on:
         return site_of(settings, store, app)
     since = app.maintenance_since
-    return _change(
+    site = _change(
         settings,
         store,
         app,
         lambda: store.update_app(app.name, maintenance_since=time.time() if on else None),
         lambda: store.update_app(app.name, maintenance_since=since),
     )
+    store.series.mark(app, "maintenance", "maintenance on" if on else "maintenance off")
+    return site
 
 
 def rehost(settings: Settings, store: Store, app: App) -> Site:

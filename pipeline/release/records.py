@@ -152,10 +152,50 @@ class DrainRecord(Record):
     handed_over: int = 0  # connections held past the timeout, ended one by one
 
 
+class SideSeries(Record):
+    """What one release (or Traefik itself, side `other`) answered in each bucket of a
+    switch's graph: requests, errors (anything but 2xx, as the report counts them) and the
+    nearest-rank p50 and p95 of their durations (None in a bucket without a request)."""
+
+    requests: tuple[int, ...]
+    errors: tuple[int, ...]
+    p50_ms: tuple[float | None, ...]
+    p95_ms: tuple[float | None, ...]
+
+
+class SwitchSeries(Record):
+    """The requests around a switch bucket by bucket, by the release that answered them,
+    made from the same lines as the report: bucket i covers `start + i * step` to the next,
+    and the buckets from `switch_at` (the report's start) on sum to the report's requests
+    and errors. At most `pipeline.series.switch.MAX_BUCKETS` buckets: a longer window has
+    wider ones."""
+
+    start: float
+    step: float
+    switch_at: float
+    until: float  # the report's end: the last bucket ends there, often before a full step
+    sides: dict[str, SideSeries]
+
+    def seconds(self, index: int) -> float:
+        """How long bucket `index` covers: `step`, but the last one up to `until`."""
+        return max(min(self.step, self.until - self.at(index)), 1e-3)
+
+    def at(self, index: int) -> float:
+        return self.start + index * self.step
+
+    def totals(self, since: float) -> Counts:
+        """The requests and errors of the buckets from `since` on, every side's."""
+        first = max(0, round((since - self.start) / self.step))
+        return Counts(
+            requests=sum(sum(side.requests[first:]) for side in self.sides.values()),
+            errors=sum(sum(side.errors[first:]) for side in self.sides.values()),
+        )
+
+
 class TrafficRecord(Record):
     """The requests around a release's switch (`window_seconds`, `requests`, `errors` and as
-    many seconds `before`), its canary's figures and its drain's. A canary withdrawn before
-    any switch records only `canary`."""
+    many seconds `before`, bucket by bucket in `series`), its canary's figures and its
+    drain's. A canary withdrawn before any switch records only `canary` and `series`."""
 
     window_seconds: Absent[float] = None
     requests: Absent[int] = None
@@ -163,6 +203,7 @@ class TrafficRecord(Record):
     before: Absent[Counts] = None
     canary: Absent[CanaryRecord] = None
     drain: Absent[DrainRecord] = None
+    series: Absent[SwitchSeries] = None
 
     @property
     def switched(self) -> bool:

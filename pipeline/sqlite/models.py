@@ -416,3 +416,33 @@ class Backup(_Keyed, SQLModel, table=True):
     verified_at: float | None = None  # when its last verification ended
     verification: str | None = None  # "ok", or what the last verification found wrong
     reason: str | None = None  # why it failed
+
+
+class SeriesBucket(SQLModel, table=True):
+    """An app's requests over `pipeline.series.buckets.BUCKET_SECONDS` from `at`: counts by
+    status class, the latency histogram (`pipeline.series.histogram`, as text) and the web
+    containers that restarted. Kept for `--series-retention`."""
+
+    __tablename__ = "series_buckets"
+
+    app_id: int = Field(foreign_key="apps.id", primary_key=True)
+    at: int = Field(primary_key=True)  # seconds since the epoch, a multiple of the bucket
+    ok: int = 0  # 2xx (and 1xx)
+    redirects: int = 0  # 3xx
+    refused: int = 0  # 4xx
+    failed: int = 0  # 5xx, and requests the client left before an answer
+    latency: str = ""  # the histogram's counts
+    restarts: int = 0
+
+
+class SeriesMark(_Keyed, SQLModel, table=True):
+    """A change to an app drawn on its graphs' time axis beside its deploys: a scale, a
+    maintenance switched on or off. Kept as long as the buckets."""
+
+    __tablename__ = "series_marks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    app_id: int = Field(foreign_key="apps.id", index=True)
+    at: float = Field(index=True)
+    kind: str  # scale, maintenance
+    label: str

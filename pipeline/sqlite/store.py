@@ -47,6 +47,7 @@ from pipeline.sqlite.mounts import Mounts
 from pipeline.sqlite.previews import Previews
 from pipeline.sqlite.registries import Registries
 from pipeline.sqlite.runs import Runs
+from pipeline.sqlite.series import SeriesRecords
 from pipeline.sqlite.teardown import Teardown
 
 log = structlog.get_logger()
@@ -184,6 +185,7 @@ class Store:
         self.teardown = Teardown(engine)
         self.previews = Previews(engine)
         self.cron = CronRuns(engine)
+        self.series = SeriesRecords(engine)
         # Release numbers are per app and allocated by max + 1: serialise that.
         self._numbering = threading.Lock()
         self._merging = threading.Lock()  # a traffic record is read, merged and written

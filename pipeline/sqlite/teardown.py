@@ -27,6 +27,8 @@ from pipeline.sqlite.models import (
     ReleaseEvent,
     ReleaseLog,
     Run,
+    SeriesBucket,
+    SeriesMark,
     Token,
     now,
 )
@@ -81,7 +83,7 @@ class Teardown(Records):
             session.execute(delete(ReleaseLog).where(releases))
             session.execute(delete(ReleaseEvent).where(col(ReleaseEvent.release_id).in_(ids)))
             session.execute(delete(Release).where(col(Release.app_id) == app.pk))
-            for kind in (Backup, Delivery, Domain, Mount, Run, CronRun):
+            for kind in (Backup, Delivery, Domain, Mount, Run, CronRun, SeriesBucket, SeriesMark):
                 session.execute(delete(kind).where(col(kind.app_id) == app.pk))
             session.execute(delete(Token).where(col(Token.app) == app.name))
             session.execute(delete(Certificate).where(col(Certificate.host).in_(list(hosts))))

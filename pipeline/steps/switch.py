@@ -16,6 +16,7 @@ from pipeline.release import formation
 from pipeline.release.records import TrafficRecord
 from pipeline.release.states import ReleaseState as S
 from pipeline.runtime import Slot
+from pipeline.series.switch import LEAD_SECONDS, SwitchGraph
 from pipeline.sqlite.models import Release, ReleaseSource
 from pipeline.steps import processes
 from pipeline.steps.health import probe
@@ -130,12 +131,29 @@ def go_live(deploy: Deploy, slot: Slot) -> None:
 
 
 def report_traffic(deploy: Deploy) -> None:
-    """Store what Traefik served for the app from the switch until now, and tell the pusher."""
-    started = [e.at for e in deploy.ctx.store.events(deploy.id) if e.state == S.SWITCHING]
+    """Store what Traefik served for the app from the switch until now, with its graph from
+    a little before the canary or the switch, and tell the pusher."""
+    events = deploy.ctx.store.events(deploy.id)
+    started = [e.at for e in events if e.state == S.SWITCHING]
     if not started:
         return
-    settings = deploy.ctx.settings
+    settings, now = deploy.ctx.settings, time.time()
     hosts = set(routes.site_of(settings, deploy.app.name).hosts)
-    report = traffic_report(settings.access_log, hosts, started[-1], time.time())
-    deploy.ctx.store.add_traffic(deploy.id, TrafficRecord.model_validate(report.to_dict()))
+    since = min([started[-1] - LEAD_SECONDS] + [e.at for e in events if e.state == S.CANARY])
+    graph = SwitchGraph(since, started[-1], now, servers_of(deploy))
+    report = traffic_report(settings.access_log, hosts, started[-1], now, graph)
+    record = TrafficRecord.model_validate({**report.to_dict(), "series": graph.record()})
+    deploy.ctx.store.add_traffic(deploy.id, record)
     deploy.say(f"-----> {report.summary()}")
+
+
+def servers_of(deploy: Deploy, releases: int = 6) -> dict[str, str]:
+    """The release behind each server URL among the app's newest releases: the one switched
+    to and those it replaced. A URL two of them had (an address the bridge gave again)
+    names the newer."""
+    named: dict[str, str] = {}
+    for release in reversed(deploy.ctx.store.releases(deploy.app, releases)):
+        slot = formation.slot_of(release)
+        for url in slot.urls if slot is not None else ():
+            named[url] = f"v{release.number}"
+    return named

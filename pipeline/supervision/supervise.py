@@ -17,6 +17,8 @@ follows which of them serve.
 from __future__ import annotations
 
 import functools
+import threading
+from collections import Counter
 
 import structlog
 
@@ -53,6 +55,15 @@ class Supervisor(Periodic):
         # Each app's route as last found right, with the stamp its file had then: reading
         # and parsing 500 files a second was a third of this check's time.
         self._routed: dict[str, tuple[tuple[tuple[str, ...], str, str, bool], RouteStamp]] = {}
+        # Web containers found started again since the last `take_restarts`, by app: the
+        # restarts the apps' graphs draw (pipeline.series).
+        self._restarted: Counter[str] = Counter()
+        self._restarts_lock = threading.Lock()
+
+    def take_restarts(self) -> dict[str, int]:
+        with self._restarts_lock:
+            taken, self._restarted = dict(self._restarted), Counter()
+        return taken
 
     def check(self) -> None:
         containers = {c.name: c for c in self.ctx.runtime.containers()}
@@ -127,6 +138,8 @@ class Supervisor(Periodic):
                 # Started again since it was gated (at the same address or a new one); on
                 # Swarm perhaps rescheduled to another node.
                 moved = True
+                with self._restarts_lock:
+                    self._restarted[app.name] += 1
                 if not self._passes(now, config.healthcheck, live.pk):
                     continue
                 instance = now

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 BLOCK = 64 * 1024
 REDIRECT_ROUTER = "_redirect@file"  # an app's router that sends plain HTTP to HTTPS
@@ -48,14 +49,28 @@ class TrafficReport:
         )
 
 
-def traffic_report(access_log: Path, hosts: set[str], start: float, end: float) -> TrafficReport:
+class Sink(Protocol):
+    """What else is made of the report's lines (the switch's graph, `pipeline.series.switch`):
+    each of the app's requests that started from `since` to the report's end."""
+
+    since: float
+
+    def add(self, entry: Entry) -> None: ...
+
+
+def traffic_report(
+    access_log: Path, hosts: set[str], start: float, end: float, sink: Sink | None = None
+) -> TrafficReport:
     width = max(end - start, 0.0)
     during, before = Counts(), Counts()
+    oldest = min(start - width, sink.since if sink is not None else start)
     for entry in _entries_backwards(access_log):
-        if entry.started < start - width - OUT_OF_ORDER_SECONDS:
+        if entry.started < oldest - OUT_OF_ORDER_SECONDS:
             break
         if entry.host not in hosts or entry.router.endswith(REDIRECT_ROUTER):
             continue  # another app's, or sent to HTTPS without reaching the app
+        if sink is not None and sink.since <= entry.started <= end:
+            sink.add(entry)
         if start <= entry.started <= end:
             bucket = during
         elif start - width <= entry.started < start:
@@ -118,12 +133,12 @@ def served_by(
         if entry.status >= 500 or entry.status == 0:
             errors[name] += 1
     return {
-        name: Served(len(taken), errors[name], _percentile(taken, 50), _percentile(taken, 95))
+        name: Served(len(taken), errors[name], percentile(taken, 50), percentile(taken, 95))
         for name, taken in durations.items()
     }
 
 
-def _percentile(seconds: list[float], percent: int) -> float | None:
+def percentile(seconds: list[float], percent: int) -> float | None:
     """The nearest-rank percentile, in milliseconds; None without a sample."""
     if not seconds:
         return None
@@ -133,7 +148,7 @@ def _percentile(seconds: list[float], percent: int) -> float | None:
 
 
 @dataclass(frozen=True)
-class _Entry:
+class Entry:
     started: float
     ended: float
     host: str
@@ -142,13 +157,13 @@ class _Entry:
     router: str
 
 
-def _entries_backwards(path: Path) -> Iterator[_Entry]:
+def _entries_backwards(path: Path) -> Iterator[Entry]:
     """The access log's entries, newest first, then its last rotated file's."""
     yield from _file_backwards(path)
     yield from _file_backwards(path.with_name(f"{path.name}.1"))
 
 
-def _file_backwards(path: Path) -> Iterator[_Entry]:
+def _file_backwards(path: Path) -> Iterator[Entry]:
     """One file's entries, newest first, over at most MAX_SCAN_BYTES."""
     try:
         handle = open(path, "rb")  # noqa: SIM115 (closed in finally)
@@ -167,20 +182,20 @@ def _file_backwards(path: Path) -> Iterator[_Entry]:
             lines = chunk.split(b"\n")
             rest = lines[0] if position > 0 else b""
             for raw in reversed(lines[1:] if position > 0 else lines):
-                entry = _parse(raw)
+                entry = parse_line(raw)
                 if entry is not None:
                     yield entry
     finally:
         handle.close()
 
 
-def _parse(raw: bytes) -> _Entry | None:
+def parse_line(raw: bytes) -> Entry | None:
     if not raw.strip():
         return None
     try:
         data = json.loads(raw)
         started = _epoch(str(data["StartUTC"]))
-        return _Entry(
+        return Entry(
             started=started,
             ended=started + int(data.get("Duration", 0)) / 1e9,
             host=str(data.get("RequestHost", "")).split(":")[0].lower(),

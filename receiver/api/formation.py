@@ -148,6 +148,9 @@ def set_formation(
     except TempsError:
         app = daemon.store.update_app(app.name, formation=before)
         raise
+    if wanted != before:
+        label = " ".join(f"{process}={count}" for process, count in sorted(wanted.items()))
+        daemon.store.series.mark(app, "scale", f"scaled to {label}")
     return formation_view(daemon, app)
 
 

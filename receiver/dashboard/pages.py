@@ -14,6 +14,7 @@ from receiver.api.domains import DomainsView
 from receiver.api.formation import FormationView
 from receiver.api.previews import PreviewBrief
 from receiver.api.views import AppBrief, AppView, ReleaseBrief, ReleaseDetail
+from receiver.dashboard.graphs import RANGES, Graphs, Sparkline
 
 
 @dataclass
@@ -39,8 +40,10 @@ def login_page(next_path: str, error: str | None = None) -> Page:
     return Page("login.html", {"next_path": next_path, "error": error})
 
 
-def apps_page(apps: Sequence[tuple[AppBrief, ReleaseBrief | None]], api_url: str) -> Page:
-    """`apps`: each app's view with its newest release (or None)."""
+def apps_page(
+    apps: Sequence[tuple[AppBrief, ReleaseBrief | None, Sparkline]], api_url: str
+) -> Page:
+    """`apps`: each app's view with its newest release (or None) and its last hour's line."""
     count = f"{len(apps)} app" + ("" if len(apps) == 1 else "s") if apps else ""
     return Page("apps.html", {"rows": apps, "count": count, "api_url": api_url})
 
@@ -53,12 +56,15 @@ def app_page(
     processes_error: str | None = None,
     previews: Sequence[PreviewBrief] = (),
     cron: Sequence[CronEntryView] = (),
+    graphs: Graphs | None = None,
+    shown_range: str = "1h",
 ) -> Page:
     """`hosts`: the app's domains view (receiver.api.domains), with each host's certificate.
     `processes`: its formation view (receiver.api.formation), with the live release's
     containers; None with `processes_error` when Docker could not say. `previews`: its
     previews (receiver.api.previews), one per branch. `cron`: its scheduled jobs
-    (receiver.api.cron), with their next and last runs."""
+    (receiver.api.cron), with their next and last runs. `graphs`: its traffic over
+    `shown_range` (receiver.dashboard.graphs)."""
     context = {
         "app": app,
         "releases": releases,
@@ -67,6 +73,9 @@ def app_page(
         "processes_error": processes_error,
         "previews": previews,
         "cron": cron,
+        "graphs": graphs,
+        "shown_range": shown_range,
+        "ranges": RANGES,
     }
     return Page("app.html", context)
 

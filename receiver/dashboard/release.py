@@ -1,5 +1,5 @@
-"""One release's page: its status, failure, traffic report, canary figures, timeline of steps
-and its log.
+"""One release's page: its status, failure, traffic report, the graph of its switch, canary
+figures, timeline of steps and its log.
 
 While the deploy runs, the page follows the log live (static/dashboard.js) and swaps in the
 timeline and status rendered from `timeline` for each chunk.
@@ -19,6 +19,7 @@ from receiver.dashboard.formats import (
     step_label,
     tone,
 )
+from receiver.dashboard.graphs import switch_graphs
 from receiver.dashboard.pages import Page
 
 MAX_LOG_LINES = 3000  # shown on the page; the raw log has them all
@@ -52,6 +53,7 @@ def release_page(
         "duration": seconds(total) if total is not None and not following else "—",
         "steps": timeline(release, following, now),
         "canary": canary(release.traffic),
+        "graphs": switch_graphs(release),
         "position": position,
         "log": "\n".join(shown),
         "shown": len(shown),

@@ -20,6 +20,7 @@ from pipeline.applogs.lines import DEFAULT_LINES, MAX_LINES
 from pipeline.applogs.tail import TailRequest
 from pipeline.errors import InvalidInput, RuntimeUnavailable, TempsError, Unauthorized
 from pipeline.hosting import sites
+from pipeline.series.downsample import RANGES as RANGES_SECONDS
 from pipeline.sqlite.models import App
 from pipeline.sqlite.store import hash_token
 from receiver.api.apps import Number, client_address, daemon_of
@@ -28,6 +29,7 @@ from receiver.api.domains import domains_view
 from receiver.api.formation import FormationView, formation_view
 from receiver.api.logs import TailResponse, open_tail
 from receiver.api.previews import previews_view
+from receiver.api.series import series_view, window_of
 from receiver.api.views import app_view, apps_view, brief_view, release_view
 from receiver.auth import guarded_authenticate
 from receiver.daemon import Daemon
@@ -36,6 +38,7 @@ from receiver.dashboard import pages, web
 from receiver.dashboard import release as release_pages
 from receiver.dashboard.assets import asset_response
 from receiver.dashboard.formats import path
+from receiver.dashboard.graphs import RANGES, app_graphs, sparkline
 from receiver.dashboard.session import Session, clear_cookie, sessions_of, set_cookie
 from receiver.dashboard.templating import part
 from receiver.problems import status_for
@@ -117,8 +120,11 @@ def apps_page(request: Request) -> Response:
     def build(session: Session, daemon: Daemon) -> HTMLResponse:
         store, apps = daemon.store, daemon.store.list_apps()
         newest = store.newest_briefs()
+        until = int(time.time())
+        since = until - RANGES_SECONDS["1h"]
+        hours = store.series.requests_since(since)
         rows = [
-            (view, brief_view(newest.get(app.pk)))
+            (view, brief_view(newest.get(app.pk)), sparkline(hours.get(app.pk, []), since, until))
             for app, view in zip(
                 apps, apps_view(store, daemon.settings, daemon.supervisor.census, apps), strict=True
             )
@@ -132,7 +138,9 @@ def apps_page(request: Request) -> Response:
 # A plain `def` route: Starlette runs it in its thread pool, so asking Docker about each
 # container (formation_view) does not hold up the event loop.
 @router.get("/dashboard/apps/{name}")
-def app_page(name: str, request: Request) -> Response:
+def app_page(name: str, request: Request, range: str = "1h") -> Response:
+    shown = range if range in RANGES else "1h"
+
     def build(session: Session, daemon: Daemon) -> HTMLResponse:
         app = daemon.store.get_app(name)
         releases = [release_view(daemon.store, r) for r in daemon.store.releases(app, HISTORY)]
@@ -141,7 +149,11 @@ def app_page(name: str, request: Request) -> Response:
         view = app_view(daemon.store, daemon.settings, daemon.supervisor.census, app)
         previews = previews_view(daemon, app)
         jobs = cron_view(daemon, app)
-        body = pages.app_page(view, releases, hosts, processes, trouble, previews, jobs)
+        within = window_of(shown, None, None, None, time.time())
+        graphs = app_graphs(series_view(daemon.store, app, within))
+        body = pages.app_page(
+            view, releases, hosts, processes, trouble, previews, jobs, graphs, shown
+        )
         page = web.frame(session, name, [("Apps", web.HOME), (name, None)])
         page.scripts.append("dashboard.js")  # the live tail of its logs
         return web.html(page, body)

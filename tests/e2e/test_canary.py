@@ -20,7 +20,7 @@ import pytest
 
 from tests.support.apprepo import git_push, make_app_repo
 from tests.support.checks import assert_no_failures, recorded_urls, rejection, route_servers
-from tests.support.daemon import TEMPS_BIN, TempsDaemon
+from tests.support.daemon import ARTIFACTS, TEMPS_BIN, TempsDaemon
 from tests.support.load import LoadGenerator, version_of
 from tests.support.wait import poll
 
@@ -140,6 +140,37 @@ def test_a_release_failing_a_fifth_of_its_requests_is_withdrawn(
     assert summary.per_version["v1"] > 0
     assert daemon.app(app)["live_release"]["number"] == 1
     assert route_servers(daemon, app) == recorded_urls(daemon.app(app)["live_release"])
+    # Its graph: from before its first step to the withdrawal, both releases side by side.
+    series = release["traffic"]["series"]
+    assert {"v1", "v2"} <= set(series["sides"]), series["sides"].keys()
+    assert sum(series["sides"]["v2"]["errors"]) >= step["canary"]["errors"]
+
+
+def assert_graph_of_both_sides(daemon: TempsDaemon, app: str, tmp_path: Path) -> None:
+    """The promoted canary's graph holds both releases from its first step on and adds up to
+    its report from the switch; its page in Chromium draws both, with the steps marked."""
+    release = daemon.release(app, 2)
+    traffic, series = release["traffic"], release["traffic"]["series"]
+    canary_at = next(e["at"] for e in release["events"] if e["state"] == "canary")
+    assert series["start"] <= canary_at and {"v1", "v2"} <= set(series["sides"])
+    first = round((series["switch_at"] - series["start"]) / series["step"])
+    sides = series["sides"].values()
+    assert sum(sum(side["requests"][first:]) for side in sides) == traffic["requests"]
+    assert sum(sum(side["errors"][first:]) for side in sides) == traffic["errors"]
+    from tests.support import browser
+
+    with browser.chromium(tmp_path / "chromium-profile") as page:
+        page.open(f"{daemon.api_url}/dashboard/login")
+        page.find("#token").send_keys(daemon.admin_token)
+        page.find("form.stack button[type=submit]").click()
+        page.wait_for_text("h1", "Apps")
+        page.open(f"{daemon.api_url}/dashboard/apps/{app}/releases/2")
+        drawn = {e.get_attribute("data-series") for e in page.find_all("#switch-chart-1 .series")}
+        assert {"v1 requests", "v2 requests"} <= drawn, drawn
+        kinds = [e.get_attribute("data-kind") for e in page.find_all("#switch-chart-1 .mark")]
+        assert kinds.count("canary") == 2 and "switch" in kinds, kinds
+        shot = page.screenshot(ARTIFACTS / "graphs" / "canary-switch.png")
+        print(f"screenshot: {shot}")
 
 
 def test_a_good_release_of_two_containers_is_promoted_and_ends_as_a_normal_deploy(
@@ -161,6 +192,7 @@ def test_a_good_release_of_two_containers_is_promoted_and_ends_as_a_normal_deplo
     assert len(live["slot"]["web"]) == 2
     assert summary.per_version.get("v2", 0) > 0 and summary.per_version.get("v1", 0) > 0
     assert daemon.app(app)["live_release"]["number"] == 2
+    assert_graph_of_both_sides(daemon, app, tmp_path)
     # A rollback goes to a release that served already: no canary again.
     with daemon.client() as api:
         rolled = api.post(f"/api/apps/{app}/rollback?wait=true", json={}, timeout=120).json()

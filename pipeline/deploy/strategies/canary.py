@@ -28,11 +28,12 @@ from pipeline.release import formation
 from pipeline.release.records import CanaryRecord, CanaryStep, Decision, TrafficRecord
 from pipeline.release.records import Served as ServedRecord
 from pipeline.release.states import ReleaseState as S
+from pipeline.series.switch import LEAD_SECONDS, SwitchGraph
 from pipeline.sqlite.models import Release
 from pipeline.steps.build import Built
-from pipeline.steps.switch import Target, route_to
-from pipeline.traefik import publish
-from pipeline.traefik.traffic import Served, served_by
+from pipeline.steps.switch import Target, route_to, servers_of
+from pipeline.traefik import publish, routes
+from pipeline.traefik.traffic import Served, served_by, traffic_report
 
 LOOK_SECONDS = 0.5
 Pause = Callable[[float], bool]  # True when the deploy should stop waiting
@@ -142,6 +143,7 @@ def _withdraw(
     access_log = run.ctx.settings.access_log
     served = served_by(access_log, {"canary": set(canary_urls)}, began, time.time())["canary"]
     _record(run, steps, "withdrawn", verdict.reason, served)
+    _graph(run, began)
     raise CanaryFailed(f"canary withdrawn: {verdict.reason}")
 
 
@@ -161,6 +163,16 @@ def _record(
         errors_until_withdrawn=until_withdrawn.errors if until_withdrawn else None,
     )
     run.ctx.store.add_traffic(run.id, TrafficRecord(canary=record))
+
+
+def _graph(run: Deploy, began: float) -> None:
+    """A withdrawn canary has no switch and no report: its graph goes from a little before
+    its first step to the withdrawal, both releases side by side."""
+    now, settings = time.time(), run.ctx.settings
+    graph = SwitchGraph(began - LEAD_SECONDS, began, now, servers_of(run))
+    hosts = set(routes.site_of(settings, run.app.name).hosts)
+    traffic_report(settings.access_log, hosts, began, now, graph)
+    run.ctx.store.add_traffic(run.id, TrafficRecord(series=graph.record()))
 
 
 def figures(served: Served) -> ServedRecord:

@@ -303,10 +303,14 @@ def main() -> None:
         sample_seconds=(float, 2.0, "seconds between samples (default 2)"),
         warmup=(int, 20, "operations before the trends start (default 20)"),
         max_minutes=(float, 120.0, "no operation starts after this (default 120)"),
+        series_retention=(float, 300.0, "seconds of traffic series kept (default 300)"),
     )
     report = header("soak", args)
-    with running_daemon("soak", args.profile) as daemon:
+    # A short series retention, so the run shows the store held to it (pipeline.series).
+    retention = ["--series-retention", f"{args.series_retention:g}"]
+    with running_daemon("soak", args.profile, extra_args=retention) as daemon:
         run = soak(daemon, args)
+    run["series_retention"] = args.series_retention
     report.runs.append(run)
     report_figures(report, run, args.warmup)
     report_verdicts(report, args.warmup)

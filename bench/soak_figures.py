@@ -103,6 +103,15 @@ def report_figures(report: Report, run: dict[str, Any], warmup: int) -> None:
         peaks[stretch] = max(peaks.get(stretch, 0), sample.get("daemon_fds") or 0)
     line = ", ".join(f"{stretch}+: {peak}" for stretch, peak in sorted(peaks.items()))
     report.figure("daemon_fds_peaks", peaks, f"daemon open fds, most per {PEAK_EVERY}: {line}")
+    series = [s["series"] for s in samples if (s.get("series") or {}).get("buckets") is not None]
+    most = max((one["buckets"] for one in series), default=0)
+    oldest = max((one["oldest_seconds"] or 0 for one in series), default=0.0)
+    report.figure(
+        "series_store",
+        {"most_buckets": most, "oldest_seconds": oldest},
+        f"traffic series stored: at most {most} buckets, the oldest at most {oldest:.0f} s old "
+        f"(retention {run.get('series_retention', 0):g} s, forgotten once a minute)",
+    )
     zombies = max((s["daemon_children"].get("Z", 0) for s in samples), default=0)
     report.figure("zombies_max", zombies, f"daemon's zombie children, most at once: {zombies}")
     start, end = labelled(samples, "start"), labelled(samples, "end")

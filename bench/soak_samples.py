@@ -7,7 +7,9 @@ every value that cannot be read is None rather than an error, so a sample never 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -140,6 +142,17 @@ def containers(home: Path) -> Counter[str]:
     return Counter(lines(rows))
 
 
+def series_store(db: Path) -> dict[str, Any]:
+    """The apps' traffic series as stored (pipeline.series): buckets kept, the oldest's age in
+    seconds; read-only, beside the daemon's own writes."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as c:
+            rows, oldest = c.execute("SELECT COUNT(*), MIN(at) FROM series_buckets").fetchone()
+    except sqlite3.Error as exc:
+        return {"error": str(exc)[:200]}
+    return {"buckets": rows, "oldest_seconds": time.time() - oldest if oldest else None}
+
+
 def take(daemon: TempsDaemon, apps: list[str], done: int) -> dict[str, Any]:
     """One sample; `done` is how many operations had finished when it began."""
     assert daemon.process is not None
@@ -160,6 +173,7 @@ def take(daemon: TempsDaemon, apps: list[str], done: int) -> dict[str, Any]:
     sample["traefik_fds"] = open_fds(proxy) if proxy else None
     # The WAL grows to about 4 MB between checkpoints whatever the records hold: apart.
     sample["sqlite_bytes"] = file_size(daemon.home / "temps.db")
+    sample["series"] = series_store(daemon.home / "temps.db")
     sample["sqlite_wal_bytes"] = file_size(daemon.home / "temps.db-wal")
     parts = disk_use(daemon.home)
     sample["home_bytes"] = sum(parts.values())

@@ -193,6 +193,10 @@ def test_a_records_backup_rebuilds_a_home_that_serves_the_same_apps_and_releases
     apps_before = {a["name"] for a in call(temps_daemon, "GET", "/api/apps").json()}
     config_before = call(temps_daemon, "GET", f"/api/apps/{APP}/config").json()
     releases_before = {name: temps_daemon.releases(name) for name in apps_before}
+    # A home is rebuilt where the old one is gone: both on one engine would name the same
+    # containers (the home's id comes with its records) and each would put back what the
+    # other replaced. The old daemon stops; its containers stay, for the new one to find.
+    temps_daemon.terminate()
     with (
         running_daemon(new_home, "backups-restored-home") as restored,
         restored.client() as api,

@@ -1,29 +1,8 @@
-"""A fresh home's settings and its migrated SQLite store, for the receiver's tests that read
-and write real records without a daemon."""
+"""A fresh home's settings and its migrated SQLite store (the receiver's own fixtures), for
+the series' tests that read and write real records without a daemon."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from tests.receiver.conftest import settings, store
 
-import pytest
-
-from pipeline.settings import Settings
-from pipeline.sqlite.store import Store
-from tests.support.store import open_store
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    settings = Settings(home=tmp_path / "home")
-    settings.make_dirs()
-    return settings
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[Store]:
-    store = open_store(settings)
-    try:
-        yield store
-    finally:
-        store.engine.dispose()
+__all__ = ["settings", "store"]

@@ -3,26 +3,9 @@ app, let go; the record survives a round trip through SQLite as written."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from pipeline.release.records import Entry, KeptRecord
 from pipeline.sqlite.models import ReleaseSource
-from pipeline.sqlite.schema import migrate
-from pipeline.sqlite.store import Store, make_engine
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    url = f"sqlite:///{tmp_path / 'temps.db'}"
-    migrate(url)
-    store = Store(make_engine(url))
-    try:
-        yield store
-    finally:
-        store.close()
+from pipeline.sqlite.store import Store
 
 
 def kept(until: float, container: str) -> KeptRecord:

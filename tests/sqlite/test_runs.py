@@ -3,27 +3,12 @@ start; only the newest kept. A real SQLite file migrated by Alembic."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from pipeline.errors import NotFound
 from pipeline.sqlite import runs
 from pipeline.sqlite.models import RunState
-from pipeline.sqlite.schema import migrate
-from pipeline.sqlite.store import Store, make_engine
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    url = f"sqlite:///{tmp_path / 'temps.db'}"
-    migrate(url)
-    store = Store(make_engine(url))
-    try:
-        yield store
-    finally:
-        store.close()
+from pipeline.sqlite.store import Store
 
 
 def test_a_run_is_asked_started_and_ended_once(store: Store) -> None:

@@ -220,11 +220,9 @@ def record_drain(ctx: Context, release_id: int, drained: Drained, finished: int)
     ctx.store.add_traffic(release_id, TrafficRecord(drain=figures))
 
 
-def retire_standby(
-    deploy: Deploy, standby: Release | None, leaving: list[Leaving] | None = None
-) -> None:
+def retire_standby(deploy: Deploy, standby: Release | None, leaving: list[Leaving]) -> None:
     """A newer deploy ends a bake window early: the previous slot drains and goes (its
-    containers in `leaving`, all of them by default: skew protection may keep some).
+    containers in `leaving`: skew protection may keep some).
 
     It may still finish requests that began before the last switch; it does so in the
     background while this deploy builds and is gated."""
@@ -232,5 +230,5 @@ def retire_standby(
         return
     deploy.move_other(standby, S.RETIRED)
     deploy.say(f"-----> v{standby.number} leaves its bake window early: draining it meanwhile")
-    for one in Leaving.every(standby) if leaving is None else leaving:
+    for one in leaving:
         retire_in_background(deploy.ctx, deploy.app.name, one, deploy.say)

@@ -80,11 +80,11 @@ def keep_replaced(
     return [one for one in leaving if one.container not in names]
 
 
-def standby_leaving(live: Deploy, standby: Release | None) -> list[Leaving] | None:
+def standby_leaving(live: Deploy, standby: Release | None) -> list[Leaving]:
     """The containers of a standby that a newer deploy retires early (`retire_standby`):
-    those its kept time does not keep (the live release's `[skew]`)."""
+    those its kept time does not keep (the live release's `[skew]`); none without one."""
     if standby is None:
-        return None
+        return []
     current = live.ctx.store.live_release(live.app)
     config = current.config if current is not None else standby.config
     return keep_replaced(live, standby, config, fresh=False)

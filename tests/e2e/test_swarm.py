@@ -173,7 +173,12 @@ def test_a_one_off_run_runs_on_the_managers_engine(
     with daemon.client() as api:
         (run,) = api.get(f"/api/apps/{app}/runs").json()
     assert run["state"] == "exited" and run["exit_code"] == 5, run
-    left = docker("ps", "-a", "-q", "--filter", f"name={run['container']}")
+    # The exit code is answered before the container is removed: gone shortly after.
+    left = poll(
+        lambda: docker("ps", "-a", "-q", "--filter", f"name={run['container']}"),
+        lambda found: not found.strip(),
+        timeout=30,
+    )
     assert not left.strip(), f"{run['container']} left on the manager's engine"
 
 

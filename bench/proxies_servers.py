@@ -47,7 +47,8 @@ ACCESS_LOG = "access_log"  # JSON lines, one write per request
 METRICS = "metrics"  # Prometheus, with a label set per service
 MIDDLEWARES = "middlewares"  # the release header and the retry, on the app's routers
 TRANSPORT = "transport"  # idle backend connections closed after 1 s, a 2 s dial timeout
-EXTRAS = (ACCESS_LOG, METRICS, MIDDLEWARES, TRANSPORT)
+LOG_FIELDS = "log_fields"  # the access log's fields held to those temps reads (else all)
+EXTRAS = (ACCESS_LOG, METRICS, MIDDLEWARES, TRANSPORT, LOG_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -267,6 +268,8 @@ def copied_static(home: Path, root: Path, without: frozenset[str]) -> dict[str, 
         resolver["acme"]["storage"] = str(root / "acme.json")
     if ACCESS_LOG in without:
         del static["accessLog"]
+    elif LOG_FIELDS in without:
+        static["accessLog"].pop("fields", None)
     if METRICS in without:
         del static["metrics"]
     if TRANSPORT in without:

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 
-from pipeline import metrics
+from pipeline import memory, metrics
 from pipeline.errors import TempsError
 from pipeline.settings import Settings
 from pipeline.supervision.census import Census
@@ -61,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
             print(f"temps: {exc}", file=sys.stderr, flush=True)
             raise
         app.state.daemon = daemon
+        memory.settle()
         yield
         daemon.stop()
 

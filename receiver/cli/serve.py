@@ -135,6 +135,7 @@ def raise_open_files_limit() -> None:
 
 
 def serve(settings: Settings) -> None:
+    memory.hold_collections()  # until the daemon has started (receiver.app's lifespan)
     import uvicorn
 
     from receiver.app import create_app

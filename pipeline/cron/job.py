@@ -9,22 +9,19 @@ the old release finishes there.
 
 from __future__ import annotations
 
-import secrets
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
 
-from pipeline.app import storage
 from pipeline.app.config import CronEntry
 from pipeline.context import Context
 from pipeline.errors import CommandTimedOut, TempsError
-from pipeline.release.records import WEB
 from pipeline.runtime import ContainerSpec
 from pipeline.sqlite.models import App, CronRun, CronSource, CronState, Release
 from pipeline.steps import notify
-from pipeline.steps.build import limits_of
+from pipeline.steps.build import one_off_spec
 
 log = structlog.get_logger()
 PROCESS = "cron"  # its `temps.process` label, and the start of its container's role
@@ -132,21 +129,5 @@ def _outcome(
 
 
 def container_spec(ctx: Context, app: App, release: Release, entry: CronEntry) -> ContainerSpec:
-    assert release.image is not None
-    config = release.config
-    role = f"{PROCESS}-{entry.name}-{secrets.token_hex(3)}"
-    return ContainerSpec(
-        name=ctx.runtime.container_name(app.name, release.number, role),
-        image=release.image,
-        env={**ctx.sealer.open_env(release.env), "PORT": str(config.port)},
-        labels={
-            "temps.app": app.name,
-            "temps.release": str(release.number),
-            "temps.commit": release.commit,
-            "temps.process": PROCESS,
-            "temps.role": PROCESS,
-        },
-        limits=limits_of(config, WEB),
-        mounts=storage.mounts_of(ctx.settings, ctx.store, app),
-        placement=config.swarm.placement,
-    )
+    role = f"{PROCESS}-{entry.name}"
+    return one_off_spec(ctx, app, release, PROCESS, role, labels={"temps.role": PROCESS})

@@ -8,21 +8,18 @@ notices it.
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass
 
 import structlog
 
-from pipeline.app import storage
 from pipeline.context import Context
 from pipeline.errors import Conflict, TempsError
-from pipeline.release.records import WEB
 from pipeline.runs.asked import Asked
 from pipeline.runs.inflight import InFlight, Ticket
 from pipeline.runtime import Attached, ContainerSpec
 from pipeline.sqlite.models import App, Release, RunState
-from pipeline.steps.build import handover_env, limits_of
+from pipeline.steps.build import handover_env, one_off_spec
 
 log = structlog.get_logger()
 PROCESS = "run"  # its `temps.process` label, and the start of its container's role
@@ -128,21 +125,5 @@ def expired(ctx: Context, ticket: Ticket) -> None:
 
 
 def container_spec(ctx: Context, app: App, release: Release, asked: Asked) -> ContainerSpec:
-    assert release.image is not None
-    config = release.config
-    role = f"{PROCESS}-{secrets.token_hex(3)}"
-    return ContainerSpec(
-        name=ctx.runtime.container_name(app.name, release.number, role),
-        image=release.image,
-        env={**ctx.sealer.open_env(release.env), **handover_env(config), "PORT": str(config.port)},
-        labels={
-            "temps.app": app.name,
-            "temps.release": str(release.number),
-            "temps.commit": release.commit,
-            "temps.process": PROCESS,
-        },
-        limits=limits_of(config, WEB),
-        mounts=storage.mounts_of(ctx.settings, ctx.store, app),
-        command=asked.command,
-        placement=config.swarm.placement,
-    )
+    env = handover_env(release.config)
+    return one_off_spec(ctx, app, release, PROCESS, PROCESS, command=asked.command, env=env)

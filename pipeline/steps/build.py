@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from secrets import token_hex
 
 from pipeline.app import procfile, storage
 from pipeline.app.config import AppConfig, load_toml
@@ -17,7 +18,7 @@ from pipeline.app.dockerfile import images_named, is_image_id
 from pipeline.builders.detect import DOCKERFILE, Chosen, dockerfile_for, facts_of
 from pipeline.builders.plan import Plan
 from pipeline.builders.source import CommitSource
-from pipeline.context import Deploy
+from pipeline.context import Context, Deploy
 from pipeline.cron import schedule
 from pipeline.deploy.strategies import Strategy
 from pipeline.errors import BuildFailed, InvalidInput, LayerGone, NotFound, ReleaseCommandFailed
@@ -89,6 +90,40 @@ def spec_of(
         command=("/bin/sh", "-c", command) if command else (),
         stop_timeout=built.config.deploy.stop_timeout,
         placement=built.config.swarm.placement,
+    )
+
+
+def one_off_spec(
+    ctx: Context,
+    app: App,
+    release: Release,
+    process: str,
+    role: str,
+    *,
+    command: tuple[str, ...] = (),
+    env: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> ContainerSpec:
+    """A container of `release`'s image beside its formation (`temps run`, a cron job): the
+    release's environment (and `env`), the app's volumes, the web process's limits and
+    placement; labelled as `process`, named by `role` and a random suffix."""
+    assert release.image is not None
+    config = release.config
+    return ContainerSpec(
+        name=ctx.runtime.container_name(app.name, release.number, f"{role}-{token_hex(3)}"),
+        image=release.image,
+        env={**ctx.sealer.open_env(release.env), **(env or {}), "PORT": str(config.port)},
+        labels={
+            "temps.app": app.name,
+            "temps.release": str(release.number),
+            "temps.commit": release.commit,
+            "temps.process": process,
+            **(labels or {}),
+        },
+        limits=limits_of(config, WEB),
+        mounts=storage.mounts_of(ctx.settings, ctx.store, app),
+        command=command,
+        placement=config.swarm.placement,
     )
 
 

@@ -63,9 +63,29 @@ def api_latency(daemon: TempsDaemon) -> dict[str, Any]:
     return {**summary(found), "apps": len(response.json())}
 
 
+def docker_proxies() -> dict[str, float]:
+    """Docker's userland proxies on this machine (one per published port): how many, and
+    their RSS summed, in MiB. temps routes to the containers' bridge addresses and publishes
+    nothing unless `--publish-ports` asks."""
+    found = {"count": 0.0, "VmRSS": 0.0}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue  # gone meanwhile
+        if text.startswith("Name:\tdocker-proxy\n"):
+            found["count"] += 1
+            found["VmRSS"] += rss_mb(int(status.parent.name)).get("VmRSS", 0.0)
+    return found
+
+
 def memory(daemon: TempsDaemon) -> dict[str, Any]:
     proxy = traefik_pid(daemon)
-    return {"daemon": rss_mb(daemon_pid(daemon)), "traefik": rss_mb(proxy) if proxy else {}}
+    return {
+        "daemon": rss_mb(daemon_pid(daemon)),
+        "traefik": rss_mb(proxy) if proxy else {},
+        "docker_proxies": docker_proxies(),
+    }
 
 
 def restart(daemon: TempsDaemon, watched_app: str) -> dict[str, Any]:
@@ -137,7 +157,9 @@ def phase(daemon: TempsDaemon, tag: str, repo: Path, args: Any) -> dict[str, Any
     mem = found["memory"]
     print(
         f"    daemon RSS {mem['daemon']['VmRSS']:.1f} MiB (peak {mem['daemon']['VmHWM']:.1f}), "
-        f"Traefik RSS {mem['traefik'].get('VmRSS', 0):.1f} MiB",
+        f"Traefik RSS {mem['traefik'].get('VmRSS', 0):.1f} MiB, "
+        f"{mem['docker_proxies']['count']:.0f} docker-proxy processes "
+        f"({mem['docker_proxies']['VmRSS']:.1f} MiB)",
         flush=True,
     )
     rows = measure(daemon, "probe", repo, args.deploys, tag)

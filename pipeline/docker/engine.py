@@ -3,7 +3,8 @@ its times."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -28,6 +29,24 @@ def engine_errors(action: str) -> Iterator[None]:
         if isinstance(exc, docker.errors.APIError):
             raise
         raise RuntimeUnavailable(f"Docker engine unavailable while trying to {action}") from exc
+
+
+class LazyClient:
+    """A Docker client made at its first use, once: the daemon starts whether or not the engine
+    answers, and a client that could not connect is tried again at the next use."""
+
+    def __init__(self, make: Callable[[], docker.DockerClient], action: str = "connect") -> None:
+        self._make = make
+        self._action = action
+        self._client: docker.DockerClient | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> docker.DockerClient:
+        with self._lock:
+            if self._client is None:
+                with engine_errors(self._action):
+                    self._client = self._make()
+            return self._client
 
 
 def being_removed(error: docker.errors.APIError) -> bool:

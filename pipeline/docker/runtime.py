@@ -21,7 +21,7 @@ from pipeline.docker import logs as docker_logs
 from pipeline.docker import oneoff
 from pipeline.docker import pull as docker_pull
 from pipeline.docker.build import first_line
-from pipeline.docker.engine import being_removed, engine_errors, epoch_of
+from pipeline.docker.engine import LazyClient, being_removed, engine_errors, epoch_of
 from pipeline.errors import (
     BootFailed,
     CommandTimedOut,
@@ -116,36 +116,31 @@ class DockerRuntime:
         self.publish_ports = publish_ports
         self.build_engine = build_engine
         self.registry = registry
-        self._client: docker.DockerClient | None = None
-        self._build_client: docker.DockerClient | None = None
-        self._log_client: docker.DockerClient | None = None
+        self._client = LazyClient(lambda: docker.from_env(timeout=API_TIMEOUT))
+        # ssh:// through the system's ssh command, as the docker CLI does it.
+        self._build_client = LazyClient(
+            lambda: docker.DockerClient(
+                base_url=build_engine,
+                timeout=API_TIMEOUT,
+                use_ssh_client=build_engine.startswith("ssh://"),
+            ),
+            "connect to the build engine",
+        )
+        self._log_client = LazyClient(
+            lambda: docker.from_env(timeout=API_TIMEOUT, max_pool_size=LOG_CONNECTIONS)
+        )
         self._network_name: str | None = None
         self._lock = threading.Lock()
         self._making_network = threading.Lock()
 
     @property
     def client(self) -> docker.DockerClient:
-        with self._lock:
-            if self._client is None:
-                with engine_errors("connect"):
-                    self._client = docker.from_env(timeout=API_TIMEOUT)
-            return self._client
+        return self._client.get()
 
     @property
     def build_client(self) -> docker.DockerClient:
         """The engine builds run on: another host's with `build_engine`, else this one."""
-        if not self.build_engine:
-            return self.client
-        with self._lock:
-            if self._build_client is None:
-                with engine_errors("connect to the build engine"):
-                    # ssh:// through the system's ssh command, as the docker CLI does it.
-                    self._build_client = docker.DockerClient(
-                        base_url=self.build_engine,
-                        timeout=API_TIMEOUT,
-                        use_ssh_client=self.build_engine.startswith("ssh://"),
-                    )
-            return self._build_client
+        return self._build_client.get() if self.build_engine else self.client
 
     @property
     def network_name(self) -> str:
@@ -153,13 +148,7 @@ class DockerRuntime:
 
     @property
     def log_client(self) -> docker.DockerClient:
-        with self._lock:
-            if self._log_client is None:
-                with engine_errors("connect"):
-                    self._log_client = docker.from_env(
-                        timeout=API_TIMEOUT, max_pool_size=LOG_CONNECTIONS
-                    )
-            return self._log_client
+        return self._log_client.get()
 
     def _network(self) -> str:
         """This home's bridge, made on first use (see ISOLATED_BRIDGE)."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -23,7 +22,7 @@ import docker.errors
 import requests
 
 from pipeline.docker.build import first_line
-from pipeline.docker.engine import engine_errors
+from pipeline.docker.engine import LazyClient, engine_errors
 from pipeline.errors import BackupFailed
 
 MOUNT = "/volume"  # where a helper mounts the volume; the archive's entries start "volume/"
@@ -36,16 +35,11 @@ class VolumeArchives:
     def __init__(self, instance: str, home_id: str) -> None:
         self.instance = instance
         self.home_id = home_id
-        self._client: docker.DockerClient | None = None
-        self._lock = threading.Lock()
+        self._client = LazyClient(lambda: docker.from_env(timeout=API_TIMEOUT))
 
     @property
     def client(self) -> docker.DockerClient:
-        with self._lock:
-            if self._client is None:
-                with engine_errors("connect"):
-                    self._client = docker.from_env(timeout=API_TIMEOUT)
-            return self._client
+        return self._client.get()
 
     def exists(self, volume: str) -> bool:
         with engine_errors("inspect a volume"):

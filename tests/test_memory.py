@@ -46,3 +46,26 @@ def test_threads_share_two_arenas_once_capped(tmp_path: Path) -> None:
     report = f"{tmp_path}/malloc-info.xml"
     assert heaps(report, "capped") <= 2
     assert heaps(report, "default") > 2, "the probe makes no more arenas than the cap anyway"
+
+
+SETTLE = """
+import gc
+from pipeline import memory
+memory.hold_collections()
+assert not gc.isenabled()
+kept = [[index] for index in range(50_000)]  # start-up's long-lived objects
+memory.settle()
+assert gc.isenabled()
+frozen = gc.get_freeze_count()
+assert frozen >= 50_000, frozen
+print(frozen)
+"""
+
+
+def test_start_up_objects_are_frozen_out_of_later_collections() -> None:
+    """Collections wait for start-up, then what it made is out of the collector's walks."""
+    done = subprocess.run(
+        [sys.executable, "-c", SETTLE], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) >= 50_000

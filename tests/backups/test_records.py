@@ -18,8 +18,8 @@ from pipeline.backups.manifest import NAME, Archive, Manifest, RecordsArchive, s
 from pipeline.backups.verify import records_copy, stored_file
 from pipeline.errors import BackupFailed, Conflict
 from pipeline.sqlite.models import BackupState
-from pipeline.sqlite.schema import migrate
-from pipeline.sqlite.store import Store, make_engine
+from pipeline.sqlite.store import Store
+from tests.support.store import store_at
 
 
 @pytest.fixture
@@ -30,13 +30,8 @@ def home(tmp_path: Path) -> Path:
 @pytest.fixture
 def store(home: Path) -> Iterator[Store]:
     home.mkdir()
-    url = f"sqlite:///{home / 'temps.db'}"
-    migrate(url)
-    store = Store(make_engine(url))
-    try:
+    with store_at(home / "temps.db") as store:
         yield store
-    finally:
-        store.close()
 
 
 def test_a_copy_made_while_the_store_is_open_holds_every_row(

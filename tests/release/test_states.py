@@ -18,8 +18,8 @@ from pipeline.release.journal import KEEP_FINISHED_IN_MEMORY, MAX_LINE, Chunk, J
 from pipeline.release.states import ALLOWED, TERMINAL, Failure, ReleaseState, is_allowed
 from pipeline.release.transition import transition
 from pipeline.sqlite.models import Release, ReleaseSource
-from pipeline.sqlite.schema import migrate
-from pipeline.sqlite.store import Store, make_engine
+from pipeline.sqlite.store import Store
+from tests.support.store import store_at
 
 S = ReleaseState
 
@@ -122,13 +122,8 @@ def test_the_bake_window_can_flip_back_to_the_standby_slot() -> None:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    url = f"sqlite:///{tmp_path / 'temps.db'}"
-    migrate(url)
-    engine = make_engine(url)
-    try:
-        yield Store(engine)
-    finally:
-        engine.dispose()
+    with store_at(tmp_path / "temps.db") as store:
+        yield store
 
 
 @pytest.fixture

@@ -7,16 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.sqlite.schema import migrate
-from pipeline.sqlite.store import Store, make_engine
+from pipeline.sqlite.store import Store
+from tests.support.store import store_at
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    url = f"sqlite:///{tmp_path / 'temps.db'}"
-    migrate(url)
-    store = Store(make_engine(url))
-    try:
+    with store_at(tmp_path / "temps.db") as store:
         yield store
-    finally:
-        store.close()

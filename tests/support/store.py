@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 from pipeline.settings import Settings
 from pipeline.sqlite.schema import migrate
 from pipeline.sqlite.store import Store, make_engine
@@ -10,3 +14,15 @@ from pipeline.sqlite.store import Store, make_engine
 def open_store(settings: Settings) -> Store:
     migrate(settings.db_url)
     return Store(make_engine(settings.db_url))
+
+
+@contextmanager
+def store_at(database: Path) -> Iterator[Store]:
+    """A store on the SQLite file `database`, migrated, closed afterwards."""
+    url = f"sqlite:///{database}"
+    migrate(url)
+    store = Store(make_engine(url))
+    try:
+        yield store
+    finally:
+        store.close()

@@ -104,8 +104,12 @@ class JSONRecord(TypeDecorator[T], Generic[T]):
         # distinct text and the same object given to every row that holds it. The supervisor
         # and the scheduler read every live release each second; with 500 apps, validating
         # their configurations again each time held the interpreter some 40 ms a second.
-        self._read = functools.lru_cache(maxsize=SHARED_VALUES)(self.adapter.validate_json)
         self.shared = shared
+        self._read = (
+            functools.lru_cache(maxsize=SHARED_VALUES)(self.adapter.validate_json)
+            if shared
+            else self.adapter.validate_json
+        )
 
     def process_bind_param(self, value: T | None, dialect: Dialect) -> str | None:
         if value is None:
@@ -114,9 +118,7 @@ class JSONRecord(TypeDecorator[T], Generic[T]):
         return json.dumps(document, sort_keys=True)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> T | None:
-        if value is None:
-            return None
-        return self._read(value) if self.shared else self.adapter.validate_json(value)
+        return None if value is None else self._read(value)
 
 
 def _enum(kind: type[E]) -> Any:

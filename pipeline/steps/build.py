@@ -63,6 +63,16 @@ def limits_of(config: AppConfig, process: str = WEB) -> Limits:
     return Limits(memory_mb=res.memory_mb, cpus=res.cpus, pids=res.pids)
 
 
+def labels_of(app: App, release: Release, process: str) -> dict[str, str]:
+    """What every container of a release carries: its app, release, commit and process."""
+    return {
+        "temps.app": app.name,
+        "temps.release": str(release.number),
+        "temps.commit": release.commit,
+        "temps.process": process,
+    }
+
+
 def spec_of(
     deploy: Deploy,
     built: Built,
@@ -79,12 +89,7 @@ def spec_of(
         name=name,
         image=built.image,
         env={**deploy.ctx.sealer.open_env(release.env), **handover},
-        labels={
-            "temps.app": deploy.app.name,
-            "temps.release": str(release.number),
-            "temps.commit": release.commit,
-            "temps.process": process,
-        },
+        labels=labels_of(deploy.app, release, process),
         limits=limits_of(built.config, process),
         mounts=storage.mounts_of(deploy.ctx.settings, deploy.ctx.store, deploy.app),
         command=("/bin/sh", "-c", command) if command else (),
@@ -113,13 +118,7 @@ def one_off_spec(
         name=ctx.runtime.container_name(app.name, release.number, f"{role}-{token_hex(3)}"),
         image=release.image,
         env={**ctx.sealer.open_env(release.env), **(env or {}), "PORT": str(config.port)},
-        labels={
-            "temps.app": app.name,
-            "temps.release": str(release.number),
-            "temps.commit": release.commit,
-            "temps.process": process,
-            **(labels or {}),
-        },
+        labels={**labels_of(app, release, process), **(labels or {})},
         limits=limits_of(config, WEB),
         mounts=storage.mounts_of(ctx.settings, ctx.store, app),
         command=command,

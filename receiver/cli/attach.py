@@ -104,7 +104,8 @@ class Attached:
                 self.protocol.receive_data(data or None)
                 events = list(self.protocol.events())
             except RemoteProtocolError as exc:
-                raise Closed(str(exc)) from exc
+                # The end of the stream in the middle of an answer: the daemon went away.
+                raise Closed("the daemon closed the connection" if not data else str(exc)) from exc
         if not data and not events:
             raise Closed("the daemon closed the connection")
         return events
@@ -245,7 +246,12 @@ def _opened(sock: sockets.socket, url: str, token: str) -> Attached:
                     body = (body + bytes(event.data))[:MAX_REFUSAL]
                     if event.body_finished:
                         raise NotAttached(f"{refused.status_code}: {detail_of(body)}")
-    except (Closed, OSError, LocalProtocolError) as exc:
+    except Closed as exc:
+        # The daemon starts the container before it accepts: the run may have begun.
+        raise NotAttached(
+            f"the connection to the daemon was lost while attaching to the run at {url}: {exc}"
+        ) from exc
+    except (OSError, LocalProtocolError) as exc:
         raise NotAttached(f"cannot attach to the run at {url}: {exc}") from exc
 
 

@@ -199,7 +199,10 @@ def assert_stopped(daemon: TempsDaemon, app: str) -> None:
     assert {c["state"] for c in shown["containers"]} == {"missing"}, shown["containers"]
     # What the supervisor last counted: within a check or two of the stop.
     counted = poll(
-        lambda: daemon.app(app)["processes"]["web"], lambda c: c["running"] == 0, timeout=30
+        # None until the supervisor's first count after a restart.
+        lambda: (daemon.app(app)["processes"] or {}).get("web"),
+        lambda c: c is not None and c["running"] == 0,
+        timeout=30,
     )
     assert counted == {"wanted": 1, "running": 0, "stopped": True}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import select
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -436,9 +437,12 @@ def test_destroying_an_app_ends_its_runs(
 def test_a_run_the_daemon_died_under_is_removed_and_recorded_at_its_start(
     temps_daemon: TempsDaemon, live: Live, stopped_on_exit: list[subprocess.Popen[bytes]]
 ) -> None:
-    client = started(temps_daemon, "run", live.app, "--", "sleep", "300")
+    client = started(temps_daemon, "run", live.app, "--", "sh", "-c", "echo ready; sleep 300")
     stopped_on_exit.append(client)
     (left,) = wait_running(live.app, 1)
+    # Its first line relayed: the attach is open (the container starts before it is).
+    assert client.stdout and select.select([client.stdout], [], [], SETTLE)[0], "no output"
+    assert client.stdout.readline() == b"ready\n"
     temps_daemon.kill()
     assert client.wait(SETTLE) == 125
     assert b"connection to the daemon was lost" in (client.stderr.read() if client.stderr else b"")

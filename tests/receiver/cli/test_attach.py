@@ -62,3 +62,26 @@ def test_output_sent_with_the_handshakes_answer_is_all_relayed(
     assert request.target == "/api/runs/7/attach?x=1"
     assert (b"authorization", b"Bearer temps_t0ken") in list(request.extra_headers)
     assert request.subprotocols == [attach.PROTOCOL]
+
+
+def test_a_daemon_gone_before_it_answers_the_attach_is_named_as_lost() -> None:
+    """A daemon killed while the container starts (before it accepts) closes the socket
+    with no answer: the client says the connection was lost, not that the answer was bad."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+
+        def hang_up() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)  # the handshake's request, never answered
+
+        thread = threading.Thread(target=hang_up, daemon=True)
+        thread.start()
+        port = listener.getsockname()[1]
+        target = Target(url=f"http://127.0.0.1:{port}", token="temps_t0ken", ca_file=None)
+        with pytest.raises(attach.NotAttached) as refused, attach.attach(target, "/api/a"):
+            pass
+        thread.join(10)
+    assert "connection to the daemon was lost while attaching" in str(refused.value)
+    assert "the daemon closed the connection" in str(refused.value)

@@ -31,6 +31,18 @@ if [[ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]]; then
     echo "$wanted" >"$stamp"
 fi
 
+# What an interrupted earlier run left (its daemons' homes were under pytest's temporary
+# directory): tests that list an app's containers or volumes by its name would count those.
+from_tests() { awk '$2 ~ "^/tmp/pytest-of-" {print $1}'; } # "ID HOME" lines -> IDs
+home_label='{{.Label "temps.home"}}'
+stale_containers="$(docker ps -a --filter label=temps.home --format "{{.ID}} $home_label" | from_tests)"
+stale_volumes="$(docker volume ls --filter label=temps.home --format "{{.Name}} $home_label" | from_tests)"
+if [[ -n "$stale_containers$stale_volumes" ]]; then
+    log "removing the containers and volumes an earlier test run left"
+    xargs -r -n 50 docker rm -f <<<"$stale_containers" >/dev/null || true
+    xargs -r -n 50 docker volume rm -f <<<"$stale_volumes" >/dev/null || true
+fi
+
 failed=()
 run_check() {
     local name="$1"

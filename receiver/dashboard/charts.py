@@ -20,6 +20,9 @@ LEFT, RIGHT, TOP, BOTTOM = 56, 12, 14, 30  # room for the axes' labels
 TICK_SECONDS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600)
 MAX_TICKS = 7
 LABEL_ROOM = 120  # a mark's label is set left of its line this close to the right edge
+LABEL_ROWS = 3  # rows for the labels of marks close together
+CHAR_WIDTH = 6.6  # a label's character at the charts' 11 px bold font, on the wide side
+LABEL_GAP = 3  # between a mark's line and its label
 DASHES = {"solid": "", "dashed": "6 3", "dotted": "2 3", "dashdot": "8 3 2 3"}
 
 
@@ -164,15 +167,25 @@ def _line(series: Series, xs: Sequence[float], ys: Sequence[float | None]) -> Li
 
 
 def _marks(marks: Sequence[tuple[float, str, str]], since: float, until: float) -> tuple[Mark, ...]:
+    """The marks in the range, each label on the first row where it meets no other label: a
+    label set right of its line and one set left of a line further on can overlap as well."""
     placed: list[Mark] = []
+    taken: list[list[tuple[float, float]]] = [[] for _ in range(LABEL_ROWS)]
     for at, kind, label in sorted(marks):
         if not since <= at <= until:
             continue
         x = _x(at, since, until)
-        near = [m.row for m in placed if x - m.x < 110]
-        row = next(r for r in range(len(near) + 1) if r not in near)
         anchor = "end" if x > WIDTH - RIGHT - LABEL_ROOM else "start"
-        placed.append(Mark(x, at, kind, label, row % 3, anchor))
+        width = len(label) * CHAR_WIDTH
+        left = x + LABEL_GAP if anchor == "start" else x - LABEL_GAP - width
+        right = left + width
+        free = [
+            row for row, spans in enumerate(taken) if all(right < a or left > b for a, b in spans)
+        ]
+        # All rows taken (marks crowded into a few pixels): the row whose labels end first.
+        row = free[0] if free else min(range(LABEL_ROWS), key=lambda r: max(b for _, b in taken[r]))
+        taken[row].append((left, right))
+        placed.append(Mark(x, at, kind, label, row, anchor))
     return tuple(placed)
 
 

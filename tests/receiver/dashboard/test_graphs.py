@@ -154,3 +154,30 @@ def test_the_apps_page_draws_an_hour_per_app(store: Store, settings: Settings) -
         Frame("Apps"), apps_page([(app_view(store, settings, {}, app), None, line_)], "")
     )
     assert '<svg class="sparkline' in page and line_.points in page
+
+
+def test_labels_that_would_overlap_are_set_on_different_rows() -> None:
+    """A canary's last step and the switch a little later, near the right edge: the step's
+    label is set right of its line, the switch's left of its own, across the same pixels."""
+    since = 1_800_000_000.0
+    times = [since + i for i in range(12)]
+    chart = time_chart(
+        "t", "requests/s", times, 1, [Series("v1", "c-blue", [1.0] * 12)],
+        [(since + 1, "canary", "canary 10%"), (since + 1.1, "gate", "gate passed"),
+         (since + 8.0, "canary", "canary 50%"), (since + 10.2, "switch", "switch confirmed"),
+         (since + 11.5, "drain", "drain done")],
+    )  # fmt: skip
+    rows = {m.label: m.row for m in chart.marks}
+    spans = {
+        m.label: (m.x + 3, m.x + 3 + 6.6 * len(m.label))
+        if m.anchor == "start"
+        else (m.x - 3 - 6.6 * len(m.label), m.x - 3)
+        for m in chart.marks
+    }
+    assert [m.anchor for m in chart.marks] == ["start", "start", "start", "end", "end"]
+    for one in spans:
+        for other in spans:
+            if one < other and rows[one] == rows[other]:
+                (a, b), (c, d) = spans[one], spans[other]
+                assert b < c or d < a, (one, other, rows, spans)
+    assert rows["canary 10%"] == 0 and rows["gate passed"] == 1

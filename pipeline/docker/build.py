@@ -9,12 +9,14 @@ build takes the CPU the live apps leave. The weight must sit on that shared cgro
 to a step's container alone weighs it against nothing, the only child of its build's cgroup.
 A build over its timeout is cancelled by killing the step that runs (the only container under
 its cgroup), so it neither goes on in the engine nor tags an image later. The steps a failed
-build completed are removed: they are untagged images nothing else would prune.
+build completed are removed: they are untagged images nothing else would prune (once no
+build runs: pipeline.docker.removals).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import threading
 import uuid
@@ -28,6 +30,7 @@ import docker.errors
 import requests
 import structlog
 
+from pipeline.docker.removals import HeldRemovals
 from pipeline.errors import BuildFailed, LayerGone, RuntimeUnavailable
 from pipeline.runtime import ImageBuild
 
@@ -83,8 +86,10 @@ def build(
     client: docker.DockerClient,
     home: str,
     image: ImageBuild,
+    removals: HeldRemovals,
 ) -> None:
-    """Build the image's context and tag it; BuildFailed with the reason if it does not."""
+    """Build the image's context and tag it; BuildFailed with the reason if it does not. The
+    steps of a failed build are removed through `removals` (once no build runs)."""
     tag, output, timeout = image.tag, image.output, image.timeout
     parent = f"/{CGROUP.format(home=home)}/{uuid.uuid4().hex[:12]}"
     with _engine_errors():
@@ -93,7 +98,7 @@ def build(
 
     def consume() -> None:
         try:
-            _follow(client, response, output)
+            _follow(client, response, output, removals)
         except BaseException as exc:  # handed to the waiting thread below
             failure.append(exc)
 
@@ -149,7 +154,12 @@ def _request(client: docker.DockerClient, image: ImageBuild, parent: str) -> req
     return response
 
 
-def _follow(client: docker.DockerClient, response: requests.Response, output: Output) -> None:
+def _follow(
+    client: docker.DockerClient,
+    response: requests.Response,
+    output: Output,
+    removals: HeldRemovals,
+) -> None:
     last_layer = None
     with _engine_errors():
         for raw in response.iter_lines():
@@ -164,7 +174,7 @@ def _follow(client: docker.DockerClient, response: requests.Response, output: Ou
                 message = str(chunk["error"]).strip()
                 if "Cannot locate specified Dockerfile" in message:
                     message = "no Dockerfile at the root of the repository"
-                _remove_layers(client, last_layer)
+                removals.remove(functools.partial(_remove_layers, client, last_layer))
                 if "unable to find image" in message:
                     raise LayerGone(f"build failed: {first_line(message)}")
                 raise BuildFailed(f"build failed: {first_line(message)}")

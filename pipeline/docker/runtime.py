@@ -4,6 +4,7 @@ the deploy story runs on. Only `pipeline.docker` imports the SDK."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from pipeline.docker import oneoff
 from pipeline.docker import pull as docker_pull
 from pipeline.docker.build import first_line
 from pipeline.docker.engine import LazyClient, being_removed, engine_errors, epoch_of
+from pipeline.docker.removals import HeldRemovals
 from pipeline.errors import (
     BootFailed,
     CommandTimedOut,
@@ -132,6 +134,8 @@ class DockerRuntime:
         self._network_name: str | None = None
         self._lock = threading.Lock()
         self._making_network = threading.Lock()
+        # Image removals wait for the builds that run (pipeline.docker.removals says why).
+        self.removals = HeldRemovals()
 
     @property
     def client(self) -> docker.DockerClient:
@@ -215,14 +219,20 @@ class DockerRuntime:
         return str(labels.get("temps.app", ""))
 
     def build(self, image: ImageBuild) -> None:
+        with self.removals.building():
+            self._build(image)
+
+    def _build(self, image: ImageBuild) -> None:
         if not self.build_engine:
-            docker_build.build(self.client, self.home_id, image)
+            docker_build.build(self.client, self.home_id, image, self.removals)
             return
         # Built and tagged there for the registry, pushed, pulled here by its digest and
         # tagged as if built here: pruning, rollbacks and the image's owner are as ever.
         shipped = f"{self.registry}/{image.tag}"
         image.output(f"-----> Building on {self.build_engine}, shipped through {self.registry}\n")
-        docker_build.build(self.build_client, self.home_id, replace(image, tag=shipped))
+        docker_build.build(
+            self.build_client, self.home_id, replace(image, tag=shipped), self.removals
+        )
         repository, _, version = shipped.rpartition(":")
         digest = docker_build.push(self.build_client, repository, version, image.output)
         docker_pull.pull(self.client, repository, digest, None, image.output)
@@ -258,21 +268,28 @@ class DockerRuntime:
 
     def prune_images(self, app: str, keep: set[str]) -> list[str]:
         """Remove this home's tags of the app's images that are not in `keep` (an image goes
-        with its last tag; another home's tag keeps it); returns the tags removed."""
-        removed: list[str] = []
+        with its last tag; another home's tag keeps it), at once or, while a build runs, when
+        the running builds end (pipeline.docker.removals); returns the tags removed or held."""
         ours = f"-{self.home_id}"
         with engine_errors("prune images"):
             # The low-level listing: `images.list` inspects every image once more.
-            for image in self.client.api.images(filters={"label": f"temps.app={app}"}):
-                tags = {tag for tag in image.get("RepoTags") or [] if tag.endswith(ours)}
-                for tag in sorted(tags - keep):
-                    try:
-                        self.client.api.remove_image(tag, force=False, noprune=False)
-                        removed.append(tag)
-                    except docker.errors.APIError as exc:
-                        if exc.status_code != 409:  # 409: a container still uses it, kept
-                            log.warning("runtime.prune_skipped", image=tag, error=str(exc))
-        return removed
+            found = self.client.api.images(filters={"label": f"temps.app={app}"})
+        tags = {tag for image in found for tag in image.get("RepoTags") or [] if tag.endswith(ours)}
+        for tag in sorted(tags - keep):
+            self.removals.remove(functools.partial(self._remove_tag, tag))
+        return sorted(tags - keep)
+
+    def _remove_tag(self, tag: str) -> None:
+        """The tag, and the image with it if it was the last (with the untagged parents that
+        no other image needs); an image a container still uses is kept."""
+        with engine_errors("prune images"):
+            try:
+                self.client.api.remove_image(tag, force=False, noprune=False)
+            except docker.errors.NotFound:
+                return
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:  # 409: a container still uses it, kept
+                    log.warning("runtime.prune_skipped", image=tag, error=str(exc))
 
     # containers
     def _run(self, spec: ContainerSpec, **options: Any) -> Any:

@@ -63,20 +63,7 @@ def test_an_image_pruned_while_a_build_runs_goes_when_the_build_ends(
     old = build(runtime, "held-old", f"FROM {base}\nRUN echo {secrets.token_hex(4)} > /made\n", [])
     assert image_exists(old)
 
-    lines: list[str] = []
-    slow = f"FROM {base}\nRUN echo {secrets.token_hex(4)} && sleep 4\n"
-    failures: list[BaseException] = []
-
-    def build_slowly() -> None:
-        try:
-            build(runtime, "held-slow", slow, lines)
-        except BaseException as exc:  # handed to the test's thread
-            failures.append(exc)
-
-    builder = threading.Thread(target=build_slowly, daemon=True)
-    builder.start()
-    assert poll(lambda: any("Running in" in line for line in lines), bool, timeout=GENEROUS)
-
+    builder, failures = start_slow_build(runtime, base)
     assert runtime.prune_images("held-old", set()) == [old]
     assert builder.is_alive(), "the slow build ended before the prune: nothing was held"
     assert image_exists(old), "an image was removed while a build ran"
@@ -91,3 +78,40 @@ def test_an_image_pruned_while_a_build_runs_goes_when_the_build_ends(
     again = build(runtime, "held-old", f"FROM {base}\nRUN echo {secrets.token_hex(4)}\n", [])
     assert runtime.prune_images("held-old", set()) == [again]
     assert not image_exists(again)
+
+
+def start_slow_build(
+    runtime: DockerRuntime, base: str
+) -> tuple[threading.Thread, list[BaseException]]:
+    """A build whose step runs for 4 s, under way: the thread and where its failure goes. A
+    build the engine fails before its step runs (a loaded engine) is tried again, twice."""
+    for _attempt in range(3):
+        builder, lines, failures = slow_build(runtime, base)
+        poll(lambda: step_began(lines, failures), bool, timeout=GENEROUS)  # noqa: B023
+        if not failures and builder.is_alive():
+            return builder, failures
+        print(f"the slow build did not get to its step: {failures} {lines[-3:]}")
+    pytest.fail("the slow build never got to its step")
+
+
+def step_began(lines: list[str], failures: list[BaseException]) -> bool:
+    """The slow step's container runs, or the build failed."""
+    return bool(failures) or any("Running in" in line for line in lines)
+
+
+def slow_build(
+    runtime: DockerRuntime, base: str
+) -> tuple[threading.Thread, list[str], list[BaseException]]:
+    lines: list[str] = []
+    failures: list[BaseException] = []
+    slow = f"FROM {base}\nRUN echo {secrets.token_hex(4)} && sleep 4\n"
+
+    def build_slowly() -> None:
+        try:
+            build(runtime, "held-slow", slow, lines)
+        except BaseException as exc:  # handed to the test's thread
+            failures.append(exc)
+
+    builder = threading.Thread(target=build_slowly, daemon=True)
+    builder.start()
+    return builder, lines, failures

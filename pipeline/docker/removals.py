@@ -54,20 +54,19 @@ class HeldRemovals:
             if due:
                 self._remove(due)
 
-    def remove(self, removal: Removal) -> bool:
-        """Do `removal` now when no build runs (True; its errors are the caller's), else hold
-        it until the running builds end (False)."""
+    def remove(self, removal: Removal) -> None:
+        """Do `removal` now when no build runs (its errors are the caller's), else hold it
+        until the running builds end."""
         with self._lock:
             if self._builds:
                 self._held.append(removal)
-                return False
+                return
             self._idle.wait_for(lambda: not self._removing)
             self._removing = True
         try:
             removal()
         finally:
             self._done_removing()
-        return True
 
     @property
     def held(self) -> int:

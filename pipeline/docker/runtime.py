@@ -275,9 +275,10 @@ class DockerRuntime:
             # The low-level listing: `images.list` inspects every image once more.
             found = self.client.api.images(filters={"label": f"temps.app={app}"})
         tags = {tag for image in found for tag in image.get("RepoTags") or [] if tag.endswith(ours)}
-        for tag in sorted(tags - keep):
+        pruned = sorted(tags - keep)
+        for tag in pruned:
             self.removals.remove(functools.partial(self._remove_tag, tag))
-        return sorted(tags - keep)
+        return pruned
 
     def _remove_tag(self, tag: str) -> None:
         """The tag, and the image with it if it was the last (with the untagged parents that

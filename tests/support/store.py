@@ -12,17 +12,19 @@ from pipeline.sqlite.store import Store, make_engine
 
 
 def open_store(settings: Settings) -> Store:
-    migrate(settings.db_url)
-    return Store(make_engine(settings.db_url))
+    return _migrated(settings.db_url)
 
 
 @contextmanager
 def store_at(database: Path) -> Iterator[Store]:
     """A store on the SQLite file `database`, migrated, closed afterwards."""
-    url = f"sqlite:///{database}"
-    migrate(url)
-    store = Store(make_engine(url))
+    store = _migrated(f"sqlite:///{database}")
     try:
         yield store
     finally:
         store.close()
+
+
+def _migrated(url: str) -> Store:
+    migrate(url)
+    return Store(make_engine(url))

@@ -5,6 +5,7 @@ this host's kernel (`ss -K`), and with a clock of the test's own for the arithme
 from __future__ import annotations
 
 import math
+import os
 import socket
 import threading
 import time
@@ -141,10 +142,15 @@ def server() -> Iterator[tuple[int, list[socket.socket]]]:
 
 
 def connect(port: int, count: int) -> list[socket.socket]:
-    clients = []
-    for _ in range(count):
-        clients.append(socket.create_connection((ADDRESS, port), timeout=5))
-    return clients
+    """`count` connections, made one after the other on one CPU: the kernel numbers a socket's
+    inode from a batch of the CPU that makes it, so inodes follow the order of making only
+    within one CPU (a test thread that moved between the two cores listed them out of order)."""
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        return [socket.create_connection((ADDRESS, port), timeout=5) for _ in range(count)]
+    finally:
+        os.sched_setaffinity(0, allowed)
 
 
 def ended(client: socket.socket) -> bool:

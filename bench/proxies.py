@@ -10,9 +10,12 @@ turns from round to round:
 3. nginx (Debian's), keep-alive to the container's address (bench/proxies_servers.py);
 4. Traefik's Docker provider set up as Coolify ships it, routing by labels to a second
    container of the same image on the same bridge (also measured straight, as a check);
-5. a bare Traefik: the file provider, one router, the container's address, nothing else.
+5. a bare Traefik: the file provider, one router, the container's address, nothing else,
+   at Go's default garbage collector settings, as Traefik ships;
+6. the same bare Traefik with temps' GOGC and GOMEMLIMIT (pipeline/traefik/process.py):
+   what temps' extras cost with the collector alike on both sides.
 
-2-5 over HTTP and over HTTPS; every HTTPS entrypoint serves the certificate pebble issued
+2-6 over HTTP and over HTTPS; every HTTPS entrypoint serves the certificate pebble issued
 for the app's host (ECDSA P-256), taken from temps' ACME store. Every proxy runs in a session
 of its own, as temps' Traefik does. Per path: req/s, hey's p50 and p99 latency (medians over
 the rounds), non-2xx and errors (summed), req/s against the direct figure of the same round,
@@ -27,7 +30,9 @@ that, for any path.
 With --variants, copies of temps' own Traefik (its files, other ports) run beside it: one as
 it is, one without each of its access log, metrics, middlewares, transport settings and
 access log field filter (Traefik's thirty fields a line instead of the twelve temps keeps), and
-one without all of them, to weigh each one.
+one without all of them, to weigh each one; each copy runs with the GOGC and GOMEMLIMIT
+temps' own Traefik was given. With --gogc, more copies as it is, run with other settings
+(`100+off` is Go's default).
 
     .venv/bin/python bench/proxies.py [--runs 5] [--seconds 10] [--variants]
 """
@@ -60,12 +65,15 @@ from common import (
 from peers_nginx import ensure_nginx
 from proxies_servers import (
     EXTRAS,
+    METRICS,
     Certificate,
     Served,
     bare_traefik,
     cpu_seconds,
     docker_traefik,
+    go_collector,
     nginx,
+    rss_mib,
     temps_copy,
     wait_serving,
     workdir,
@@ -81,6 +89,7 @@ APP_PORT = 8000  # commit_app's temps.toml
 WORKERS = 20
 DIRECT, LABELLED = "direct", "direct_labelled"
 TEMPS, NGINX, DOCKER, BARE = "temps", "nginx", "traefik_docker", "traefik_bare"
+BARE_SAME_GC = "traefik_bare_temps_gc"  # the bare Traefik with temps' GOGC and GOMEMLIMIT
 LEVEL = 1.0  # temps against the Docker provider: at least level
 WITHIN = 0.95  # temps against the bare Traefik: within 5 %
 
@@ -103,6 +112,7 @@ def hey(path: Target, host: str, seconds: int) -> dict[str, Any]:
         "p99": result.latency.get(99),
         "failed": result.non_2xx + result.error_count,
         "cpu_ms": None if spent is None else round(spent * 1000 / max(result.total, 1), 4),
+        "rss_mib": round(rss_mib(path.pid), 1) if path.pid else None,
     }
 
 
@@ -180,7 +190,7 @@ def ms(seconds: float | None, scale: float = 1000) -> str:
 
 def report_rows(report: Report, rounds: list[dict[str, Any]]) -> None:
     print(f"  {'path':<32}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}{'ratio':>7}"
-          f"{'CPU ms/req':>12}")  # fmt: skip
+          f"{'CPU ms/req':>12}{'RSS MiB':>9}")  # fmt: skip
     for name in rounds[0]:
         figures = {
             "rate": summary([r[name]["rate"] for r in rounds]),
@@ -189,12 +199,14 @@ def report_rows(report: Report, rounds: list[dict[str, Any]]) -> None:
             "failed": sum(r[name]["failed"] for r in rounds),
             "ratio": summary([r[name]["ratio"] for r in rounds]),
             "cpu_ms": median_of(rounds, name, "cpu_ms"),
+            "rss_mib": max((r[name]["rss_mib"] or 0 for r in rounds), default=0) or None,
         }
         report.figures[name] = figures
         print(
             f"  {name:<32}{figures['rate']['median']:>8,.0f}{ms(figures['p50']):>9}"
             f"{ms(figures['p99']):>9}{figures['failed']:>8}{figures['ratio']['median']:>6.2f}x"
-            f"{ms(figures['cpu_ms'], 1):>12}",
+            f"{ms(figures['cpu_ms'], 1):>12}"
+            f"{'n/a' if figures['rss_mib'] is None else format(figures['rss_mib'], '.1f'):>9}",
             flush=True,
         )
 
@@ -207,6 +219,10 @@ def verdicts(report: Report, rounds: list[dict[str, Any]]) -> None:
         report.figures[f"temps_to_docker_{scheme}"] = against_docker
         report.figures[f"temps_to_bare_{scheme}"] = against_bare
         word = scheme.upper()
+        # What temps' extras cost with the collector alike on both sides: measured, no target.
+        alike = between(rounds, temps, f"{BARE_SAME_GC}_{scheme}")
+        report.figures[f"temps_to_bare_same_gc_{scheme}"] = alike
+        print(f"  {word}: temps' Traefik against a bare Traefik with its GOGC: {alike:.2f}x")
         report.verdict(
             f"{word}: temps' Traefik at least level with Traefik's Docker provider (Coolify)",
             against_docker >= LEVEL,
@@ -228,7 +244,12 @@ def verdicts(report: Report, rounds: list[dict[str, Any]]) -> None:
 
 @contextlib.contextmanager
 def contenders(
-    daemon: TempsDaemon, upstream: str, image: str, host: str, variants: bool
+    daemon: TempsDaemon,
+    upstream: str,
+    image: str,
+    host: str,
+    variants: bool,
+    gogc: list[str],
 ) -> Iterator[dict[str, Target]]:
     """Every proxy in front of the app, started; yields each path to measure."""
     with contextlib.ExitStack() as stack:
@@ -242,16 +263,29 @@ def contenders(
         )
         proxies[DOCKER] = served
         proxies[BARE] = stack.enter_context(bare_traefik(upstream, host, certificate))
+        collector = go_collector(ours.pid or 0)
+        print(f"    temps' Traefik runs with {collector}", flush=True)
+        proxies[BARE_SAME_GC] = stack.enter_context(
+            bare_traefik(upstream, host, certificate, collector)
+        )
         if variants:
             for name, without in copies().items():
-                proxies[name] = stack.enter_context(temps_copy(daemon.home, APP, host, without))
+                proxies[name] = stack.enter_context(
+                    temps_copy(daemon.home, APP, host, without, collector)
+                )
+        for setting in gogc:
+            percent, _, limit = setting.partition("+")
+            environment = {"GOGC": percent, "GOMEMLIMIT": limit or "off"}
+            proxies[f"copy_gogc_{setting}"] = stack.enter_context(
+                temps_copy(daemon.home, APP, host, frozenset(), environment)
+            )
         yield targets(proxies, upstream, labelled)
 
 
 def copies() -> dict[str, frozenset[str]]:
     """The copies of temps' Traefik --variants adds: as it is, less each extra, less all."""
     found = {"copy": frozenset[str]()}
-    found.update({f"copy_no_{extra}": frozenset({extra}) for extra in EXTRAS})
+    found.update({f"copy_no_{extra}": frozenset({extra}) for extra in EXTRAS if extra != METRICS})
     found["copy_no_extras"] = frozenset(EXTRAS)
     return found
 
@@ -267,14 +301,16 @@ def main() -> None:
         runs=5,
         seconds=(int, 10, "seconds of each hey"),
         variants=(bool, False, "also copies of temps' Traefik, each less one extra"),
+        gogc=(str, "", "also copies of temps' Traefik run with GOGC[+GOMEMLIMIT], comma-separated"),
     )
+    gogc = [value for value in args.gogc.split(",") if value]
     report = header("proxies", args)
     with secure_daemon(args.profile) as (daemon, tls):
         upstream, image = deployed(daemon)
         host = f"{APP}.{daemon.domain}"
         wait_until_secure(daemon, APP, tls)
         serve_plain_http(daemon, host)
-        with contenders(daemon, upstream, image, host, args.variants) as paths:
+        with contenders(daemon, upstream, image, host, args.variants, gogc) as paths:
             urls = {name: target.url for name, target in paths.items()}
             print(f"    {host}: {json.dumps(urls)}", flush=True)
             rounds = measure(paths, host, args.runs, args.seconds)

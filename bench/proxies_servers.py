@@ -44,7 +44,9 @@ LABEL_KEY = "temps-proxies"
 
 # What temps' Traefik has that a bare one has not (pipeline/traefik/config.py, documents.py).
 ACCESS_LOG = "access_log"  # JSON lines, one write per request
-METRICS = "metrics"  # Prometheus, with a label set per service
+# Traefik's Prometheus metrics, with a label set per service: off unless temps runs with
+# --traefik-metrics, so the copies have them only when temps' own Traefik has.
+METRICS = "metrics"
 MIDDLEWARES = "middlewares"  # the release header and the retry, on the app's routers
 TRANSPORT = "transport"  # idle backend connections closed after 1 s, a 2 s dial timeout
 LOG_FIELDS = "log_fields"  # the access log's fields held to those temps reads (else all)
@@ -67,8 +69,8 @@ class Served:
     pid: int | None = None
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process and its live descendants, in seconds."""
+def family(pid: int) -> dict[int, list[str]]:
+    """A process and its live descendants: each one's /proc stat fields after its name."""
     stats: dict[int, list[str]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -80,8 +82,26 @@ def cpu_seconds(pid: int) -> float:
         found = {child for child, fields in stats.items() if int(fields[1]) in ours}
         grew = not found <= ours
         ours |= found
+    return {member: stats[member] for member in ours if member in stats}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and its live descendants, in seconds."""
     ticks = os.sysconf("SC_CLK_TCK")
-    return sum(int(stats[p][11]) + int(stats[p][12]) for p in ours if p in stats) / ticks
+    return sum(int(fields[11]) + int(fields[12]) for fields in family(pid).values()) / ticks
+
+
+def go_collector(pid: int) -> dict[str, str]:
+    """The Go garbage collector settings (GOGC, GOMEMLIMIT) a running process was given."""
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    found = dict(pair.decode(errors="replace").partition("=")[::2] for pair in pairs if pair)
+    return {name: found[name] for name in ("GOGC", "GOMEMLIMIT") if name in found}
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process and its live descendants, in MiB."""
+    pages = sum(int(fields[21]) for fields in family(pid).values())
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def wait_serving(url: str, host: str, seconds: float = READY_SECONDS) -> None:
@@ -103,11 +123,15 @@ def wait_serving(url: str, host: str, seconds: float = READY_SECONDS) -> None:
 
 
 @contextlib.contextmanager
-def running(command: list[str], log: Path, stop_signal: int) -> Iterator[int]:
-    """`command` in a session of its own (see the top); yields its pid."""
+def running(
+    command: list[str], log: Path, stop_signal: int, environment: dict[str, str] | None = None
+) -> Iterator[int]:
+    """`command` in a session of its own (see the top), with `environment` added to this
+    process's; yields its pid."""
     with open(log, "ab") as output:
         process = subprocess.Popen(
             command,
+            env={**os.environ, **(environment or {})},
             stdout=output,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -228,15 +252,17 @@ def bare_config(
 
 
 @contextlib.contextmanager
-def traefik(static: dict[str, object], root: Path, host: str) -> Iterator[Served]:
-    """Traefik started on `static` (written to `root`), once it serves `host` on both
-    entrypoints, which are named web and websecure."""
+def traefik(
+    static: dict[str, object], root: Path, host: str, environment: dict[str, str] | None = None
+) -> Iterator[Served]:
+    """Traefik started on `static` (written to `root`) with `environment` added, once it
+    serves `host` on both entrypoints, which are named web and websecure."""
     points: Any = static["entryPoints"]
     http, https = (points[name]["address"] for name in ("web", "websecure"))
     path = root / "traefik.yml"
     path.write_text(json.dumps(static, indent=2))
     command = [str(TRAEFIK), f"--configFile={path}"]
-    with running(command, root / "traefik.out", signal.SIGTERM) as pid:
+    with running(command, root / "traefik.out", signal.SIGTERM, environment) as pid:
         served = Served(f"http://{http}/", f"https://{https}/", pid)
         wait_serving(served.http, host)
         wait_serving(served.https, host)
@@ -244,13 +270,15 @@ def traefik(static: dict[str, object], root: Path, host: str) -> Iterator[Served
 
 
 @contextlib.contextmanager
-def bare_traefik(upstream: str, host: str, certificate: Certificate) -> Iterator[Served]:
+def bare_traefik(
+    upstream: str, host: str, certificate: Certificate, environment: dict[str, str] | None = None
+) -> Iterator[Served]:
     """A Traefik of its own with the file provider routing `host` to `upstream`: no access
-    log, no metrics, no middleware, the default transport."""
+    log, no metrics, no middleware, the default transport; `environment` added to its own."""
     with workdir("traefik-bare") as root:
         static, dynamic = bare_config(free_port(), free_port(), root, upstream, host, certificate)
         (root / "dynamic.yml").write_text(json.dumps(dynamic, indent=2))
-        with traefik(static, root, host) as served:
+        with traefik(static, root, host, environment) as served:
             yield served
 
 
@@ -271,16 +299,23 @@ def copied_static(home: Path, root: Path, without: frozenset[str]) -> dict[str, 
     elif LOG_FIELDS in without:
         static["accessLog"].pop("fields", None)
     if METRICS in without:
-        del static["metrics"]
+        static.pop("metrics", None)
     if TRANSPORT in without:
         del static["serversTransport"]
     return static
 
 
 @contextlib.contextmanager
-def temps_copy(home: Path, app: str, host: str, without: frozenset[str]) -> Iterator[Served]:
+def temps_copy(
+    home: Path,
+    app: str,
+    host: str,
+    without: frozenset[str],
+    environment: dict[str, str] | None = None,
+) -> Iterator[Served]:
     """Another Traefik on a copy of the files temps wrote for its own (the certificate and
-    its ACME store too), less the extras in `without`."""
+    its ACME store too), less the extras in `without`, with `environment` added to its own
+    (GOGC for one)."""
     unknown = without - set(EXTRAS)
     if unknown:
         raise ValueError(f"unknown extras: {sorted(unknown)}")
@@ -294,7 +329,7 @@ def temps_copy(home: Path, app: str, host: str, without: frozenset[str]) -> Iter
                 if router["service"] == app:
                     router.pop("middlewares", None)
             routes.write_text(json.dumps(document, indent=2))
-        with traefik(static, root, host) as served:
+        with traefik(static, root, host, environment) as served:
             yield served
 
 

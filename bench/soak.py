@@ -130,11 +130,12 @@ class SoakApp:
 
 
 class Operations:
-    """Operation k goes to app k mod 3, at step (k // 3) mod 10 of its cycle; each app runs
-    its own in order, in a thread of its own."""
+    """Operation k goes to app k mod 3, at step (k // 3) mod the length of its cycle (ten
+    steps unless --cycle says otherwise); each app runs its own in order, in a thread of its
+    own."""
 
-    def __init__(self, apps: list[SoakApp], deadline: float) -> None:
-        self.apps, self.deadline = apps, deadline
+    def __init__(self, apps: list[SoakApp], deadline: float, cycle: tuple[str, ...]) -> None:
+        self.apps, self.deadline, self.cycle = apps, deadline, cycle
         self.rows: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self.sampler: Sampler | None = None  # for the figures printed with each operation
@@ -160,7 +161,7 @@ class Operations:
         for index in indexes:
             if index % len(self.apps) != lane or time.monotonic() > self.deadline:
                 continue
-            operation = CYCLE[(index // len(self.apps)) % len(CYCLE)]
+            operation = self.cycle[(index // len(self.apps)) % len(self.cycle)]
             began = time.time()
             try:
                 ok, detail = app.run(operation, index)
@@ -239,13 +240,13 @@ def soak(daemon: TempsDaemon, args: argparse.Namespace) -> dict[str, Any]:
         ).start()
         for name in names
     ]
-    operations = Operations(apps, time.monotonic() + budget)
+    operations = Operations(apps, time.monotonic() + budget, args.cycle)
     sampler = Sampler(daemon, names, operations.done, args.sample_seconds, budget + 600)
     operations.sampler = sampler.start()
     began = time.monotonic()
     settled: dict[str, Any] = {}
     try:
-        cycle = len(apps) * len(CYCLE)
+        cycle = len(apps) * len(args.cycle)
         operations.run(range(min(cycle, args.deploys)))
         if args.deploys > cycle:
             settled["after_first_cycle"] = settle(daemon, names)
@@ -304,7 +305,12 @@ def main() -> None:
         warmup=(int, 20, "operations before the trends start (default 20)"),
         max_minutes=(float, 120.0, "no operation starts after this (default 120)"),
         series_retention=(float, 300.0, "seconds of traffic series kept (default 300)"),
+        cycle=(str, ",".join(CYCLE), "each app's cycle of operations, comma-separated"),
     )
+    args.cycle = tuple(args.cycle.split(","))
+    unknown = set(args.cycle) - set(CYCLE)
+    if unknown:
+        raise SystemExit(f"unknown operations: {sorted(unknown)}; known: {sorted(set(CYCLE))}")
     report = header("soak", args)
     # A short series retention, so the run shows the store held to it (pipeline.series).
     retention = ["--series-retention", f"{args.series_retention:g}"]

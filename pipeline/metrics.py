@@ -91,7 +91,12 @@ switch_seconds = Histogram(
     "From publishing a Traefik route to its confirmation through Traefik.",
     (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
 )
-_SHARED = (deploys, step_seconds, health_probes, switch_seconds)
+app_requests = Counter(
+    "temps_app_requests_total",
+    "Requests Traefik answered for each app, by status class, read from its access log.",
+    ("app", "class"),
+)
+_SHARED = (deploys, step_seconds, health_probes, switch_seconds, app_requests)
 
 
 def registry_for(gauges: Iterable[Gauge | LabelledGauge]) -> CollectorRegistry:

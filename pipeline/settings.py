@@ -165,6 +165,11 @@ class Settings(BaseSettings):
     traefik_api: HostPort = Field(
         Address("127.0.0.1", 7001), description="Traefik's API, ping and metrics, loopback"
     )
+    # Traefik's own Prometheus metrics cost it CPU at every request (BENCHMARKS.md, "Proxies
+    # side by side"); the daemon's /metrics counts each app's requests from the access log.
+    traefik_metrics: bool = Field(
+        False, description="serve Traefik's own Prometheus metrics at /metrics on its API address"
+    )
     # HTTPS: Traefik's websecure entrypoint, and the ACME CA its certificates come from.
     https: Annotated[Address | None, read_as(Address.parse, optional=True)] = Field(
         None, description="Traefik's websecure entrypoint for HTTPS, e.g. 0.0.0.0:443"
@@ -330,6 +335,9 @@ class Settings(BaseSettings):
     traefik_throttle: Annotated[str, Flag.NONE] = "100ms"
     # Idle backend connections close after this, so the drain can see zero.
     traefik_idle_conn_timeout: Annotated[str, Flag.NONE] = "1s"
+    # Traefik's garbage collector (Go's GOGC and GOMEMLIMIT; pipeline.traefik.process).
+    traefik_gogc: Annotated[str, Flag.NONE] = "400"
+    traefik_memory_limit: Annotated[str, Flag.NONE] = "512MiB"
     auth_failure_window: Annotated[float, Flag.NONE] = 60.0
     # How often a tail of an app's logs (`temps logs --tail`) looks for containers that came
     # or went; their lines themselves arrive as they are printed.

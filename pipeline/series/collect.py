@@ -1,10 +1,10 @@
 """The periodic reader of Traefik's access log into each app's series buckets.
 
 Every `series_interval` seconds: the lines written since the last look (a few MiB at a
-time), summed per app and
-bucket by the hosts each app serves, with the web containers the supervisor saw restart;
-added to the store, and only then the log's position remembered (a crash in between counts
-a few seconds twice rather than losing them). Buckets older than `series_retention` are
+time), summed per app and bucket by the hosts each app serves, with the web containers the
+supervisor saw restart; added to the store and to each app's request counters on /metrics,
+and only then the log's position remembered (a crash in between counts a few seconds twice
+rather than losing them). Buckets older than `series_retention` are
 forgotten once a minute.
 """
 
@@ -15,8 +15,9 @@ from collections.abc import Callable
 
 import structlog
 
+from pipeline import metrics
 from pipeline.hosting import sites
-from pipeline.series.buckets import Bucket, aggregate, floor
+from pipeline.series.buckets import CLASSES, Bucket, Key, aggregate, floor
 from pipeline.series.reader import AccessLogReader
 from pipeline.settings import Settings
 from pipeline.sqlite.store import Store
@@ -27,6 +28,14 @@ FORGET_EVERY = 60.0
 MAX_READS = 64  # reads of `reader.MAX_READ_BYTES` in one check, at most
 
 Restarts = Callable[[], dict[str, int]]  # web containers restarted per app since last asked
+
+
+def count_requests(buckets: dict[Key, Bucket]) -> None:
+    """The requests read, added to each app's counters on /metrics."""
+    for (app, _), bucket in buckets.items():
+        for name, count in zip(CLASSES, bucket.classes, strict=True):
+            if count:
+                metrics.app_requests.inc(app, name, amount=count)
 
 
 class SeriesCollector(Periodic):
@@ -53,6 +62,7 @@ class SeriesCollector(Periodic):
         for _ in range(MAX_READS):
             entries = self.reader.read()
             buckets = aggregate(entries, apps_by_host)
+            count_requests(buckets)
             for key, count in restarts.items():
                 buckets.setdefault(key, Bucket()).restarts += count
             restarts = {}

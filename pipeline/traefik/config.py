@@ -65,7 +65,7 @@ def static_config(settings: Settings) -> dict[str, object]:
         **_certificate_resolvers(settings),
         "api": {"insecure": True, "dashboard": False},
         "ping": {"entryPoint": "traefik"},
-        "metrics": {"prometheus": {"entryPoint": "traefik", "addServicesLabels": True}},
+        **_metrics(settings),
         "providers": {
             "providersThrottleDuration": settings.traefik_throttle,
             "file": {"directory": str(settings.dynamic_dir), "watch": True},
@@ -89,6 +89,14 @@ def static_config(settings: Settings) -> dict[str, object]:
             "fields": {"defaultMode": "drop", "names": dict.fromkeys(ACCESS_LOG_FIELDS, "keep")},
         },
     }
+
+
+def _metrics(settings: Settings) -> dict[str, object]:
+    """Traefik's Prometheus metrics, when asked for: every request then passes through their
+    counters and histograms, per entrypoint and per service."""
+    if not settings.traefik_metrics:
+        return {}
+    return {"metrics": {"prometheus": {"entryPoint": "traefik", "addServicesLabels": True}}}
 
 
 def _certificate_resolvers(settings: Settings) -> dict[str, object]:

@@ -31,6 +31,20 @@ PROCESS_POLL_SECONDS = 0.05
 STOP_SECONDS = 10.0  # SIGTERM, then SIGKILL
 
 
+def go_environment(settings: Settings, inherited: dict[str, str]) -> dict[str, str]:
+    """The environment Traefik starts with: the daemon's own, and Go's garbage collector set.
+
+    Go collects when the heap has grown by GOGC % over what the last collection left. At its
+    default (100) Traefik collects so often under load, with the garbage temps' access log
+    makes, that a request costs it 15 % more CPU than at 400, which temps sets
+    (settings.traefik_gogc), for 40-50 MiB more RSS; the heap is held under a soft limit
+    (settings.traefik_memory_limit), near which Go collects as often as it must. BENCHMARKS.md,
+    "Proxies side by side". GOGC or GOMEMLIMIT in the daemon's own environment (an operator's
+    unit file) win over both."""
+    chosen = {"GOGC": settings.traefik_gogc, "GOMEMLIMIT": settings.traefik_memory_limit}
+    return {**chosen, **inherited}
+
+
 class ManagedTraefik:
     def __init__(self, settings: Settings, check_interval: float = 1.0) -> None:
         self.settings = settings
@@ -136,6 +150,7 @@ class ManagedTraefik:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                env=go_environment(self.settings, dict(os.environ)),
             )
         self._pid = self._process.pid
         self.settings.traefik_pid_file.write_text(f"{self._pid}\n")

@@ -7,7 +7,10 @@ import os
 import time
 from pathlib import Path
 
-from pipeline.series.buckets import BUCKET_SECONDS, aggregate
+from prometheus_client.parser import text_string_to_metric_families
+
+from pipeline import metrics
+from pipeline.series.buckets import BUCKET_SECONDS, CLASSES, aggregate
 from pipeline.series.collect import SeriesCollector
 from pipeline.series.reader import AccessLogReader
 from pipeline.settings import Settings
@@ -120,3 +123,29 @@ def test_the_collector_stores_each_apps_lines_and_restarts_and_remembers_where_i
     buckets = store.series.buckets(store.get_app("shop"), now - 3600, now + 3600)
     assert sum(b.requests for _, b in buckets) == 31
     assert sum(b.restarts for _, b in buckets) == 2
+
+
+def requests_counted(app: str) -> dict[str, float]:
+    """temps_app_requests_total of `app` by status class, as /metrics renders it."""
+    text = metrics.render(metrics.registry_for([]))
+    counted: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "temps_app_requests_total" and sample.labels["app"] == app:
+                counted[sample.labels["class"]] = sample.value
+    return counted
+
+
+def test_the_collector_counts_each_apps_requests_by_class_for_metrics(
+    settings: Settings, store: Store
+) -> None:
+    store.create_app("shop")
+    before = requests_counted("shop")
+    now = time.time()
+    statuses = [200] * 5 + [301, 404, 404, 502, 0]
+    write(settings.access_log, *(line(now - 1, status=status) for status in statuses))
+    write(settings.access_log, line(now, host="unknown.localhost", status=500))
+    SeriesCollector(settings, store, dict).check_now()
+    after = requests_counted("shop")
+    added = {name: after.get(name, 0.0) - before.get(name, 0.0) for name in CLASSES}
+    assert added == {"2xx": 5, "3xx": 1, "4xx": 2, "5xx": 2}

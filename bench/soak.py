@@ -196,7 +196,7 @@ def settle(daemon: TempsDaemon, apps: list[str]) -> bool:
         return [
             app
             for app in apps
-            for release in daemon.releases(app)[:5]
+            for release in daemon.releases(app, limit=5)
             if release["state"] in (*IN_FLIGHT, ReleaseState.STANDBY)
         ]
 

@@ -35,6 +35,8 @@ from receiver.waits import waiting
 Number = Annotated[int, Path(ge=1, le=2**31 - 1)]
 BodyNumber = Annotated[int, Field(ge=1, le=2**31 - 1)]
 QueryNumber = Annotated[int, Query(ge=1, le=2**31 - 1)]
+RELEASES_SHOWN = 100
+ReleasesShown = Annotated[int, Query(ge=1, le=RELEASES_SHOWN)]
 
 
 class Body(BaseModel):
@@ -143,9 +145,14 @@ def get_app(name: str, daemon: DaemonDep, who: PrincipalDep) -> AppView:
 
 
 @router.get("/apps/{name}/releases")
-def list_releases(name: str, daemon: DaemonDep, who: PrincipalDep) -> list[ReleaseDetail]:
+def list_releases(
+    name: str, daemon: DaemonDep, who: PrincipalDep, limit: ReleasesShown = RELEASES_SHOWN
+) -> list[ReleaseDetail]:
+    """The newest `limit` releases, newest first (at most 100: an answer that grew with the
+    app's history would grow the daemon's memory with it)."""
     app = app_for(daemon, who, name)
-    return [release_view(daemon.store, release) for release in daemon.store.releases(app)]
+    releases = daemon.store.releases(app, limit)
+    return [release_view(daemon.store, release) for release in releases]
 
 
 @router.get("/apps/{name}/releases/{number}")

@@ -91,7 +91,7 @@ def release_output(client: Client, app: str, number: int | None, follow: bool) -
     """Release `number`'s deploy log (default: the newest release's), followed while the
     deploy runs with `follow`."""
     if number is None:
-        releases = client.call("GET", f"/api/apps/{app}/releases")
+        releases = client.call("GET", f"/api/apps/{app}/releases?limit=1")
         if not releases:
             sys.exit(f"temps: {app} has no release yet")
         number = releases[0]["number"]

@@ -432,6 +432,16 @@ def test_rollback_restores_the_config_snapshot_and_secrets_stay_hidden(
         assert secret not in page.text, f"{page.request.url} shows the secret"
         assert secret[:12] not in page.text, f"{page.request.url} shows part of the secret"
     assert "API_TOKEN" in pages[0].json()["env"], pages[0].text
+    # The newest N releases, newest first; at most 100.
+    with temps_daemon.client() as api:
+        newest = api.get(f"/api/apps/{app}/releases", params={"limit": 2})
+        refused = [
+            api.get(f"/api/apps/{app}/releases", params={"limit": limit}) for limit in (0, 101)
+        ]
+    every = pages[1].json()
+    assert len(every) > 2
+    assert [r["number"] for r in newest.json()] == [r["number"] for r in every[:2]]
+    assert [answer.status_code for answer in refused] == [422, 422]
 
 
 def test_rollback_to_a_pruned_image_is_a_conflict(

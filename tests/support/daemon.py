@@ -277,10 +277,11 @@ class TempsDaemon:
         body: dict[str, Any] = response.json()
         return body
 
-    def releases(self, name: str) -> list[dict[str, Any]]:
-        """The app's releases, newest first."""
+    def releases(self, name: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """The app's releases, newest first (the newest `limit` of them)."""
+        params = {} if limit is None else {"limit": limit}
         with self.client() as api:
-            response = api.get(f"/api/apps/{name}/releases")
+            response = api.get(f"/api/apps/{name}/releases", params=params)
         response.raise_for_status()
         body = response.json()
         # Accept either a bare list or a {"releases": [...]} envelope.

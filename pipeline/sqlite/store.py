@@ -54,6 +54,11 @@ from pipeline.sqlite.teardown import Teardown
 log = structlog.get_logger()
 
 BUSY_SECONDS = 10.0  # Settings.records_busy_seconds
+# Pages each connection keeps of the records, in KiB (SQLite's default is 2,000). The records
+# grow with every deploy, and with them what a connection cached, up to that bound, in pieces
+# the allocator then could not give back: the daemon's RSS grew with the records. Pages past
+# this are read again from the kernel's cache (BENCHMARKS.md, "A day of deploys").
+CACHE_KIB = 256
 LOCKED = ("database is locked", "database table is locked")
 FULL = "database or disk is full"  # SQLITE_FULL
 
@@ -97,6 +102,7 @@ def make_engine(db_url: str, busy_seconds: float = BUSY_SECONDS) -> Engine:
         cursor.execute(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         cursor.close()
 
     return engine

@@ -9,9 +9,8 @@ from typing import NamedTuple
 import httpx
 import pytest
 
-from pipeline.settings import Address, Settings
-from pipeline.traefik.process import ManagedTraefik
-from tests.support.ports import free_port
+from pipeline.settings import Settings
+from tests.support.traefik import managed_traefik
 
 
 class Started(NamedTuple):
@@ -21,22 +20,11 @@ class Started(NamedTuple):
 
 def started(home: Path, **fields: object) -> Started:
     """Start the real Traefik for a fresh home; what it was started with."""
-    settings = Settings(
-        home=home,
-        http=Address("127.0.0.1", free_port()),
-        traefik_api=Address("127.0.0.1", free_port()),
-        **fields,
-    )
-    settings.make_dirs()
-    proxy = ManagedTraefik(settings, check_interval=0.2)
-    proxy.start()
-    try:
+    with managed_traefik(home, **fields) as (settings, proxy):
         assert proxy.ready()
         pid = int(settings.traefik_pid_file.read_text())
         pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         metrics = httpx.get(f"{settings.traefik_api.url}/metrics", timeout=5.0)
-    finally:
-        proxy.stop()
     return Started(dict(pair.decode().partition("=")[::2] for pair in pairs if pair), metrics)
 
 

@@ -35,7 +35,6 @@ from pipeline.traefik.documents import (
     service_document,
     split_document,
 )
-from pipeline.traefik.process import ManagedTraefik
 from pipeline.traefik.routes import (
     TABLE_FILE,
     publish_route,
@@ -48,7 +47,7 @@ from pipeline.traefik.routes import (
     tidy,
 )
 from pipeline.traefik.validation import validate_route, validate_service, validate_site
-from tests.support.ports import free_port
+from tests.support.traefik import managed_traefik
 
 URL = "http://127.0.0.1:18000"
 
@@ -672,17 +671,7 @@ def wait_for_status(url: str, host: str, status: int, timeout: float) -> int:
 def test_the_real_traefik_serves_a_published_route(
     tmp_path: Path, serve: Callable[[bytes], str]
 ) -> None:
-    settings = Settings(
-        home=tmp_path,
-        http=Address("127.0.0.1", free_port()),
-        traefik_api=Address("127.0.0.1", free_port()),
-        switch_confirm_timeout=10.0,
-    )
-    settings.make_dirs()
-    assert settings.traefik_bin.exists()
-    proxy = ManagedTraefik(settings, check_interval=0.2)
-    proxy.start()
-    try:
+    with managed_traefik(tmp_path, switch_confirm_timeout=10.0) as (settings, proxy):
         assert proxy.ready()
         first = serve(b"blue")
         publish_route(settings, "app", service_document("app", [first], "v1"))
@@ -725,6 +714,4 @@ def test_the_real_traefik_serves_a_published_route(
 
         restore_route(settings, "app", None)
         assert wait_for_status(through, "app.localhost", 404, timeout=5.0) == 404
-    finally:
-        proxy.stop()
     assert not proxy.alive()

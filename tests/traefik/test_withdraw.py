@@ -16,11 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from pipeline.settings import Address, Settings
+from pipeline.settings import Settings
 from pipeline.traefik import publish
 from pipeline.traefik.config import confirm_route
 from pipeline.traefik.documents import Site, service_document
-from pipeline.traefik.process import ManagedTraefik
 from pipeline.traefik.routes import (
     forget,
     publish_route,
@@ -30,7 +29,7 @@ from pipeline.traefik.routes import (
     table_path,
     tidy,
 )
-from tests.support.ports import free_port
+from tests.support.traefik import managed_traefik
 
 SLOW_SECONDS = 2.0
 
@@ -121,17 +120,9 @@ def backends() -> Iterator[list[str]]:
 def test_the_real_traefik_drops_a_withdrawn_app_and_finishes_its_request_in_flight(
     tmp_path: Path, backends: list[str]
 ) -> None:
-    settings = Settings(
-        home=tmp_path,
-        http=Address("127.0.0.1", free_port()),
-        traefik_api=Address("127.0.0.1", free_port()),
-    )
-    settings.make_dirs()
-    proxy = ManagedTraefik(settings, check_interval=0.2)
-    proxy.start()
     doomed, other = backends
-    through = f"{settings.http.url}"
-    try:
+    with managed_traefik(tmp_path) as (settings, _):
+        through = f"{settings.http.url}"
         publish_route(settings, "doomed", service_document("doomed", [doomed], "v1"))
         publish_route(settings, "other", service_document("other", [other], "v1"))
         site = Site("doomed", ("doomed.localhost", "www.doomed.example"))
@@ -159,5 +150,3 @@ def test_the_real_traefik_drops_a_withdrawn_app_and_finishes_its_request_in_flig
         slow.join(SLOW_SECONDS + 10)
         assert [r.status_code for r in in_flight] == [200], "the request in flight was cut"
         publish.withdraw(settings, site)  # again: already gone, confirmed at once
-    finally:
-        proxy.stop()

@@ -2,10 +2,10 @@
 layout of the route table.
 
 A real Traefik started the way temps starts it (`ManagedTraefik`, temps' static config: access
-log, metrics, 100 ms throttle) reads a table of N apps from its watched dir. All apps route to
-one local HTTP server (with --server-per-app, each to a port of its own, as containers are);
-one app, `a0000`, switches between two others, each answering its own name. For each number
-of apps and each layout, with a Traefik of its own:
+log, 100 ms throttle; metrics only with --traefik-metrics) reads a table of N apps from its
+watched dir. All apps route to one local HTTP server (with --server-per-app, each to a port
+of its own, as containers are); one app, `a0000`, switches between two others, each answering
+its own name. For each number of apps and each layout, with a Traefik of its own:
 - latency: the table renamed into the watched dir -> the first answer from the new server,
   through Traefik's web entrypoint, probed every 1 ms on one keep-alive connection (for a
   layout without routers: the service's new server shown in Traefik's API, polled every 1 ms);

@@ -18,7 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from pipeline.errors import InvalidInput
 from pipeline.release.states import ReleaseState
 from pipeline.series.buckets import BUCKET_SECONDS
-from pipeline.series.downsample import RANGES, Window, downsample, window
+from pipeline.series.downsample import LONGEST, RANGES, Window, downsample, window
 from pipeline.sqlite.models import App, ReleaseSource
 from pipeline.sqlite.store import Store
 from receiver.api.apps import DaemonDep, PrincipalDep, app_for
@@ -120,7 +120,7 @@ async def get_series(
     range_: Annotated[str | None, Query(alias="range")] = None,
     since: float | None = None,
     until: float | None = None,
-    step: Annotated[int | None, Query(ge=1)] = None,
+    step: Annotated[int | None, Query(ge=1, le=LONGEST)] = None,
 ) -> SeriesView:
     within = window_of(range_, since, until, step, time.time())
     app = await run_in_threadpool(app_for, daemon, who, name)

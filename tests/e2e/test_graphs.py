@@ -135,6 +135,13 @@ def test_the_app_page_marks_each_deploy_at_its_time(
             timeout=SERIES_INTERVAL * 6,
         )
     assert len(answer["points"]) <= 500
+    # A step is at most the longest range: past it the answer is a refusal, not an error.
+    with temps_daemon.client() as api:
+        steps = {
+            step: api.get(f"/api/apps/{APP}/series", params={"step": step})
+            for step in (31 * 86400, 31 * 86400 + 1, 2**107)
+        }
+    assert [answer.status_code for answer in steps.values()] == [200, 422, 422]
     deploys = [m for m in answer["marks"] if m["kind"] == "deploy"]
     assert [m["label"] for m in deploys] == ["v1 deployed", "v2 deployed"]
     browser = browser_module()

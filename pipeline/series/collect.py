@@ -4,8 +4,7 @@ Every `series_interval` seconds: the lines written since the last look (a few Mi
 time), summed per app and bucket by the hosts each app serves, with the web containers the
 supervisor saw restart; added to the store and to each app's request counters on /metrics,
 and only then the log's position remembered (a crash in between counts a few seconds twice
-rather than losing them). Buckets older than `series_retention` are
-forgotten once a minute.
+rather than losing them). Buckets older than `series_retention` are forgotten once a minute.
 """
 
 from __future__ import annotations

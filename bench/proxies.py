@@ -28,13 +28,14 @@ them overflows the backlog; the client sends its SYN again a second later. A p99
 that, for any path.
 
 With --variants, copies of temps' own Traefik (its files, other ports) run beside it: one as
-it is, one without each of its access log, metrics, middlewares, transport settings and
-access log field filter (Traefik's thirty fields a line instead of the twelve temps keeps), and
-one without all of them, to weigh each one; each copy runs with the GOGC and GOMEMLIMIT
-temps' own Traefik was given. With --gogc, more copies as it is, run with other settings
-(`100+off` is Go's default).
+it is, one without each of its access log, metrics, middlewares, transport settings, access
+log field filter (Traefik's thirty fields a line instead of the twelve temps keeps) and access
+log buffer (each request writing its own line under the log's lock), and one without all of
+them, to weigh each one; each copy runs with the GOGC and GOMEMLIMIT temps' own Traefik was
+given. --without log_buffer,... runs the copy as it is and only the copies named. With --gogc,
+more copies as it is, run with other settings (`100+off` is Go's default).
 
-    .venv/bin/python bench/proxies.py [--runs 5] [--seconds 10] [--variants]
+    .venv/bin/python bench/proxies.py [--runs 5] [--seconds 10] [--variants | --without X,Y]
 """
 
 from __future__ import annotations
@@ -248,7 +249,7 @@ def contenders(
     upstream: str,
     image: str,
     host: str,
-    variants: bool,
+    copied: dict[str, frozenset[str]],
     gogc: list[str],
 ) -> Iterator[dict[str, Target]]:
     """Every proxy in front of the app, started; yields each path to measure."""
@@ -268,11 +269,10 @@ def contenders(
         proxies[BARE_SAME_GC] = stack.enter_context(
             bare_traefik(upstream, host, certificate, collector)
         )
-        if variants:
-            for name, without in copies().items():
-                proxies[name] = stack.enter_context(
-                    temps_copy(daemon.home, APP, host, without, collector)
-                )
+        for name, without in copied.items():
+            proxies[name] = stack.enter_context(
+                temps_copy(daemon.home, APP, host, without, collector)
+            )
         for setting in gogc:
             percent, _, limit = setting.partition("+")
             environment = {"GOGC": percent, "GOMEMLIMIT": limit or "off"}
@@ -282,11 +282,14 @@ def contenders(
         yield targets(proxies, upstream, labelled)
 
 
-def copies() -> dict[str, frozenset[str]]:
-    """The copies of temps' Traefik --variants adds: as it is, less each extra, less all."""
+def copies(only: list[str]) -> dict[str, frozenset[str]]:
+    """The copies of temps' Traefik to run beside it: as it is, and less each extra in `only`;
+    with no `only` (--variants), less each extra and less all of them."""
     found = {"copy": frozenset[str]()}
-    found.update({f"copy_no_{extra}": frozenset({extra}) for extra in EXTRAS if extra != METRICS})
-    found["copy_no_extras"] = frozenset(EXTRAS)
+    chosen = only or [extra for extra in EXTRAS if extra != METRICS]
+    found.update({f"copy_no_{extra}": frozenset({extra}) for extra in chosen})
+    if not only:
+        found["copy_no_extras"] = frozenset(EXTRAS)
     return found
 
 
@@ -301,16 +304,22 @@ def main() -> None:
         runs=5,
         seconds=(int, 10, "seconds of each hey"),
         variants=(bool, False, "also copies of temps' Traefik, each less one extra"),
+        without=(str, "", f"only these copies, comma-separated of {','.join(EXTRAS)}"),
         gogc=(str, "", "also copies of temps' Traefik run with GOGC[+GOMEMLIMIT], comma-separated"),
     )
     gogc = [value for value in args.gogc.split(",") if value]
+    without = [value for value in args.without.split(",") if value]
+    unknown = set(without) - set(EXTRAS)
+    if unknown:
+        sys.exit(f"--without: unknown extras {sorted(unknown)}; known: {', '.join(EXTRAS)}")
     report = header("proxies", args)
     with secure_daemon(args.profile) as (daemon, tls):
         upstream, image = deployed(daemon)
         host = f"{APP}.{daemon.domain}"
         wait_until_secure(daemon, APP, tls)
         serve_plain_http(daemon, host)
-        with contenders(daemon, upstream, image, host, args.variants, gogc) as paths:
+        copied = copies(without) if args.variants or without else {}
+        with contenders(daemon, upstream, image, host, copied, gogc) as paths:
             urls = {name: target.url for name, target in paths.items()}
             print(f"    {host}: {json.dumps(urls)}", flush=True)
             rounds = measure(paths, host, args.runs, args.seconds)

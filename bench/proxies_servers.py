@@ -50,7 +50,8 @@ METRICS = "metrics"
 MIDDLEWARES = "middlewares"  # the release header and the retry, on the app's routers
 TRANSPORT = "transport"  # idle backend connections closed after 1 s, a 2 s dial timeout
 LOG_FIELDS = "log_fields"  # the access log's fields held to those temps reads (else all)
-EXTRAS = (ACCESS_LOG, METRICS, MIDDLEWARES, TRANSPORT, LOG_FIELDS)
+LOG_BUFFER = "log_buffer"  # lines handed to one writer (else each request writes its own)
+EXTRAS = (ACCESS_LOG, METRICS, MIDDLEWARES, TRANSPORT, LOG_FIELDS, LOG_BUFFER)
 
 
 @dataclass(frozen=True)
@@ -296,8 +297,11 @@ def copied_static(home: Path, root: Path, without: frozenset[str]) -> dict[str, 
         resolver["acme"]["storage"] = str(root / "acme.json")
     if ACCESS_LOG in without:
         del static["accessLog"]
-    elif LOG_FIELDS in without:
-        static["accessLog"].pop("fields", None)
+    else:
+        if LOG_FIELDS in without:
+            static["accessLog"].pop("fields", None)
+        if LOG_BUFFER in without:
+            static["accessLog"].pop("bufferingSize", None)
     if METRICS in without:
         static.pop("metrics", None)
     if TRANSPORT in without:

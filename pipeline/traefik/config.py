@@ -53,6 +53,10 @@ ACCESS_LOG_FIELDS = (
     "ServiceURL",
     "RetryAttempts",
 )
+# Lines a request hands to the access log's writer instead of writing its own under a lock:
+# the writer goes on writing as they come (a line is in the file as soon as it is written, not
+# when the buffer fills), and a burst of requests no longer waits in line for the file.
+ACCESS_LOG_BUFFER = 100
 
 
 def static_config(settings: Settings) -> dict[str, object]:
@@ -86,6 +90,7 @@ def static_config(settings: Settings) -> dict[str, object]:
         "accessLog": {
             "format": "json",
             "filePath": str(settings.access_log),
+            "bufferingSize": ACCESS_LOG_BUFFER,
             "fields": {"defaultMode": "drop", "names": dict.fromkeys(ACCESS_LOG_FIELDS, "keep")},
         },
     }

@@ -1,10 +1,17 @@
-"""The managed Traefik as the real process it starts: its garbage collector settings, and its
-own metrics only when asked for."""
+"""The managed Traefik as the real process it starts: its garbage collector settings, its own
+metrics only when asked for, and its access log written as requests are answered."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
@@ -57,3 +64,80 @@ def test_traefiks_own_metrics_are_served_only_when_asked_for(tmp_path: Path) -> 
     asked = started(tmp_path / "asked", traefik_metrics=True).metrics
     assert asked.status_code == 200
     assert "traefik_config_reloads_total" in asked.text
+
+
+class Hello(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def backend() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def route(settings: Settings, host: str, url: str) -> None:
+    """One router for `host` to `url`, in a file of the watched directory."""
+    document = {
+        "http": {
+            "routers": {"hello": {"rule": f"Host(`{host}`)", "service": "hello"}},
+            "services": {"hello": {"loadBalancer": {"servers": [{"url": url}]}}},
+        }
+    }
+    (settings.dynamic_dir / "hello.yml").write_text(json.dumps(document))
+
+
+def logged(settings: Settings) -> list[dict[str, Any]]:
+    if not settings.access_log.exists():
+        return []
+    return [json.loads(line) for line in settings.access_log.read_text().splitlines()]
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_each_request_is_in_the_access_log_as_it_is_answered_and_none_lost_at_a_stop(
+    tmp_path: Path,
+) -> None:
+    """The access log is buffered (a writer of its own takes the lines), yet a line is in the
+    file soon after its answer, not once the buffer fills; a burst stopped at once is all
+    written before Traefik exits."""
+    host = "hello.test"
+    with backend() as url, managed_traefik(tmp_path) as (settings, proxy):
+        assert proxy.ready()
+        route(settings, host, url)
+        web = f"http://{settings.http}/"
+        with httpx.Client(headers={"Host": host}, timeout=5.0) as client:
+            assert wait_for(lambda: client.get(web).status_code == 200)
+            for _ in range(3):
+                before = len(logged(settings))
+                assert client.get(web).status_code == 200
+                # far fewer lines than the buffer holds: each must be written on its own
+                assert wait_for(lambda n=before: len(logged(settings)) == n + 1)
+            before = len(logged(settings))
+            with ThreadPoolExecutor(8) as pool:
+                answers = list(pool.map(lambda _: client.get(web).status_code, range(200)))
+            assert answers == [200] * 200
+        proxy.stop()
+        lines = logged(settings)[before:]
+    assert len(lines) == 200
+    assert {line["DownstreamStatus"] for line in lines} == {200}
+    assert {line["RequestHost"] for line in lines} == {host}

@@ -16,7 +16,7 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, TypedDict, TypeVar, Unpack, cast
+from typing import Any, NamedTuple, TypedDict, TypeVar, Unpack, cast
 
 import structlog
 from sqlalchemy import Engine, ExceptionContext, and_, delete, event, func, or_, text
@@ -123,6 +123,14 @@ IN_SLOT = text(
     "EXISTS (SELECT 1 FROM json_each(releases.slot) AS process, json_each(process.value) AS entry"
     " WHERE json_extract(entry.value, '$.container') = :container)"
 )
+
+
+class ImageUse(NamedTuple):
+    """A release as the image prune sees it."""
+
+    image: str | None
+    state: ReleaseState
+    kept: bool
 
 
 class ReleaseColumns(TypedDict, total=False):
@@ -340,6 +348,21 @@ class Store:
                 .limit(limit)
             )
             return list(session.exec(query))
+
+    def image_uses(self, app: App, limit: int = 1000) -> list[ImageUse]:
+        """What the image prune decides on, for the app's newest `limit` releases, newest
+        first: each one's image, state and whether it is kept. Only those columns: after every
+        deploy, full rows (each traffic report with its switch series) made a peak that grew
+        with the app's history."""
+        query = (
+            select(Release.image, Release.state, col(Release.kept).is_not(None))
+            .where(Release.app_id == app.id)
+            .order_by(col(Release.number).desc())
+            .limit(limit)
+        )
+        with self._session() as session:
+            rows = session.exec(query).all()
+        return [ImageUse(image, ReleaseState(state), bool(kept)) for image, state, kept in rows]
 
     def live_release(self, app: App) -> Release | None:
         return self.newest_in(app, ReleaseState.LIVE)

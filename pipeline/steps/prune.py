@@ -18,11 +18,11 @@ def prune_images(ctx: Context, finished: Release) -> None:
     basis = ctx.store.live_release(app) or finished
     keep_count = basis.config.deploy.keep_releases
     keep: set[str] = set()
-    for release in ctx.store.releases(app, limit=1000):
+    for release in ctx.store.image_uses(app):
         if release.image is None or release.state in (S.FAILED, S.SUPERSEDED):
             continue
         # The live release's image, and a kept one's (skew protection): their containers run.
-        if len(keep) >= keep_count and release.state != S.LIVE and release.kept is None:
+        if len(keep) >= keep_count and release.state != S.LIVE and not release.kept:
             continue
         keep.add(release.image)
     deleted = ctx.store.delete_old_logs(app, ctx.settings.keep_release_logs)

@@ -6,8 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 from pipeline.settings import Settings
 from tests.support.traefik import managed_traefik
+from tests.support.wait import poll
 
 
 class Started(NamedTuple):
@@ -105,15 +105,6 @@ def logged(settings: Settings) -> list[dict[str, Any]]:
     return [json.loads(line) for line in settings.access_log.read_text().splitlines()]
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 def test_each_request_is_in_the_access_log_as_it_is_answered_and_none_lost_at_a_stop(
     tmp_path: Path,
 ) -> None:
@@ -126,12 +117,14 @@ def test_each_request_is_in_the_access_log_as_it_is_answered_and_none_lost_at_a_
         route(settings, host, url)
         web = f"http://{settings.http}/"
         with httpx.Client(headers={"Host": host}, timeout=5.0) as client:
-            assert wait_for(lambda: client.get(web).status_code == 200)
+            status = poll(lambda: client.get(web).status_code, lambda s: s == 200, timeout=20.0)
+            assert status == 200
             for _ in range(3):
                 before = len(logged(settings))
                 assert client.get(web).status_code == 200
                 # far fewer lines than the buffer holds: each must be written on its own
-                assert wait_for(lambda n=before: len(logged(settings)) == n + 1)
+                count = poll(lambda: len(logged(settings)), lambda n, b=before: n > b, timeout=20.0)
+                assert count == before + 1
             before = len(logged(settings))
             with ThreadPoolExecutor(8) as pool:
                 answers = list(pool.map(lambda _: client.get(web).status_code, range(200)))

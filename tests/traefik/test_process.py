@@ -3,12 +3,9 @@ metrics only when asked for, and its access log written as requests are answered
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -16,6 +13,9 @@ import httpx
 import pytest
 
 from pipeline.settings import Settings
+from pipeline.traefik.config import confirm_route
+from pipeline.traefik.documents import service_document
+from pipeline.traefik.routes import publish_route
 from tests.support.traefik import managed_traefik
 from tests.support.wait import poll
 
@@ -66,71 +66,46 @@ def test_traefiks_own_metrics_are_served_only_when_asked_for(tmp_path: Path) -> 
     assert "traefik_config_reloads_total" in asked.text
 
 
-class Hello(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def backend() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hello)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def route(settings: Settings, host: str, url: str) -> None:
-    """One router for `host` to `url`, in a file of the watched directory."""
-    document = {
-        "http": {
-            "routers": {"hello": {"rule": f"Host(`{host}`)", "service": "hello"}},
-            "services": {"hello": {"loadBalancer": {"servers": [{"url": url}]}}},
-        }
-    }
-    (settings.dynamic_dir / "hello.yml").write_text(json.dumps(document))
-
-
 def logged(settings: Settings) -> list[dict[str, Any]]:
     if not settings.access_log.exists():
         return []
     return [json.loads(line) for line in settings.access_log.read_text().splitlines()]
 
 
+def paths(settings: Settings, path: str) -> list[str]:
+    """The access log's lines for requests to `path`, by their path."""
+    return [line["RequestPath"] for line in logged(settings) if line["RequestPath"] == path]
+
+
 def test_each_request_is_in_the_access_log_as_it_is_answered_and_none_lost_at_a_stop(
-    tmp_path: Path,
+    tmp_path: Path, serve: Callable[[bytes], str]
 ) -> None:
     """The access log is buffered (a writer of its own takes the lines), yet a line is in the
     file soon after its answer, not once the buffer fills; a burst stopped at once is all
     written before Traefik exits."""
-    host = "hello.test"
-    with backend() as url, managed_traefik(tmp_path) as (settings, proxy):
+    host = "app.localhost"
+    with managed_traefik(tmp_path, switch_confirm_timeout=10.0) as (settings, proxy):
         assert proxy.ready()
-        route(settings, host, url)
-        web = f"http://{settings.http}/"
+        url = serve(b"ok")
+        publish_route(settings, "app", service_document("app", [url], "v1"))
+        confirm_route(settings, "app", [url], "/", "v1")
+        web = settings.http.url
         with httpx.Client(headers={"Host": host}, timeout=5.0) as client:
-            status = poll(lambda: client.get(web).status_code, lambda s: s == 200, timeout=20.0)
-            assert status == 200
-            for _ in range(3):
-                before = len(logged(settings))
-                assert client.get(web).status_code == 200
+            for n in range(3):
+                assert client.get(f"{web}/one/{n}").status_code == 200
                 # far fewer lines than the buffer holds: each must be written on its own
-                count = poll(lambda: len(logged(settings)), lambda n, b=before: n > b, timeout=20.0)
-                assert count == before + 1
-            before = len(logged(settings))
+                found = poll(
+                    lambda n=n: paths(settings, f"/one/{n}"), lambda p: bool(p), timeout=20.0
+                )
+                assert found == [f"/one/{n}"]
             with ThreadPoolExecutor(8) as pool:
-                answers = list(pool.map(lambda _: client.get(web).status_code, range(200)))
+                answers = list(
+                    pool.map(lambda n: client.get(f"{web}/burst/{n}").status_code, range(200))
+                )
             assert answers == [200] * 200
         proxy.stop()
-        lines = logged(settings)[before:]
-    assert len(lines) == 200
-    assert {line["DownstreamStatus"] for line in lines} == {200}
-    assert {line["RequestHost"] for line in lines} == {host}
+        burst = [line for line in logged(settings) if line["RequestPath"].startswith("/burst/")]
+    expected = sorted(f"/burst/{n}" for n in range(200))
+    assert sorted(line["RequestPath"] for line in burst) == expected
+    assert {line["DownstreamStatus"] for line in burst} == {200}
+    assert {line["RequestHost"] for line in burst} == {host}

@@ -68,6 +68,7 @@ class Daemon:
         home_lock = HomeLock.take(settings.lock_path)
         migrate_in_child(settings.db_url)
         store = Store(make_engine(settings.db_url, settings.records_busy_seconds))
+        store.warm()
         journal = Journal(store, settings.max_log_lines, settings.max_log_bytes)
         runtime = open_runtime(settings)
         sealer = Sealer.from_key_file(settings.secret_key_path)

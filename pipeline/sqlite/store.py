@@ -59,6 +59,10 @@ BUSY_SECONDS = 10.0  # Settings.records_busy_seconds
 # the allocator then could not give back: the daemon's RSS grew with the records. Pages past
 # this are read again from the kernel's cache (BENCHMARKS.md, "A day of deploys").
 CACHE_KIB = 256
+# Connections the daemon keeps to the records, all opened at start (Store.warm): each brings
+# its schema and caches, and one opened only when concurrency first peaked grew the RSS then.
+# More at once open past these and close when done (SQLAlchemy's overflow).
+POOL_SIZE = 5
 LOCKED = ("database is locked", "database table is locked")
 FULL = "database or disk is full"  # SQLITE_FULL
 
@@ -77,7 +81,9 @@ def make_engine(db_url: str, busy_seconds: float = BUSY_SECONDS) -> Engine:
     the disk has no room for fails as DiskFull, rolled back whole as well: SQLite keeps the
     file as it was before the transaction, and the next write once there is room goes in."""
     engine = create_engine(
-        db_url, connect_args={"check_same_thread": False, "timeout": busy_seconds}
+        db_url,
+        connect_args={"check_same_thread": False, "timeout": busy_seconds},
+        pool_size=POOL_SIZE,
     )
     database = engine.url.database
     holder = Path(database).parent if database and database != ":memory:" else Path.cwd()
@@ -220,6 +226,15 @@ class Store:
         with self.engine.connect() as connection:
             connection.exec_driver_sql("VACUUM")
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def warm(self) -> None:
+        """Open every pooled connection at once and read the schema on each, so the memory
+        they hold is taken at start, not when concurrency first peaks."""
+        held = [self.engine.connect() for _ in range(POOL_SIZE)]
+        for connection in held:
+            connection.exec_driver_sql("SELECT count(*) FROM sqlite_master")
+        for connection in held:
+            connection.close()
 
     def answers(self) -> bool:
         """The database can be read (for /healthz)."""

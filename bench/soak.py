@@ -23,12 +23,16 @@ use (outside the records, git history and logs, which grow by design) and Docker
 of the home no higher at the end than after the first cycle, and its containers those of the
 live formations.
 
-    .venv/bin/python bench/soak.py [--deploys 300] [--rate 20] [--sample-seconds 2]
+With --heaptrack, the daemon's live heap as well (bench/soak_heap.py): what it holds, where
+the RSS also counts what the allocators keep after freeing.
+
+    .venv/bin/python bench/soak.py [--deploys 300] [--rate 20] [--sample-seconds 2] [--heaptrack]
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -48,6 +52,7 @@ from common import (
     write_file,
 )
 from soak_figures import report_figures, report_verdicts
+from soak_heap import add_heap, live_timeline, started_at, traced_env
 from soak_samples import REST, Sampler
 
 from pipeline.release.states import IN_FLIGHT, ReleaseState
@@ -306,6 +311,7 @@ def main() -> None:
         max_minutes=(float, 120.0, "no operation starts after this (default 120)"),
         series_retention=(float, 300.0, "seconds of traffic series kept (default 300)"),
         cycle=(str, ",".join(CYCLE), "each app's cycle of operations, comma-separated"),
+        heaptrack=(bool, False, "trace the daemon's heap with heaptrack (bench/soak_heap.py)"),
     )
     args.cycle = tuple(args.cycle.split(","))
     unknown = set(args.cycle) - set(CYCLE)
@@ -314,8 +320,15 @@ def main() -> None:
     report = header("soak", args)
     # A short series retention, so the run shows the store held to it (pipeline.series).
     retention = ["--series-retention", f"{args.series_retention:g}"]
-    with running_daemon("soak", args.profile, extra_args=retention) as daemon:
-        run = soak(daemon, args)
+    with tempfile.TemporaryDirectory(prefix="temps-soak-heap-") as scratch:
+        record = Path(scratch) / "heaptrack.raw"
+        env = traced_env(record) if args.heaptrack else None
+        with running_daemon("soak", args.profile, extra_args=retention, env=env) as daemon:
+            assert daemon.process is not None
+            started = started_at(daemon.process.pid)
+            run = soak(daemon, args)
+        if args.heaptrack:
+            add_heap(run["samples"], live_timeline(record, started))
     run["series_retention"] = args.series_retention
     report.runs.append(run)
     report_figures(report, run, args.warmup)

@@ -12,6 +12,7 @@ from common import Report, secs
 
 TRENDS = {
     "daemon_rss_mib": ("daemon RSS", "MiB", True),
+    "daemon_heap_mib": ("daemon heap in use (--heaptrack)", "MiB", True),
     "daemon_anon_mib": ("daemon RSS, anonymous", "MiB", False),
     "daemon_file_mib": ("daemon RSS, mapped files", "MiB", False),
     "daemon_mappings": ("daemon memory mappings", "", False),
@@ -95,6 +96,8 @@ def report_figures(report: Report, run: dict[str, Any], warmup: int) -> None:
     statuses = [h["statuses"] | h["errors"] for h in run["hey"]]
     report.figure("failed_requests", failed, f"answers per app: {statuses}")
     for key, (text, unit, _judged) in TRENDS.items():
+        if not any(key in sample for sample in samples):
+            continue  # a figure this run did not take (the heap without --heaptrack)
         stats = trend(points(samples, key, warmup))
         report.figure(f"trend_{key}", stats, f"{text}: {trend_line(stats, unit)}")
     peaks: dict[int, int] = {}
@@ -120,6 +123,8 @@ def report_figures(report: Report, run: dict[str, Any], warmup: int) -> None:
         return
     # Both taken with no deploy in flight: the process figures without the work's own.
     for key, (text, unit, _judged) in TRENDS.items():
+        if key not in start or key not in end:
+            continue
         was, now = (points([sample], key, 0)[0][1] for sample in (start, end))
         line = f"{text}, idle: {was:.1f} -> {now:.1f} {unit}".rstrip()
         report.figure(f"idle_{key}", [was, now], line)
@@ -150,7 +155,7 @@ def report_verdicts(report: Report, warmup: int) -> None:
     failed = figures["failed_requests"]
     report.verdict("0 failed requests", failed == 0, f"{failed} of {figures['requests']}")
     for key, (text, unit, judged) in TRENDS.items():
-        stats = figures[f"trend_{key}"]
+        stats = figures.get(f"trend_{key}", {})
         if judged and "rise" in stats:  # too few samples: the figure line says so
             report.verdict(
                 f"{text}: no growth beyond the first {warmup} operations, within noise",
